@@ -1,0 +1,2 @@
+"""Prepared datasets: records (the in-memory schema), parsers, synthetic generator, TFDS loading."""
+from genrec.datasets.records import ItemTable, RecDataset, UserHistory, SPLITS  # noqa: F401

@@ -1,0 +1,1 @@
+"""Metrics, evaluator, results tables."""

@@ -1,0 +1,155 @@
+"""The genrec entry point: absl flags + gin, one run mode per call (the t5x convention).
+
+  python -m genrec.main --gin_file=configs/experiments/quickstart.gin --run_mode=train \
+      --workdir=/tmp/run --gin.train.num_steps=100
+
+Each run mode is a function `fn(ctx: RunContext)` in its stage's `run.py`; its knobs are gin bindings.
+`--gin.NAME=VALUE` is shorthand for `--gin_bindings='NAME = VALUE'`. The workdir receives the
+operative `config.gin` of every run.
+"""
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import logging
+import os
+import sys
+from typing import Callable, Optional
+
+from absl import app, flags
+
+# Run mode → "module:function". Every module is imported before gin parses the config, so any
+# binding for any stage is known (and a typo in any of them is an error).
+RUN_MODES = {
+    "data": "genrec.datasets.run:prepare_data",
+    "stats": "genrec.datasets.run:print_stats",
+    "build_ids": "genrec.semantic_ids.run:build_ids",
+    "train": "genrec.train.run:train",
+    "eval": "genrec.evaluate.run:evaluate",
+    "export": "genrec.export.run:export",
+    "infer": "genrec.export.run:infer",
+}
+DEFAULT_RAW_DATA_DIR = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data")
+
+FLAGS = flags.FLAGS
+flags.DEFINE_multi_string("gin_file", [], "Gin files, applied in order.")
+flags.DEFINE_multi_string("gin_bindings", [], "Gin bindings, applied after the files.")
+flags.DEFINE_enum("run_mode", None, list(RUN_MODES), "What to run.")
+flags.DEFINE_string("workdir", "workdir", "Where this run's artifacts go.")
+flags.DEFINE_string("raw_data_dir", None,
+                    "Folder of raw dataset folders (default: ../shared/data when it exists).")
+flags.DEFINE_string("data_dir", None, "TFDS data_dir for prepared datasets (default <workdir>/../tfds).")
+flags.DEFINE_string("checkpoint_dir", None, "Checkpoint folder to evaluate or export.")
+flags.DEFINE_string("bundle", None, "Inference bundle folder (run_mode=infer, `genrec recommend`).")
+flags.DEFINE_string("history", None, "Comma-separated item ids (source ids) for run_mode=infer.")
+flags.DEFINE_integer("top_k", 10, "How many items run_mode=infer returns.")
+
+
+@dataclasses.dataclass(frozen=True)
+class RunContext:
+    """What every run mode gets from the command line; everything else comes from gin."""
+
+    workdir: str
+    raw_data_dir: Optional[str]
+    data_dir: str
+    checkpoint_dir: Optional[str] = None
+    bundle: Optional[str] = None
+    history: Optional[str] = None
+    top_k: int = 10
+
+
+class GinConfigError(ValueError):
+    """A gin file or binding that does not parse or names nothing that exists."""
+
+
+def rewrite_gin_args(argv: list[str]) -> list[str]:
+    """`--gin.a.b=1` → `--gin_bindings=a.b = 1`; `genrec recommend ...` → `--run_mode=infer ...`."""
+    out = []
+    for arg in argv:
+        if arg.startswith("--gin.") and "=" in arg:
+            name, value = arg[len("--gin."):].split("=", 1)
+            out.append(f"--gin_bindings={name} = {value}")
+        else:
+            out.append(arg)
+    if len(out) > 1 and out[1] == "recommend":
+        out = [out[0], "--run_mode=infer"] + out[2:]
+    return out
+
+
+def resolve(run_mode: str) -> Callable:
+    module, fn = RUN_MODES[run_mode].split(":")
+    return getattr(importlib.import_module(module), fn)
+
+
+def import_stages() -> None:
+    """Imports every stage so that its gin configurables are registered."""
+    for target in RUN_MODES.values():
+        module = target.split(":")[0]
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as e:
+            if e.name != module:  # a stage that exists but fails to import is a real error
+                raise
+
+
+def parse_gin(files: list[str], bindings: list[str]) -> None:
+    import gin
+
+    for path in files:
+        if not os.path.exists(path):
+            raise GinConfigError(f"gin file not found: {path}")
+    try:
+        gin.parse_config_files_and_bindings(files, bindings, finalize_config=False)
+    except (ValueError, KeyError, SyntaxError) as e:
+        where = ", ".join(files + [repr(b) for b in bindings])
+        raise GinConfigError(f"gin config error in {where}: {e}") from e
+
+
+def default_raw_data_dir() -> Optional[str]:
+    path = os.environ.get("GENREC_RAW_DATA_DIR", DEFAULT_RAW_DATA_DIR)
+    return os.path.abspath(path) if os.path.isdir(path) else None
+
+
+def hide_accelerators_from_tensorflow() -> None:
+    """TF (pulled in by seqio/TFDS) must leave GPUs and TPUs to JAX."""
+    import tensorflow as tf
+
+    tf.config.set_visible_devices([], "GPU")
+    tf.config.set_visible_devices([], "TPU") if tf.config.list_physical_devices("TPU") else None
+
+
+def main(argv: list[str]) -> None:
+    del argv
+    if FLAGS.run_mode is None:
+        raise app.UsageError(f"--run_mode is required: one of {', '.join(RUN_MODES)}")
+    import gin
+
+    hide_accelerators_from_tensorflow()
+    import_stages()
+    parse_gin(FLAGS.gin_file, FLAGS.gin_bindings)
+    workdir = os.path.abspath(FLAGS.workdir)
+    os.makedirs(workdir, exist_ok=True)
+    ctx = RunContext(
+        workdir=workdir,
+        raw_data_dir=FLAGS.raw_data_dir or default_raw_data_dir(),
+        data_dir=os.path.abspath(FLAGS.data_dir or os.path.join(workdir, "..", "tfds")),
+        checkpoint_dir=FLAGS.checkpoint_dir,
+        bundle=FLAGS.bundle,
+        history=FLAGS.history,
+        top_k=FLAGS.top_k,
+    )
+    with open(os.path.join(workdir, "config.gin"), "w") as f:
+        f.write(gin.config_str())
+    resolve(FLAGS.run_mode)(ctx)
+    with open(os.path.join(workdir, f"operative_config.{FLAGS.run_mode}.gin"), "w") as f:
+        f.write(gin.operative_config_str())
+
+
+def run() -> None:
+    """Console-script entry point (`genrec ...`)."""
+    logging.getLogger("absl").setLevel(logging.INFO)
+    app.run(main, argv=rewrite_gin_args(sys.argv))
+
+
+if __name__ == "__main__":
+    run()

