@@ -1,0 +1,1 @@
+"""Item identifiers: text embeddings → RQ-VAE / RQ-KMeans / other schemes → code tuples per item."""
