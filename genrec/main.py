@@ -88,8 +88,8 @@ def import_stages() -> None:
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as e:
-            if e.name != module:  # a stage that exists but fails to import is a real error
-                raise
+            if not (module == e.name or module.startswith(f"{e.name}.")):
+                raise  # a stage that exists but fails to import is a real error
 
 
 def parse_gin(files: list[str], bindings: list[str]) -> None:
