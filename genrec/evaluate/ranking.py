@@ -1,7 +1,14 @@
-"""Top-K ranking metrics under leave-one-out (one held-out target per user)."""
+"""Top-K ranking metrics under leave-one-out (one held-out target per user).
+
+Recall@k equals HR@k here (one relevant item per user). Ranks are 0-based; a target that is not in
+the list gets rank = list depth and counts as a miss at every cutoff.
+"""
 from __future__ import annotations
 
 import numpy as np
+
+SEQUENTIAL_KS = (1, 5, 10, 20)  # full-catalogue ranking (NDCG@1 == Recall@1, reported anyway)
+DIRECT_KS = (1, 5, 10)  # ranking the ~100 sampled candidates of the direct family
 
 
 def target_ranks(topk: np.ndarray, targets: np.ndarray) -> np.ndarray:
@@ -11,10 +18,9 @@ def target_ranks(topk: np.ndarray, targets: np.ndarray) -> np.ndarray:
     return np.where(hits.any(axis=1), hits.argmax(axis=1), topk.shape[1])
 
 
-def ranking_metrics(topk: np.ndarray, targets: np.ndarray, ks=(1, 5, 10, 20)) -> dict[str, float]:
-    """Recall@k (= HR@k with one target), NDCG@k and MRR (within the top-K list) averaged over users."""
-    ranks = target_ranks(topk, targets)
-    depth = np.asarray(topk).shape[1]
+def metrics_from_ranks(ranks: np.ndarray, depth: int, ks=SEQUENTIAL_KS) -> dict[str, float]:
+    """Recall@k, NDCG@k (k <= depth) and MRR (ranks >= depth count 0) averaged over users."""
+    ranks = np.asarray(ranks, np.float64)
     out = {}
     for k in ks:
         if k > depth:
@@ -24,3 +30,24 @@ def ranking_metrics(topk: np.ndarray, targets: np.ndarray, ks=(1, 5, 10, 20)) ->
         out[f"ndcg@{k}"] = float(np.where(hit, 1.0 / np.log2(ranks + 2.0), 0.0).mean())
     out["mrr"] = float(np.where(ranks < depth, 1.0 / (ranks + 1.0), 0.0).mean())
     return out
+
+
+def ranking_metrics(topk: np.ndarray, targets: np.ndarray, ks=SEQUENTIAL_KS) -> dict[str, float]:
+    """Recall@k (= HR@k with one target), NDCG@k and MRR (within the top-K list) averaged over users."""
+    return metrics_from_ranks(target_ranks(topk, targets), np.asarray(topk).shape[1], ks)
+
+
+def candidate_ranks(scores: np.ndarray, target_index: np.ndarray) -> np.ndarray:
+    """0-based rank of the target among scored candidates; ties are counted against the target.
+
+    scores: [N, C] (higher is better); target_index: [N], the target's column. Pessimistic ties mean
+    a model that scores every candidate equally gets rank C-1, not a lucky 0.
+    """
+    scores = np.asarray(scores, np.float64)
+    target = scores[np.arange(len(scores)), np.asarray(target_index)][:, None]
+    return (scores > target).sum(axis=1) + (scores == target).sum(axis=1) - 1
+
+
+def candidate_metrics(scores: np.ndarray, target_index: np.ndarray, ks=DIRECT_KS) -> dict[str, float]:
+    """HR@k (named recall@k), NDCG@k and MRR of the target among the candidates."""
+    return metrics_from_ranks(candidate_ranks(scores, target_index), np.asarray(scores).shape[1], ks)
