@@ -1,0 +1,96 @@
+"""Collaborative indexing (Hua et al., "How to Index Item IDs for Recommendation Foundation
+Models", 2023): items that are bought together share code prefixes.
+
+The co-occurrence graph of the TRAINING split (A = BᵀB with B the user × item matrix, zero
+diagonal) is split recursively: at each level, each group of items is cut into `branching`
+clusters by regularised spectral clustering (top eigenvectors of D^-½ (A + τ/n·11ᵀ) D^-½,
+τ = mean degree, rows normalised, k-means). Items with no co-occurrence inside their group are
+dealt round-robin over the clusters.
+"""
+from __future__ import annotations
+
+import logging
+import warnings
+
+import numpy as np
+import scipy.cluster.vq
+import scipy.linalg
+import scipy.sparse
+import scipy.sparse.linalg
+
+from genrec.datasets import records
+
+_DENSE_MAX = 1500  # groups up to this size use a dense eigendecomposition
+
+
+def cooccurrence(dataset: records.RecDataset) -> scipy.sparse.csr_matrix:
+    """Item × item counts of users who interacted with both, in the training split only."""
+    users, items = dataset.train_matrix_pairs()
+    b = scipy.sparse.csr_matrix((np.ones(len(users), np.float32), (users, items)),
+                                shape=(int(users.max()) + 1, dataset.num_items))
+    b.data[:] = 1.0  # repeated purchases count once
+    a = (b.T @ b).tocsr()
+    a.setdiag(0)
+    a.eliminate_zeros()
+    return a
+
+
+def spectral_embedding(a: scipy.sparse.csr_matrix, dim: int, rng: np.random.Generator) -> np.ndarray:
+    """Row-normalised top-`dim` eigenvectors of the regularised normalised adjacency."""
+    n = a.shape[0]
+    deg = np.asarray(a.sum(1)).ravel()
+    tau = max(deg.mean(), 1e-3)
+    inv_sqrt = 1.0 / np.sqrt(deg + tau)
+    if n <= _DENSE_MAX:
+        m = a.toarray() + tau / n
+        m = inv_sqrt[:, None] * m * inv_sqrt[None, :]
+        _, vecs = scipy.linalg.eigh(m, subset_by_index=(n - dim, n - 1))
+    else:
+        def matvec(x):
+            x = x.reshape(n, -1)
+            y = inv_sqrt[:, None] * x
+            return (inv_sqrt[:, None] * (a @ y + tau / n * y.sum(0, keepdims=True))).reshape(x.shape)
+        op = scipy.sparse.linalg.LinearOperator((n, n), matvec=matvec, dtype=np.float64)
+        _, vecs = scipy.sparse.linalg.eigsh(op, k=dim, which="LA", v0=rng.normal(size=n))
+    return vecs / np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
+
+
+def split_group(a: scipy.sparse.csr_matrix, branching: int, rng: np.random.Generator) -> np.ndarray:
+    """Cluster label in [0, branching) for every node of the (sub)graph a."""
+    n = a.shape[0]
+    if n <= branching:
+        return np.arange(n)
+    labels = np.empty(n, np.int64)
+    isolated = np.asarray(a.sum(1)).ravel() == 0
+    labels[isolated] = np.arange(isolated.sum()) % branching
+    connected = np.flatnonzero(~isolated)
+    if len(connected) > branching:
+        emb = spectral_embedding(a[connected][:, connected], min(branching, len(connected) - 1), rng)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # an empty cluster is fine: collisions are resolved later
+            _, labels[connected] = scipy.cluster.vq.kmeans2(emb, branching, minit="++", rng=rng)
+    else:
+        labels[connected] = np.arange(len(connected))
+    return labels
+
+
+def collaborative_codes(dataset: records.RecDataset, num_levels: int = 3, branching: int = 32,
+                        seed: int = 0) -> np.ndarray:
+    """int32 [num_items, num_levels] codes from recursive spectral clustering."""
+    if dataset.num_items < branching:
+        raise ValueError(f"collaborative indexing: {dataset.num_items} items are fewer than the "
+                         f"{branching} codes per level; use a smaller branching")
+    rng = np.random.default_rng(seed)
+    a = cooccurrence(dataset)
+    codes = np.zeros((dataset.num_items, num_levels), np.int32)
+    groups = [np.arange(dataset.num_items)]
+    for level in range(num_levels):
+        next_groups = []
+        for members in groups:
+            labels = split_group(a[members][:, members], branching, rng)
+            codes[members, level] = labels
+            next_groups += [members[labels == c] for c in range(branching) if (labels == c).sum() > 1]
+        logging.info("collaborative level %d: %d groups with more than one item", level,
+                     len(next_groups))
+        groups = next_groups
+    return codes

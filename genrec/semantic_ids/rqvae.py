@@ -1,0 +1,218 @@
+"""RQ-VAE (TIGER): MLP encoder → residual quantizer (L levels × K codes) → mirrored MLP decoder.
+
+Pure-functional JAX so that the whole training loop is one jitted `lax.scan` per log chunk:
+loss = reconstruction + Σ_l (‖sg(r_l) − e_l‖² + β‖r_l − sg(e_l)‖²), straight-through gradients.
+Against codebook collapse: inputs are standardised, codebooks start from k-means on the initial
+latents (level by level on residuals), and codes unused for `reset_every` steps are moved onto
+residuals from the current batch. Same seed, same codes.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import logging
+from typing import Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import tqdm
+
+from genrec.semantic_ids import inputs, kmeans
+
+
+@dataclasses.dataclass(frozen=True)
+class RQVAEConfig:
+    hidden_dims: tuple[int, ...] = (512, 256, 128)
+    latent_dim: int = 32
+    num_levels: int = 3
+    codebook_size: int = 256
+    beta: float = 0.25  # commitment weight
+    learning_rate: float = 1e-3
+    batch_size: int = 1024
+    num_steps: int = 2000
+    log_every: int = 100  # steps per jitted scan chunk (one progress/log line each)
+    reset_every: int = 50  # move codes unused for this many steps; 0 disables
+    reset_until: float = 0.9  # no resets in the last 10% of steps, so codebooks settle
+    kmeans_init: bool = True
+    kmeans_iters: int = 20
+    seed: int = 0
+
+
+@dataclasses.dataclass
+class RQVAEResult:
+    params: dict
+    standardizer: inputs.Standardizer
+    codes: np.ndarray  # int32 [N, L]
+    reconstruction_error: float  # mean squared error per dimension, standardised space
+    history: list[dict]  # one entry per log chunk
+
+
+# ----------------------------------------------------------------------------- network
+
+def _mlp_init(key, dims):
+    layers = []
+    for k, (d_in, d_out) in zip(jax.random.split(key, len(dims) - 1), zip(dims[:-1], dims[1:])):
+        layers.append({"w": jax.nn.initializers.he_normal()(k, (d_in, d_out)), "b": jnp.zeros(d_out)})
+    return layers
+
+
+def _mlp(layers, x):
+    for i, layer in enumerate(layers):
+        x = x @ layer["w"] + layer["b"]
+        if i < len(layers) - 1:
+            x = jax.nn.relu(x)
+    return x
+
+
+def init_params(key: jax.Array, input_dim: int, config: RQVAEConfig) -> dict:
+    dims = (input_dim, *config.hidden_dims, config.latent_dim)
+    k_enc, k_dec, k_cb = jax.random.split(key, 3)
+    codebooks = jax.random.normal(k_cb, (config.num_levels, config.codebook_size, config.latent_dim))
+    return {"encoder": _mlp_init(k_enc, dims), "decoder": _mlp_init(k_dec, dims[::-1]),
+            "codebooks": codebooks}
+
+
+def encode(params: dict, x: jax.Array) -> jax.Array:
+    return _mlp(params["encoder"], x)
+
+
+def decode(params: dict, z: jax.Array) -> jax.Array:
+    return _mlp(params["decoder"], z)
+
+
+def quantize(codebooks: jax.Array, z: jax.Array):
+    """Residual quantization of z [B, d] by codebooks [L, K, d].
+
+    Returns (codes [B, L], quantized [L, B, d] (each level's chosen code vector),
+    residuals [L, B, d] (what level l quantized)).
+    """
+    def level(residual, codebook):
+        code = kmeans.assign(residual, codebook)
+        q = codebook[code]
+        return residual - q, (code, q, residual)
+
+    _, (codes, quantized, residuals) = jax.lax.scan(level, z, codebooks)
+    return codes.T, quantized, residuals
+
+
+def loss_fn(params: dict, x: jax.Array, beta: float):
+    z = encode(params, x)
+    codes, quantized, residuals = quantize(params["codebooks"], z)
+    sg = jax.lax.stop_gradient
+    codebook = jnp.sum(jnp.mean((sg(residuals) - quantized) ** 2, axis=(1, 2)))
+    commitment = jnp.sum(jnp.mean((residuals - sg(quantized)) ** 2, axis=(1, 2)))
+    z_q = z + sg(quantized.sum(0) - z)  # straight-through estimator
+    recon = jnp.mean((decode(params, z_q) - x) ** 2)
+    total = recon + codebook + beta * commitment
+    return total, {"loss": total, "recon": recon, "codebook": codebook, "commitment": commitment,
+                   "codes": codes, "residuals": residuals}
+
+
+# ----------------------------------------------------------------------------- training
+
+def _kmeans_init(params, x, config, key):
+    """Codebooks from k-means on the initial latents, level by level on the residuals."""
+    residual = encode(params, x)
+    books = []
+    for key_l in jax.random.split(key, config.num_levels):
+        centers, a = kmeans.kmeans(residual, config.codebook_size, key_l, iters=config.kmeans_iters)
+        books.append(centers)
+        residual = residual - centers[a]
+    return {**params, "codebooks": jnp.stack(books)}
+
+
+def _make_step(config: RQVAEConfig, x: jax.Array, optimizer):
+    n = x.shape[0]
+    batch = min(config.batch_size, n)
+    k = config.codebook_size
+    last_reset = int(config.reset_until * config.num_steps)
+
+    def step(state, _):
+        params, opt_state, usage, step_no, key = state
+        key, k_batch, k_reset = jax.random.split(key, 3)
+        xb = x[jax.random.permutation(k_batch, n)[:batch]]
+        grads, aux = jax.grad(loss_fn, has_aux=True)(params, xb, config.beta)
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        params = optax.apply_updates(params, updates)
+        counts = jax.vmap(lambda c: jnp.bincount(c, length=k))(aux["codes"].T)  # [L, K]
+        usage = usage + counts
+        if config.reset_every:
+            do_reset = ((step_no + 1) % config.reset_every == 0) & (step_no < last_reset)
+            dead = do_reset & (usage == 0)  # [L, K]
+            pick = jax.random.randint(k_reset, (config.num_levels, k), 0, batch)
+            candidates = jnp.take_along_axis(aux["residuals"], pick[..., None], axis=1)
+            params = {**params, "codebooks": jnp.where(dead[..., None], candidates, params["codebooks"])}
+            usage = jnp.where(do_reset, 0, usage)
+        else:
+            dead = jnp.zeros_like(usage, bool)
+        metrics = {m: aux[m] for m in ("loss", "recon", "codebook", "commitment")}
+        metrics["counts"] = counts
+        metrics["resets"] = dead.sum(-1)
+        return (params, opt_state, usage, step_no + 1, key), metrics
+
+    return step
+
+
+def _summarise(metrics) -> dict:
+    counts = np.asarray(metrics["counts"]).sum(0)  # [L, K] over the chunk
+    p = counts / np.maximum(counts.sum(-1, keepdims=True), 1)
+    entropy = -np.sum(np.where(p > 0, p * np.log(np.where(p > 0, p, 1)), 0), axis=-1)
+    out = {m: float(np.mean(metrics[m])) for m in ("loss", "recon", "codebook", "commitment")}
+    out["usage"] = (counts > 0).mean(-1).round(4).tolist()
+    out["perplexity"] = np.exp(entropy).round(2).tolist()
+    out["resets"] = np.asarray(metrics["resets"]).sum(0).tolist()
+    return out
+
+
+@jax.jit
+def _codes(params, x):
+    return quantize(params["codebooks"], encode(params, x))[0]
+
+
+@jax.jit
+def _reconstruction_error(params, x):
+    z = encode(params, x)
+    return jnp.mean((decode(params, quantize(params["codebooks"], z)[1].sum(0)) - x) ** 2)
+
+
+def fit(embeddings: np.ndarray, config: RQVAEConfig = RQVAEConfig(),
+        progress: bool = True) -> RQVAEResult:
+    """Trains an RQ-VAE on item embeddings [N, D] and returns every item's code tuple."""
+    raw = inputs.check_embeddings(embeddings, config.codebook_size)
+    standardizer = inputs.Standardizer.fit(raw)
+    x = jnp.asarray(standardizer(raw))
+    key = jax.random.key(config.seed)
+    k_init, k_kmeans, k_train = jax.random.split(key, 3)
+    params = init_params(k_init, x.shape[1], config)
+    if config.kmeans_init:
+        params = _kmeans_init(params, x, config, k_kmeans)
+    optimizer = optax.adam(config.learning_rate)
+    step = _make_step(config, x, optimizer)
+    state = (params, optimizer.init(params), jnp.zeros((config.num_levels, config.codebook_size),
+                                                       jnp.int32), jnp.int32(0), k_train)
+    run_chunk = jax.jit(lambda s, length: jax.lax.scan(step, s, None, length=length),
+                        static_argnums=1)
+    chunks = [config.log_every] * (config.num_steps // config.log_every)
+    if config.num_steps % config.log_every:
+        chunks.append(config.num_steps % config.log_every)
+    history = []
+    bar = tqdm.tqdm(chunks, desc="rq-vae", unit="chunk", disable=not progress)
+    done = 0
+    for length in bar:
+        state, metrics = run_chunk(state, length)
+        done += length
+        summary = {"step": done, **_summarise(metrics)}
+        if not np.isfinite(summary["loss"]):
+            raise FloatingPointError(f"rq-vae loss is {summary['loss']} at step {done}")
+        history.append(summary)
+        bar.set_postfix(loss=f"{summary['loss']:.4f}", usage=summary["usage"])
+        logging.info("rq-vae step %d loss %.4f recon %.4f usage %s perplexity %s resets %s", done,
+                     summary["loss"], summary["recon"], summary["usage"], summary["perplexity"],
+                     summary["resets"])
+    params = state[0]
+    return RQVAEResult(params=params, standardizer=standardizer,
+                       codes=np.asarray(_codes(params, x), np.int32),
+                       reconstruction_error=float(_reconstruction_error(params, x)),
+                       history=history)

@@ -1,0 +1,98 @@
+"""Identifier schemes, chosen in gin (`build_ids.scheme = @rqvae_scheme`); each returns raw codes
+that `identifiers_from` turns into the one `Identifiers` artifact.
+
+Only item text and TRAINING interactions shape an identifier: the collaborative scheme reads
+`dataset.train_matrix_pairs()`, the others read no interactions at all.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable, Optional
+
+import gin
+import numpy as np
+
+from genrec.datasets import records
+from genrec.semantic_ids import (artifact, collaborative, collisions, embeddings, rqkmeans, rqvae,
+                                 stats)
+
+gin.external_configurable(rqvae.RQVAEConfig, module="genrec.semantic_ids")
+gin.external_configurable(rqkmeans.RQKMeansConfig, module="genrec.semantic_ids")
+
+Embed = Callable[..., np.ndarray]
+
+
+@dataclasses.dataclass
+class SchemeCodes:
+    scheme: str
+    codes: np.ndarray  # int32 [N, L], possibly with shared tuples
+    level_sizes: tuple[int, ...]
+    collision_level: bool = True  # append TIGER's disambiguating level
+    info: dict = dataclasses.field(default_factory=dict)  # goes into stats.json
+
+
+@gin.configurable
+def atomic_scheme(dataset: records.RecDataset, cache_dir: Optional[str] = None) -> SchemeCodes:
+    """One token per item."""
+    n = dataset.num_items
+    return SchemeCodes("atomic", np.arange(n, dtype=np.int32)[:, None], (n,), collision_level=False)
+
+
+@gin.configurable
+def random_scheme(dataset: records.RecDataset, cache_dir: Optional[str] = None,
+                  num_levels: int = 3, codebook_size: int = 256, seed: int = 0) -> SchemeCodes:
+    """Uniformly random code tuples (the 'random ID' ablation of TIGER)."""
+    rng = np.random.default_rng(seed)
+    codes = rng.integers(0, codebook_size, (dataset.num_items, num_levels)).astype(np.int32)
+    return SchemeCodes("random", codes, (codebook_size,) * num_levels)
+
+
+@gin.configurable
+def rqvae_scheme(dataset: records.RecDataset, cache_dir: Optional[str] = None,
+                 config: Optional[rqvae.RQVAEConfig] = None,
+                 embed: Embed = embeddings.item_embeddings) -> SchemeCodes:
+    """TIGER semantic IDs: RQ-VAE over item text embeddings."""
+    config = config or rqvae.RQVAEConfig()
+    result = rqvae.fit(embed(dataset, cache_dir=cache_dir), config)
+    return SchemeCodes("rqvae", result.codes, (config.codebook_size,) * config.num_levels,
+                       info={"reconstruction_error": result.reconstruction_error,
+                             "config": dataclasses.asdict(config), "training": result.history})
+
+
+@gin.configurable
+def rqkmeans_scheme(dataset: records.RecDataset, cache_dir: Optional[str] = None,
+                    config: Optional[rqkmeans.RQKMeansConfig] = None,
+                    embed: Embed = embeddings.item_embeddings) -> SchemeCodes:
+    """Semantic IDs from residual k-means over item text embeddings."""
+    config = config or rqkmeans.RQKMeansConfig()
+    result = rqkmeans.fit(embed(dataset, cache_dir=cache_dir), config)
+    return SchemeCodes("rqkmeans", result.codes, (config.codebook_size,) * config.num_levels,
+                       info={"reconstruction_error": result.reconstruction_error,
+                             "config": dataclasses.asdict(config)})
+
+
+@gin.configurable
+def collaborative_scheme(dataset: records.RecDataset, cache_dir: Optional[str] = None,
+                         num_levels: int = 3, branching: int = 32, seed: int = 0) -> SchemeCodes:
+    """Collaborative indexing: recursive spectral clustering of training co-occurrence."""
+    codes = collaborative.collaborative_codes(dataset, num_levels, branching, seed)
+    return SchemeCodes("collaborative", codes, (branching,) * num_levels,
+                       info={"config": {"num_levels": num_levels, "branching": branching,
+                                        "seed": seed}})
+
+
+def identifiers_from(dataset: records.RecDataset, raw: SchemeCodes) -> tuple[artifact.Identifiers, dict]:
+    """Adds the collision level (where the scheme wants one) and computes the statistics."""
+    codes, sizes = raw.codes, tuple(raw.level_sizes)
+    info = {"scheme": raw.scheme, "dataset": dataset.name, "num_items": dataset.num_items}
+    if raw.collision_level:
+        codes, size, report = collisions.add_collision_level(codes)
+        sizes += (size,)
+        info.update(report.as_dict(dataset.num_items))
+    else:
+        info.update(collisions.CollisionReport(0, 0, 1).as_dict(dataset.num_items))
+    ids = artifact.Identifiers(raw.scheme, codes, sizes, dataset.items.source_ids, dataset.name)
+    info["level_sizes"] = list(sizes)
+    info["levels"] = stats.level_stats(ids.codes, sizes) if raw.scheme != "atomic" else []
+    info.update(raw.info)
+    return ids, info
