@@ -1,0 +1,122 @@
+"""Orbax checkpoints: async saves every N steps, keep the last K, resume, preemption, inference load.
+
+<workdir>/checkpoints/<step>/{state, meta}: `state` is the whole train state (step, params, optimizer
+state, rng; see genrec/train/state.py), `meta` a JSON dict (model_config, step, vocabulary,
+identifiers_dir, dataset, mixture, task_feature_lengths, ...). A restore reads into the shardings of
+the *current* mesh (abstract target), so a run saved on one mesh shape resumes on another. A latest
+checkpoint that fails to restore (corrupt, partial) is moved to <dir>.corrupt/ with a warning and the
+one before it is used.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import time
+from typing import Any, Optional
+
+import jax
+import orbax.checkpoint as ocp
+
+from genrec.train.state import TrainState
+
+
+def _restore_args(abstract):
+    return ocp.args.PyTreeRestore(abstract, restore_args=ocp.checkpoint_utils.construct_restore_args(abstract))
+
+
+class Checkpointer:
+    """A CheckpointManager over items `state` (pytree) and `meta` (JSON)."""
+
+    def __init__(self, directory: str, *, save_every: int = 1000, keep: int = 3, async_save: bool = True):
+        self.directory = os.path.abspath(directory)
+        self._options = ocp.CheckpointManagerOptions(
+            save_interval_steps=max(1, save_every), max_to_keep=keep,
+            enable_async_checkpointing=async_save, create=True)
+        self.manager = ocp.CheckpointManager(self.directory, options=self._options)
+
+    def all_steps(self) -> list[int]:
+        return sorted(self.manager.all_steps())
+
+    def save(self, step: int, state: TrainState, meta: dict, *, force: bool = False) -> bool:
+        """Starts an (async) save if `step` is due (or `force`); returns whether it saved."""
+        return self.manager.save(step, args=ocp.args.Composite(
+            state=ocp.args.PyTreeSave(state), meta=ocp.args.JsonSave(dict(meta, step=int(step)))), force=force)
+
+    def reached_preemption(self, step: int) -> bool:
+        return self.manager.reached_preemption(step)
+
+    def restore_latest(self, abstract_state: TrainState) -> Optional[tuple[TrainState, dict]]:
+        """The newest checkpoint that restores into `abstract_state` (ShapeDtypeStructs with the target
+        shardings), skipping broken ones; None where there is none."""
+        for step in reversed(self.all_steps()):
+            try:
+                out = self.manager.restore(step, args=ocp.args.Composite(
+                    state=_restore_args(abstract_state), meta=ocp.args.JsonRestore()))
+                return out["state"], dict(out["meta"])
+            except Exception as e:  # noqa: BLE001 - any failure to read means "unusable", see below
+                self._set_aside(step, e)
+        return None
+
+    def _set_aside(self, step: int, error: Exception) -> None:
+        """Moves a checkpoint that cannot be restored out of the manager's way (kept for inspection)."""
+        src = os.path.join(self.directory, str(step))
+        logging.warning("checkpoint %s is unusable (%s: %s); falling back to the previous one",
+                        src, type(error).__name__, str(error).splitlines()[0] if str(error) else "")
+        if jax.process_index() == 0 and os.path.exists(src):
+            dst = os.path.join(self.directory + ".corrupt", f"{step}-{int(time.time())}")
+            os.makedirs(os.path.dirname(dst), exist_ok=True)
+            shutil.move(src, dst)
+        self.manager.reload()
+
+    def wait(self) -> None:
+        self.manager.wait_until_finished()
+
+    def close(self) -> None:
+        self.manager.wait_until_finished()
+        self.manager.close()
+
+
+def read_meta(checkpoint_dir: str, step: Optional[int] = None) -> tuple[int, dict]:
+    """(step, meta) of the given or newest checkpoint in `checkpoint_dir`."""
+    manager = ocp.CheckpointManager(os.path.abspath(checkpoint_dir),
+                                    options=ocp.CheckpointManagerOptions(read_only=True))
+    steps = sorted(manager.all_steps(), reverse=True) if step is None else [step]
+    if not steps:
+        raise FileNotFoundError(f"{checkpoint_dir}: no checkpoints (expected <dir>/<step>/state)")
+    errors = []
+    for s in steps:
+        try:
+            return s, dict(manager.restore(s, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"])
+        except Exception as e:  # noqa: BLE001
+            logging.warning("checkpoint %s/%d: cannot read meta (%s); trying the previous one", checkpoint_dir, s, e)
+            errors.append(f"{s}: {e}")
+    raise FileNotFoundError(f"{checkpoint_dir}: no readable checkpoint ({'; '.join(errors)})")
+
+
+def load_for_inference(checkpoint_dir: str, mesh: Optional[jax.sharding.Mesh] = None,
+                       step: Optional[int] = None) -> tuple[Any, dict]:
+    """(EncoderDecoder with the checkpoint's parameters, meta). Reads only the parameters (not the
+    optimizer state), sharded over `mesh` by the logical-axis rules (default: all local devices, dp)."""
+    from genrec.model.config import ModelConfig
+    from genrec.model.network import EncoderDecoder
+
+    from genrec.train import partitioning
+    from genrec.train.state import FunctionalModel
+
+    step, meta = read_meta(checkpoint_dir, step)
+    config = ModelConfig(**meta["model_config"])
+    factory = lambda rngs: EncoderDecoder(config, rngs=rngs)  # noqa: E731
+    model = FunctionalModel.from_factory(factory)
+    mesh = mesh or partitioning.make_mesh(data=-1, fsdp=1, tensor=1)
+    specs = partitioning.param_specs(model.abstract_params, mesh)
+    abstract = jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=jax.sharding.NamedSharding(mesh, s)),
+                            model.param_shapes(), specs)
+    target = {"params": abstract}
+    manager = ocp.CheckpointManager(os.path.abspath(checkpoint_dir),
+                                    options=ocp.CheckpointManagerOptions(read_only=True))
+    restored = manager.restore(step, args=ocp.args.Composite(state=ocp.args.PyTreeRestore(
+        target, restore_args=ocp.checkpoint_utils.construct_restore_args(target), partial_restore=True)))
+    params = restored["state"]["params"]
+    meta["step"] = step
+    return model.module(params, jax.random.key(0)), meta

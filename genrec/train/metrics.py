@@ -1,0 +1,101 @@
+"""Throughput / MFU bookkeeping, TensorBoard scalars, the log line and the PNG loss curve."""
+from __future__ import annotations
+
+import logging
+import os
+from typing import Optional
+
+# Peak dense bf16 FLOP/s per device, matched by substring of `jax.devices()[0].device_kind`
+# (first match wins). CPU has a nominal entry (one modern core's fp32 FMA peak is of this order),
+# so MFU on CPU is a rough figure for comparing runs, not a hardware statement.
+PEAK_FLOPS = (
+    ("TPU v6", 918e12),
+    ("TPU v5p", 459e12),
+    ("TPU v5", 197e12),  # v5e / "TPU v5 lite"
+    ("TPU v4", 275e12),
+    ("TPU v3", 123e12),
+    ("H200", 989e12),
+    ("H100", 989e12),
+    ("A100", 312e12),
+    ("L4", 121e12),
+    ("cpu", 1e11),
+)
+
+
+def peak_flops(device_kind: str) -> Optional[float]:
+    for name, flops in PEAK_FLOPS:
+        if name.lower() in device_kind.lower():
+            return flops
+    return None
+
+
+def throughput(*, steps: int, seconds: float, batch_size: int, tokens_per_batch: int,
+               flops_per_step: float, num_devices: int, device_kind: str) -> dict[str, float]:
+    """examples/s, tokens/s/device, TFLOP/s/device and MFU over `steps` steps in `seconds`."""
+    seconds = max(seconds, 1e-9)
+    flops_per_device = flops_per_step * steps / seconds / num_devices
+    peak = peak_flops(device_kind)
+    return {
+        "examples_per_s": batch_size * steps / seconds,
+        "tokens_per_s_per_device": tokens_per_batch * steps / seconds / num_devices,
+        "tflops_per_s_per_device": flops_per_device / 1e12,
+        "mfu": flops_per_device / peak if peak else float("nan"),
+    }
+
+
+def log_line(step: int, seconds: float, values: dict[str, float]) -> str:
+    return (f"step {step} | {seconds:.1f}s | loss {values['loss']:.4f} | "
+            f"{values['examples_per_s']:.1f} examples/s | {values['tokens_per_s_per_device']:.0f} tokens/s/device"
+            f" | {values['tflops_per_s_per_device']:.4f} TFLOP/s/device | MFU {100 * values['mfu']:.2f}%")
+
+
+class MetricsWriter:
+    """TensorBoard scalars (tf.summary) plus the loss history for the PNG curve; a no-op writer on
+    every process but the first."""
+
+    def __init__(self, workdir: str, enabled: bool = True):
+        self.workdir = workdir
+        self.enabled = enabled
+        self.history: list[tuple[int, float]] = []
+        self._writer = None
+        if enabled:
+            import tensorflow as tf
+
+            self._tf = tf
+            self._writer = tf.summary.create_file_writer(os.path.join(workdir, "tensorboard"))
+
+    def scalars(self, step: int, values: dict[str, float]) -> None:
+        if "loss" in values:
+            self.history.append((step, float(values["loss"])))
+        if self._writer is None:
+            return
+        with self._writer.as_default():
+            for name, value in values.items():
+                self._tf.summary.scalar(name, float(value), step=step)
+        self._writer.flush()
+
+    def loss_curve(self, path: Optional[str] = None) -> Optional[str]:
+        if not self.enabled or not self.history:
+            return None
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        path = path or os.path.join(self.workdir, "loss_curve.png")
+        steps, losses = zip(*self.history)
+        fig, ax = plt.subplots(figsize=(6, 4))
+        ax.plot(steps, losses, marker="." if len(steps) < 50 else None)
+        ax.set_xlabel("step")
+        ax.set_ylabel("train loss (per target token)")
+        ax.set_title(os.path.basename(os.path.normpath(self.workdir)))
+        ax.grid(alpha=0.3)
+        fig.tight_layout()
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        logging.info("wrote %s", path)
+        return path
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()

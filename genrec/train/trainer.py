@@ -1,0 +1,238 @@
+"""The train loop: shard the state, compile before step 0, step, log, checkpoint, stop cleanly.
+
+Everything it needs is injected (model factory, optimizer, batch source, mesh), so the same loop runs
+the real run mode, the tests' tiny models and the benchmark.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import os
+import signal
+import time
+from typing import Any, Callable, Iterator, Optional
+
+import jax
+import numpy as np
+
+from genrec.train import partitioning, state as state_lib, steps
+from genrec.train.checkpoints import Checkpointer
+from genrec.train.metrics import MetricsWriter, log_line, throughput
+
+BatchSource = Callable[[int], Iterator[dict[str, np.ndarray]]]  # start_step -> host-local batches
+
+
+@dataclasses.dataclass(frozen=True)
+class LoopConfig:
+    num_steps: int
+    batch_size: int  # global, in rows of the feature-converted batch
+    num_microbatches: int = 1
+    z_loss: float = 1e-4
+    seed: int = 0
+    log_every: int = 50
+    checkpoint_every: int = 1000
+    keep_checkpoints: int = 3
+    async_checkpoints: bool = True
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The loss or gradient norm became NaN/Inf; the last good checkpoint is left untouched."""
+
+
+def count_examples(batch: dict[str, np.ndarray]) -> int:
+    """Real examples in a (possibly packed) host batch: segments in packed rows, non-empty rows else."""
+    if "decoder_segment_ids" in batch:
+        return int(np.asarray(batch["decoder_segment_ids"]).max(axis=1).sum())
+    return int((np.asarray(batch["decoder_target_tokens"]) > 0).any(axis=1).sum())
+
+
+def count_tokens(batch: dict[str, np.ndarray]) -> int:
+    """Non-padding encoder input + decoder target tokens in a host batch."""
+    return int((np.asarray(batch["encoder_input_tokens"]) > 0).sum()
+               + (np.asarray(batch["decoder_target_tokens"]) > 0).sum())
+
+
+def write_model_info(path: str, model: state_lib.FunctionalModel, specs: dict) -> int:
+    """One line per parameter: name, shape, logical axes, PartitionSpec; returns the parameter count."""
+    axes = partitioning.logical_axes(model.abstract_params)
+    shapes = model.param_shapes()
+    flat_shapes = jax.tree_util.tree_flatten_with_path(shapes)[0]
+    flat_axes = dict(jax.tree_util.tree_flatten_with_path(axes, is_leaf=lambda x: x is None or isinstance(x, tuple))[0])
+    flat_specs = dict(jax.tree_util.tree_flatten_with_path(specs, is_leaf=lambda x: isinstance(x, jax.sharding.PartitionSpec))[0])
+    total = 0
+    lines = []
+    for key, leaf in flat_shapes:
+        total += math.prod(leaf.shape)
+        lines.append(f"{jax.tree_util.keystr(key, simple=True, separator='/'):70s} "
+                     f"{str(tuple(leaf.shape)):18s} {str(flat_axes.get(key)):28s} {flat_specs[key]}")
+    with open(path, "w") as f:
+        f.write(f"{'parameter':70s} {'shape':18s} {'logical axes':28s} PartitionSpec\n")
+        f.write("\n".join(lines) + f"\n\ntotal parameters: {total:,}\n")
+    return total
+
+
+def _log_memory(compiled) -> None:
+    try:
+        mem = compiled.memory_analysis()
+    except Exception:  # noqa: BLE001 - not every backend reports it
+        mem = None
+    if mem is None:
+        logging.info("compiled train step: no memory analysis on this backend")
+        return
+    fields = ("argument_size_in_bytes", "output_size_in_bytes", "alias_size_in_bytes", "temp_size_in_bytes",
+              "generated_code_size_in_bytes")
+    logging.info("compiled train step memory per device: %s",
+                 ", ".join(f"{f.replace('_size_in_bytes', '')}={getattr(mem, f, 0) / 2**20:.1f} MiB" for f in fields))
+
+
+class _SigtermFlag:
+    """Turns SIGTERM into a flag the loop polls (single process; multi-host runs use JAX's
+    preemption service through CheckpointManager.reached_preemption)."""
+
+    def __init__(self):
+        self.raised = False
+        self._previous = None
+
+    def __enter__(self):
+        if jax.process_count() == 1:
+            try:
+                self._previous = signal.signal(signal.SIGTERM, self._handle)
+            except ValueError:  # not the main thread
+                self._previous = None
+        return self
+
+    def _handle(self, signum, frame):
+        logging.warning("SIGTERM received: saving a checkpoint and stopping")
+        self.raised = True
+
+    def __exit__(self, *exc):
+        if self._previous is not None:
+            signal.signal(signal.SIGTERM, self._previous)
+
+
+def train_loop(*, factory: Callable, tx, batch_source: BatchSource, mesh: jax.sharding.Mesh,
+               workdir: str, config: LoopConfig, meta: dict[str, Any], flops_per_step: float = 0.0,
+               loss_fn: Optional[steps.LossFn] = None) -> tuple[state_lib.TrainState, dict[str, Any]]:
+    """Trains to `config.num_steps` (resuming from <workdir>/checkpoints if there is one); returns
+    the final state and the run summary (also written to <workdir>/train_summary.json)."""
+    primary = jax.process_index() == 0
+    os.makedirs(workdir, exist_ok=True)
+    model = state_lib.FunctionalModel.from_factory(factory)
+    abstract = state_lib.abstract_state(factory, tx, config.seed)
+    specs = state_lib.state_specs(model, abstract, mesh)
+    shardings = partitioning.named(mesh, specs)
+    num_params = write_model_info(os.path.join(workdir, "model-info.txt"), model, specs["params"]) \
+        if primary else sum(math.prod(x.shape) for x in jax.tree.leaves(abstract["params"]))
+    local_batch = partitioning.batch_size_per_process(config.batch_size, mesh)
+
+    ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), save_every=config.checkpoint_every,
+                        keep=config.keep_checkpoints, async_save=config.async_checkpoints)
+    target = jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s), abstract, shardings)
+    restored = ckpt.restore_latest(target)
+    if restored is None:
+        state = state_lib.create_sharded_state(factory, tx, config.seed, shardings)
+        start = 0
+    else:
+        state, _ = restored
+        start = int(state["step"])
+        logging.info("resumed from %s at step %d", ckpt.directory, start)
+
+    batch_iter = batch_source(start)
+    train_step = steps.make_train_step(model, tx, z_loss=config.z_loss,
+                                       num_microbatches=config.num_microbatches, loss_fn=loss_fn)
+    batch_sharding = jax.sharding.NamedSharding(mesh, partitioning.batch_spec(mesh))
+    jitted = jax.jit(train_step, in_shardings=(shardings, batch_sharding), out_shardings=(shardings, None),
+                     donate_argnums=(0,))
+
+    writer = MetricsWriter(workdir, enabled=primary)
+    summary: dict[str, Any] = {"steps": start, "wall_s": 0.0, "examples_per_s": 0.0, "num_params": num_params,
+                               "device_kind": jax.devices()[0].device_kind, "num_devices": jax.device_count(),
+                               "flops_per_step": flops_per_step, "final_loss": None}
+    if start >= config.num_steps:
+        logging.info("checkpoint is at step %d >= num_steps %d: nothing to train", start, config.num_steps)
+        ckpt.close()
+        return state, summary
+
+    host_batch = _next(batch_iter, start)
+    batch = partitioning.global_batch(host_batch, mesh)
+    t0 = time.time()
+    compiled = jitted.lower(target, batch).compile()
+    logging.info("compiled the train step in %.1fs", time.time() - t0)
+    _log_memory(compiled)
+
+    run_t0 = time.time()
+    try:
+        state, step, preempted, last_loss, total_examples = _run_steps(
+            compiled, state, batch, host_batch, batch_iter, start, config, mesh, ckpt, writer, meta,
+            flops_per_step, summary["device_kind"])
+    finally:
+        ckpt.close()  # waits for the in-flight async save, also when the loop raised
+    wall = time.time() - run_t0
+    trained = step - start
+    summary.update(steps=step, wall_s=wall, examples_per_s=total_examples / max(wall, 1e-9),
+                   total_flops=flops_per_step * trained, final_loss=last_loss, preempted=preempted)
+    if primary:
+        writer.loss_curve()
+        with open(os.path.join(workdir, "train_summary.json"), "w") as f:
+            json.dump(summary, f, indent=2)
+    writer.close()
+    return state, summary
+
+
+def _run_steps(compiled, state, batch, host_batch, batch_iter, start, config, mesh, ckpt, writer, meta,
+               flops_per_step, device_kind):
+    """Steps from `start` to the end (or a preemption); logs, checks finiteness, saves."""
+    run_t0 = window_t0 = time.time()
+    window_steps = window_examples = window_tokens = total_examples = 0
+    step = start
+    last_loss = None
+    with _SigtermFlag() as sigterm:
+        while True:
+            state, metrics = compiled(state, batch)
+            step += 1
+            n_ex, n_tok = count_examples(host_batch), count_tokens(host_batch)
+            window_steps, window_examples, window_tokens = window_steps + 1, window_examples + n_ex, window_tokens + n_tok
+            total_examples += n_ex
+            preempted = sigterm.raised or ckpt.reached_preemption(step)
+            done = step >= config.num_steps
+            saving = done or preempted or step % config.checkpoint_every == 0
+            if saving or step % config.log_every == 0:
+                values = {k: float(v) for k, v in jax.device_get(metrics).items()}
+                _check_finite(step, values, ckpt)
+                last_loss = values["loss"]
+                seconds = time.time() - window_t0
+                rates = throughput(steps=window_steps, seconds=seconds, batch_size=window_examples / window_steps,
+                                   tokens_per_batch=window_tokens / window_steps, flops_per_step=flops_per_step,
+                                   num_devices=jax.device_count(), device_kind=device_kind)
+                values.update(rates)
+                logging.info(log_line(step, time.time() - run_t0, values))
+                writer.scalars(step, values)
+                window_t0, window_steps, window_examples, window_tokens = time.time(), 0, 0, 0
+            if saving:
+                ckpt.save(step, state, meta, force=done or preempted)
+            if done or preempted:
+                break
+            host_batch = _next(batch_iter, step)
+            batch = partitioning.global_batch(host_batch, mesh)
+    return state, step, preempted, last_loss, total_examples
+
+
+def _next(it: Iterator, step: int) -> dict[str, np.ndarray]:
+    try:
+        return next(it)
+    except StopIteration:
+        raise RuntimeError(f"the training data ran out at step {step}; use an infinitely repeating "
+                           "source (num_epochs=None)") from None
+
+
+def _check_finite(step: int, values: dict[str, float], ckpt: Checkpointer) -> None:
+    bad = {k: v for k, v in values.items() if not math.isfinite(v)}
+    if bad:
+        good = ckpt.all_steps()
+        msg = (f"non-finite training metrics at step {step}: {bad} (all metrics: {values}). Stopping without "
+               f"saving; last good checkpoint: step {good[-1] if good else None} in {ckpt.directory}. "
+               "Try a lower learning rate, gradient clipping, float32 compute or a larger z_loss.")
+        logging.error(msg)
+        raise NonFiniteLossError(msg)

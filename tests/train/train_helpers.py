@@ -1,0 +1,47 @@
+"""Tiny model + deterministic random batches shared by the trainer tests."""
+import numpy as np
+
+VOCAB = 48
+ENC_LEN, DEC_LEN = 10, 5
+
+
+def tiny_config(**overrides):
+    from genrec.model.config import ModelConfig
+
+    kw = dict(vocab_size=VOCAB, d_model=16, num_heads=2, head_dim=8, mlp_dim=32, num_encoder_layers=1,
+              num_decoder_layers=1, dropout_rate=0.0, relative_attention_num_buckets=8,
+              relative_attention_max_distance=16)
+    kw.update(overrides)
+    return ModelConfig(**kw)
+
+
+def factory_for(config):
+    from genrec.model.network import EncoderDecoder
+
+    return lambda rngs: EncoderDecoder(config, rngs=rngs)
+
+
+def random_batch(step: int, batch_size: int = 8, seed: int = 0) -> dict:
+    """Batch number `step` of a fixed stream: a function of (seed, step) only."""
+    rng = np.random.default_rng([seed, step])
+    dec_len = rng.integers(2, DEC_LEN + 1, batch_size)
+    weights = (np.arange(DEC_LEN)[None, :] < dec_len[:, None]).astype(np.float32)
+    targets = rng.integers(3, VOCAB, (batch_size, DEC_LEN)).astype(np.int32) * weights.astype(np.int32)
+    inputs = np.concatenate([np.zeros((batch_size, 1), np.int32), targets[:, :-1]], axis=1)
+    return {"encoder_input_tokens": rng.integers(3, VOCAB, (batch_size, ENC_LEN)).astype(np.int32),
+            "decoder_input_tokens": inputs, "decoder_target_tokens": targets, "decoder_loss_weights": weights}
+
+
+def random_source(batch_size: int = 8, seed: int = 0, hook=None):
+    """BatchSource: start_step -> iterator of random_batch(start_step), random_batch(start_step+1), ...
+    `hook(step)` runs before batch `step` is handed out (to inject failures)."""
+    def source(start):
+        step = start
+        while True:
+            if hook is not None:
+                hook(step)
+            yield random_batch(step, batch_size, seed)
+            step += 1
+
+    return source
+
