@@ -1,0 +1,24 @@
+"""`tfds build`, the same command and flags, without the CLI's other subcommands.
+
+The tfds 4.9.10 CLI (`tfds build ...`) imports apache_beam at start-up for its `convert_format`
+subcommand, so without apache-beam installed it fails before building anything. This runs TFDS's
+own build command directly:
+
+  python -m genrec.datasets.build data/amazon --config=beauty_2014 \
+      --manual_dir=../shared/data/amazon-2014-beauty --data_dir=~/tensorflow_datasets
+
+With apache-beam installed, `tfds build` takes exactly the same arguments.
+"""
+from absl import app
+from absl import logging
+import tensorflow_datasets as tfds
+from tensorflow_datasets.scripts.cli import build, cli_utils
+
+
+def main(args: build.Args) -> None:
+    logging.set_verbosity(logging.INFO)
+    args.execute()
+
+
+if __name__ == "__main__":
+    app.run(main, flags_parser=cli_utils.make_flags_parser(build.Args, description=__doc__))

@@ -1,0 +1,68 @@
+"""Run modes of the data stage: `--run_mode=data` (prepare the TFDS dataset) and `--run_mode=stats`.
+
+  python -m genrec.main --run_mode=stats --gin.load_dataset.name="'amazon-2014-beauty'" --workdir=/tmp/w
+
+Stats go to stdout and `<workdir>/data_stats.json`. Other stages add their own numbers (e.g. seqio
+example counts per task family) with `register_stats_provider(fn)`, fn(dataset) -> dict.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+from typing import Callable
+
+from genrec.datasets import loading, records
+
+StatsProvider = Callable[[records.RecDataset], dict]
+_STATS_PROVIDERS: dict[str, StatsProvider] = {}
+
+
+def register_stats_provider(name: str, fn: StatsProvider) -> None:
+    """Adds `fn(dataset)`'s dict under `name` in data_stats.json (and prints it)."""
+    _STATS_PROVIDERS[name] = fn
+
+
+def dataset_stats(dataset: records.RecDataset) -> dict:
+    stats = dataset.stats()
+    for name, fn in _STATS_PROVIDERS.items():
+        stats[name] = fn(dataset)
+    return stats
+
+
+def prepare_data(ctx) -> None:
+    """Builds the TFDS dataset named by `load_dataset.name` into ctx.data_dir (once)."""
+    name = _dataset_name()
+    builder = loading.prepare(name, data_dir=ctx.data_dir, raw_data_dir=ctx.raw_data_dir)
+    logging.info("%s is prepared in %s", name, builder.data_dir)
+    print(f"{name}: prepared in {builder.data_dir}")
+
+
+def print_stats(ctx) -> dict:
+    """Loads the dataset (preparing it if needed), prints its stats and writes data_stats.json."""
+    dataset = loading.load(data_dir=ctx.data_dir, raw_data_dir=ctx.raw_data_dir)
+    stats = dataset_stats(dataset)
+    print(records.format_stats(stats))
+    for name in _STATS_PROVIDERS:
+        print(f"{name}: {json.dumps(stats[name])}")
+    with open(os.path.join(ctx.workdir, "data_stats.json"), "w") as f:
+        json.dump(stats, f, indent=2)
+    return stats
+
+
+def _dataset_name() -> str:
+    import gin
+
+    name = gin.query_parameter("load_dataset.name") if _bound("load_dataset.name") else None
+    loading.source(name)  # unknown or unbound → error listing the known names
+    return name
+
+
+def _bound(binding: str) -> bool:
+    import gin
+
+    try:
+        gin.query_parameter(binding)
+        return True
+    except ValueError:
+        return False
