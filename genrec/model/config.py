@@ -1,0 +1,74 @@
+"""The encoder-decoder's hyperparameters: one frozen dataclass, every field a gin knob.
+
+Sizes live in configs/models/{tiny,tiger,small,base}.gin. `vocab_size` normally comes from the
+vocabulary (the trainer passes it explicitly, which overrides any binding).
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import gin
+import jax.numpy as jnp
+
+ACTIVATIONS = ("relu", "gelu", "linear")
+EMBEDDING_LOOKUPS = ("one_hot", "take")
+
+
+@gin.configurable
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """T5.1.1-style encoder-decoder. Defaults are T5.1.1-small."""
+
+    vocab_size: int = 32128
+    d_model: int = 512
+    num_heads: int = 6
+    head_dim: int = 64
+    mlp_dim: int = 1024
+    num_encoder_layers: int = 8
+    num_decoder_layers: int = 8
+    dropout_rate: float = 0.1
+    # One activation per MLP input projection; several are multiplied (('gelu', 'linear') = GeGLU).
+    mlp_activations: tuple[str, ...] = ("gelu", "linear")
+    tie_embeddings: bool = False
+    relative_attention_num_buckets: int = 32
+    relative_attention_max_distance: int = 128
+    dtype: str = "float32"  # compute dtype; params, logits and softmax stay float32
+    remat: bool = False  # rematerialise each layer's activations in the backward pass
+    # 'one_hot': lookup as one_hot(tokens) @ table (a plain matmul: no gather from a vocab-sharded
+    # table, dense gradient); 'take': jnp.take (cheaper for big vocabularies on one device).
+    embedding_lookup: str = "one_hot"
+
+    def __post_init__(self):
+        object.__setattr__(self, "mlp_activations", tuple(self.mlp_activations))
+        for name in ("vocab_size", "d_model", "num_heads", "head_dim", "mlp_dim",
+                     "num_encoder_layers", "num_decoder_layers", "relative_attention_num_buckets",
+                     "relative_attention_max_distance"):
+            if int(getattr(self, name)) <= 0:
+                raise ValueError(f"ModelConfig.{name} must be positive, got {getattr(self, name)}")
+        if not 0.0 <= self.dropout_rate < 1.0:
+            raise ValueError(f"ModelConfig.dropout_rate must be in [0, 1), got {self.dropout_rate}")
+        bad = [a for a in self.mlp_activations if a not in ACTIVATIONS]
+        if bad or not self.mlp_activations:
+            raise ValueError(f"ModelConfig.mlp_activations {self.mlp_activations}: use {ACTIVATIONS}")
+        if self.embedding_lookup not in EMBEDDING_LOOKUPS:
+            raise ValueError(f"ModelConfig.embedding_lookup must be one of {EMBEDDING_LOOKUPS}")
+        jnp.dtype(self.dtype)  # raises on an unknown dtype name
+
+    @property
+    def compute_dtype(self):
+        return jnp.dtype(self.dtype)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready (checkpoint meta); `ModelConfig.from_dict` inverts it."""
+        d = dataclasses.asdict(self)
+        d["mlp_activations"] = list(self.mlp_activations)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "ModelConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - names
+        if unknown:
+            raise ValueError(f"unknown ModelConfig fields {sorted(unknown)}")
+        return cls(**d)
