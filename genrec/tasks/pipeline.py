@@ -1,0 +1,98 @@
+"""What the train / eval run modes call: build or load the vocabulary, register the tasks, get batches.
+
+  vocab, mixture = prepare_tasks(ctx.workdir, dataset, identifiers)   # gin: prepare_tasks.*
+  ds = train_dataset(mixture, task_feature_lengths(), seed=0)          # packed, repeated, shuffled
+  features, metadata = eval_examples(task, "validation", task_feature_lengths())  # unpacked
+"""
+from __future__ import annotations
+
+import logging
+import os
+from typing import Optional, Sequence
+
+import gin
+import numpy as np
+import seqio
+import tensorflow as tf
+
+from genrec.datasets.records import RecDataset
+from genrec.semantic_ids.artifact import Identifiers
+from genrec.tasks import examples, registry, vocabulary
+from genrec.tasks.source import METADATA
+
+VOCAB_DIR = "vocab"
+
+
+@gin.configurable
+def task_feature_lengths(inputs: int = 512, targets: int = 64) -> dict[str, int]:
+    """Token lengths examples are trimmed to (inputs hold up to 100 direct-family candidates)."""
+    return {"inputs": inputs, "targets": targets}
+
+
+@gin.configurable(denylist=["workdir", "dataset", "identifiers"])
+def prepare_tasks(workdir: str, dataset: RecDataset, identifiers: Identifiers, *,
+                  families: Optional[Sequence[str]] = None, mixture: str = "p5_all",
+                  text_vocab_size: int = 8000, max_history: int = 20, num_candidates: int = 100,
+                  direct_samples_per_user: int = 1, seed: int = 0,
+                  mixture_rates: Optional[dict] = None) -> tuple[seqio.Vocabulary, str]:
+    """Builds `<workdir>/vocab/spm.model` (or loads it when it holds these identifiers' tokens),
+    registers the dataset's tasks and returns (vocabulary, name of `mixture`)."""
+    vocab_dir = os.path.join(workdir, VOCAB_DIR)
+    vocab = _load_matching(vocab_dir, identifiers)
+    if vocab is None:
+        vocab = vocabulary.build_vocabulary(dataset, identifiers, vocab_dir, text_vocab_size=text_vocab_size)
+    config = examples.ExampleConfig(max_history=max_history, num_candidates=num_candidates,
+                                    direct_samples_per_user=direct_samples_per_user, seed=seed)
+    names = registry.register_tasks(dataset.name, dataset, identifiers, vocab, families, config=config,
+                                    mixture_rates=mixture_rates)
+    logging.info("registered %s", ", ".join(names))
+    name = registry.mixture_name(dataset.name, mixture)
+    if name not in names:
+        raise ValueError(f"mixture {name} was not registered: {dataset.name!r} lacks its families")
+    return vocab, name
+
+
+def _load_matching(vocab_dir: str, identifiers: Identifiers) -> Optional[seqio.Vocabulary]:
+    if not os.path.exists(os.path.join(vocab_dir, vocabulary.MODEL_FILE)):
+        return None
+    vocab = vocabulary.load_vocabulary(vocab_dir)
+    try:
+        vocabulary.item_token_ids(vocab, identifiers)
+    except ValueError:
+        logging.warning("%s lacks these identifiers' tokens; rebuilding it", vocab_dir)
+        return None
+    return vocab
+
+
+def train_dataset(mixture_or_task: str, feature_lengths: dict[str, int], *, seed: int = 0,
+                  shard_info: Optional[seqio.ShardInfo] = None) -> tf.data.Dataset:
+    """Packed encoder-decoder examples (unbatched), shuffled and repeated, deterministic given seed."""
+    return seqio.get_dataset(mixture_or_task, feature_lengths, seqio.EncDecFeatureConverter(pack=True),
+                             dataset_split="train", shuffle=True, num_epochs=None, seed=seed,
+                             shard_info=shard_info)
+
+
+def eval_examples(task: str, split: str, feature_lengths: dict[str, int]
+                  ) -> tuple[dict[str, np.ndarray], list[dict]]:
+    """All examples of `task`/`split`, unpacked: model features [N, T] plus `example_id` [N], and each
+    example's metadata (inputs/targets text, user_index, target_item, ...) in the same order."""
+    raw = registry.get(task).get_dataset(feature_lengths, split=split, shuffle=False)
+    converted = seqio.EncDecFeatureConverter(pack=False)(raw, feature_lengths)
+    features: dict[str, list] = {}
+    metadata = []
+    keep = ("inputs_pretokenized", "targets_pretokenized", *METADATA)
+    for ex, model_ex in tf.data.Dataset.zip((raw, converted)).as_numpy_iterator():
+        metadata.append({k: _plain(ex[k]) for k in keep})
+        for k, v in model_ex.items():
+            features.setdefault(k, []).append(v)
+    arrays = {k: np.stack(v) for k, v in features.items()}
+    arrays["example_id"] = np.arange(len(metadata), dtype=np.int32)
+    return arrays, metadata
+
+
+def _plain(value):
+    if isinstance(value, bytes):
+        return value.decode("utf-8")
+    if isinstance(value, np.ndarray) and value.ndim:
+        return value.tolist()
+    return value.item() if isinstance(value, np.generic) else value

@@ -1,0 +1,135 @@
+"""seqio Tasks (one per dataset and family, plus a held-out-template task) and Mixtures.
+
+Names: `genrec_<dataset>_<family>` (train/validation/test), `genrec_<dataset>_<family>_heldout`
+(validation/test with the held-out template), mixtures `genrec_<dataset>_p5_all` (every family the
+dataset supports) and `genrec_<dataset>_sequential_mix` (sequential only, the TIGER setting). The
+dataset part is the dataset name with every character seqio does not allow in names replaced by '_'
+(`amazon-2014-beauty` → `amazon_2014_beauty`). seqio's registries are global: registering again
+replaces this dataset's tasks, and `clear()` removes them (tests).
+"""
+from __future__ import annotations
+
+import logging
+import re
+from typing import Mapping, Optional, Sequence
+
+import numpy as np
+import seqio
+
+from genrec.datasets.records import RecDataset
+from genrec.semantic_ids.artifact import Identifiers
+from genrec.tasks import examples, metrics, source, stats
+from genrec.tasks.templates import all_families
+
+PREFIX = "genrec_"
+MIXTURES = ("p5_all", "sequential_mix")
+_UNAVAILABLE: dict[str, dict[str, str]] = {}  # dataset slug → {family: why it is not registered}
+
+
+def slug(dataset_name: str) -> str:
+    return re.sub(r"[^\w.:]", "_", dataset_name.lower())
+
+
+def task_name(dataset_name: str, family: str, heldout: bool = False) -> str:
+    return f"{PREFIX}{slug(dataset_name)}_{family}" + ("_heldout" if heldout else "")
+
+
+def mixture_name(dataset_name: str, mixture: str = "p5_all") -> str:
+    if mixture not in MIXTURES:
+        raise ValueError(f"unknown mixture {mixture!r}; expected one of {MIXTURES}")
+    return f"{PREFIX}{slug(dataset_name)}_{mixture}"
+
+
+def output_features(vocabulary: seqio.Vocabulary) -> dict[str, seqio.Feature]:
+    return {"inputs": seqio.Feature(vocabulary, add_eos=True),
+            "targets": seqio.Feature(vocabulary, add_eos=True)}
+
+
+def get(name: str):
+    """The Task or Mixture `name`; for a family the dataset lacks, an error that says why."""
+    for dataset, reasons in _UNAVAILABLE.items():
+        for family, reason in reasons.items():
+            if name in (task_name(dataset, family), task_name(dataset, family, heldout=True)):
+                raise ValueError(f"{name} is not registered: {reason}")
+    return seqio.get_mixture_or_task(name)
+
+
+def clear(dataset_name: Optional[str] = None) -> None:
+    """Removes genrec tasks and mixtures (of one dataset, or all)."""
+    prefix = PREFIX + (slug(dataset_name) + "_" if dataset_name else "")
+    for registry in (seqio.MixtureRegistry, seqio.TaskRegistry):
+        for name in [n for n in registry.names() if n.startswith(prefix)]:
+            registry.remove(name)
+    if dataset_name:
+        _UNAVAILABLE.pop(slug(dataset_name), None)
+    else:
+        _UNAVAILABLE.clear()
+
+
+def _add_task(name: str, build, splits: Sequence[str], counts: Mapping[str, int],
+              vocabulary: seqio.Vocabulary) -> None:
+    seqio.TaskRegistry.remove(name)
+    seqio.TaskRegistry.add(
+        name,
+        source=seqio.FunctionDataSource(source.dataset_fn(build), splits=splits,
+                                        num_input_examples=dict(counts)),
+        output_features=output_features(vocabulary),
+        preprocessors=[seqio.preprocessors.tokenize, seqio.preprocessors.append_eos_after_trim],
+        postprocess_fn=metrics.postprocess,
+        metric_fns=[metrics.by_answer_kind],
+    )
+
+
+def register_tasks(dataset_name: str, dataset: RecDataset, identifiers: Identifiers,
+                   vocabulary: seqio.Vocabulary, families: Optional[Sequence[str]] = None, *,
+                   config: examples.ExampleConfig = examples.ExampleConfig(),
+                   mixture_rates: Optional[Mapping[str, float]] = None) -> list[str]:
+    """Registers this dataset's tasks and mixtures; returns their names (tasks first).
+
+    families: None registers every family the dataset supports (the others are logged and `get`
+      explains why they are missing); naming a family the dataset lacks raises with the reason.
+    mixture_rates: {family: rate} for p5_all; default: proportional to training examples.
+    """
+    requested = families is not None
+    families = list(examples.FAMILIES if families is None else families)
+    reasons = {f: r for f in families if (r := examples.unavailable_reason(f, dataset))}
+    if requested and reasons:
+        raise ValueError("; ".join(reasons.values()))
+    for family, reason in reasons.items():
+        logging.info("not registering %s: %s", task_name(dataset_name, family), reason)
+    clear(dataset_name)
+    _UNAVAILABLE[slug(dataset_name)] = reasons
+
+    have = examples.available_fields(dataset)
+    counts = stats.family_example_counts(dataset, config)
+    heldout_counts = stats.family_example_counts(dataset, config, heldout=True)
+    names = []
+    for index, family in enumerate(f for f in examples.FAMILIES if f in families and f not in reasons):
+        templates = all_families()[family].usable(have)
+        seen = [templates.by_id(i) for i in templates.seen]
+
+        def build(split, family=family, train=templates.train, seen=seen):
+            rng = np.random.default_rng((config.seed, examples.FAMILIES.index(family), 7))
+            samples = examples.samples(family, dataset, identifiers, split, config)
+            return source.render(samples, train, rng) if split == "train" else source.render(samples, seen)
+
+        name = task_name(dataset_name, family)
+        _add_task(name, build, ("train", "validation", "test"), counts[family], vocabulary)
+        names.append(name)
+        if set(templates.heldout.needs) <= have:
+            def build_heldout(split, family=family, heldout=templates.heldout):
+                return source.render(examples.samples(family, dataset, identifiers, split, config), [heldout])
+
+            name = task_name(dataset_name, family, heldout=True)
+            _add_task(name, build_heldout, ("validation", "test"), heldout_counts[family], vocabulary)
+            names.append(name)
+
+    train_tasks = {f: task_name(dataset_name, f) for f in families if f not in reasons}
+    rates = {f: float((mixture_rates or {}).get(f, counts[f]["train"])) for f in train_tasks}
+    for mixture, members in (("p5_all", train_tasks), ("sequential_mix", {"sequential": train_tasks.get("sequential")})):
+        members = {f: t for f, t in members.items() if t and rates[f] > 0}
+        if members:
+            name = mixture_name(dataset_name, mixture)
+            seqio.MixtureRegistry.add(name, [(t, rates[f]) for f, t in members.items()])
+            names.append(name)
+    return names

@@ -1,0 +1,62 @@
+"""The vocabulary: deterministic, identifier tokens are single pieces, users are spelled in digits."""
+import hashlib
+import os
+
+import numpy as np
+import pytest
+
+from genrec.semantic_ids.artifact import Identifiers
+from genrec.tasks import vocabulary
+
+
+def _md5(path):
+    with open(path, "rb") as f:
+        return hashlib.md5(f.read()).hexdigest()
+
+
+def test_same_data_gives_same_model_bytes(tiny_rec, tiny_ids, tiny_vocab, tmp_path):
+    again = vocabulary.build_vocabulary(tiny_rec, tiny_ids, str(tmp_path), text_vocab_size=400)
+    assert _md5(again.sentencepiece_model_file) == _md5(tiny_vocab.sentencepiece_model_file)
+    assert os.path.basename(again.sentencepiece_model_file) == vocabulary.MODEL_FILE
+
+
+def test_special_ids_follow_t5(tiny_vocab):
+    assert (tiny_vocab.pad_id, tiny_vocab.eos_id, tiny_vocab.unk_id) == (0, 1, 2)
+
+
+def test_item_token_ids_match_piece_lookup(tiny_vocab, tiny_ids):
+    ids = vocabulary.item_token_ids(tiny_vocab, tiny_ids)
+    assert ids.shape == (tiny_ids.num_items, 2)
+    sp = tiny_vocab.tokenizer
+    for item in (0, 7, 8, tiny_ids.num_items - 1):
+        assert ids[item].tolist() == [sp.piece_to_id(t) for t in tiny_ids.tokens(item)]
+        # an item's identifier text encodes to exactly its token ids, whatever text surrounds it
+        assert tiny_vocab.encode(tiny_ids.text(item)) == ids[item].tolist()
+        assert ids[item].tolist() == tiny_vocab.encode(f"bought{tiny_ids.text(item)}.")[-3:-1]
+    assert len(np.unique(ids[:, 0])) == 8 and (ids > 2).all()
+
+
+def test_users_are_spelled_with_digit_pieces(tiny_vocab):
+    pieces = tiny_vocab.tokenizer.encode("user_4071", out_type=str)
+    assert pieces[-4:] == ["4", "0", "7", "1"]
+    assert tiny_vocab.decode(tiny_vocab.encode("user_4071 likes <a_3><b_1>")) == "user_4071 likes <a_3><b_1>"
+
+
+def test_unseen_characters_fall_back_to_bytes_not_unk(tiny_vocab):
+    ids = tiny_vocab.encode("crème brûlée ✓")
+    assert tiny_vocab.unk_id not in ids
+    assert tiny_vocab.decode(ids) == "crème brûlée ✓"
+
+
+def test_atomic_identifiers_with_12k_items(tiny_rec, tmp_path):
+    atomic = Identifiers.atomic(12_000)
+    vocab = vocabulary.build_vocabulary(tiny_rec, atomic, str(tmp_path), text_vocab_size=300)
+    ids = vocabulary.item_token_ids(vocab, atomic)
+    assert ids.shape == (12_000, 1) and len(np.unique(ids)) == 12_000
+    assert vocab.encode("<a_11999><a_0>") == [ids[11999, 0], ids[0, 0]]
+
+
+def test_item_token_ids_rejects_a_vocabulary_without_the_tokens(tiny_vocab):
+    other = Identifiers("other", np.array([[0, 0], [1, 0]], np.int32), (2, 70))  # tiny_ids stop at <b_6>
+    with pytest.raises(ValueError, match="<b_7>.* not one piece"):
+        vocabulary.item_token_ids(tiny_vocab, other)
