@@ -1,0 +1,221 @@
+"""The sweep runner: one run per grid point, in sequence here or emitted as launch commands.
+
+  python -m genrec.sweep.run --sweep=configs/experiments/sweep_model_sizes.gin --sweep_dir=sweeps/sizes
+  python -m genrec.sweep.run --sweep=... --sweep_dir=gs://BUCKET/sweeps/sizes --launcher=tpu \
+      --launcher_args="--zone=us-central2-b --accelerator_type=v4-32"
+
+<sweep_dir>/
+  sweep.json                 the spec and every point's gin arguments
+  tfds/                      prepared datasets, shared by all points
+  runs/<point>/              one genrec workdir per point (+ point.json, logs/<run_mode>.log)
+  launch_<launcher>.sh       emitted commands (--launcher=tpu|slurm), one line per unfinished point
+  REPORT.md, results.csv ... written by `python -m genrec.sweep.report` (run at the end of a local sweep)
+
+Resumable: a point whose eval/results.json exists is skipped; inside a point, a run mode that
+finished (recorded in point.json) is not run again. A failing point is recorded and the sweep goes on.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import re
+import shlex
+import subprocess
+import sys
+import time
+from typing import Optional, Sequence
+
+from genrec.sweep import axes, grid
+from genrec.sweep.spec import SweepSpec, load_spec
+
+POINT_FILE = "point.json"
+SWEEP_FILE = "sweep.json"
+RESULTS = os.path.join("eval", "results.json")
+CHECKPOINT_MODES = ("eval", "export")  # run modes that read <workdir>/checkpoints
+LAUNCHERS = {
+    "tpu": "bash launch/tpu_pod.sh --name={name} --workdir={workdir} --data_dir={data_dir} "
+           "--run_modes={run_modes}",
+    "slurm": "sbatch --job-name={name} launch/gpu_slurm.sbatch --workdir={workdir} "
+             "--data_dir={data_dir} --run_modes={run_modes}",
+}
+
+
+def run_dir(sweep_dir: str, point: grid.Point) -> str:
+    return os.path.join(sweep_dir, "runs", point.name)
+
+
+def data_dir(sweep_dir: str) -> str:
+    return os.path.join(sweep_dir, "tfds")
+
+
+def is_finished(sweep_dir: str, point: grid.Point, spec: SweepSpec) -> bool:
+    """results.json for sweeps that evaluate; otherwise every run mode recorded as done."""
+    workdir = run_dir(sweep_dir, point)
+    if "eval" in spec.run_modes:
+        return os.path.exists(os.path.join(workdir, RESULTS))
+    done = read_point(workdir).get("stages", {})
+    return all(done.get(m, {}).get("rc") == 0 for m in spec.run_modes)
+
+
+def stage_args(point: grid.Point, mode: str, workdir: str, datadir: str) -> list[str]:
+    """The arguments of `python -m genrec.main` for one run mode of one point."""
+    args = [f"--workdir={workdir}", f"--data_dir={datadir}", f"--run_mode={mode}"]
+    if mode in CHECKPOINT_MODES:
+        args.append(f"--checkpoint_dir={os.path.join(workdir, 'checkpoints')}")
+    return args + point.genrec_args()
+
+
+def read_point(workdir: str) -> dict:
+    path = os.path.join(workdir, POINT_FILE)
+    if not os.path.exists(path):
+        return {}
+    with open(path) as f:
+        return json.load(f)
+
+
+def write_point(workdir: str, record: dict) -> None:
+    os.makedirs(workdir, exist_ok=True)
+    tmp = os.path.join(workdir, POINT_FILE + ".tmp")
+    with open(tmp, "w") as f:
+        json.dump(record, f, indent=2)
+    os.replace(tmp, os.path.join(workdir, POINT_FILE))
+
+
+def write_sweep(sweep_dir: str, spec: SweepSpec, points: Sequence[grid.Point]) -> None:
+    os.makedirs(sweep_dir, exist_ok=True)
+    record = {"name": spec.name, "source": spec.source, "base_gin_files": list(spec.base_gin_files),
+              "run_modes": list(spec.run_modes), "bindings": list(spec.bindings),
+              "grid": {k: (v if isinstance(v, dict) else list(v)) for k, v in spec.grid.items()},
+              "points": [{"name": p.name, "values": p.values, "genrec_args": p.genrec_args()}
+                         for p in points]}
+    with open(os.path.join(sweep_dir, SWEEP_FILE), "w") as f:
+        json.dump(record, f, indent=2)
+
+
+def run_point(spec: SweepSpec, point: grid.Point, sweep_dir: str, python: str,
+              extra_args: Sequence[str] = ()) -> bool:
+    """Runs the point's run modes in order, each a `genrec.main` subprocess; True if all succeed."""
+    workdir = run_dir(sweep_dir, point)
+    record = read_point(workdir) or {"name": point.name, "values": point.values, "stages": {}}
+    record["genrec_args"] = point.genrec_args()
+    os.makedirs(os.path.join(workdir, "logs"), exist_ok=True)
+    for mode in spec.run_modes:
+        if record["stages"].get(mode, {}).get("rc") == 0:
+            continue
+        cmd = [python, "-m", "genrec.main"] + stage_args(point, mode, workdir, data_dir(sweep_dir))
+        cmd += list(extra_args)
+        log_path = os.path.join(workdir, "logs", f"{mode}.log")
+        logging.info("%s: %s (log: %s)", point.name, mode, log_path)
+        start = time.time()
+        with open(log_path, "w") as log:
+            log.write("$ " + shlex.join(cmd) + "\n")
+            log.flush()
+            rc = subprocess.call(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=axes.REPO_ROOT)
+        record["stages"][mode] = {"rc": rc, "wall_s": round(time.time() - start, 2),
+                                  "log": os.path.relpath(log_path, workdir)}
+        write_point(workdir, record)
+        if rc != 0:
+            logging.error("%s: run mode %s failed (exit %d); last lines of %s:\n%s",
+                          point.name, mode, rc, log_path, _tail(log_path))
+            return False
+    return True
+
+
+def _tail(path: str, lines: int = 15) -> str:
+    with open(path, errors="replace") as f:
+        return "".join(f.readlines()[-lines:])
+
+
+def run_local(spec: SweepSpec, sweep_dir: str, python: str = sys.executable,
+              extra_args: Sequence[str] = (), fail_fast: bool = False) -> dict:
+    """Every unfinished point in sequence; returns {point name: 'done'|'skipped'|'failed'}."""
+    from tqdm import tqdm
+
+    points = grid.expand(spec)
+    write_sweep(sweep_dir, spec, points)
+    status = {}
+    for point in tqdm(points, desc=f"sweep {spec.name}", unit="run"):
+        if is_finished(sweep_dir, point, spec):
+            status[point.name] = "skipped"
+            continue
+        ok = run_point(spec, point, sweep_dir, python, extra_args)
+        status[point.name] = "done" if ok else "failed"
+        if not ok and fail_fast:
+            break
+    return status
+
+
+def launch_commands(spec: SweepSpec, sweep_dir: str, launcher: str,
+                    launcher_args: Sequence[str] = ()) -> list[str]:
+    """One shell command per unfinished point, for launch/tpu_pod.sh or launch/gpu_slurm.sbatch."""
+    if launcher not in LAUNCHERS:
+        raise ValueError(f"unknown launcher {launcher!r}; expected one of {list(LAUNCHERS)}")
+    points = grid.expand(spec)
+    if "://" not in sweep_dir:
+        write_sweep(sweep_dir, spec, points)
+    commands = []
+    for i, point in enumerate(points):
+        if is_finished(sweep_dir, point, spec):
+            continue
+        name = re.sub(r"[^a-z0-9-]", "-", f"genrec-{spec.name}-{i:03d}".lower())[:60]
+        head = LAUNCHERS[launcher].format(
+            name=name, workdir=shlex.quote(run_dir(sweep_dir, point)),
+            data_dir=shlex.quote(data_dir(sweep_dir)), run_modes=",".join(spec.run_modes))
+        tail = [shlex.quote(a) for a in list(launcher_args)] + ["--"]
+        tail += [shlex.quote(a) for a in point.genrec_args()]
+        commands.append(" ".join([head] + tail))
+    return commands
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sweep", required=True, help="The sweep file (gin with sweep.* bindings).")
+    parser.add_argument("--sweep_dir", required=True, help="Where the runs and the report go.")
+    parser.add_argument("--launcher", choices=["local"] + list(LAUNCHERS), default="local")
+    parser.add_argument("--launcher_args", default="",
+                        help="Extra arguments for the launcher script (one shell-quoted string).")
+    parser.add_argument("--sweep_binding", action="append", default=[],
+                        help="A sweep.* binding overriding the file, e.g. \"sweep.grid = {...}\".")
+    parser.add_argument("--raw_data_dir", default=None, help="Passed to every local genrec.main call.")
+    parser.add_argument("--dry_run", action="store_true", help="Print the points and commands only.")
+    parser.add_argument("--fail_fast", action="store_true", help="Stop at the first failing point.")
+    parser.add_argument("--no_report", action="store_true", help="Skip the report after a local sweep.")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+
+    spec = load_spec(args.sweep, args.sweep_binding)
+    sweep_dir = args.sweep_dir if "://" in args.sweep_dir else os.path.abspath(args.sweep_dir)
+    if args.launcher != "local":
+        commands = launch_commands(spec, sweep_dir, args.launcher, shlex.split(args.launcher_args))
+        if not args.dry_run and "://" not in sweep_dir:
+            path = os.path.join(sweep_dir, f"launch_{args.launcher}.sh")
+            with open(path, "w") as f:
+                f.write("#!/usr/bin/env bash\n# " + spec.name + ": one line per unfinished point\n")
+                f.write("\n".join(commands) + "\n")
+            logging.info("wrote %d launch commands to %s", len(commands), path)
+        print("\n".join(commands))
+        return 0
+    extra = [f"--raw_data_dir={args.raw_data_dir}"] if args.raw_data_dir else []
+    if args.dry_run:
+        for point in grid.expand(spec):
+            state = "finished" if is_finished(sweep_dir, point, spec) else "to run"
+            print(f"# {point.name} ({state})")
+            for mode in spec.run_modes:
+                cmd = ["python", "-m", "genrec.main"]
+                cmd += stage_args(point, mode, run_dir(sweep_dir, point), data_dir(sweep_dir))
+                print(shlex.join(cmd + extra))
+        return 0
+    status = run_local(spec, sweep_dir, extra_args=extra, fail_fast=args.fail_fast)
+    counts = {s: list(status.values()).count(s) for s in ("done", "skipped", "failed")}
+    logging.info("sweep %s: %s", spec.name, counts)
+    if not args.no_report:
+        from genrec.sweep import report
+
+        logging.info("report: %s", report.write_report(sweep_dir))
+    return 1 if counts["failed"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
