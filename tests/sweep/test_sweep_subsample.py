@@ -43,3 +43,28 @@ def test_full_fraction_is_the_dataset_itself_and_bad_fractions_fail(synthetic_sm
     for bad in (0.0, -0.5, 1.5):
         with pytest.raises(ValueError, match="subsample_train_users.fraction"):
             subsample_train_users(synthetic_small, fraction=bad)
+
+
+def _key(s):
+    return (s.user_index, tuple(sorted(s.fields.items())), s.target_item, tuple(s.history_items),
+            tuple(s.candidates), s.target_rating)
+
+
+def test_task_samples_come_from_kept_users_only(synthetic_small):
+    """Through the tasks' sample builder: training samples of the kept users are exactly those of the
+    full dataset; others have none; validation and test samples are unchanged."""
+    from genrec.semantic_ids.artifact import Identifiers
+    from genrec.tasks import examples
+
+    full = synthetic_small
+    sub = subsample_train_users(full, fraction=0.1, seed=0)
+    ids = Identifiers.atomic(full.num_items)
+    for family in examples.FAMILIES:
+        got = [_key(s) for s in examples.samples(family, sub, ids, "train")]
+        want = [_key(s) for s in examples.samples(family, full, ids, "train")
+                if s.user_index in sub.train_users]
+        assert got == want and got, family
+        assert {k[0] for k in got} <= sub.train_users
+    for split in ("validation", "test"):
+        assert ([_key(s) for s in examples.samples("sequential", sub, ids, split)]
+                == [_key(s) for s in examples.samples("sequential", full, ids, split)])
