@@ -63,7 +63,9 @@ def load_spec(path: str, extra_bindings: Sequence[str] = ()) -> SweepSpec:
     try:
         gin.parse_config_files_and_bindings([path], list(extra_bindings), finalize_config=False)
         return make_spec(source=path)
-    except (ValueError, KeyError, SyntaxError) as e:
+    except axes.SweepSpecError:
+        raise
+    except (ValueError, KeyError, SyntaxError, RuntimeError, TypeError) as e:
         raise axes.SweepSpecError(f"{path}: {e}") from e
     finally:
         gin.clear_config()

@@ -104,6 +104,8 @@ def test_bad_run_mode_base_file_and_unknown_sweep_binding(tmp_path):
         spec.load_spec(path, ["sweep.base_gin_files = ['configs/nope.gin']"])
     with pytest.raises(axes.SweepSpecError, match="grids"):
         spec.load_spec(path, ["sweep.grids = {}"])
+    with pytest.raises(axes.SweepSpecError, match="Required bindings for `sweep` not provided.*name"):
+        spec.load_spec(write(tmp_path, "sweep.grid = {'seed': [0]}", "noname.gin"))
     with pytest.raises(axes.SweepSpecError, match="sweep file not found"):
         spec.load_spec(str(tmp_path / "missing.gin"))
 
