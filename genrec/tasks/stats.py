@@ -1,6 +1,6 @@
 """Examples per task family and split, counted from the histories alone (no text, no tokenizer).
 
-Hook for `--run_mode=stats`: print `format_family_counts(family_example_counts(dataset))`.
+Importing this module adds the counts to `--run_mode=stats` (genrec.datasets.run stats providers).
 The counts equal the number of examples the registered tasks yield (tests check both ways).
 """
 from __future__ import annotations
@@ -50,3 +50,13 @@ def format_family_counts(counts: dict[str, dict[str, int]], name: str = "") -> s
     for family, by_split in counts.items():
         lines.append(f"  {family:<12} " + " ".join(f"{s}={n:,}" for s, n in by_split.items()))
     return "\n".join(lines)
+
+
+def _register_with_stats_run_mode() -> None:
+    """`--run_mode=stats` prints and saves these counts (under 'examples_per_task_family')."""
+    from genrec.datasets import run
+
+    run.register_stats_provider("examples_per_task_family", family_example_counts)
+
+
+_register_with_stats_run_mode()

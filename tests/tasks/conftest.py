@@ -15,7 +15,7 @@ def two_level_identifiers(num_items: int, first: int = 8) -> Identifiers:
 def tiny_rec():
     from genrec.datasets import synthetic
 
-    return synthetic.generate(num_items=60, num_users=50, seed=3, name="synthetic-tiny")
+    return synthetic.generate(num_items=200, num_users=60, seed=3, name="synthetic-tiny")
 
 
 @pytest.fixture(scope="session")

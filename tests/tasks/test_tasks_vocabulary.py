@@ -57,6 +57,6 @@ def test_atomic_identifiers_with_12k_items(tiny_rec, tmp_path):
 
 
 def test_item_token_ids_rejects_a_vocabulary_without_the_tokens(tiny_vocab):
-    other = Identifiers("other", np.array([[0, 0], [1, 0]], np.int32), (2, 70))  # tiny_ids stop at <b_6>
-    with pytest.raises(ValueError, match="<b_7>.* not one piece"):
+    other = Identifiers("other", np.array([[0, 0], [1, 0]], np.int32), (2, 70))  # tiny_ids stop at <b_19>
+    with pytest.raises(ValueError, match="<b_20>.* not one piece"):
         vocabulary.item_token_ids(tiny_vocab, other)
