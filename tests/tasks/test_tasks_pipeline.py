@@ -1,0 +1,43 @@
+"""prepare_tasks: builds the vocabulary once under <workdir>/vocab, reloads it, gin knobs bind."""
+import os
+
+import gin
+import pytest
+
+from genrec.tasks import pipeline, vocabulary
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def test_prepare_tasks_builds_then_reuses_the_vocabulary(tiny_rec, tiny_ids, tmp_path, clean_registry):
+    vocab, mixture = pipeline.prepare_tasks(str(tmp_path), tiny_rec, tiny_ids, text_vocab_size=300,
+                                            families=["sequential"], mixture="sequential_mix")
+    assert mixture == "genrec_synthetic_tiny_sequential_mix"
+    path = os.path.join(tmp_path, "vocab", vocabulary.MODEL_FILE)
+    assert vocab.sentencepiece_model_file == path
+    mtime = os.path.getmtime(path)
+    again, _ = pipeline.prepare_tasks(str(tmp_path), tiny_rec, tiny_ids, families=["sequential"],
+                                      mixture="sequential_mix")
+    assert os.path.getmtime(path) == mtime and again.vocab_size == vocab.vocab_size
+
+
+def test_prepare_tasks_errors_name_the_cause(tiny_rec, tiny_ids, tmp_path, clean_registry):
+    from genrec.datasets.records import RecDataset, UserHistory
+
+    bare = RecDataset("bare", tiny_rec.items, tuple(UserHistory(u.user_id, u.items, u.timestamps)
+                                                    for u in tiny_rec.users))
+    with pytest.raises(ValueError, match="'bare' has no rating data"):
+        pipeline.prepare_tasks(str(tmp_path), bare, tiny_ids, families=["rating"], text_vocab_size=300)
+    with pytest.raises(ValueError, match="genrec_bare_sequential_mix was not registered"):
+        pipeline.prepare_tasks(str(tmp_path), bare, tiny_ids, families=["direct"], mixture="sequential_mix")
+
+
+@pytest.mark.parametrize("gin_file, expected", [
+    ("p5.gin", {"inputs": 512, "targets": 64}), ("sequential.gin", {"inputs": 160, "targets": 8})])
+def test_task_gin_files_bind_the_feature_lengths(gin_file, expected):
+    gin.clear_config()
+    try:
+        gin.parse_config_file(os.path.join(REPO, "configs", "tasks", gin_file))
+        assert pipeline.task_feature_lengths() == expected
+    finally:
+        gin.clear_config()
