@@ -75,15 +75,20 @@ def write_items(path: str, items: records.ItemTable) -> None:
                  **{f: values[i] for f, values in items.text.items()}}))
 
 
-def read_items(path: str, fields) -> records.ItemTable:
-    features = item_features(sorted(fields))
-    rows = [features.deserialize_example_np(r.numpy()) for r in tf.data.TFRecordDataset(path)]
-    if [int(r["item_id"]) for r in rows] != list(range(len(rows))):
-        raise ValueError(f"{path}: item ids are not 0..{len(rows) - 1} in order")
-    text = lambda v: v.decode("utf-8") if isinstance(v, bytes) else str(v)  # noqa: E731
-    return records.ItemTable(
-        source_ids=tuple(text(r["source_id"]) for r in rows),
-        text={f: tuple(text(r[f]) for r in rows) for f in sorted(fields)})
+def read_items(path: str, fields, batch_size: int = 65536) -> records.ItemTable:
+    """items.tfrecord → ItemTable, parsed in batches (the schema of `item_features`)."""
+    string = tf.io.FixedLenFeature([], tf.string)
+    spec = {"item_id": tf.io.FixedLenFeature([], tf.int64), "source_id": string,
+            **{f: string for f in fields}}
+    columns = {name: [] for name in spec}
+    for batch in tf.data.TFRecordDataset(path).batch(batch_size):
+        for name, values in tf.io.parse_example(batch, spec).items():
+            columns[name].append(values.numpy())
+    columns = {name: np.concatenate(v) if v else np.zeros(0) for name, v in columns.items()}
+    if not np.array_equal(columns["item_id"], np.arange(len(columns["item_id"]))):
+        raise ValueError(f"{path}: item ids are not 0..{len(columns['item_id']) - 1} in order")
+    return records.ItemTable(source_ids=_text(columns["source_id"]),
+                             text={f: _text(columns[f]) for f in sorted(fields)})
 
 
 @dataclasses.dataclass(eq=False)
@@ -133,22 +138,33 @@ class RecBuilder(tfds.core.GeneratorBasedBuilder, abc.ABC):
             yield index, user_example(index, user)
 
 
-def read_dataset(builder: tfds.core.DatasetBuilder) -> records.RecDataset:
+def read_dataset(builder: tfds.core.DatasetBuilder, batch_size: int = 4096) -> records.RecDataset:
     """A prepared builder's `test` split (full histories) + item table → RecDataset."""
     meta = builder.info.metadata
     items = read_items(os.path.join(builder.data_dir, ITEMS_FILE), meta["item_fields"])
     columns = set(meta["columns"])
     users = []
-    for ex in tfds.as_numpy(builder.as_dataset(split="test", shuffle_files=False)):
-        if ex["user_index"] != len(users):
-            raise ValueError(f"{builder.data_dir}: user {len(users)} missing or out of order")
-        users.append(records.UserHistory(
-            user_id=ex["user_id"].decode("utf-8"),
-            items=ex["items"].astype(np.int32),
-            timestamps=ex["timestamps"].astype(np.int64),
-            ratings=ex["ratings"].astype(np.float32) if "ratings" in columns else None,
-            reviews=tuple(t.decode("utf-8") for t in ex["reviews"]) if "reviews" in columns else None,
-            summaries=(tuple(t.decode("utf-8") for t in ex["summaries"])
-                       if "summaries" in columns else None),
-        ))
+    split = builder.as_dataset(split="test", shuffle_files=False).ragged_batch(batch_size)
+    for batch in split:
+        index = batch["user_index"].numpy()
+        if not np.array_equal(index, np.arange(len(users), len(users) + len(index))):
+            raise ValueError(f"{builder.data_dir}: users missing or out of order near {len(users)}")
+        rows = {name: _rows(batch[name]) for name in ("items", "timestamps", *columns)}
+        for j, user_id in enumerate(batch["user_id"].numpy()):
+            users.append(records.UserHistory(
+                user_id=user_id.decode("utf-8"),
+                items=rows["items"][j].astype(np.int32),
+                timestamps=rows["timestamps"][j].astype(np.int64),
+                ratings=rows["ratings"][j].astype(np.float32) if "ratings" in columns else None,
+                reviews=_text(rows["reviews"][j]) if "reviews" in columns else None,
+                summaries=_text(rows["summaries"][j]) if "summaries" in columns else None,
+            ))
     return records.RecDataset(name=meta["name"], items=items, users=tuple(users))
+
+
+def _rows(ragged: tf.RaggedTensor) -> list[np.ndarray]:
+    return np.split(ragged.values.numpy(), ragged.row_splits.numpy()[1:-1])
+
+
+def _text(values: np.ndarray) -> tuple[str, ...]:
+    return tuple(v.decode("utf-8") for v in values)
