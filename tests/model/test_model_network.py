@@ -11,7 +11,7 @@ from genrec.model import flops
 from genrec.model.config import ModelConfig
 from genrec.model.layers import relative_position_bucket
 from genrec.model.losses import cross_entropy_with_z_loss
-from tests.model.model_testing import TINY, tiny_model
+from tests.model.model_testing import TINY, forward, tiny_model
 
 ENC = jnp.array([[5, 6, 7, 8, 0], [9, 3, 0, 0, 0]], jnp.int32)
 DEC = jnp.array([[0, 11, 12, 13], [0, 14, 15, 16]], jnp.int32)
@@ -19,7 +19,7 @@ DEC = jnp.array([[0, 11, 12, 13], [0, 14, 15, 16]], jnp.int32)
 
 def test_shapes_dtypes_and_logical_axes():
     model = tiny_model()
-    logits = model(ENC, DEC)
+    logits = forward(model, ENC, DEC)
     assert logits.shape == (2, 4, TINY.vocab_size) and logits.dtype == jnp.float32
     assert bool(jnp.all(jnp.isfinite(logits)))
     allowed = {"vocab", "embed", "mlp", "heads", "kv", "relpos_buckets"}
@@ -31,15 +31,15 @@ def test_shapes_dtypes_and_logical_axes():
 
 def test_bfloat16_compute_keeps_float32_params_and_logits():
     ref, model = tiny_model(), tiny_model(dtype="bfloat16")
-    logits = model(ENC, DEC)
+    logits = forward(model, ENC, DEC)
     assert logits.dtype == jnp.float32
-    np.testing.assert_allclose(logits, ref(ENC, DEC), atol=0.15, rtol=0.05)
+    np.testing.assert_allclose(logits, forward(ref, ENC, DEC), atol=0.15, rtol=0.05)
 
 
 def test_future_decoder_tokens_do_not_change_earlier_logits():
     model = tiny_model()
     changed = DEC.at[:, 2:].set(jnp.array([[21, 22], [23, 24]]))
-    a, b = model(ENC, DEC), model(ENC, changed)
+    a, b = forward(model, ENC, DEC), forward(model, ENC, changed)
     np.testing.assert_allclose(a[:, :2], b[:, :2], atol=1e-5)
     assert float(jnp.abs(a[:, 2:] - b[:, 2:]).max()) > 1e-3  # the mask is not hiding everything
 
@@ -47,21 +47,21 @@ def test_future_decoder_tokens_do_not_change_earlier_logits():
 def test_encoder_padding_is_ignored():
     model = tiny_model()
     padded = jnp.pad(ENC, ((0, 0), (0, 3)))
-    np.testing.assert_allclose(model(ENC, DEC), model(padded, DEC), atol=1e-5)
+    np.testing.assert_allclose(forward(model, ENC, DEC), forward(model, padded, DEC), atol=1e-5)
 
 
 def test_packed_segments_equal_separate_examples():
     model = tiny_model()
     enc_a, dec_a = jnp.array([[5, 6, 7]]), jnp.array([[0, 11, 12]])
     enc_b, dec_b = jnp.array([[9, 3]]), jnp.array([[0, 14]])
-    packed = model(
-        jnp.array([[5, 6, 7, 9, 3, 0]]), jnp.array([[0, 11, 12, 0, 14, 0]]),
+    packed = forward(
+        model, jnp.array([[5, 6, 7, 9, 3, 0]]), jnp.array([[0, 11, 12, 0, 14, 0]]),
         encoder_segment_ids=jnp.array([[1, 1, 1, 2, 2, 0]]),
         decoder_segment_ids=jnp.array([[1, 1, 1, 2, 2, 0]]),
         encoder_positions=jnp.array([[0, 1, 2, 0, 1, 0]]),
         decoder_positions=jnp.array([[0, 1, 2, 0, 1, 0]]))
-    np.testing.assert_allclose(packed[:, :3], model(enc_a, dec_a), atol=1e-5)
-    np.testing.assert_allclose(packed[:, 3:5], model(enc_b, dec_b), atol=1e-5)
+    np.testing.assert_allclose(packed[:, :3], forward(model, enc_a, dec_a), atol=1e-5)
+    np.testing.assert_allclose(packed[:, 3:5], forward(model, enc_b, dec_b), atol=1e-5)
 
 
 @pytest.mark.parametrize("tie", [True, False])
@@ -74,7 +74,7 @@ def test_tied_and_untied_output(tie):
         model.embed.embedding[...] = model.embed.embedding[...].at[7].set(0.0)
     else:
         model.output.kernel[...] = model.output.kernel[...].at[:, 7].set(0.0)
-    logits = model(ENC, jnp.array([[0, 1, 2, 3], [0, 4, 5, 6]]))
+    logits = forward(model, ENC, jnp.array([[0, 1, 2, 3], [0, 4, 5, 6]]))
     np.testing.assert_allclose(logits[..., 7], 0.0, atol=1e-6)
     assert float(jnp.abs(logits[..., 8]).min()) > 0
 
@@ -125,7 +125,7 @@ def test_remat_gives_same_logits_and_grads():
     def loss_and_grads(model):
         def loss(m):
             return jnp.sum(m(ENC, DEC, deterministic=True) ** 2)
-        return nnx.value_and_grad(loss)(model)
+        return nnx.jit(nnx.value_and_grad(loss))(model)
 
     (l1, g1), (l2, g2) = loss_and_grads(tiny_model()), loss_and_grads(tiny_model(remat=True))
     np.testing.assert_allclose(l1, l2, rtol=1e-6)
@@ -134,8 +134,8 @@ def test_remat_gives_same_logits_and_grads():
 
 def test_dropout_only_in_training_mode():
     model = tiny_model(dropout_rate=0.3)
-    np.testing.assert_array_equal(model(ENC, DEC), model(ENC, DEC))
-    a, b = model(ENC, DEC, deterministic=False), model(ENC, DEC, deterministic=False)
+    np.testing.assert_array_equal(forward(model, ENC, DEC), forward(model, ENC, DEC))
+    a, b = forward(model, ENC, DEC, deterministic=False), forward(model, ENC, DEC, deterministic=False)
     assert float(jnp.abs(a - b).max()) > 1e-3  # fresh masks each call
 
 
