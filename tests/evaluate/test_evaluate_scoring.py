@@ -5,14 +5,22 @@ import pytest
 import eval_helpers
 
 
-def _reference_log_likelihood(model, inputs, target_tokens):
-    """log p(target | inputs) with one full forward pass per candidate, summed in float64."""
-    import jax.numpy as jnp
+def _forward(model, inputs, decoder_inputs):
+    return model(inputs, decoder_inputs)
 
+
+def _reference_log_likelihood(model, inputs, target_tokens):
+    """log p(target | inputs): one full forward pass of the model per candidate, summed in float64."""
+    import jax.numpy as jnp
+    from flax import nnx
+
+    padded = np.zeros((1, eval_helpers.FEATURE_LENGTHS["inputs"]), np.int32)
+    padded[0, :len(inputs)] = inputs
     decoder_inputs = np.concatenate([[0], target_tokens[:-1]])[None]
-    logits = np.asarray(model(jnp.asarray(inputs[None]), jnp.asarray(decoder_inputs)), np.float64)[0]
-    logp = logits - np.log(np.exp(logits - logits.max(-1, keepdims=True)).sum(-1, keepdims=True)) \
-        - logits.max(-1, keepdims=True)
+    logits = np.asarray(nnx.jit(_forward)(model, jnp.asarray(padded), jnp.asarray(decoder_inputs)),
+                        np.float64)[0]
+    top = logits.max(-1, keepdims=True)
+    logp = logits - top - np.log(np.exp(logits - top).sum(-1, keepdims=True))
     return logp[np.arange(len(target_tokens)), target_tokens].sum()
 
 

@@ -1,0 +1,117 @@
+"""The inference bundle: everything `recommend` needs, nothing from training.
+
+  <bundle>/manifest.json     format, model config, param dtypes, prompt, provenance (step, dataset, ...)
+  <bundle>/params.npz        flat parameters (params_io; np.load(allow_pickle=False))
+  <bundle>/spm.model         the SentencePiece vocabulary (text pieces + identifier tokens)
+  <bundle>/semantic_ids/     the identifier artifact (codes.npy, identifiers.json)
+  <bundle>/trie.npz          the compiled trie of valid identifiers (child_start, node_token,
+                             node_item, depth, width) and item_tokens [num_items, L] it came from
+  <bundle>/items.json        source ids and titles, indexed by our item id
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+from typing import Sequence
+
+import jax.numpy as jnp
+import numpy as np
+
+from genrec.export import params_io
+from genrec.model import trie as trie_lib
+from genrec.semantic_ids.artifact import Identifiers
+
+FORMAT = "genrec-bundle/1"
+MANIFEST, PARAMS, VOCABULARY, IDENTIFIERS, TRIE, ITEMS = (
+    "manifest.json", "params.npz", "spm.model", "semantic_ids", "trie.npz", "items.json")
+_TRIE_ARRAYS = ("child_start", "node_token", "node_item")
+
+
+@dataclasses.dataclass(frozen=True)
+class Prompt:
+    """How a history becomes model input: the sequential template, filled as the tasks fill it."""
+
+    template: str  # str.format over {user} and {history}
+    max_history: int = 20  # most recent items shown
+    anonymous_user: str = "a user"  # {user} when the caller names none
+    empty_history: str = "nothing yet"
+
+    def render(self, history_text: Sequence[str], user: str | None = None) -> str:
+        shown = list(history_text)[-self.max_history:] if self.max_history else list(history_text)
+        return self.template.format(user=user or self.anonymous_user,
+                                    history="".join(shown) or self.empty_history)
+
+
+@dataclasses.dataclass(frozen=True)
+class Bundle:
+    directory: str
+    manifest: dict
+    identifiers: Identifiers
+    item_tokens: np.ndarray
+    trie: "trie_lib.Trie"
+    source_ids: tuple[str, ...]
+    titles: tuple[str, ...]
+
+    @property
+    def vocabulary_path(self) -> str:
+        return os.path.join(self.directory, VOCABULARY)
+
+    @property
+    def params_path(self) -> str:
+        return os.path.join(self.directory, PARAMS)
+
+    @property
+    def prompt(self) -> Prompt:
+        return Prompt(**self.manifest["prompt"])
+
+
+def write_bundle(directory: str, *, model, model_config: dict, vocabulary_path: str,
+                 identifiers: Identifiers, item_tokens: np.ndarray, source_ids: Sequence[str],
+                 titles: Sequence[str], prompt: Prompt, provenance: dict) -> str:
+    """Writes a bundle (replacing one already there); returns its directory."""
+    n = identifiers.num_items
+    if len(item_tokens) != n or len(source_ids) != n or len(titles) != n:
+        raise ValueError(f"bundle: {n} identifiers but {len(item_tokens)} token rows, "
+                         f"{len(source_ids)} source ids, {len(titles)} titles")
+    os.makedirs(directory, exist_ok=True)
+    dtypes = params_io.save_params(model, os.path.join(directory, PARAMS))
+    shutil.copyfile(vocabulary_path, os.path.join(directory, VOCABULARY))
+    identifiers.save(os.path.join(directory, IDENTIFIERS))
+    trie = trie_lib.build_trie(item_tokens)
+    np.savez(os.path.join(directory, TRIE), item_tokens=np.asarray(item_tokens, np.int32),
+             **{f: np.asarray(getattr(trie, f)) for f in _TRIE_ARRAYS},
+             depth=np.int32(trie.depth), width=np.int32(trie.width))
+    with open(os.path.join(directory, ITEMS), "w") as f:
+        json.dump({"source_ids": list(source_ids), "titles": list(titles)}, f)
+    manifest = {"format": FORMAT, "model_config": model_config, "param_dtypes": dtypes,
+                "prompt": dataclasses.asdict(prompt), **provenance}
+    with open(os.path.join(directory, MANIFEST), "w") as f:
+        json.dump(manifest, f, indent=2)
+    return directory
+
+
+def read_bundle(directory: str) -> Bundle:
+    """Reads and checks everything but the parameters (see Recommender.load)."""
+    for name in (MANIFEST, PARAMS, VOCABULARY, IDENTIFIERS, TRIE, ITEMS):
+        if not os.path.exists(os.path.join(directory, name)):
+            raise FileNotFoundError(f"{directory}: not an inference bundle (no {name}); "
+                                    "write one with --run_mode=export")
+    with open(os.path.join(directory, MANIFEST)) as f:
+        manifest = json.load(f)
+    if manifest.get("format") != FORMAT:
+        raise ValueError(f"{directory}/{MANIFEST}: format {manifest.get('format')!r}, expected {FORMAT!r}")
+    with np.load(os.path.join(directory, TRIE), allow_pickle=False) as npz:
+        item_tokens = npz["item_tokens"]
+        trie = trie_lib.Trie(**{f: jnp.asarray(npz[f]) for f in _TRIE_ARRAYS},
+                             depth=int(npz["depth"]), width=int(npz["width"]))
+    with open(os.path.join(directory, ITEMS)) as f:
+        items = json.load(f)
+    identifiers = Identifiers.load(os.path.join(directory, IDENTIFIERS))
+    if not (len(item_tokens) == len(items["source_ids"]) == len(items["titles"]) == identifiers.num_items):
+        raise ValueError(f"{directory}: item table, trie and identifiers disagree on the number of items")
+    if trie.num_items != len(item_tokens):
+        raise ValueError(f"{directory}/{TRIE}: the trie has {trie.num_items} items, the table {len(item_tokens)}")
+    return Bundle(os.path.abspath(directory), manifest, identifiers, item_tokens, trie,
+                  tuple(items["source_ids"]), tuple(items["titles"]))

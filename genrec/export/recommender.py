@@ -1,0 +1,100 @@
+"""`Recommender`: top-K items with titles for a history, from a bundle or an in-memory model.
+
+    rec = Recommender.load("/tmp/bundle")
+    for r in rec.recommend(["B0001", "B0002"], top_k=5):
+        print(r.source_id, r.title, r.score)
+
+Items already in the history are dropped (the beam is `top_k + headroom` wide to leave room), then
+duplicates, then whatever `item_filter` rejects (a business-rule hook, see evaluate/postprocess.py).
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Optional, Sequence, Union
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from genrec.evaluate import postprocess
+from genrec.export import bundle as bundle_lib
+from genrec.export import params_io
+from genrec.semantic_ids.artifact import Identifiers
+
+
+@dataclasses.dataclass(frozen=True)
+class Recommendation:
+    item: int  # our item id
+    source_id: str
+    title: str
+    score: float  # the identifier's log-probability under the model
+
+
+class Recommender:
+    def __init__(self, model, *, vocabulary, identifiers: Identifiers, item_tokens: np.ndarray,
+                 source_ids: Sequence[str], titles: Sequence[str], prompt: bundle_lib.Prompt,
+                 beam_size: int = 20, headroom: int = 10, trie=None):
+        from genrec.model import trie as trie_lib
+
+        self.model, self.vocabulary, self.identifiers, self.prompt = model, vocabulary, identifiers, prompt
+        self.item_tokens = np.asarray(item_tokens, np.int32)
+        self.trie = trie if trie is not None else trie_lib.build_trie(self.item_tokens)
+        self.source_ids, self.titles = tuple(source_ids), tuple(titles)
+        self._index = {s: i for i, s in enumerate(self.source_ids)}
+        self.beam_size, self.headroom = beam_size, headroom
+
+    @classmethod
+    def load(cls, directory: str, **kw) -> "Recommender":
+        """From a bundle written by --run_mode=export (no optimizer, no orbax)."""
+        import seqio
+
+        from genrec.model.config import ModelConfig
+        from genrec.model.network import EncoderDecoder
+        from genrec.train.state import FunctionalModel
+
+        b = bundle_lib.read_bundle(directory)
+        config = ModelConfig.from_dict(b.manifest["model_config"])
+        functional = FunctionalModel.from_factory(lambda rngs: EncoderDecoder(config, rngs=rngs))
+        params = params_io.read_params(b.params_path, b.manifest["param_dtypes"], functional.param_shapes())
+        model = functional.module(params, jax.random.key(0))
+        return cls(model, vocabulary=seqio.SentencePieceVocabulary(b.vocabulary_path),
+                   identifiers=b.identifiers, item_tokens=b.item_tokens, trie=b.trie, source_ids=b.source_ids,
+                   titles=b.titles, prompt=b.prompt, **kw)
+
+    def item_ids(self, history: Sequence[Union[str, int]]) -> list[int]:
+        """Source ids (str) or our ids (int) → our ids; unknown ones are named in the error."""
+        out, unknown = [], []
+        for h in history:
+            if isinstance(h, (int, np.integer)):
+                ok = 0 <= int(h) < len(self.source_ids)
+                out.append(int(h)) if ok else unknown.append(str(h))
+            elif str(h).strip() in self._index:
+                out.append(self._index[str(h).strip()])
+            else:
+                unknown.append(str(h))
+        if unknown:
+            raise ValueError(f"unknown items in history: {', '.join(unknown)} (not in this bundle's "
+                             f"catalogue of {len(self.source_ids)} items)")
+        return out
+
+    def encode(self, items: Sequence[int], user: Optional[str] = None) -> np.ndarray:
+        """The model input for a history: the prompt's token ids + EOS (as the seqio tasks build it)."""
+        text = self.prompt.render([self.identifiers.text(i) for i in items], user)
+        return np.array(list(self.vocabulary.encode(text)) + [self.vocabulary.eos_id], np.int32)
+
+    def recommend(self, history: Sequence[Union[str, int]], top_k: int = 10, *,
+                  user: Optional[str] = None, drop_history: bool = True,
+                  item_filter: Optional[postprocess.ItemFilter] = None) -> list[Recommendation]:
+        from genrec.model import decoding
+
+        items = self.item_ids(history)
+        width = postprocess.decode_width(top_k, self.beam_size, drop_history, self.headroom)
+        width = min(width, len(self.source_ids))
+        ranked, scores = decoding.constrained_beam_search(
+            self.model, jnp.asarray(self.encode(items, user)[None]), self.trie, beam_size=width, top_k=width)
+        ranked, scores = np.asarray(ranked)[0], np.asarray(scores)[0]
+        kept = postprocess.postprocess(ranked[None], [items], top_k, drop_history=drop_history,
+                                       item_filter=item_filter)[0]
+        score_of = {int(i): float(s) for i, s in zip(ranked[::-1], scores[::-1])}  # best score wins
+        return [Recommendation(int(i), self.source_ids[i], self.titles[i], score_of[int(i)])
+                for i in kept if i != postprocess.NO_ITEM]
