@@ -32,16 +32,30 @@ def random_batch(step: int, batch_size: int = 8, seed: int = 0) -> dict:
             "decoder_input_tokens": inputs, "decoder_target_tokens": targets, "decoder_loss_weights": weights}
 
 
-def random_source(batch_size: int = 8, seed: int = 0, hook=None):
+def random_source(batch_size: int = 8, seed: int = 0, hook=None, poison=()):
     """BatchSource: start_step -> iterator of random_batch(start_step), random_batch(start_step+1), ...
-    `hook(step)` runs before batch `step` is handed out (to inject failures)."""
+    `hook(step)` runs before batch `step` is handed out (to inject failures); batches in `poison`
+    get NaN loss weights."""
     def source(start):
         step = start
         while True:
             if hook is not None:
                 hook(step)
-            yield random_batch(step, batch_size, seed)
+            batch = random_batch(step, batch_size, seed)
+            if step in poison:
+                batch["decoder_loss_weights"] = batch["decoder_loss_weights"] * np.nan
+            yield batch
             step += 1
 
     return source
 
+
+
+def standard_setup(dropout_rate: float = 0.1):
+    """The (factory, optimizer, model config) most trainer tests use: identical programs share the
+    session's compilation cache."""
+    from genrec.train import optimizers
+
+    config = tiny_config(dropout_rate=dropout_rate)
+    tx = optimizers.make_optimizer(10, name="adamw", learning_rate=1e-2, warmup_steps=1)
+    return factory_for(config), tx, config

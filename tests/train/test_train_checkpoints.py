@@ -1,0 +1,139 @@
+"""The loop with orbax checkpoints: exact resume after a kill, SIGTERM save, keep-K, corrupt latest
+skipped, restore into another mesh, NaN stops without saving, load_for_inference."""
+import json
+import logging
+import os
+import shutil
+import signal
+
+import jax
+import numpy as np
+import pytest
+
+from genrec.train import checkpoints, partitioning, trainer
+from train_helpers import random_source, standard_setup
+
+NUM_STEPS = 6
+
+
+def _train(workdir, *, source=None, mesh=None, num_steps=NUM_STEPS):
+    factory, tx, config = standard_setup()
+    loop = trainer.LoopConfig(num_steps=num_steps, batch_size=8, log_every=3, checkpoint_every=2,
+                              keep_checkpoints=2)
+    meta = {"model_config": config.to_dict(), "dataset": "random", "mixture": "none",
+            "task_feature_lengths": {"inputs": 10, "targets": 5}}
+    return trainer.train_loop(factory=factory, tx=tx, batch_source=source or random_source(),
+                              mesh=mesh or partitioning.make_mesh(data=2, fsdp=2, tensor=2),
+                              workdir=str(workdir), config=loop, meta=meta, flops_per_step=1e6)
+
+
+def _assert_same_params(a, b, exact=True):
+    check = np.testing.assert_array_equal if exact else \
+        (lambda x, y: np.testing.assert_allclose(x, y, rtol=1e-4, atol=1e-6))
+    jax.tree.map(lambda x, y: check(np.asarray(x), np.asarray(y)), a, b)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("uninterrupted")
+    state, summary = _train(workdir)
+    return workdir, jax.device_get(state["params"]), summary
+
+
+class Killed(RuntimeError):
+    pass
+
+
+def test_run_writes_summary_model_info_curve_and_keeps_last_k(uninterrupted):
+    workdir, params, summary = uninterrupted
+    assert summary["steps"] == NUM_STEPS and summary["preempted"] is False
+    assert np.isfinite(summary["final_loss"]) and summary["total_flops"] == NUM_STEPS * 1e6
+    on_disk = json.load(open(workdir / "train_summary.json"))
+    for key in ("steps", "wall_s", "examples_per_s", "flops_per_step", "total_flops", "num_params",
+                "device_kind", "num_devices", "final_loss"):
+        assert key in on_disk, key
+    assert on_disk["num_params"] == sum(np.size(x) for x in jax.tree.leaves(params))
+    info = (workdir / "model-info.txt").read_text()
+    assert "embed/embedding" in info and "('vocab', 'embed')" in info and "P('tensor', 'fsdp')" in info
+    assert (workdir / "loss_curve.png").stat().st_size > 1000
+    assert os.listdir(workdir / "tensorboard")
+    assert checkpoints.Checkpointer(str(workdir / "checkpoints")).all_steps() == [4, 6]  # keep=2
+
+
+def test_killed_run_resumes_to_exactly_the_uninterrupted_parameters(uninterrupted, tmp_path):
+    starts = []
+
+    def kill_at_5(step):
+        starts.append(step)
+        if step == 5:
+            raise Killed("simulated crash after step 5")
+
+    with pytest.raises(Killed):
+        _train(tmp_path, source=random_source(hook=kill_at_5))
+    assert checkpoints.Checkpointer(str(tmp_path / "checkpoints")).all_steps() == [2, 4]
+    starts.clear()
+    state, summary = _train(tmp_path, source=random_source(hook=starts.append))
+    assert starts[0] == 4  # data position: the resumed stream starts at batch 4
+    assert summary["steps"] == NUM_STEPS
+    _assert_same_params(jax.device_get(state["params"]), uninterrupted[1])
+
+
+def test_sigterm_saves_and_stops_then_resumes_exactly(uninterrupted, tmp_path):
+    def sigterm_at_2(step):
+        if step == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    _, summary = _train(tmp_path, source=random_source(hook=sigterm_at_2))
+    assert summary["preempted"] is True and summary["steps"] == 3  # the step in flight finishes, then saves
+    assert 3 in checkpoints.Checkpointer(str(tmp_path / "checkpoints")).all_steps()
+    assert signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, signal.default_int_handler) or \
+        not isinstance(signal.getsignal(signal.SIGTERM), type(sigterm_at_2))
+    state, summary = _train(tmp_path)
+    _assert_same_params(jax.device_get(state["params"]), uninterrupted[1])
+
+
+def test_corrupt_latest_checkpoint_is_skipped_with_a_warning(uninterrupted, tmp_path, caplog):
+    workdir = tmp_path / "run"
+    shutil.copytree(uninterrupted[0], workdir)
+    state_dir = workdir / "checkpoints" / "6" / "state"
+    for root, _, files in os.walk(state_dir):  # truncate every data file of the newest checkpoint
+        for name in files:
+            open(os.path.join(root, name), "wb").close()
+    with caplog.at_level(logging.WARNING):
+        state, summary = _train(workdir)
+    assert any("unusable" in r.getMessage() and "/6" in r.getMessage() for r in caplog.records)
+    assert os.listdir(str(workdir / "checkpoints") + ".corrupt")  # set aside, not deleted
+    assert summary["steps"] == NUM_STEPS  # resumed from 4, trained 5 and 6 again
+    _assert_same_params(jax.device_get(state["params"]), uninterrupted[1])
+
+
+def test_restore_into_a_different_mesh(uninterrupted, tmp_path):
+    workdir = tmp_path / "run"
+    shutil.copytree(uninterrupted[0], workdir)
+    shutil.rmtree(workdir / "checkpoints" / "6")
+    dp = partitioning.make_mesh(data=-1, fsdp=1, tensor=1)
+    state, summary = _train(workdir, mesh=dp)
+    emb = state["params"]["embed"]["embedding"]
+    assert emb.sharding.mesh.shape["data"] == 8 and emb.sharding.spec == jax.sharding.PartitionSpec()
+    _assert_same_params(jax.device_get(state["params"]), uninterrupted[1], exact=False)
+
+
+def test_nan_loss_stops_without_overwriting_the_last_good_checkpoint(tmp_path):
+    with pytest.raises(trainer.NonFiniteLossError, match="step 3.*last good checkpoint: step 2"):
+        _train(tmp_path, source=random_source(poison={2}))  # batch 2 → step 3 is NaN (logged at step 3)
+    ckpt = checkpoints.Checkpointer(str(tmp_path / "checkpoints"))
+    assert ckpt.all_steps() == [2]
+    _, meta = checkpoints.read_meta(str(tmp_path / "checkpoints"))
+    assert meta["step"] == 2
+
+
+def test_load_for_inference_returns_the_trained_model(uninterrupted):
+    workdir, params, _ = uninterrupted
+    model, meta = checkpoints.load_for_inference(str(workdir / "checkpoints"))
+    assert meta["step"] == NUM_STEPS and meta["model_config"]["d_model"] == 16
+    assert meta["task_feature_lengths"] == {"inputs": 10, "targets": 5}
+    from flax import nnx
+
+    _assert_same_params(nnx.to_pure_dict(nnx.state(model, nnx.Param)), params)
+    logits = model(np.ones((2, 4), np.int32), np.ones((2, 3), np.int32))
+    assert logits.shape == (2, 3, 48) and np.all(np.isfinite(logits))
