@@ -6,6 +6,8 @@
 """
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
 import os
 from typing import Optional, Sequence
@@ -21,6 +23,7 @@ from genrec.tasks import examples, registry, vocabulary
 from genrec.tasks.source import METADATA
 
 VOCAB_DIR = "vocab"
+TASKS_FILE = "tasks.json"  # next to spm.model: how the tasks were built, for the evaluator
 
 
 @gin.configurable
@@ -46,10 +49,32 @@ def prepare_tasks(workdir: str, dataset: RecDataset, identifiers: Identifiers, *
     names = registry.register_tasks(dataset.name, dataset, identifiers, vocab, families, config=config,
                                     mixture_rates=mixture_rates)
     logging.info("registered %s", ", ".join(names))
+    with open(os.path.join(vocab_dir, TASKS_FILE), "w") as f:
+        json.dump({"dataset": dataset.name, "families": list(families) if families else None,
+                   "example_config": dataclasses.asdict(config), "mixture_rates": mixture_rates}, f, indent=1)
     name = registry.mixture_name(dataset.name, mixture)
     if name not in names:
         raise ValueError(f"mixture {name} was not registered: {dataset.name!r} lacks its families")
     return vocab, name
+
+
+def register_as_trained(vocabulary_path: str, dataset: RecDataset, identifiers: Identifiers,
+                        dataset_name: Optional[str] = None) -> tuple[seqio.Vocabulary, list[str]]:
+    """Registers the tasks exactly as prepare_tasks did for training (same candidates, history length,
+    seed: read from tasks.json next to the vocabulary); returns (vocabulary, task and mixture names)."""
+    vocab_dir = os.path.dirname(vocabulary_path)
+    vocab = vocabulary.load_vocabulary(vocab_dir)
+    saved = {}
+    if os.path.exists(os.path.join(vocab_dir, TASKS_FILE)):
+        with open(os.path.join(vocab_dir, TASKS_FILE)) as f:
+            saved = json.load(f)
+    else:
+        logging.warning("%s: no %s; registering tasks with default settings", vocab_dir, TASKS_FILE)
+    config = examples.ExampleConfig(**saved.get("example_config", {}))
+    names = registry.register_tasks(dataset_name or dataset.name, dataset, identifiers, vocab,
+                                    saved.get("families"), config=config,
+                                    mixture_rates=saved.get("mixture_rates"))
+    return vocab, names
 
 
 def _load_matching(vocab_dir: str, identifiers: Identifiers) -> Optional[seqio.Vocabulary]:

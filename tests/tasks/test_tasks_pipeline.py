@@ -21,6 +21,22 @@ def test_prepare_tasks_builds_then_reuses_the_vocabulary(tiny_rec, tiny_ids, tmp
     assert os.path.getmtime(path) == mtime and again.vocab_size == vocab.vocab_size
 
 
+def test_evaluation_registers_the_tasks_as_trained(tiny_rec, tiny_ids, tmp_path, clean_registry):
+    from genrec import tasks
+    from genrec.tasks import examples
+
+    vocab, _ = pipeline.prepare_tasks(str(tmp_path), tiny_rec, tiny_ids, text_vocab_size=300,
+                                      families=["direct"], num_candidates=7, seed=3)
+    tasks.clear()
+    _, names = pipeline.register_as_trained(vocab.sentencepiece_model_file, tiny_rec, tiny_ids)
+    assert names == ["genrec_synthetic_tiny_direct", "genrec_synthetic_tiny_direct_heldout",
+                     "genrec_synthetic_tiny_p5_all"]
+    got = [m["candidates"] for m in pipeline.eval_examples("genrec_synthetic_tiny_direct", "test",
+                                                            {"inputs": 128, "targets": 8})[1]]
+    config = examples.ExampleConfig(num_candidates=7, seed=3)
+    assert got == [s.candidates.tolist() for s in examples.samples("direct", tiny_rec, tiny_ids, "test", config)]
+
+
 def test_prepare_tasks_errors_name_the_cause(tiny_rec, tiny_ids, tmp_path, clean_registry):
     from genrec.datasets.records import RecDataset, UserHistory
 
