@@ -5,6 +5,7 @@ Used to initialise RQ-VAE codebooks and, level after level on residuals, as RQ-K
 from __future__ import annotations
 
 import functools
+import math
 
 import jax
 import jax.numpy as jnp
@@ -42,8 +43,10 @@ def balanced_assign(x: jax.Array, centers: jax.Array) -> jax.Array:
 
 
 def kmeans_plus_plus(x: jax.Array, k: int, key: jax.Array) -> jax.Array:
-    """k-means++ seeding: each new center is drawn with probability ∝ squared distance."""
+    """Greedy k-means++ seeding: each new center is the best (lowest total squared distance) of
+    2 + log(k) candidates drawn with probability ∝ squared distance to the nearest center."""
     n = x.shape[0]
+    trials = 2 + int(math.log(k))
     key, first = jax.random.split(key)
     centers = jnp.zeros((k, x.shape[1]), x.dtype).at[0].set(x[jax.random.randint(first, (), 0, n)])
     nearest = jnp.sum((x - centers[0]) ** 2, -1)
@@ -54,10 +57,10 @@ def kmeans_plus_plus(x: jax.Array, k: int, key: jax.Array) -> jax.Array:
         total = jnp.sum(nearest)
         # All points already coincide with a center: fall back to a uniform draw.
         p = jnp.where(total > 0, nearest / jnp.where(total > 0, total, 1.0), 1.0 / n)
-        c = x[jax.random.choice(sub, n, p=p)]
-        centers = centers.at[i].set(c)
-        nearest = jnp.minimum(nearest, jnp.sum((x - c) ** 2, -1))
-        return (centers, nearest, key), None
+        candidates = x[jax.random.choice(sub, n, (trials,), p=p)]
+        new_nearest = jnp.minimum(nearest[None], squared_distances(x, candidates).T)
+        best = jnp.argmin(new_nearest.sum(-1))
+        return (centers.at[i].set(candidates[best]), new_nearest[best], key), None
 
     (centers, _, _), _ = jax.lax.scan(add, (centers, nearest, key), jnp.arange(1, k))
     return centers

@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
-from typing import Optional
 
 import jax
 import jax.numpy as jnp
@@ -141,7 +140,9 @@ def _make_step(config: RQVAEConfig, x: jax.Array, optimizer):
         if config.reset_every:
             do_reset = ((step_no + 1) % config.reset_every == 0) & (step_no < last_reset)
             dead = do_reset & (usage == 0)  # [L, K]
-            pick = jax.random.randint(k_reset, (config.num_levels, k), 0, batch)
+            # Distinct batch rows per level (where the batch is large enough).
+            pick = jax.vmap(lambda kk: jax.random.choice(kk, batch, (k,), replace=batch < k))(
+                jax.random.split(k_reset, config.num_levels))
             candidates = jnp.take_along_axis(aux["residuals"], pick[..., None], axis=1)
             params = {**params, "codebooks": jnp.where(dead[..., None], candidates, params["codebooks"])}
             usage = jnp.where(do_reset, 0, usage)
@@ -167,14 +168,35 @@ def _summarise(metrics) -> dict:
 
 
 @jax.jit
-def _codes(params, x):
+def codes_for(params: dict, x: jax.Array) -> jax.Array:
     return quantize(params["codebooks"], encode(params, x))[0]
 
 
 @jax.jit
-def _reconstruction_error(params, x):
+def reconstruction_error(params: dict, x: jax.Array) -> jax.Array:
     z = encode(params, x)
     return jnp.mean((decode(params, quantize(params["codebooks"], z)[1].sum(0)) - x) ** 2)
+
+
+def init_state(x: jax.Array, config: RQVAEConfig):
+    """(params, optimizer state, usage counts [L, K], step, key) for standardised data x [N, D]."""
+    k_init, k_kmeans, k_train = jax.random.split(jax.random.key(config.seed), 3)
+    params = init_params(k_init, x.shape[1], config)
+    if config.kmeans_init:
+        params = _kmeans_init(params, x, config, k_kmeans)
+    usage = jnp.zeros((config.num_levels, config.codebook_size), jnp.int32)
+    return (params, _optimizer(config).init(params), usage, jnp.int32(0), k_train)
+
+
+@functools.partial(jax.jit, static_argnames=("config", "length"))
+def train_chunk(state, x: jax.Array, config: RQVAEConfig, length: int):
+    """`length` training steps in one lax.scan: (state, per-step metrics). Compiled once per
+    config (the seed excluded) and data shape."""
+    return jax.lax.scan(_make_step(config, x, _optimizer(config)), state, None, length=length)
+
+
+def _optimizer(config: RQVAEConfig):
+    return optax.adam(config.learning_rate)
 
 
 def fit(embeddings: np.ndarray, config: RQVAEConfig = RQVAEConfig(),
@@ -183,17 +205,8 @@ def fit(embeddings: np.ndarray, config: RQVAEConfig = RQVAEConfig(),
     raw = inputs.check_embeddings(embeddings, config.codebook_size)
     standardizer = inputs.Standardizer.fit(raw)
     x = jnp.asarray(standardizer(raw))
-    key = jax.random.key(config.seed)
-    k_init, k_kmeans, k_train = jax.random.split(key, 3)
-    params = init_params(k_init, x.shape[1], config)
-    if config.kmeans_init:
-        params = _kmeans_init(params, x, config, k_kmeans)
-    optimizer = optax.adam(config.learning_rate)
-    step = _make_step(config, x, optimizer)
-    state = (params, optimizer.init(params), jnp.zeros((config.num_levels, config.codebook_size),
-                                                       jnp.int32), jnp.int32(0), k_train)
-    run_chunk = jax.jit(lambda s, length: jax.lax.scan(step, s, None, length=length),
-                        static_argnums=1)
+    state = init_state(x, config)
+    static = dataclasses.replace(config, seed=0)  # the seed only shapes init_state
     chunks = [config.log_every] * (config.num_steps // config.log_every)
     if config.num_steps % config.log_every:
         chunks.append(config.num_steps % config.log_every)
@@ -201,7 +214,7 @@ def fit(embeddings: np.ndarray, config: RQVAEConfig = RQVAEConfig(),
     bar = tqdm.tqdm(chunks, desc="rq-vae", unit="chunk", disable=not progress)
     done = 0
     for length in bar:
-        state, metrics = run_chunk(state, length)
+        state, metrics = train_chunk(state, x, static, length)
         done += length
         summary = {"step": done, **_summarise(metrics)}
         if not np.isfinite(summary["loss"]):
@@ -213,6 +226,6 @@ def fit(embeddings: np.ndarray, config: RQVAEConfig = RQVAEConfig(),
                      summary["resets"])
     params = state[0]
     return RQVAEResult(params=params, standardizer=standardizer,
-                       codes=np.asarray(_codes(params, x), np.int32),
-                       reconstruction_error=float(_reconstruction_error(params, x)),
+                       codes=np.asarray(codes_for(params, x), np.int32),
+                       reconstruction_error=float(reconstruction_error(params, x)),
                        history=history)

