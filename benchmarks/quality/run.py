@@ -1,0 +1,143 @@
+"""Quality benchmark: genrec's TIGER configuration beside strong baselines and published numbers.
+
+  python benchmarks/quality/run.py --dataset=amazon-2014-beauty --budget=cpu
+  python benchmarks/quality/run.py --dataset=movielens-100k --budget=cpu   # + rating rows (MF)
+
+Runs the baselines (genrec.baselines) and the genrec pipeline (`python -m genrec.main
+--run_mode=build_ids/train/eval` with configs/experiments/tiger_<...>.gin), then writes
+<workdir>/results.{json,md}: Recall@5/10 and NDCG@5/10 on the test split beside the published
+numbers, and the compute each run used. Each finished row is cached in <workdir>/rows/<name>.json,
+so an interrupted benchmark resumes (--force reruns). Budgets: configs/baselines/budget_{cpu,gpu}.gin
+(the same command runs on a GPU once jax[cuda12] is installed: `pip install -e .[gpu]`).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+
+from absl import app, flags
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, REPO)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import published  # noqa: E402  (benchmarks/quality/published.py)
+import tables  # noqa: E402
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("dataset", "amazon-2014-beauty", "Dataset name (genrec.datasets.load).")
+flags.DEFINE_enum("budget", "cpu", ["cpu", "gpu"], "configs/baselines/budget_<budget>.gin.")
+flags.DEFINE_string("workdir", None, "Default: /tmp/genrec_quality/<dataset>-<budget>.")
+flags.DEFINE_list("baselines", None, "Baseline rows (default: ranking rows, + rating rows when the "
+                  "dataset has ratings).")
+flags.DEFINE_enum("genrec", "run", ["run", "skip"], "Run the genrec (TIGER) row.")
+flags.DEFINE_string("genrec_gin", None, "Experiment gin file of the genrec row "
+                    "(default configs/experiments/tiger_<dataset short name>.gin).")
+flags.DEFINE_multi_string("genrec_binding", [], "Extra gin bindings for the genrec row.")
+flags.DEFINE_multi_string("gin_bindings", [], "Extra gin bindings for the baselines.")
+flags.DEFINE_string("raw_data_dir", os.path.join(REPO, "..", "shared", "data"), "Raw datasets.")
+flags.DEFINE_bool("force", False, "Rerun rows whose cached result exists.")
+
+GENREC_STAGES = ("build_ids", "train", "eval")
+GENREC_EXPERIMENTS = {"amazon-2014-beauty": "tiger_beauty.gin"}
+
+
+def load_dataset(name: str, raw_data_dir: str):
+    """genrec.datasets.load when it exists; otherwise the parsers straight from the raw folder."""
+    from genrec import datasets
+
+    if hasattr(datasets, "load"):
+        return datasets.load(name, raw_data_dir=raw_data_dir)
+    from genrec.datasets import amazon, movielens
+
+    folder = os.path.join(raw_data_dir, name)
+    return (movielens if name.startswith("movielens") else amazon).load(folder, name)
+
+
+def cached(path: str, compute):
+    if os.path.exists(path) and not FLAGS.force:
+        logging.info("reusing %s", path)
+        with open(path) as f:
+            return json.load(f)
+    row = compute()
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(row, f, indent=1)
+    return row
+
+
+def run_genrec(workdir: str) -> dict:
+    """The genrec row: the main pipeline's three run modes, then its eval/results.json."""
+    gin_file = FLAGS.genrec_gin or (os.path.join(REPO, "configs", "experiments",
+                                                 GENREC_EXPERIMENTS[FLAGS.dataset])
+                                    if FLAGS.dataset in GENREC_EXPERIMENTS else None)
+    if gin_file is None:
+        return {"name": "genrec-tiger", "missing": f"no genrec experiment file for {FLAGS.dataset}; "
+                                                   "pass --genrec_gin"}
+    if not os.path.exists(gin_file):
+        return {"name": "genrec-tiger", "missing": f"{os.path.relpath(gin_file, REPO)} does not exist"}
+    run_dir = os.path.join(workdir, "genrec")
+    os.makedirs(run_dir, exist_ok=True)
+    walls = {}
+    for stage in GENREC_STAGES:
+        cmd = [sys.executable, "-m", "genrec.main", f"--gin_file={gin_file}", f"--run_mode={stage}",
+               f"--workdir={run_dir}", f"--raw_data_dir={FLAGS.raw_data_dir}"]
+        cmd += [f"--gin_bindings={b}" for b in FLAGS.genrec_binding]
+        if stage == "eval":
+            cmd.append(f"--checkpoint_dir={os.path.join(run_dir, 'checkpoints')}")
+        log_path = os.path.join(run_dir, f"{stage}.log")
+        logging.info("genrec %s: %s (log: %s)", stage, " ".join(cmd), log_path)
+        start = time.time()
+        with open(log_path, "w") as log:
+            code = subprocess.call(cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+        walls[stage] = time.time() - start
+        if code:
+            return {"name": "genrec-tiger", "missing": f"`--run_mode={stage}` failed with exit code "
+                                                       f"{code}; see {log_path}"}
+    with open(os.path.join(run_dir, "eval", "results.json")) as f:
+        results = json.load(f)
+    return tables.genrec_row(results, walls)
+
+
+def main(argv):
+    del argv
+    import gin
+    from absl import logging as absl_logging
+
+    absl_logging.set_stderrthreshold("info")  # progress lines of every row on stderr
+
+    from genrec.baselines import registry
+
+    workdir = FLAGS.workdir or f"/tmp/genrec_quality/{FLAGS.dataset}-{FLAGS.budget}"
+    os.makedirs(workdir, exist_ok=True)
+    config_dir = os.path.join(REPO, "configs", "baselines")
+    gin.parse_config_files_and_bindings(
+        [os.path.join(config_dir, "sequential.gin"),
+         os.path.join(config_dir, f"budget_{FLAGS.budget}.gin")], FLAGS.gin_bindings)
+    dataset = load_dataset(FLAGS.dataset, FLAGS.raw_data_dir)
+    logging.info("%s", dataset.stats())
+    names = FLAGS.baselines or (list(registry.RANKING) +
+                                (list(registry.RATING) if dataset.has_ratings else []))
+    rows = [cached(os.path.join(workdir, "rows", f"{n}.json"),
+                   lambda n=n: registry.run_baseline(n, dataset)) for n in names]
+    if FLAGS.genrec == "run":
+        rows.append(cached(os.path.join(workdir, "rows", "genrec.json"), lambda: run_genrec(workdir)))
+        if "missing" in rows[-1]:  # retried on the next call instead of being cached as absent
+            os.remove(os.path.join(workdir, "rows", "genrec.json"))
+    else:
+        rows.append({"name": "genrec-tiger", "missing": "skipped (--genrec=skip)"})
+    report = tables.markdown(FLAGS.dataset, FLAGS.budget, rows,
+                             published.PUBLISHED.get(FLAGS.dataset, []), " ".join(sys.argv))
+    with open(os.path.join(workdir, "results.json"), "w") as f:
+        json.dump({"dataset": FLAGS.dataset, "budget": FLAGS.budget, "rows": rows}, f, indent=1)
+    with open(os.path.join(workdir, "results.md"), "w") as f:
+        f.write(report)
+    print(report)
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,104 @@
+"""Rows (baseline results, the genrec run's results.json, published numbers) → markdown tables."""
+from __future__ import annotations
+
+from typing import Optional
+
+import published
+
+RANKING = ("recall@5", "recall@10", "ndcg@5", "ndcg@10")
+RATING = ("rmse", "mae")
+HEADERS = {"recall@5": "Recall@5", "recall@10": "Recall@10", "ndcg@5": "NDCG@5",
+           "ndcg@10": "NDCG@10", "rmse": "RMSE", "mae": "MAE"}
+
+
+def _task(metrics: dict, family: str) -> Optional[str]:
+    """The task key of a family in genrec's results.json (`genrec_<dataset>_<family>`)."""
+    exact = [k for k in metrics if k.endswith(f"_{family}")]
+    return exact[0] if exact else None
+
+
+def genrec_row(results: dict, stage_wall_s: dict) -> dict:
+    """genrec's <workdir>/eval/results.json → a row like the baselines' (test metrics + cost)."""
+    metrics, cost = results.get("metrics", {}), results.get("cost", {})
+    test = {}
+    for family in ("sequential", "rating"):
+        key = _task(metrics, family)
+        if key:
+            test.update(metrics[key])
+    if not test:
+        return {"name": "genrec-tiger", "missing": f"results.json has no sequential or rating task "
+                                                   f"(tasks: {sorted(metrics)})"}
+    return {"name": "genrec-tiger", "metrics": {"test": test}, "run": results.get("run", {}),
+            "cost": {"steps": cost.get("train_steps"), "train_wall_s": cost.get("train_wall_s"),
+                     "device_kind": cost.get("device_kind"), "num_devices": cost.get("num_devices"),
+                     "stage_wall_s": stage_wall_s, "wall_s": sum(stage_wall_s.values())}}
+
+
+def _num(x, fmt="{:.4f}") -> str:
+    return "—" if x is None else fmt.format(x)
+
+
+def _compute(row: dict) -> str:
+    c = row.get("cost", {})
+    parts = []
+    if c.get("epochs"):
+        parts.append(f"{c['epochs']} epochs (best {c.get('best_epoch', '?')})")
+    if c.get("steps"):
+        parts.append(f"{c['steps']:,} steps")
+    if c.get("train_wall_s") is not None:
+        parts.append(f"{c['train_wall_s'] / 60:.1f} min train")
+    if c.get("wall_s") is not None:
+        parts.append(f"{c['wall_s'] / 60:.1f} min total")
+    if c.get("device_kind"):
+        parts.append(f"{c.get('num_devices', 1)}× {c['device_kind']}")
+    return ", ".join(parts) or "—"
+
+
+def _table(rows: list[dict], columns, published_rows: list[dict]) -> list[str]:
+    head = "| model | " + " | ".join(HEADERS[c] for c in columns) + " | compute |"
+    out = [head, "|" + "---|" * (len(columns) + 2)]
+    for row in rows:
+        if "missing" in row:
+            out.append(f"| {row['name']} | " + " | ".join("—" for _ in columns)
+                       + f" | NOT RUN: {row['missing']} |")
+            continue
+        test = row["metrics"]["test"]
+        if not any(c in test for c in columns):
+            continue
+        out.append(f"| {row['name']} | " + " | ".join(_num(test.get(c)) for c in columns)
+                   + f" | {_compute(row)} |")
+    for p in published_rows:
+        out.append(f"| *{p['name']}* | " + " | ".join(_num(p.get(c)) for c in columns)
+                   + " | published |")
+    return out
+
+
+def target_lines(dataset: str, rows: list[dict]) -> list[str]:
+    out = []
+    by_name = {r["name"]: r for r in rows if "metrics" in r}
+    for name, metric, value, tolerance in published.TARGETS.get(dataset, []):
+        if name not in by_name:
+            out.append(f"- {name}: not run (target {metric} {value})")
+            continue
+        ours = by_name[name]["metrics"]["test"][metric]
+        gap = ours / value - 1.0
+        verdict = "within" if abs(gap) <= tolerance or gap > 0 else "NOT within"
+        out.append(f"- {name} {metric} = {ours:.4f} vs published {value:.4f}: {gap:+.1%} "
+                   f"({verdict} the {tolerance:.0%} target)")
+    return out
+
+
+def markdown(dataset: str, budget: str, rows: list[dict], published_rows: list[dict],
+             command: str) -> str:
+    lines = [f"# Quality benchmark: {dataset} ({budget} budget)", "",
+             f"Command: `{command}`", "",
+             "Test split, leave-one-out, full ranking over all items, history items not excluded.", "",
+             "## Sequential recommendation", ""]
+    rank_rows = [r for r in rows if "missing" in r or any(c in r["metrics"]["test"] for c in RANKING)]
+    lines += _table(rank_rows, RANKING, published_rows)
+    lines += [""] + target_lines(dataset, rows)
+    rating_rows = [r for r in rows if "metrics" in r and "rmse" in r["metrics"]["test"]]
+    if rating_rows:
+        lines += ["", "## Rating prediction (rating of each user's held-out item)", ""]
+        lines += _table(rating_rows, RATING, [])
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,27 @@
+"""Next-item losses over hidden states h [..., d] and the item embedding table E [num_items, d].
+
+Both return the weighted mean over positions (weights are 1 for real positions, 0 for padding).
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+
+def _weighted_mean(per_position: jax.Array, weights: jax.Array) -> jax.Array:
+    return (per_position * weights).sum() / jnp.maximum(weights.sum(), 1.0)
+
+
+def softmax_cross_entropy(hidden, item_emb, targets, weights) -> jax.Array:
+    """Full-softmax CE over every item: -log softmax(h E^T)[target] (the strong SASRec variant)."""
+    logits = jnp.einsum("...d,nd->...n", hidden, item_emb).astype(jnp.float32)
+    log_z = jax.nn.logsumexp(logits, axis=-1)
+    target_logit = jnp.take_along_axis(logits, targets[..., None], axis=-1)[..., 0]
+    return _weighted_mean(log_z - target_logit, weights)
+
+
+def sampled_bce(hidden, item_emb, targets, negatives, weights) -> jax.Array:
+    """SASRec's original loss: -log σ(<h, e_pos>) - log(1 - σ(<h, e_neg>)), one negative each."""
+    pos = jnp.einsum("...d,...d->...", hidden, item_emb[targets]).astype(jnp.float32)
+    neg = jnp.einsum("...d,...d->...", hidden, item_emb[negatives]).astype(jnp.float32)
+    return _weighted_mean(-jax.nn.log_sigmoid(pos) - jax.nn.log_sigmoid(-neg), weights)
