@@ -82,7 +82,7 @@ def target_lines(dataset: str, rows: list[dict]) -> list[str]:
             continue
         ours = by_name[name]["metrics"]["test"][metric]
         gap = ours / value - 1.0
-        verdict = "within" if abs(gap) <= tolerance or gap > 0 else "NOT within"
+        verdict = "within" if gap >= -tolerance else "NOT within"
         out.append(f"- {name} {metric} = {ours:.4f} vs published {value:.4f}: {gap:+.1%} "
                    f"({verdict} the {tolerance:.0%} target)")
     return out

@@ -1,0 +1,57 @@
+"""benchmarks/quality tables: genrec's results.json is read, absent rows are shown, targets checked."""
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "benchmarks", "quality"))
+import tables  # noqa: E402
+
+RESULTS = {
+    "run": {"dataset": "amazon-2014-beauty", "identifier_scheme": "rqvae"},
+    "metrics": {"genrec_amazon_2014_beauty_sequential": {"recall@5": 0.04, "recall@10": 0.06,
+                                                         "ndcg@5": 0.03, "ndcg@10": 0.035},
+                "genrec_amazon_2014_beauty_sequential_heldout": {"recall@5": 0.0}},
+    "cost": {"device_kind": "cpu", "num_devices": 8, "train_steps": 100, "train_wall_s": 60.0},
+}
+
+
+def baseline(name, recall10, epochs=3):
+    return {"name": name, "metrics": {"test": {"recall@5": 0.01, "recall@10": recall10,
+                                               "ndcg@5": 0.005, "ndcg@10": 0.007}},
+            "cost": {"epochs": epochs, "best_epoch": epochs, "steps": 30, "train_wall_s": 120.0,
+                     "device_kind": "cpu", "num_devices": 1}}
+
+
+def test_genrec_row_reads_the_sequential_task_not_the_heldout_one():
+    row = tables.genrec_row(RESULTS, {"build_ids": 1.0, "train": 2.0, "eval": 3.0})
+    assert row["metrics"]["test"]["recall@10"] == 0.06
+    assert row["cost"]["steps"] == 100 and row["cost"]["wall_s"] == 6.0
+
+
+def test_genrec_row_without_a_sequential_task_is_missing():
+    row = tables.genrec_row({"metrics": {"genrec_x_review": {"rouge1": 0.1}}}, {})
+    assert "missing" in row and "genrec_x_review" in row["missing"]
+
+
+def test_markdown_shows_absent_rows_published_numbers_and_the_target_gap():
+    rows = [baseline("sasrec-ce", 0.0820), {"name": "genrec-tiger", "missing": "no gin file"}]
+    md = tables.markdown("amazon-2014-beauty", "cpu", rows,
+                         tables.published.PUBLISHED["amazon-2014-beauty"], "run.py")
+    assert "| genrec-tiger | — | — | — | — | NOT RUN: no gin file |" in md
+    assert "| sasrec-ce | 0.0100 | 0.0820 | 0.0050 | 0.0070 |" in md
+    assert "0.0648" in md and "0.0859" in md
+    assert "-4.5% (within the 5% target)" in md
+    far = tables.target_lines("amazon-2014-beauty", [baseline("sasrec-ce", 0.05)])
+    assert "NOT within" in far[0] and f"{0.05 / 0.0859 - 1:+.1%}" in far[0]
+
+
+@pytest.mark.parametrize("rmse_rows", [True, False])
+def test_rating_table_only_when_a_row_has_ratings(rmse_rows):
+    rows = [baseline("sasrec-ce", 0.08)]
+    if rmse_rows:
+        rows.append({"name": "biased-mf", "metrics": {"test": {"rmse": 0.9, "mae": 0.7}},
+                     "cost": {"epochs": 5}})
+    md = tables.markdown("movielens-100k", "cpu", rows, [], "run.py")
+    assert ("| biased-mf | 0.9000 | 0.7000 |" in md) == rmse_rows
+    assert ("Rating prediction" in md) == rmse_rows
