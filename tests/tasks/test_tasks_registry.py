@@ -25,23 +25,39 @@ def hand_rec():
     return prepare.build_dataset("hand", raw, items)
 
 
-def test_hand_worked_sequential_validation_with_seqio_test_utils(hand_rec, tmp_path, clean_registry):
+# Validation of the hand dataset: user 0 (A) → target x2 (2 stars) after [x0, x1]; user 1 (B) → x2
+# (3 stars) after [x4]. Each family's seen templates, rendered by hand.
+HAND_VALIDATION = {
+    "sequential": [("sequential-1", "item", "Given the purchase history of user_{u}: {h}. What is the next item?",
+                    "<a_2>")],
+    "rating": [("rating-1", "rating", "What star rating do you think user_{u} will give item <a_2>?", "{r}")],
+    "explanation": [("explanation-1", "text", "Generate an explanation for user_{u} about item <a_2>.",
+                     "Great gel.")],
+    "review": [("review-1", "text", "Write a short summary of this review by user_{u}: Great gel. Smells nice.",
+                "Nice"),
+               ("review-2", "rating", "Predict the star rating (1 to 5) of this review by user_{u}: Great gel. "
+                "Smells nice.", "{r}")],
+}
+
+
+@pytest.mark.parametrize("family", sorted(HAND_VALIDATION))
+def test_hand_worked_validation_examples_with_seqio_test_utils(family, hand_rec, tmp_path, clean_registry):
     ids = Identifiers.atomic(5)
     vocab = vocabulary.build_vocabulary(hand_rec, ids, str(tmp_path), text_vocab_size=100)
-    tasks.register_tasks("hand", hand_rec, ids, vocab, ["sequential"])
-    ds = seqio.get_mixture_or_task("genrec_hand_sequential").get_dataset(
-        LENGTHS, split="validation", shuffle=False)
-
-    def expected(user, history, target_item):
-        shown = "".join(f"<a_{i}>" for i in history)
-        inputs = f"Given the purchase history of user_{user}: {shown}. What is the next item?"
-        target = f"<a_{target_item}>"
-        return {"inputs_pretokenized": inputs, "targets_pretokenized": target,
+    tasks.register_tasks("hand", hand_rec, ids, vocab, [family])
+    ds = seqio.get_mixture_or_task(f"genrec_hand_{family}").get_dataset(LENGTHS, split="validation", shuffle=False)
+    expected = []
+    for user, history, rating in ((0, [0, 1], 2.0), (1, [4], 3.0)):
+        for template_id, kind, inputs, target in HAND_VALIDATION[family]:
+            inputs = inputs.format(u=user, h="".join(f"<a_{i}>" for i in history))
+            target = target.format(r=f"{rating:g}")
+            expected.append({
+                "inputs_pretokenized": inputs, "targets_pretokenized": target,
                 "inputs": vocab.encode(inputs) + [1], "targets": vocab.encode(target) + [1],
-                "user_index": user, "target_item": target_item, "history_items": history,
-                "candidates": [], "target_rating": 0.0, "template_id": "sequential-1", "answer_kind": "item"}
-
-    test_utils.assert_dataset(ds, [expected(0, [0, 1], 2), expected(1, [4], 2)])
+                "user_index": user, "target_item": 2, "history_items": history, "candidates": [],
+                "target_rating": 0.0 if family == "sequential" else rating,
+                "template_id": template_id, "answer_kind": kind})
+    test_utils.assert_dataset(ds, expected)
 
 
 @pytest.fixture
@@ -134,3 +150,11 @@ def test_metric_fn_scores_each_answer_kind():
     scores = metrics.by_answer_kind(targets, preds)
     assert scores["rating/rmse"] == pytest.approx(2.0) and scores["rating/mae"] == pytest.approx(2.0)
     assert scores["text/rougeL"] == pytest.approx(100.0)
+
+
+def test_hand_worked_direct_candidates_are_everything_the_user_never_had(hand_rec):
+    from genrec.tasks import examples
+
+    got = {s.user_index: sorted(s.candidates) for s in examples.samples(
+        "direct", hand_rec, Identifiers.atomic(5), "validation")}
+    assert got == {0: [2, 4], 1: [1, 2, 3]}  # A owns x0..x3; B owns x4, x2, x0
