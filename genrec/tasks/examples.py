@@ -86,18 +86,18 @@ def rating_text(rating: float) -> str:
 
 def sample_negatives(rng: np.random.Generator, num_items: int, exclude: np.ndarray, k: int) -> np.ndarray:
     """k distinct items outside `exclude` (fewer only where the catalogue has fewer)."""
-    excluded = np.unique(np.asarray(exclude, np.int64))
-    k = min(k, num_items - len(excluded))
+    excluded = set(np.asarray(exclude).tolist())
+    available = num_items - len(excluded)
+    k = min(k, available)
     if k <= 0:
         return np.zeros(0, np.int64)
-    if 2 * k > num_items - len(excluded):  # dense: sample from the explicit complement
-        return rng.choice(np.setdiff1d(np.arange(num_items), excluded), k, replace=False)
+    if 2 * k > available:  # dense: sample from the explicit complement
+        return rng.choice(np.setdiff1d(np.arange(num_items), sorted(excluded)), k, replace=False)
     chosen: list[int] = []
-    seen = set(excluded.tolist())
     while len(chosen) < k:
         for item in rng.integers(0, num_items, 2 * (k - len(chosen)) + 4).tolist():
-            if item not in seen:
-                seen.add(item)
+            if item not in excluded:
+                excluded.add(item)
                 chosen.append(item)
                 if len(chosen) == k:
                     break

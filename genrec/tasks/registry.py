@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from typing import Mapping, Optional, Sequence
 
 import numpy as np
@@ -66,12 +67,24 @@ def clear(dataset_name: Optional[str] = None) -> None:
         _UNAVAILABLE.clear()
 
 
+def _logged(name: str, build):
+    """`build(split)`, logging how many examples it made and how long it took (large datasets)."""
+    def fn(split):
+        start = time.time()
+        columns = build(split)
+        logging.info("%s/%s: built %d examples in %.1fs", name, split, len(columns["inputs"]),
+                     time.time() - start)
+        return columns
+
+    return fn
+
+
 def _add_task(name: str, build, splits: Sequence[str], counts: Mapping[str, int],
               vocabulary: seqio.Vocabulary) -> None:
     seqio.TaskRegistry.remove(name)
     seqio.TaskRegistry.add(
         name,
-        source=seqio.FunctionDataSource(source.dataset_fn(build), splits=splits,
+        source=seqio.FunctionDataSource(source.dataset_fn(_logged(name, build)), splits=splits,
                                         num_input_examples=dict(counts)),
         output_features=output_features(vocabulary),
         preprocessors=[seqio.preprocessors.tokenize, seqio.preprocessors.append_eos_after_trim],
