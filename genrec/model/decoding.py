@@ -110,7 +110,7 @@ def constrained_beam_search(model: EncoderDecoder, encoder_input_tokens, trie: T
         raise ValueError(f"need 1 <= top_k <= beam_size, got top_k={top_k}, beam_size={beam_size}")
     if top_k > trie.num_items:
         raise ValueError(f"top_k={top_k} exceeds the catalogue's {trie.num_items} items")
-    if int(jnp.max(trie.node_token)) >= model.config.vocab_size:
+    if trie.max_token >= model.config.vocab_size:
         raise ValueError(f"the trie holds token ids >= the model's vocab_size {model.config.vocab_size}")
     graphdef, state = nnx.split(model)
     return _constrained(graphdef, state, jnp.asarray(encoder_input_tokens, jnp.int32), trie,

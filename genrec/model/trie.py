@@ -13,6 +13,7 @@ A decoding step gathers, per beam, the `width` (= max children of any node) chil
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -32,9 +33,13 @@ class Trie:
     def num_nodes(self) -> int:
         return int(self.node_token.shape[0])
 
-    @property
+    @functools.cached_property
     def num_items(self) -> int:
         return int(np.sum(np.asarray(self.node_item) >= 0))
+
+    @functools.cached_property
+    def max_token(self) -> int:
+        return int(np.max(np.asarray(self.node_token)))
 
     def children(self, nodes: jax.Array) -> tuple[jax.Array, jax.Array]:
         """nodes [...] → (child ids [..., width], valid [..., width]); invalid slots hold id 0."""
