@@ -47,6 +47,8 @@ def _compute(row: dict) -> str:
         parts.append(f"{c['steps']:,} steps")
     if c.get("train_wall_s") is not None:
         parts.append(f"{c['train_wall_s'] / 60:.1f} min train")
+    if c.get("train_cpu_s") is not None:
+        parts.append(f"{c['train_cpu_s'] / 60:.1f} CPU-min train")
     if c.get("wall_s") is not None:
         parts.append(f"{c['wall_s'] / 60:.1f} min total")
     if c.get("device_kind"):
