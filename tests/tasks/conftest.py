@@ -31,10 +31,17 @@ def tiny_vocab(tiny_rec, tiny_ids, tmp_path_factory):
                                        text_vocab_size=400)
 
 
+TEST_DATASETS = ("synthetic-tiny", "hand", "bare")  # only these: other suites' tasks stay registered
+
+
 @pytest.fixture
 def clean_registry():
     from genrec import tasks
 
-    tasks.clear()
+    def clear():
+        for name in TEST_DATASETS:
+            tasks.clear(name)
+
+    clear()
     yield
-    tasks.clear()
+    clear()

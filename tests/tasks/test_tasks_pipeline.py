@@ -27,7 +27,7 @@ def test_evaluation_registers_the_tasks_as_trained(tiny_rec, tiny_ids, tmp_path,
 
     vocab, _ = pipeline.prepare_tasks(str(tmp_path), tiny_rec, tiny_ids, text_vocab_size=300,
                                       families=["direct"], num_candidates=7, seed=3)
-    tasks.clear()
+    tasks.clear(tiny_rec.name)
     _, names = pipeline.register_as_trained(vocab.sentencepiece_model_file, tiny_rec, tiny_ids)
     assert names == ["genrec_synthetic_tiny_direct", "genrec_synthetic_tiny_direct_heldout",
                      "genrec_synthetic_tiny_p5_all"]
