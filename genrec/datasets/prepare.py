@@ -21,9 +21,9 @@ RawItems = dict[str, dict[str, str]]  # source item id → {text field: value}
 class RawInteractions:
     """Columnar interactions in file order. `line[i]` is where row i came from, for errors."""
 
-    users: list[str]
-    items: list[str]
-    timestamps: list[int]
+    users: Sequence[str]  # lists or numpy arrays
+    items: Sequence[str]
+    timestamps: Sequence[int]
     seq_pos: Optional[list[int]] = None  # the source's order of same-time ties, where given
     ratings: Optional[list[float]] = None
     reviews: Optional[list[str]] = None
@@ -91,11 +91,12 @@ def build_dataset(
     drops = DropLog()
     if len(raw) == 0:
         raise ValueError(f"{raw.source}: no interactions")
-    user_col, item_col = np.asarray(raw.users), np.asarray(raw.items)
+    # Each string column is sorted once; later subsets are re-ranked with integer ops.
+    user_names, user_all = np.unique(np.asarray(raw.users), return_inverse=True)
+    item_names, item_all = np.unique(np.asarray(raw.items), return_inverse=True)
     keep = np.ones(len(raw), bool)
     if items is not None:
-        names, inverse = np.unique(item_col, return_inverse=True)
-        known = np.array([str(s) in items for s in names], bool)[inverse]
+        known = np.array([str(s) in items for s in item_names], bool)[item_all]
         if unknown_items == "error" and not known.all():
             row = int(np.argmin(known))
             raise ValueError(f"{raw.where(row)}: item {raw.items[row]!r} is not in the item table")
@@ -107,16 +108,15 @@ def build_dataset(
         keep[np.flatnonzero(keep)[~keep_sub]] = False
 
     # Users with too few interactions go (counted); everything left is kept.
-    user_names, user_of = np.unique(user_col[keep], return_inverse=True)
-    lengths = np.bincount(user_of, minlength=len(user_names))
-    short = lengths < records.MIN_INTERACTIONS
+    lengths = np.bincount(user_all[keep], minlength=len(user_names))
+    short = (lengths > 0) & (lengths < records.MIN_INTERACTIONS)
     drops.add(f"users with fewer than {records.MIN_INTERACTIONS} interactions", int(short.sum()))
-    rows = np.flatnonzero(keep)[~short[user_of]]
+    rows = np.flatnonzero(keep & ~short[user_all])
     if len(rows) == 0:
         raise ValueError(f"{raw.source}: no user has {records.MIN_INTERACTIONS} or more interactions")
 
-    user_names, user_of = np.unique(user_col[rows], return_inverse=True)
-    used, item_of = np.unique(item_col[rows], return_inverse=True)  # our id = rank of the source id
+    user_names, user_of = _rerank(user_names, user_all[rows])
+    used, item_of = _rerank(item_names, item_all[rows])  # our id = rank of the source id
     used = [str(s) for s in used]
     fields = sorted({f for s in used for f in (items or {}).get(s, {})})
     table = records.ItemTable(
@@ -147,6 +147,12 @@ def build_dataset(
         ))
     drops.report(name)
     return records.RecDataset(name=name, items=table, users=tuple(users))
+
+
+def _rerank(names: np.ndarray, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The sorted names that `index` uses, and `index` renumbered into them."""
+    present = np.bincount(index, minlength=len(names)) > 0
+    return names[present], (np.cumsum(present) - 1)[index]
 
 
 def _subset(raw: RawInteractions, keep: np.ndarray) -> RawInteractions:

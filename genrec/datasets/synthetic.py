@@ -30,9 +30,14 @@ _BAD = ("poor", "cheap", "odd", "weak", "too strong")
 
 
 def _brand_names(rng: np.random.Generator, n: int) -> list[str]:
+    """n distinct names of 2..max_k syllables; max_k grows with n so that at most half the names
+    are taken (else the rejection loop would never end: 3 syllables give only 1,872 names)."""
+    max_k = 3
+    while sum(len(_BRAND_SYLLABLES) ** k for k in range(2, max_k + 1)) < 2 * n:
+        max_k += 1
     names = set()
     while len(names) < n:
-        k = rng.integers(2, 4)
+        k = rng.integers(2, max_k + 1)
         names.add("".join(rng.choice(_BRAND_SYLLABLES, k)).capitalize())
     return sorted(names)
 
@@ -120,24 +125,34 @@ def generate_raw(num_items: int = 1000, num_users: int | None = None, seed: int 
     user_col = np.concatenate(users_out)
     item_col = np.concatenate(items_out)
     rating_col = np.concatenate(ratings_out)
-    words = rng.integers(0, 1 << 30, (len(item_col), 3))
-    reviews, summaries = [], []
-    for (w0, w1, w2), it, r in zip(words, item_col, rating_col):
-        noun = _NOUNS[sub_noun[item_sub[it]]]
-        aspect = _ASPECTS[w1 % len(_ASPECTS)]
-        if r >= 4:
-            verb, quality = _PRAISE[w0 % len(_PRAISE)], _GOOD[w2 % len(_GOOD)]
-        else:
-            verb, quality = _COMPLAINT[w0 % len(_COMPLAINT)], _BAD[w2 % len(_BAD)]
-        reviews.append(f"I {verb} this {noun}. The {aspect} is {quality}.")
-        summaries.append(f"{quality.capitalize()} {aspect}")
-    raw = prepare.RawInteractions(
-        users=[f"U{u:08d}" for u in user_col],
-        items=list(source_ids[item_col]),
-        timestamps=np.concatenate(times_out).tolist(),
-        ratings=rating_col.astype(float).tolist(),
+    reviews, summaries = _review_texts(rng.integers(0, 1 << 30, (len(item_col), 3)),
+                                       sub_noun[item_sub[item_col]], rating_col >= 4)
+    user_names = np.array([f"U{u:08d}" for u in range(num_users)])
+    raw = prepare.RawInteractions(  # numpy columns: build_dataset reads them without copies
+        users=user_names[user_col],
+        items=source_ids[item_col],
+        timestamps=np.concatenate(times_out),
+        ratings=rating_col.astype(np.float64),
         reviews=reviews,
         summaries=summaries,
         source=f"synthetic(num_items={num_items}, seed={seed})",
     )
     return raw, items
+
+
+def _review_texts(words: np.ndarray, nouns: np.ndarray, good: np.ndarray):
+    """Review and summary per interaction, from tables of every possible text: millions of
+    interactions share a few thousand string objects (fast, and little memory)."""
+    w0, w1, w2 = (words[:, j] for j in range(3))
+    verbs, qualities = (_COMPLAINT, _PRAISE), (_BAD, _GOOD)
+    review_table = np.array([
+        f"I {verbs[g][v]} this {noun}. The {aspect} is {qualities[g][q]}."
+        for g in range(2) for v in range(4) for noun in _NOUNS for aspect in _ASPECTS
+        for q in range(5)], dtype=object)
+    summary_table = np.array([f"{qualities[g][q].capitalize()} {aspect}"
+                              for g in range(2) for aspect in _ASPECTS for q in range(5)],
+                             dtype=object)
+    g, a, q = good.astype(np.int64), w1 % len(_ASPECTS), w2 % 5
+    review = (((g * 4 + w0 % 4) * len(_NOUNS) + nouns) * len(_ASPECTS) + a) * 5 + q
+    summary = (g * len(_ASPECTS) + a) * 5 + q
+    return review_table[review].tolist(), summary_table[summary].tolist()
