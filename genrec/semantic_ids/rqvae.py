@@ -29,11 +29,11 @@ class RQVAEConfig:
     codebook_size: int = 256
     beta: float = 0.25  # commitment weight
     learning_rate: float = 1e-3
-    batch_size: int = 1024
-    num_steps: int = 2000
+    batch_size: int = 256
+    num_steps: int = 1000
     log_every: int = 100  # steps per jitted scan chunk (one progress/log line each)
     reset_every: int = 50  # move codes unused for this many steps; 0 disables
-    reset_until: float = 0.9  # no resets in the last 10% of steps, so codebooks settle
+    reset_until: float = 1.0  # fraction of training with resets (1.0: up to the last step)
     kmeans_init: bool = True
     kmeans_iters: int = 20
     seed: int = 0
@@ -65,6 +65,7 @@ def _mlp(layers, x):
     return x
 
 
+@functools.partial(jax.jit, static_argnames=("input_dim", "config"))
 def init_params(key: jax.Array, input_dim: int, config: RQVAEConfig) -> dict:
     dims = (input_dim, *config.hidden_dims, config.latent_dim)
     k_enc, k_dec, k_cb = jax.random.split(key, 3)
@@ -113,7 +114,7 @@ def loss_fn(params: dict, x: jax.Array, beta: float):
 
 def _kmeans_init(params, x, config, key):
     """Codebooks from k-means on the initial latents, level by level on the residuals."""
-    residual = encode(params, x)
+    residual = jax.jit(encode)(params, x)
     books = []
     for key_l in jax.random.split(key, config.num_levels):
         centers, a = kmeans.kmeans(residual, config.codebook_size, key_l, iters=config.kmeans_iters)
@@ -181,7 +182,7 @@ def reconstruction_error(params: dict, x: jax.Array) -> jax.Array:
 def init_state(x: jax.Array, config: RQVAEConfig):
     """(params, optimizer state, usage counts [L, K], step, key) for standardised data x [N, D]."""
     k_init, k_kmeans, k_train = jax.random.split(jax.random.key(config.seed), 3)
-    params = init_params(k_init, x.shape[1], config)
+    params = init_params(k_init, x.shape[1], dataclasses.replace(config, seed=0))
     if config.kmeans_init:
         params = _kmeans_init(params, x, config, k_kmeans)
     usage = jnp.zeros((config.num_levels, config.codebook_size), jnp.int32)

@@ -6,12 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from genrec.semantic_ids import rqvae
-
-SMALL = rqvae.RQVAEConfig(hidden_dims=(32, 16), latent_dim=8, num_levels=2, codebook_size=16,
-                          batch_size=100, num_steps=200, log_every=100, reset_every=25,
-                          kmeans_iters=5, learning_rate=3e-3)
-
+from genrec.semantic_ids import inputs, rqvae
 
 def _data(n=300, d=24, seed=0):
     rng = np.random.default_rng(seed)
@@ -20,8 +15,8 @@ def _data(n=300, d=24, seed=0):
 
 
 @pytest.fixture(scope="module")
-def fitted():
-    return rqvae.fit(_data(), SMALL, progress=False)
+def fitted(item_vectors, small_rqvae_config):
+    return rqvae.fit(item_vectors, small_rqvae_config, progress=False)
 
 
 def _np_residual_quantize(codebooks, z):
@@ -46,17 +41,18 @@ def _np_mlp(layers, x):
     return x
 
 
-def test_quantize_and_loss_match_float64_reference():
-    params = rqvae.init_params(jax.random.key(1), 24, SMALL)
+def test_quantize_and_loss_match_float64_reference(small_rqvae_config):
+    params = rqvae.init_params(jax.random.key(1), 24, small_rqvae_config)
     x = _data(40)
-    codes, quantized, residuals = rqvae.quantize(params["codebooks"], rqvae.encode(params, x))
+    codes, quantized, residuals = jax.jit(rqvae.quantize)(params["codebooks"],
+                                                          jax.jit(rqvae.encode)(params, x))
     z = _np_mlp(params["encoder"], np.float64(x))
     ref_codes, ref_q, ref_r = _np_residual_quantize(params["codebooks"], z)
     np.testing.assert_array_equal(np.asarray(codes), ref_codes)
     np.testing.assert_allclose(np.asarray(quantized), ref_q, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(np.asarray(residuals), ref_r, rtol=1e-4, atol=1e-4)
 
-    _, aux = rqvae.loss_fn(params, x, 0.25)
+    _, aux = jax.jit(rqvae.loss_fn, static_argnums=2)(params, x, 0.25)
     recon = np.mean((_np_mlp(params["decoder"], ref_q.sum(0)) - x) ** 2)
     per_level = np.mean((ref_r - ref_q) ** 2, axis=(1, 2)).sum()
     np.testing.assert_allclose(float(aux["recon"]), recon, rtol=1e-4)
@@ -65,9 +61,9 @@ def test_quantize_and_loss_match_float64_reference():
     np.testing.assert_allclose(float(aux["loss"]), recon + 1.25 * per_level, rtol=1e-4)
 
 
-def test_straight_through_gradients_reach_the_encoder_and_codebooks():
-    params = rqvae.init_params(jax.random.key(2), 24, SMALL)
-    grads = jax.grad(lambda p: rqvae.loss_fn(p, _data(40), 0.25)[0])(params)
+def test_straight_through_gradients_reach_the_encoder_and_codebooks(small_rqvae_config):
+    params = rqvae.init_params(jax.random.key(2), 24, small_rqvae_config)
+    grads = jax.jit(jax.grad(lambda p: rqvae.loss_fn(p, _data(40), 0.25)[0]))(params)
     assert float(jnp.abs(grads["encoder"][0]["w"]).sum()) > 0
     # Only the codes that were chosen receive a codebook gradient.
     codes = np.asarray(rqvae.codes_for(params, _data(40)))
@@ -75,8 +71,8 @@ def test_straight_through_gradients_reach_the_encoder_and_codebooks():
     np.testing.assert_array_equal(np.flatnonzero(used), np.unique(codes[:, 0]))
 
 
-def test_fit_codes_in_range_and_reconstruction_falls(fitted):
-    assert fitted.codes.shape == (300, 2) and fitted.codes.dtype == np.int32
+def test_fit_codes_in_range_and_reconstruction_falls(fitted, item_vectors):
+    assert fitted.codes.shape == (len(item_vectors), 2) and fitted.codes.dtype == np.int32
     assert fitted.codes.min() >= 0 and fitted.codes.max() < 16
     recon = [h["recon"] for h in fitted.history]
     assert recon[-1] < 0.8 * recon[0]
@@ -84,35 +80,34 @@ def test_fit_codes_in_range_and_reconstruction_falls(fitted):
     assert all(u >= 0.9 for u in fitted.history[-1]["usage"])
 
 
-def test_same_seed_same_codes(fitted):
-    again = rqvae.fit(_data(), SMALL, progress=False)
+def test_same_seed_same_codes(fitted, item_vectors, small_rqvae_config):
+    again = rqvae.fit(item_vectors, small_rqvae_config, progress=False)
     np.testing.assert_array_equal(again.codes, fitted.codes)
-    other = rqvae.fit(_data(), dataclasses.replace(SMALL, seed=1), progress=False)
+    other = rqvae.fit(item_vectors, dataclasses.replace(small_rqvae_config, seed=1), progress=False)
     assert (other.codes != fitted.codes).any()
 
 
-def test_dead_code_reset_revives_unused_codes():
-    config = dataclasses.replace(SMALL, reset_every=10)
-    x = jnp.asarray(_data())
+def test_dead_code_reset_revives_unused_codes(item_vectors, small_rqvae_config):
+    config = small_rqvae_config  # resets every 25 steps
+    x = jnp.asarray(inputs.Standardizer.fit(item_vectors)(item_vectors))
     params, *rest = rqvae.init_state(x, config)
     books = params["codebooks"].at[:, 4:].set(1e3)  # 12 codes per level nobody is near
     state = ({**params, "codebooks": books}, *rest)
-    state, metrics = rqvae.train_chunk(state, x, config, 10)
+    state, metrics = rqvae.train_chunk(state, x, config, config.reset_every)
     counts, resets = np.asarray(metrics["counts"]), np.asarray(metrics["resets"])
-    assert counts[:, 0, 4:].sum() == 0  # dead during the first 10 steps ...
-    np.testing.assert_array_equal(resets[:9], 0)
-    np.testing.assert_array_equal(resets[9], [12, 12])  # ... reset at the 10th
-    revived = np.asarray(state[0]["codebooks"][0, 4:])
-    assert np.abs(revived).max() < 100
+    assert counts[:, 0, 4:].sum() == 0  # dead during the first 25 steps ...
+    np.testing.assert_array_equal(resets[:-1], 0)
+    np.testing.assert_array_equal(resets[-1], [12, 12])  # ... and reset at the 25th
+    assert np.abs(np.asarray(state[0]["codebooks"][0, 4:])).max() < 100
     codes = np.asarray(rqvae.codes_for(state[0], x))
     # Each revived code sits on a distinct training residual, so it is that item's nearest code.
     assert set(range(4, 16)) <= set(codes[:, 0].tolist())
 
 
-def test_bad_embeddings_give_clear_errors():
+def test_bad_embeddings_give_clear_errors(small_rqvae_config):
     x = _data(50)
     x[7, 3] = np.nan
     with pytest.raises(ValueError, match=r"NaN or inf \(items \[7\]"):
-        rqvae.fit(x, SMALL, progress=False)
+        rqvae.fit(x, small_rqvae_config, progress=False)
     with pytest.raises(ValueError, match="10 items are fewer than the 16 codes"):
-        rqvae.fit(_data(10), SMALL, progress=False)
+        rqvae.fit(_data(10), small_rqvae_config, progress=False)

@@ -5,25 +5,24 @@ import numpy as np
 import pytest
 
 from genrec.datasets import records, synthetic
-from genrec.semantic_ids import artifact, collaborative, rqkmeans, rqvae, schemes
+from genrec.semantic_ids import artifact, collaborative, rqkmeans, schemes
 
-TINY_VAE = rqvae.RQVAEConfig(hidden_dims=(32,), latent_dim=8, num_levels=2, codebook_size=16,
-                             batch_size=100, num_steps=40, log_every=20, kmeans_iters=3)
-SCHEMES = {
-    "atomic": schemes.atomic_scheme,
-    "random": lambda ds, cache_dir: schemes.random_scheme(ds, cache_dir, num_levels=3, codebook_size=8),
-    "rqvae": lambda ds, cache_dir: schemes.rqvae_scheme(ds, cache_dir, TINY_VAE),
-    "rqkmeans": lambda ds, cache_dir: schemes.rqkmeans_scheme(
+SCHEMES = {  # (dataset, cache_dir, small RQ-VAE config) -> SchemeCodes
+    "atomic": lambda ds, cache_dir, _: schemes.atomic_scheme(ds, cache_dir),
+    "random": lambda ds, cache_dir, _: schemes.random_scheme(ds, cache_dir, num_levels=3,
+                                                             codebook_size=8),
+    "rqvae": lambda ds, cache_dir, vae: schemes.rqvae_scheme(ds, cache_dir, vae),
+    "rqkmeans": lambda ds, cache_dir, _: schemes.rqkmeans_scheme(
         ds, cache_dir, rqkmeans.RQKMeansConfig(num_levels=2, codebook_size=16, iters=5)),
-    "rqkmeans-balanced": lambda ds, cache_dir: schemes.rqkmeans_scheme(
+    "rqkmeans-balanced": lambda ds, cache_dir, _: schemes.rqkmeans_scheme(
         ds, cache_dir, rqkmeans.RQKMeansConfig(num_levels=2, codebook_size=16, iters=5, balanced=True)),
-    "collaborative": lambda ds, cache_dir: schemes.collaborative_scheme(ds, cache_dir, 2, 8),
+    "collaborative": lambda ds, cache_dir, _: schemes.collaborative_scheme(ds, cache_dir, 2, 8),
 }
 
 
 @pytest.mark.parametrize("name", sorted(SCHEMES))
-def test_scheme_round_trips_item_tokens(name, synthetic_small, tmp_path):
-    raw = SCHEMES[name](synthetic_small, cache_dir=str(tmp_path / "cache"))
+def test_scheme_round_trips_item_tokens(name, synthetic_small, small_rqvae_config, tmp_path):
+    raw = SCHEMES[name](synthetic_small, str(tmp_path / "cache"), small_rqvae_config)
     ids, info = schemes.identifiers_from(synthetic_small, raw)
     n = synthetic_small.num_items
     assert ids.num_items == n and ids.source_ids == synthetic_small.items.source_ids
