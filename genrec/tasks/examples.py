@@ -215,7 +215,8 @@ def positions(family: str, hist: UserHistory, split: str, config: ExampleConfig,
         candidates = candidates[1:]  # a prefix needs at least one item
     elif family == "direct" and split == "train":
         k = min(config.direct_samples_per_user, len(hist))
-        candidates = sorted(rng.choice(len(hist), k, replace=False).tolist()) if rng is not None else candidates[:k]
+        chosen = rng.choice(len(hist), k, replace=False) if rng is not None else np.arange(k)
+        candidates = sorted(chosen.tolist())
     return list(candidates)
 
 

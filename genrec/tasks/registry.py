@@ -139,7 +139,8 @@ def register_tasks(dataset_name: str, dataset: RecDataset, identifiers: Identifi
 
     train_tasks = {f: task_name(dataset_name, f) for f in families if f not in reasons}
     rates = {f: float((mixture_rates or {}).get(f, counts[f]["train"])) for f in train_tasks}
-    for mixture, members in (("p5_all", train_tasks), ("sequential_mix", {"sequential": train_tasks.get("sequential")})):
+    sequential_only = {"sequential": train_tasks.get("sequential")}
+    for mixture, members in (("p5_all", train_tasks), ("sequential_mix", sequential_only)):
         members = {f: t for f, t in members.items() if t and rates[f] > 0}
         if members:
             name = mixture_name(dataset_name, mixture)
