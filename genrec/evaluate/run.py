@@ -18,6 +18,7 @@ import jax
 import numpy as np
 
 from genrec.evaluate import beyond_accuracy, evaluator, results
+from genrec.tasks import pipeline  # noqa: F401  (registers prepare_tasks.* / task_feature_lengths.*)
 
 EvalConfig = gin.external_configurable(evaluator.EvalConfig, module="genrec.evaluate")
 
@@ -85,18 +86,15 @@ def evaluate_checkpoint(checkpoint_dir: str, *, dataset, mesh, out_dir: str, spl
                         config: evaluator.EvalConfig = evaluator.EvalConfig(),
                         step: Optional[int] = None) -> dict:
     """The gin-free core of `evaluate`: restore onto `mesh`, score every task, write results."""
-    import seqio
-
     from genrec.model import trie as trie_lib
     from genrec.semantic_ids.artifact import Identifiers
-    from genrec.tasks import register_tasks
     from genrec.tasks.vocabulary import item_token_ids
     from genrec.train import checkpoints
 
     model, meta = checkpoints.load_for_inference(checkpoint_dir, mesh, step=step)
-    vocabulary = seqio.SentencePieceVocabulary(meta["vocabulary"])
     identifiers = Identifiers.load(meta["identifiers_dir"])
-    registered = register_tasks(meta["dataset"], dataset, identifiers, vocabulary)
+    # The tasks exactly as training built them (candidates, history length, seed: vocab/tasks.json).
+    vocabulary, registered = pipeline.register_as_trained(meta["vocabulary"], dataset, identifiers, meta["dataset"])
     names = list(tasks) if tasks else eval_task_names(registered, meta.get("mixture"))
     item_tokens = item_token_ids(vocabulary, identifiers)
     ev = evaluator.Evaluator(

@@ -5,6 +5,7 @@
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 from typing import Optional
@@ -36,13 +37,26 @@ def export(ctx, *, template_id: str = "sequential-1", anonymous_user: str = "a u
     return out
 
 
+def trained_max_history(vocabulary_path: str) -> int:
+    """How many recent items the training prompts showed (vocab/tasks.json, else the default)."""
+    from genrec.tasks.examples import ExampleConfig
+    from genrec.tasks.pipeline import TASKS_FILE
+
+    path = os.path.join(os.path.dirname(vocabulary_path), TASKS_FILE)
+    if not os.path.exists(path):
+        logging.warning("%s not found; prompts show the default %d most recent items",
+                        path, ExampleConfig().max_history)
+        return ExampleConfig().max_history
+    with open(path) as f:
+        return int(json.load(f)["example_config"]["max_history"])
+
+
 def export_checkpoint(checkpoint_dir: str, out_dir: str, *, dataset, template_id: str = "sequential-1",
                       anonymous_user: str = "a user", step: Optional[int] = None) -> str:
     """The gin-free core of `export`; `dataset` supplies item source ids and titles."""
     import seqio
 
     from genrec.semantic_ids.artifact import Identifiers
-    from genrec.tasks.examples import ExampleConfig
     from genrec.tasks.templates import all_families
     from genrec.tasks.vocabulary import item_token_ids
     from genrec.train import checkpoints, partitioning
@@ -52,7 +66,7 @@ def export_checkpoint(checkpoint_dir: str, out_dir: str, *, dataset, template_id
     vocabulary = seqio.SentencePieceVocabulary(meta["vocabulary"])
     identifiers = Identifiers.load(meta["identifiers_dir"])
     template = all_families()["sequential"].by_id(template_id)
-    prompt = bundle_lib.Prompt(template.inputs, ExampleConfig().max_history, anonymous_user)
+    prompt = bundle_lib.Prompt(template.inputs, trained_max_history(meta["vocabulary"]), anonymous_user)
     out = bundle_lib.write_bundle(
         out_dir, model=model, model_config=meta["model_config"], vocabulary_path=meta["vocabulary"],
         identifiers=identifiers, item_tokens=item_token_ids(vocabulary, identifiers),

@@ -1,5 +1,5 @@
 """A tiny end-to-end setup for evaluator/export tests: 39-item synthetic data, two-level
-identifiers, SentencePiece vocabulary, sequential + direct tasks, an untrained tiny model, and a
+identifiers, SentencePiece vocabulary, sequential, direct, rating and review tasks, an untrained tiny model, and a
 checkpoint of it written with the trainer's Checkpointer (meta as the train run mode writes it)."""
 import os
 
@@ -32,7 +32,7 @@ def build_setup(root: str) -> dict:
     ids_dir = os.path.join(root, "semantic_ids")
     identifiers.save(ids_dir)
     vocabulary = build_vocabulary(dataset, identifiers, os.path.join(root, "vocab"), text_vocab_size=200)
-    names = register_tasks(DATASET, dataset, identifiers, vocabulary, families=["sequential", "direct"])
+    names = register_tasks(DATASET, dataset, identifiers, vocabulary, families=["sequential", "direct", "rating", "review"])
     config = tiny_config(vocabulary.vocab_size)
     model = EncoderDecoder(config, rngs=nnx.Rngs(0))
     return dict(root=root, dataset=dataset, identifiers=identifiers, identifiers_dir=ids_dir,

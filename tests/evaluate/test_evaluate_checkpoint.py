@@ -45,8 +45,8 @@ def test_checkpoint_evaluates_the_same_on_another_mesh(eval_setup, tmp_path):
     from genrec.train import partitioning
 
     ckpt = eval_helpers.save_checkpoint(eval_setup, str(tmp_path / "checkpoints"))
-    tasks = [SEQ, f"genrec_{eval_helpers.DATASET}_direct_heldout"]
-    config = run.evaluator.EvalConfig(beam_size=10, top_k=10, batch_size=8, score_batch_size=160)
+    tasks = [SEQ, f"{SEQ}_heldout"]
+    config = run.evaluator.EvalConfig(beam_size=10, top_k=10, batch_size=8)
     out = {}
     for name, mesh in (("dp", partitioning.make_mesh(data=8)),
                        ("fsdp_tp", partitioning.make_mesh(data=1, fsdp=4, tensor=2))):

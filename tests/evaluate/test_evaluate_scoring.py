@@ -35,6 +35,7 @@ def _evaluator(setup, **config):
         greedy=lambda *a, **k: None)
 
 
+@pytest.mark.slow  # ~45 s of compiles on a shared 2-core machine
 def test_candidate_scores_match_reference(eval_setup):
     ev = _evaluator(eval_setup, score_batch_size=64)
     examples = eval_helpers.examples(f"genrec_{eval_helpers.DATASET}_direct", limit=3)
@@ -61,3 +62,33 @@ def test_direct_task_metrics_from_scores(eval_setup):
     assert metrics["mrr"] == pytest.approx(np.mean(1.0 / (np.array(ranks) + 1)))
     assert metrics["examples"] == 6 and set(templates) == {e["template_id"].decode() for e in examples}
     assert set(ranking.metrics_from_ranks(np.zeros(1), 100, ranking.DIRECT_KS)) <= set(metrics)
+
+
+def test_generated_answers_scored_by_kind(eval_setup):
+    """Greedy outputs are cut at EOS, detokenized and scored per answer kind: rating templates by
+    RMSE/MAE against target_rating, text templates by BLEU/ROUGE against the target text."""
+    vocab = eval_setup["vocabulary"]
+    answer = list(vocab.encode("4")) + [1, 77, 78]  # tokens after EOS must be ignored
+
+    def greedy(model, inputs, *, max_length, eos_id):
+        return np.tile(np.array(answer + [0] * (max_length - len(answer)), np.int32), (len(inputs), 1)), None
+
+    from genrec.evaluate import evaluator, rating, text_metrics
+
+    ev = _evaluator(eval_setup)
+    ev.greedy = greedy
+    task = f"genrec_{eval_helpers.DATASET}_review"
+    examples = eval_helpers.examples(task, limit=8)
+    metrics, templates = ev.evaluate_task(task, examples)
+    kinds = [e["answer_kind"].decode() for e in examples]
+    assert set(kinds) == {"rating", "text"}
+    stars = [float(e["target_rating"]) for e, k in zip(examples, kinds) if k == "rating"]
+    assert metrics["rmse"] == pytest.approx(np.sqrt(np.mean((4.0 - np.array(stars)) ** 2)), abs=1e-6)
+    assert metrics["unparseable_rate"] == 0.0
+    summaries = [e["targets_pretokenized"].decode() for e, k in zip(examples, kinds) if k == "text"]
+    assert metrics["rouge1"] == pytest.approx(
+        text_metrics.text_metrics(["4"] * len(summaries), summaries)["rouge1"])
+    by_kind = {evaluator.answer_kind("review", e): e["template_id"].decode() for e in examples}
+    assert "rmse" in templates[by_kind["rating"]] and "bleu4" not in templates[by_kind["rating"]]
+    assert "bleu4" in templates[by_kind["text"]] and "rmse" not in templates[by_kind["text"]]
+    assert rating.parse_rating(vocab.decode(list(vocab.encode("4")))) == 4.0
