@@ -13,6 +13,8 @@ _NOTES = ("Recall@k = HR@k (one held-out target per user). Sequential: full-cata
 
 
 def _fmt(value) -> str:
+    if value is None:
+        return "n/a"
     if isinstance(value, float):
         return f"{value:.4f}" if abs(value) < 100 else f"{value:.1f}"
     return str(value)
@@ -28,10 +30,31 @@ def _table(rows: dict[str, dict]) -> list[str]:
     return lines
 
 
+# The summary table's columns: each family's headline metrics, where present.
+HEADLINE = ("recall@5", "ndcg@5", "recall@10", "ndcg@10", "rmse", "mae", "bleu4", "rougeL", "accuracy",
+            "coverage@10", "invalid_rate", "examples")
+
+
+def summary(results: dict) -> list[str]:
+    """One row per task (held-out-template tasks right under their seen twin), headline columns."""
+    metrics = results["metrics"]
+    columns = [c for c in HEADLINE if any(c in m for m in metrics.values())]
+    seen = [t for t in metrics if not t.endswith("_heldout")]
+    order = [x for t in seen for x in (t, t + "_heldout") if x in metrics]
+    order += [t for t in metrics if t not in order]  # held-out tasks without a seen twin
+    lines = ["| task | templates | " + " | ".join(columns) + " |", "|---" * (len(columns) + 2) + "|"]
+    for task in order:
+        kind = "held-out" if task.endswith("_heldout") else "seen"
+        lines.append(f"| {task.removesuffix('_heldout')} | {kind} | "
+                     + " | ".join(_fmt(metrics[task].get(c, "")) for c in columns) + " |")
+    return lines
+
+
 def markdown(results: dict) -> str:
-    """Per task: the task's overall row, then one per template; held-out-template tasks marked."""
+    """A summary table, then per task the task's overall row and one per template."""
     run = results.get("run", {})
     lines = ["# Results: " + ", ".join(f"{k}={v}" for k, v in run.items()), "", _NOTES, ""]
+    lines += summary(results) + [""]
     templates = results.get("templates", {})
     for task, metrics in results["metrics"].items():
         kind = "held-out templates (zero-shot)" if task.endswith("_heldout") else "seen templates"

@@ -148,3 +148,6 @@ def test_results_written_and_tabulated(tmp_path):
     assert "## genrec_synthetic_sequential (seen templates)" in md
     assert "## genrec_synthetic_sequential_heldout (held-out templates (zero-shot))" in md
     assert "| seq-1 | 0.5000 |" in md and "| all | 0.2500 |" in md
+    # summary: one row per task, the held-out twin under its seen task, headline columns only
+    assert "| task | templates | recall@5 |" in md
+    assert "| genrec_synthetic_sequential | seen | 0.2500 |\n| genrec_synthetic_sequential | held-out | 0.1250 |" in md
