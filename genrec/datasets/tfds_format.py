@@ -117,8 +117,7 @@ class RecBuilder(tfds.core.GeneratorBasedBuilder, abc.ABC):
 
     def _info(self) -> tfds.core.DatasetInfo:
         return self.dataset_info_from_configs(
-            features=user_features(), metadata=ItemTableMetadata(), disable_shuffling=True,
-            homepage="https://github.com/genrec/genrec/blob/main/data/README.md")
+            features=user_features(), metadata=ItemTableMetadata(), disable_shuffling=True)
 
     def _split_generators(self, dl_manager):
         manual_dir = os.fspath(dl_manager.manual_dir) if self.MANUAL_DOWNLOAD_INSTRUCTIONS else None
