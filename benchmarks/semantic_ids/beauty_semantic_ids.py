@@ -1,5 +1,5 @@
-"""Semantic IDs on Amazon-2014 Beauty: MiniLM(title + attributes) → RQ-VAE and RQ-KMeans, 3 × 256
-codes + collision code. Prints usage per level, collision figures and fit times as JSON.
+"""Semantic IDs on Amazon-2014 Beauty: MiniLM(title + attributes) → RQ-VAE and RQ-KMeans (plain,
+balanced, on 32 whitened principal components), 3 × 256 codes + collision code. Prints usage per level, collision figures and fit times as JSON.
 
   .venv/bin/python benchmarks/semantic_ids/beauty_semantic_ids.py \
       --raw_data_dir ../shared/data --cache_dir /tmp/genrec_embeddings --out /tmp/beauty_ids.json
@@ -23,9 +23,10 @@ from genrec.semantic_ids import embeddings, encoders, rqkmeans, rqvae, schemes
 NAME = "amazon-2014-beauty"
 
 
-def summary(dataset, raw: schemes.SchemeCodes, fit_s: float) -> dict:
+def summary(dataset, raw: schemes.SchemeCodes, wall_s: float, cpu_s: float) -> dict:
     _, info = schemes.identifiers_from(dataset, raw)
-    return {"scheme": raw.scheme, "fit_s": round(fit_s, 1),
+    return {"scheme": raw.scheme, "fit_wall_s": round(wall_s, 1), "fit_cpu_s": round(cpu_s, 1),
+            "load_avg_after": round(os.getloadavg()[0], 1),
             "usage": [round(l["usage"], 4) for l in info["levels"][:-1]],
             "perplexity": [round(l["perplexity"], 1) for l in info["levels"][:-1]],
             "items_needing_collision_code": info["items_needing_collision_code"],
@@ -55,25 +56,25 @@ def main():
     results = {"dataset": NAME, "num_items": dataset.num_items, "embedding": list(x.shape),
                "embed_s_or_cache": round(embed_s, 1), "machine": f"{platform.machine()}, "
                f"{os.cpu_count()} CPUs, jax {jax.__version__} on {jax.default_backend()}",
-               "runs": []}
+               "load_avg_before": round(os.getloadavg()[0], 1), "runs": []}
     config = rqvae.RQVAEConfig(num_steps=args.steps, batch_size=args.batch_size, seed=args.seed)
-    start = time.time()
+    start, cpu = time.time(), time.process_time()
     fit = rqvae.fit(x, config)
-    fit_s = time.time() - start
+    wall_s, cpu_s = time.time() - start, time.process_time() - cpu
     raw = schemes.SchemeCodes("rqvae", fit.codes, (config.codebook_size,) * config.num_levels,
                               info={"reconstruction_error": fit.reconstruction_error})
     results["rqvae_config"] = dataclasses.asdict(config)
     results["rqvae_epochs"] = round(config.num_steps * config.batch_size / dataset.num_items, 1)
-    results["runs"].append(summary(dataset, raw, fit_s))
-    for balanced in (False, True):
-        cfg = rqkmeans.RQKMeansConfig(balanced=balanced, seed=args.seed)
-        start = time.time()
+    results["runs"].append(summary(dataset, raw, wall_s, cpu_s))
+    for balanced, pca_dim in ((False, None), (True, None), (False, 32)):
+        cfg = rqkmeans.RQKMeansConfig(balanced=balanced, pca_dim=pca_dim, seed=args.seed)
+        start, cpu = time.time(), time.process_time()
         km = rqkmeans.fit(x, cfg)
-        fit_s = time.time() - start
-        raw = schemes.SchemeCodes("rqkmeans" + ("-balanced" if balanced else ""), km.codes,
-                                  (cfg.codebook_size,) * cfg.num_levels,
+        wall_s, cpu_s = time.time() - start, time.process_time() - cpu
+        name = "rqkmeans" + ("-balanced" if balanced else "") + (f"-pca{pca_dim}" if pca_dim else "")
+        raw = schemes.SchemeCodes(name, km.codes, (cfg.codebook_size,) * cfg.num_levels,
                                   info={"reconstruction_error": km.reconstruction_error})
-        results["runs"].append(summary(dataset, raw, fit_s))
+        results["runs"].append(summary(dataset, raw, wall_s, cpu_s))
     text = json.dumps(results, indent=1)
     print(text)
     if args.out:

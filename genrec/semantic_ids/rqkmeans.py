@@ -1,8 +1,10 @@
-"""RQ-KMeans: residual k-means on standardised embeddings, level by level (optionally balanced)."""
+"""RQ-KMeans: residual k-means on standardised embeddings, level by level (optionally balanced,
+optionally on whitened principal components)."""
 from __future__ import annotations
 
 import dataclasses
 import logging
+from typing import Optional
 
 import jax
 import jax.numpy as jnp
@@ -18,22 +20,36 @@ class RQKMeansConfig:
     codebook_size: int = 256
     iters: int = 25
     balanced: bool = False  # cap every code at ceil(N / K) items
+    pca_dim: Optional[int] = None  # quantize the top principal components, whitened
     seed: int = 0
 
 
 @dataclasses.dataclass
 class RQKMeansResult:
-    codebooks: np.ndarray  # [L, K, D] in standardised space
+    codebooks: np.ndarray  # [L, K, d] in the space of `space()`
     standardizer: inputs.Standardizer
     codes: np.ndarray  # int32 [N, L]
-    reconstruction_error: float  # mean squared error per dimension, standardised space
+    reconstruction_error: float  # mean squared error per dimension, in that space
+    projection: Optional[np.ndarray] = None  # [D, pca_dim] principal directions
+    whitener: Optional[inputs.Standardizer] = None
+
+    def space(self, embeddings: np.ndarray) -> np.ndarray:
+        """Embeddings mapped to the space the codebooks live in."""
+        z = self.standardizer(embeddings)
+        return z if self.projection is None else self.whitener(z @ self.projection)
 
 
 def fit(embeddings: np.ndarray, config: RQKMeansConfig = RQKMeansConfig(),
         progress: bool = True) -> RQKMeansResult:
     raw = inputs.check_embeddings(embeddings, config.codebook_size)
     standardizer = inputs.Standardizer.fit(raw)
-    residual = jnp.asarray(standardizer(raw))
+    z = standardizer(raw)
+    projection = whitener = None
+    if config.pca_dim:
+        projection = np.linalg.svd(z, full_matrices=False)[2][:config.pca_dim].T
+        whitener = inputs.Standardizer.fit(z @ projection)
+        z = whitener(z @ projection)
+    residual = jnp.asarray(z)
     books, codes = [], []
     keys = jax.random.split(jax.random.key(config.seed), config.num_levels)
     for l in tqdm.trange(config.num_levels, desc="rq-kmeans", unit="level", disable=not progress):
@@ -45,4 +61,5 @@ def fit(embeddings: np.ndarray, config: RQKMeansConfig = RQKMeansConfig(),
         logging.info("rq-kmeans level %d: residual mse %.4f", l, float(jnp.mean(residual ** 2)))
     return RQKMeansResult(codebooks=np.stack(books), standardizer=standardizer,
                           codes=np.stack(codes, axis=1),
-                          reconstruction_error=float(jnp.mean(residual ** 2)))
+                          reconstruction_error=float(jnp.mean(residual ** 2)),
+                          projection=projection, whitener=whitener)

@@ -51,11 +51,15 @@ def test_rqkmeans_balanced_caps_code_sizes(synthetic_small):
     assert np.bincount(plain.codes[:, 0]).max() >= 100
 
 
-def test_rqkmeans_reconstruction_matches_codebooks(synthetic_small):
+@pytest.mark.parametrize("pca_dim", [None, 3])
+def test_rqkmeans_reconstruction_matches_codebooks(pca_dim):
     x = np.random.default_rng(1).normal(size=(200, 6)).astype(np.float32)
-    fit = rqkmeans.fit(x, rqkmeans.RQKMeansConfig(num_levels=2, codebook_size=16, iters=5),
-                       progress=False)
-    z = fit.standardizer(x)
+    x[:, 3:] *= 0.1
+    fit = rqkmeans.fit(x, rqkmeans.RQKMeansConfig(num_levels=2, codebook_size=16, iters=5,
+                                                  pca_dim=pca_dim), progress=False)
+    z = fit.space(x)
+    assert z.shape == (200, pca_dim or 6)
+    np.testing.assert_allclose(z.std(0), 1.0, rtol=1e-3)
     recon = fit.codebooks[0][fit.codes[:, 0]] + fit.codebooks[1][fit.codes[:, 1]]
     np.testing.assert_allclose(fit.reconstruction_error, np.mean((z - recon) ** 2), rtol=1e-4)
     # Each level's code is the nearest center to that level's residual.
