@@ -13,13 +13,15 @@ import dataclasses
 import importlib
 import logging
 import os
+import pkgutil
 import sys
 from typing import Callable, Optional
 
 from absl import app, flags
 
-# Run mode → "module:function". Every module is imported before gin parses the config, so any
-# binding for any stage is known (and a typo in any of them is an error).
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TF's start-up chatter drowns our logs
+
+# Run mode → "module:function" (each stage's run.py).
 RUN_MODES = {
     "data": "genrec.datasets.run:prepare_data",
     "stats": "genrec.datasets.run:print_stats",
@@ -82,14 +84,13 @@ def resolve(run_mode: str) -> Callable:
 
 
 def import_stages() -> None:
-    """Imports every stage so that its gin configurables are registered."""
-    for target in RUN_MODES.values():
-        module = target.split(":")[0]
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as e:
-            if not (module == e.name or module.startswith(f"{e.name}.")):
-                raise  # a stage that exists but fails to import is a real error
+    """Imports every genrec module, so that each gin configurable is registered before parsing
+    (a binding for any stage resolves, and a typo in any of them is an error)."""
+    import genrec
+
+    for info in pkgutil.walk_packages(genrec.__path__, prefix="genrec."):
+        if info.name != __name__ and info.name != "genrec.main":
+            importlib.import_module(info.name)
 
 
 def parse_gin(files: list[str], bindings: list[str]) -> None:
@@ -145,9 +146,18 @@ def main(argv: list[str]) -> None:
         f.write(gin.operative_config_str())
 
 
+def _ours_or_important(record: logging.LogRecord) -> bool:
+    """Keeps genrec's INFO lines and every library's warnings; drops libraries' INFO chatter
+    (orbax logs a dozen lines per checkpoint, TFDS one per shard)."""
+    return record.levelno >= logging.WARNING or f"{os.sep}genrec{os.sep}" in record.pathname
+
+
 def run() -> None:
     """Console-script entry point (`genrec ...`)."""
     logging.getLogger("absl").setLevel(logging.INFO)
+    from absl import logging as absl_logging
+
+    absl_logging.get_absl_handler().addFilter(_ours_or_important)
     app.run(main, argv=rewrite_gin_args(sys.argv))
 
 
