@@ -115,10 +115,10 @@ def test_beam_one_equals_greedy_and_greedy_matches_uncached_reference():
     np.testing.assert_array_equal(beam_tokens[:, 0], greedy_tokens)
     np.testing.assert_allclose(beam_scores[:, 0], greedy_scores, atol=1e-5)
     # Reference: argmax of full forward passes over the growing prefix, no cache.
-    prefix = np.zeros((3, 1), np.int32)
-    for _ in range(6):
-        nxt = np.asarray(forward(model, ENC, jnp.asarray(prefix))[:, -1].argmax(-1))
-        prefix = np.concatenate([prefix, nxt[:, None]], axis=1)
+    # The decoder is causal, so a fixed-length input (one compilation) can grow in place.
+    prefix = np.zeros((3, 7), np.int32)
+    for t in range(6):
+        prefix[:, t + 1] = np.asarray(forward(model, ENC, jnp.asarray(prefix))[:, t].argmax(-1))
     expected = prefix[:, 1:].copy()
     for row in expected:  # after EOS, padding
         eos = np.flatnonzero(row == 1)
