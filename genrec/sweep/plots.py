@@ -64,8 +64,9 @@ def frontier(records: Sequence[RunRecord], cost_key: str, cost_label: str, famil
     for label, group in _groups([p[2] for p in pts], axes).items():
         ax.scatter([r.cost[cost_key] for r in group], [r.metric(family, metric) for r in group],
                    label=label, s=36)
-    front = pareto(costs, quality)
-    ax.step(costs[front], quality[front], where="post", color="0.3", lw=1, ls="--", label="frontier")
+    front = pareto(costs, quality)  # best quality at cost <= x, drawn out to the costliest run
+    ax.step(np.append(costs[front], costs.max()), np.append(quality[front], quality[front[-1]]),
+            where="post", color="0.3", lw=1, ls="--", label="frontier")
     ax.set_xscale("log")
     ax.set(xlabel=cost_label, ylabel=f"{family} {metric}", title=f"{family} {metric} vs {cost_label}")
     ax.grid(alpha=0.3)
