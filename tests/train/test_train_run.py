@@ -4,10 +4,11 @@ import json
 import os
 
 import gin
+import jax
 import numpy as np
 import pytest
 
-from genrec.train import checkpoints, data, run, trainer
+from genrec.train import checkpoints, data, partitioning, run, trainer
 
 BINDINGS = """
 prepare_tasks.families = ['sequential']
@@ -26,7 +27,6 @@ ModelConfig.dropout_rate = 0.0
 ModelConfig.mlp_activations = ('relu',)
 make_optimizer.learning_rate = 0.01
 make_optimizer.warmup_steps = 5
-make_mesh.data = -1
 """
 
 
@@ -45,7 +45,8 @@ def trained(tmp_path_factory):
     dataset = synthetic.generate(num_items=40, num_users=64, seed=0, name="synthetic-train-run")
     loop = trainer.LoopConfig(num_steps=40, batch_size=16, log_every=10, checkpoint_every=20)
     try:
-        state, summary = run.train_dataset(str(workdir), dataset, loop)
+        one_device = partitioning.make_mesh(devices=jax.devices()[:1])  # cheapest compile
+        state, summary = run.train_dataset(str(workdir), dataset, loop, mesh=one_device)
         yield workdir, summary, dataset
     finally:
         gin.clear_config()

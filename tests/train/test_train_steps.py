@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from genrec.train import optimizers, partitioning, state as state_lib, steps
-from train_helpers import factory_for, random_batch, standard_setup, tiny_config
+from train_helpers import factory_for, random_batch, run_steps, standard_setup, tiny_config
 
 
 def _reference_mean_loss(model, params, batch):
@@ -26,45 +26,27 @@ def test_microbatched_gradients_equal_full_batch_gradients():
 
     @jax.jit
     def both(params, batch):
-        out = []
-        for n in (1, 4):
-            loss, _, weight, grads = steps.loss_and_grads(model, params, batch, jax.random.key(0), z_loss=0.0,
-                                                          num_microbatches=n, loss_fn=loss_fn, deterministic=True)
-            out.append((loss / weight, jax.tree.map(lambda g: g / weight, grads)))
-        ref_loss, ref_grads = jax.value_and_grad(_reference_mean_loss, argnums=1)(model, params, batch)
-        return out, (ref_loss, ref_grads)
+        loss, _, weight, grads = steps.loss_and_grads(model, params, batch, jax.random.key(0), z_loss=0.0,
+                                                      num_microbatches=4, loss_fn=loss_fn, deterministic=True)
+        ref = jax.value_and_grad(_reference_mean_loss, argnums=1)(model, params, batch)
+        return (loss / weight, jax.tree.map(lambda g: g / weight, grads)), ref
 
-    (full, micro), ref = both(params, batch)
-    for loss, grads in (full, micro):
-        np.testing.assert_allclose(loss, ref[0], rtol=1e-5)
-        jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=2e-4, atol=1e-6), grads, ref[1])
+    (loss, grads), (ref_loss, ref_grads) = both(params, batch)
+    np.testing.assert_allclose(loss, ref_loss, rtol=1e-5)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=2e-4, atol=1e-6), grads, ref_grads)
     # Microbatches hold different (interleaved) examples: weights per slice differ, so a per-slice
     # mean would be wrong; the sums are exact.
     with pytest.raises(ValueError, match="does not split into 3"):
         steps.split_microbatches(batch, 3)
 
 
-def _run_three_steps(mesh, factory, tx):
-    model = state_lib.FunctionalModel.from_factory(factory)
-    abstract = state_lib.abstract_state(factory, tx, seed=0)
-    shardings = partitioning.named(mesh, state_lib.state_specs(model, abstract, mesh))
-    state = state_lib.create_sharded_state(factory, tx, 0, shardings)
-    batch_sharding = jax.sharding.NamedSharding(mesh, partitioning.batch_spec(mesh))
-    step = jax.jit(steps.make_train_step(model, tx, z_loss=1e-4), in_shardings=(shardings, batch_sharding),
-                   out_shardings=(shardings, None), donate_argnums=(0,))
-    losses = []
-    for i in range(3):
-        state, metrics = step(state, partitioning.global_batch(random_batch(i), mesh))
-        losses.append(float(metrics["loss"]))
-    return losses, jax.device_get(state["params"]), state
-
-
 def test_one_device_and_a_2x2x2_mesh_give_the_same_training():
     factory, tx, _ = standard_setup()  # dropout on: the masks must not depend on the mesh
     one = partitioning.make_mesh(data=1, fsdp=1, tensor=1, devices=jax.devices()[:1])
     three_d = partitioning.make_mesh(data=2, fsdp=2, tensor=2)
-    losses_1, params_1, _ = _run_three_steps(one, factory, tx)
-    losses_8, params_8, state_8 = _run_three_steps(three_d, factory, tx)
+    losses_1, state_1 = run_steps(one, factory, tx)
+    losses_8, state_8 = run_steps(three_d, factory, tx)
+    params_1, params_8 = jax.device_get(state_1["params"]), jax.device_get(state_8["params"])
     np.testing.assert_allclose(losses_8, losses_1, rtol=1e-5)
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6), params_8, params_1)
     emb = state_8["params"]["embed"]["embedding"]

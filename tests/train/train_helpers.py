@@ -59,3 +59,24 @@ def standard_setup(dropout_rate: float = 0.1):
     config = tiny_config(dropout_rate=dropout_rate)
     tx = optimizers.make_optimizer(10, name="adamw", learning_rate=1e-2, warmup_steps=1)
     return factory_for(config), tx, config
+
+
+def run_steps(mesh, factory, tx, num_steps: int = 3, local_batch=random_batch):
+    """`num_steps` jitted train steps on `mesh` from a fresh state; batch i is this process's part
+    `local_batch(i)`. Returns (per-step losses, final state)."""
+    import jax
+
+    from genrec.train import partitioning, state as state_lib, steps
+
+    model = state_lib.FunctionalModel.from_factory(factory)
+    abstract = state_lib.abstract_state(factory, tx, seed=0)
+    shardings = partitioning.named(mesh, state_lib.state_specs(model, abstract, mesh))
+    state = state_lib.create_sharded_state(factory, tx, 0, shardings)
+    batch_sharding = jax.sharding.NamedSharding(mesh, partitioning.batch_spec(mesh))
+    step = jax.jit(steps.make_train_step(model, tx, z_loss=1e-4), in_shardings=(shardings, batch_sharding),
+                   out_shardings=(shardings, None), donate_argnums=(0,))
+    losses = []
+    for i in range(num_steps):
+        state, metrics = step(state, partitioning.global_batch(local_batch(i), mesh))
+        losses.append(float(metrics["loss"]))
+    return losses, state

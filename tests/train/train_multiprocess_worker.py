@@ -1,0 +1,47 @@
+"""One of two processes (4 simulated CPU devices each) training on a shared (2, 2, 2) mesh.
+
+  python train_multiprocess_worker.py PORT PROCESS_ID OUT_DIR
+Writes OUT_DIR/losses_<pid>.json. Started by test_train_multiprocess.py.
+"""
+import json
+import os
+import sys
+
+os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=4"
+os.environ["JAX_PLATFORMS"] = "cpu"
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+
+def main(port: int, pid: int, out_dir: str) -> None:
+    import jax
+    import numpy as np
+
+    jax.distributed.initialize(f"localhost:{port}", num_processes=2, process_id=pid,
+                               initialization_timeout=120)
+    assert jax.device_count() == 8 and jax.local_device_count() == 4
+    from genrec.train import checkpoints, partitioning
+    from train_helpers import random_batch, run_steps, standard_setup
+
+    factory, tx, _ = standard_setup()
+    mesh = partitioning.make_mesh(data=2, fsdp=2, tensor=2)
+    local = partitioning.batch_size_per_process(8, mesh)
+
+    def local_batch(step):  # this process's rows of the global batch
+        return {k: v[pid * local:(pid + 1) * local] for k, v in random_batch(step).items()}
+
+    losses, state = run_steps(mesh, factory, tx, 3, local_batch)
+    ckpt = checkpoints.Checkpointer(os.path.join(out_dir, "checkpoints"), save_every=1)
+    ckpt.save(3, state, {"processes": 2}, force=True)
+    ckpt.wait()
+    target = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), state)
+    restored, meta = ckpt.restore_latest(target)
+    ckpt.close()
+    same = all(bool(np.array_equal(np.asarray(a.addressable_data(0)), np.asarray(b.addressable_data(0))))
+               for a, b in zip(jax.tree.leaves(state), jax.tree.leaves(restored)))
+    with open(os.path.join(out_dir, f"losses_{pid}.json"), "w") as f:
+        json.dump({"losses": losses, "restored_equal": same, "meta": meta}, f)
+    jax.distributed.shutdown()
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]), int(sys.argv[2]), sys.argv[3])
