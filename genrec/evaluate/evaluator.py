@@ -55,9 +55,17 @@ def _text(value) -> str:
     return value.decode("utf-8") if isinstance(value, bytes) else str(value)
 
 
+LENGTH_BUCKET = 64  # input lengths are padded up to a multiple of this: few distinct shapes to compile
+
+
+def bucketed(length: int, bucket: int = LENGTH_BUCKET) -> int:
+    return -(-length // bucket) * bucket
+
+
 def pad_inputs(examples: Sequence[Example], batch_size: int) -> np.ndarray:
-    """[ceil(n / batch) * batch, T] int32 inputs, zero-padded (fixed shapes: one compile per task)."""
-    length = max(len(e["inputs"]) for e in examples)
+    """[ceil(n / batch) * batch, T] int32 inputs, zero-padded (padding is masked by the encoder);
+    fixed shapes, so one compile per task and length bucket."""
+    length = bucketed(max(len(e["inputs"]) for e in examples))
     rows = -(-len(examples) // batch_size) * batch_size
     out = np.zeros((rows, length), np.int32)
     for i, e in enumerate(examples):

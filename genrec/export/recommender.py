@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from genrec.evaluate import postprocess
+from genrec.evaluate.evaluator import bucketed
 from genrec.export import bundle as bundle_lib
 from genrec.export import params_io
 from genrec.semantic_ids.artifact import Identifiers
@@ -90,8 +91,11 @@ class Recommender:
         items = self.item_ids(history)
         width = postprocess.decode_width(top_k, self.beam_size, drop_history, self.headroom)
         width = min(width, len(self.source_ids))
+        tokens = self.encode(items, user)
+        inputs = np.zeros((1, bucketed(len(tokens))), np.int32)  # masked padding: fewer compiles
+        inputs[0, :len(tokens)] = tokens
         ranked, scores = decoding.constrained_beam_search(
-            self.model, jnp.asarray(self.encode(items, user)[None]), self.trie, beam_size=width, top_k=width)
+            self.model, jnp.asarray(inputs), self.trie, beam_size=width, top_k=width)
         ranked, scores = np.asarray(ranked)[0], np.asarray(scores)[0]
         kept = postprocess.postprocess(ranked[None], [items], top_k, drop_history=drop_history,
                                        item_filter=item_filter)[0]
