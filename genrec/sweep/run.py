@@ -185,7 +185,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
 
-    spec = load_spec(args.sweep, args.sweep_binding)
+    try:
+        spec = load_spec(args.sweep, args.sweep_binding)
+    except axes.SweepSpecError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     sweep_dir = args.sweep_dir if "://" in args.sweep_dir else os.path.abspath(args.sweep_dir)
     if args.launcher != "local":
         commands = launch_commands(spec, sweep_dir, args.launcher, shlex.split(args.launcher_args))

@@ -49,23 +49,25 @@ class SweepSpec:
 
 
 @gin.configurable("sweep")
-def make_spec(name: str = gin.REQUIRED, base_gin_files: Sequence[str] = gin.REQUIRED,
-              grid: dict = gin.REQUIRED, run_modes: Sequence[str] = DEFAULT_RUN_MODES,
-              bindings: Sequence[str] = (), source: str = "") -> SweepSpec:
-    return SweepSpec(name, tuple(base_gin_files), dict(grid), tuple(run_modes), tuple(bindings), source)
+def sweep_bindings(name: str = gin.REQUIRED, base_gin_files: Sequence[str] = gin.REQUIRED,
+                   grid: dict = gin.REQUIRED, run_modes: Sequence[str] = DEFAULT_RUN_MODES,
+                   bindings: Sequence[str] = ()) -> dict:
+    """The `sweep.*` bindings of a sweep file, as SweepSpec's arguments."""
+    return {"name": name, "base_gin_files": tuple(base_gin_files), "grid": dict(grid),
+            "run_modes": tuple(run_modes), "bindings": tuple(bindings)}
 
 
 def load_spec(path: str, extra_bindings: Sequence[str] = ()) -> SweepSpec:
-    """Parses a sweep file (+ `sweep.*` bindings); leaves gin's global config as it found it empty."""
+    """Parses a sweep file (+ extra `sweep.*` bindings) and checks it; clears gin's config before
+    and after (the sweep runner's gin holds only the sweep, never a run's bindings)."""
     if not os.path.exists(path):
         raise axes.SweepSpecError(f"sweep file not found: {path}")
     gin.clear_config()
     try:
         gin.parse_config_files_and_bindings([path], list(extra_bindings), finalize_config=False)
-        return make_spec(source=path)
-    except axes.SweepSpecError:
-        raise
+        args = sweep_bindings()
     except (ValueError, KeyError, SyntaxError, RuntimeError, TypeError) as e:
         raise axes.SweepSpecError(f"{path}: {e}") from e
     finally:
         gin.clear_config()
+    return SweepSpec(**args, source=path)

@@ -124,3 +124,17 @@ def test_shipped_sweep_files_parse():
                     assert "no configs/" in str(e) or "base gin file not found" in str(e), e
                 checked.append(name)
     assert "sweep_identifier_schemes.gin" in checked and len(checked) >= 4
+
+
+def test_runner_cli_reports_a_bad_sweep_file_without_a_traceback(tmp_path, capsys):
+    from genrec.sweep import run
+
+    path = write(tmp_path, f"""
+        sweep.name = 'x'
+        sweep.base_gin_files = ['{BASE}']
+        sweep.grid = {{'modle_size': ['tiny']}}
+    """)
+    assert run.main([f"--sweep={path}", f"--sweep_dir={tmp_path / 'out'}", "--dry_run"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {path}: unknown grid axis 'modle_size' (did you mean 'model_size'?)")
+    assert not (tmp_path / "out").exists()
