@@ -9,7 +9,9 @@
   tfds/                      prepared datasets, shared by all points
   runs/<point>/              one genrec workdir per point (+ point.json, logs/<run_mode>.log)
   launch_<launcher>.sh       emitted commands (--launcher=tpu|slurm), one line per unfinished point
-  REPORT.md, results.csv ... written by `python -m genrec.sweep.report` (run at the end of a local sweep)
+  REPORT.md, table.csv ...   written by `python -m genrec.sweep.report` (run at the end of a local sweep)
+For a bucket sweep_dir (gs://...), sweep.json and the launch script go to --local_dir (default
+sweeps/<name>); copy the runs back there (the command is logged) and run the report on it.
 
 Resumable: a point whose eval/results.json exists is skipped; inside a point, a run mode that
 finished (recorded in point.json) is not run again. A failing point is recorded and the sweep goes on.
@@ -153,8 +155,6 @@ def launch_commands(spec: SweepSpec, sweep_dir: str, launcher: str,
     if launcher not in LAUNCHERS:
         raise ValueError(f"unknown launcher {launcher!r}; expected one of {list(LAUNCHERS)}")
     points = grid.expand(spec)
-    if "://" not in sweep_dir:
-        write_sweep(sweep_dir, spec, points)
     commands = []
     for i, point in enumerate(points):
         if is_finished(sweep_dir, point, spec):
@@ -169,6 +169,25 @@ def launch_commands(spec: SweepSpec, sweep_dir: str, launcher: str,
     return commands
 
 
+def write_launch_script(spec: SweepSpec, sweep_dir: str, launcher: str, commands: Sequence[str],
+                        local_dir: Optional[str] = None) -> str:
+    """sweep.json + launch_<launcher>.sh in the sweep folder, or for a bucket sweep_dir in
+    local_dir (default sweeps/<name>), where the runs are copied back for the report."""
+    remote = "://" in sweep_dir
+    record_dir = (local_dir or os.path.join("sweeps", spec.name)) if remote else sweep_dir
+    write_sweep(record_dir, spec, grid.expand(spec))
+    path = os.path.join(record_dir, f"launch_{launcher}.sh")
+    with open(path, "w") as f:
+        f.write(f"#!/usr/bin/env bash\n# {spec.name}: one line per unfinished point\n")
+        f.write("\n".join(commands) + "\n")
+    logging.info("wrote %d launch commands to %s", len(commands), path)
+    if remote:
+        logging.info("when they finish: gcloud storage rsync -r --exclude='.*/checkpoints/.*' "
+                     "%s/runs %s/runs && python -m genrec.sweep.report --sweep_dir=%s",
+                     sweep_dir, record_dir, record_dir)
+    return path
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sweep", required=True, help="The sweep file (gin with sweep.* bindings).")
@@ -178,6 +197,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         help="Extra arguments for the launcher script (one shell-quoted string).")
     parser.add_argument("--sweep_binding", action="append", default=[],
                         help="A sweep.* binding overriding the file, e.g. \"sweep.grid = {...}\".")
+    parser.add_argument("--local_dir", default=None,
+                        help="For a bucket --sweep_dir: where sweep.json and the launch script go "
+                             "(default sweeps/<name>); copy runs/ here for the report.")
     parser.add_argument("--raw_data_dir", default=None, help="Passed to every local genrec.main call.")
     parser.add_argument("--dry_run", action="store_true", help="Print the points and commands only.")
     parser.add_argument("--fail_fast", action="store_true", help="Stop at the first failing point.")
@@ -193,13 +215,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     sweep_dir = args.sweep_dir if "://" in args.sweep_dir else os.path.abspath(args.sweep_dir)
     if args.launcher != "local":
         commands = launch_commands(spec, sweep_dir, args.launcher, shlex.split(args.launcher_args))
-        if not args.dry_run and "://" not in sweep_dir:
-            path = os.path.join(sweep_dir, f"launch_{args.launcher}.sh")
-            with open(path, "w") as f:
-                f.write("#!/usr/bin/env bash\n# " + spec.name + ": one line per unfinished point\n")
-                f.write("\n".join(commands) + "\n")
-            logging.info("wrote %d launch commands to %s", len(commands), path)
         print("\n".join(commands))
+        if not args.dry_run:
+            write_launch_script(spec, sweep_dir, args.launcher, commands, args.local_dir)
         return 0
     extra = [f"--raw_data_dir={args.raw_data_dir}"] if args.raw_data_dir else []
     if args.dry_run:

@@ -202,3 +202,25 @@ def test_local_runner_resumes_skips_and_records_failures(tmp_path, monkeypatch):
     sweep = json.load(open(os.path.join(sweep_dir, run.SWEEP_FILE)))
     assert [p["name"] for p in sweep["points"]] == [p0.name, p1.name]
     assert sweep["points"][1]["genrec_args"] == p1.genrec_args()
+
+
+def test_bucket_sweep_records_locally_and_reports_after_copy_back(tmp_path, capsys):
+    from genrec.sweep import report
+
+    path = tmp_path / "sweep.gin"
+    path.write_text(f"sweep.name = 'b'\nsweep.base_gin_files = ['{BASE}']\nsweep.grid = {{'seed': [0, 1]}}\n")
+    local = tmp_path / "local"
+    assert run.main([f"--sweep={path}", "--sweep_dir=gs://bkt/sw", "--launcher=tpu",
+                     "--launcher_args=--zone=z --accelerator_type=v4-8", f"--local_dir={local}"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    script = (local / "launch_tpu.sh").read_text().splitlines()
+    assert script[2:] == printed and len(printed) == 2
+    assert "--workdir=gs://bkt/sw/runs/seed-1" in printed[1] and "--zone=z" in printed[1]
+    # The runs, copied back into local/runs, make a report.
+    for seed, point in enumerate(grid.expand(spec.load_spec(str(path)))):
+        out = local / "runs" / point.name / "eval"
+        out.mkdir(parents=True)
+        (out / "results.json").write_text(json.dumps(
+            {"metrics": {"genrec_d_sequential": {"recall@10": 0.25 + seed}}, "cost": {}}))
+    text = open(report.write_report(str(local))).read()
+    assert "| seed-0 | 0 | finished | 0.2500 |" in text and "| seed-1 | 1 | finished | 1.2500 |" in text
