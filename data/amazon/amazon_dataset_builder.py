@@ -2,7 +2,7 @@
 
   tfds build data/amazon --config=beauty_2014 --manual_dir=../shared/data/amazon-2014-beauty \
       --data_dir=~/tensorflow_datasets
-(`python -m genrec.datasets.build` takes the same arguments where the tfds CLI lacks apache-beam.)
+(`python -m genrec.datasets.build` takes the same arguments where the tfds CLI lacks apache-beam/mlcroissant.)
 """
 import os
 import sys

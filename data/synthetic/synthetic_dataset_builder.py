@@ -1,7 +1,7 @@
 """The synthetic dataset (deterministic by seed) as a TFDS dataset; needs no raw files.
 
   tfds build data/synthetic --config=1k
-(`python -m genrec.datasets.build` takes the same arguments where the tfds CLI lacks apache-beam.)
+(`python -m genrec.datasets.build` takes the same arguments where the tfds CLI lacks apache-beam/mlcroissant.)
 """
 import os
 import sys

@@ -1,13 +1,13 @@
 """`tfds build`, the same command and flags, without the CLI's other subcommands.
 
-The tfds 4.9.10 CLI (`tfds build ...`) imports apache_beam at start-up for its `convert_format`
-subcommand, so without apache-beam installed it fails before building anything. This runs TFDS's
-own build command directly:
+The tfds 4.9.10 CLI (`tfds build ...`) imports apache_beam and mlcroissant at start-up for its
+`convert_format` / `build_croissant` subcommands, so without those installed it fails before
+building anything. This runs TFDS's own build command (the same code and flags) directly:
 
   python -m genrec.datasets.build data/amazon --config=beauty_2014 \
       --manual_dir=../shared/data/amazon-2014-beauty --data_dir=~/tensorflow_datasets
 
-With apache-beam installed, `tfds build` takes exactly the same arguments.
+With apache-beam and mlcroissant installed, `tfds build` takes exactly the same arguments.
 """
 from absl import app
 from absl import logging
