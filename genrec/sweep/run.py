@@ -141,6 +141,10 @@ def run_local(spec: SweepSpec, sweep_dir: str, python: str = sys.executable,
     for point in tqdm(points, desc=f"sweep {spec.name}", unit="run"):
         if is_finished(sweep_dir, point, spec):
             status[point.name] = "skipped"
+            recorded = read_point(run_dir(sweep_dir, point)).get("genrec_args")
+            if recorded not in (None, point.genrec_args()):
+                logging.warning("%s: finished with other gin arguments than the sweep's now; delete "
+                                "%s to run it again", point.name, run_dir(sweep_dir, point))
             continue
         ok = run_point(spec, point, sweep_dir, python, extra_args)
         status[point.name] = "done" if ok else "failed"

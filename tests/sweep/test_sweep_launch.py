@@ -224,3 +224,15 @@ def test_bucket_sweep_records_locally_and_reports_after_copy_back(tmp_path, caps
             {"metrics": {"genrec_d_sequential": {"recall@10": 0.25 + seed}}, "cost": {}}))
     text = open(report.write_report(str(local))).read()
     assert "| seed-0 | 0 | finished | 0.2500 |" in text and "| seed-1 | 1 | finished | 1.2500 |" in text
+
+
+def test_finished_point_with_changed_arguments_is_kept_with_a_warning(tmp_path, caplog):
+    fake = tmp_path / "fake_python"
+    fake.write_text(f"#!{sys.executable}\n" + FAKE_GENREC)
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    s = load(tmp_path, grid_text="{'seed': [0]}", modes="'eval'")
+    sweep_dir = str(tmp_path / "sw")
+    assert run.run_local(s, sweep_dir, python=str(fake)) == {"seed-0": "done"}
+    changed = spec.SweepSpec(s.name, s.base_gin_files, s.grid, s.run_modes, ("train.x = 1",))
+    assert run.run_local(changed, sweep_dir, python=str(fake)) == {"seed-0": "skipped"}
+    assert "finished with other gin arguments" in caplog.text
