@@ -2,7 +2,8 @@
 
   tfds build data/amazon --config=beauty_2014 --manual_dir=../shared/data/amazon-2014-beauty \
       --data_dir=~/tensorflow_datasets
-(`python -m genrec.datasets.build` takes the same arguments where the tfds CLI lacks apache-beam/mlcroissant.)
+(or `python -m genrec.datasets.build ...`, the same command, where the tfds CLI lacks
+apache-beam / mlcroissant: see genrec/datasets/build.py)
 """
 import os
 import sys

@@ -1,7 +1,8 @@
 """MovieLens 100K / 1M as a TFDS dataset: a thin wrapper over genrec.datasets.movielens.
 
   tfds build data/movielens --config=100k --manual_dir=../shared/data/movielens-100k
-(`python -m genrec.datasets.build` takes the same arguments where the tfds CLI lacks apache-beam/mlcroissant.)
+(or `python -m genrec.datasets.build ...`, the same command, where the tfds CLI lacks
+apache-beam / mlcroissant: see genrec/datasets/build.py)
 """
 import os
 import sys

@@ -1,7 +1,8 @@
 """The synthetic dataset (deterministic by seed) as a TFDS dataset; needs no raw files.
 
   tfds build data/synthetic --config=1k
-(`python -m genrec.datasets.build` takes the same arguments where the tfds CLI lacks apache-beam/mlcroissant.)
+(or `python -m genrec.datasets.build ...`, the same command, where the tfds CLI lacks
+apache-beam / mlcroissant: see genrec/datasets/build.py)
 """
 import os
 import sys

@@ -7,7 +7,8 @@ building anything. This runs TFDS's own build command (the same code and flags) 
   python -m genrec.datasets.build data/amazon --config=beauty_2014 \
       --manual_dir=../shared/data/amazon-2014-beauty --data_dir=~/tensorflow_datasets
 
-With apache-beam and mlcroissant installed, `tfds build` takes exactly the same arguments.
+`tfds build` takes the same arguments; with apache-beam and mlcroissant installed it should run
+as well (not verified here: neither is installed).
 """
 from absl import app
 from absl import logging
