@@ -64,8 +64,8 @@ def _beam_search(model: EncoderDecoder, encoder_input_tokens: jax.Array, *, beam
         parent = flat // width
 
         def pick(x):
-            return jnp.take_along_axis(jnp.broadcast_to(x, totals.shape[:1] + (n, width))
-                                       .reshape(batch, n * width), flat, axis=1)
+            flat_x = jnp.broadcast_to(x, (batch, n, width)).reshape(batch, n * width)
+            return jnp.take_along_axis(flat_x, flat, axis=1)
 
         def reorder(x):
             return jnp.take_along_axis(x, parent.reshape(parent.shape + (1,) * (x.ndim - 2)), axis=1)
