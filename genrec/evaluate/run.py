@@ -121,4 +121,6 @@ def evaluate_checkpoint(checkpoint_dir: str, *, dataset, mesh, out_dir: str, spl
             "train_flops": train.get("total_flops"), "num_params": train.get("num_params"),
             "decode_users_per_s": users_per_s,
             "decode_ms_per_user": 1000.0 / users_per_s if users_per_s else None}
+    if jax.process_index() != 0:  # multi-host: every host decodes its share of the mesh, one writes
+        return {"run": run, "metrics": metrics, "cost": cost, "templates": templates}
     return results.write_results(out_dir, run, metrics, cost, templates)

@@ -104,3 +104,22 @@ def test_recommend_cli(export_setup, tmp_path, capsys):
             main.main(bad)
     finally:
         main.FLAGS.unparse_flags()
+
+
+@pytest.mark.slow  # a fresh interpreter: ~45 s of imports and compiles
+def test_recommend_console_command(export_setup, tmp_path):
+    import subprocess
+    import sys
+
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    items = export_setup["dataset"].items.source_ids
+    cmd = [sys.executable, "-m", "genrec.main", "recommend", f"--bundle={export_setup['bundle']}",
+           f"--history={items[1]},{items[2]}", "--top_k=3", f"--workdir={tmp_path}"]
+    env = dict(os.environ, PYTHONPATH=repo)
+    out = subprocess.run(cmd, cwd=repo, env=env, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    rows = [line.split("\t") for line in out.stdout.strip().splitlines()[1:]]
+    assert len(rows) == 3 and all(r[1] in items for r in rows)
+    bad = subprocess.run(cmd[:5] + ["--history=NOT_AN_ITEM", f"--workdir={tmp_path}"], cwd=repo, env=env,
+                         capture_output=True, text=True, timeout=600)
+    assert bad.returncode != 0 and "unknown items in history: NOT_AN_ITEM" in bad.stderr
