@@ -156,23 +156,47 @@ def train_loop(*, factory: Callable, tx, batch_source: BatchSource, mesh: jax.sh
         return state, summary
 
     host_batch = _next(batch_iter, start)
+    rows = len(next(iter(host_batch.values())))
+    if rows != local_batch:
+        raise ValueError(f"the batch source gave {rows} rows; this process needs {local_batch} "
+                         f"(batch_size {config.batch_size} / {jax.process_count()} processes)")
     batch = partitioning.global_batch(host_batch, mesh)
     t0 = time.time()
     compiled = jitted.lower(target, batch).compile()
     logging.info("compiled the train step in %.1fs", time.time() - t0)
     _log_memory(compiled)
 
-    run_t0 = time.time()
+    step, preempted, last_loss = start, False, None
+    window, total = _Window(), _Window()
     try:
-        state, step, preempted, last_loss, total_examples = _run_steps(
-            compiled, state, batch, host_batch, batch_iter, start, config, mesh, ckpt, writer, meta,
-            flops_per_step, summary["device_kind"])
+        with _SigtermFlag() as sigterm:
+            while True:
+                state, metrics = compiled(state, batch)
+                step += 1
+                window.add(host_batch)
+                total.add(host_batch)
+                preempted = sigterm.raised or ckpt.reached_preemption(step)
+                done = step >= config.num_steps
+                saving = done or preempted or step % config.checkpoint_every == 0
+                if saving or step % config.log_every == 0:
+                    values = {k: float(v) for k, v in jax.device_get(metrics).items()}
+                    _check_finite(step, values, ckpt)  # before any save: a NaN state is never written
+                    last_loss = values["loss"]
+                    values.update(window.rates(flops_per_step, summary["device_kind"]))
+                    logging.info(log_line(step, total.seconds(), values))
+                    writer.scalars(step, values)
+                    window = _Window()
+                if saving:
+                    ckpt.save(step, state, meta, force=done or preempted)
+                if done or preempted:
+                    break
+                host_batch = _next(batch_iter, step)
+                batch = partitioning.global_batch(host_batch, mesh)
     finally:
         ckpt.close()  # waits for the in-flight async save, also when the loop raised
-    wall = time.time() - run_t0
-    trained = step - start
-    summary.update(steps=step, wall_s=wall, examples_per_s=total_examples / max(wall, 1e-9),
-                   total_flops=flops_per_step * trained, final_loss=last_loss, preempted=preempted)
+    wall = total.seconds()
+    summary.update(steps=step, wall_s=wall, examples_per_s=total.examples / max(wall, 1e-9),
+                   total_flops=flops_per_step * (step - start), final_loss=last_loss, preempted=preempted)
     if primary:
         writer.loss_curve()
         with open(os.path.join(workdir, "train_summary.json"), "w") as f:
@@ -181,42 +205,25 @@ def train_loop(*, factory: Callable, tx, batch_source: BatchSource, mesh: jax.sh
     return state, summary
 
 
-def _run_steps(compiled, state, batch, host_batch, batch_iter, start, config, mesh, ckpt, writer, meta,
-               flops_per_step, device_kind):
-    """Steps from `start` to the end (or a preemption); logs, checks finiteness, saves."""
-    run_t0 = window_t0 = time.time()
-    window_steps = window_examples = window_tokens = total_examples = 0
-    step = start
-    last_loss = None
-    with _SigtermFlag() as sigterm:
-        while True:
-            state, metrics = compiled(state, batch)
-            step += 1
-            n_ex, n_tok = count_examples(host_batch), count_tokens(host_batch)
-            window_steps, window_examples, window_tokens = window_steps + 1, window_examples + n_ex, window_tokens + n_tok
-            total_examples += n_ex
-            preempted = sigterm.raised or ckpt.reached_preemption(step)
-            done = step >= config.num_steps
-            saving = done or preempted or step % config.checkpoint_every == 0
-            if saving or step % config.log_every == 0:
-                values = {k: float(v) for k, v in jax.device_get(metrics).items()}
-                _check_finite(step, values, ckpt)
-                last_loss = values["loss"]
-                seconds = time.time() - window_t0
-                rates = throughput(steps=window_steps, seconds=seconds, batch_size=window_examples / window_steps,
-                                   tokens_per_batch=window_tokens / window_steps, flops_per_step=flops_per_step,
-                                   num_devices=jax.device_count(), device_kind=device_kind)
-                values.update(rates)
-                logging.info(log_line(step, time.time() - run_t0, values))
-                writer.scalars(step, values)
-                window_t0, window_steps, window_examples, window_tokens = time.time(), 0, 0, 0
-            if saving:
-                ckpt.save(step, state, meta, force=done or preempted)
-            if done or preempted:
-                break
-            host_batch = _next(batch_iter, step)
-            batch = partitioning.global_batch(host_batch, mesh)
-    return state, step, preempted, last_loss, total_examples
+class _Window:
+    """Steps, examples and tokens since it was made, for the throughput of a log line."""
+
+    def __init__(self):
+        self.start, self.steps, self.examples, self.tokens = time.time(), 0, 0, 0
+
+    def add(self, host_batch: dict[str, np.ndarray]) -> None:
+        self.steps += 1
+        self.examples += count_examples(host_batch)
+        self.tokens += count_tokens(host_batch)
+
+    def seconds(self) -> float:
+        return time.time() - self.start
+
+    def rates(self, flops_per_step: float, device_kind: str) -> dict[str, float]:
+        n = max(1, self.steps)
+        return throughput(steps=self.steps, seconds=self.seconds(), batch_size=self.examples / n,
+                          tokens_per_batch=self.tokens / n, flops_per_step=flops_per_step,
+                          num_devices=jax.device_count(), device_kind=device_kind)
 
 
 def _next(it: Iterator, step: int) -> dict[str, np.ndarray]:
