@@ -73,7 +73,8 @@ if [ "$KEEP" = 0 ]; then
   trap 'gcloud_tpu delete --quiet' EXIT
 fi
 
-# The code of this commit, the same on every host; gcsfuse mount of the bucket; genrec[tpu].
+# The code of this commit, the same on every host; gcsfuse mount of the bucket; genrec[tpu] in a
+# Python 3.11 venv (uv fetches 3.11 where the image has an older Python).
 run git archive --format=tar.gz -o "$TARBALL" HEAD
 run gcloud compute tpus tpu-vm scp "$TARBALL" "$NAME:genrec.tar.gz" --worker=all "${SCOPE[@]}"
 SETUP="set -euo pipefail; mkdir -p ~/genrec && tar xzf ~/genrec.tar.gz -C ~/genrec; \
@@ -83,7 +84,8 @@ curl -fsSL https://packages.cloud.google.com/apt/doc/apt-key.gpg | sudo apt-key 
 sudo apt-get update -q && sudo apt-get install -y -q gcsfuse; fi; \
 sudo mkdir -p /gcs/$BUCKET && sudo chown \$USER /gcs/$BUCKET; \
 mountpoint -q /gcs/$BUCKET || gcsfuse --implicit-dirs $BUCKET /gcs/$BUCKET; \
-cd ~/genrec && python3 -m pip install -q -e '.[tpu]'"
+cd ~/genrec && python3 -m pip install -q --user uv && ~/.local/bin/uv venv -q --python 3.11 .venv && \
+~/.local/bin/uv pip install -q --python .venv/bin/python -e '.[tpu]'"
 gcloud_tpu ssh --worker=all --command="$SETUP"
 
 IFS=, read -r -a MODES <<< "$RUN_MODES"
@@ -95,7 +97,7 @@ for MODE in "${MODES[@]}"; do
   ARGS+=("${GENREC_ARGS[@]}")
   LOGS=$(quoted "$REMOTE_WORKDIR/logs")
   CMD="set -o pipefail; mkdir -p $LOGS && cd ~/genrec && \
-GENREC_MULTIHOST=1 python3 -m genrec.main $(quoted "${ARGS[@]}") 2>&1 | tee $LOGS/$MODE.\$(hostname).log"
+GENREC_MULTIHOST=1 .venv/bin/python -m genrec.main $(quoted "${ARGS[@]}") 2>&1 | tee $LOGS/$MODE.\$(hostname).log"
   gcloud_tpu ssh --worker="$WORKERS" --command="$CMD"
 done
 echo "# done: $WORKDIR"

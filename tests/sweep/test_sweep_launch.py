@@ -44,12 +44,13 @@ def test_tpu_pod_dry_run_prints_every_command(tmp_path):
     setup = lines[3]
     assert setup[:8] == ["gcloud", "compute", "tpus", "tpu-vm", "ssh", "t-1", *scope]
     assert setup[8] == "--worker=all" and "gcsfuse --implicit-dirs bkt /gcs/bkt" in setup[9]
+    assert "uv venv -q --python 3.11 .venv" in setup[9] and "-e '.[tpu]'" in setup[9]
     stages = lines[4:7]
     assert [l[8] for l in stages] == ["--worker=0", "--worker=all", "--worker=all"]
     workdir = "/gcs/bkt/sweeps/a/runs/p0"
     for mode, line in zip(["build_ids", "train", "eval"], stages):
         command = line[9][len("--command="):]
-        assert "GENREC_MULTIHOST=1 python3 -m genrec.main" in command
+        assert "GENREC_MULTIHOST=1 .venv/bin/python -m genrec.main" in command
         expected = [f"--workdir={workdir}", "--data_dir=/gcs/bkt/sweeps/a/runs/tfds",
                     f"--run_mode={mode}"]
         expected += [f"--checkpoint_dir={workdir}/checkpoints"] if mode == "eval" else []
