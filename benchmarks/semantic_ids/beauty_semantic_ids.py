@@ -1,5 +1,6 @@
 """Semantic IDs on Amazon-2014 Beauty: MiniLM(title + attributes) → RQ-VAE and RQ-KMeans (plain,
-balanced, on 32 whitened principal components), 3 × 256 codes + collision code. Prints usage per level, collision figures and fit times as JSON.
+balanced, on 32 whitened principal components), 3 × 256 codes + collision code. Prints usage per
+level, collision figures and fit times as JSON.
 
   .venv/bin/python benchmarks/semantic_ids/beauty_semantic_ids.py \
       --raw_data_dir ../shared/data --cache_dir /tmp/genrec_embeddings --out /tmp/beauty_ids.json
