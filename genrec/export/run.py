@@ -84,8 +84,11 @@ def format_recommendations(recs) -> str:
 
 
 @gin.configurable(module="genrec.export")
-def infer(ctx, *, beam_size: int = 20, drop_history: bool = True):
-    """Prints the top --top_k items (with titles) for --history (comma-separated source item ids)."""
+def infer(ctx, *, beam_size: int = 20, drop_history: bool = True, item_filter=None):
+    """Prints the top --top_k items (with titles) for --history (comma-separated source item ids).
+
+    item_filter: a business-rule hook, (items, history) -> keep mask, e.g. `@exclude_items`.
+    """
     from genrec.export.recommender import Recommender
 
     if not ctx.bundle:
@@ -94,6 +97,6 @@ def infer(ctx, *, beam_size: int = 20, drop_history: bool = True):
     if not history:
         raise ValueError("--history is required: comma-separated item ids, e.g. --history=B0001,B0002")
     recs = Recommender.load(ctx.bundle, beam_size=beam_size).recommend(
-        history, ctx.top_k, drop_history=drop_history)
+        history, ctx.top_k, drop_history=drop_history, item_filter=item_filter)
     print(format_recommendations(recs))
     return recs
