@@ -103,7 +103,7 @@ class Evaluator:
         self.popularity = np.asarray(popularity)
         self.eos_id = eos_id
         self.beam_search, self.greedy = beam_search, greedy
-        self.decode_seconds = 0.0  # sequential decoding time after the first (compiling) batch
+        self.decode_seconds = 0.0  # warm sequential decoding time (the compiling call excluded)
         self.decoded_users = 0
 
     # --- sequential -------------------------------------------------------------------------
@@ -113,6 +113,7 @@ class Evaluator:
         width = min(postprocess.decode_width(cfg.top_k, cfg.beam_size, cfg.drop_history, cfg.headroom),
                     len(self.item_tokens))
         inputs = pad_inputs(examples, cfg.batch_size)
+
         def decode(start: int) -> np.ndarray:
             items, _ = self.beam_search(self.model, jnp.asarray(inputs[start:start + cfg.batch_size]),
                                         self.trie, beam_size=width, top_k=width)
