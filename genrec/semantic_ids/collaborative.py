@@ -55,8 +55,22 @@ def spectral_embedding(a: scipy.sparse.csr_matrix, dim: int, rng: np.random.Gene
     return vecs / np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
 
 
-def split_group(a: scipy.sparse.csr_matrix, branching: int, rng: np.random.Generator) -> np.ndarray:
-    """Cluster label in [0, branching) for every node of the (sub)graph a."""
+def capacity_assign(dist: np.ndarray, capacity: np.ndarray) -> np.ndarray:
+    """Nearest center with room, center c taking at most capacity[c] points; points closest to a
+    center choose first (the numpy twin of kmeans.balanced_assign, for groups of many sizes)."""
+    counts = np.zeros(dist.shape[1], np.int64)
+    labels = np.empty(dist.shape[0], np.int64)
+    for i in np.argsort(dist.min(1), kind="stable"):
+        c = int(np.argmin(np.where(counts < capacity, dist[i], np.inf)))
+        labels[i] = c
+        counts[c] += 1
+    return labels
+
+
+def split_group(a: scipy.sparse.csr_matrix, branching: int, rng: np.random.Generator,
+                balanced: bool = True) -> np.ndarray:
+    """Cluster label in [0, branching) for every node of the (sub)graph a. Balanced: no cluster
+    holds more than ceil(n / branching) nodes, so every level shrinks groups by `branching`."""
     n = a.shape[0]
     if n <= branching:
         return np.arange(n)
@@ -68,14 +82,19 @@ def split_group(a: scipy.sparse.csr_matrix, branching: int, rng: np.random.Gener
         emb = spectral_embedding(a[connected][:, connected], min(branching, len(connected) - 1), rng)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # an empty cluster is fine: collisions are resolved later
-            _, labels[connected] = scipy.cluster.vq.kmeans2(emb, branching, minit="++", rng=rng)
+            centers, labels[connected] = scipy.cluster.vq.kmeans2(emb, branching, minit="++", rng=rng)
+        if balanced:
+            # Isolated nodes were dealt evenly; the connected ones share what capacity is left.
+            room = -(-n // branching) - np.bincount(labels[isolated], minlength=branching)
+            dist = ((emb[:, None, :] - centers[None]) ** 2).sum(-1)
+            labels[connected] = capacity_assign(dist, room)
     else:
         labels[connected] = np.arange(len(connected))
     return labels
 
 
 def collaborative_codes(dataset: records.RecDataset, num_levels: int = 3, branching: int = 32,
-                        seed: int = 0) -> np.ndarray:
+                        seed: int = 0, balanced: bool = True) -> np.ndarray:
     """int32 [num_items, num_levels] codes from recursive spectral clustering."""
     if dataset.num_items < branching:
         raise ValueError(f"collaborative indexing: {dataset.num_items} items are fewer than the "
@@ -87,7 +106,7 @@ def collaborative_codes(dataset: records.RecDataset, num_levels: int = 3, branch
     for level in range(num_levels):
         next_groups = []
         for members in groups:
-            labels = split_group(a[members][:, members], branching, rng)
+            labels = split_group(a[members][:, members], branching, rng, balanced)
             codes[members, level] = labels
             next_groups += [members[labels == c] for c in range(branching) if (labels == c).sum() > 1]
         logging.info("collaborative level %d: %d groups with more than one item", level,

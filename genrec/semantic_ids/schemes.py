@@ -73,12 +73,13 @@ def rqkmeans_scheme(dataset: records.RecDataset, cache_dir: Optional[str] = None
 
 @gin.configurable
 def collaborative_scheme(dataset: records.RecDataset, cache_dir: Optional[str] = None,
-                         num_levels: int = 3, branching: int = 32, seed: int = 0) -> SchemeCodes:
+                         num_levels: int = 3, branching: int = 32, seed: int = 0,
+                         balanced: bool = True) -> SchemeCodes:
     """Collaborative indexing: recursive spectral clustering of training co-occurrence."""
-    codes = collaborative.collaborative_codes(dataset, num_levels, branching, seed)
+    codes = collaborative.collaborative_codes(dataset, num_levels, branching, seed, balanced)
     return SchemeCodes("collaborative", codes, (branching,) * num_levels,
                        info={"config": {"num_levels": num_levels, "branching": branching,
-                                        "seed": seed}})
+                                        "seed": seed, "balanced": balanced}})
 
 
 def identifiers_from(dataset: records.RecDataset, raw: SchemeCodes) -> tuple[artifact.Identifiers, dict]:

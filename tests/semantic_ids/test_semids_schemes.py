@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from genrec.datasets import records, synthetic
-from genrec.semantic_ids import artifact, collaborative, rqkmeans, schemes
+from genrec.semantic_ids import artifact, collaborative, kmeans, rqkmeans, schemes
 
 SCHEMES = {  # (dataset, cache_dir, small RQ-VAE config) -> SchemeCodes
     "atomic": lambda ds, cache_dir, _: schemes.atomic_scheme(ds, cache_dir),
@@ -94,6 +94,25 @@ def test_collaborative_groups_items_bought_together():
     codes = collaborative.collaborative_codes(ds, 2, 2, seed=0)
     assert len(set(codes[:10, 0])) == 1 and len(set(codes[10:, 0])) == 1
     assert codes[0, 0] != codes[10, 0]
+
+
+def test_capacity_assign_matches_the_jax_balanced_assignment():
+    rng = np.random.default_rng(4)
+    x, centers = rng.normal(size=(60, 3)), rng.normal(size=(7, 3))
+    dist = ((x[:, None] - centers[None]) ** 2).sum(-1)
+    labels = collaborative.capacity_assign(dist, np.full(7, 9))
+    np.testing.assert_array_equal(labels, np.asarray(kmeans.balanced_assign(x, centers)))
+    # Per-center room: a center with none gets nobody.
+    labels = collaborative.capacity_assign(dist, np.array([0, 20, 20, 20, 0, 0, 0]))
+    assert set(labels.tolist()) <= {1, 2, 3} and np.bincount(labels).max() <= 20
+
+
+def test_balanced_collaborative_levels_shrink_groups():
+    ds = synthetic.generate(num_items=300, num_users=400, seed=5)
+    codes = collaborative.collaborative_codes(ds, 2, 8, seed=0, balanced=True)
+    assert np.bincount(codes[:, 0]).max() <= -(-ds.num_items // 8)
+    _, counts = np.unique(codes, axis=0, return_counts=True)
+    assert counts.max() <= -(-(-(-ds.num_items // 8)) // 8)
 
 
 def test_too_few_items_for_the_codebook_is_an_error(synthetic_small):
