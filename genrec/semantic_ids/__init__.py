@@ -1,1 +1,16 @@
-"""Item identifiers: text embeddings → RQ-VAE / RQ-KMeans / other schemes → code tuples per item."""
+"""Item identifiers: text embeddings → RQ-VAE / RQ-KMeans / other schemes → code tuples per item.
+
+  text.py          item-text recipe (gin: item_texts.fields ...)
+  encoders.py      TfidfSvdEncoder (dependency-free), SentenceEncoder (MiniLM, genrec[embed])
+  embeddings.py    item_embeddings: recipe → encoder, cached by dataset / encoder / recipe
+  inputs.py        embedding checks (NaN, too few items) and standardisation
+  kmeans.py        jitted k-means (greedy k-means++, Lloyd, balanced assignment)
+  rqvae.py         RQ-VAE, trained as jitted lax.scan chunks, k-means init, dead-code resets
+  rqkmeans.py      residual k-means (plain, balanced, whitened PCA)
+  collaborative.py collaborative indexing: recursive spectral clustering of training co-occurrence
+  collisions.py    TIGER's disambiguating last level
+  schemes.py       gin-selected schemes (atomic, random, rqvae, rqkmeans, collaborative)
+  stats.py         usage / perplexity / prefix uniqueness, usage plots
+  artifact.py      Identifiers: the on-disk artifact every later stage reads
+  run.py           --run_mode=build_ids
+"""
