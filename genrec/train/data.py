@@ -1,6 +1,6 @@
 """Training batches from a seqio Task or Mixture, with a data position that survives a restart.
 
-Choice (documented in ARCHITECTURE terms): the pipeline is deterministic (fixed shuffle / mixture
+Data position (our choice of the two usual ones): the pipeline is deterministic (fixed shuffle / mixture
 seed, `deterministic` tf.data options, infinite repeat) and a resumed run skips the first
 `step` batches, so after a restart the run sees exactly the batches an uninterrupted run would have.
 Skipping costs the input-processing time of those batches but needs no iterator state in the

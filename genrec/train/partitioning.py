@@ -84,10 +84,6 @@ def logical_to_spec(logical: Optional[Sequence[Optional[str]]], shape: Sequence[
     return P(*spec)
 
 
-def _path_name(path) -> str:
-    return "/".join(str(getattr(k, "key", getattr(k, "name", k))) for k in path)
-
-
 def param_specs(abstract_params, mesh: jax.sharding.Mesh, rules=LOGICAL_AXIS_RULES) -> dict:
     """PartitionSpecs for an nnx.State of Params (values may be abstract), as a pure dict."""
     from flax import nnx
@@ -95,7 +91,7 @@ def param_specs(abstract_params, mesh: jax.sharding.Mesh, rules=LOGICAL_AXIS_RUL
     def spec(path, var):
         logical = var.get_metadata().get("out_sharding") if isinstance(var, nnx.Variable) else None
         value = var.get_value() if isinstance(var, nnx.Variable) else var
-        return logical_to_spec(logical, value.shape, mesh, rules, _path_name(path))
+        return logical_to_spec(logical, value.shape, mesh, rules, "/".join(_keys(path)))
 
     return _map_variables(abstract_params, spec)
 
@@ -107,7 +103,7 @@ def _map_variables(state, fn):
     flat = jax.tree_util.tree_flatten_with_path(state, is_leaf=is_var)[0]
     out: dict = {}
     for path, var in flat:
-        keys = [getattr(k, "key", getattr(k, "name", k)) for k in path]
+        keys = [getattr(k, "key", getattr(k, "name", k)) for k in path]  # original (int/str) keys
         node = out
         for k in keys[:-1]:
             node = node.setdefault(k, {})
@@ -139,7 +135,8 @@ def optimizer_specs(abstract_opt_state, abstract_params: dict, specs: dict) -> A
     return jax.tree_util.tree_map_with_path(spec, abstract_opt_state)
 
 
-def _keys(path) -> tuple:
+def _keys(path) -> tuple[str, ...]:
+    """A key path as strings (dict keys, attribute names and sequence indices alike)."""
     return tuple(str(getattr(k, "key", getattr(k, "name", getattr(k, "idx", k)))) for k in path)
 
 
