@@ -38,6 +38,9 @@ class RQVAEConfig:
     kmeans_iters: int = 20
     seed: int = 0
 
+    def __post_init__(self):  # hashable (it is a static jit argument) even if given a list
+        object.__setattr__(self, "hidden_dims", tuple(self.hidden_dims))
+
 
 @dataclasses.dataclass
 class RQVAEResult:
