@@ -15,6 +15,7 @@ import time
 from typing import Any, Callable, Iterator, Optional
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from genrec.train import partitioning, state as state_lib, steps
@@ -173,13 +174,13 @@ def train_loop(*, factory: Callable, tx, batch_source: BatchSource, mesh: jax.sh
             while True:
                 state, metrics = compiled(state, batch)
                 step += 1
-                window.add(host_batch)
+                window.add(host_batch, metrics)
                 total.add(host_batch)
                 preempted = sigterm.raised or ckpt.reached_preemption(step)
                 done = step >= config.num_steps
                 saving = done or preempted or step % config.checkpoint_every == 0
                 if saving or step % config.log_every == 0:
-                    values = {k: float(v) for k, v in jax.device_get(metrics).items()}
+                    values = window.mean_metrics()  # a NaN at any step of the window shows here
                     _check_finite(step, values, ckpt)  # before any save: a NaN state is never written
                     last_loss = values["loss"]
                     values.update(window.rates(flops_per_step, summary["device_kind"]))
@@ -206,15 +207,22 @@ def train_loop(*, factory: Callable, tx, batch_source: BatchSource, mesh: jax.sh
 
 
 class _Window:
-    """Steps, examples and tokens since it was made, for the throughput of a log line."""
+    """Steps, examples, tokens and (on-device, unsynchronised) metric sums since it was made: the
+    numbers of one log line."""
 
     def __init__(self):
         self.start, self.steps, self.examples, self.tokens = time.time(), 0, 0, 0
+        self.sums = None
 
-    def add(self, host_batch: dict[str, np.ndarray]) -> None:
+    def add(self, host_batch: dict[str, np.ndarray], metrics=None) -> None:
         self.steps += 1
         self.examples += count_examples(host_batch)
         self.tokens += count_tokens(host_batch)
+        if metrics is not None:
+            self.sums = metrics if self.sums is None else jax.tree.map(jnp.add, self.sums, metrics)
+
+    def mean_metrics(self) -> dict[str, float]:
+        return {k: float(v) / max(1, self.steps) for k, v in jax.device_get(self.sums).items()}
 
     def seconds(self) -> float:
         return time.time() - self.start
