@@ -45,15 +45,15 @@ def _compute(row: dict) -> str:
         parts.append(f"{c['epochs']} epochs (best {c.get('best_epoch', '?')})")
     if c.get("steps"):
         parts.append(f"{c['steps']:,} steps")
-    if c.get("train_wall_s") is not None:
+    if c.get("train_wall_s"):
         parts.append(f"{c['train_wall_s'] / 60:.1f} min train")
-    if c.get("train_cpu_s") is not None:
+    if c.get("train_cpu_s"):
         parts.append(f"{c['train_cpu_s'] / 60:.1f} CPU-min train")
-    if c.get("wall_s") is not None:
+    if c.get("wall_s"):
         parts.append(f"{c['wall_s'] / 60:.1f} min total")
     if c.get("device_kind"):
         parts.append(f"{c.get('num_devices', 1)}× {c['device_kind']}")
-    return ", ".join(parts) or "—"
+    return ", ".join(parts) or "no training"
 
 
 def _table(rows: list[dict], columns, published_rows: list[dict]) -> list[str]:
