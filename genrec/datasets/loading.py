@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-from typing import Optional
+from typing import Callable, Optional
 
 import gin
 
@@ -99,12 +99,16 @@ def prepare(name: str, *, data_dir: Optional[str] = None, raw_data_dir: Optional
 
 @gin.configurable("load_dataset")
 def load(name: Optional[str] = None, *, data_dir: Optional[str] = None,
-         raw_data_dir: Optional[str] = None) -> records.RecDataset:
-    """The prepared dataset `name` (prepared first if needed), read back through TFDS."""
+         raw_data_dir: Optional[str] = None,
+         transform: Optional[Callable[[records.RecDataset], records.RecDataset]] = None
+         ) -> records.RecDataset:
+    """The prepared dataset `name` (prepared first if needed), read back through TFDS; `transform`
+    rewrites it after loading (gin: `load_dataset.transform = @subsample_train_users`)."""
     from genrec.datasets import tfds_format
 
     source(name)
-    return tfds_format.read_dataset(prepare(name, data_dir=data_dir, raw_data_dir=raw_data_dir))
+    dataset = tfds_format.read_dataset(prepare(name, data_dir=data_dir, raw_data_dir=raw_data_dir))
+    return transform(dataset) if transform is not None else dataset
 
 
 def parse(name: str, raw_data_dir: Optional[str] = None) -> records.RecDataset:

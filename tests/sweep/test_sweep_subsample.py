@@ -68,3 +68,24 @@ def test_task_samples_come_from_kept_users_only(synthetic_small):
     for split in ("validation", "test"):
         assert ([_key(s) for s in examples.samples("sequential", sub, ids, split)]
                 == [_key(s) for s in examples.samples("sequential", full, ids, split)])
+
+
+def test_train_fraction_gin_file_reaches_the_dataset_loader(tmp_path, monkeypatch):
+    """configs/sweeps/train_fraction.gin binds load_dataset.transform; load() applies it."""
+    import gin
+
+    from genrec.datasets import loading, synthetic
+
+    full = synthetic.generate(num_items=200, num_users=300, seed=0)
+    monkeypatch.setattr(loading, "prepare", lambda name, **kw: None)
+    monkeypatch.setattr("genrec.datasets.tfds_format.read_dataset", lambda _: full)
+    gin.clear_config()
+    try:
+        gin.parse_config_files_and_bindings(
+            ["configs/sweeps/train_fraction.gin"], ["subsample_train_users.fraction = 0.25"])
+        loaded = loading.load("synthetic")
+    finally:
+        gin.clear_config()
+    trained = sum(len(h) > 0 for h in loaded.split("train"))
+    assert trained == round(0.25 * len(full.users))
+    assert [len(h) for h in loaded.split("test")] == [len(h) for h in full.split("test")]
