@@ -73,8 +73,8 @@ def rewrite_gin_args(argv: list[str]) -> list[str]:
             out.append(f"--gin_bindings={name} = {value}")
         else:
             out.append(arg)
-    if len(out) > 1 and out[1] == "recommend":
-        out = [out[0], "--run_mode=infer"] + out[2:]
+    if "recommend" in out[1:]:  # the subcommand, wherever it stands among the flags
+        out = [out[0], "--run_mode=infer"] + [a for a in out[1:] if a != "recommend"]
     return out
 
 

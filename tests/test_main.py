@@ -14,6 +14,8 @@ def test_rewrite_gin_args_turns_dotted_flags_into_bindings():
 def test_recommend_subcommand_is_infer_mode():
     assert main.rewrite_gin_args(["genrec", "recommend", "--bundle=b"]) == [
         "genrec", "--run_mode=infer", "--bundle=b"]
+    assert main.rewrite_gin_args(["genrec", "--gin_file=x.gin", "recommend", "--top_k=3"]) == [
+        "genrec", "--run_mode=infer", "--gin_file=x.gin", "--top_k=3"]
 
 
 @gin.configurable
