@@ -195,5 +195,6 @@ class Dense(nnx.Module):
         return x @ self.kernel[...].astype(self.dtype)
 
 
-def positions_or_arange(positions: Optional[jax.Array], length: int) -> jax.Array:
-    return jnp.arange(length, dtype=jnp.int32)[None] if positions is None else positions
+def token_index(length: int) -> jax.Array:
+    """[1, length] token indices: the positions relative distances are measured in."""
+    return jnp.arange(length, dtype=jnp.int32)[None]

@@ -2,8 +2,12 @@
 
 Pre-norm residual blocks (RMSNorm), relative position biases shared per stack (bidirectional buckets
 in the encoder, causal in the decoder), ReLU or gated-GELU MLPs, dropout, tied or untied output.
-Packed rows are honoured: with segment ids, tokens attend only within their own segment, and
-relative positions come from the given per-token positions.
+Packed rows are honoured: with segment ids, tokens attend only within their own segment. Relative
+distances are token-index differences, which equal position differences inside a packed segment
+(seqio packs segments contiguously, positions counting up from 0) and pairs across segments are
+masked; so one [1, heads, T, T] bias serves the whole batch instead of a [B, heads, T, T] gather per
+row (which cost more than packing saved). The `*_positions` features are accepted for the feature
+converter's interface and otherwise unused.
 
 Decoding (genrec/model/decoding.py) uses `encode`, `cross_key_values`, `init_cache` and
 `decode_step`; the KV cache is a tuple of explicit (keys, values) arrays per decoder layer.
@@ -19,7 +23,7 @@ from flax import nnx
 
 from genrec.model.config import ModelConfig
 from genrec.model.layers import (Attention, Dense, Embed, Mlp, RelativePositionBias, RMSNorm,
-                                 mask_to_bias, positions_or_arange)
+                                 mask_to_bias, token_index)
 
 KVCache = tuple[tuple[jax.Array, jax.Array], ...]  # per decoder layer: keys, values
 
@@ -108,8 +112,8 @@ class EncoderDecoder(nnx.Module):
                deterministic=True) -> jax.Array:
         """Tokens [B, S] (0 = padding) → encoding [B, S, d_model]."""
         valid = encoder_input_tokens > 0
-        positions = positions_or_arange(encoder_positions, encoder_input_tokens.shape[1])
-        bias = self.encoder_relpos(positions, positions) + mask_to_bias(
+        index = token_index(encoder_input_tokens.shape[1])
+        bias = self.encoder_relpos(index, index) + mask_to_bias(
             _pair_mask(valid, valid, encoder_segment_ids, encoder_segment_ids))
         x = self.dropout(self.embed(encoder_input_tokens), deterministic=deterministic)
         for layer in self.encoder_layers:
@@ -126,8 +130,8 @@ class EncoderDecoder(nnx.Module):
         self_mask = causal & _pair_mask(all_valid, all_valid, decoder_segment_ids, decoder_segment_ids)
         cross_mask = _pair_mask(all_valid, encoder_input_tokens > 0, decoder_segment_ids,
                                 encoder_segment_ids)
-        positions = positions_or_arange(decoder_positions, length)
-        self_bias = self.decoder_relpos(positions, positions) + mask_to_bias(self_mask)
+        index = token_index(length)
+        self_bias = self.decoder_relpos(index, index) + mask_to_bias(self_mask)
         cross_bias = mask_to_bias(cross_mask)
         x = self.dropout(self.embed(decoder_input_tokens), deterministic=deterministic)
         for layer in self.decoder_layers:

@@ -105,7 +105,7 @@ def load_for_inference(checkpoint_dir: str, mesh: Optional[jax.sharding.Mesh] = 
     from genrec.train.state import FunctionalModel
 
     step, meta = read_meta(checkpoint_dir, step)
-    config = ModelConfig(**meta["model_config"])
+    config = ModelConfig.from_dict(meta["model_config"])
     factory = lambda rngs: EncoderDecoder(config, rngs=rngs)  # noqa: E731
     model = FunctionalModel.from_factory(factory)
     mesh = mesh or partitioning.make_mesh(data=-1, fsdp=1, tensor=1)
