@@ -116,7 +116,8 @@ def hide_accelerators_from_tensorflow() -> None:
     import tensorflow as tf
 
     tf.config.set_visible_devices([], "GPU")
-    tf.config.set_visible_devices([], "TPU") if tf.config.list_physical_devices("TPU") else None
+    if tf.config.list_physical_devices("TPU"):
+        tf.config.set_visible_devices([], "TPU")
 
 
 def initialize_distributed() -> None:

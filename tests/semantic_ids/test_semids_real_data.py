@@ -2,15 +2,12 @@
 import json
 import os
 
-import gin
 import numpy as np
 import pytest
 
-from genrec import main as genrec_main
 from genrec.datasets import amazon
 from genrec.semantic_ids import artifact, collaborative, text
 
-CONFIGS = os.path.join(os.path.dirname(__file__), "..", "..", "configs", "semantic_ids")
 
 
 @pytest.mark.slow
@@ -25,17 +22,8 @@ def test_beauty_item_texts_and_collaborative_codes(raw_data_dir):
 
 
 @pytest.mark.slow
-def test_build_ids_run_mode_through_tfds(tmp_path):
-    gin.clear_config()
-    try:
-        genrec_main.parse_gin([os.path.join(CONFIGS, "rqkmeans.gin")],
-                              ["load_dataset.name = 'synthetic'", "RQKMeansConfig.codebook_size = 32"])
-        ctx = genrec_main.RunContext(workdir=str(tmp_path / "w"), raw_data_dir=None,
-                                     data_dir=str(tmp_path / "tfds"))
-        genrec_main.resolve("build_ids")(ctx)
-    finally:
-        gin.clear_config()
-    out = tmp_path / "w" / "semantic_ids"
+def test_build_ids_run_mode_through_tfds(run_build_ids, tmp_path):
+    out = run_build_ids("rqkmeans.gin", ["load_dataset.name = 'synthetic'", "RQKMeansConfig.codebook_size = 32"])
     ids = artifact.Identifiers.load(str(out))
     stats = json.loads((out / "stats.json").read_text())
     assert ids.scheme == "rqkmeans" and ids.num_items == stats["num_items"]

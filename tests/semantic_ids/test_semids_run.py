@@ -7,7 +7,6 @@ import gin
 import numpy as np
 import pytest
 
-from genrec import main as genrec_main
 from genrec.semantic_ids import artifact, rqkmeans, run, schemes, stats
 
 CONFIGS = os.path.join(os.path.dirname(__file__), "..", "..", "configs", "semantic_ids")
@@ -59,20 +58,12 @@ def test_gin_files_bind_their_scheme(name):
         gin.clear_config()
 
 
-def test_build_ids_run_mode(synthetic_small, tmp_path, monkeypatch):
+def test_build_ids_run_mode(synthetic_small, run_build_ids, monkeypatch):
     """The run mode as genrec.main calls it (dataset loading stubbed with the synthetic set)."""
     from genrec import datasets
 
     monkeypatch.setattr(datasets, "load", lambda **kw: synthetic_small)
-    gin.clear_config()
-    try:
-        genrec_main.parse_gin([os.path.join(CONFIGS, "random.gin")],
-                              ["random_scheme.codebook_size = 8", "build_ids.plots = False"])
-        ctx = genrec_main.RunContext(workdir=str(tmp_path / "w"), raw_data_dir=None,
-                                     data_dir=str(tmp_path / "tfds"))
-        genrec_main.resolve("build_ids")(ctx)
-    finally:
-        gin.clear_config()
-    ids = artifact.Identifiers.load(str(tmp_path / "w" / "semantic_ids"))
+    out = run_build_ids("random.gin", ["random_scheme.codebook_size = 8", "build_ids.plots = False"])
+    ids = artifact.Identifiers.load(str(out))
     assert ids.scheme == "random" and ids.level_sizes[:3] == (8, 8, 8)
     assert ids.num_items == synthetic_small.num_items
