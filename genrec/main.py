@@ -28,6 +28,7 @@ RUN_MODES = {
     "build_ids": "genrec.semantic_ids.run:build_ids",
     "train": "genrec.train.run:train",
     "eval": "genrec.evaluate.run:evaluate",
+    "snapshot": "genrec.snapshot.write:snapshot",
     "export": "genrec.export.run:export",
     "infer": "genrec.export.run:infer",
 }

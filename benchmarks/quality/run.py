@@ -35,6 +35,8 @@ flags.DEFINE_string("workdir", None, "Default: /tmp/genrec_quality/<dataset>-<bu
 flags.DEFINE_list("baselines", None, "Baseline rows (default: ranking rows, + rating rows when the "
                   "dataset has ratings).")
 flags.DEFINE_enum("genrec", "run", ["run", "skip"], "Run the genrec (TIGER) row.")
+flags.DEFINE_string("genrec_results", None, "Take the genrec row from this eval/results.json (e.g. "
+                    "written by `python -m genrec.snapshot.run` on an accelerator) instead of running it.")
 flags.DEFINE_string("genrec_gin", None, "Experiment gin file of the genrec row "
                     "(default configs/experiments/tiger_<dataset short name>.gin).")
 flags.DEFINE_multi_string("genrec_binding", [], "Extra gin bindings for the genrec row.")
@@ -63,15 +65,19 @@ GENREC_BUDGET_BINDINGS = {"cpu": ["train.num_steps = 136", "train.batch_size = 6
 
 
 def load_dataset(name: str, raw_data_dir: str):
-    """genrec.datasets.load when it exists; otherwise the parsers straight from the raw folder."""
+    """genrec.datasets.load (TFDS); where TFDS is not installed (accelerator images with JAX only),
+    the same parsers straight from the raw folder."""
+    try:
+        import tensorflow_datasets  # noqa: F401
+    except ImportError:
+        from genrec.datasets import amazon, movielens
+
+        logging.info("tensorflow_datasets not installed: parsing %s from the raw files", name)
+        folder = os.path.join(raw_data_dir, name)
+        return (movielens if name.startswith("movielens") else amazon).load(folder, name)
     from genrec import datasets
 
-    if hasattr(datasets, "load"):
-        return datasets.load(name, raw_data_dir=raw_data_dir)
-    from genrec.datasets import amazon, movielens
-
-    folder = os.path.join(raw_data_dir, name)
-    return (movielens if name.startswith("movielens") else amazon).load(folder, name)
+    return datasets.load(name, raw_data_dir=raw_data_dir)
 
 
 def cached(path: str, compute):
@@ -141,7 +147,10 @@ def main(argv):
                                 (list(registry.RATING) if dataset.has_ratings else []))
     rows = [cached(os.path.join(workdir, "rows", f"{n}.json"),
                    lambda n=n: registry.run_baseline(n, dataset)) for n in names]
-    if FLAGS.genrec == "run":
+    if FLAGS.genrec_results:
+        with open(FLAGS.genrec_results) as f:
+            rows.append(tables.genrec_row(json.load(f), {}))
+    elif FLAGS.genrec == "run":
         rows.append(cached(os.path.join(workdir, "rows", "genrec.json"), lambda: run_genrec(workdir)))
         if "missing" in rows[-1]:  # retried on the next call instead of being cached as absent
             os.remove(os.path.join(workdir, "rows", "genrec.json"))

@@ -17,7 +17,7 @@ import gin
 import jax
 import numpy as np
 
-from genrec.evaluate import beyond_accuracy, evaluator, results
+from genrec.evaluate import beyond_accuracy, evaluator, results, scoring
 from genrec.tasks import pipeline  # noqa: F401  (registers prepare_tasks.* / task_feature_lengths.*)
 
 EvalConfig = gin.external_configurable(evaluator.EvalConfig, module="genrec.evaluate")
@@ -43,20 +43,6 @@ def task_examples(task_name: str, split: str, feature_lengths: dict, limit: Opti
     if limit is not None:
         ds = ds.take(limit)
     return list(ds.as_numpy_iterator())
-
-
-def model_size_name(model_config: dict) -> str:
-    c = model_config
-    return f"d{c['d_model']}-enc{c['num_encoder_layers']}-dec{c['num_decoder_layers']}"
-
-
-def read_train_summary(checkpoint_dir: str) -> dict:
-    path = os.path.join(os.path.dirname(os.path.abspath(checkpoint_dir)), "train_summary.json")
-    if not os.path.exists(path):
-        logging.warning("%s not found; training cost left out of results", path)
-        return {}
-    with open(path) as f:
-        return json.load(f)
 
 
 @gin.configurable(module="genrec.evaluate")
@@ -86,7 +72,6 @@ def evaluate_checkpoint(checkpoint_dir: str, *, dataset, mesh, out_dir: str, spl
                         config: evaluator.EvalConfig = evaluator.EvalConfig(),
                         step: Optional[int] = None) -> dict:
     """The gin-free core of `evaluate`: restore onto `mesh`, score every task, write results."""
-    from genrec.model import trie as trie_lib
     from genrec.semantic_ids.artifact import Identifiers
     from genrec.tasks.vocabulary import item_token_ids
     from genrec.train import checkpoints
@@ -96,31 +81,9 @@ def evaluate_checkpoint(checkpoint_dir: str, *, dataset, mesh, out_dir: str, spl
     # The tasks exactly as training built them (candidates, history length, seed: vocab/tasks.json).
     vocabulary, registered = pipeline.register_as_trained(meta["vocabulary"], dataset, identifiers, meta["dataset"])
     names = list(tasks) if tasks else eval_task_names(registered, meta.get("mixture"))
-    item_tokens = item_token_ids(vocabulary, identifiers)
-    ev = evaluator.Evaluator(
-        model, trie=trie_lib.build_trie(item_tokens), item_tokens=item_tokens, vocabulary=vocabulary,
-        popularity=beyond_accuracy.train_popularity(dataset), config=config, eos_id=vocabulary.eos_id)
-    metrics, templates = {}, {}
-    with jax.set_mesh(mesh):
-        for name in names:
-            examples = task_examples(name, split, meta["task_feature_lengths"], max_eval_examples)
-            if not examples:
-                logging.warning("%s: no %s examples; skipped", name, split)
-                continue
-            metrics[name], templates[name] = ev.evaluate_task(name, examples)
-    train = read_train_summary(checkpoint_dir)
-    run = {"dataset": meta["dataset"], "mixture": meta.get("mixture"),
-           "identifier_scheme": identifiers.scheme,
-           "model_size": meta.get("model_size") or model_size_name(meta["model_config"]),
-           "checkpoint_step": meta["step"], "split": split, "max_eval_examples": max_eval_examples,
-           "beam_size": config.beam_size, "drop_history": config.drop_history,
-           "mesh": dict(mesh.shape)}
-    users_per_s = ev.decoded_users / ev.decode_seconds if ev.decode_seconds else None
-    cost = {"device_kind": jax.devices()[0].device_kind, "num_devices": mesh.size,
-            "train_steps": train.get("steps"), "train_wall_s": train.get("wall_s"),
-            "train_flops": train.get("total_flops"), "num_params": train.get("num_params"),
-            "decode_users_per_s": users_per_s,
-            "decode_ms_per_user": 1000.0 / users_per_s if users_per_s else None}
-    if jax.process_index() != 0:  # multi-host: every host decodes its share of the mesh, one writes
-        return {"run": run, "metrics": metrics, "cost": cost, "templates": templates}
-    return results.write_results(out_dir, run, metrics, cost, templates)
+    return scoring.score_tasks(
+        model, meta, checkpoint_dir=checkpoint_dir, names=names,
+        examples_of=lambda name: task_examples(name, split, meta["task_feature_lengths"], max_eval_examples),
+        item_tokens=item_token_ids(vocabulary, identifiers), popularity=beyond_accuracy.train_popularity(dataset),
+        vocabulary=vocabulary, identifier_scheme=identifiers.scheme, mesh=mesh, out_dir=out_dir, split=split,
+        max_eval_examples=max_eval_examples, config=config)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from typing import Optional
 
 # Peak dense bf16 FLOP/s per device, matched by substring of `jax.devices()[0].device_kind`
@@ -50,8 +51,8 @@ def log_line(step: int, seconds: float, values: dict[str, float]) -> str:
 
 
 class MetricsWriter:
-    """TensorBoard scalars (tf.summary) plus the loss history for the PNG curve; a no-op writer on
-    every process but the first."""
+    """TensorBoard scalars plus the loss history for the PNG curve; a no-op writer on every process
+    but the first. Writes event files with the `tensorboard` package alone (no TensorFlow needed)."""
 
     def __init__(self, workdir: str, enabled: bool = True):
         self.workdir = workdir
@@ -59,19 +60,20 @@ class MetricsWriter:
         self.history: list[tuple[int, float]] = []
         self._writer = None
         if enabled:
-            import tensorflow as tf
+            from tensorboard.summary.writer.event_file_writer import EventFileWriter
 
-            self._tf = tf
-            self._writer = tf.summary.create_file_writer(os.path.join(workdir, "tensorboard"))
+            self._writer = EventFileWriter(os.path.join(workdir, "tensorboard"))
 
     def scalars(self, step: int, values: dict[str, float]) -> None:
         if "loss" in values:
             self.history.append((step, float(values["loss"])))
         if self._writer is None:
             return
-        with self._writer.as_default():
-            for name, value in values.items():
-                self._tf.summary.scalar(name, float(value), step=step)
+        from tensorboard.compat.proto import event_pb2, summary_pb2
+
+        summary = summary_pb2.Summary(value=[summary_pb2.Summary.Value(tag=name, simple_value=float(value))
+                                             for name, value in values.items()])
+        self._writer.add_event(event_pb2.Event(wall_time=time.time(), step=int(step), summary=summary))
         self._writer.flush()
 
     def loss_curve(self, path: Optional[str] = None) -> Optional[str]:

@@ -48,14 +48,16 @@ def identifiers_for(workdir: str, dataset) -> tuple[Any, str]:
 @gin.configurable
 def train(ctx, *, num_steps: int = 1000, batch_size: int = 64, num_microbatches: int = 1,
           z_loss: float = 1e-4, seed: int = 0, log_every: int = 50, checkpoint_every: int = 500,
-          keep_checkpoints: int = 3, async_checkpoints: bool = True, pack: bool = True) -> dict:
+          keep_checkpoints: int = 3, async_checkpoints: bool = True, pack: bool = True,
+          max_wall_s: Optional[float] = None) -> dict:
     """The train run mode; returns the summary also written to <workdir>/train_summary.json."""
     from genrec import datasets
 
     dataset = datasets.load(data_dir=ctx.data_dir, raw_data_dir=ctx.raw_data_dir)
     loop = trainer.LoopConfig(num_steps=num_steps, batch_size=batch_size, num_microbatches=num_microbatches,
                               z_loss=z_loss, seed=seed, log_every=log_every, checkpoint_every=checkpoint_every,
-                              keep_checkpoints=keep_checkpoints, async_checkpoints=async_checkpoints)
+                              keep_checkpoints=keep_checkpoints, async_checkpoints=async_checkpoints,
+                              max_wall_s=max_wall_s)
     _, summary = train_dataset(ctx.workdir, dataset, loop, pack=pack)
     return summary
 
@@ -64,9 +66,7 @@ def train_dataset(workdir: str, dataset, loop: trainer.LoopConfig, *, pack: bool
                   mesh: Optional[jax.sharding.Mesh] = None, model_config=None):
     """Trains on an in-memory RecDataset (the run mode's core; tests call it directly). Task, model,
     optimizer and mesh settings come from gin (or the defaults); returns (state, summary)."""
-    from genrec.model import flops
     from genrec.model.config import ModelConfig
-    from genrec.model.network import EncoderDecoder
     from genrec.tasks.pipeline import prepare_tasks, task_feature_lengths
 
     identifiers, identifiers_dir = identifiers_for(workdir, dataset)
@@ -77,16 +77,27 @@ def train_dataset(workdir: str, dataset, loop: trainer.LoopConfig, *, pack: bool
         raise ValueError(f"ModelConfig.vocab_size {config.vocab_size} < vocabulary size {vocabulary.vocab_size}")
     mesh = mesh or partitioning.make_mesh()
     local_batch = partitioning.batch_size_per_process(loop.batch_size, mesh)
-    meta = {"model_config": config.to_dict(), "vocabulary": os.path.abspath(vocabulary.sentencepiece_model_file),
+    meta = {"vocabulary": os.path.abspath(vocabulary.sentencepiece_model_file),
             "identifiers_dir": os.path.abspath(identifiers_dir), "identifier_scheme": identifiers.scheme,
-            "dataset": dataset.name, "mixture": mixture, "task_feature_lengths": dict(lengths),
-            "batch_size": loop.batch_size, "pack": pack}
+            "dataset": dataset.name, "mixture": mixture, "pack": pack}
     logging.info("training %s on %s (%d items, %s identifiers), mesh %s", mixture, dataset.name,
                  dataset.num_items, identifiers.scheme, dict(mesh.shape))
+    return train_model(workdir, config=config, lengths=lengths, loop=loop,
+                       tx=optimizers.make_optimizer(loop.num_steps), mesh=mesh, meta=meta,
+                       batch_source=lambda start: data.batches(mixture, lengths, local_batch, start_step=start,
+                                                               seed=loop.seed, pack=pack))
+
+
+def train_model(workdir: str, *, config, lengths: dict[str, int], loop: trainer.LoopConfig, tx,
+                mesh: jax.sharding.Mesh, meta: dict[str, Any], batch_source: trainer.BatchSource):
+    """The data-source-agnostic core (seqio tasks above, array snapshots in genrec.snapshot):
+    the encoder-decoder of `config` trained by `trainer.train_loop`; returns (state, summary)."""
+    from genrec.model import flops
+    from genrec.model.network import EncoderDecoder
+
+    meta = dict(meta, model_config=config.to_dict(), task_feature_lengths=dict(lengths),
+                batch_size=loop.batch_size)
     flops_per_step = loop.batch_size * flops.train_flops_per_example(config, lengths["inputs"], lengths["targets"])
-    return trainer.train_loop(
-        factory=lambda rngs: EncoderDecoder(config, rngs=rngs),
-        tx=optimizers.make_optimizer(loop.num_steps),
-        batch_source=lambda start: data.batches(mixture, lengths, local_batch, start_step=start,
-                                                seed=loop.seed, pack=pack),
-        mesh=mesh, workdir=workdir, config=loop, meta=meta, flops_per_step=flops_per_step)
+    return trainer.train_loop(factory=lambda rngs: EncoderDecoder(config, rngs=rngs), tx=tx,
+                              batch_source=batch_source, mesh=mesh, workdir=workdir, config=loop, meta=meta,
+                              flops_per_step=flops_per_step)

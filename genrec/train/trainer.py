@@ -36,6 +36,7 @@ class LoopConfig:
     checkpoint_every: int = 1000
     keep_checkpoints: int = 3
     async_checkpoints: bool = True
+    max_wall_s: Optional[float] = None  # stop (with a checkpoint) once this much training time passed
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -119,6 +120,9 @@ def train_loop(*, factory: Callable, tx, batch_source: BatchSource, mesh: jax.sh
     """Trains to `config.num_steps` (resuming from <workdir>/checkpoints if there is one); returns
     the final state and the run summary (also written to <workdir>/train_summary.json)."""
     primary = jax.process_index() == 0
+    if config.max_wall_s is not None and jax.process_count() > 1:
+        raise ValueError("LoopConfig.max_wall_s is single-process only: hosts' clocks would stop "
+                         "them at different steps")
     os.makedirs(workdir, exist_ok=True)
     model = state_lib.FunctionalModel.from_factory(factory)
     abstract = state_lib.abstract_state(factory, tx, config.seed)
@@ -176,7 +180,8 @@ def train_loop(*, factory: Callable, tx, batch_source: BatchSource, mesh: jax.sh
                 step += 1
                 window.add(host_batch, metrics)
                 total.add(host_batch)
-                preempted = sigterm.raised or ckpt.reached_preemption(step)
+                out_of_time = config.max_wall_s is not None and total.seconds() >= config.max_wall_s
+                preempted = sigterm.raised or ckpt.reached_preemption(step) or out_of_time
                 done = step >= config.num_steps
                 saving = done or preempted or step % config.checkpoint_every == 0
                 if saving or step % config.log_every == 0:

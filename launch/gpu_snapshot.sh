@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# The Beauty GPU runs on a machine that has JAX with CUDA but no TensorFlow / seqio (e.g. a lent
+# accelerator image): everything TF-bound was frozen beforehand on a CPU host.
+#
+#   on the CPU host:
+#     python -m genrec.main --run_mode=snapshot --gin_file=configs/experiments/tiger_beauty.gin --workdir=W
+#     python benchmarks/train/throughput.py --save_batches B/train_batches.npz --batch_size 256
+#     B/ = {snapshot/ (from W), data/amazon-2014-beauty/ (raw files), train_batches.npz}
+#   on the GPU:
+#     bash launch/gpu_snapshot.sh B OUT PHASE...    PHASE: setup | baselines | tiger | throughput
+#
+# Env: TIGER_WALL_S (training seconds of this call; a rerun resumes from the checkpoint),
+#      BASELINE_WALL_S (per-baseline cap), WHEELS (folder of pinned wheels to install first).
+set -euo pipefail
+BUNDLE=${1:?bundle folder}; OUT=${2:?output folder}; shift 2
+RUN=${RUN_DIR:-/tmp/genrec_gpu}
+mkdir -p "$OUT" "$RUN"
+export PYTHONUNBUFFERED=1 TF_CPP_MIN_LOG_LEVEL=2 XLA_PYTHON_CLIENT_MEM_FRACTION=${XLA_PYTHON_CLIENT_MEM_FRACTION:-0.45}
+
+SITE=/tmp/genrec_site  # the pinned pure-Python wheels, when WHEELS was given to `setup`
+if [ -d "$SITE" ]; then export PYTHONPATH="$SITE${PYTHONPATH:+:$PYTHONPATH}"; fi
+
+setup() {
+  if [ -n "${WHEELS:-}" ]; then
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+      --target "$SITE" "$WHEELS"/*.whl
+    export PYTHONPATH="$SITE${PYTHONPATH:+:$PYTHONPATH}"
+  fi
+  python3 -c "import jax, flax, optax, orbax.checkpoint as o, gin; print('jax', jax.__version__, 'flax',
+flax.__version__, 'optax', optax.__version__, 'orbax', o.__version__, jax.devices())"
+  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
+}
+
+baselines() {  # SASRec CE then BCE, on the raw files (no TFDS), GPU budget
+  python3 benchmarks/quality/run.py --dataset=amazon-2014-beauty --budget=gpu --genrec=skip \
+    --baselines=sasrec-ce,sasrec-bce --raw_data_dir="$BUNDLE/data" --workdir="$RUN/quality" \
+    --gin_bindings="TrainConfig.max_wall_s = ${BASELINE_WALL_S:-420}" > "$RUN/baselines.log" 2>&1
+  cp "$RUN"/quality/results.md "$RUN"/quality/results.json "$OUT"/ 2>/dev/null || true
+}
+
+tiger() {  # train (resuming if this machine already holds a checkpoint), then evaluate the test split
+  python3 -m genrec.snapshot.run --snapshot="$BUNDLE/snapshot" --workdir="$RUN/tiger" \
+    --max_wall_s="${TIGER_WALL_S:-300}" --eval_batch_size=256 \
+    --tasks=genrec_amazon_2014_beauty_sequential 2>&1 | grep -v "checkpoint_manager\|orbax\|handler" \
+    > "$RUN/tiger.log" || { tail -40 "$RUN/tiger.log"; return 1; }
+  grep -E "step +[0-9]+|compiled|resumed" "$RUN/tiger.log" | tail -12
+  cp "$RUN"/tiger/eval/results.md "$RUN"/tiger/eval/results.json "$RUN"/tiger/train_summary.json "$OUT"/
+  cp "$RUN"/tiger/loss_curve.png "$OUT"/ 2>/dev/null || true
+  cat "$RUN"/tiger/eval/results.md | head -8
+}
+
+throughput() {
+  python3 benchmarks/train/throughput.py --batches "$BUNDLE/train_batches.npz" --models tiger,small,base \
+    --noreference --out "$OUT/throughput_gpu.json"
+}
+
+for phase in "$@"; do
+  echo "=== $phase $(date +%T)"
+  "$phase"
+done
