@@ -9,8 +9,10 @@
 #   on the GPU:
 #     bash launch/gpu_snapshot.sh B OUT PHASE...    PHASE: setup | baselines | tiger | throughput
 #
+# Results stay in RUN_DIR (default /tmp/genrec_gpu); `collect` archives them into OUT.
 # Env: TIGER_WALL_S (training seconds of this call; a rerun resumes from the checkpoint),
-#      BASELINE_WALL_S (per-baseline cap), WHEELS (folder of pinned wheels to install first).
+#      BASELINE_WALL_S (per-baseline cap), WHEELS (folder of pinned wheels to install first),
+#      EVAL_LIMIT (first N test users only), MODELS / DTYPE (throughput rows).
 set -euo pipefail
 BUNDLE=${1:?bundle folder}; OUT=${2:?output folder}; shift 2
 RUN=${RUN_DIR:-/tmp/genrec_gpu}
@@ -33,25 +35,27 @@ flax.__version__, 'optax', optax.__version__, 'orbax', o.__version__, jax.device
 
 baselines() {  # SASRec CE then BCE, on the raw files (no TFDS), GPU budget
   python3 benchmarks/quality/run.py --dataset=amazon-2014-beauty --budget=gpu --genrec=skip \
-    --baselines=sasrec-ce,sasrec-bce --raw_data_dir="$BUNDLE/data" --workdir="$RUN/quality" \
+    --baselines=sasrec_ce,sasrec_bce --raw_data_dir="$BUNDLE/data" --workdir="$RUN/quality" \
     --gin_bindings="TrainConfig.max_wall_s = ${BASELINE_WALL_S:-420}" > "$RUN/baselines.log" 2>&1
-  cp "$RUN"/quality/results.md "$RUN"/quality/results.json "$OUT"/ 2>/dev/null || true
 }
 
 tiger() {  # train (resuming if this machine already holds a checkpoint), then evaluate the test split
   python3 -m genrec.snapshot.run --snapshot="$BUNDLE/snapshot" --workdir="$RUN/tiger" \
-    --max_wall_s="${TIGER_WALL_S:-300}" --eval_batch_size=256 \
+    --max_wall_s="${TIGER_WALL_S:-300}" --eval_batch_size=256 ${EVAL_LIMIT:+--max_eval_examples=$EVAL_LIMIT} \
     --tasks=genrec_amazon_2014_beauty_sequential 2>&1 | grep -v "checkpoint_manager\|orbax\|handler" \
     > "$RUN/tiger.log" || { tail -40 "$RUN/tiger.log"; return 1; }
   grep -E "step +[0-9]+|compiled|resumed" "$RUN/tiger.log" | tail -12
-  cp "$RUN"/tiger/eval/results.md "$RUN"/tiger/eval/results.json "$RUN"/tiger/train_summary.json "$OUT"/
-  cp "$RUN"/tiger/loss_curve.png "$OUT"/ 2>/dev/null || true
-  cat "$RUN"/tiger/eval/results.md | head -8
+  head -8 "$RUN"/tiger/eval/results.md
 }
 
 throughput() {
-  python3 benchmarks/train/throughput.py --batches "$BUNDLE/train_batches.npz" --models tiger,small,base \
-    --noreference --out "$OUT/throughput_gpu.json"
+  python3 benchmarks/train/throughput.py --batches "$BUNDLE/train_batches.npz" --models "${MODELS:-tiger,small,base}" \
+    --dtype "${DTYPE:-float32}" --noreference --out "$RUN/throughput_${DTYPE:-float32}.json"
+}
+
+collect() {  # everything but checkpoints, as one archive in OUT
+  tar czf "$OUT/genrec_gpu.tgz" -C "$RUN" --exclude=checkpoints .
+  ls -la "$OUT"; cat "$RUN"/quality/results.md 2>/dev/null | head -6 || true
 }
 
 for phase in "$@"; do
