@@ -7,11 +7,15 @@
 #     python benchmarks/train/throughput.py --save_batches B/train_batches.npz --batch_size 256
 #     B/ = {snapshot/ (from W), data/amazon-2014-beauty/ (raw files), train_batches.npz}
 #   on the GPU:
-#     bash launch/gpu_snapshot.sh B OUT PHASE...    PHASE: setup | baselines | tiger | throughput
+#     bash launch/gpu_snapshot.sh B OUT PHASE...    PHASE: setup | baselines | tiger | throughput | collect
+#                                                          | save_checkpoint | restore_checkpoint
+# A TIGER run longer than one lease: save_checkpoint at the end of one, carry the parts back as
+# B/tiger_checkpoint/ and restore_checkpoint before `tiger` in the next (training resumes there).
 #
 # Results stay in RUN_DIR (default /tmp/genrec_gpu); `collect` archives them into OUT.
 # Env: TIGER_WALL_S (training seconds of this call; a rerun resumes from the checkpoint),
-#      BASELINE_WALL_S (per-baseline cap), WHEELS (folder of pinned wheels to install first),
+#      BASELINE_WALL_S (per-baseline cap), WHEELS (wheels the image lacks: gin-config; keep the
+#      image's flax 0.12.10 / optax / orbax, which match its jax 0.11.2: flax 0.12.8 does not),
 #      EVAL_LIMIT (first N test users only), MODELS / DTYPE (throughput rows).
 set -euo pipefail
 BUNDLE=${1:?bundle folder}; OUT=${2:?output folder}; shift 2
@@ -56,6 +60,18 @@ throughput() {
 collect() {  # everything but checkpoints, as one archive in OUT
   tar czf "$OUT/genrec_gpu.tgz" -C "$RUN" --exclude=checkpoints .
   ls -la "$OUT"; cat "$RUN"/quality/results.md 2>/dev/null | head -6 || true
+}
+
+save_checkpoint() {  # the newest TIGER checkpoint, in 15 MB parts (the device tool returns files <= 16 MiB)
+  local step; step=$(ls "$RUN/tiger/checkpoints" | grep -E '^[0-9]+$' | sort -n | tail -1)
+  tar cf - -C "$RUN/tiger" "checkpoints/$step" train_summary.json | split -b 15m - "$OUT/tiger_checkpoint.tar.part-"
+  ls -la "$OUT"
+}
+
+restore_checkpoint() {  # the parts save_checkpoint wrote, carried back in BUNDLE/tiger_checkpoint/
+  mkdir -p "$RUN/tiger"
+  cat "$BUNDLE"/tiger_checkpoint/tiger_checkpoint.tar.part-* | tar xf - -C "$RUN/tiger"
+  ls "$RUN/tiger/checkpoints"
 }
 
 for phase in "$@"; do

@@ -52,8 +52,8 @@ def score_tasks(model, meta: dict, *, checkpoint_dir: str, names: Sequence[str],
            "checkpoint_step": meta["step"], "split": split, "max_eval_examples": max_eval_examples,
            "beam_size": config.beam_size, "drop_history": config.drop_history, "mesh": dict(mesh.shape)}
     users_per_s = ev.decoded_users / ev.decode_seconds if ev.decode_seconds else None
-    cost = {"device_kind": jax.devices()[0].device_kind, "num_devices": mesh.size,
-            "train_steps": train.get("steps"), "train_wall_s": train.get("wall_s"),
+    cost = {"device_kind": jax.devices()[0].device_kind, "num_devices": mesh.size, "train_steps": train.get("steps"),
+            "train_wall_s": train.get("cumulative_wall_s", train.get("wall_s")),
             "train_flops": train.get("total_flops"), "num_params": train.get("num_params"),
             "decode_users_per_s": users_per_s,
             "decode_ms_per_user": 1000.0 / users_per_s if users_per_s else None}

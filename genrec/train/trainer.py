@@ -143,6 +143,7 @@ def train_loop(*, factory: Callable, tx, batch_source: BatchSource, mesh: jax.sh
         state, _ = restored
         start = int(state["step"])
         logging.info("resumed from %s at step %d", ckpt.directory, start)
+    earlier_wall = _earlier_wall_s(workdir, start)
 
     batch_iter = batch_source(start)
     train_step = steps.make_train_step(model, tx, z_loss=config.z_loss,
@@ -201,7 +202,8 @@ def train_loop(*, factory: Callable, tx, batch_source: BatchSource, mesh: jax.sh
     finally:
         ckpt.close()  # waits for the in-flight async save, also when the loop raised
     wall = total.seconds()
-    summary.update(steps=step, wall_s=wall, examples_per_s=total.examples / max(wall, 1e-9),
+    summary.update(steps=step, wall_s=wall, cumulative_wall_s=earlier_wall + wall,
+                   examples_per_s=total.examples / max(wall, 1e-9),
                    total_flops=flops_per_step * (step - start), final_loss=last_loss, preempted=preempted)
     if primary:
         writer.loss_curve()
@@ -237,6 +239,20 @@ class _Window:
         return throughput(steps=self.steps, seconds=self.seconds(), batch_size=self.examples / n,
                           tokens_per_batch=self.tokens / n, flops_per_step=flops_per_step,
                           num_devices=jax.device_count(), device_kind=device_kind)
+
+
+def _earlier_wall_s(workdir: str, start: int) -> float:
+    """Training seconds of the runs this one resumes (their train_summary.json ended at `start`)."""
+    path = os.path.join(workdir, "train_summary.json")
+    if not start or not os.path.exists(path):
+        return 0.0
+    with open(path) as f:
+        earlier = json.load(f)
+    if earlier.get("steps") != start:
+        logging.warning("%s ends at step %s, not at the resumed step %d: earlier training time unknown",
+                        path, earlier.get("steps"), start)
+        return 0.0
+    return float(earlier.get("cumulative_wall_s", earlier.get("wall_s", 0.0)))
 
 
 def _next(it: Iterator, step: int) -> dict[str, np.ndarray]:

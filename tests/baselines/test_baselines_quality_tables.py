@@ -41,9 +41,13 @@ def test_markdown_shows_absent_rows_published_numbers_and_the_target_gap():
     assert "| genrec-tiger | — | — | — | — | NOT RUN: no gin file |" in md
     assert "| sasrec-ce | 0.0100 | 0.0820 | 0.0050 | 0.0070 |" in md
     assert "0.0648" in md and "0.0859" in md
-    assert "-4.5% (within the 5% target)" in md
+    assert "-4.5% (meets the 5% target)" in md
+    assert "- genrec-tiger: not run (target recall@10 0.0648)" in md
     far = tables.target_lines("amazon-2014-beauty", [baseline("sasrec-ce", 0.05)])
-    assert "NOT within" in far[0] and f"{0.05 / 0.0859 - 1:+.1%}" in far[0]
+    assert "does NOT meet the 5% target" in far[0] and f"{0.05 / 0.0859 - 1:+.1%}" in far[0]
+    tiger = tables.target_lines("amazon-2014-beauty", [dict(baseline("genrec-tiger", 0.0650), name="genrec-tiger")])
+    assert "recall@10 = 0.0650 vs published 0.0648: +0.3% (meets the target: at or above" in tiger[1]
+    assert "ndcg@10 = 0.0070 vs published 0.0384" in tiger[2] and "does NOT meet" in tiger[2]
 
 
 @pytest.mark.parametrize("rmse_rows", [True, False])

@@ -157,4 +157,7 @@ def test_snapshot_trains_and_evaluates_without_tensorflow(snapshot_dir, tmp_path
     out = subprocess.run(cmd[:-1] + ["--num_steps=40", "--stage=train"], cwd=REPO, env=env,
                          capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
-    assert "resumed from" in out.stderr and json.load(open(tmp_path / "train_summary.json"))["steps"] == 40
+    assert "resumed from" in out.stderr
+    resumed = json.load(open(tmp_path / "train_summary.json"))
+    assert resumed["steps"] == 40
+    assert resumed["cumulative_wall_s"] == pytest.approx(summary["wall_s"] + resumed["wall_s"])
