@@ -5,7 +5,8 @@
       --gin_file=configs/partitioning/dp.gin --gin_file=configs/runs/train.gin \
       --gin.load_dataset.name="'synthetic'" --gin.train.num_steps=300
 
-Knobs: `train.*` (steps, batch, microbatches, z-loss, seed, logging/checkpoint cadence, packing),
+Knobs: `train.*` (steps, batch, microbatches, z-loss, seed, logging/checkpoint cadence, packing,
+max_wall_s: stop with a checkpoint after that many seconds; a rerun resumes),
 `make_optimizer.*`, `make_mesh.*` (configs/partitioning), `ModelConfig.*` (configs/models),
 `prepare_tasks.*` / `task_feature_lengths.*` (configs/tasks), `load_dataset.*`.
 Identifiers come from <workdir>/semantic_ids/ (run_mode=build_ids) when present, else one atomic
