@@ -13,6 +13,7 @@ import os
 from typing import Optional, Sequence
 
 import gin
+import jax
 import numpy as np
 import seqio
 import tensorflow as tf
@@ -41,17 +42,16 @@ def prepare_tasks(workdir: str, dataset: RecDataset, identifiers: Identifiers, *
     """Builds `<workdir>/vocab/spm.model` (or loads it when it holds these identifiers' tokens),
     registers the dataset's tasks and returns (vocabulary, name of `mixture`)."""
     vocab_dir = os.path.join(workdir, VOCAB_DIR)
-    vocab = _load_matching(vocab_dir, identifiers)
-    if vocab is None:
-        vocab = vocabulary.build_vocabulary(dataset, identifiers, vocab_dir, text_vocab_size=text_vocab_size)
+    vocab = _shared_vocabulary(vocab_dir, dataset, identifiers, text_vocab_size)
     config = examples.ExampleConfig(max_history=max_history, num_candidates=num_candidates,
                                     direct_samples_per_user=direct_samples_per_user, seed=seed)
     names = registry.register_tasks(dataset.name, dataset, identifiers, vocab, families, config=config,
                                     mixture_rates=mixture_rates)
     logging.info("registered %s", ", ".join(names))
-    with open(os.path.join(vocab_dir, TASKS_FILE), "w") as f:
-        json.dump({"dataset": dataset.name, "families": list(families) if families else None,
-                   "example_config": dataclasses.asdict(config), "mixture_rates": mixture_rates}, f, indent=1)
+    if jax.process_index() == 0:
+        with open(os.path.join(vocab_dir, TASKS_FILE), "w") as f:
+            json.dump({"dataset": dataset.name, "families": list(families) if families else None,
+                       "example_config": dataclasses.asdict(config), "mixture_rates": mixture_rates}, f, indent=1)
     name = registry.mixture_name(dataset.name, mixture)
     if name not in names:
         raise ValueError(f"mixture {name} was not registered: {dataset.name!r} lacks its families")
@@ -75,6 +75,29 @@ def register_as_trained(vocabulary_path: str, dataset: RecDataset, identifiers: 
                                     saved.get("families"), config=config,
                                     mixture_rates=saved.get("mixture_rates"))
     return vocab, names
+
+
+def _shared_vocabulary(vocab_dir: str, dataset: RecDataset, identifiers: Identifiers,
+                       text_vocab_size: int) -> seqio.Vocabulary:
+    """The vocabulary in `vocab_dir`, built there first if missing. With several processes only
+    process 0 builds it; the others wait for it and read it (the workdir must be shared)."""
+    if jax.process_index() == 0:
+        vocab = _load_matching(vocab_dir, identifiers)
+        if vocab is None:
+            vocab = vocabulary.build_vocabulary(dataset, identifiers, vocab_dir, text_vocab_size=text_vocab_size)
+    if jax.process_count() == 1:
+        return vocab
+    from jax.experimental import multihost_utils
+
+    multihost_utils.sync_global_devices("genrec vocabulary ready")
+    if jax.process_index() == 0:
+        return vocab
+    vocab = _load_matching(vocab_dir, identifiers)
+    if vocab is None:
+        raise FileNotFoundError(f"process {jax.process_index()}: no vocabulary for these identifiers in "
+                                f"{vocab_dir} after process 0 built it; the workdir must be shared by all "
+                                "hosts (e.g. a bucket path)")
+    return vocab
 
 
 def _load_matching(vocab_dir: str, identifiers: Identifiers) -> Optional[seqio.Vocabulary]:

@@ -1,4 +1,5 @@
-"""Two local processes × 4 CPU devices (jax.distributed on localhost) train like one 8-device process."""
+"""Two local processes × 4 CPU devices (jax.distributed on localhost) train like one 8-device process
+and share one vocabulary built by process 0."""
 import json
 import os
 import socket
@@ -37,6 +38,9 @@ def test_two_processes_match_one_process(tmp_path):
     results = [json.load(open(tmp_path / f"losses_{pid}.json")) for pid in (0, 1)]
     assert results[0]["losses"] == results[1]["losses"]  # one global computation
     assert all(r["restored_equal"] and r["meta"]["step"] == 3 for r in results)
+    # the shared workdir's vocabulary: built once, by process 0, and read by process 1
+    assert [r["vocab"]["builds"] for r in results] == [1, 0]
+    assert results[0]["vocab"]["size"] == results[1]["vocab"]["size"] > 30
 
     import jax
 

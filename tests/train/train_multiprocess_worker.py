@@ -38,9 +38,27 @@ def main(port: int, pid: int, out_dir: str) -> None:
     ckpt.close()
     same = all(bool(np.array_equal(np.asarray(a.addressable_data(0)), np.asarray(b.addressable_data(0))))
                for a, b in zip(jax.tree.leaves(state), jax.tree.leaves(restored)))
+    vocab = shared_vocabulary(out_dir)
     with open(os.path.join(out_dir, f"losses_{pid}.json"), "w") as f:
-        json.dump({"losses": losses, "restored_equal": same, "meta": meta}, f)
+        json.dump({"losses": losses, "restored_equal": same, "meta": meta, "vocab": vocab}, f)
     jax.distributed.shutdown()
+
+
+def shared_vocabulary(out_dir: str) -> dict:
+    """prepare_tasks in a workdir both processes share: how often this process built the vocabulary,
+    and what it got."""
+    from genrec.datasets import synthetic
+    from genrec.semantic_ids.artifact import Identifiers
+    from genrec.tasks import pipeline, vocabulary
+
+    builds = []
+    build = vocabulary.build_vocabulary
+    vocabulary.build_vocabulary = lambda *a, **k: builds.append(1) or build(*a, **k)
+    dataset = synthetic.generate(num_items=30, num_users=40, seed=0, name="synthetic-multihost")
+    vocab, mixture = pipeline.prepare_tasks(os.path.join(out_dir, "shared_workdir"), dataset,
+                                            Identifiers.atomic(dataset.num_items), families=["sequential"],
+                                            mixture="sequential_mix", text_vocab_size=120)
+    return {"builds": len(builds), "size": vocab.vocab_size, "mixture": mixture}
 
 
 if __name__ == "__main__":
