@@ -5,30 +5,15 @@ import os
 import subprocess
 import sys
 
-import gin
 import numpy as np
 import pytest
 
 from genrec.snapshot import arrays
+from tiny_run import tiny_sequential_config
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-BINDINGS = """
-prepare_tasks.families = ['sequential']
-prepare_tasks.mixture = 'sequential_mix'
-prepare_tasks.text_vocab_size = 200
-prepare_tasks.max_history = 10
-task_feature_lengths.inputs = 48
-task_feature_lengths.targets = 4
-ModelConfig.d_model = 16
-ModelConfig.num_heads = 2
-ModelConfig.head_dim = 8
-ModelConfig.mlp_dim = 32
-ModelConfig.num_encoder_layers = 1
-ModelConfig.num_decoder_layers = 1
-ModelConfig.dropout_rate = 0.0
-make_optimizer.learning_rate = 0.01
-make_optimizer.warmup_steps = 5
+EXTRA_BINDINGS = """
 train.batch_size = 16
 train.num_steps = 30
 train.log_every = 10
@@ -94,24 +79,13 @@ def test_batches_are_a_pure_function_of_the_step_and_split_over_processes():
 
 @pytest.fixture(scope="module")
 def snapshot_dir(tmp_path_factory):
-    from genrec import tasks
     from genrec.datasets import synthetic
     from genrec.snapshot import write
 
-    import genrec.evaluate.run  # noqa: F401 - registers EvalConfig
-    import genrec.model.config  # noqa: F401
-    import genrec.train.run  # noqa: F401
-
-    tasks.clear()
-    gin.clear_config()
-    gin.parse_config(BINDINGS)
     workdir = tmp_path_factory.mktemp("snap")
     dataset = synthetic.generate(num_items=40, num_users=64, seed=0, name="synthetic-snapshot")
-    try:
+    with tiny_sequential_config(EXTRA_BINDINGS):
         yield write.write_snapshot(str(workdir), dataset, str(workdir / "snapshot"))
-    finally:
-        gin.clear_config()
-        tasks.clear()
 
 
 def test_features_equal_seqio_feature_converter(snapshot_dir):

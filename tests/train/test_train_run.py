@@ -3,54 +3,26 @@ plus the data position (skip to step × batch) of the deterministic input pipeli
 import json
 import os
 
-import gin
 import jax
 import numpy as np
 import pytest
 
 from genrec.train import checkpoints, data, partitioning, run, trainer
+from tiny_run import tiny_sequential_config
 
-BINDINGS = """
-prepare_tasks.families = ['sequential']
-prepare_tasks.mixture = 'sequential_mix'
-prepare_tasks.text_vocab_size = 200
-prepare_tasks.max_history = 10
-task_feature_lengths.inputs = 48
-task_feature_lengths.targets = 4
-ModelConfig.d_model = 16
-ModelConfig.num_heads = 2
-ModelConfig.head_dim = 8
-ModelConfig.mlp_dim = 32
-ModelConfig.num_encoder_layers = 1
-ModelConfig.num_decoder_layers = 1
-ModelConfig.dropout_rate = 0.0
-ModelConfig.mlp_activations = ('relu',)
-make_optimizer.learning_rate = 0.01
-make_optimizer.warmup_steps = 5
-"""
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    from genrec import tasks
     from genrec.datasets import synthetic
 
-    import genrec.model.config  # noqa: F401 - registers ModelConfig with gin
-    import genrec.tasks.pipeline  # noqa: F401
-
-    tasks.clear()
-    gin.clear_config()
-    gin.parse_config(BINDINGS)
     workdir = tmp_path_factory.mktemp("run")
     dataset = synthetic.generate(num_items=40, num_users=64, seed=0, name="synthetic-train-run")
     loop = trainer.LoopConfig(num_steps=40, batch_size=16, log_every=10, checkpoint_every=20)
-    try:
+    with tiny_sequential_config():
         one_device = partitioning.make_mesh(devices=jax.devices()[:1])  # cheapest compile
         state, summary = run.train_dataset(str(workdir), dataset, loop, mesh=one_device)
         yield workdir, summary, dataset
-    finally:
-        gin.clear_config()
-        tasks.clear()
 
 
 def test_run_mode_trains_and_writes_the_shared_contract(trained):
@@ -74,7 +46,6 @@ def test_batches_resume_at_the_same_position(trained):
     from genrec.tasks.pipeline import task_feature_lengths
 
     workdir, summary, dataset = trained
-    gin.parse_config(BINDINGS)
     _, meta = checkpoints.read_meta(str(workdir / "checkpoints"))
     lengths = task_feature_lengths()
     first = data.batches(meta["mixture"], lengths, 4, seed=0)
