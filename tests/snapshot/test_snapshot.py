@@ -103,6 +103,20 @@ def test_features_equal_seqio_feature_converter(snapshot_dir):
         np.testing.assert_array_equal(np.stack([c[key] for c in converted]), ours[key], err_msg=key)
 
 
+def test_eval_examples_equal_what_the_eval_run_mode_reads(snapshot_dir):
+    from genrec.evaluate import run as eval_run
+
+    meta = json.load(open(os.path.join(snapshot_dir, "meta.json")))
+    name = meta["eval_tasks"][0]
+    ours = arrays.load_examples(os.path.join(snapshot_dir, "test", f"{name}.npz"))
+    theirs = eval_run.task_examples(name, "test", meta["task_feature_lengths"], None)
+    assert len(ours) == len(theirs) == 64
+    for a, b in zip(ours, theirs):
+        for key in ("inputs", "targets", "history_items"):
+            np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+        assert a["target_item"] == b["target_item"] and str(a["template_id"]) == b["template_id"].decode()
+
+
 def test_snapshot_records_what_gin_resolved(snapshot_dir):
     meta = json.load(open(os.path.join(snapshot_dir, "meta.json")))
     assert meta["model_config"]["d_model"] == 16 and meta["optimizer"]["learning_rate"] == 0.01
