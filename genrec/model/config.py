@@ -13,6 +13,7 @@ import jax.numpy as jnp
 
 ACTIVATIONS = ("relu", "gelu", "linear")
 EMBEDDING_LOOKUPS = ("one_hot", "take")
+DROPOUT_RNG_IMPLS = ("threefry2x32", "rbg", "unsafe_rbg")
 
 
 @gin.configurable
@@ -38,6 +39,11 @@ class ModelConfig:
     # 'one_hot': lookup as one_hot(tokens) @ table (a plain matmul: no gather from a vocab-sharded
     # table, dense gradient); 'take': jnp.take (cheaper for big vocabularies on one device).
     embedding_lookup: str = "one_hot"
+    # PRNG implementation dropout masks are drawn with (a jax.random key impl): 'rbg' (XLA's
+    # RngBitGenerator: much cheaper than threefry on CPU; same masks on any mesh), 'unsafe_rbg', or
+    # 'threefry2x32' (JAX's default; partitionable: each device draws only its own shard's bits,
+    # which may pay off with many data-parallel devices).
+    dropout_rng_impl: str = "rbg"
 
     def __post_init__(self):
         object.__setattr__(self, "mlp_activations", tuple(self.mlp_activations))
@@ -53,6 +59,8 @@ class ModelConfig:
             raise ValueError(f"ModelConfig.mlp_activations {self.mlp_activations}: use {ACTIVATIONS}")
         if self.embedding_lookup not in EMBEDDING_LOOKUPS:
             raise ValueError(f"ModelConfig.embedding_lookup must be one of {EMBEDDING_LOOKUPS}")
+        if self.dropout_rng_impl not in DROPOUT_RNG_IMPLS:
+            raise ValueError(f"ModelConfig.dropout_rng_impl must be one of {DROPOUT_RNG_IMPLS}")
         jnp.dtype(self.dtype)  # raises on an unknown dtype name
 
     @property

@@ -22,7 +22,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from genrec.model.config import ModelConfig
-from genrec.model.layers import (Attention, Dense, Embed, Mlp, RelativePositionBias, RMSNorm,
+from genrec.model.layers import (Attention, Dense, Dropout, Embed, Mlp, RelativePositionBias, RMSNorm,
                                  mask_to_bias, token_index)
 
 KVCache = tuple[tuple[jax.Array, jax.Array], ...]  # per decoder layer: keys, values
@@ -35,7 +35,7 @@ class EncoderLayer(nnx.Module):
         self.attention = Attention(config, rngs=rngs)
         self.mlp_norm = RMSNorm(config, rngs=rngs)
         self.mlp = Mlp(config, rngs=rngs)
-        self.dropout = nnx.Dropout(config.dropout_rate, rngs=rngs)
+        self.dropout = Dropout(config, rngs=rngs)
 
     def __call__(self, x, bias, deterministic=True):
         h = self.attention_norm(x)
@@ -53,7 +53,7 @@ class DecoderLayer(nnx.Module):
         self.cross_attention = Attention(config, rngs=rngs)
         self.mlp_norm = RMSNorm(config, rngs=rngs)
         self.mlp = Mlp(config, rngs=rngs)
-        self.dropout = nnx.Dropout(config.dropout_rate, rngs=rngs)
+        self.dropout = Dropout(config, rngs=rngs)
 
     def __call__(self, x, cross_kv, self_bias, cross_bias, deterministic=True, cache=None,
                  cache_index=None):
@@ -92,7 +92,7 @@ class EncoderDecoder(nnx.Module):
     def __init__(self, config: ModelConfig, *, rngs: nnx.Rngs):
         self.config = config
         self.embed = Embed(config, rngs=rngs)
-        self.dropout = nnx.Dropout(config.dropout_rate, rngs=rngs)
+        self.dropout = Dropout(config, rngs=rngs)
         self.encoder_relpos = RelativePositionBias(config, bidirectional=True, rngs=rngs)
         self.encoder_layers = nnx.List([EncoderLayer(config, rngs=rngs)
                                         for _ in range(config.num_encoder_layers)])

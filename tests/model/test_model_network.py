@@ -9,7 +9,7 @@ from flax import nnx
 
 from genrec.model import flops
 from genrec.model.config import ModelConfig
-from genrec.model.layers import relative_position_bucket
+from genrec.model.layers import Dropout, relative_position_bucket
 from genrec.model.losses import cross_entropy_with_z_loss
 from genrec.model.network import EncoderDecoder
 from tests.model.model_testing import TINY, forward, tiny_model
@@ -142,6 +142,19 @@ def test_dropout_only_in_training_mode():
     np.testing.assert_array_equal(forward(model, ENC, DEC), forward(model, ENC, DEC))
     a, b = forward(model, ENC, DEC, deterministic=False), forward(model, ENC, DEC, deterministic=False)
     assert float(jnp.abs(a - b).max()) > 1e-3  # fresh masks each call
+
+
+@pytest.mark.parametrize("impl", ["rbg", "threefry2x32"])
+def test_dropout_keeps_one_minus_rate_and_rescales(impl):
+    config = dataclasses.replace(TINY, dropout_rate=0.25, dropout_rng_impl=impl)
+    dropout = Dropout(config, rngs=nnx.Rngs(dropout=3))
+    x = jnp.ones((64, 1000))
+    y = nnx.jit(lambda d, x: d(x, deterministic=False))(dropout, x)
+    np.testing.assert_allclose(np.unique(np.asarray(y)), [0.0, 1 / 0.75], rtol=1e-6)
+    assert abs(float(jnp.mean(y > 0)) - 0.75) < 0.01
+    assert dropout(x, deterministic=True) is x
+    with pytest.raises(ValueError, match="dropout_rng_impl"):
+        dataclasses.replace(TINY, dropout_rng_impl="philox")
 
 
 def test_cross_entropy_with_z_loss_matches_float64():
