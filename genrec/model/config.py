@@ -13,7 +13,7 @@ import jax.numpy as jnp
 
 ACTIVATIONS = ("relu", "gelu", "linear")
 EMBEDDING_LOOKUPS = ("one_hot", "take")
-DROPOUT_RNG_IMPLS = ("threefry2x32", "rbg", "unsafe_rbg")
+DROPOUT_RNG_IMPLS = ("hash", "threefry2x32", "rbg", "unsafe_rbg")
 
 
 @gin.configurable
@@ -39,11 +39,10 @@ class ModelConfig:
     # 'one_hot': lookup as one_hot(tokens) @ table (a plain matmul: no gather from a vocab-sharded
     # table, dense gradient); 'take': jnp.take (cheaper for big vocabularies on one device).
     embedding_lookup: str = "one_hot"
-    # PRNG implementation dropout masks are drawn with (a jax.random key impl): 'rbg' (XLA's
-    # RngBitGenerator: much cheaper than threefry on CPU; same masks on any mesh), 'unsafe_rbg', or
-    # 'threefry2x32' (JAX's default; partitionable: each device draws only its own shard's bits,
-    # which may pay off with many data-parallel devices).
-    dropout_rng_impl: str = "rbg"
+    # How dropout masks are drawn: 'hash' (a counter-based integer hash of each element's index,
+    # seeded from the dropout RNG stream: cheapest on CPU, the same masks on any mesh or backend) or a
+    # jax.random key implementation ('rbg', 'unsafe_rbg', 'threefry2x32'; see layers.Dropout).
+    dropout_rng_impl: str = "hash"
 
     def __post_init__(self):
         object.__setattr__(self, "mlp_activations", tuple(self.mlp_activations))

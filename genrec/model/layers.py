@@ -107,18 +107,43 @@ class RelativePositionBias(nnx.Module):
         return jnp.transpose(bias, (0, 3, 1, 2))
 
 
+def _mix32(x: jax.Array) -> jax.Array:
+    """'lowbias32' integer hash (C. Wellons): a bijection on uint32 with strong avalanche."""
+    x = x ^ (x >> 16)
+    x = x * jnp.uint32(0x7FEB352D)
+    x = x ^ (x >> 15)
+    x = x * jnp.uint32(0x846CA68B)
+    return x ^ (x >> 16)
+
+
+def hashed_bits(seeds: jax.Array, shape: tuple[int, ...]) -> jax.Array:
+    """uint32 bits of `shape` from two uint32 seeds: a counter-based hash of each element's index,
+    mix(mix(index within row ^ seed0) ^ mix(row * golden ^ seed1)), the row being the leading axis.
+    Elementwise in the global index: the same bits on any mesh and backend, and each device computes
+    only its own shard's."""
+    shape = tuple(shape) or (1,)
+    full = (1,) + shape[1:]
+    index, stride = jnp.zeros(full, jnp.uint32), 1
+    for axis in reversed(range(1, len(shape))):
+        index = index + jax.lax.broadcasted_iota(jnp.uint32, full, axis) * jnp.uint32(stride % 2 ** 32)
+        stride *= shape[axis]
+    rows = jax.lax.broadcasted_iota(jnp.uint32, (shape[0],) + (1,) * (len(shape) - 1), 0)
+    row_mix = _mix32(rows * jnp.uint32(0x9E3779B9) ^ seeds[1])
+    return _mix32(_mix32(index ^ seeds[0]) ^ row_mix)
+
+
 class Dropout(nnx.Dropout):
-    """nnx.Dropout (same RNG stream, rate and 1/(1-rate) scaling) with a cheaper mask.
+    """nnx.Dropout (same RNG stream, rate and 1/(1-rate) scaling) with a much cheaper mask.
 
-    The mask is raw random bits compared with an integer threshold (keep iff bits >= rate * 2**32)
-    instead of bernoulli's bits -> float uniform -> compare, and each call's key is re-drawn as a
-    `config.dropout_rng_impl` key: with 'rbg' the bits come from XLA's RngBitGenerator. On CPU this
-    is ~3x cheaper than nnx.Dropout with threefry keys, which matters because the masks over the
-    [B, T, mlp] hidden and the [B, heads, T, T] attention weights need hundreds of millions of bits
-    per step (the tiger config at batch 256).
+    The mask is 32 random bits per element compared with an integer threshold (keep iff
+    bits >= rate * 2**32) instead of bernoulli's bits -> float uniform -> compare. The bits come from
+    `config.dropout_rng_impl`: 'hash' (default) hashes each element's index with two seeds drawn
+    from the dropout stream (`hashed_bits`; a few integer ops per element, fused into the consumer),
+    any other value names a jax.random key implementation the stream's key is re-drawn as ('rbg',
+    'unsafe_rbg', 'threefry2x32'). Why: with nnx.Dropout's threefry bernoulli masks over the
+    [B, T, mlp] hidden and the [B, heads, T, T] attention weights, drawing the masks was most of the
+    tiger train step on CPU (batch 256: ~390 M masked values per step).
     """
-
-    KEY_WORDS = {"threefry2x32": 2, "rbg": 4, "unsafe_rbg": 4}  # uint32 words of key data
 
     def __init__(self, config: ModelConfig, *, rngs: nnx.Rngs):
         super().__init__(config.dropout_rate, rngs=rngs)
@@ -127,13 +152,23 @@ class Dropout(nnx.Dropout):
     def __call__(self, inputs: jax.Array, *, deterministic: bool) -> jax.Array:
         if self.rate == 0.0 or deterministic:
             return inputs
-        key = self.rngs()
-        if str(jax.random.key_impl(key)) != self.rng_impl:
-            words = jax.random.bits(key, (self.KEY_WORDS[self.rng_impl],), jnp.uint32)
-            key = jax.random.wrap_key_data(words, impl=self.rng_impl)
-        threshold = jnp.uint32(min(round(self.rate * 2.0 ** 32), 2 ** 32 - 1))
-        keep = jax.random.bits(key, inputs.shape, jnp.uint32) >= threshold
-        return jnp.where(keep, inputs / jnp.asarray(1.0 - self.rate, inputs.dtype), jnp.zeros_like(inputs))
+        keep, keep_prob = self.keep_mask(self.rngs(), inputs.shape)
+        return jnp.where(keep, inputs / jnp.asarray(keep_prob, inputs.dtype), jnp.zeros_like(inputs))
+
+    def keep_mask(self, key: jax.Array, shape: tuple[int, ...]) -> tuple[jax.Array, float]:
+        """(boolean keep mask of `shape`, keep probability) from the key `key`."""
+        threshold = min(round(self.rate * 2 ** 32), 2 ** 32 - 1)
+        if self.rng_impl == "hash":
+            bits = hashed_bits(jax.random.bits(key, (2,), jnp.uint32), shape).reshape(shape)
+        else:
+            if str(jax.random.key_impl(key)) != self.rng_impl:
+                words = jax.random.bits(key, (KEY_WORDS[self.rng_impl],), jnp.uint32)
+                key = jax.random.wrap_key_data(words, impl=self.rng_impl)
+            bits = jax.random.bits(key, shape, jnp.uint32)
+        return bits >= jnp.uint32(threshold), 1.0 - threshold / 2 ** 32
+
+
+KEY_WORDS = {"threefry2x32": 2, "rbg": 4, "unsafe_rbg": 4}  # uint32 words of a key's data
 
 
 def mask_to_bias(mask: jax.Array) -> jax.Array:

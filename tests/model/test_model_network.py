@@ -144,7 +144,7 @@ def test_dropout_only_in_training_mode():
     assert float(jnp.abs(a - b).max()) > 1e-3  # fresh masks each call
 
 
-@pytest.mark.parametrize("impl", ["rbg", "threefry2x32"])
+@pytest.mark.parametrize("impl", ["hash", "rbg", "threefry2x32"])
 def test_dropout_keeps_one_minus_rate_and_rescales(impl):
     config = dataclasses.replace(TINY, dropout_rate=0.25, dropout_rng_impl=impl)
     dropout = Dropout(config, rngs=nnx.Rngs(dropout=3))
