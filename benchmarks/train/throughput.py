@@ -7,7 +7,8 @@ with AdamW + global-norm clipping on the same sequential-recommendation batches 
 histories truncated to the last 20 items, 3-level identifiers), batch 256 rows, inputs 160 / targets
 8 tokens, on one device (`jax.devices()[0]`). genrec runs with and without packing; the reference
 (`--reference`, default on when jax's backend is the CPU) is transformers' T5ForConditionalGeneration
-in eager PyTorch on the host CPU, float32, with no packing (no segment ids), so it runs the unpacked
+in eager PyTorch on the host CPU, float32 (`--reference_dtypes float32,bfloat16` adds a row with the
+forward pass under torch.autocast bf16), with no packing (no segment ids), so it runs the unpacked
 rows. Input pipelines are excluded: batches are materialised before timing. Examples/s counts real
 examples (a packed row holds several). TFLOP/s and MFU use the analytic model FLOPs of
 genrec/model/flops.py (per row, so packed and unpacked rows cost the same) and the peak table of
@@ -29,6 +30,7 @@ unless `--reference` is on.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import os
@@ -171,8 +173,11 @@ def genrec_step_time(config, warmup: dict, timed: list[dict]) -> float:
     return (time.perf_counter() - t0) / len(timed)
 
 
-def reference_step_time(config, warmup: dict, timed: list[dict]) -> float:
-    """Seconds per train step of transformers' T5ForConditionalGeneration (eager PyTorch, CPU, float32)."""
+def reference_step_time(config, warmup: dict, timed: list[dict], dtype: str = "float32") -> float:
+    """Seconds per train step of transformers' T5ForConditionalGeneration (eager PyTorch, CPU): float32,
+    or with dtype 'bfloat16' the forward pass under torch.autocast (bf16 matmuls, float32 weights)."""
+    import contextlib
+
     import torch
     from transformers import T5Config, T5ForConditionalGeneration
 
@@ -198,7 +203,10 @@ def reference_step_time(config, warmup: dict, timed: list[dict]) -> float:
 
     def step(b):
         opt.zero_grad(set_to_none=True)
-        loss = model(**b).loss
+        autocast = (torch.autocast("cpu", dtype=torch.bfloat16) if dtype == "bfloat16"
+                    else contextlib.nullcontext())
+        with autocast:
+            loss = model(**b).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
@@ -244,7 +252,8 @@ def benchmark_model(name: str, vocab_size: int, batch_sets: dict[str, list[dict]
     runs = [(f"genrec, {mode}", mode, genrec_step_time, args.dtype, jax.devices()[0].device_kind)
             for mode in MODES]
     if args.reference:
-        runs.append(("HF T5 (PyTorch), unpacked", "unpacked", reference_step_time, "float32", "cpu"))
+        runs += [("HF T5 (PyTorch), unpacked" + ("" if d == "float32" else f", {d} autocast"), "unpacked",
+                  functools.partial(reference_step_time, dtype=d), d, "cpu") for d in args.reference_dtypes]
     rows = []
     for implementation, mode, timer, dtype, device_kind in runs:
         warmup, timed = schedule(batch_sets[mode], args.steps)
@@ -253,7 +262,7 @@ def benchmark_model(name: str, vocab_size: int, batch_sets: dict[str, list[dict]
         rows.append(make_row(model=name, implementation=implementation, pack=MODES[mode], dtype=dtype,
                              config=config, seconds=seconds, timed=timed, device_kind=device_kind))
         print(json.dumps(rows[-1]), flush=True)
-    ref = rows[-1]["examples_per_s"] if args.reference else None
+    ref = rows[len(MODES)]["examples_per_s"] if args.reference else None  # the first reference row
     for r in rows:
         r["ratio_vs_reference"] = r["examples_per_s"] / ref if ref else None
     return rows
@@ -301,6 +310,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--reference", dest="reference", action="store_true", default=None,
                         help="also time HF T5 in PyTorch on the CPU (default: on when jax runs on the CPU)")
     parser.add_argument("--noreference", dest="reference", action="store_false")
+    parser.add_argument("--reference_dtypes", default="float32",
+                        help="comma-separated reference precisions, one row each: float32 and/or bfloat16 "
+                             "(torch.autocast); × reference is relative to the first")
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="torch intra-op threads")
     parser.add_argument("--batches", default=None, help="read the batches from this .npz (no tensorflow/seqio)")
     parser.add_argument("--save_batches", default=None, help="build the batches, write them to this .npz, exit")
@@ -310,6 +322,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.batches and args.save_batches:
         parser.error("--batches and --save_batches are exclusive")
+    args.reference_dtypes = [d.strip() for d in args.reference_dtypes.split(",")]
+    if not args.reference_dtypes or set(args.reference_dtypes) - {"float32", "bfloat16"}:
+        parser.error("--reference_dtypes takes float32 and/or bfloat16")
     return args
 
 
