@@ -55,9 +55,7 @@ def train(snapshot: str, workdir: str, *, num_steps: Optional[int] = None, batch
     if recorded.pop("pack", False):
         logging.info("snapshots train on unpacked rows (the recorded train.pack is ignored)")
     overrides = {"num_steps": num_steps, "batch_size": batch_size, "max_wall_s": max_wall_s}
-    settings = {"num_steps": 1000, "batch_size": 64, **recorded,
-                **{k: v for k, v in overrides.items() if v is not None}}
-    loop = trainer.LoopConfig(**settings)
+    loop = trainer.LoopConfig(**{**recorded, **{k: v for k, v in overrides.items() if v is not None}})
     lengths = meta["task_feature_lengths"]
     columns = [arrays.load_columns(os.path.join(snapshot, "train", f"{t}.npz")) for t in meta["train_tasks"]
                if meta["counts"]["train"].get(t)]

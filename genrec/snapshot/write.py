@@ -11,6 +11,7 @@ mixture's tasks in proportion to their example counts (the registry's default mi
 """
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import os
@@ -28,6 +29,13 @@ META_FILE = "meta.json"
 def _bindings(selector: str) -> dict:
     """The parameters gin binds for `selector` (values only: references are not recorded)."""
     return {k: v for k, v in gin.get_bindings(selector).items() if not callable(v)}
+
+
+def _settings(fn, selector: str) -> dict:
+    """Every keyword parameter of `fn` as this run resolves it: its default unless gin binds it."""
+    defaults = {name: p.default for name, p in inspect.signature(fn).parameters.items()
+                if p.default is not inspect.Parameter.empty}
+    return {**defaults, **_bindings(selector)}
 
 
 @gin.configurable(module="genrec.snapshot")
@@ -49,6 +57,7 @@ def write_snapshot(workdir: str, dataset, out: str, *, eval_splits: Sequence[str
     from genrec.model.config import ModelConfig
     from genrec.tasks import pipeline, registry
     from genrec.tasks.vocabulary import item_token_ids
+    from genrec.train import optimizers
     from genrec.train import run as train_run
 
     import seqio
@@ -85,8 +94,9 @@ def write_snapshot(workdir: str, dataset, out: str, *, eval_splits: Sequence[str
             "counts": counts, "task_feature_lengths": dict(lengths), "vocab_size": vocabulary.vocab_size,
             "eos_id": vocabulary.eos_id,
             "model_config": ModelConfig(vocab_size=vocabulary.vocab_size).to_dict(),
-            "optimizer": _bindings("genrec.train.optimizers.make_optimizer"),
-            "train": _bindings("genrec.train.run.train"), "eval_config": _bindings("genrec.evaluate.EvalConfig")}
+            "optimizer": _settings(optimizers.make_optimizer, "genrec.train.optimizers.make_optimizer"),
+            "train": _settings(train_run.train, "genrec.train.run.train"),
+            "eval_config": _bindings("genrec.evaluate.EvalConfig")}
     with open(os.path.join(out, META_FILE), "w") as f:
         json.dump(meta, f, indent=1)
     logging.info("snapshot written to %s: %s", out, counts)

@@ -121,6 +121,7 @@ def test_snapshot_records_what_gin_resolved(snapshot_dir):
     meta = json.load(open(os.path.join(snapshot_dir, "meta.json")))
     assert meta["model_config"]["d_model"] == 16 and meta["optimizer"]["learning_rate"] == 0.01
     assert meta["train"]["batch_size"] == 16 and meta["eval_config"]["beam_size"] == 5
+    assert meta["train"]["keep_checkpoints"] == 3 and meta["optimizer"]["name"] == "adamw"  # defaults, resolved
     assert meta["eval_tasks"] == ["genrec_synthetic_snapshot_sequential", "genrec_synthetic_snapshot_sequential_heldout"]
     items = np.load(os.path.join(snapshot_dir, "item_tokens.npy"))
     assert items.shape[0] == 40 and len(np.unique(items, axis=0)) == 40
