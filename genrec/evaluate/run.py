@@ -8,14 +8,10 @@ The mesh comes from `make_mesh` bindings (configs/partitioning/*.gin), not from 
 """
 from __future__ import annotations
 
-import json
-import logging
 import os
 from typing import Optional, Sequence
 
 import gin
-import jax
-import numpy as np
 
 from genrec.evaluate import beyond_accuracy, evaluator, results, scoring
 from genrec.tasks import pipeline  # noqa: F401  (registers prepare_tasks.* / task_feature_lengths.*)
