@@ -86,14 +86,14 @@ def evaluate(snapshot: str, workdir: str, *, split: str = "test", tasks: Optiona
 
     meta = read_meta(snapshot)
     config = evaluator.EvalConfig(**dict(meta["eval_config"], **({"batch_size": batch_size} if batch_size else {})))
-    checkpoint_dir = os.path.join(workdir, "checkpoints")
-    mesh = partitioning.make_mesh()
-    model, ckpt_meta = checkpoints.load_for_inference(checkpoint_dir, mesh)
     names = list(tasks or meta["eval_tasks"])
     unknown = [n for n in names if n not in meta["counts"].get(split, {})]
     if unknown:
         raise ValueError(f"{snapshot}: no {split} examples of {unknown}; it holds "
                          f"{sorted(meta['counts'].get(split, {}))}")
+    checkpoint_dir = os.path.join(workdir, "checkpoints")
+    mesh = partitioning.make_mesh()
+    model, ckpt_meta = checkpoints.load_for_inference(checkpoint_dir, mesh)
 
     def examples_of(name: str) -> list[dict]:
         if not meta["counts"][split][name]:

@@ -62,11 +62,11 @@ def write_snapshot(workdir: str, dataset, out: str, *, eval_splits: Sequence[str
 
     import seqio
 
-    identifiers, identifiers_dir = train_run.identifiers_for(workdir, dataset)
-    vocabulary, mixture = pipeline.prepare_tasks(workdir, dataset, identifiers)
     if _bindings("genrec.tasks.pipeline.prepare_tasks").get("mixture_rates"):
         raise ValueError("snapshots sample tasks in proportion to their examples; unbind "
                          "prepare_tasks.mixture_rates or train with --run_mode=train")
+    identifiers, identifiers_dir = train_run.identifiers_for(workdir, dataset)
+    vocabulary, mixture = pipeline.prepare_tasks(workdir, dataset, identifiers)
     lengths = pipeline.task_feature_lengths()
     train_tasks = [t.name for t in seqio.get_mixture_or_task(mixture).tasks] \
         if mixture in seqio.MixtureRegistry.names() else [mixture]
