@@ -29,7 +29,7 @@ def save_examples(path: str, examples: Sequence[Mapping]) -> None:
         values = [_plain(e[key]) for e in examples]
         if isinstance(values[0], np.ndarray) and values[0].ndim == 1:
             rows = [np.asarray(v) for v in values]
-            columns[key] = np.concatenate(rows) if rows else np.zeros(0)
+            columns[key] = np.concatenate(rows)  # rows is never empty: examples is not
             columns[key + LENGTHS] = np.array([len(r) for r in rows], np.int64)
         else:
             columns[key] = np.asarray(values)
