@@ -119,8 +119,9 @@ def schedule(batches: list[dict], steps: int) -> tuple[dict, list[dict]]:
 
 
 # --------------------------------------------------------------------------------------------- models
-def model_config(name: str, vocab_size: int, dtype: str):
-    """ModelConfig from the ModelConfig bindings of configs/models/<name>.gin (+ vocab size, dtype)."""
+def model_config(name: str, vocab_size: int, dtype: str, scan_layers: bool | None = None):
+    """ModelConfig from the ModelConfig bindings of configs/models/<name>.gin (+ vocab size, dtype;
+    the layer layout is the file's unless `scan_layers` is given)."""
     import gin
 
     from genrec.model.config import ModelConfig
@@ -131,7 +132,8 @@ def model_config(name: str, vocab_size: int, dtype: str):
     gin.clear_config()
     try:
         gin.parse_config_file(path)
-        return ModelConfig(vocab_size=vocab_size, dtype=dtype)
+        layout = {} if scan_layers is None else {"scan_layers": scan_layers}
+        return ModelConfig(vocab_size=vocab_size, dtype=dtype, **layout)
     finally:
         gin.clear_config()
 
@@ -146,9 +148,9 @@ def hf_feed_forward_proj(activations: tuple[str, ...]) -> str:
 
 
 # --------------------------------------------------------------------------------------------- timers
-def genrec_step_time(config, warmup: dict, timed: list[dict]) -> float:
-    """Seconds per train step of genrec's jitted, donated train step on jax.devices()[0], over
-    `timed` after one warm-up (compile) step on `warmup`."""
+def compile_train_step(config, batch: dict):
+    """genrec's jitted, donated train step for `config` on jax.devices()[0], compiled for the shapes
+    of `batch` → (compiled step, a fresh state, the mesh, seconds to trace + lower, seconds to compile)."""
     import jax
 
     from genrec.model.network import EncoderDecoder
@@ -163,14 +165,37 @@ def genrec_step_time(config, warmup: dict, timed: list[dict]) -> float:
     state = state_lib.create_sharded_state(factory, tx, 0, shardings)
     fn = jax.jit(steps_lib.make_train_step(model, tx), in_shardings=(shardings, None),
                  out_shardings=(shardings, None), donate_argnums=(0,))
+    t0 = time.perf_counter()
+    lowered = fn.lower(state, partitioning.global_batch(batch, mesh))
+    t1 = time.perf_counter()
+    compiled = lowered.compile()
+    return compiled, state, mesh, t1 - t0, time.perf_counter() - t1
+
+
+def genrec_timings(config, warmup: dict, timed: list[dict]) -> dict:
+    """genrec's train step on jax.devices()[0]: seconds to trace + lower and to compile, then seconds
+    per step over `timed` after one warm-up step on `warmup`, and the last step's loss."""
+    import jax
+
+    from genrec.train import partitioning
+
+    fn, state, mesh, lower_s, compile_s = compile_train_step(config, warmup)
     device_batches = jax.block_until_ready([partitioning.global_batch(b, mesh) for b in [warmup] + timed])
-    state, metrics = fn(state, device_batches[0])  # compile + warm-up
+    state, metrics = fn(state, device_batches[0])  # warm-up
     jax.block_until_ready((state, metrics))
     t0 = time.perf_counter()
     for batch in device_batches[1:]:
         state, metrics = fn(state, batch)
     jax.block_until_ready((state, metrics))
-    return (time.perf_counter() - t0) / len(timed)
+    return {"lower_s": lower_s, "compile_s": compile_s, "step_s": (time.perf_counter() - t0) / len(timed),
+            "loss": float(metrics["loss"])}
+
+
+def genrec_step_time(config, warmup: dict, timed: list[dict]) -> float:
+    """Seconds per train step of genrec's jitted, donated train step (see genrec_timings)."""
+    t = genrec_timings(config, warmup, timed)
+    print(f"  traced + lowered in {t['lower_s']:.1f} s, compiled in {t['compile_s']:.1f} s", flush=True)
+    return t["step_s"]
 
 
 def reference_step_time(config, warmup: dict, timed: list[dict], dtype: str = "float32") -> float:
@@ -248,7 +273,7 @@ def benchmark_model(name: str, vocab_size: int, batch_sets: dict[str, list[dict]
     """The genrec packed / unpacked rows (and the reference row) of one model size."""
     import jax
 
-    config = model_config(name, vocab_size, args.dtype)
+    config = model_config(name, vocab_size, args.dtype, args.scan_layers)
     runs = [(f"genrec, {mode}", mode, genrec_step_time, args.dtype, jax.devices()[0].device_kind)
             for mode in MODES]
     if args.reference:
@@ -307,6 +332,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--models", default="tiger", help="comma-separated configs/models/<name>.gin sizes")
     parser.add_argument("--dtype", default="float32", choices=("float32", "bfloat16"),
                         help="genrec's compute dtype (ModelConfig.dtype); params stay float32")
+    parser.add_argument("--scan_layers", dest="scan_layers", action="store_true", default=None,
+                        help="scan over each stack's layers (ModelConfig.scan_layers; default: as the "
+                             "size's gin file says, which scans base only)")
+    parser.add_argument("--noscan_layers", dest="scan_layers", action="store_false")
     parser.add_argument("--reference", dest="reference", action="store_true", default=None,
                         help="also time HF T5 in PyTorch on the CPU (default: on when jax runs on the CPU)")
     parser.add_argument("--noreference", dest="reference", action="store_false")
@@ -360,7 +389,8 @@ def main(argv=None) -> None:
     batch_size = batch_sets["unpacked"][0]["encoder_input_tokens"].shape[0]
     result = {"rows": rows, "batch_size": batch_size, "steps": args.steps, "lengths": LENGTHS,
               "distinct_batches": len(batch_sets["unpacked"]), "batches_file": args.batches,
-              "models": {r["model"]: model_config(r["model"], vocab_size, args.dtype).to_dict() for r in rows},
+              "models": {r["model"]: model_config(r["model"], vocab_size, args.dtype, args.scan_layers).to_dict()
+                         for r in rows},
               "optimizer": OPTIMIZER, **environment(args)}
     print_table(rows)
     if args.out:

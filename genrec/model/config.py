@@ -36,6 +36,9 @@ class ModelConfig:
     relative_attention_max_distance: int = 128
     dtype: str = "float32"  # compute dtype; params, logits and softmax stay float32
     remat: bool = False  # rematerialise each layer's activations in the backward pass
+    # Scan over each stack's layers (stacked parameters with a leading 'layers' axis): one compiled
+    # layer body per stack instead of one per layer. Changes the parameter tree (see layer_stack.py).
+    scan_layers: bool = False
     # 'one_hot': lookup as one_hot(tokens) @ table (a plain matmul: no gather from a vocab-sharded
     # table, dense gradient); 'take': jnp.take (cheaper for big vocabularies on one device).
     embedding_lookup: str = "one_hot"

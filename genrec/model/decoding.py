@@ -41,12 +41,21 @@ class _Beams(NamedTuple):
 Expand = Callable[[jax.Array, jax.Array], tuple[jax.Array, jax.Array, jax.Array]]
 
 
+def _rebuilder(model: EncoderDecoder) -> Callable[[], EncoderDecoder]:
+    """A function that rebuilds `model` where it is called. A loop body is its own trace level and
+    NNX refuses to use a module from another (scanned layers run an nnx.scan inside the body), so
+    the rebuilt module holds new Variables (a tree_map copy), not the outer ones."""
+    graphdef, state = nnx.split(model)
+    return lambda: nnx.merge(graphdef, jax.tree.map(lambda x: x, state))
+
+
 def _beam_search(model: EncoderDecoder, encoder_input_tokens: jax.Array, *, beam_size: int,
                  num_steps: int, init_aux: jax.Array, expand: Expand,
                  is_done: Callable[[jax.Array], jax.Array]) -> _Beams:
     """Generic beam search: each step scores every beam's candidates and keeps the best N."""
     batch, n = encoder_input_tokens.shape[0], beam_size
     cross_kv = model.cross_key_values(model.encode(encoder_input_tokens))
+    rebuild = _rebuilder(model)
     first_beam_only = jnp.where(jnp.arange(n) == 0, 0.0, -jnp.inf)  # all beams start identical
     init = _Beams(tokens=jnp.full((batch, n, num_steps + 1), PAD_ID, jnp.int32),
                   scores=jnp.broadcast_to(first_beam_only, (batch, n)).astype(jnp.float32),
@@ -54,6 +63,7 @@ def _beam_search(model: EncoderDecoder, encoder_input_tokens: jax.Array, *, beam
                   step=jnp.zeros((), jnp.int32))
 
     def step(beams: _Beams) -> _Beams:
+        model = rebuild()
         inputs = jax.lax.dynamic_index_in_dim(beams.tokens, beams.step, axis=2, keepdims=False)
         logits, cache = model.decode_step(inputs, beams.step, beams.cache, cross_kv,
                                           encoder_input_tokens)
@@ -67,12 +77,10 @@ def _beam_search(model: EncoderDecoder, encoder_input_tokens: jax.Array, *, beam
             flat_x = jnp.broadcast_to(x, (batch, n, width)).reshape(batch, n * width)
             return jnp.take_along_axis(flat_x, flat, axis=1)
 
-        def reorder(x):
-            return jnp.take_along_axis(x, parent.reshape(parent.shape + (1,) * (x.ndim - 2)), axis=1)
-
-        tokens = jax.lax.dynamic_update_index_in_dim(reorder(beams.tokens), pick(cand_tokens),
+        parent_tokens = jnp.take_along_axis(beams.tokens, parent[..., None], axis=1)
+        tokens = jax.lax.dynamic_update_index_in_dim(parent_tokens, pick(cand_tokens),
                                                      beams.step + 1, axis=2)
-        return _Beams(tokens, scores, pick(cand_aux), jax.tree.map(reorder, cache), beams.step + 1)
+        return _Beams(tokens, scores, pick(cand_aux), model.reorder_cache(cache, parent), beams.step + 1)
 
     return jax.lax.while_loop(lambda b: (b.step < num_steps) & ~is_done(b.aux), step, init)
 
@@ -151,10 +159,11 @@ def _greedy(graphdef, state, encoder_input_tokens, max_length: int, eos_id: int)
     model = nnx.merge(graphdef, state)
     batch = encoder_input_tokens.shape[0]
     cross_kv = model.cross_key_values(model.encode(encoder_input_tokens))
+    rebuild = _rebuilder(model)
 
     def step(carry):
         t, tokens, score, finished, cache = carry
-        logits, cache = model.decode_step(tokens[:, t][:, None], t, cache, cross_kv,
+        logits, cache = rebuild().decode_step(tokens[:, t][:, None], t, cache, cross_kv,
                                           encoder_input_tokens)
         log_probs = jax.nn.log_softmax(logits[:, 0], axis=-1)
         best = jnp.argmax(log_probs, axis=-1).astype(jnp.int32)

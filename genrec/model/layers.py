@@ -1,8 +1,9 @@
 """T5.1.1 building blocks in Flax NNX; every parameter carries logical axis names.
 
-Logical axes: 'vocab', 'embed', 'mlp', 'heads', 'kv', 'relpos_buckets'. The trainer maps them to
-mesh axes with one rules table. Parameters are created with `eager_sharding=False`, so a model can be
-built with or without a mesh; shardings come from the annotations (`nnx.get_partition_spec`).
+Logical axes: 'vocab', 'embed', 'mlp', 'heads', 'kv', 'relpos_buckets' (scanned stacks add 'layers',
+genrec/model/layer_stack.py). The trainer maps them to mesh axes with one rules table. Parameters
+are created with `eager_sharding=False`, so a model can be built with or without a mesh; shardings
+come from the annotations (`nnx.get_partition_spec`).
 Parameters are float32; matmuls run in `config.dtype`; attention softmax runs in float32.
 """
 from __future__ import annotations

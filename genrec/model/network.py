@@ -9,8 +9,10 @@ masked; so one [1, heads, T, T] bias serves the whole batch instead of a [B, hea
 row (which cost more than packing saved). The `*_positions` features are accepted for the feature
 converter's interface and otherwise unused.
 
-Decoding (genrec/model/decoding.py) uses `encode`, `cross_key_values`, `init_cache` and
-`decode_step`; the KV cache is a tuple of explicit (keys, values) arrays per decoder layer.
+Each stack of layers is unrolled or scanned (`ModelConfig.scan_layers`, genrec/model/layer_stack.py).
+Decoding (genrec/model/decoding.py) uses `encode`, `cross_key_values`, `init_cache`, `decode_step`
+and `reorder_cache`; the KV cache holds explicit (keys, values) arrays: a pair per decoder layer
+when unrolled, one pair stacked over layers when scanned.
 """
 from __future__ import annotations
 
@@ -21,11 +23,13 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from genrec.model import layer_stack
 from genrec.model.config import ModelConfig
 from genrec.model.layers import (Attention, Dense, Dropout, Embed, Mlp, RelativePositionBias, RMSNorm,
                                  mask_to_bias, token_index)
 
-KVCache = tuple[tuple[jax.Array, jax.Array], ...]  # per decoder layer: keys, values
+# Unrolled: per decoder layer (keys, values); scanned: (keys, values) stacked on a leading layer axis.
+KVCache = tuple
 
 
 class EncoderLayer(nnx.Module):
@@ -94,19 +98,19 @@ class EncoderDecoder(nnx.Module):
         self.embed = Embed(config, rngs=rngs)
         self.dropout = Dropout(config, rngs=rngs)
         self.encoder_relpos = RelativePositionBias(config, bidirectional=True, rngs=rngs)
-        self.encoder_layers = nnx.List([EncoderLayer(config, rngs=rngs)
-                                        for _ in range(config.num_encoder_layers)])
+        self.encoder_layers = layer_stack.make_layers(lambda r: EncoderLayer(config, rngs=r),
+                                                      config.num_encoder_layers, config.scan_layers, rngs)
         self.encoder_norm = RMSNorm(config, rngs=rngs)
         self.decoder_relpos = RelativePositionBias(config, bidirectional=False, rngs=rngs)
-        self.decoder_layers = nnx.List([DecoderLayer(config, rngs=rngs)
-                                        for _ in range(config.num_decoder_layers)])
+        self.decoder_layers = layer_stack.make_layers(lambda r: DecoderLayer(config, rngs=r),
+                                                      config.num_decoder_layers, config.scan_layers, rngs)
         self.decoder_norm = RMSNorm(config, rngs=rngs)
         self.output = None if config.tie_embeddings else Dense(config, rngs=rngs)
 
-    def _apply(self, layer, *args, deterministic):
-        def call(layer, *args):
-            return layer(*args, deterministic=deterministic)
-        return (nnx.remat(call) if self.config.remat else call)(layer, *args)
+    def _run(self, layers, fn, carry, per_layer=(), remat=None):
+        remat = self.config.remat if remat is None else remat
+        return layer_stack.apply_layers(layers, fn, carry, per_layer, scanned=self.config.scan_layers,
+                                        remat=remat)
 
     def encode(self, encoder_input_tokens, *, encoder_segment_ids=None, encoder_positions=None,
                deterministic=True) -> jax.Array:
@@ -116,8 +120,8 @@ class EncoderDecoder(nnx.Module):
         bias = self.encoder_relpos(index, index) + mask_to_bias(
             _pair_mask(valid, valid, encoder_segment_ids, encoder_segment_ids))
         x = self.dropout(self.embed(encoder_input_tokens), deterministic=deterministic)
-        for layer in self.encoder_layers:
-            x = self._apply(layer, x, bias, deterministic=deterministic)
+        x, _ = self._run(self.encoder_layers,
+                         lambda layer, x, _: (layer(x, bias, deterministic=deterministic), None), x)
         return self.dropout(self.encoder_norm(x), deterministic=deterministic)
 
     def decode(self, encoded, encoder_input_tokens, decoder_input_tokens, *,
@@ -134,9 +138,12 @@ class EncoderDecoder(nnx.Module):
         self_bias = self.decoder_relpos(index, index) + mask_to_bias(self_mask)
         cross_bias = mask_to_bias(cross_mask)
         x = self.dropout(self.embed(decoder_input_tokens), deterministic=deterministic)
-        for layer in self.decoder_layers:
+
+        def layer_fn(layer, x, _):
             cross_kv = layer.cross_attention.project_key_value(encoded)
-            x, _ = self._apply(layer, x, cross_kv, self_bias, cross_bias, deterministic=deterministic)
+            return layer(x, cross_kv, self_bias, cross_bias, deterministic=deterministic)[0], None
+
+        x, _ = self._run(self.decoder_layers, layer_fn, x)
         return self._logits(self.dropout(self.decoder_norm(x), deterministic=deterministic))
 
     def __call__(self, encoder_input_tokens, decoder_input_tokens, *, encoder_segment_ids=None,
@@ -160,30 +167,48 @@ class EncoderDecoder(nnx.Module):
 
     def cross_key_values(self, encoded: jax.Array) -> KVCache:
         """Each decoder layer's cross-attention keys/values [B, S, H, Dh], computed once per user
-        and shared by all of that user's beams."""
-        return tuple(layer.cross_attention.project_key_value(encoded) for layer in self.decoder_layers)
+        and shared by all of that user's beams (per layer, or stacked over layers when scanned)."""
+        def layer_fn(layer, carry, _):
+            return carry, layer.cross_attention.project_key_value(encoded)
+
+        return self._run(self.decoder_layers, layer_fn, jnp.zeros(()), remat=False)[1]
 
     def init_cache(self, batch: int, beams: int, max_length: int) -> KVCache:
-        """Zeroed self-attention cache: per layer (keys, values) [B, N, max_length, H, Dh]."""
+        """Zeroed self-attention cache: (keys, values) [B, N, max_length, H, Dh] per layer, or
+        [layers, B, N, max_length, H, Dh] once when scanned."""
         c = self.config
         shape = (batch, beams, max_length, c.num_heads, c.head_dim)
+        if c.scan_layers:
+            zeros = jnp.zeros((c.num_decoder_layers,) + shape, c.compute_dtype)
+            return (zeros, zeros)
         zeros = jnp.zeros(shape, c.compute_dtype)
         return tuple((zeros, zeros) for _ in range(c.num_decoder_layers))
+
+    def reorder_cache(self, cache: KVCache, parent: jax.Array) -> KVCache:
+        """Each user's beams take the cache of their parent beam: parent [B, N] beam indices."""
+        def reorder(x):  # x [B, N, ...]
+            return jnp.take_along_axis(x, parent.reshape(parent.shape + (1,) * (x.ndim - 2)), axis=1)
+
+        return jax.tree.map(jax.vmap(reorder) if self.config.scan_layers else reorder, cache)
 
     def decode_step(self, tokens: jax.Array, index: jax.Array, cache: KVCache, cross_kv: KVCache,
                     encoder_input_tokens: jax.Array) -> tuple[jax.Array, KVCache]:
         """One decoder step for every beam: tokens [B, N] at position `index` (a scalar) →
         float32 logits [B, N, vocab] and the cache with this position's keys/values written."""
-        batch, beams, max_length = cache[0][0].shape[:3]
+        keys_shape = (cache[0] if self.config.scan_layers else cache[0][0]).shape[-5:]
+        batch, beams, max_length = keys_shape[:3]
         key_positions = jnp.arange(max_length, dtype=jnp.int32)[None]
         self_bias = (self.decoder_relpos(jnp.reshape(index, (1, 1)).astype(jnp.int32), key_positions)
                      + mask_to_bias(key_positions[:, None, :] <= index))
         cross_bias = mask_to_bias((encoder_input_tokens > 0)[:, None, :])
-        x = self.embed(tokens)
-        new_cache = []
-        for layer, (keys, values), kv in zip(self.decoder_layers, cache, cross_kv):
+
+        def layer_fn(layer, x, inputs):
+            (keys, values), kv = inputs
             flat = (keys.reshape((batch * beams,) + keys.shape[2:]),
                     values.reshape((batch * beams,) + values.shape[2:]))
             x, (keys, values) = layer(x, kv, self_bias, cross_bias, cache=flat, cache_index=index)
-            new_cache.append((keys.reshape(cache[0][0].shape), values.reshape(cache[0][0].shape)))
-        return self._logits(self.decoder_norm(x)), tuple(new_cache)
+            return x, (keys.reshape(keys_shape), values.reshape(keys_shape))
+
+        x, new_cache = self._run(self.decoder_layers, layer_fn, self.embed(tokens), (cache, cross_kv),
+                                 remat=False)
+        return self._logits(self.decoder_norm(x)), new_cache

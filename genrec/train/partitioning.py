@@ -1,9 +1,9 @@
 """Device mesh, the one table of logical-axis rules, and the shardings derived from them.
 
 Every parameter of the model names its dimensions with logical axes ('vocab', 'embed', 'mlp',
-'heads', 'kv', 'relpos_buckets'); activations use 'batch' and 'length'. One rule table maps each
-logical axis to mesh axes, so data parallelism, FSDP and FSDP + tensor parallelism are the same
-code with different mesh shapes (configs/partitioning/{dp,fsdp,fsdp_tp}.gin):
+'heads', 'kv', 'relpos_buckets', and 'layers' for scanned layer stacks); activations use 'batch'
+and 'length'. One rule table maps each logical axis to mesh axes, so data parallelism, FSDP and
+FSDP + tensor parallelism are the same code with different mesh shapes (configs/partitioning/{dp,fsdp,fsdp_tp}.gin):
 
   dp       data=-1                 batch split over all devices, parameters replicated
   fsdp     fsdp=-1                 batch and parameters ('embed') split over all devices
@@ -34,6 +34,7 @@ LOGICAL_AXIS_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("heads", ("tensor",)),
     ("kv", ()),
     ("relpos_buckets", ()),
+    ("layers", ()),  # the stacked axis of scanned layers
     ("length", ()),
 )
 

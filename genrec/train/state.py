@@ -46,12 +46,19 @@ class FunctionalModel:
         return nnx.to_pure_dict(self.abstract_params)
 
     def module(self, params: dict, key: jax.Array) -> nnx.Module:
-        """The model with `params`; its dropout streams seeded from `key` (call inside the trace)."""
+        """The model with `params`; its dropout streams seeded from `key` (call inside the trace).
+        A stream of scanned layers holds one key per layer (a split of its folded key)."""
         leaves, treedef = jax.tree_util.tree_flatten(
             self.abstract_other, is_leaf=lambda x: isinstance(x, nnx.Variable))
-        fresh = [var.replace(jax.random.fold_in(key, i)) if isinstance(var, nnx.RngKey)
-                 else var.replace(jnp.zeros(var.get_value().shape, var.get_value().dtype))
-                 for i, var in enumerate(leaves)]
+
+        def fresh(i, var):
+            shape = var.get_value().shape
+            if not isinstance(var, nnx.RngKey):
+                return var.replace(jnp.zeros(shape, var.get_value().dtype))
+            stream = jax.random.fold_in(key, i)
+            return var.replace(jax.random.split(stream, shape) if shape else stream)
+
+        fresh = [fresh(i, var) for i, var in enumerate(leaves)]
         return nnx.merge(self.graphdef, params, jax.tree_util.tree_unflatten(treedef, fresh))
 
     def __call__(self, params: dict, batch: dict, key: jax.Array, deterministic: bool) -> jax.Array:

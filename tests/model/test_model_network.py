@@ -182,6 +182,7 @@ def test_gin_size_files(tmp_path):
         gin.parse_config_file("configs/models/base.gin")
         base = ModelConfig(vocab_size=32128)
         assert flops.num_params(base) == pytest.approx(247.6e6, rel=0.01)  # T5.1.1-base, untied
+        assert base.scan_layers and not tiger.scan_layers
     finally:
         gin.clear_config()
 

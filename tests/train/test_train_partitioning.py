@@ -76,6 +76,17 @@ def test_golden_parameter_specs_of_the_model():
     assert set(jax.tree.leaves(dp, is_leaf=lambda x: isinstance(x, P))) == {P()}
 
 
+def test_golden_specs_of_scanned_layers_replicate_the_layer_axis():
+    model = state_lib.FunctionalModel.from_factory(factory_for(tiny_config(num_encoder_layers=3,
+                                                                           scan_layers=True)))
+    specs = partitioning.param_specs(model.abstract_params, partitioning.make_mesh(data=2, fsdp=2, tensor=2))
+    enc = specs["encoder_layers"]  # one stacked module: [layers, ...] per parameter
+    assert enc["attention"]["query"] == P(None, "fsdp", "tensor")  # [layers, embed, heads, kv]
+    assert enc["mlp"]["wo"] == P(None, "tensor", "fsdp")  # [layers, mlp, embed]
+    assert enc["attention_norm"]["scale"] == P(None, "fsdp")
+    assert specs["decoder_layers"]["cross_attention"]["out"] == P(None, "tensor", None, "fsdp")
+
+
 def test_optimizer_state_specs_follow_params_and_replicate_the_rest():
     params = {"w": jax.ShapeDtypeStruct((16, 32), np.float32), "b": jax.ShapeDtypeStruct((32,), np.float32)}
     specs = {"w": P("fsdp", "tensor"), "b": P("tensor")}

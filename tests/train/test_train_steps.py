@@ -40,8 +40,12 @@ def test_microbatched_gradients_equal_full_batch_gradients():
         steps.split_microbatches(batch, 3)
 
 
-def test_one_device_and_a_2x2x2_mesh_give_the_same_training():
+@pytest.mark.parametrize("scan_layers", [False, True])
+def test_one_device_and_a_2x2x2_mesh_give_the_same_training(scan_layers):
     factory, tx, _ = standard_setup()  # dropout on: the masks must not depend on the mesh
+    if scan_layers:
+        factory = factory_for(tiny_config(dropout_rate=0.1, num_encoder_layers=2, num_decoder_layers=2,
+                                          scan_layers=True))
     one = partitioning.make_mesh(data=1, fsdp=1, tensor=1, devices=jax.devices()[:1])
     three_d = partitioning.make_mesh(data=2, fsdp=2, tensor=2)
     losses_1, state_1 = run_steps(one, factory, tx)
