@@ -5,7 +5,9 @@ state, rng; see genrec/train/state.py), `meta` a JSON dict (model_config, step, 
 identifiers_dir, dataset, mixture, task_feature_lengths, ...). A restore reads into the shardings of
 the *current* mesh (abstract target), so a run saved on one mesh shape resumes on another. A latest
 checkpoint that fails to restore (corrupt, partial) is moved to <dir>.corrupt/ with a warning and the
-one before it is used.
+one before it is used. A readable checkpoint of a different model or optimizer (other parameter
+names or shapes: a changed size, layer layout or optimizer) stops the run with an error that lists
+the differences; it is neither used nor set aside.
 """
 from __future__ import annotations
 
@@ -17,8 +19,14 @@ from typing import Any, Optional
 
 import jax
 import orbax.checkpoint as ocp
+from etils import epath
 
+from genrec.train.partitioning import path_keys
 from genrec.train.state import TrainState
+
+
+class CheckpointMismatchError(ValueError):
+    """A readable checkpoint whose arrays (names or shapes) differ from this run's train state."""
 
 
 def _restore_args(abstract):
@@ -48,8 +56,15 @@ class Checkpointer:
 
     def restore_latest(self, abstract_state: TrainState) -> Optional[tuple[TrainState, dict]]:
         """The newest checkpoint that restores into `abstract_state` (ShapeDtypeStructs with the target
-        shardings), skipping broken ones; None where there is none."""
+        shardings), skipping broken ones; None where there is none. Raises CheckpointMismatchError
+        for a readable checkpoint of another model or optimizer."""
         for step in reversed(self.all_steps()):
+            try:
+                saved = _saved_shapes(os.path.join(self.directory, str(step), "state"))
+            except Exception as e:  # noqa: BLE001 - no readable tree metadata: corrupt or partial
+                self._set_aside(step, e)
+                continue
+            _check_same_arrays(os.path.join(self.directory, str(step)), saved, abstract_state)
             try:
                 out = self.manager.restore(step, args=ocp.args.Composite(
                     state=_restore_args(abstract_state), meta=ocp.args.JsonRestore()))
@@ -75,6 +90,37 @@ class Checkpointer:
     def close(self) -> None:
         self.manager.wait_until_finished()
         self.manager.close()
+
+
+def _shapes(tree) -> dict[str, tuple[int, ...]]:
+    return {"/".join(path_keys(path)): tuple(leaf.shape)
+            for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]}
+
+
+def _saved_shapes(state_dir: str) -> dict[str, tuple[int, ...]]:
+    """Each saved array's path and shape, from the checkpoint's tree metadata (no array is read)."""
+    return _shapes(ocp.PyTreeCheckpointHandler().metadata(epath.Path(state_dir)).tree)
+
+
+def _check_same_arrays(where: str, saved: dict, abstract_state) -> None:
+    expected = _shapes(abstract_state)
+    if saved == expected:
+        return
+    found = [(p, "in the checkpoint, not in this run") for p in set(saved) - set(expected)]
+    found += [(p, "in this run, not in the checkpoint") for p in set(expected) - set(saved)]
+    found += [(p, f"checkpoint shape {saved[p]}, this run {expected[p]}")
+              for p in set(saved) & set(expected) if saved[p] != expected[p]]
+    found.sort(key=lambda f: (not f[0].startswith("params/"), f[0]))  # parameters before optimizer state
+    lines = [f"  {p}: {what}" for p, what in found]
+    hint = ""
+    if any("_layers/0/" in p for p in saved) != any("_layers/0/" in p for p in expected):
+        hint = (" The layer layout differs (ModelConfig.scan_layers); genrec.model.layer_stack."
+                "stack_layer_params / unstack_layer_params convert parameters between layouts.")
+    raise CheckpointMismatchError(
+        f"checkpoint {where} holds a different train state than this run builds ({len(lines)} "
+        f"differences; first ones:\n" + "\n".join(lines[:8]) + "\n). Was the model size, layer "
+        "layout or optimizer changed? Resume with the settings it was written with, or train in a new "
+        f"--workdir.{hint}")
 
 
 def read_meta(checkpoint_dir: str, step: Optional[int] = None) -> tuple[int, dict]:

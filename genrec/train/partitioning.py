@@ -92,7 +92,7 @@ def param_specs(abstract_params, mesh: jax.sharding.Mesh, rules=LOGICAL_AXIS_RUL
     def spec(path, var):
         logical = var.get_metadata().get("out_sharding") if isinstance(var, nnx.Variable) else None
         value = var.get_value() if isinstance(var, nnx.Variable) else var
-        return logical_to_spec(logical, value.shape, mesh, rules, "/".join(_keys(path)))
+        return logical_to_spec(logical, value.shape, mesh, rules, "/".join(path_keys(path)))
 
     return _map_variables(abstract_params, spec)
 
@@ -121,12 +121,12 @@ def optimizer_specs(abstract_opt_state, abstract_params: dict, specs: dict) -> A
     """Optimizer-state PartitionSpecs: a leaf whose key path ends with a parameter's path and whose
     shape equals that parameter's takes its spec (AdamW moments); anything else (counts, Adafactor's
     factored row/column statistics) is small and replicated."""
-    spec_by_path = {_keys(p): s for p, s in
+    spec_by_path = {path_keys(p): s for p, s in
                     jax.tree_util.tree_flatten_with_path(specs, is_leaf=lambda x: isinstance(x, P))[0]}
-    shapes = {_keys(p): tuple(leaf.shape) for p, leaf in jax.tree_util.tree_flatten_with_path(abstract_params)[0]}
+    shapes = {path_keys(p): tuple(leaf.shape) for p, leaf in jax.tree_util.tree_flatten_with_path(abstract_params)[0]}
 
     def spec(path, leaf):
-        keys = _keys(path)
+        keys = path_keys(path)
         for start in range(len(keys)):
             suffix = keys[start:]
             if suffix in shapes and shapes[suffix] == tuple(getattr(leaf, "shape", ())):
@@ -136,7 +136,7 @@ def optimizer_specs(abstract_opt_state, abstract_params: dict, specs: dict) -> A
     return jax.tree_util.tree_map_with_path(spec, abstract_opt_state)
 
 
-def _keys(path) -> tuple[str, ...]:
+def path_keys(path) -> tuple[str, ...]:
     """A key path as strings (dict keys, attribute names and sequence indices alike)."""
     return tuple(str(getattr(k, "key", getattr(k, "name", getattr(k, "idx", k)))) for k in path)
 

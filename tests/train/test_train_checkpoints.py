@@ -1,5 +1,6 @@
 """The loop with orbax checkpoints: exact resume after a kill, SIGTERM save, keep-K, corrupt latest
 skipped, restore into another mesh, NaN stops without saving, load_for_inference."""
+import dataclasses
 import json
 import logging
 import os
@@ -11,13 +12,16 @@ import numpy as np
 import pytest
 
 from genrec.train import checkpoints, partitioning, trainer
-from train_helpers import random_source, standard_setup
+from train_helpers import factory_for, random_source, standard_setup
 
 NUM_STEPS = 6
 
 
-def _train(workdir, *, source=None, mesh=None, num_steps=NUM_STEPS):
+def _train(workdir, *, source=None, mesh=None, num_steps=NUM_STEPS, model_overrides=None):
     factory, tx, config = standard_setup()
+    if model_overrides:
+        config = dataclasses.replace(config, **model_overrides)
+        factory = factory_for(config)
     loop = trainer.LoopConfig(num_steps=num_steps, batch_size=8, log_every=3, checkpoint_every=2,
                               keep_checkpoints=2)
     meta = {"model_config": config.to_dict(), "dataset": "random", "mixture": "none",
@@ -105,6 +109,19 @@ def test_corrupt_latest_checkpoint_is_skipped_with_a_warning(uninterrupted, tmp_
     assert os.listdir(str(workdir / "checkpoints") + ".corrupt")  # set aside, not deleted
     assert summary["steps"] == NUM_STEPS  # resumed from 4, trained 5 and 6 again
     _assert_same_params(jax.device_get(state["params"]), uninterrupted[1])
+
+
+@pytest.mark.parametrize("change, expected", [
+    ({"scan_layers": True}, r"(?s)first ones:\n  params/decoder_layers/0/.*: in the checkpoint.*layer layout differs"),
+    ({"mlp_dim": 48}, r"params/encoder_layers/0/mlp/wo: checkpoint shape \(32, 16\), this run \(48, 16\)"),
+])
+def test_a_checkpoint_of_another_model_is_refused_and_kept(uninterrupted, tmp_path, change, expected):
+    workdir = tmp_path / "run"
+    shutil.copytree(uninterrupted[0], workdir)
+    with pytest.raises(checkpoints.CheckpointMismatchError, match=expected):
+        _train(workdir, model_overrides=change)
+    assert sorted(os.listdir(workdir / "checkpoints")) == ["4", "6"]  # nothing set aside or overwritten
+    assert not os.path.exists(str(workdir / "checkpoints") + ".corrupt")
 
 
 def test_restore_into_a_different_mesh(uninterrupted, tmp_path):
