@@ -113,9 +113,11 @@ def _check_same_arrays(where: str, saved: dict, abstract_state) -> None:
     found.sort(key=lambda f: (not f[0].startswith("params/"), f[0]))  # parameters before optimizer state
     lines = [f"  {p}: {what}" for p, what in found]
     hint = ""
-    if any("_layers/0/" in p for p in saved) != any("_layers/0/" in p for p in expected):
-        hint = (" The layer layout differs (ModelConfig.scan_layers); genrec.model.layer_stack."
-                "stack_layer_params / unstack_layer_params convert parameters between layouts.")
+    saved_unrolled = any("_layers/0/" in p for p in saved)
+    if saved_unrolled != any("_layers/0/" in p for p in expected):
+        hint = (f" The layer layout differs: this checkpoint is {'unrolled' if saved_unrolled else 'scanned'}, "
+                f"so resume with --gin.ModelConfig.scan_layers={not saved_unrolled} (genrec.model."
+                "layer_stack.stack_layer_params / unstack_layer_params convert parameters).")
     raise CheckpointMismatchError(
         f"checkpoint {where} holds a different train state than this run builds ({len(lines)} "
         f"differences; first ones:\n" + "\n".join(lines[:8]) + "\n). Was the model size, layer "

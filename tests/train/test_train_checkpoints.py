@@ -112,7 +112,8 @@ def test_corrupt_latest_checkpoint_is_skipped_with_a_warning(uninterrupted, tmp_
 
 
 @pytest.mark.parametrize("change, expected", [
-    ({"scan_layers": True}, r"(?s)first ones:\n  params/decoder_layers/0/.*: in the checkpoint.*layer layout differs"),
+    ({"scan_layers": True}, r"(?s)first ones:\n  params/decoder_layers/0/.*: in the checkpoint.*checkpoint is unrolled, "
+                         r"so resume with --gin.ModelConfig.scan_layers=False"),
     ({"mlp_dim": 48}, r"params/encoder_layers/0/mlp/wo: checkpoint shape \(32, 16\), this run \(48, 16\)"),
 ])
 def test_a_checkpoint_of_another_model_is_refused_and_kept(uninterrupted, tmp_path, change, expected):
