@@ -3,9 +3,8 @@
 # accelerator image): everything TF-bound was frozen beforehand on a CPU host.
 #
 #   on the CPU host:
-#     python -m genrec.main --run_mode=snapshot --gin_file=configs/experiments/tiger_beauty.gin --workdir=W
-#     python benchmarks/train/throughput.py --save_batches B/train_batches.npz --batch_size 256
-#     B/ = {snapshot/ (from W), data/amazon-2014-beauty/ (raw files), train_batches.npz}
+#     bash launch/gpu_bundle.sh B      (data → build_ids → snapshot → train_batches.npz → raw files)
+#     B/ = {snapshot/, data/amazon-2014-beauty/ (raw files), train_batches.npz}
 #   on the GPU:
 #     bash launch/gpu_snapshot.sh B OUT PHASE...    PHASE: setup | baselines | tiger | throughput | compile_time
 #                                                          | collect | save_checkpoint | restore_checkpoint
