@@ -26,4 +26,4 @@ cp -r "$WORKDIR/snapshot" "$BUNDLE/snapshot"
 cp -r "$RAW/$DATASET" "$BUNDLE/data/$DATASET"
 .venv/bin/python benchmarks/train/throughput.py --save_batches "$BUNDLE/train_batches.npz" \
   --batch_size 256 --steps 30
-du -sh "$BUNDLE"/* "$BUNDLE"
+du -sh "$BUNDLE"/*; du -sh "$BUNDLE"

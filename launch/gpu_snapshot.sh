@@ -6,7 +6,7 @@
 #     bash launch/gpu_bundle.sh B      (data → build_ids → snapshot → train_batches.npz → raw files)
 #     B/ = {snapshot/, data/amazon-2014-beauty/ (raw files), train_batches.npz}
 #   on the GPU:
-#     bash launch/gpu_snapshot.sh B OUT PHASE...    PHASE: setup | baselines | tiger | throughput | compile_time
+#     bash launch/gpu_snapshot.sh B OUT PHASE...    PHASE: setup | baselines | tiger | throughput | variants
 #                                                          | collect | save_checkpoint | restore_checkpoint
 # A TIGER run longer than one lease: save_checkpoint at the end of one, carry the parts back as
 # B/tiger_checkpoint/ and restore_checkpoint before `tiger` in the next (training resumes there).
@@ -15,8 +15,8 @@
 # Env: TIGER_WALL_S (training seconds of this call; a rerun resumes from the checkpoint),
 #      BASELINE_WALL_S (per-baseline cap), WHEELS (wheels the image lacks: gin-config; keep the
 #      image's flax 0.12.10 / optax / orbax, which match its jax 0.11.2: flax 0.12.8 does not),
-#      EVAL_LIMIT (first N test users only), MODELS / DTYPE (throughput rows; compile_time: unrolled vs
-#      scanned train-step compile time, MODELS default tiger,small).
+#      EVAL_LIMIT (first N test users only), MODELS / DTYPE (throughput rows; variants: unrolled vs
+#      scanned train-step compile time and memory, MODELS default tiger,small).
 set -euo pipefail
 BUNDLE=${1:?bundle folder}; OUT=${2:?output folder}; shift 2
 RUN=${RUN_DIR:-/tmp/genrec_gpu}
@@ -57,9 +57,9 @@ throughput() {
     --dtype "${DTYPE:-float32}" --noreference --out "$RUN/throughput_${DTYPE:-float32}.json"
 }
 
-compile_time() {  # train-step compile seconds, unrolled vs scanned layers (random batches: no bundle needed)
-  python3 benchmarks/train/compile_time.py --models "${MODELS:-tiger,small}" --batch_size 256 \
-    --out "$RUN/compile_time.json"
+variants() {  # train-step compile seconds and memory, unrolled vs scanned (random batches: no bundle needed)
+  python3 benchmarks/train/variants.py --models "${MODELS:-tiger,small}" --batch_size 256 \
+    --variants scan_layers=False scan_layers=True --out "$RUN/variants_layers.json"
 }
 
 collect() {  # everything but checkpoints, as one archive in OUT

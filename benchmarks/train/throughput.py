@@ -173,8 +173,9 @@ def compile_train_step(config, batch: dict):
 
 
 def genrec_timings(config, warmup: dict, timed: list[dict]) -> dict:
-    """genrec's train step on jax.devices()[0]: seconds to trace + lower and to compile, then seconds
-    per step over `timed` after one warm-up step on `warmup`, and the last step's loss."""
+    """genrec's train step on jax.devices()[0]: seconds to trace + lower and to compile, seconds per
+    step over `timed` after one warm-up step on `warmup`, the last step's loss, and the compiled
+    program's temporary buffer bytes (activations and workspace; None where the backend says nothing)."""
     import jax
 
     from genrec.train import partitioning
@@ -187,8 +188,9 @@ def genrec_timings(config, warmup: dict, timed: list[dict]) -> dict:
     for batch in device_batches[1:]:
         state, metrics = fn(state, batch)
     jax.block_until_ready((state, metrics))
+    memory = fn.memory_analysis()
     return {"lower_s": lower_s, "compile_s": compile_s, "step_s": (time.perf_counter() - t0) / len(timed),
-            "loss": float(metrics["loss"])}
+            "loss": float(metrics["loss"]), "temp_bytes": getattr(memory, "temp_size_in_bytes", None)}
 
 
 def genrec_step_time(config, warmup: dict, timed: list[dict]) -> float:

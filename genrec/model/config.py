@@ -11,6 +11,8 @@ from typing import Any
 import gin
 import jax.numpy as jnp
 
+from genrec.model.layer_stack import REMAT_POLICIES
+
 ACTIVATIONS = ("relu", "gelu", "linear")
 EMBEDDING_LOOKUPS = ("one_hot", "take")
 DROPOUT_RNG_IMPLS = ("hash", "threefry2x32", "rbg", "unsafe_rbg")
@@ -36,6 +38,10 @@ class ModelConfig:
     relative_attention_max_distance: int = 128
     dtype: str = "float32"  # compute dtype; params, logits and softmax stay float32
     remat: bool = False  # rematerialise each layer's activations in the backward pass
+    # What remat keeps from the forward pass: 'nothing' (recompute the whole layer: least memory),
+    # 'weight_dots' (keep the outputs of matmuls against weights; recompute attention scores and
+    # elementwise ops), 'dots' (keep every matmul output, attention's included).
+    remat_policy: str = "nothing"
     # Scan over each stack's layers (stacked parameters with a leading 'layers' axis): one compiled
     # layer body per stack instead of one per layer. Changes the parameter tree (see layer_stack.py).
     scan_layers: bool = False
@@ -61,6 +67,9 @@ class ModelConfig:
             raise ValueError(f"ModelConfig.mlp_activations {self.mlp_activations}: use {ACTIVATIONS}")
         if self.embedding_lookup not in EMBEDDING_LOOKUPS:
             raise ValueError(f"ModelConfig.embedding_lookup must be one of {EMBEDDING_LOOKUPS}")
+        if self.remat_policy not in REMAT_POLICIES:
+            raise ValueError(f"ModelConfig.remat_policy must be one of {tuple(REMAT_POLICIES)}, "
+                             f"got {self.remat_policy!r}")
         if self.dropout_rng_impl not in DROPOUT_RNG_IMPLS:
             raise ValueError(f"ModelConfig.dropout_rng_impl must be one of {DROPOUT_RNG_IMPLS}")
         jnp.dtype(self.dtype)  # raises on an unknown dtype name

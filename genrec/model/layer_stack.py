@@ -3,7 +3,7 @@
 Scanned (`ModelConfig.scan_layers`): the layers are built with `nnx.vmap`, so every parameter gains
 a leading logical axis 'layers' (replicated by the rule table), and applied with `nnx.scan`, so XLA
 compiles one layer body however deep the stack is (T5-base's 12 + 12 layers: train-step compile
-37 s -> 9 s on CPU, benchmarks/train/compile_time.py). Unrolled: an `nnx.List`, parameters under
+31 s -> 8 s on CPU, benchmarks/train/variants.py). Unrolled: an `nnx.List`, parameters under
 `<stack>/<index>/...`; on CPU a shallow stack steps faster unrolled.
 
 Per-layer inputs and outputs (the decoder's KV cache, its cross-attention keys/values) follow the
@@ -37,14 +37,24 @@ def make_layers(build: Callable[[nnx.Rngs], nnx.Module], count: int, scanned: bo
     return stacked(rngs)
 
 
-def apply_layers(layers, fn: LayerFn, carry, per_layer=(), *, scanned: bool, remat: bool = False):
+# ModelConfig.remat_policy → what jax.checkpoint saves. Model matmuls against weights are 2-D
+# (layers.matmul), attention's are batched einsums, so "no batch dims" tells the two apart.
+REMAT_POLICIES = {
+    "nothing": jax.checkpoint_policies.nothing_saveable,
+    "weight_dots": jax.checkpoint_policies.dots_with_no_batch_dims_saveable,
+    "dots": jax.checkpoint_policies.dots_saveable,
+}
+
+
+def apply_layers(layers, fn: LayerFn, carry, per_layer=(), *, scanned: bool, remat: str | None = None):
     """Runs fn over the layers in order, threading `carry`; returns (carry, per-layer outputs).
 
     `per_layer` is a tuple of per-layer inputs, each in the layout's form (a sequence indexed by
     layer when unrolled, a pytree stacked on axis 0 when scanned); fn gets one layer's slice of each.
+    `remat` names a REMAT_POLICIES entry: each layer is rematerialised in the backward pass.
     """
-    if remat:
-        fn = nnx.remat(fn)
+    if remat is not None:
+        fn = nnx.remat(fn, policy=REMAT_POLICIES[remat])
     if scanned:
         scan = nnx.scan(fn, in_axes=(0, nnx.Carry, 0), out_axes=(nnx.Carry, 0),
                         transform_metadata={nnx.PARTITION_NAME: LAYERS_AXIS})

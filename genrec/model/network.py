@@ -107,10 +107,11 @@ class EncoderDecoder(nnx.Module):
         self.decoder_norm = RMSNorm(config, rngs=rngs)
         self.output = None if config.tie_embeddings else Dense(config, rngs=rngs)
 
-    def _run(self, layers, fn, carry, per_layer=(), remat=None):
-        remat = self.config.remat if remat is None else remat
-        return layer_stack.apply_layers(layers, fn, carry, per_layer, scanned=self.config.scan_layers,
-                                        remat=remat)
+    def _run(self, layers, fn, carry, per_layer=(), train=True):
+        """The layers in order (layer_stack.apply_layers); `train` paths honour ModelConfig.remat."""
+        c = self.config
+        return layer_stack.apply_layers(layers, fn, carry, per_layer, scanned=c.scan_layers,
+                                        remat=c.remat_policy if c.remat and train else None)
 
     def encode(self, encoder_input_tokens, *, encoder_segment_ids=None, encoder_positions=None,
                deterministic=True) -> jax.Array:
@@ -171,7 +172,7 @@ class EncoderDecoder(nnx.Module):
         def layer_fn(layer, carry, _):
             return carry, layer.cross_attention.project_key_value(encoded)
 
-        return self._run(self.decoder_layers, layer_fn, jnp.zeros(()), remat=False)[1]
+        return self._run(self.decoder_layers, layer_fn, jnp.zeros(()), train=False)[1]
 
     def init_cache(self, batch: int, beams: int, max_length: int) -> KVCache:
         """Zeroed self-attention cache: (keys, values) [B, N, max_length, H, Dh] per layer, or
@@ -210,5 +211,5 @@ class EncoderDecoder(nnx.Module):
             return x, (keys.reshape(keys_shape), values.reshape(keys_shape))
 
         x, new_cache = self._run(self.decoder_layers, layer_fn, self.embed(tokens), (cache, cross_kv),
-                                 remat=False)
+                                 train=False)
         return self._logits(self.decoder_norm(x)), new_cache

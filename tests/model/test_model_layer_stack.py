@@ -74,13 +74,15 @@ def _grads(config, params):
     return jax.jit(jax.grad(loss))(params)
 
 
-def test_scanned_remat_gradients_equal_unrolled(pair):
+@pytest.mark.parametrize("scan_layers", [False, True])
+@pytest.mark.parametrize("policy", list(layer_stack.REMAT_POLICIES))
+def test_remat_gradients_equal_plain_unrolled_gradients(pair, scan_layers, policy):
     unrolled, _ = pair
     params = _params(unrolled)
-    stacked = _grads(dataclasses.replace(CONFIG, scan_layers=True, remat=True),
-                     layer_stack.stack_layer_params(params))
+    config = dataclasses.replace(CONFIG, scan_layers=scan_layers, remat=True, remat_policy=policy)
+    grads = _grads(config, layer_stack.stack_layer_params(params) if scan_layers else params)
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-7),
-                 layer_stack.unstack_layer_params(stacked), _grads(CONFIG, params))
+                 layer_stack.unstack_layer_params(grads) if scan_layers else grads, _grads(CONFIG, params))
 
 
 def test_scanned_decoding_equals_unrolled(pair):

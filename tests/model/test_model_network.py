@@ -182,7 +182,8 @@ def test_gin_size_files(tmp_path):
         gin.parse_config_file("configs/models/base.gin")
         base = ModelConfig(vocab_size=32128)
         assert flops.num_params(base) == pytest.approx(247.6e6, rel=0.01)  # T5.1.1-base, untied
-        assert base.scan_layers and not tiger.scan_layers
+        assert base.scan_layers and base.remat and base.remat_policy == "weight_dots"
+        assert not tiger.scan_layers and not tiger.remat
     finally:
         gin.clear_config()
 
