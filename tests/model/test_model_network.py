@@ -184,6 +184,10 @@ def test_gin_size_files(tmp_path):
         assert flops.num_params(base) == pytest.approx(247.6e6, rel=0.01)  # T5.1.1-base, untied
         assert base.scan_layers and base.remat and base.remat_policy == "weight_dots"
         assert not tiger.scan_layers and not tiger.remat
+        gin.clear_config()
+        gin.parse_config_file("configs/models/small.gin")
+        small = ModelConfig(vocab_size=32128)
+        assert small.scan_layers and small.remat and small.remat_policy == "weight_dots"
     finally:
         gin.clear_config()
 
