@@ -57,9 +57,10 @@ throughput() {
     --dtype "${DTYPE:-float32}" --noreference --out "$RUN/throughput_${DTYPE:-float32}.json"
 }
 
-variants() {  # train-step compile seconds and memory, unrolled vs scanned (random batches: no bundle needed)
+variants() {  # compile seconds, memory and step time: unrolled / scanned / scanned + remat (random batches)
   python3 benchmarks/train/variants.py --models "${MODELS:-tiger,small}" --batch_size 256 \
-    --variants scan_layers=False scan_layers=True --out "$RUN/variants_layers.json"
+    --variants "scan_layers=False,remat=False" "scan_layers=True,remat=False" \
+    "scan_layers=True,remat=True,remat_policy='weight_dots'" --out "$RUN/variants_layers.json"
 }
 
 collect() {  # everything but checkpoints, as one archive in OUT
