@@ -125,6 +125,16 @@ def test_a_checkpoint_of_another_model_is_refused_and_kept(uninterrupted, tmp_pa
     assert not os.path.exists(str(workdir / "checkpoints") + ".corrupt")
 
 
+def test_scanned_layers_resume_exactly(tmp_path):
+    scanned = {"scan_layers": True, "num_encoder_layers": 2, "num_decoder_layers": 2}
+    state, _ = _train(tmp_path / "straight", model_overrides=scanned)
+    _train(tmp_path / "resumed", model_overrides=scanned, num_steps=4)
+    resumed, summary = _train(tmp_path / "resumed", model_overrides=scanned)
+    assert summary["steps"] == NUM_STEPS
+    assert resumed["params"]["encoder_layers"]["mlp"]["wo"].shape[0] == 2  # stacked
+    _assert_same_params(jax.device_get(resumed["params"]), jax.device_get(state["params"]))
+
+
 def test_restore_into_a_different_mesh(uninterrupted, tmp_path):
     workdir = tmp_path / "run"
     shutil.copytree(uninterrupted[0], workdir)
