@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the bundle that launch/gpu_snapshot.sh reads, on a CPU host with the full install:
 #   TFDS data → semantic IDs (MiniLM + RQ-VAE, as the experiment says) → snapshot → throughput
-#   batches → a copy of the raw dataset files (the GPU-side SASRec baselines parse them).
+#   batches → a copy of the raw dataset files (the GPU-side SASRec baselines parse them) → the
+#   pinned gin-config wheel (accelerator images lack it; gpu_snapshot.sh `setup` installs it).
 #   bash launch/gpu_bundle.sh BUNDLE [--gin.NAME=VALUE ...]
 # Env: GIN (default configs/experiments/tiger_beauty.gin), WORKDIR (default workdir/gpu_bundle),
 #      RAW_DATA_DIR (default ../shared/data), DATASET (default amazon-2014-beauty).
@@ -26,4 +27,6 @@ cp -r "$WORKDIR/snapshot" "$BUNDLE/snapshot"
 cp -r "$RAW/$DATASET" "$BUNDLE/data/$DATASET"
 .venv/bin/python benchmarks/train/throughput.py --save_batches "$BUNDLE/train_batches.npz" \
   --batch_size 256 --steps 30
+gin_pin=$(grep -o '"gin-config==[^"]*"' setup.py | tr -d '"')
+.venv/bin/python -m pip download -q --no-deps --only-binary=:all: -d "$BUNDLE/wheels" "$gin_pin"
 du -sh "$BUNDLE"/*; du -sh "$BUNDLE"

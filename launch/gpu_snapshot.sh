@@ -13,8 +13,9 @@
 #
 # Results stay in RUN_DIR (default /tmp/genrec_gpu); `collect` archives them into OUT.
 # Env: TIGER_WALL_S (training seconds of this call; a rerun resumes from the checkpoint),
-#      BASELINE_WALL_S (per-baseline cap), WHEELS (wheels the image lacks: gin-config; keep the
-#      image's flax 0.12.10 / optax / orbax, which match its jax 0.11.2: flax 0.12.8 does not),
+#      BASELINE_WALL_S (per-baseline cap), WHEELS (wheels the image lacks, default B/wheels:
+#      gin-config; keep the image's flax 0.12.10 / optax / orbax, which match its jax 0.11.2:
+#      flax 0.12.8 does not),
 #      EVAL_LIMIT (first N test users only), MODELS / DTYPE (throughput rows; variants: unrolled vs
 #      scanned train-step compile time and memory, MODELS default tiger,small).
 set -euo pipefail
@@ -23,6 +24,7 @@ RUN=${RUN_DIR:-/tmp/genrec_gpu}
 mkdir -p "$OUT" "$RUN"
 export PYTHONUNBUFFERED=1 TF_CPP_MIN_LOG_LEVEL=2 XLA_PYTHON_CLIENT_MEM_FRACTION=${XLA_PYTHON_CLIENT_MEM_FRACTION:-0.45}
 
+WHEELS=${WHEELS:-$( [ -d "$BUNDLE/wheels" ] && echo "$BUNDLE/wheels" || true )}
 SITE=/tmp/genrec_site  # the pinned pure-Python wheels, when WHEELS was given to `setup`
 if [ -d "$SITE" ]; then export PYTHONPATH="$SITE${PYTHONPATH:+:$PYTHONPATH}"; fi
 
