@@ -67,28 +67,38 @@ def apply_layers(layers, fn: LayerFn, carry, per_layer=(), *, scanned: bool, rem
 
 
 def is_layer_list(node: Any) -> bool:
-    """A pure-dict node holding an unrolled stack: keys exactly 0..n-1."""
-    return isinstance(node, dict) and bool(node) and set(node) == set(range(len(node)))
+    """A node holding an unrolled stack: a dict keyed 0..n-1 (ints, or their strings as orbax
+    returns them)."""
+    return (isinstance(node, dict) and bool(node)
+            and {str(k) for k in node} == {str(i) for i in range(len(node))})
 
 
-def stack_layer_params(params: dict, stacks: tuple[str, ...] = ("encoder_layers", "decoder_layers")) -> dict:
+def stack_layers(node: dict) -> Any:
+    """One unrolled stack ({0: layer tree, 1: ...}) → the same tree with every leaf stacked on axis 0."""
+    by_index = {int(k): v for k, v in node.items()}
+    return jax.tree.map(lambda *xs: jnp.stack(xs), *(by_index[i] for i in range(len(by_index))))
+
+
+def unstack_layers(node: Any) -> dict:
+    """One stacked stack → {0: layer tree, 1: ...}."""
+    count = jax.tree.leaves(node)[0].shape[0]
+    return {i: jax.tree.map(lambda x, i=i: x[i], node) for i in range(count)}
+
+
+STACKS = ("encoder_layers", "decoder_layers")
+
+
+def stack_layer_params(params: dict, stacks: tuple[str, ...] = STACKS) -> dict:
     """Unrolled-layout pure-dict params (`stack/0/...`, `stack/1/...`) → scanned layout."""
-    out = dict(params)
     for name in stacks:
-        node = params[name]
-        if not is_layer_list(node):
+        if not is_layer_list(params[name]):
             raise ValueError(f"params[{name!r}] is not an unrolled layer stack (keys 0..n-1)")
-        out[name] = jax.tree.map(lambda *xs: jnp.stack(xs), *(node[i] for i in range(len(node))))
-    return out
+    return {k: stack_layers(v) if k in stacks else v for k, v in params.items()}
 
 
-def unstack_layer_params(params: dict, stacks: tuple[str, ...] = ("encoder_layers", "decoder_layers")) -> dict:
+def unstack_layer_params(params: dict, stacks: tuple[str, ...] = STACKS) -> dict:
     """Scanned-layout pure-dict params → unrolled layout (`stack/<index>/...`)."""
-    out = dict(params)
     for name in stacks:
-        node = params[name]
-        if is_layer_list(node):
+        if is_layer_list(params[name]):
             raise ValueError(f"params[{name!r}] is already an unrolled layer stack")
-        count = jax.tree.leaves(node)[0].shape[0]
-        out[name] = {i: jax.tree.map(lambda x, i=i: x[i], node) for i in range(count)}
-    return out
+    return {k: unstack_layers(v) if k in stacks else v for k, v in params.items()}

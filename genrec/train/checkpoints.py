@@ -116,8 +116,9 @@ def _check_same_arrays(where: str, saved: dict, abstract_state) -> None:
     saved_unrolled = any("_layers/0/" in p for p in saved)
     if saved_unrolled != any("_layers/0/" in p for p in expected):
         hint = (f" The layer layout differs: this checkpoint is {'unrolled' if saved_unrolled else 'scanned'}, "
-                f"so resume with --gin.ModelConfig.scan_layers={not saved_unrolled} (genrec.model."
-                "layer_stack.stack_layer_params / unstack_layer_params convert parameters).")
+                f"so resume with --gin.ModelConfig.scan_layers={not saved_unrolled}, or convert it "
+                f"(python -m genrec.train.convert_layout --checkpoint_dir={os.path.dirname(where)} "
+                f"--out_dir={os.path.dirname(where)}.converted, then swap the two folders).")
     raise CheckpointMismatchError(
         f"checkpoint {where} holds a different train state than this run builds ({len(lines)} "
         f"differences; first ones:\n" + "\n".join(lines[:8]) + "\n). Was the model size, layer "

@@ -135,6 +135,33 @@ def test_scanned_layers_resume_exactly(tmp_path):
     _assert_same_params(jax.device_get(resumed["params"]), jax.device_get(state["params"]))
 
 
+def test_convert_layout_resumes_like_the_unrolled_run(tmp_path):
+    from genrec.model import layer_stack
+    from genrec.train import convert_layout
+
+    plain = {"dropout_rate": 0.0}  # the layouts draw different dropout masks; compare without them
+    _train(tmp_path / "unrolled", model_overrides=plain, num_steps=4)
+    step, scanned = convert_layout.convert_checkpoint(str(tmp_path / "unrolled" / "checkpoints"),
+                                                      str(tmp_path / "scanned" / "checkpoints"))
+    assert (step, scanned) == (4, True)
+    _, meta = checkpoints.read_meta(str(tmp_path / "scanned" / "checkpoints"))
+    assert meta["model_config"]["scan_layers"] is True
+    with pytest.raises(FileExistsError, match="already holds checkpoints"):
+        convert_layout.convert_checkpoint(str(tmp_path / "unrolled" / "checkpoints"),
+                                          str(tmp_path / "scanned" / "checkpoints"))
+    unrolled, _ = _train(tmp_path / "unrolled", model_overrides=plain)  # steps 5, 6 in each layout
+    resumed, summary = _train(tmp_path / "scanned", model_overrides=dict(plain, scan_layers=True))
+    assert summary["steps"] == NUM_STEPS and summary["final_loss"] is not None
+    _assert_same_params(layer_stack.unstack_layer_params(jax.device_get(resumed["params"])),
+                        jax.device_get(unrolled["params"]), exact=False)
+    # And back: the scanned checkpoint converts to one the unrolled run resumes from.
+    convert_layout.convert_checkpoint(str(tmp_path / "scanned" / "checkpoints"), str(tmp_path / "back" / "checkpoints"))
+    back, summary = _train(tmp_path / "back", model_overrides=plain, num_steps=NUM_STEPS)
+    assert summary["steps"] == NUM_STEPS  # nothing left to train: restored as is
+    _assert_same_params(jax.device_get(back["params"]), layer_stack.unstack_layer_params(
+        jax.device_get(resumed["params"])))
+
+
 def test_restore_into_a_different_mesh(uninterrupted, tmp_path):
     workdir = tmp_path / "run"
     shutil.copytree(uninterrupted[0], workdir)
