@@ -1,6 +1,7 @@
 """The loop with orbax checkpoints: exact resume after a kill, SIGTERM save, keep-K, corrupt latest
 skipped, restore into another mesh, NaN stops without saving, load_for_inference."""
 import dataclasses
+import functools
 import json
 import logging
 import os
@@ -11,14 +12,16 @@ import jax
 import numpy as np
 import pytest
 
-from genrec.train import checkpoints, partitioning, trainer
+from genrec.train import checkpoints, optimizers, partitioning, trainer
 from train_helpers import factory_for, random_source, standard_setup
 
 NUM_STEPS = 6
 
 
-def _train(workdir, *, source=None, mesh=None, num_steps=NUM_STEPS, model_overrides=None):
+def _train(workdir, *, source=None, mesh=None, num_steps=NUM_STEPS, model_overrides=None, optimizer=None):
     factory, tx, config = standard_setup()
+    if optimizer:
+        tx = optimizers.make_optimizer(10, name=optimizer, learning_rate=1e-2, warmup_steps=1)
     if model_overrides:
         config = dataclasses.replace(config, **model_overrides)
         factory = factory_for(config)
@@ -135,12 +138,17 @@ def test_scanned_layers_resume_exactly(tmp_path):
     _assert_same_params(jax.device_get(resumed["params"]), jax.device_get(state["params"]))
 
 
-def test_convert_layout_resumes_like_the_unrolled_run(tmp_path):
+@pytest.mark.parametrize("optimizer, sizes", [
+    ("adamw", {}),
+    ("adafactor", {"d_model": 128, "mlp_dim": 256}),  # >= 128: factored statistics and placeholders
+])
+def test_convert_layout_resumes_like_the_unrolled_run(tmp_path, optimizer, sizes):
     from genrec.model import layer_stack
     from genrec.train import convert_layout
 
-    plain = {"dropout_rate": 0.0}  # the layouts draw different dropout masks; compare without them
-    _train(tmp_path / "unrolled", model_overrides=plain, num_steps=4)
+    plain = {"dropout_rate": 0.0, **sizes}  # the layouts draw different dropout masks: none here
+    train = functools.partial(_train, optimizer=optimizer)
+    train(tmp_path / "unrolled", model_overrides=plain, num_steps=4)
     step, scanned = convert_layout.convert_checkpoint(str(tmp_path / "unrolled" / "checkpoints"),
                                                       str(tmp_path / "scanned" / "checkpoints"))
     assert (step, scanned) == (4, True)
@@ -149,14 +157,14 @@ def test_convert_layout_resumes_like_the_unrolled_run(tmp_path):
     with pytest.raises(FileExistsError, match="already holds checkpoints"):
         convert_layout.convert_checkpoint(str(tmp_path / "unrolled" / "checkpoints"),
                                           str(tmp_path / "scanned" / "checkpoints"))
-    unrolled, _ = _train(tmp_path / "unrolled", model_overrides=plain)  # steps 5, 6 in each layout
-    resumed, summary = _train(tmp_path / "scanned", model_overrides=dict(plain, scan_layers=True))
+    unrolled, _ = train(tmp_path / "unrolled", model_overrides=plain)  # steps 5, 6 in each layout
+    resumed, summary = train(tmp_path / "scanned", model_overrides=dict(plain, scan_layers=True))
     assert summary["steps"] == NUM_STEPS and summary["final_loss"] is not None
     _assert_same_params(layer_stack.unstack_layer_params(jax.device_get(resumed["params"])),
                         jax.device_get(unrolled["params"]), exact=False)
     # And back: the scanned checkpoint converts to one the unrolled run resumes from.
     convert_layout.convert_checkpoint(str(tmp_path / "scanned" / "checkpoints"), str(tmp_path / "back" / "checkpoints"))
-    back, summary = _train(tmp_path / "back", model_overrides=plain, num_steps=NUM_STEPS)
+    back, summary = train(tmp_path / "back", model_overrides=plain, num_steps=NUM_STEPS)
     assert summary["steps"] == NUM_STEPS  # nothing left to train: restored as is
     _assert_same_params(jax.device_get(back["params"]), layer_stack.unstack_layer_params(
         jax.device_get(resumed["params"])))
