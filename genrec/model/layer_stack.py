@@ -16,6 +16,7 @@ from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import nnx
 
 LAYERS_AXIS = "layers"  # the logical axis name of the stacked dimension
@@ -73,16 +74,25 @@ def is_layer_list(node: Any) -> bool:
             and {str(k) for k in node} == {str(i) for i in range(len(node))})
 
 
+# Layer trees are parameters or the optimizer statistics that mirror them, except that Adafactor keeps
+# a shape-(1,) placeholder for a statistic it does not use; the stacked parameter has one placeholder
+# too. Real per-layer values are never (1,), and stacked ones are at least 2-D.
+def _stack_leaf(*per_layer):
+    if all(np.shape(x) == (1,) for x in per_layer):
+        return per_layer[0]
+    return (np if isinstance(per_layer[0], np.ndarray) else jnp).stack(per_layer)
+
+
 def stack_layers(node: dict) -> Any:
     """One unrolled stack ({0: layer tree, 1: ...}) → the same tree with every leaf stacked on axis 0."""
     by_index = {int(k): v for k, v in node.items()}
-    return jax.tree.map(lambda *xs: jnp.stack(xs), *(by_index[i] for i in range(len(by_index))))
+    return jax.tree.map(_stack_leaf, *(by_index[i] for i in range(len(by_index))))
 
 
 def unstack_layers(node: Any) -> dict:
     """One stacked stack → {0: layer tree, 1: ...}."""
-    count = jax.tree.leaves(node)[0].shape[0]
-    return {i: jax.tree.map(lambda x, i=i: x[i], node) for i in range(count)}
+    count = max(np.shape(x)[0] for x in jax.tree.leaves(node) if np.ndim(x) >= 2)
+    return {i: jax.tree.map(lambda x, i=i: x[i] if np.ndim(x) >= 2 else x, node) for i in range(count)}
 
 
 STACKS = ("encoder_layers", "decoder_layers")

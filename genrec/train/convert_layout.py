@@ -25,18 +25,6 @@ from genrec.model import layer_stack
 from genrec.train.checkpoints import Checkpointer, read_meta
 
 
-def _stack(*per_layer: np.ndarray) -> np.ndarray:
-    # Adafactor keeps a shape-(1,) placeholder for the statistic a parameter does not use; the
-    # stacked parameter has one placeholder too. Real per-layer values are never (1,).
-    if all(np.shape(x) == (1,) for x in per_layer):
-        return per_layer[0]
-    return np.stack(per_layer)
-
-
-def _unstack(x: np.ndarray, index: int) -> np.ndarray:
-    return x[index] if np.ndim(x) >= 2 else x  # stacked values are >= 2-D; (1,) placeholders stay
-
-
 def convert_stacks(tree: Any, to_scanned: bool) -> Any:
     """Every layer stack found under a dict key in layer_stack.STACKS, at any depth, converted."""
     if isinstance(tree, dict):
@@ -45,21 +33,13 @@ def convert_stacks(tree: Any, to_scanned: bool) -> Any:
             if key in layer_stack.STACKS and value is not None:
                 if layer_stack.is_layer_list(value) != to_scanned:
                     raise ValueError(f"{key}: already in the {'scanned' if to_scanned else 'unrolled'} layout")
-                out[key] = _convert_stack(value, to_scanned)
+                out[key] = layer_stack.stack_layers(value) if to_scanned else layer_stack.unstack_layers(value)
             else:
                 out[key] = convert_stacks(value, to_scanned)
         return out
     if isinstance(tree, (list, tuple)):
         return type(tree)(convert_stacks(v, to_scanned) for v in tree)
     return tree
-
-
-def _convert_stack(node: Any, to_scanned: bool) -> Any:
-    if to_scanned:
-        layers = [node[k] for k in sorted(node, key=int)]
-        return jax.tree.map(_stack, *layers)
-    count = max(np.shape(x)[0] for x in jax.tree.leaves(node) if np.ndim(x) >= 2)
-    return {i: jax.tree.map(lambda x, i=i: _unstack(x, i), node) for i in range(count)}
 
 
 def convert_checkpoint(checkpoint_dir: str, out_dir: str, step: Optional[int] = None) -> tuple[int, bool]:
