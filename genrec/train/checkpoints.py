@@ -97,9 +97,13 @@ def _shapes(tree) -> dict[str, tuple[int, ...]]:
             for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]}
 
 
+def saved_tree(state_dir: str) -> Any:
+    """The saved state's tree of array metadata (shape, dtype, ...), read without any array."""
+    return ocp.PyTreeCheckpointHandler().metadata(epath.Path(state_dir)).tree
+
+
 def _saved_shapes(state_dir: str) -> dict[str, tuple[int, ...]]:
-    """Each saved array's path and shape, from the checkpoint's tree metadata (no array is read)."""
-    return _shapes(ocp.PyTreeCheckpointHandler().metadata(epath.Path(state_dir)).tree)
+    return _shapes(saved_tree(state_dir))
 
 
 def _check_same_arrays(where: str, saved: dict, abstract_state) -> None:

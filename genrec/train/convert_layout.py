@@ -19,10 +19,9 @@ from typing import Any, Optional
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
-from etils import epath
 
 from genrec.model import layer_stack
-from genrec.train.checkpoints import Checkpointer, read_meta
+from genrec.train.checkpoints import Checkpointer, read_meta, saved_tree
 
 
 def convert_stacks(tree: Any, to_scanned: bool) -> Any:
@@ -45,9 +44,8 @@ def convert_stacks(tree: Any, to_scanned: bool) -> Any:
 def convert_checkpoint(checkpoint_dir: str, out_dir: str, step: Optional[int] = None) -> tuple[int, bool]:
     """Writes the converted checkpoint; returns (step, whether it is now scanned)."""
     step, meta = read_meta(checkpoint_dir, step)
-    state_dir = epath.Path(os.path.abspath(checkpoint_dir)) / str(step) / "state"
-    tree = ocp.PyTreeCheckpointHandler().metadata(state_dir).tree
-    restore_args = jax.tree.map(lambda _: ocp.RestoreArgs(restore_type=np.ndarray), tree)
+    state_dir = os.path.join(os.path.abspath(checkpoint_dir), str(step), "state")
+    restore_args = jax.tree.map(lambda _: ocp.RestoreArgs(restore_type=np.ndarray), saved_tree(state_dir))
     state = ocp.PyTreeCheckpointer().restore(state_dir, restore_args=restore_args)
     to_scanned = layer_stack.is_layer_list(state["params"][layer_stack.STACKS[0]])
     state = jax.tree.map(np.asarray, convert_stacks(state, to_scanned))
