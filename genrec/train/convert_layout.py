@@ -48,7 +48,7 @@ def convert_checkpoint(checkpoint_dir: str, out_dir: str, step: Optional[int] = 
     restore_args = jax.tree.map(lambda _: ocp.RestoreArgs(restore_type=np.ndarray), saved_tree(state_dir))
     state = ocp.PyTreeCheckpointer().restore(state_dir, restore_args=restore_args)
     to_scanned = layer_stack.is_layer_list(state["params"][layer_stack.STACKS[0]])
-    state = jax.tree.map(np.asarray, convert_stacks(state, to_scanned))
+    state = convert_stacks(state, to_scanned)  # host arrays in, host arrays out
     meta = dict(meta, model_config=dict(meta["model_config"], scan_layers=to_scanned))
     out = Checkpointer(out_dir, save_every=1, keep=1, async_save=False)
     if out.all_steps():

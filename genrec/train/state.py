@@ -51,14 +51,14 @@ class FunctionalModel:
         leaves, treedef = jax.tree_util.tree_flatten(
             self.abstract_other, is_leaf=lambda x: isinstance(x, nnx.Variable))
 
-        def fresh(i, var):
+        def fresh_variable(i, var):
             shape = var.get_value().shape
             if not isinstance(var, nnx.RngKey):
                 return var.replace(jnp.zeros(shape, var.get_value().dtype))
             stream = jax.random.fold_in(key, i)
             return var.replace(jax.random.split(stream, shape) if shape else stream)
 
-        fresh = [fresh(i, var) for i, var in enumerate(leaves)]
+        fresh = [fresh_variable(i, var) for i, var in enumerate(leaves)]
         return nnx.merge(self.graphdef, params, jax.tree_util.tree_unflatten(treedef, fresh))
 
     def __call__(self, params: dict, batch: dict, key: jax.Array, deterministic: bool) -> jax.Array:

@@ -196,5 +196,7 @@ def test_config_round_trips_and_rejects_bad_values():
     assert ModelConfig.from_dict(TINY.to_dict()) == TINY
     with pytest.raises(ValueError, match="mlp_activations"):
         dataclasses.replace(TINY, mlp_activations=("swish",))
+    with pytest.raises(ValueError, match="remat_policy must be one of .*got 'weights'"):
+        dataclasses.replace(TINY, remat_policy="weights")
     with pytest.raises(ValueError, match="unknown ModelConfig fields"):
         ModelConfig.from_dict({"d_modle": 3})
