@@ -5,7 +5,8 @@ full softmax over the catalogue; 'bce' is the original sampled loss with one neg
 drawn uniformly from the items not in the row's training window. The model is evaluated on the
 validation split every `eval_every` epochs; the best parameters by `select_metric` are kept, training
 stops after `patience` evaluations without improvement or past `max_wall_s`, and the kept parameters
-are scored on the test split.
+are scored on the test split: `test` under the configured protocol, `test_other_protocol` with
+history items excluded if they were not, and the reverse (the same parameters, for comparison).
 """
 from __future__ import annotations
 
@@ -144,14 +145,16 @@ def train_sequential(dataset: RecDataset, model: SasRec, config: TrainConfig, *,
             make_scorer(graphdef, params), dataset, "validation", max_len=max_len,
             batch_size=config.eval_batch_size, exclude_history=config.exclude_history)
         best.update(epoch=epoch, params=params)
-    test = full_ranking.evaluate(make_scorer(graphdef, best["params"]), dataset, "test",
-                                 max_len=max_len, batch_size=config.eval_batch_size,
-                                 exclude_history=config.exclude_history)
+    test = {key: full_ranking.evaluate(make_scorer(graphdef, best["params"]), dataset, "test",
+                                         max_len=max_len, batch_size=config.eval_batch_size,
+                                         exclude_history=exclude)
+            for key, exclude in (("test", config.exclude_history),
+                                   ("test_other_protocol", not config.exclude_history))}
     num_params = sum(int(np.prod(x.shape)) for x in jax.tree.leaves(params))
     device = jax.devices()[0]
     return {
         "name": name, "dataset": dataset.name,
-        "metrics": {"validation": best["validation"], "test": test},
+        "metrics": {"validation": best["validation"], **test},
         "cost": {"epochs": epoch, "best_epoch": best["epoch"], "steps": steps,
                  "train_wall_s": train_wall_s, "train_cpu_s": train_cpu_s,
                  "wall_s": time.time() - start,

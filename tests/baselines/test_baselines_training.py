@@ -21,3 +21,6 @@ def test_sasrec_beats_most_popular(data, loss):
     assert test["recall@10"] > floor["recall@10"]
     cost = result["cost"]
     assert cost["epochs"] == 6 and cost["best_epoch"] in (3, 6) and cost["steps"] > 0
+    # The same parameters under the other protocol: history items never fill its top-10.
+    other = result["metrics"]["test_other_protocol"]
+    assert other["history@10"] == 0.0 and other["target_in_history"] == test["target_in_history"]
