@@ -5,9 +5,8 @@ A scorer maps a batch of left-padded history tokens [B, T] to scores over every 
 default, as in P5 and TIGER and the SASRec numbers TIGER reports. `exclude_history=True` masks the
 items in the scored window (the last max_len history items), the RecBole-style protocol.
 
-Two diagnostics come with the metrics: `target_in_history` (share of targets the user already had:
-0 on the Amazon 5-core sets, where a user reviews an item once) and `history@10` (share of the
-top-10 slots spent on items of the scored window). Where the first is 0, the second is wasted space.
+The metrics include `target_in_history` and `history@10` (beyond_accuracy.history_repeats) over
+the scored window.
 """
 from __future__ import annotations
 
@@ -20,6 +19,7 @@ import numpy as np
 
 from genrec.baselines import sequences
 from genrec.datasets.records import RecDataset
+from genrec.evaluate.beyond_accuracy import history_repeats
 from genrec.evaluate.ranking import SEQUENTIAL_KS, ranking_metrics
 
 Scorer = Callable[[jax.Array], jax.Array]
@@ -56,22 +56,10 @@ def top_k(scorer: Scorer, histories, *, k: int, max_len: int, batch_size: int = 
     return out
 
 
-def history_diagnostics(topk: np.ndarray, histories, targets: np.ndarray, *, max_len: int,
-                        k: int = 10) -> dict[str, float]:
-    """Share of targets already in the user's history, and of top-k slots holding window items."""
-    in_history = in_top = 0
-    for row, (history, target) in enumerate(zip(histories, targets)):
-        window = set(np.asarray(history)[-max_len:].tolist())
-        in_history += int(target) in set(np.asarray(history).tolist())
-        in_top += sum(int(i) in window for i in topk[row, :k])
-    n = max(len(targets), 1)
-    return {"target_in_history": in_history / n, f"history@{k}": in_top / (n * k)}
-
-
 def evaluate(scorer: Scorer, dataset: RecDataset, split: str, *, max_len: int,
              batch_size: int = 512, exclude_history: bool = False) -> dict[str, float]:
     histories, targets = leave_one_out(dataset, split)
     topk = top_k(scorer, histories, k=min(max(KS), dataset.num_items), max_len=max_len,
                  batch_size=batch_size, exclude_history=exclude_history)
     return {**ranking_metrics(topk, targets, ks=KS),
-            **history_diagnostics(topk, histories, targets, max_len=max_len)}
+            **history_repeats(topk, [h[-max_len:] for h in histories], targets)}

@@ -1,4 +1,5 @@
-"""Beyond-accuracy metrics of top-K lists: coverage, popularity bias, head/tail recall, validity.
+"""Beyond-accuracy metrics of top-K lists: coverage, popularity bias, head/tail recall, validity,
+and how much of the list repeats the history the model was given.
 
 Popularity = number of training-split interactions of an item. Head items are the top 20% of the
 catalogue by that count (ties broken by the lower item id); every other item is tail.
@@ -56,3 +57,17 @@ def beyond_accuracy(topk: np.ndarray, targets: np.ndarray, popularity: np.ndarra
     if (~target_head).any():
         out[f"recall@{k}_tail"] = float(hit[~target_head].mean())
     return out
+
+
+def history_repeats(topk: np.ndarray, histories, targets: np.ndarray, k: int = 10) -> dict[str, float]:
+    """`target_in_history`: share of targets already in the history the model saw (0 on the Amazon
+    5-core sets, where a user reviews an item once); `history@k`: share of the top-k slots holding
+    history items. Where the first is 0, the second is recommendation space spent for nothing."""
+    topk = np.asarray(topk)[:, :k]
+    in_history = in_top = 0
+    for row, (history, target) in enumerate(zip(histories, targets)):
+        seen = set(np.asarray(history).tolist())
+        in_history += int(target) in seen
+        in_top += sum(int(i) in seen for i in topk[row])
+    return {"target_in_history": in_history / max(len(targets), 1),
+            f"history@{k}": in_top / max(topk.size, 1)}

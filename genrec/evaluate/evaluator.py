@@ -138,6 +138,8 @@ class Evaluator:
         targets = np.array([e["target_item"] for e in examples])
         out = ranking.ranking_metrics(topk, targets, ranking.SEQUENTIAL_KS)
         out.update(beyond_accuracy.beyond_accuracy(topk, targets, self.popularity, self.config.beyond_k))
+        out.update(beyond_accuracy.history_repeats(
+            topk, [e["history_items"] for e in examples], targets, self.config.beyond_k))
         out["invalid_rate"] = beyond_accuracy.invalid_rate(raw, len(self.item_tokens))
         return out
 

@@ -57,13 +57,12 @@ def test_top_k_matches_argsort_reference():
     np.testing.assert_array_equal(got, want)
 
 
-def test_history_diagnostics_by_hand():
-    # Test histories: u0 [0, 1, 1, 2], u1 [1, 2, 4], u2 [3, 4]; targets 1, 3, 2.
-    histories, targets = full_ranking.leave_one_out(HAND, "test")
-    topk = np.array([[1, 0, 3], [0, 4, 3], [2, 0, 1]])
-    got = full_ranking.history_diagnostics(topk, histories, targets, max_len=8, k=3)
-    # u0's target 1 is in its history; top-3 history hits: u0 {1, 0}, u1 {4}, u2 none.
-    assert got == {"target_in_history": pytest.approx(1 / 3), "history@3": pytest.approx(3 / 9)}
-    # Only the scored window counts for the slots: with max_len 1, u0's window is {2}, u1's {4}.
-    got = full_ranking.history_diagnostics(topk, histories, targets, max_len=1, k=3)
-    assert got["history@3"] == pytest.approx(1 / 9)
+
+def test_history_repeats_count_the_scored_window():
+    # Everyone gets [1, 0, 2, 3, 4]; test histories u0 [0, 1, 1, 2], u1 [1, 2, 4], u2 [3, 4].
+    scorer = popularity.popularity_scorer(popularity.item_counts(HAND))
+    whole = full_ranking.evaluate(scorer, HAND, "test", max_len=8)
+    assert whole["history@10"] == pytest.approx((3 + 3 + 2) / 15)
+    assert whole["target_in_history"] == pytest.approx(1 / 3)  # u0's target 1
+    newest = full_ranking.evaluate(scorer, HAND, "test", max_len=1)  # windows {2}, {4}, {4}
+    assert newest["history@10"] == pytest.approx(3 / 15) and newest["target_in_history"] == 0.0

@@ -114,6 +114,15 @@ def test_beyond_accuracy_hand_example():
     assert beyond_accuracy.invalid_rate(np.array([[0, -1], [4, 5]]), 5) == 0.5
 
 
+def test_history_repeats_hand_example():
+    histories = [np.array([0, 1, 1, 2]), np.array([1, 2, 4]), np.array([3, 4])]
+    targets = np.array([1, 3, 2])
+    topk = np.array([[1, 0, 3], [0, 4, 3], [2, 0, 1]])
+    m = beyond_accuracy.history_repeats(topk, histories, targets, k=3)
+    # u0's target 1 is in its history; history items in the top 3: u0 {1, 0}, u1 {4}, u2 none.
+    assert m == {"target_in_history": pytest.approx(1 / 3), "history@3": pytest.approx(3 / 9)}
+    assert beyond_accuracy.history_repeats(topk, histories, targets, k=1)["history@1"] == pytest.approx(1 / 3)
+
 def test_train_popularity_counts_train_split(synthetic_small):
     pop = beyond_accuracy.train_popularity(synthetic_small)
     expected = np.zeros(synthetic_small.num_items, np.int64)
