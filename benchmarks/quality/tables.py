@@ -6,9 +6,10 @@ from typing import Optional
 import published
 
 RANKING = ("recall@5", "recall@10", "ndcg@5", "ndcg@10")
+REPEATS = "history@10"  # share of top-10 slots holding items the user already had
 RATING = ("rmse", "mae")
 HEADERS = {"recall@5": "Recall@5", "recall@10": "Recall@10", "ndcg@5": "NDCG@5",
-           "ndcg@10": "NDCG@10", "rmse": "RMSE", "mae": "MAE"}
+           "ndcg@10": "NDCG@10", REPEATS: "history items in top 10", "rmse": "RMSE", "mae": "MAE"}
 
 
 def _task(metrics: dict, family: str) -> Optional[str]:
@@ -56,7 +57,7 @@ def _compute(row: dict) -> str:
     return ", ".join(parts) or "no training"
 
 
-def _table(rows: list[dict], columns, published_rows: list[dict]) -> list[str]:
+def _table(rows: list[dict], columns, published_rows: list[dict], split: str = "test") -> list[str]:
     head = "| model | " + " | ".join(HEADERS[c] for c in columns) + " | compute |"
     out = [head, "|" + "---|" * (len(columns) + 2)]
     for row in rows:
@@ -64,7 +65,7 @@ def _table(rows: list[dict], columns, published_rows: list[dict]) -> list[str]:
             out.append(f"| {row['name']} | " + " | ".join("—" for _ in columns)
                        + f" | NOT RUN: {row['missing']} |")
             continue
-        test = row["metrics"]["test"]
+        test = row["metrics"][split]
         if not any(c in test for c in columns):
             continue
         out.append(f"| {row['name']} | " + " | ".join(_num(test.get(c)) for c in columns)
@@ -98,8 +99,13 @@ def markdown(dataset: str, budget: str, rows: list[dict], published_rows: list[d
              "Test split, leave-one-out, full ranking over all items, history items not excluded.", "",
              "## Sequential recommendation", ""]
     rank_rows = [r for r in rows if "missing" in r or any(c in r["metrics"]["test"] for c in RANKING)]
-    lines += _table(rank_rows, RANKING, published_rows)
+    lines += _table(rank_rows, RANKING + (REPEATS,), published_rows)
     lines += [""] + target_lines(dataset, rows)
+    other = [r for r in rank_rows if "test_other_protocol" in r.get("metrics", {})]
+    if other:
+        lines += ["", "The same parameters under the other protocol (history items excluded where the "
+                      "table above keeps them, and the reverse):", ""]
+        lines += _table(other, RANKING + (REPEATS,), [], split="test_other_protocol")
     rating_rows = [r for r in rows if "metrics" in r and "rmse" in r["metrics"]["test"]]
     if rating_rows:
         lines += ["", "## Rating prediction (rating of each user's held-out item)", ""]
