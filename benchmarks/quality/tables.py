@@ -83,12 +83,21 @@ def target_lines(dataset: str, rows: list[dict]) -> list[str]:
         if name not in by_name:
             out.append(f"- {name}: not run (target {metric} {value})")
             continue
-        ours = by_name[name]["metrics"]["test"][metric]
-        gap = ours / value - 1.0
-        met = gap >= -tolerance
+        row = by_name[name]
         target = f"the {tolerance:.0%} target" if tolerance else "the target: at or above the published value"
-        out.append(f"- {name} {metric} = {ours:.4f} vs published {value:.4f}: {gap:+.1%} "
-                   f"({'meets' if met else 'does NOT meet'} {target})")
+
+        def verdict(ours: float) -> str:
+            gap = ours / value - 1.0
+            return f"{gap:+.1%} ({'meets' if gap >= -tolerance else 'does NOT meet'} {target})"
+
+        line = (f"- {name} {metric} = {row['metrics']['test'][metric]:.4f} vs published {value:.4f}: "
+                f"{verdict(row['metrics']['test'][metric])}")
+        other = row["metrics"].get("test_other_protocol", {}).get(metric)
+        if other is not None:
+            excluded = not row.get("config", {}).get("exclude_history", False)
+            line += (f"; with history items {'excluded' if excluded else 'kept'}: {other:.4f}, "
+                     f"{verdict(other)}")
+        out.append(line)
     return out
 
 

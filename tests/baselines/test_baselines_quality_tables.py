@@ -61,7 +61,9 @@ def test_markdown_shows_the_other_history_protocol_of_rows_that_have_it():
     assert "| sasrec-ce | 0.0100 | 0.0800 | 0.0050 | 0.0070 | 0.2500 |" in main
     assert "| sasrec-ce | 0.0100 | 0.0900 | 0.0050 | 0.0070 | 0.0000 |" in other
     assert "sasrec-bce" in main and "sasrec-bce" not in other
-    assert "-6.9% (does NOT meet" in main  # targets judge the configured protocol only
+    # The target is judged under both protocols, the configured one first.
+    assert ("recall@10 = 0.0800 vs published 0.0859: -6.9% (does NOT meet the 5% target); with "
+            "history items excluded: 0.0900, +4.8% (meets the 5% target)") in main
 
 
 @pytest.mark.parametrize("rmse_rows", [True, False])
