@@ -90,8 +90,8 @@ def target_lines(dataset: str, rows: list[dict]) -> list[str]:
             gap = ours / value - 1.0
             return f"{gap:+.1%} ({'meets' if gap >= -tolerance else 'does NOT meet'} {target})"
 
-        line = (f"- {name} {metric} = {row['metrics']['test'][metric]:.4f} vs published {value:.4f}: "
-                f"{verdict(row['metrics']['test'][metric])}")
+        ours = row["metrics"]["test"][metric]
+        line = f"- {name} {metric} = {ours:.4f} vs published {value:.4f}: {verdict(ours)}"
         other = row["metrics"].get("test_other_protocol", {}).get(metric)
         if other is not None:
             excluded = not row.get("config", {}).get("exclude_history", False)

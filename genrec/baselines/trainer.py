@@ -145,11 +145,11 @@ def train_sequential(dataset: RecDataset, model: SasRec, config: TrainConfig, *,
             make_scorer(graphdef, params), dataset, "validation", max_len=max_len,
             batch_size=config.eval_batch_size, exclude_history=config.exclude_history)
         best.update(epoch=epoch, params=params)
-    test = {key: full_ranking.evaluate(make_scorer(graphdef, best["params"]), dataset, "test",
-                                         max_len=max_len, batch_size=config.eval_batch_size,
-                                         exclude_history=exclude)
+    scorer = make_scorer(graphdef, best["params"])
+    test = {key: full_ranking.evaluate(scorer, dataset, "test", max_len=max_len,
+                                       batch_size=config.eval_batch_size, exclude_history=exclude)
             for key, exclude in (("test", config.exclude_history),
-                                   ("test_other_protocol", not config.exclude_history))}
+                                 ("test_other_protocol", not config.exclude_history))}
     num_params = sum(int(np.prod(x.shape)) for x in jax.tree.leaves(params))
     device = jax.devices()[0]
     return {
