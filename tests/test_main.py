@@ -49,3 +49,18 @@ def test_every_run_mode_names_an_existing_function():
             assert module == e.name or module.startswith(f"{e.name}.")
             continue
         assert callable(fn)
+
+
+def test_the_log_filter_keeps_ours_and_library_warnings_but_drops_chatter_and_answered_warnings():
+    import logging
+    import os
+
+    def record(path, level, msg):
+        return logging.LogRecord("absl", level, path, 1, msg, None, None)
+
+    ours = os.path.join(os.sep, "repo", "genrec", "train", "trainer.py")
+    lib = os.path.join(os.sep, "site-packages", "seqio", "dataset_providers.py")
+    assert main._ours_or_important(record(ours, logging.INFO, "step 10 | loss 1.0"))
+    assert not main._ours_or_important(record(lib, logging.INFO, "shard 3 written"))
+    assert main._ours_or_important(record(lib, logging.WARNING, "feature 'x' is truncated"))
+    assert not main._ours_or_important(record(lib, logging.WARNING, main.ANSWERED_WARNINGS[0] + " is not ..."))

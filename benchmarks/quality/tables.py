@@ -35,6 +35,11 @@ def genrec_row(results: dict, stage_wall_s: dict) -> dict:
                      "stage_wall_s": stage_wall_s, "wall_s": sum(stage_wall_s.values())}}
 
 
+def best_step(validation: dict[int, float]) -> int:
+    """The checkpoint step with the highest validation metric; the earlier one of a tie."""
+    return max(sorted(validation), key=lambda step: validation[step])
+
+
 def _num(x, fmt="{:.4f}") -> str:
     return "—" if x is None else fmt.format(x)
 
@@ -45,7 +50,8 @@ def _compute(row: dict) -> str:
     if c.get("epochs"):
         parts.append(f"{c['epochs']} epochs (best {c.get('best_epoch', '?')})")
     if c.get("steps"):
-        parts.append(f"{c['steps']:,} steps")
+        parts.append(f"{c['steps']:,} steps" + (f" (best {c['best_step']:,} on validation)"
+                                                if c.get("best_step") else ""))
     if c.get("train_wall_s"):
         parts.append(f"{c['train_wall_s'] / 60:.1f} min train")
     if c.get("train_cpu_s"):

@@ -130,10 +130,18 @@ def _check_same_arrays(where: str, saved: dict, abstract_state) -> None:
         f"--workdir.{hint}")
 
 
+def _reader(checkpoint_dir: str) -> ocp.CheckpointManager:
+    return ocp.CheckpointManager(os.path.abspath(checkpoint_dir), options=ocp.CheckpointManagerOptions(read_only=True))
+
+
+def saved_steps(checkpoint_dir: str) -> list[int]:
+    """The steps of the finished checkpoints in `checkpoint_dir`, ascending."""
+    return sorted(_reader(checkpoint_dir).all_steps())
+
+
 def read_meta(checkpoint_dir: str, step: Optional[int] = None) -> tuple[int, dict]:
     """(step, meta) of the given or newest checkpoint in `checkpoint_dir`."""
-    manager = ocp.CheckpointManager(os.path.abspath(checkpoint_dir),
-                                    options=ocp.CheckpointManagerOptions(read_only=True))
+    manager = _reader(checkpoint_dir)
     steps = sorted(manager.all_steps(), reverse=True) if step is None else [step]
     if not steps:
         raise FileNotFoundError(f"{checkpoint_dir}: no checkpoints (expected <dir>/<step>/state)")

@@ -10,7 +10,8 @@ max_wall_s: stop with a checkpoint after that many seconds; a rerun resumes),
 `make_optimizer.*`, `make_mesh.*` (configs/partitioning), `ModelConfig.*` (configs/models),
 `prepare_tasks.*` / `task_feature_lengths.*` (configs/tasks), `load_dataset.*`.
 Identifiers come from <workdir>/semantic_ids/ (run_mode=build_ids) when present, else one atomic
-token per item (saved to <workdir>/atomic_ids/ so the evaluator can read them back).
+token per item (saved to <workdir>/atomic_ids/ so the evaluator can read them back); a config that
+names another scheme (`build_ids.scheme`) but has none built is an error, not a silent fallback.
 """
 from __future__ import annotations
 
@@ -38,12 +39,25 @@ def identifiers_for(workdir: str, dataset) -> tuple[Any, str]:
             raise ValueError(f"{built}: identifiers for {ids.num_items} items, dataset "
                              f"{dataset.name!r} has {dataset.num_items}; rebuild with --run_mode=build_ids")
         return ids, built
+    scheme = configured_scheme()
+    if scheme not in (None, "atomic_scheme"):
+        raise FileNotFoundError(f"{built} does not exist, but the config names build_ids.scheme = "
+                                f"@{scheme}: run --run_mode=build_ids with the same gin files and "
+                                "workdir first (training would otherwise use atomic identifiers)")
     logging.info("no %s: using atomic identifiers (one token per item)", built)
     ids = Identifiers.atomic(dataset.num_items, source_ids=dataset.items.source_ids, dataset=dataset.name)
     path = os.path.join(workdir, ATOMIC_IDS_DIR)
     if jax.process_index() == 0:
         ids.save(path)
     return ids, path
+
+
+def configured_scheme() -> Optional[str]:
+    """The configurable name bound to build_ids.scheme (e.g. 'rqvae_scheme'), None if unbound."""
+    try:
+        return gin.query_parameter("build_ids.scheme").selector.split(".")[-1]
+    except ValueError:
+        return None
 
 
 @gin.configurable

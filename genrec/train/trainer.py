@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from genrec.train import partitioning, state as state_lib, steps
+from genrec.train import packing, partitioning, state as state_lib, steps
 from genrec.train.checkpoints import Checkpointer
 from genrec.train.metrics import MetricsWriter, log_line, throughput
 
@@ -45,9 +45,7 @@ class NonFiniteLossError(FloatingPointError):
 
 def count_examples(batch: dict[str, np.ndarray]) -> int:
     """Real examples in a (possibly packed) host batch: segments in packed rows, non-empty rows else."""
-    if "decoder_segment_ids" in batch:
-        return int(np.asarray(batch["decoder_segment_ids"]).max(axis=1).sum())
-    return int((np.asarray(batch["decoder_target_tokens"]) > 0).any(axis=1).sum())
+    return int(packing.examples_per_row(batch).sum())
 
 
 def count_tokens(batch: dict[str, np.ndarray]) -> int:
@@ -166,6 +164,7 @@ def train_loop(*, factory: Callable, tx, batch_source: BatchSource, mesh: jax.sh
     if rows != local_batch:
         raise ValueError(f"the batch source gave {rows} rows; this process needs {local_batch} "
                          f"(batch_size {config.batch_size} / {jax.process_count()} processes)")
+    _log_packing(host_batch, summary)
     batch = partitioning.global_batch(host_batch, mesh)
     t0 = time.time()
     compiled = jitted.lower(target, batch).compile()
@@ -253,6 +252,18 @@ def _earlier_wall_s(workdir: str, start: int) -> float:
                         path, earlier.get("steps"), start)
         return 0.0
     return float(earlier.get("cumulative_wall_s", earlier.get("wall_s", 0.0)))
+
+
+def _log_packing(host_batch: dict[str, np.ndarray], summary: dict[str, Any]) -> None:
+    """Logs (and puts in the summary) how full the first batch's rows are; warns when one feature
+    length alone limits packing."""
+    report = packing.fill(host_batch)
+    summary["first_batch_fill"] = report
+    logging.info("first batch: %.2f examples per row, inputs %.0f%% full, targets %.0f%% full",
+                 report["examples_per_row"], 100 * report["inputs_fill"], 100 * report["targets_fill"])
+    hint = packing.bound_hint(report) if "decoder_segment_ids" in host_batch else None
+    if hint:
+        logging.warning(hint)
 
 
 def _next(it: Iterator, step: int) -> dict[str, np.ndarray]:

@@ -75,3 +75,12 @@ def test_rating_table_only_when_a_row_has_ratings(rmse_rows):
     md = tables.markdown("movielens-100k", "cpu", rows, [], "run.py")
     assert ("| biased-mf | 0.9000 | 0.7000 |" in md) == rmse_rows
     assert ("Rating prediction" in md) == rmse_rows
+
+
+def test_the_genrec_step_is_chosen_on_validation_and_shown_with_the_compute():
+    assert tables.best_step({200: 0.010, 400: 0.031, 600: 0.029}) == 400
+    assert tables.best_step({600: 0.03, 400: 0.03, 200: 0.01}) == 400  # a tie: the earlier step
+    row = tables.genrec_row(RESULTS, {"train": 2.0})
+    row["cost"]["best_step"] = 60
+    md = tables.markdown("amazon-2014-beauty", "cpu", [row], [], "run.py")
+    assert "100 steps (best 60 on validation)" in md

@@ -49,7 +49,7 @@ def test_prepare_tasks_errors_name_the_cause(tiny_rec, tiny_ids, tmp_path, clean
 
 
 @pytest.mark.parametrize("gin_file, expected", [
-    ("p5.gin", {"inputs": 512, "targets": 64}), ("sequential.gin", {"inputs": 160, "targets": 8})])
+    ("p5.gin", {"inputs": 512, "targets": 64}), ("sequential.gin", {"inputs": 160, "targets": 16})])
 def test_task_gin_files_bind_the_feature_lengths(gin_file, expected):
     gin.clear_config()
     try:

@@ -7,7 +7,7 @@ import jax
 import numpy as np
 import pytest
 
-from genrec.train import checkpoints, data, partitioning, run, trainer
+from genrec.train import checkpoints, data, packing, partitioning, run, trainer
 from tiny_run import tiny_sequential_config
 
 
@@ -57,3 +57,35 @@ def test_batches_resume_at_the_same_position(trained):
     assert not np.array_equal(stream[0]["encoder_input_tokens"], stream[2]["encoder_input_tokens"])
     assert "decoder_segment_ids" in resumed  # packed
     assert trainer.count_examples(resumed) >= 4
+
+
+def test_the_run_reports_how_full_its_first_packed_batch_is(trained):
+    from genrec.tasks.pipeline import task_feature_lengths
+
+    workdir, summary, _ = trained
+    _, meta = checkpoints.read_meta(str(workdir / "checkpoints"))
+    first = next(data.batches(meta["mixture"], task_feature_lengths(), 16, seed=0))
+    assert summary["first_batch_fill"] == packing.fill(first)
+    fill = summary["first_batch_fill"]
+    assert fill["examples_per_row"] >= 1.0 and 0.0 < fill["inputs_fill"] <= 1.0
+    assert fill["examples_per_row"] * 16 == trainer.count_examples(first)
+
+
+@pytest.mark.parametrize("scheme, falls_back", [("rqvae_scheme", False), ("atomic_scheme", True)])
+def test_a_configured_scheme_without_built_ids_is_an_error_not_atomic_ids(tmp_path, scheme, falls_back):
+    import gin
+    import genrec.semantic_ids.run  # noqa: F401 - registers build_ids and the schemes
+    from genrec.datasets import synthetic
+
+    dataset = synthetic.generate(num_items=20, num_users=10, seed=0, name="synthetic-no-ids")
+    with tiny_sequential_config(f"build_ids.scheme = @{scheme}\n"):
+        assert run.configured_scheme() == scheme
+        if falls_back:
+            ids, path = run.identifiers_for(str(tmp_path), dataset)
+            assert ids.scheme == "atomic" and path.endswith("atomic_ids")
+        else:
+            with pytest.raises(FileNotFoundError, match="run --run_mode=build_ids"):
+                run.identifiers_for(str(tmp_path), dataset)
+            assert not (tmp_path / "atomic_ids").exists()
+    gin.clear_config()
+    assert run.configured_scheme() is None
