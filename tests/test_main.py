@@ -64,3 +64,27 @@ def test_the_log_filter_keeps_ours_and_library_warnings_but_drops_chatter_and_an
     assert not main._ours_or_important(record(lib, logging.INFO, "shard 3 written"))
     assert main._ours_or_important(record(lib, logging.WARNING, "feature 'x' is truncated"))
     assert not main._ours_or_important(record(lib, logging.WARNING, main.ANSWERED_WARNINGS[0] + " is not ..."))
+
+
+def test_every_experiment_file_parses_and_names_a_known_dataset():
+    """The shipped experiments resolve every binding (a typo fails) from the repository root, as the
+    README runs them, and name a dataset genrec can load."""
+    import os
+
+    from genrec.datasets.loading import DATASETS
+
+    main.import_stages()
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    folder = os.path.join(repo, "configs", "experiments")
+    names = [n for n in sorted(os.listdir(folder)) if n.endswith(".gin") and not n.startswith("sweep_")]
+    assert {"tiger_beauty.gin", "tiger_musical_instruments.gin", "tiger_ml100k.gin"} <= set(names)
+    cwd = os.getcwd()
+    os.chdir(repo)
+    try:
+        for name in names:
+            gin.clear_config()
+            main.parse_gin([os.path.join("configs", "experiments", name)], [])
+            assert gin.query_parameter("load_dataset.name") in DATASETS, name
+    finally:
+        os.chdir(cwd)
+        gin.clear_config()

@@ -106,7 +106,8 @@ def cached(path: str, compute):
 
 def run_genrec(workdir: str) -> dict:
     """The genrec row: the main pipeline's run modes; when the run kept several checkpoints, each is
-    scored on validation and the best (NDCG@10) is the one evaluated on test."""
+    scored on validation and the best (NDCG@10) is the one evaluated on test, with history items
+    kept (the table's protocol) and dropped (`test_other_protocol`, as the SASRec rows)."""
     gin_file = FLAGS.genrec_gin or (os.path.join(REPO, "configs", "experiments",
                                                  GENREC_EXPERIMENTS[FLAGS.dataset])
                                     if FLAGS.dataset in GENREC_EXPERIMENTS else None)
@@ -145,7 +146,16 @@ def run_genrec(workdir: str) -> dict:
     walls["eval"], failed = genrec_stage(gin_file, "eval", run_dir, bindings)
     if failed:
         return failed
+    # The same checkpoint with history items dropped from the ranking: the baselines' other protocol.
+    excluded = os.path.join(run_dir, "history_excluded")
+    walls["eval_history_excluded"], failed = genrec_stage(
+        gin_file, "eval", run_dir, bindings + ["EvalConfig.drop_history = True"], out_dir=excluded)
+    if failed:
+        return failed
     row = tables.genrec_row(read_json(os.path.join(run_dir, "eval", "results.json")), walls)
+    if "metrics" in row:
+        other = tables.genrec_row(read_json(os.path.join(excluded, "eval", "results.json")), {})
+        row["metrics"]["test_other_protocol"] = other["metrics"]["test"]
     if selection and "metrics" in row:
         row["selection"] = selection
         row["cost"]["best_step"] = selection["best_step"]
@@ -194,6 +204,7 @@ def main(argv):
     absl_logging.set_stderrthreshold("info")  # progress lines of every row on stderr
 
     from genrec.baselines import registry
+    from genrec.train import checkpoints  # noqa: F401 - its gin configurables must exist before the lock
 
     workdir = FLAGS.workdir or f"/tmp/genrec_quality/{FLAGS.dataset}-{FLAGS.budget}"
     os.makedirs(workdir, exist_ok=True)
