@@ -141,8 +141,7 @@ def run_genrec(workdir: str) -> dict:
                 "evaluate.split = 'validation'", f"evaluate.step = {step}"], out_dir=out_dir)
             if failed:
                 return failed
-            curve[step] = tables.genrec_row(read_json(os.path.join(out_dir, "eval", "results.json")),
-                                            {})["metrics"]["test"]["ndcg@10"]
+            curve[step] = eval_metrics(out_dir)["ndcg@10"]
         best = tables.best_step(curve)
         walls["select"] = time.time() - start
         selection = {"validation_ndcg@10": curve, "best_step": best}
@@ -158,11 +157,10 @@ def run_genrec(workdir: str) -> dict:
         return failed
     row = tables.genrec_row(read_json(os.path.join(run_dir, "eval", "results.json")), walls)
     if "metrics" in row:
-        other = tables.genrec_row(read_json(os.path.join(excluded, "eval", "results.json")), {})
-        row["metrics"]["test_other_protocol"] = other["metrics"]["test"]
-    if selection and "metrics" in row:
-        row["selection"] = selection
-        row["cost"]["best_step"] = selection["best_step"]
+        row["metrics"]["test_other_protocol"] = eval_metrics(excluded)
+        if selection:
+            row["selection"] = selection
+            row["cost"]["best_step"] = selection["best_step"]
     return row
 
 
@@ -193,6 +191,11 @@ def checkpoint_steps(directory: str) -> list[int]:
     from genrec.train import checkpoints
 
     return checkpoints.saved_steps(directory) if os.path.isdir(directory) else []
+
+
+def eval_metrics(out_dir: str) -> dict:
+    """The sequential (or rating) metrics of an eval run written to out_dir, whatever its split."""
+    return tables.genrec_row(read_json(os.path.join(out_dir, "eval", "results.json")), {})["metrics"]["test"]
 
 
 def read_json(path: str) -> dict:

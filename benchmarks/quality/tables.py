@@ -31,8 +31,10 @@ def genrec_row(results: dict, stage_wall_s: dict) -> dict:
                                                    f"(tasks: {sorted(metrics)})"}
     # A train stage that found the run finished (trained earlier, resumed) took seconds here; the
     # training it stands for took the checkpoint's train_wall_s.
-    train = max(stage_wall_s.get("train", 0.0), cost.get("train_wall_s") or 0.0) if "train" in stage_wall_s else 0.0
-    wall = sum(v for k, v in stage_wall_s.items() if k != "train") + train
+    walls = dict(stage_wall_s)
+    if "train" in walls:
+        walls["train"] = max(walls["train"], cost.get("train_wall_s") or 0.0)
+    wall = sum(walls.values())
     return {"name": "genrec-tiger", "metrics": {"test": test}, "run": results.get("run", {}),
             "cost": {"steps": cost.get("train_steps"), "train_wall_s": cost.get("train_wall_s"),
                      "device_kind": cost.get("device_kind"), "num_devices": cost.get("num_devices"),
