@@ -45,6 +45,10 @@ flags.DEFINE_string("data_dir", None, "TFDS data_dir for prepared datasets (defa
 flags.DEFINE_string("checkpoint_dir", None, "Checkpoint folder to evaluate or export.")
 flags.DEFINE_string("bundle", None, "Inference bundle folder (run_mode=infer, `genrec recommend`).")
 flags.DEFINE_string("history", None, "Comma-separated item ids (source ids) for run_mode=infer.")
+flags.DEFINE_string("histories", None, "run_mode=infer for many users: a JSON-lines file of "
+                    '{"user": ..., "history": [item ids]} (see genrec/export/requests.py).')
+flags.DEFINE_string("output", None, "Where run_mode=infer --histories writes its JSON lines "
+                    "(default <workdir>/recommendations.jsonl).")
 flags.DEFINE_integer("top_k", 10, "How many items run_mode=infer returns.")
 
 
@@ -58,6 +62,8 @@ class RunContext:
     checkpoint_dir: Optional[str] = None
     bundle: Optional[str] = None
     history: Optional[str] = None
+    histories: Optional[str] = None
+    output: Optional[str] = None
     top_k: int = 10
 
 
@@ -152,6 +158,8 @@ def main(argv: list[str]) -> None:
         checkpoint_dir=FLAGS.checkpoint_dir,
         bundle=FLAGS.bundle,
         history=FLAGS.history,
+        histories=FLAGS.histories,
+        output=FLAGS.output,
         top_k=FLAGS.top_k,
     )
     with open(os.path.join(workdir, "config.gin"), "w") as f:

@@ -80,9 +80,10 @@ def genrec_bindings() -> list[str]:
     return budget + [sequential] + FLAGS.genrec_binding
 
 
-def load_dataset(name: str, raw_data_dir: str):
-    """genrec.datasets.load (TFDS); where TFDS is not installed (accelerator images with JAX only),
-    the same parsers straight from the raw folder."""
+def load_dataset(name: str, raw_data_dir: str, data_dir: str):
+    """genrec.datasets.load (TFDS, prepared into data_dir, which the genrec row's stages share);
+    where TFDS is not installed (accelerator images with JAX only), the same parsers straight from
+    the raw folder."""
     try:
         import tensorflow_datasets  # noqa: F401
     except ImportError:
@@ -93,7 +94,7 @@ def load_dataset(name: str, raw_data_dir: str):
         return (movielens if name.startswith("movielens") else amazon).load(folder, name)
     from genrec import datasets
 
-    return datasets.load(name, raw_data_dir=raw_data_dir)
+    return datasets.load(name, data_dir=data_dir, raw_data_dir=raw_data_dir)
 
 
 def cached(path: str, compute):
@@ -219,7 +220,7 @@ def main(argv):
     gin.parse_config_files_and_bindings(
         [os.path.join(config_dir, "sequential.gin"),
          os.path.join(config_dir, f"budget_{FLAGS.budget}.gin")], FLAGS.gin_bindings)
-    dataset = load_dataset(FLAGS.dataset, FLAGS.raw_data_dir)
+    dataset = load_dataset(FLAGS.dataset, FLAGS.raw_data_dir, os.path.join(workdir, "tfds"))
     logging.info("%s", dataset.stats())
     names = FLAGS.baselines or (list(registry.RANKING) +
                                 (list(registry.RATING) if dataset.has_ratings else []))

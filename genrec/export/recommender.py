@@ -4,6 +4,8 @@
     for r in rec.recommend(["B0001", "B0002"], top_k=5):
         print(r.source_id, r.title, r.score)
 
+    recs = rec.recommend_batch([["B0001"], ["B0003", "B0004"]], top_k=5)  # many users, batched
+
 Items already in the history are dropped (the beam is `top_k + headroom` wide to leave room), then
 duplicates, then whatever `item_filter` rejects (a business-rule hook, see evaluate/postprocess.py).
 """
@@ -86,19 +88,40 @@ class Recommender:
     def recommend(self, history: Sequence[Union[str, int]], top_k: int = 10, *,
                   user: Optional[str] = None, drop_history: bool = True,
                   item_filter: Optional[postprocess.ItemFilter] = None) -> list[Recommendation]:
+        return self.recommend_batch([history], top_k, users=[user], batch_size=1,
+                                    drop_history=drop_history, item_filter=item_filter)[0]
+
+    def recommend_batch(self, histories: Sequence[Sequence[Union[str, int]]], top_k: int = 10, *,
+                        users: Optional[Sequence[Optional[str]]] = None, batch_size: int = 64,
+                        drop_history: bool = True,
+                        item_filter: Optional[postprocess.ItemFilter] = None,
+                        progress: bool = False) -> list[list[Recommendation]]:
+        """`recommend` for many histories, decoded `batch_size` at a time (rows padded to the batch
+        and inputs to a length bucket: one compile per bucket). Every history is checked first, so
+        an unknown item fails before any decoding."""
+        from tqdm import tqdm
+
         from genrec.model import decoding
 
-        items = self.item_ids(history)
-        width = postprocess.decode_width(top_k, self.beam_size, drop_history, self.headroom)
-        width = min(width, len(self.source_ids))
-        tokens = self.encode(items, user)
-        inputs = np.zeros((1, bucketed(len(tokens))), np.int32)  # masked padding: fewer compiles
-        inputs[0, :len(tokens)] = tokens
-        ranked, scores = decoding.constrained_beam_search(
-            self.model, jnp.asarray(inputs), self.trie, beam_size=width, top_k=width)
-        ranked, scores = np.asarray(ranked)[0], np.asarray(scores)[0]
-        kept = postprocess.postprocess(ranked[None], [items], top_k, drop_history=drop_history,
-                                       item_filter=item_filter)[0]
-        score_of = {int(i): float(s) for i, s in zip(ranked[::-1], scores[::-1])}  # best score wins
-        return [Recommendation(int(i), self.source_ids[i], self.titles[i], score_of[int(i)])
-                for i in kept if i != postprocess.NO_ITEM]
+        items = [self.item_ids(h) for h in histories]
+        users = list(users) if users is not None else [None] * len(items)
+        width = min(postprocess.decode_width(top_k, self.beam_size, drop_history, self.headroom),
+                    len(self.source_ids))
+        out = []
+        starts = range(0, len(items), batch_size)
+        for start in tqdm(starts, desc="recommend", unit="batch", disable=not progress):
+            chunk = items[start:start + batch_size]
+            tokens = [self.encode(h, u) for h, u in zip(chunk, users[start:start + batch_size])]
+            inputs = np.zeros((batch_size, bucketed(max(map(len, tokens)))), np.int32)
+            for row, t in enumerate(tokens):  # padding is masked by the encoder
+                inputs[row, :len(t)] = t
+            ranked, scores = decoding.constrained_beam_search(
+                self.model, jnp.asarray(inputs), self.trie, beam_size=width, top_k=width)
+            ranked, scores = np.asarray(ranked)[:len(chunk)], np.asarray(scores)[:len(chunk)]
+            kept = postprocess.postprocess(ranked, chunk, top_k, drop_history=drop_history,
+                                           item_filter=item_filter)
+            for row in range(len(chunk)):
+                score_of = {int(i): float(s) for i, s in zip(ranked[row][::-1], scores[row][::-1])}
+                out.append([Recommendation(int(i), self.source_ids[i], self.titles[i], score_of[int(i)])
+                            for i in kept[row] if i != postprocess.NO_ITEM])
+        return out

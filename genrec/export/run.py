@@ -2,6 +2,7 @@
 
   python -m genrec.main --run_mode=export --workdir=/tmp/run --bundle=/tmp/bundle
   genrec recommend --bundle=/tmp/bundle --history=B0001,B0002 --top_k=5
+  genrec recommend --bundle=/tmp/bundle --histories=users.jsonl --output=recs.jsonl
 """
 from __future__ import annotations
 
@@ -84,8 +85,11 @@ def format_recommendations(recs) -> str:
 
 
 @gin.configurable(module="genrec.export")
-def infer(ctx, *, beam_size: int = 20, drop_history: bool = True, item_filter=None):
-    """Prints the top --top_k items (with titles) for --history (comma-separated source item ids).
+def infer(ctx, *, beam_size: int = 20, drop_history: bool = True, item_filter=None,
+          batch_size: int = 64):
+    """Prints the top --top_k items (with titles) for --history (comma-separated source item ids);
+    or, for --histories (a JSON-lines file, one user per line), writes one JSON line of
+    recommendations per user to --output, decoding `batch_size` users at a time.
 
     item_filter: a business-rule hook, (items, history) -> keep mask, e.g. `@exclude_items`.
     """
@@ -93,10 +97,37 @@ def infer(ctx, *, beam_size: int = 20, drop_history: bool = True, item_filter=No
 
     if not ctx.bundle:
         raise ValueError("--bundle is required: the folder written by --run_mode=export")
+    if ctx.history and ctx.histories:
+        raise ValueError("give --history (one user) or --histories (a file of users), not both")
+    if ctx.histories:
+        return infer_file(Recommender.load(ctx.bundle, beam_size=beam_size), ctx.histories,
+                          ctx.output or os.path.join(ctx.workdir, "recommendations.jsonl"), ctx.top_k,
+                          drop_history=drop_history, item_filter=item_filter, batch_size=batch_size)
     history = [h.strip() for h in (ctx.history or "").split(",") if h.strip()]
     if not history:
-        raise ValueError("--history is required: comma-separated item ids, e.g. --history=B0001,B0002")
+        raise ValueError("--history is required: comma-separated item ids, e.g. --history=B0001,B0002 "
+                         "(or --histories=FILE.jsonl for many users)")
     recs = Recommender.load(ctx.bundle, beam_size=beam_size).recommend(
         history, ctx.top_k, drop_history=drop_history, item_filter=item_filter)
     print(format_recommendations(recs))
     return recs
+
+
+def infer_file(recommender, requests_path: str, output: str, top_k: int, *, batch_size: int,
+               drop_history: bool = True, item_filter=None) -> str:
+    """Recommendations for every request in a JSON-lines file, written to `output`."""
+    import time
+
+    from genrec.export import requests
+
+    todo = requests.read_requests(requests_path, recommender.source_ids)
+    start = time.time()
+    recs = recommender.recommend_batch([r.history for r in todo], top_k, users=[r.user for r in todo],
+                                       batch_size=batch_size, drop_history=drop_history,
+                                       item_filter=item_filter, progress=True)
+    seconds = time.time() - start
+    requests.write_recommendations(output, todo, recs)
+    logging.info("recommended for %d users in %.1f s (%.1f users/s, batch %d)", len(todo), seconds,
+                 len(todo) / seconds, batch_size)
+    print(f"recommendations: {output} ({len(todo)} users)")
+    return output

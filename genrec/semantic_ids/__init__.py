@@ -1,6 +1,6 @@
 """Item identifiers: text embeddings → RQ-VAE / RQ-KMeans / other schemes → code tuples per item.
 
-  text.py          item-text recipe (gin: item_texts.fields ...)
+  text.py          item-text recipes: metadata fields (item_texts.fields) or training-split reviews
   encoders.py      TfidfSvdEncoder (dependency-free), SentenceEncoder (MiniLM, genrec[embed])
   embeddings.py    item_embeddings: recipe → encoder, cached by dataset / encoder / recipe
   inputs.py        embedding checks (NaN, too few items) and standardisation

@@ -24,10 +24,11 @@ def cache_path(cache_dir: str, dataset: str, encoder_name: str, texts: list[str]
 @gin.configurable
 def item_embeddings(dataset: records.RecDataset, cache_dir: Optional[str] = None,
                     encoder: Optional[encoders.TextEncoder] = None,
-                    recipe: Callable[[records.ItemTable], list[str]] = text.item_texts) -> np.ndarray:
+                    recipe: Callable[[records.RecDataset], list[str]] = text.metadata_texts
+                    ) -> np.ndarray:
     """float32 [num_items, D]: the encoder's embedding of each item's recipe text."""
     encoder = encoder or encoders.TfidfSvdEncoder()
-    texts = recipe(dataset.items)
+    texts = recipe(dataset)
     path = cache_path(cache_dir, dataset.name, encoder.name, texts) if cache_dir else None
     if path and os.path.exists(path):
         x = np.load(path, allow_pickle=False)

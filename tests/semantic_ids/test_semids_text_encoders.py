@@ -30,6 +30,36 @@ def test_recipe_errors_name_the_item_and_the_field():
         text.item_texts(items, fields=("title", "colour"))
 
 
+def _reviewed(histories):
+    """A 3-item dataset from [(user, [(item, time, summary), ...])], reviews = summaries upper-cased."""
+    users = tuple(records.UserHistory(
+        user, np.array([i for i, _, _ in rows], np.int32), np.array([t for _, t, _ in rows], np.int64),
+        ratings=np.ones(len(rows), np.float32), reviews=tuple(s.upper() for _, _, s in rows),
+        summaries=tuple(s for _, _, s in rows)) for user, rows in histories)
+    return records.RecDataset("reviewed", _items(title=("", "", "")), users)
+
+
+def test_review_texts_read_only_the_training_split_oldest_first():
+    ds = _reviewed([
+        ("u1", [(0, 20, "great  strings"), (1, 5, "ok cable"), (2, 30, "VALIDATION"), (0, 40, "TEST")]),
+        ("u2", [(0, 10, "bright tone"), (1, 11, " "), (2, 50, "VALIDATION"), (1, 60, "TEST")]),
+        ("u3", [(1, 12, "stiff"), (0, 13, "VALIDATION"), (2, 14, "TEST")]),
+    ])
+    assert text.review_texts(ds) == ["bright tone. great strings", "ok cable. stiff", "no reviews"]
+    assert text.review_texts(ds, field="reviews", max_per_item=1, separator=" | ",
+                             no_reviews="-") == ["BRIGHT TONE", "OK CABLE", "-"]
+
+
+def test_review_texts_errors_name_the_field_and_the_dataset():
+    ds = _reviewed([("u1", [(0, 1, "a"), (1, 2, "b"), (2, 3, "c")])])
+    with pytest.raises(ValueError, match="review_texts.field: 'review' is not one of"):
+        text.review_texts(ds, field="review")
+    bare = records.RecDataset("bare", ds.items, tuple(
+        records.UserHistory(u.user_id, u.items, u.timestamps) for u in ds.users))
+    with pytest.raises(ValueError, match="dataset 'bare' has no review summaries"):
+        text.review_texts(bare)
+
+
 def test_tfidf_svd_is_deterministic_normalised_and_semantic():
     texts = ["red lipstick matte", "red lipstick glossy", "matte red lipstick bold",
              "hair shampoo dry", "shampoo for dry hair", "hair conditioner dry",
@@ -72,7 +102,7 @@ def test_embedding_cache_is_keyed_by_dataset_encoder_and_recipe(tmp_path, synthe
     b = embeddings.item_embeddings(synthetic_small, cache_dir=str(tmp_path), encoder=enc)
     assert enc.calls == 1
     np.testing.assert_array_equal(a, b)
-    titles_only = lambda items: text.item_texts(items, fields=("title",))
+    titles_only = lambda dataset: text.item_texts(dataset.items, fields=("title",))
     embeddings.item_embeddings(synthetic_small, cache_dir=str(tmp_path), encoder=enc, recipe=titles_only)
     assert enc.calls == 2
     assert len(list(tmp_path.glob("synthetic__counting__*.npy"))) == 2
