@@ -171,8 +171,9 @@ def main(argv: list[str]) -> None:
 
 # Library warnings that do not apply to genrec: seqio warns that an uncached FunctionDataset is
 # shuffled differently after a restart; genrec's stream is deterministic and a resumed run skips to
-# the exact batch it stopped at (genrec/train/data.py, tested).
-ANSWERED_WARNINGS = ("Using an uncached FunctionDataset for training",)
+# the exact batch it stopped at (genrec/train/data.py, tested). Orbax warns whenever a checkpoint
+# folder is opened read-only, which is what evaluation and export mean to do.
+ANSWERED_WARNINGS = ("Using an uncached FunctionDataset for training", "Given directory is read only")
 
 
 def _ours_or_important(record: logging.LogRecord) -> bool:

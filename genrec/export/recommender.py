@@ -105,6 +105,9 @@ class Recommender:
 
         items = [self.item_ids(h) for h in histories]
         users = list(users) if users is not None else [None] * len(items)
+        if len(users) != len(items):
+            raise ValueError(f"{len(users)} users for {len(items)} histories")
+        batch_size = max(1, min(batch_size, len(items)))
         width = min(postprocess.decode_width(top_k, self.beam_size, drop_history, self.headroom),
                     len(self.source_ids))
         out = []

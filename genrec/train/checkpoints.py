@@ -131,7 +131,8 @@ def _check_same_arrays(where: str, saved: dict, abstract_state) -> None:
 
 
 def _reader(checkpoint_dir: str) -> ocp.CheckpointManager:
-    return ocp.CheckpointManager(os.path.abspath(checkpoint_dir), options=ocp.CheckpointManagerOptions(read_only=True))
+    return ocp.CheckpointManager(os.path.abspath(checkpoint_dir), options=ocp.CheckpointManagerOptions(
+        read_only=True, create=False, save_interval_steps=0))  # no warnings about options a reader ignores
 
 
 def saved_steps(checkpoint_dir: str) -> list[int]:
@@ -175,7 +176,8 @@ def load_for_inference(checkpoint_dir: str, mesh: Optional[jax.sharding.Mesh] = 
                             model.param_shapes(), specs)
     target = {"params": abstract}
     manager = ocp.CheckpointManager(os.path.abspath(checkpoint_dir),
-                                    options=ocp.CheckpointManagerOptions(read_only=True))
+                                    options=ocp.CheckpointManagerOptions(
+        read_only=True, create=False, save_interval_steps=0))  # no warnings about options a reader ignores
     restored = manager.restore(step, args=ocp.args.Composite(state=ocp.args.PyTreeRestore(
         target, restore_args=ocp.checkpoint_utils.construct_restore_args(target), partial_restore=True)))
     params = restored["state"]["params"]

@@ -11,9 +11,11 @@ import pytest
 from tiny_run import TINY_SEQUENTIAL
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-# The quickstart experiment, shrunk: the tiny sequential model, a short RQ-VAE, 20 steps with a
-# checkpoint every 10 (both kept, so the validation selection has two to choose from).
-BINDINGS = [line for line in TINY_SEQUENTIAL.strip().splitlines()] + [
+# The quickstart experiment, shrunk: the tiny sequential model (with room for 3+1-token RQ-VAE
+# identifiers), a short RQ-VAE, 20 steps with a checkpoint every 10 (both kept, so the validation
+# selection has two to choose from).
+BINDINGS = TINY_SEQUENTIAL.strip().splitlines() + [
+    "task_feature_lengths.inputs = 96", "task_feature_lengths.targets = 8",
     "RQVAEConfig.num_steps = 100", "train.num_steps = 20", "train.checkpoint_every = 10",
     "train.keep_checkpoints = 2", "train.log_every = 10", "evaluate.max_eval_examples = 40"]
 

@@ -31,6 +31,8 @@ def test_a_batch_recommends_what_each_user_gets_alone(export_setup, recommender)
         assert [r.item for r in got] == [r.item for r in want]
         np.testing.assert_allclose([r.score for r in got], [r.score for r in want], atol=1e-4)
         assert len(got) == 5 and not {r.source_id for r in got} & set(history)
+    with pytest.raises(ValueError, match="2 users for 6 histories"):
+        recommender.recommend_batch(histories, users=["a", "b"])
 
 
 def _main(argv):
