@@ -86,7 +86,7 @@ def format_recommendations(recs) -> str:
 
 @gin.configurable(module="genrec.export")
 def infer(ctx, *, beam_size: int = 20, drop_history: bool = True, item_filter=None,
-          batch_size: int = 64):
+          batch_size: int = 32):
     """Prints the top --top_k items (with titles) for --history (comma-separated source item ids);
     or, for --histories (a JSON-lines file, one user per line), writes one JSON line of
     recommendations per user to --output, decoding `batch_size` users at a time.
