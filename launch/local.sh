@@ -21,9 +21,20 @@ for stage in $STAGES; do
   case "$stage" in
     export) genrec --run_mode=export --bundle="$WORKDIR/bundle" "$@" ;;
     recommend)
-      # Recommend from the exported bundle alone, for a sample history (three catalogue items).
-      history=$(.venv/bin/python -c "import json,sys; print(','.join(json.load(open(sys.argv[1]))['source_ids'][:3]))" "$WORKDIR/bundle/items.json")
-      genrec recommend --bundle="$WORKDIR/bundle" --history="$history" --top_k=5 "$@" ;;
+      # Recommend from the exported bundle alone: for one sample history (three catalogue items),
+      # then, batched, for a file of three users (JSON lines, as genrec/export/requests.py reads).
+      .venv/bin/python - "$WORKDIR/bundle/items.json" "$WORKDIR/users.jsonl" <<'PY'
+import json, sys
+ids = json.load(open(sys.argv[1]))["source_ids"]
+with open(sys.argv[2], "w") as f:
+    for k in range(3):  # the first is the single call's request: no user named, same items
+        f.write(json.dumps({"history": ids[3 * k:3 * k + 3]} | ({"user": f"demo_{k}"} if k else {})) + "\n")
+PY
+      history=$(head -1 "$WORKDIR/users.jsonl" | .venv/bin/python -c "import json,sys; print(','.join(json.load(sys.stdin)['history']))")
+      genrec recommend --bundle="$WORKDIR/bundle" --history="$history" --top_k=5 "$@"
+      genrec recommend --bundle="$WORKDIR/bundle" --histories="$WORKDIR/users.jsonl" \
+        --output="$WORKDIR/recommendations.jsonl" --top_k=5 "$@"
+      head -c 400 "$WORKDIR/recommendations.jsonl"; echo ;;
     *) genrec --run_mode="$stage" "$@" ;;
   esac
 done
