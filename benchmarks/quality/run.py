@@ -26,7 +26,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 sys.path.insert(0, REPO)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import published  # noqa: E402  (benchmarks/quality/published.py)
+import plots  # noqa: E402  (benchmarks/quality/plots.py)
+import published  # noqa: E402
 import tables  # noqa: E402
 
 FLAGS = flags.FLAGS
@@ -112,7 +113,8 @@ def cached(path: str, compute):
 def run_genrec(workdir: str) -> dict:
     """The genrec row: the main pipeline's run modes; when the run kept several checkpoints, each is
     scored on validation and the best (NDCG@10) is the one evaluated on test, with history items
-    kept (the table's protocol) and dropped (`test_other_protocol`, as the SASRec rows)."""
+    kept (the table's protocol) and dropped (`test_other_protocol`, as the SASRec rows). The
+    validation curve is drawn in <workdir>/genrec/select/validation_ndcg.png."""
     gin_file = FLAGS.genrec_gin or (os.path.join(REPO, "configs", "experiments",
                                                  GENREC_EXPERIMENTS[FLAGS.dataset])
                                     if FLAGS.dataset in GENREC_EXPERIMENTS else None)
@@ -145,6 +147,8 @@ def run_genrec(workdir: str) -> dict:
             curve[step] = eval_metrics(out_dir)["ndcg@10"]
         best = tables.best_step(curve)
         walls["select"] = time.time() - start
+        plots.validation_curves({"genrec": curve}, os.path.join(run_dir, "select", "validation_ndcg.png"),
+                                title=f"genrec on {FLAGS.dataset}")
         selection = {"validation_ndcg@10": curve, "best_step": best}
         bindings = bindings + [f"evaluate.step = {best}"]
     walls["eval"], failed = genrec_stage(gin_file, "eval", run_dir, bindings)

@@ -46,6 +46,7 @@ def test_quality_benchmark_end_to_end_on_synthetic(tmp_path):
     assert sorted(curve) == [10, 20]
     best = genrec["selection"]["best_step"]
     assert curve[best] == max(curve.values()) and genrec["cost"]["best_step"] == best
+    assert (tmp_path / "genrec" / "select" / "validation_ndcg.png").stat().st_size > 5000
     for step in curve:  # each kept checkpoint was scored on the validation split
         run = _read(tmp_path / "genrec" / "select" / f"step_{step}" / "eval" / "results.json")["run"]
         assert run["checkpoint_step"] == step and run["split"] == "validation"
