@@ -67,3 +67,21 @@ def test_build_ids_run_mode(synthetic_small, run_build_ids, monkeypatch):
     ids = artifact.Identifiers.load(str(out))
     assert ids.scheme == "random" and ids.level_sizes[:3] == (8, 8, 8)
     assert ids.num_items == synthetic_small.num_items
+
+
+def test_build_ids_embeds_review_texts_when_gin_says_so(synthetic_small, run_build_ids, monkeypatch, tmp_path):
+    """`item_embeddings.recipe = @review_texts` reaches the encoder: the embedding cache holds the
+    review texts' embedding, not the metadata one."""
+    from genrec import datasets
+    from genrec.semantic_ids import embeddings, encoders, text
+
+    monkeypatch.setattr(datasets, "load", lambda **kw: synthetic_small)
+    out = run_build_ids("rqkmeans.gin", ["RQKMeansConfig.codebook_size = 8", "build_ids.plots = False",
+                                         "item_embeddings.recipe = @review_texts"])
+    assert artifact.Identifiers.load(str(out)).num_items == synthetic_small.num_items
+    name = encoders.TfidfSvdEncoder().name
+    cache = str(tmp_path / "embeddings")
+    assert os.path.exists(embeddings.cache_path(cache, synthetic_small.name, name,
+                                                text.review_texts(synthetic_small)))
+    assert not os.path.exists(embeddings.cache_path(cache, synthetic_small.name, name,
+                                                    text.metadata_texts(synthetic_small)))
