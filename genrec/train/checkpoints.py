@@ -175,10 +175,7 @@ def load_for_inference(checkpoint_dir: str, mesh: Optional[jax.sharding.Mesh] = 
     abstract = jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=jax.sharding.NamedSharding(mesh, s)),
                             model.param_shapes(), specs)
     target = {"params": abstract}
-    manager = ocp.CheckpointManager(os.path.abspath(checkpoint_dir),
-                                    options=ocp.CheckpointManagerOptions(
-        read_only=True, create=False, save_interval_steps=0))  # no warnings about options a reader ignores
-    restored = manager.restore(step, args=ocp.args.Composite(state=ocp.args.PyTreeRestore(
+    restored = _reader(checkpoint_dir).restore(step, args=ocp.args.Composite(state=ocp.args.PyTreeRestore(
         target, restore_args=ocp.checkpoint_utils.construct_restore_args(target), partial_restore=True)))
     params = restored["state"]["params"]
     meta["step"] = step
