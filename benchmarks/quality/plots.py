@@ -6,6 +6,8 @@ or a results.json (its genrec row).
 """
 from __future__ import annotations
 
+import os
+
 import json
 import sys
 
@@ -30,6 +32,7 @@ def validation_curves(curves: dict[str, dict[int, float]], path: str, title: str
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
+    os.makedirs(os.path.dirname(path), exist_ok=True)
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path

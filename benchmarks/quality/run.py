@@ -36,7 +36,10 @@ flags.DEFINE_enum("budget", "cpu", ["cpu", "gpu"], "configs/baselines/budget_<bu
 flags.DEFINE_string("workdir", None, "Default: /tmp/genrec_quality/<dataset>-<budget>.")
 flags.DEFINE_list("baselines", None, "Baseline rows (default: ranking rows, + rating rows when the "
                   "dataset has ratings).")
-flags.DEFINE_enum("genrec", "run", ["run", "skip"], "Run the genrec (TIGER) row.")
+flags.DEFINE_enum("genrec", "run", ["run", "skip"], "Run the genrec row.")
+flags.DEFINE_enum("genrec_recipe", "parallel_ids", ["parallel_ids", "tiger"],
+                  "The genrec row: the parallel-digit model ranked exactly (configs/experiments/"
+                  "parallel_ids_*.gin) or the TIGER encoder-decoder with beam search (tiger_*.gin).")
 flags.DEFINE_string("genrec_results", None, "Take the genrec row from this eval/results.json (e.g. "
                     "written by `python -m genrec.snapshot.run` on an accelerator) instead of running it.")
 flags.DEFINE_string("genrec_gin", None, "Experiment gin file of the genrec row "
@@ -47,9 +50,11 @@ flags.DEFINE_string("raw_data_dir", os.path.join(REPO, "..", "shared", "data"), 
 flags.DEFINE_bool("force", False, "Rerun rows whose cached result exists.")
 
 GENREC_STAGES = ("data", "build_ids", "train")  # then validation selection and the test evaluation
-GENREC_EXPERIMENTS = {"amazon-2014-beauty": "tiger_beauty.gin",
-                      "amazon-2014-musical-instruments": "tiger_musical_instruments.gin",
-                      "movielens-100k": "tiger_ml100k.gin"}
+DATASET_SHORT_NAMES = {"amazon-2014-beauty": "beauty", "amazon-2014-musical-instruments": "musical_instruments",
+                       "movielens-100k": "ml100k"}
+ROW_NAMES = {"parallel_ids": "genrec-parallel-ids", "tiger": "genrec-tiger"}
+# The parallel-digit recipe fits a CPU as written (its experiment files hold the CPU budget).
+RECIPES_WITHOUT_CPU_BUDGET = ("tiger",)
 # The experiment files hold the paper's full schedule (the GPU budget); the CPU budget shortens it.
 # Beauty, measured (2026-11-22, shared 2-core CPU): the recipe's batch 256 ran at 28.8 s/step, so the
 # paper's 200k steps would take ~67 days. Its CPU row is a ~19-minute pipeline check, NOT a
@@ -76,9 +81,27 @@ def genrec_bindings() -> list[str]:
     """The budget's bindings for this dataset (+ --genrec_binding); evaluation on the sequential task."""
     from genrec.tasks.registry import task_name
 
+    if FLAGS.genrec_recipe == "parallel_ids":
+        return list(FLAGS.genrec_binding)
     budget = GENREC_CPU_BINDINGS.get(FLAGS.dataset, []) if FLAGS.budget == "cpu" else []
-    sequential = f"evaluate.tasks = ['{task_name(FLAGS.dataset, 'sequential')}']"
-    return budget + [sequential] + FLAGS.genrec_binding
+    return budget + FLAGS.genrec_binding
+
+
+def sequential_task_binding(checkpoint_dir: str) -> list[str]:
+    """Evaluate the encoder-decoder on its trained sequential task only: TIGER's identifiers-only
+    task when it trained on the tiger mixture, else the sequential prompts."""
+    from genrec.tasks.registry import TIGER, task_name
+    from genrec.train import checkpoints
+
+    if FLAGS.genrec_recipe == "parallel_ids":
+        return []
+    _, meta = checkpoints.read_meta(checkpoint_dir)
+    variant = TIGER if str(meta.get("mixture", "")).endswith(f"_{TIGER}") else ""
+    return [f"evaluate.tasks = ['{task_name(FLAGS.dataset, 'sequential', variant=variant)}']"]
+
+
+def row_name() -> str:
+    return ROW_NAMES[FLAGS.genrec_recipe]
 
 
 def load_dataset(name: str, raw_data_dir: str, data_dir: str):
@@ -115,19 +138,20 @@ def run_genrec(workdir: str) -> dict:
     scored on validation and the best (NDCG@10) is the one evaluated on test, with history items
     kept (the table's protocol) and dropped (`test_other_protocol`, as the SASRec rows). The
     validation curve is drawn in <workdir>/genrec/select/validation_ndcg.png."""
-    gin_file = FLAGS.genrec_gin or (os.path.join(REPO, "configs", "experiments",
-                                                 GENREC_EXPERIMENTS[FLAGS.dataset])
-                                    if FLAGS.dataset in GENREC_EXPERIMENTS else None)
+    short = DATASET_SHORT_NAMES.get(FLAGS.dataset)
+    gin_file = FLAGS.genrec_gin or (os.path.join(REPO, "configs", "experiments", f"{FLAGS.genrec_recipe}_{short}.gin")
+                                    if short else None)
     if gin_file is None:
-        return {"name": "genrec-tiger", "missing": f"no genrec experiment file for {FLAGS.dataset}; "
-                                                   "pass --genrec_gin"}
+        return {"name": row_name(), "missing": f"no genrec experiment file for {FLAGS.dataset}; "
+                                               "pass --genrec_gin"}
     if not os.path.exists(gin_file):
-        return {"name": "genrec-tiger", "missing": f"{os.path.relpath(gin_file, REPO)} does not exist"}
-    if FLAGS.budget == "cpu" and FLAGS.dataset not in GENREC_CPU_BINDINGS and not FLAGS.genrec_binding:
-        return {"name": "genrec-tiger", "missing": f"no CPU budget for the genrec row on {FLAGS.dataset} "
+        return {"name": row_name(), "missing": f"{os.path.relpath(gin_file, REPO)} does not exist"}
+    if (FLAGS.budget == "cpu" and FLAGS.genrec_recipe in RECIPES_WITHOUT_CPU_BUDGET
+            and FLAGS.dataset not in GENREC_CPU_BINDINGS and not FLAGS.genrec_binding):
+        return {"name": row_name(), "missing": f"no CPU budget for the genrec row on {FLAGS.dataset} "
                 "(the experiment's full schedule would run for days on a CPU); pass --genrec_binding "
                 "to set one, or use --budget=gpu"}
-    run_dir = os.path.join(workdir, "genrec")
+    run_dir = os.path.join(workdir, row_name())
     bindings = genrec_bindings()
     walls = {}
     for stage in GENREC_STAGES:
@@ -135,8 +159,17 @@ def run_genrec(workdir: str) -> dict:
         if failed:
             return failed
     steps = checkpoint_steps(os.path.join(run_dir, "checkpoints"))
+    bindings = bindings + sequential_task_binding(os.path.join(run_dir, "checkpoints"))
     selection = None
-    if len(steps) > 1:
+    trained_curve = {p["step"]: p["ndcg@10"] for p in read_json(os.path.join(run_dir, "train_summary.json"))
+                     .get("validation", []) if p["step"] in steps}
+    if trained_curve:  # scored on validation by the train loop at each checkpoint (every user)
+        best = tables.best_step(trained_curve)
+        plots.validation_curves({row_name(): trained_curve}, os.path.join(run_dir, "select", "validation_ndcg.png"),
+                                title=f"{row_name()} on {FLAGS.dataset}")
+        selection = {"validation_ndcg@10": trained_curve, "best_step": best}
+        bindings = bindings + [f"evaluate.step = {best}"]
+    elif len(steps) > 1:
         start, curve = time.time(), {}
         for step in steps:
             out_dir = os.path.join(run_dir, "select", f"step_{step}")
@@ -160,7 +193,7 @@ def run_genrec(workdir: str) -> dict:
         gin_file, "eval", run_dir, bindings + ["EvalConfig.drop_history = True"], out_dir=excluded)
     if failed:
         return failed
-    row = tables.genrec_row(read_json(os.path.join(run_dir, "eval", "results.json")), walls)
+    row = tables.genrec_row(read_json(os.path.join(run_dir, "eval", "results.json")), walls, row_name())
     if "metrics" in row:
         row["metrics"]["test_other_protocol"] = eval_metrics(excluded)
         if selection:
@@ -186,7 +219,7 @@ def genrec_stage(gin_file: str, stage: str, run_dir: str, bindings: list[str],
     with open(log_path, "w") as log:
         code = subprocess.call(cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
     if code:
-        return time.time() - start, {"name": "genrec-tiger", "missing": f"`--run_mode={stage}` failed "
+        return time.time() - start, {"name": row_name(), "missing": f"`--run_mode={stage}` failed "
                                                                         f"with exit code {code}; see {log_path}"}
     return time.time() - start, None
 
@@ -234,11 +267,12 @@ def main(argv):
         with open(FLAGS.genrec_results) as f:
             rows.append(tables.genrec_row(json.load(f), {}))
     elif FLAGS.genrec == "run":
-        rows.append(cached(os.path.join(workdir, "rows", "genrec.json"), lambda: run_genrec(workdir)))
+        path = os.path.join(workdir, "rows", f"{row_name()}.json")
+        rows.append(cached(path, lambda: run_genrec(workdir)))
         if "missing" in rows[-1]:  # retried on the next call instead of being cached as absent
-            os.remove(os.path.join(workdir, "rows", "genrec.json"))
+            os.remove(path)
     else:
-        rows.append({"name": "genrec-tiger", "missing": "skipped (--genrec=skip)"})
+        rows.append({"name": row_name(), "missing": "skipped (--genrec=skip)"})
     report = tables.markdown(FLAGS.dataset, FLAGS.budget, rows,
                              published.PUBLISHED.get(FLAGS.dataset, []), " ".join(sys.argv))
     with open(os.path.join(workdir, "results.json"), "w") as f:

@@ -18,16 +18,16 @@ def _task(metrics: dict, family: str) -> Optional[str]:
     return exact[0] if exact else None
 
 
-def genrec_row(results: dict, stage_wall_s: dict) -> dict:
+def genrec_row(results: dict, stage_wall_s: dict, name: str = "genrec-tiger") -> dict:
     """genrec's <workdir>/eval/results.json → a row like the baselines' (test metrics + cost)."""
     metrics, cost = results.get("metrics", {}), results.get("cost", {})
     test = {}
-    for family in ("sequential", "rating"):
+    for family in ("sequential", "item_sequences", "rating"):
         key = _task(metrics, family)
         if key:
             test.update(metrics[key])
     if not test:
-        return {"name": "genrec-tiger", "missing": f"results.json has no sequential or rating task "
+        return {"name": name, "missing": f"results.json has no sequential or rating task "
                                                    f"(tasks: {sorted(metrics)})"}
     # A train stage that found the run finished (trained earlier, resumed) took seconds here; the
     # training it stands for took the checkpoint's train_wall_s.
@@ -35,7 +35,7 @@ def genrec_row(results: dict, stage_wall_s: dict) -> dict:
     if "train" in walls:
         walls["train"] = max(walls["train"], cost.get("train_wall_s") or 0.0)
     wall = sum(walls.values())
-    return {"name": "genrec-tiger", "metrics": {"test": test}, "run": results.get("run", {}),
+    return {"name": name, "metrics": {"test": test}, "run": results.get("run", {}),
             "cost": {"steps": cost.get("train_steps"), "train_wall_s": cost.get("train_wall_s"),
                      "device_kind": cost.get("device_kind"), "num_devices": cost.get("num_devices"),
                      "stage_wall_s": stage_wall_s, "wall_s": wall}}

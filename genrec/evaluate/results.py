@@ -8,7 +8,7 @@ from typing import Optional
 RESULTS_JSON = "results.json"
 RESULTS_MD = "results.md"
 _NOTES = ("Recall@k = HR@k (one held-out target per user). Sequential: full-catalogue ranking by "
-          "constrained beam search; direct: the target's rank among its candidates by exact "
+          "constrained beam search (or, where the run says `ranking=exact`, every item scored); direct: the target's rank among its candidates by exact "
           "log-likelihood. BLEU-4 / ROUGE F1 are x100. Head = top 20% items by training popularity.")
 
 

@@ -74,6 +74,9 @@ def evaluate_checkpoint(checkpoint_dir: str, *, dataset, mesh, out_dir: str, spl
 
     model, meta = checkpoints.load_for_inference(checkpoint_dir, mesh, step=step)
     identifiers = Identifiers.load(meta["identifiers_dir"])
+    if meta.get("model") == "parallel_ids":
+        return rank_exactly(model, meta, identifiers, dataset=dataset, checkpoint_dir=checkpoint_dir,
+                            mesh=mesh, out_dir=out_dir, split=split, exclude_history=config.drop_history)
     # The tasks exactly as training built them (candidates, history length, seed: vocab/tasks.json).
     vocabulary, registered = pipeline.register_as_trained(meta["vocabulary"], dataset, identifiers, meta["dataset"])
     names = list(tasks) if tasks else eval_task_names(registered, meta.get("mixture"))
@@ -83,3 +86,38 @@ def evaluate_checkpoint(checkpoint_dir: str, *, dataset, mesh, out_dir: str, spl
         item_tokens=item_token_ids(vocabulary, identifiers), popularity=beyond_accuracy.train_popularity(dataset),
         vocabulary=vocabulary, identifier_scheme=identifiers.scheme, mesh=mesh, out_dir=out_dir, split=split,
         max_eval_examples=max_eval_examples, config=config)
+
+
+def rank_exactly(model, meta: dict, identifiers, *, dataset, checkpoint_dir: str, mesh, out_dir: str,
+                 split: str, exclude_history: bool) -> dict:
+    """Models whose item score is a sum over digits: every user of `split`, every item scored
+    (genrec/evaluate/exact.py), results written like the beam-search evaluator's."""
+    import time
+
+    import jax
+
+    from genrec.evaluate import exact
+    from genrec.tasks.item_sequences import task_name
+
+    from genrec.baselines import full_ranking, popularity
+
+    start = time.time()
+    with jax.set_mesh(mesh):
+        metrics = exact.evaluate(model, identifiers.codes, dataset, split, exclude_history=exclude_history)
+    seconds = time.time() - start
+    users = len(dataset.split(split))
+    # The floor on the same users, ranked the same way: the training split's most popular items.
+    floor = full_ranking.evaluate(popularity.popularity_scorer(popularity.item_counts(dataset)), dataset,
+                                  split, max_len=model.config.max_len, exclude_history=exclude_history)
+    train = scoring.read_train_summary(checkpoint_dir)
+    run = {"dataset": meta["dataset"], "model": "parallel_ids", "identifier_scheme": identifiers.scheme,
+           "model_size": scoring.model_size_name(meta["model_config"]), "checkpoint_step": meta["step"],
+           "split": split, "users": users, "ranking": f"exact: all {dataset.num_items} items scored",
+           "drop_history": exclude_history, "mesh": dict(mesh.shape)}
+    cost = {"device_kind": jax.devices()[0].device_kind, "num_devices": mesh.size,
+            "train_steps": train.get("steps"), "train_wall_s": train.get("cumulative_wall_s", train.get("wall_s")),
+            "train_flops": train.get("total_flops"), "num_params": train.get("num_params"),
+            "decode_users_per_s": users / seconds}
+    table = {task_name(meta["dataset"]): dict(metrics, examples=users),
+             "most_popular (same users)": dict(floor, examples=users)}
+    return results.write_results(out_dir, run, table, cost)

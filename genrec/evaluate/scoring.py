@@ -16,6 +16,8 @@ from genrec.evaluate import evaluator, results
 
 def model_size_name(model_config: dict) -> str:
     c = model_config
+    if "num_layers" in c:  # the parallel-digit model
+        return f"d{c['d_model']}-layers{c['num_layers']}-digits{len(c['level_sizes'])}"
     return f"d{c['d_model']}-enc{c['num_encoder_layers']}-dec{c['num_decoder_layers']}"
 
 

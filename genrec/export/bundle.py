@@ -7,6 +7,9 @@
   <bundle>/trie.npz          the compiled trie of valid identifiers (child_start, node_token,
                              node_item, depth, width) and item_tokens [num_items, L] it came from
   <bundle>/items.json        source ids and titles, indexed by our item id
+
+A bundle of the parallel-digit model (manifest `model: parallel_ids`) has no vocabulary, prompt or
+trie: it reads item positions and ranks every item exactly from the identifiers' codes.
 """
 from __future__ import annotations
 
@@ -14,7 +17,7 @@ import dataclasses
 import json
 import os
 import shutil
-from typing import Sequence
+from typing import Optional, Sequence
 
 import jax.numpy as jnp
 import numpy as np
@@ -24,6 +27,7 @@ from genrec.model import trie as trie_lib
 from genrec.semantic_ids.artifact import Identifiers
 
 FORMAT = "genrec-bundle/1"
+ENCODER_DECODER = "encoder_decoder"
 MANIFEST, PARAMS, VOCABULARY, IDENTIFIERS, TRIE, ITEMS = (
     "manifest.json", "params.npz", "spm.model", "semantic_ids", "trie.npz", "items.json")
 _TRIE_ARRAYS = ("child_start", "node_token", "node_item")
@@ -49,10 +53,14 @@ class Bundle:
     directory: str
     manifest: dict
     identifiers: Identifiers
-    item_tokens: np.ndarray
-    trie: "trie_lib.Trie"
+    item_tokens: Optional[np.ndarray]  # None for models ranked exactly (no vocabulary, no trie)
+    trie: Optional["trie_lib.Trie"]
     source_ids: tuple[str, ...]
     titles: tuple[str, ...]
+
+    @property
+    def model(self) -> str:
+        return self.manifest.get("model", ENCODER_DECODER)
 
     @property
     def vocabulary_path(self) -> str:
@@ -67,26 +75,32 @@ class Bundle:
         return Prompt(**self.manifest["prompt"])
 
 
-def write_bundle(directory: str, *, model, model_config: dict, vocabulary_path: str,
-                 identifiers: Identifiers, item_tokens: np.ndarray, source_ids: Sequence[str],
-                 titles: Sequence[str], prompt: Prompt, provenance: dict) -> str:
-    """Writes a bundle (replacing one already there); returns its directory."""
+def write_bundle(directory: str, *, model, model_config: dict, identifiers: Identifiers,
+                 source_ids: Sequence[str], titles: Sequence[str], provenance: dict,
+                 vocabulary_path: Optional[str] = None, item_tokens: Optional[np.ndarray] = None,
+                 prompt: Optional[Prompt] = None, model_kind: str = ENCODER_DECODER) -> str:
+    """Writes a bundle (replacing one already there); returns its directory. The encoder-decoder
+    needs its vocabulary, item tokens and prompt; a model ranked exactly needs none of them."""
     n = identifiers.num_items
-    if len(item_tokens) != n or len(source_ids) != n or len(titles) != n:
-        raise ValueError(f"bundle: {n} identifiers but {len(item_tokens)} token rows, "
-                         f"{len(source_ids)} source ids, {len(titles)} titles")
+    text_model = model_kind == ENCODER_DECODER
+    if text_model and (vocabulary_path is None or item_tokens is None or prompt is None):
+        raise ValueError("bundle: the encoder-decoder needs vocabulary_path, item_tokens and prompt")
+    if (text_model and len(item_tokens) != n) or len(source_ids) != n or len(titles) != n:
+        raise ValueError(f"bundle: {n} identifiers but {len(item_tokens) if text_model else n} token "
+                         f"rows, {len(source_ids)} source ids, {len(titles)} titles")
     os.makedirs(directory, exist_ok=True)
     dtypes = params_io.save_params(model, os.path.join(directory, PARAMS))
-    shutil.copyfile(vocabulary_path, os.path.join(directory, VOCABULARY))
     identifiers.save(os.path.join(directory, IDENTIFIERS))
-    trie = trie_lib.build_trie(item_tokens)
-    np.savez(os.path.join(directory, TRIE), item_tokens=np.asarray(item_tokens, np.int32),
-             **{f: np.asarray(getattr(trie, f)) for f in _TRIE_ARRAYS},
-             depth=np.int32(trie.depth), width=np.int32(trie.width))
+    if text_model:
+        shutil.copyfile(vocabulary_path, os.path.join(directory, VOCABULARY))
+        trie = trie_lib.build_trie(item_tokens)
+        np.savez(os.path.join(directory, TRIE), item_tokens=np.asarray(item_tokens, np.int32),
+                 **{f: np.asarray(getattr(trie, f)) for f in _TRIE_ARRAYS},
+                 depth=np.int32(trie.depth), width=np.int32(trie.width))
     with open(os.path.join(directory, ITEMS), "w") as f:
         json.dump({"source_ids": list(source_ids), "titles": list(titles)}, f)
-    manifest = {"format": FORMAT, "model_config": model_config, "param_dtypes": dtypes,
-                "prompt": dataclasses.asdict(prompt), **provenance}
+    manifest = {"format": FORMAT, "model": model_kind, "model_config": model_config, "param_dtypes": dtypes,
+                "prompt": dataclasses.asdict(prompt) if prompt else None, **provenance}
     with open(os.path.join(directory, MANIFEST), "w") as f:
         json.dump(manifest, f, indent=2)
     return directory
@@ -94,24 +108,31 @@ def write_bundle(directory: str, *, model, model_config: dict, vocabulary_path: 
 
 def read_bundle(directory: str) -> Bundle:
     """Reads and checks everything but the parameters (see Recommender.load)."""
-    for name in (MANIFEST, PARAMS, VOCABULARY, IDENTIFIERS, TRIE, ITEMS):
-        if not os.path.exists(os.path.join(directory, name)):
-            raise FileNotFoundError(f"{directory}: not an inference bundle (no {name}); "
-                                    "write one with --run_mode=export")
+    if not os.path.exists(os.path.join(directory, MANIFEST)):
+        raise FileNotFoundError(f"{directory}: not an inference bundle (no {MANIFEST}); "
+                                "write one with --run_mode=export")
     with open(os.path.join(directory, MANIFEST)) as f:
         manifest = json.load(f)
     if manifest.get("format") != FORMAT:
         raise ValueError(f"{directory}/{MANIFEST}: format {manifest.get('format')!r}, expected {FORMAT!r}")
-    with np.load(os.path.join(directory, TRIE), allow_pickle=False) as npz:
-        item_tokens = npz["item_tokens"]
-        trie = trie_lib.Trie(**{f: jnp.asarray(npz[f]) for f in _TRIE_ARRAYS},
-                             depth=int(npz["depth"]), width=int(npz["width"]))
+    text_model = manifest.get("model", ENCODER_DECODER) == ENCODER_DECODER
+    for name in (PARAMS, IDENTIFIERS, ITEMS) + ((VOCABULARY, TRIE) if text_model else ()):
+        if not os.path.exists(os.path.join(directory, name)):
+            raise FileNotFoundError(f"{directory}: not an inference bundle (no {name}); "
+                                    "write one with --run_mode=export")
+    item_tokens = trie = None
+    if text_model:
+        with np.load(os.path.join(directory, TRIE), allow_pickle=False) as npz:
+            item_tokens = npz["item_tokens"]
+            trie = trie_lib.Trie(**{f: jnp.asarray(npz[f]) for f in _TRIE_ARRAYS},
+                                 depth=int(npz["depth"]), width=int(npz["width"]))
     with open(os.path.join(directory, ITEMS)) as f:
         items = json.load(f)
     identifiers = Identifiers.load(os.path.join(directory, IDENTIFIERS))
-    if not (len(item_tokens) == len(items["source_ids"]) == len(items["titles"]) == identifiers.num_items):
+    rows = len(item_tokens) if text_model else identifiers.num_items
+    if not (rows == len(items["source_ids"]) == len(items["titles"]) == identifiers.num_items):
         raise ValueError(f"{directory}: item table, trie and identifiers disagree on the number of items")
-    if trie.num_items != len(item_tokens):
+    if text_model and trie.num_items != len(item_tokens):
         raise ValueError(f"{directory}/{TRIE}: the trie has {trie.num_items} items, the table {len(item_tokens)}")
     return Bundle(os.path.abspath(directory), manifest, identifiers, item_tokens, trie,
                   tuple(items["source_ids"]), tuple(items["titles"]))

@@ -8,6 +8,8 @@
 
 Items already in the history are dropped (the beam is `top_k + headroom` wide to leave room), then
 duplicates, then whatever `item_filter` rejects (a business-rule hook, see evaluate/postprocess.py).
+`Recommender.load` returns an `ExactRecommender` for a bundle of a model that ranks every item
+exactly (the parallel-digit model): same interface, no beam.
 """
 from __future__ import annotations
 
@@ -33,36 +35,22 @@ class Recommendation:
     score: float  # the identifier's log-probability under the model
 
 
-class Recommender:
-    def __init__(self, model, *, vocabulary, identifiers: Identifiers, item_tokens: np.ndarray,
-                 source_ids: Sequence[str], titles: Sequence[str], prompt: bundle_lib.Prompt,
-                 beam_size: int = 20, headroom: int = 10, trie=None):
-        from genrec.model import trie as trie_lib
+def _load_model(b: bundle_lib.Bundle):
+    """The bundle's model with its parameters (the factory the checkpoint meta would give)."""
+    from genrec.train.checkpoints import model_factory
+    from genrec.train.state import FunctionalModel
 
-        self.model, self.vocabulary, self.identifiers, self.prompt = model, vocabulary, identifiers, prompt
-        self.item_tokens = np.asarray(item_tokens, np.int32)
-        self.trie = trie if trie is not None else trie_lib.build_trie(self.item_tokens)
+    functional = FunctionalModel.from_factory(model_factory(b.manifest))
+    params = params_io.read_params(b.params_path, b.manifest["param_dtypes"], functional.param_shapes())
+    return functional.module(params, jax.random.key(0))
+
+
+class Catalogue:
+    """The item table a recommender answers with: source ids, titles, and id checks."""
+
+    def __init__(self, source_ids: Sequence[str], titles: Sequence[str]):
         self.source_ids, self.titles = tuple(source_ids), tuple(titles)
         self._index = {s: i for i, s in enumerate(self.source_ids)}
-        self.beam_size, self.headroom = beam_size, headroom
-
-    @classmethod
-    def load(cls, directory: str, **kw) -> "Recommender":
-        """From a bundle written by --run_mode=export (no optimizer, no orbax)."""
-        import seqio
-
-        from genrec.model.config import ModelConfig
-        from genrec.model.network import EncoderDecoder
-        from genrec.train.state import FunctionalModel
-
-        b = bundle_lib.read_bundle(directory)
-        config = ModelConfig.from_dict(b.manifest["model_config"])
-        functional = FunctionalModel.from_factory(lambda rngs: EncoderDecoder(config, rngs=rngs))
-        params = params_io.read_params(b.params_path, b.manifest["param_dtypes"], functional.param_shapes())
-        model = functional.module(params, jax.random.key(0))
-        return cls(model, vocabulary=seqio.SentencePieceVocabulary(b.vocabulary_path),
-                   identifiers=b.identifiers, item_tokens=b.item_tokens, trie=b.trie, source_ids=b.source_ids,
-                   titles=b.titles, prompt=b.prompt, **kw)
 
     def item_ids(self, history: Sequence[Union[str, int]]) -> list[int]:
         """Source ids (str) or our ids (int) → our ids; unknown ones are named in the error."""
@@ -80,16 +68,63 @@ class Recommender:
                              f"catalogue of {len(self.source_ids)} items)")
         return out
 
-    def encode(self, items: Sequence[int], user: Optional[str] = None) -> np.ndarray:
-        """The model input for a history: the prompt's token ids + EOS (as the seqio tasks build it)."""
-        text = self.prompt.render([self.identifiers.text(i) for i in items], user)
-        return np.array(list(self.vocabulary.encode(text)) + [self.vocabulary.eos_id], np.int32)
+    def _checked(self, histories, users) -> tuple[list[list[int]], list]:
+        items = [self.item_ids(h) for h in histories]
+        users = list(users) if users is not None else [None] * len(items)
+        if len(users) != len(items):
+            raise ValueError(f"{len(users)} users for {len(items)} histories")
+        return items, users
 
     def recommend(self, history: Sequence[Union[str, int]], top_k: int = 10, *,
                   user: Optional[str] = None, drop_history: bool = True,
                   item_filter: Optional[postprocess.ItemFilter] = None) -> list[Recommendation]:
         return self.recommend_batch([history], top_k, users=[user], batch_size=1,
                                     drop_history=drop_history, item_filter=item_filter)[0]
+
+    def _results(self, ranked: np.ndarray, scores: np.ndarray, chunk, top_k: int, drop_history: bool,
+                 item_filter) -> list[list[Recommendation]]:
+        kept = postprocess.postprocess(ranked, chunk, top_k, drop_history=drop_history, item_filter=item_filter)
+        out = []
+        for row in range(len(chunk)):
+            score_of = {int(i): float(s) for i, s in zip(ranked[row][::-1], scores[row][::-1])}
+            out.append([Recommendation(int(i), self.source_ids[i], self.titles[i], score_of[int(i)])
+                        for i in kept[row] if i != postprocess.NO_ITEM])
+        return out
+
+
+class Recommender(Catalogue):
+    """The encoder-decoder's recommender: prompt → trie-constrained beam search."""
+
+    def __init__(self, model, *, vocabulary, identifiers: Identifiers, item_tokens: np.ndarray,
+                 source_ids: Sequence[str], titles: Sequence[str], prompt: bundle_lib.Prompt,
+                 beam_size: int = 20, headroom: int = 10, trie=None):
+        from genrec.model import trie as trie_lib
+
+        super().__init__(source_ids, titles)
+        self.model, self.vocabulary, self.identifiers, self.prompt = model, vocabulary, identifiers, prompt
+        self.item_tokens = np.asarray(item_tokens, np.int32)
+        self.trie = trie if trie is not None else trie_lib.build_trie(self.item_tokens)
+        self.beam_size, self.headroom = beam_size, headroom
+
+    @classmethod
+    def load(cls, directory: str, **kw) -> Catalogue:
+        """From a bundle written by --run_mode=export (no optimizer, no orbax): this class for an
+        encoder-decoder bundle, an ExactRecommender for a model ranked exactly."""
+        import seqio
+
+        b = bundle_lib.read_bundle(directory)
+        if b.model != bundle_lib.ENCODER_DECODER:
+            kw.pop("beam_size", None)
+            return ExactRecommender(_load_model(b), identifiers=b.identifiers, source_ids=b.source_ids,
+                                    titles=b.titles, **kw)
+        return cls(_load_model(b), vocabulary=seqio.SentencePieceVocabulary(b.vocabulary_path),
+                   identifiers=b.identifiers, item_tokens=b.item_tokens, trie=b.trie, source_ids=b.source_ids,
+                   titles=b.titles, prompt=b.prompt, **kw)
+
+    def encode(self, items: Sequence[int], user: Optional[str] = None) -> np.ndarray:
+        """The model input for a history: the prompt's token ids + EOS (as the seqio tasks build it)."""
+        text = self.prompt.render([self.identifiers.text(i) for i in items], user)
+        return np.array(list(self.vocabulary.encode(text)) + [self.vocabulary.eos_id], np.int32)
 
     def recommend_batch(self, histories: Sequence[Sequence[Union[str, int]]], top_k: int = 10, *,
                         users: Optional[Sequence[Optional[str]]] = None, batch_size: int = 64,
@@ -103,10 +138,7 @@ class Recommender:
 
         from genrec.model import decoding
 
-        items = [self.item_ids(h) for h in histories]
-        users = list(users) if users is not None else [None] * len(items)
-        if len(users) != len(items):
-            raise ValueError(f"{len(users)} users for {len(items)} histories")
+        items, users = self._checked(histories, users)
         batch_size = max(1, min(batch_size, len(items)))
         width = min(postprocess.decode_width(top_k, self.beam_size, drop_history, self.headroom),
                     len(self.source_ids))
@@ -121,10 +153,45 @@ class Recommender:
             ranked, scores = decoding.constrained_beam_search(
                 self.model, jnp.asarray(inputs), self.trie, beam_size=width, top_k=width)
             ranked, scores = np.asarray(ranked)[:len(chunk)], np.asarray(scores)[:len(chunk)]
-            kept = postprocess.postprocess(ranked, chunk, top_k, drop_history=drop_history,
-                                           item_filter=item_filter)
-            for row in range(len(chunk)):
-                score_of = {int(i): float(s) for i, s in zip(ranked[row][::-1], scores[row][::-1])}
-                out.append([Recommendation(int(i), self.source_ids[i], self.titles[i], score_of[int(i)])
-                            for i in kept[row] if i != postprocess.NO_ITEM])
+            out += self._results(ranked, scores, chunk, top_k, drop_history, item_filter)
+        return out
+
+
+class ExactRecommender(Catalogue):
+    """Models whose item score is a sum over identifier digits (genrec/model/parallel_ids.py):
+    every catalogue item scored exactly, then the best `top_k` after the same history drop and
+    filter as the beam-search recommender. `users` are accepted and unused (the model reads items)."""
+
+    def __init__(self, model, *, identifiers: Identifiers, source_ids: Sequence[str], titles: Sequence[str],
+                 headroom: int = 10):
+        from genrec.evaluate import exact
+
+        super().__init__(source_ids, titles)
+        self.model, self.identifiers, self.headroom = model, identifiers, headroom
+        self._scorer = exact.scorer(model, identifiers.codes)
+
+    def recommend_batch(self, histories, top_k: int = 10, *, users=None, batch_size: int = 64,
+                        drop_history: bool = True, item_filter: Optional[postprocess.ItemFilter] = None,
+                        progress: bool = False) -> list[list[Recommendation]]:
+        """Every history is checked first; then `batch_size` users per call (rows padded to the batch
+        and histories to a length bucket: one compile per bucket)."""
+        from tqdm import tqdm
+
+        from genrec.baselines import sequences
+
+        items, _ = self._checked(histories, users)
+        max_len = self.model.config.max_len
+        batch_size = max(1, min(batch_size, len(items)))
+        out = []
+        for start in tqdm(range(0, len(items), batch_size), desc="recommend", unit="batch", disable=not progress):
+            chunk = items[start:start + batch_size]
+            buckets = sequences.bucket_lengths(max_len)
+            window = buckets[int(np.searchsorted(buckets, min(max_len, max(1, max(map(len, chunk))))))]
+            tokens = np.zeros((batch_size, window), np.int32)
+            tokens[:len(chunk)] = sequences.left_pad([np.asarray(h, np.int32) for h in chunk], window)
+            scores = self._scorer(jnp.asarray(tokens))[:len(chunk)]
+            width = min(len(self.source_ids), top_k + (max(map(len, chunk)) if drop_history else 0) + self.headroom)
+            best_scores, ranked = jax.lax.top_k(scores, width)
+            out += self._results(np.asarray(ranked), np.asarray(best_scores), chunk, top_k, drop_history,
+                                 item_filter)
         return out

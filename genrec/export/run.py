@@ -64,6 +64,15 @@ def export_checkpoint(checkpoint_dir: str, out_dir: str, *, dataset, template_id
 
     model, meta = checkpoints.load_for_inference(
         checkpoint_dir, partitioning.make_mesh(devices=jax.devices()[:1]), step=step)
+    if meta.get("model", bundle_lib.ENCODER_DECODER) != bundle_lib.ENCODER_DECODER:  # ranked exactly
+        identifiers = Identifiers.load(meta["identifiers_dir"])
+        out = bundle_lib.write_bundle(
+            out_dir, model=model, model_config=meta["model_config"], identifiers=identifiers,
+            source_ids=dataset.items.source_ids, titles=dataset.items.field("title"), model_kind=meta["model"],
+            provenance={k: meta.get(k) for k in ("step", "dataset", "task")} | {
+                "identifier_scheme": identifiers.scheme})
+        logging.info("wrote inference bundle %s (checkpoint step %s)", out, meta["step"])
+        return out
     vocabulary = seqio.SentencePieceVocabulary(meta["vocabulary"])
     identifiers = Identifiers.load(meta["identifiers_dir"])
     template = all_families()["sequential"].by_id(template_id)

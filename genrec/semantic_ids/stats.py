@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import os
-import string
 from typing import Sequence
 
 import numpy as np
+
+from genrec.semantic_ids.artifact import level_name
 
 
 def level_stats(codes: np.ndarray, level_sizes: Sequence[int]) -> list[dict]:
@@ -36,11 +37,11 @@ def plot_usage(codes: np.ndarray, level_sizes: Sequence[int], directory: str) ->
         fig, ax = plt.subplots(figsize=(6, 3))
         ax.bar(np.arange(size), counts, width=1.0)
         ax.axhline(len(codes) / size, color="k", lw=0.8, ls="--", label="uniform")
-        ax.set(title=f"level {string.ascii_lowercase[l]}: {(counts > 0).sum()}/{size} codes used",
+        ax.set(title=f"level {level_name(l)}: {(counts > 0).sum()}/{size} codes used",
                xlabel="code (sorted by count)", ylabel="items")
         ax.legend()
         fig.tight_layout()
-        path = os.path.join(directory, f"usage_level_{string.ascii_lowercase[l]}.png")
+        path = os.path.join(directory, f"usage_level_{level_name(l)}.png")
         fig.savefig(path, dpi=80)
         plt.close(fig)
         paths.append(path)

@@ -1,4 +1,5 @@
-"""seqio tasks for the five P5 families (rating, sequential, explanation, review, direct).
+"""seqio tasks for the five P5 families (rating, sequential, explanation, review, direct), and TIGER's
+task (the sequential family as identifier tokens only).
 
   vocab, mixture = genrec.tasks.pipeline.prepare_tasks(workdir, dataset, identifiers)
   ds = genrec.tasks.pipeline.train_dataset(mixture, genrec.tasks.pipeline.task_feature_lengths())

@@ -3,13 +3,14 @@ evaluator reads (user_index, target_item, history_items, candidates, target_rati
 
 Splits follow RecDataset.split: training samples come from the training part of each history (every
 interaction, or every prefix for sequential); validation and test samples are leave-one-out, one per
-user (its last item is the target). Randomness (negatives, yes/no coin flips, template choice) is
-drawn from generators seeded by (seed, family, split, user), so samples are reproducible and do not
-depend on which other users or families are built.
+user (its last item is the target). Randomness (negatives, yes/no coin flips) is drawn from
+generators seeded by (seed, family, split, user), so samples are reproducible and do not depend on
+which other users or families are built; TIGER's user tokens hash the user's source id.
 """
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import re
 from typing import Iterator, Optional, Sequence
 
@@ -27,6 +28,7 @@ _STOPWORDS = frozenset(
     "were be been am i me my we our you your he she they them their his her not no very too also just "
     "really than then there here have has had do does did will would can could should as all any some "
     "one much more most get got".split())
+USER_TOKEN = "<u_{}>"
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 _WORD = re.compile(r"[A-Za-z]+")
 
@@ -40,7 +42,8 @@ class ExampleConfig:
     direct_samples_per_user: int = 1  # direct training samples per user (random training items)
     max_review_words: int = 96
     max_explanation_words: int = 32
-    seed: int = 0
+    user_tokens: int = 0  # users hashed into this many tokens `<u_K>` (TIGER's task; 0: none)
+    seed: int = 0  # samples' randomness and the training template draws (source.choose_template)
 
 
 @dataclasses.dataclass
@@ -78,6 +81,16 @@ def unavailable_reason(family: str, dataset: RecDataset) -> Optional[str]:
     if not all_families()[family].usable(have).seen:
         return f"dataset {dataset.name!r} lacks the fields every {family} evaluation template needs"
     return None
+
+
+def user_tokens(buckets: int) -> list[str]:
+    """The hashed user tokens `<u_0>` .. `<u_{buckets-1}>` (one vocabulary piece each)."""
+    return [USER_TOKEN.format(k) for k in range(buckets)]
+
+
+def user_token(user_id: str, buckets: int) -> str:
+    """The user's token: its source id hashed into `buckets` (the same in every run and process)."""
+    return USER_TOKEN.format(int.from_bytes(hashlib.sha256(user_id.encode()).digest()[:8], "big") % buckets)
 
 
 def rating_text(rating: float) -> str:
@@ -170,8 +183,10 @@ class _Builder:
             yield self.sample(u, hist, pos, fields, target_rating=r)
 
     def sequential(self, u, hist, full, positions, rng):
+        buckets = self.config.user_tokens
+        user = {"user_token": user_token(full.user_id, buckets) if buckets else ""}
         for pos in positions:
-            fields = self.common(u, hist, pos) | self.yes_no(rng, full, int(hist.items[pos]))
+            fields = self.common(u, hist, pos) | self.yes_no(rng, full, int(hist.items[pos])) | user
             yield self.sample(u, hist, pos, fields)
 
     def explanation(self, u, hist, full, positions, rng):

@@ -37,14 +37,21 @@ def task_feature_lengths(inputs: int = 512, targets: int = 64) -> dict[str, int]
 def prepare_tasks(workdir: str, dataset: RecDataset, identifiers: Identifiers, *,
                   families: Optional[Sequence[str]] = None, mixture: str = "p5_all",
                   text_vocab_size: int = 8000, max_history: int = 20, num_candidates: int = 100,
-                  direct_samples_per_user: int = 1, seed: int = 0,
+                  direct_samples_per_user: int = 1, seed: int = 0, user_tokens: bool = False,
+                  user_token_buckets: int = 2000,
                   mixture_rates: Optional[dict] = None) -> tuple[seqio.Vocabulary, str]:
-    """Builds `<workdir>/vocab/spm.model` (or loads it when it holds these identifiers' tokens),
-    registers the dataset's tasks and returns (vocabulary, name of `mixture`)."""
+    """Builds `<workdir>/vocab/spm.model` (or loads it when it holds these identifiers' tokens and
+    these user tokens), registers the dataset's tasks and returns (vocabulary, name of `mixture`).
+
+    max_history: most recent items an input shows (every task, TIGER's included).
+    user_tokens: TIGER's task starts each input with the user's id hashed into one of
+      `user_token_buckets` tokens `<u_K>`, which then join the vocabulary (the TIGER paper: 2000).
+    """
     vocab_dir = os.path.join(workdir, VOCAB_DIR)
-    vocab = _shared_vocabulary(vocab_dir, dataset, identifiers, text_vocab_size)
     config = examples.ExampleConfig(max_history=max_history, num_candidates=num_candidates,
-                                    direct_samples_per_user=direct_samples_per_user, seed=seed)
+                                    direct_samples_per_user=direct_samples_per_user,
+                                    user_tokens=user_token_buckets if user_tokens else 0, seed=seed)
+    vocab = _shared_vocabulary(vocab_dir, dataset, identifiers, text_vocab_size, config.user_tokens)
     names = registry.register_tasks(dataset.name, dataset, identifiers, vocab, families, config=config,
                                     mixture_rates=mixture_rates)
     logging.info("registered %s", ", ".join(names))
@@ -78,13 +85,14 @@ def register_as_trained(vocabulary_path: str, dataset: RecDataset, identifiers: 
 
 
 def _shared_vocabulary(vocab_dir: str, dataset: RecDataset, identifiers: Identifiers,
-                       text_vocab_size: int) -> seqio.Vocabulary:
+                       text_vocab_size: int, user_tokens: int) -> seqio.Vocabulary:
     """The vocabulary in `vocab_dir`, built there first if missing. With several processes only
     process 0 builds it; the others wait for it and read it (the workdir must be shared)."""
     if jax.process_index() == 0:
-        vocab = _load_matching(vocab_dir, identifiers)
+        vocab = _load_matching(vocab_dir, identifiers, user_tokens)
         if vocab is None:
-            vocab = vocabulary.build_vocabulary(dataset, identifiers, vocab_dir, text_vocab_size=text_vocab_size)
+            vocab = vocabulary.build_vocabulary(dataset, identifiers, vocab_dir, text_vocab_size=text_vocab_size,
+                                                num_user_tokens=user_tokens)
     if jax.process_count() == 1:
         return vocab
     from jax.experimental import multihost_utils
@@ -92,7 +100,7 @@ def _shared_vocabulary(vocab_dir: str, dataset: RecDataset, identifiers: Identif
     multihost_utils.sync_global_devices("genrec vocabulary ready")
     if jax.process_index() == 0:
         return vocab
-    vocab = _load_matching(vocab_dir, identifiers)
+    vocab = _load_matching(vocab_dir, identifiers, user_tokens)
     if vocab is None:
         raise FileNotFoundError(f"process {jax.process_index()}: no vocabulary for these identifiers in "
                                 f"{vocab_dir} after process 0 built it; the workdir must be shared by all "
@@ -100,7 +108,7 @@ def _shared_vocabulary(vocab_dir: str, dataset: RecDataset, identifiers: Identif
     return vocab
 
 
-def _load_matching(vocab_dir: str, identifiers: Identifiers) -> Optional[seqio.Vocabulary]:
+def _load_matching(vocab_dir: str, identifiers: Identifiers, user_tokens: int) -> Optional[seqio.Vocabulary]:
     if not os.path.exists(os.path.join(vocab_dir, vocabulary.MODEL_FILE)):
         return None
     vocab = vocabulary.load_vocabulary(vocab_dir)
@@ -108,6 +116,10 @@ def _load_matching(vocab_dir: str, identifiers: Identifiers) -> Optional[seqio.V
         vocabulary.item_token_ids(vocab, identifiers)
     except ValueError:
         logging.warning("%s lacks these identifiers' tokens; rebuilding it", vocab_dir)
+        return None
+    if vocabulary.user_token_count(vocab) != user_tokens:
+        logging.warning("%s has %d user tokens, not %d; rebuilding it", vocab_dir,
+                        vocabulary.user_token_count(vocab), user_tokens)
         return None
     return vocab
 

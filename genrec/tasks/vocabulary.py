@@ -1,10 +1,11 @@
 """The vocabulary: SentencePiece pieces learned on the dataset's own text + one piece per identifier token.
 
-Identifier tokens (`<a_12>`, ...) are SentencePiece `user_defined_symbols`: always one piece, never split,
-whatever text surrounds them. Ids: pad=0, eos=1, unk=2 (the T5 convention seqio expects); digits are
-split (so `user_1234` is spelled with digit pieces, never one token per user); unseen characters fall
-back to bytes instead of unk. Training is single-threaded on a deterministic corpus, so the same
-dataset and identifiers give the same model bytes.
+Identifier tokens (`<a_12>`, ...) and, where TIGER's task hashes users into tokens, `<u_0>` ..
+`<u_{n-1}>` are SentencePiece `user_defined_symbols`: always one piece, never split, whatever text
+surrounds them. Ids: pad=0, eos=1, unk=2 (the T5 convention seqio expects); digits are split (so
+`user_1234` is spelled with digit pieces, never one token per user); unseen characters fall back to
+bytes instead of unk. Training is single-threaded on a deterministic corpus, so the same dataset and
+identifiers give the same model bytes.
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import sentencepiece as spm
 
 from genrec.datasets.records import RecDataset
 from genrec.semantic_ids.artifact import Identifiers
+from genrec.tasks.examples import USER_TOKEN, user_tokens
 from genrec.tasks.templates import all_families
 
 MODEL_FILE = "spm.model"
@@ -45,13 +47,15 @@ def corpus(dataset: RecDataset, max_sentences: int = 1_000_000, seed: int = 0) -
 
 
 def build_vocabulary(dataset: RecDataset, identifiers: Identifiers, out_dir: str, *,
-                     text_vocab_size: int = 8000, character_coverage: float = 0.9995) -> seqio.Vocabulary:
+                     text_vocab_size: int = 8000, character_coverage: float = 0.9995,
+                     num_user_tokens: int = 0) -> seqio.Vocabulary:
     """Trains the SentencePiece model into `out_dir/spm.model` and returns it as a seqio vocabulary.
 
     text_vocab_size: pieces for text (an upper bound: a small corpus yields fewer); the model has
-    text pieces + one piece per identifier token + 3 special + 256 byte pieces.
+    text pieces + one piece per identifier token (+ per user token) + 3 special + 256 byte pieces.
+    num_user_tokens: hashed user tokens `<u_K>` to add (ExampleConfig.user_tokens; 0: none).
     """
-    symbols = identifiers.all_tokens()
+    symbols = identifiers.all_tokens() + user_tokens(num_user_tokens)
     lines = corpus(dataset)
     logging.info("training SentencePiece on %d lines with %d identifier tokens", len(lines), len(symbols))
     model = io.BytesIO()
@@ -65,8 +69,11 @@ def build_vocabulary(dataset: RecDataset, identifiers: Identifiers, out_dir: str
     path = os.path.join(out_dir, MODEL_FILE)
     with open(path, "wb") as f:
         f.write(model.getvalue())
+    # seqio caches loaded models by path: forget one this process read before it was rebuilt here
+    seqio.vocabularies._load_model_internal.cache_clear()
     vocab = load_vocabulary(out_dir)
     item_token_ids(vocab, identifiers)  # fails loudly if an identifier token is not one piece
+    assert user_token_count(vocab) == num_user_tokens
     logging.info("vocabulary %s: %d pieces", path, vocab.vocab_size)
     return vocab
 
@@ -76,6 +83,14 @@ def load_vocabulary(out_dir: str) -> seqio.SentencePieceVocabulary:
     if not os.path.exists(path):
         raise FileNotFoundError(f"{path}: no vocabulary; build it with genrec.tasks.build_vocabulary")
     return seqio.SentencePieceVocabulary(path)
+
+
+def user_token_count(vocab: seqio.SentencePieceVocabulary) -> int:
+    """How many hashed user tokens (`<u_0>`, `<u_1>`, ...) the vocabulary has as pieces."""
+    processor, count = vocab.tokenizer, 0
+    while processor.piece_to_id(USER_TOKEN.format(count)) != processor.unk_id():
+        count += 1
+    return count
 
 
 def item_token_ids(vocab: seqio.SentencePieceVocabulary, identifiers: Identifiers) -> np.ndarray:

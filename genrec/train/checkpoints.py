@@ -158,17 +158,14 @@ def read_meta(checkpoint_dir: str, step: Optional[int] = None) -> tuple[int, dic
 
 def load_for_inference(checkpoint_dir: str, mesh: Optional[jax.sharding.Mesh] = None,
                        step: Optional[int] = None) -> tuple[Any, dict]:
-    """(EncoderDecoder with the checkpoint's parameters, meta). Reads only the parameters (not the
-    optimizer state), sharded over `mesh` by the logical-axis rules (default: all local devices, dp)."""
-    from genrec.model.config import ModelConfig
-    from genrec.model.network import EncoderDecoder
-
+    """(the checkpoint's model with its parameters, meta): the EncoderDecoder, or the model its meta
+    names (`meta['model']`). Reads only the parameters (not the optimizer state), sharded over `mesh`
+    by the logical-axis rules (default: all local devices, dp)."""
     from genrec.train import partitioning
     from genrec.train.state import FunctionalModel
 
     step, meta = read_meta(checkpoint_dir, step)
-    config = ModelConfig.from_dict(meta["model_config"])
-    factory = lambda rngs: EncoderDecoder(config, rngs=rngs)  # noqa: E731
+    factory = model_factory(meta)
     model = FunctionalModel.from_factory(factory)
     mesh = mesh or partitioning.make_mesh(data=-1, fsdp=1, tensor=1)
     specs = partitioning.param_specs(model.abstract_params, mesh)
@@ -180,3 +177,20 @@ def load_for_inference(checkpoint_dir: str, mesh: Optional[jax.sharding.Mesh] = 
     params = restored["state"]["params"]
     meta["step"] = step
     return model.module(params, jax.random.key(0)), meta
+
+
+def model_factory(meta: dict):
+    """rngs -> the model a checkpoint's meta describes (its `model` and `model_config`)."""
+    kind = meta.get("model", "encoder_decoder")
+    if kind == "parallel_ids":
+        from genrec.model.parallel_ids import ParallelIdConfig, ParallelIdDecoder
+
+        config = ParallelIdConfig.from_dict(meta["model_config"])
+        return lambda rngs: ParallelIdDecoder(config, rngs=rngs)
+    if kind != "encoder_decoder":
+        raise ValueError(f"checkpoint meta names an unknown model {kind!r}")
+    from genrec.model.config import ModelConfig
+    from genrec.model.network import EncoderDecoder
+
+    config = ModelConfig.from_dict(meta["model_config"])
+    return lambda rngs: EncoderDecoder(config, rngs=rngs)

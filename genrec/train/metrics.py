@@ -99,6 +99,26 @@ class MetricsWriter:
         logging.info("wrote %s", path)
         return path
 
+    def validation_curve(self, curve: list[dict], metric: str = "ndcg@10") -> Optional[str]:
+        """validation_curve.png: the validation metric against training wall-clock minutes."""
+        points = [(p["train_wall_s"] / 60, p[metric]) for p in curve if metric in p]
+        if not self.enabled or not points:
+            return None
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        path = os.path.join(self.workdir, "validation_curve.png")
+        fig, ax = plt.subplots(figsize=(6, 4))
+        ax.plot(*zip(*points), marker=".")
+        ax.set(xlabel="training wall-clock (min)", ylabel=f"validation {metric}")
+        ax.grid(alpha=0.3)
+        fig.tight_layout()
+        fig.savefig(path, dpi=80)
+        plt.close(fig)
+        return path
+
     def close(self) -> None:
         if self._writer is not None:
             self._writer.close()

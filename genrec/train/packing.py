@@ -27,6 +27,8 @@ def fill(batch: dict[str, np.ndarray]) -> dict[str, float]:
     examples = examples_per_row(batch)
     report = {"examples_per_row": float(examples.mean())}
     for name, key in FEATURES.items():
+        if key not in batch:  # decoder-only batches have no inputs
+            continue
         tokens = np.asarray(batch[key]) > 0
         per_example = tokens.sum() / max(1, examples.sum())
         report[f"{name}_fill"] = float(tokens.mean())
@@ -38,6 +40,8 @@ def bound_hint(report: dict[str, float]) -> Optional[str]:
     """A sentence naming the feature length that limits packing (its padding cannot hold another
     average example while the other's can), or None when neither alone does."""
     for full, other in (("targets", "inputs"), ("inputs", "targets")):
+        if f"{other}_room" not in report or f"{full}_room" not in report:
+            return None
         if report[f"{full}_room"] < 1.0 <= report[f"{other}_room"]:
             return (f"packing is bound by the {full} length: {report['examples_per_row']:.2f} examples "
                     f"per row, {full} {report[f'{full}_fill']:.0%} full, {other} "

@@ -33,6 +33,7 @@ LOGICAL_AXIS_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("mlp", ("tensor",)),
     ("heads", ("tensor",)),
     ("kv", ()),
+    ("digits", ()),  # identifier digits of the parallel-digit model's tables
     ("relpos_buckets", ()),
     ("layers", ()),  # the stacked axis of scanned layers
     ("length", ()),

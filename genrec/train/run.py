@@ -64,17 +64,72 @@ def configured_scheme() -> Optional[str]:
 def train(ctx, *, num_steps: int = 1000, batch_size: int = 64, num_microbatches: int = 1,
           z_loss: float = 1e-4, seed: int = 0, log_every: int = 50, checkpoint_every: int = 500,
           keep_checkpoints: int = 3, async_checkpoints: bool = True, pack: bool = True,
-          max_wall_s: Optional[float] = None) -> dict:
-    """The train run mode; returns the summary also written to <workdir>/train_summary.json."""
+          max_wall_s: Optional[float] = None, model: str = "encoder_decoder",
+          validate: bool = True) -> dict:
+    """The train run mode; returns the summary also written to <workdir>/train_summary.json.
+
+    model: 'encoder_decoder' (T5 on the configured seqio mixture, `ModelConfig`) or 'parallel_ids'
+    (one position per item, every digit of the next item predicted at once, `ParallelIdConfig`;
+    trained on the item-sequence task, ranked exactly; with `validate`, every checkpoint is also
+    scored on the validation split, the time-to-quality curve in train_summary.json)."""
     from genrec import datasets
 
+    if model not in MODELS:
+        raise ValueError(f"train.model={model!r}; expected one of {MODELS}")
     dataset = datasets.load(data_dir=ctx.data_dir, raw_data_dir=ctx.raw_data_dir)
     loop = trainer.LoopConfig(num_steps=num_steps, batch_size=batch_size, num_microbatches=num_microbatches,
                               z_loss=z_loss, seed=seed, log_every=log_every, checkpoint_every=checkpoint_every,
                               keep_checkpoints=keep_checkpoints, async_checkpoints=async_checkpoints,
                               max_wall_s=max_wall_s)
-    _, summary = train_dataset(ctx.workdir, dataset, loop, pack=pack)
+    if model == "encoder_decoder":
+        _, summary = train_dataset(ctx.workdir, dataset, loop, pack=pack)
+    else:
+        _, summary = train_parallel_ids(ctx.workdir, dataset, loop, pack=pack, validate=validate)
     return summary
+
+
+MODELS = ("encoder_decoder", "parallel_ids")
+
+
+def train_parallel_ids(workdir: str, dataset, loop: trainer.LoopConfig, *, pack: bool = True,
+                       mesh: Optional[jax.sharding.Mesh] = None, model_config=None, validate: bool = False):
+    """Trains the parallel-digit model (genrec/model/parallel_ids.py) on the dataset's item-sequence
+    Task; settings from gin (`ParallelIdConfig.*`, `make_optimizer.*`); returns (state, summary)."""
+    from genrec.model import parallel_ids
+    from genrec.tasks import item_sequences
+
+    identifiers, identifiers_dir = identifiers_for(workdir, dataset)
+    config = model_config or parallel_ids.ParallelIdConfig(level_sizes=identifiers.level_sizes,
+                                                           num_items=dataset.num_items)
+    if tuple(config.level_sizes) != tuple(identifiers.level_sizes):
+        raise ValueError(f"ParallelIdConfig.level_sizes {config.level_sizes} != the identifiers' "
+                         f"{identifiers.level_sizes} ({identifiers_dir})")
+    task = item_sequences.register(dataset, config.max_len + 1)
+    lengths = {"targets": config.max_len + 1}
+    mesh = mesh or partitioning.make_mesh()
+    local_batch = partitioning.batch_size_per_process(loop.batch_size, mesh)
+    converter = item_sequences.ItemSequenceConverter(identifiers.codes, pack=pack)
+    meta = {"model": "parallel_ids", "identifiers_dir": os.path.abspath(identifiers_dir),
+            "identifier_scheme": identifiers.scheme, "dataset": dataset.name, "task": task, "pack": pack,
+            "model_config": config.to_dict(), "task_feature_lengths": lengths, "batch_size": loop.batch_size}
+    logging.info("training the parallel-digit model on %s (%d items, %s identifiers, %d digits), mesh %s",
+                 dataset.name, dataset.num_items, identifiers.scheme, config.num_digits, dict(mesh.shape))
+    factory = lambda rngs: parallel_ids.ParallelIdDecoder(config, rngs=rngs)  # noqa: E731
+
+    def validation(params):
+        from genrec.evaluate import exact
+        from genrec.train.state import FunctionalModel
+
+        model = FunctionalModel.from_factory(factory).module(params, jax.random.key(0))
+        with jax.set_mesh(mesh):
+            return exact.evaluate(model, identifiers.codes, dataset, "validation")
+
+    return trainer.train_loop(
+        factory=factory, validate=validation if validate else None,
+        tx=optimizers.make_optimizer(loop.num_steps), mesh=mesh, workdir=workdir, config=loop, meta=meta,
+        batch_source=lambda start: data.batches(task, lengths, local_batch, start_step=start, seed=loop.seed,
+                                                converter=converter),
+        flops_per_step=loop.batch_size * parallel_ids.train_flops_per_row(config, lengths["targets"]))
 
 
 def train_dataset(workdir: str, dataset, loop: trainer.LoopConfig, *, pack: bool = True,

@@ -19,6 +19,7 @@ from genrec.train import partitioning
 
 TrainState = dict[str, Any]
 # The features an EncDecFeatureConverter batch carries that the model reads.
+DEFAULT_TARGETS = ("decoder_target_tokens", "decoder_loss_weights")  # the encoder-decoder's
 SEGMENT_FEATURES = ("encoder_segment_ids", "decoder_segment_ids", "encoder_positions", "decoder_positions")
 
 
@@ -29,6 +30,10 @@ class FunctionalModel:
     graphdef: Any
     abstract_params: nnx.State  # Param variables with ShapeDtypeStruct values and logical axes
     abstract_other: nnx.State  # RngKey / RngCount variables (dropout streams), rebuilt per step
+    # Models with a `TARGETS` class attribute take the whole batch (`model(batch, deterministic=)`)
+    # and name the (targets, weights) features their loss reads; the encoder-decoder takes tokens.
+    reads_batch: bool = False
+    target_keys: tuple[str, str] = DEFAULT_TARGETS
 
     @classmethod
     def from_factory(cls, factory: Callable[[nnx.Rngs], nnx.Module]) -> "FunctionalModel":
@@ -40,7 +45,8 @@ class FunctionalModel:
             if not isinstance(var, (nnx.RngKey, nnx.RngCount)):
                 raise TypeError(f"model state {jax.tree_util.keystr(path)} ({type(var).__name__}) is "
                                 "neither a Param nor an RNG stream; the trainer does not carry it")
-        return cls(graphdef, params, other)
+        targets = getattr(type(model), "TARGETS", None)
+        return cls(graphdef, params, other, targets is not None, targets or DEFAULT_TARGETS)
 
     def param_shapes(self) -> dict:
         return nnx.to_pure_dict(self.abstract_params)
@@ -61,8 +67,16 @@ class FunctionalModel:
         fresh = [fresh_variable(i, var) for i, var in enumerate(leaves)]
         return nnx.merge(self.graphdef, params, jax.tree_util.tree_unflatten(treedef, fresh))
 
+    def targets(self, batch: dict) -> tuple[jax.Array, jax.Array]:
+        """(targets, loss weights) of a batch, as the model class names them (`TARGETS`); weights
+        broadcast over any trailing target axes (digits of an identifier)."""
+        targets, weights = batch[self.target_keys[0]], batch[self.target_keys[1]]
+        return targets, weights.reshape(weights.shape + (1,) * (targets.ndim - weights.ndim))
+
     def __call__(self, params: dict, batch: dict, key: jax.Array, deterministic: bool) -> jax.Array:
         model = self.module(params, key)
+        if self.reads_batch:
+            return model(batch, deterministic=deterministic)
         kwargs = {k: batch[k] for k in SEGMENT_FEATURES if k in batch}
         return model(batch["encoder_input_tokens"], batch["decoder_input_tokens"],
                      deterministic=deterministic, **kwargs)

@@ -39,7 +39,7 @@ def loss_and_grads(model: FunctionalModel, params: dict, batch: dict, key: jax.A
     """Summed loss, summed z-loss, weight sum and summed gradients over the whole batch."""
     def summed(p, mb, k):
         logits = model(p, mb, k, deterministic=deterministic)
-        loss, zl, weight = loss_fn(logits, mb["decoder_target_tokens"], mb["decoder_loss_weights"], z_loss)
+        loss, zl, weight = loss_fn(logits, *model.targets(mb), z_loss)
         return loss, (zl, weight)
 
     grad_fn = jax.value_and_grad(summed, has_aux=True)
@@ -87,7 +87,7 @@ def make_eval_step(model: FunctionalModel, *, loss_fn: LossFn | None = None):
 
     def eval_step(params: dict, batch: dict):
         logits = model(params, batch, jax.random.key(0), deterministic=True)
-        loss, _, weight = loss_fn(logits, batch["decoder_target_tokens"], batch["decoder_loss_weights"], 0.0)
+        loss, _, weight = loss_fn(logits, *model.targets(batch), 0.0)
         return {"loss_sum": loss, "weight_sum": weight}
 
     return eval_step

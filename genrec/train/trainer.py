@@ -49,9 +49,9 @@ def count_examples(batch: dict[str, np.ndarray]) -> int:
 
 
 def count_tokens(batch: dict[str, np.ndarray]) -> int:
-    """Non-padding encoder input + decoder target tokens in a host batch."""
-    return int((np.asarray(batch["encoder_input_tokens"]) > 0).sum()
-               + (np.asarray(batch["decoder_target_tokens"]) > 0).sum())
+    """Non-padding encoder input (if any) + decoder target tokens in a host batch."""
+    return sum(int((np.asarray(batch[k]) > 0).sum())
+               for k in ("encoder_input_tokens", "decoder_target_tokens") if k in batch)
 
 
 def write_model_info(path: str, model: state_lib.FunctionalModel, specs: dict) -> int:
@@ -114,9 +114,16 @@ class _SigtermFlag:
 
 def train_loop(*, factory: Callable, tx, batch_source: BatchSource, mesh: jax.sharding.Mesh,
                workdir: str, config: LoopConfig, meta: dict[str, Any], flops_per_step: float = 0.0,
-               loss_fn: Optional[steps.LossFn] = None) -> tuple[state_lib.TrainState, dict[str, Any]]:
+               loss_fn: Optional[steps.LossFn] = None,
+               validate: Optional[Callable[[dict], dict[str, float]]] = None
+               ) -> tuple[state_lib.TrainState, dict[str, Any]]:
     """Trains to `config.num_steps` (resuming from <workdir>/checkpoints if there is one); returns
-    the final state and the run summary (also written to <workdir>/train_summary.json)."""
+    the final state and the run summary (also written to <workdir>/train_summary.json).
+
+    validate: params -> metrics, called at every checkpoint; its values are logged, written to
+    TensorBoard as `validation/<name>`, kept in the summary's `validation` list with the training
+    seconds so far (the time-to-quality curve, also drawn as validation_curve.png); the time it
+    takes is not counted as training time."""
     primary = jax.process_index() == 0
     if config.max_wall_s is not None and jax.process_count() > 1:
         raise ValueError("LoopConfig.max_wall_s is single-process only: hosts' clocks would stop "
@@ -171,7 +178,7 @@ def train_loop(*, factory: Callable, tx, batch_source: BatchSource, mesh: jax.sh
     logging.info("compiled the train step in %.1fs", time.time() - t0)
     _log_memory(compiled)
 
-    step, preempted, last_loss = start, False, None
+    step, preempted, last_loss, curve = start, False, None, _earlier_curve(workdir, start)
     window, total = _Window(), _Window()
     try:
         with _SigtermFlag() as sigterm:
@@ -194,6 +201,10 @@ def train_loop(*, factory: Callable, tx, batch_source: BatchSource, mesh: jax.sh
                     window = _Window()
                 if saving:
                     ckpt.save(step, state, meta, force=done or preempted)
+                    if validate is not None and not preempted:  # a preempted run exits at once
+                        total.pause(lambda: _validate(validate, state, step, earlier_wall + total.seconds(),
+                                                      writer, curve))
+                        window = _Window()
                 if done or preempted:
                     break
                 host_batch = _next(batch_iter, step)
@@ -204,8 +215,12 @@ def train_loop(*, factory: Callable, tx, batch_source: BatchSource, mesh: jax.sh
     summary.update(steps=step, wall_s=wall, cumulative_wall_s=earlier_wall + wall,
                    examples_per_s=total.examples / max(wall, 1e-9),
                    total_flops=flops_per_step * (step - start), final_loss=last_loss, preempted=preempted)
+    if curve:
+        summary["validation"] = curve
     if primary:
         writer.loss_curve()
+        if curve:
+            writer.validation_curve(curve)
         with open(os.path.join(workdir, "train_summary.json"), "w") as f:
             json.dump(summary, f, indent=2)
     writer.close()
@@ -233,11 +248,36 @@ class _Window:
     def seconds(self) -> float:
         return time.time() - self.start
 
+    def pause(self, fn: Callable[[], Any]) -> None:
+        """Runs fn without counting its time."""
+        before = time.time()
+        fn()
+        self.start += time.time() - before
+
     def rates(self, flops_per_step: float, device_kind: str) -> dict[str, float]:
         n = max(1, self.steps)
         return throughput(steps=self.steps, seconds=self.seconds(), batch_size=self.examples / n,
                           tokens_per_batch=self.tokens / n, flops_per_step=flops_per_step,
                           num_devices=jax.device_count(), device_kind=device_kind)
+
+
+def _validate(validate, state, step: int, train_seconds: float, writer: MetricsWriter,
+              curve: list[dict]) -> None:
+    start = time.time()
+    values = {k: float(v) for k, v in validate(state["params"]).items()}
+    logging.info("step %d validation (%.1fs): %s", step, time.time() - start,
+                 " ".join(f"{k}={v:.4f}" for k, v in values.items()))
+    writer.scalars(step, {f"validation/{k}": v for k, v in values.items()})
+    curve.append({"step": step, "train_wall_s": train_seconds, **values})
+
+
+def _earlier_curve(workdir: str, start: int) -> list[dict]:
+    """The validation points of the runs this one resumes (up to `start`)."""
+    path = os.path.join(workdir, "train_summary.json")
+    if not start or not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return [p for p in json.load(f).get("validation", []) if p["step"] <= start]
 
 
 def _earlier_wall_s(workdir: str, start: int) -> float:
@@ -259,8 +299,9 @@ def _log_packing(host_batch: dict[str, np.ndarray], summary: dict[str, Any]) -> 
     length alone limits packing."""
     report = packing.fill(host_batch)
     summary["first_batch_fill"] = report
-    logging.info("first batch: %.2f examples per row, inputs %.0f%% full, targets %.0f%% full",
-                 report["examples_per_row"], 100 * report["inputs_fill"], 100 * report["targets_fill"])
+    logging.info("first batch: %.2f examples per row, %s", report["examples_per_row"],
+                 ", ".join(f"{f} {100 * report[f + '_fill']:.0f}% full" for f in packing.FEATURES
+                           if f + "_fill" in report))
     hint = packing.bound_hint(report) if "decoder_segment_ids" in host_batch else None
     if hint:
         logging.warning(hint)

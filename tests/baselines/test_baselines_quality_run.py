@@ -23,7 +23,7 @@ BINDINGS = TINY_SEQUENTIAL.strip().splitlines() + [
 def _benchmark(workdir) -> subprocess.CompletedProcess:
     cmd = [sys.executable, "benchmarks/quality/run.py", "--dataset=synthetic", "--budget=cpu",
            "--baselines=most_popular", f"--workdir={workdir}",
-           "--genrec_gin=configs/experiments/quickstart.gin"]
+           "--genrec_recipe=tiger", "--genrec_gin=configs/experiments/quickstart_p5.gin"]
     cmd += [f"--genrec_binding={b}" for b in BINDINGS]
     return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=1800)
 
@@ -46,13 +46,13 @@ def test_quality_benchmark_end_to_end_on_synthetic(tmp_path):
     assert sorted(curve) == [10, 20]
     best = genrec["selection"]["best_step"]
     assert curve[best] == max(curve.values()) and genrec["cost"]["best_step"] == best
-    assert (tmp_path / "genrec" / "select" / "validation_ndcg.png").stat().st_size > 5000
+    assert (tmp_path / "genrec-tiger" / "select" / "validation_ndcg.png").stat().st_size > 5000
     for step in curve:  # each kept checkpoint was scored on the validation split
-        run = _read(tmp_path / "genrec" / "select" / f"step_{step}" / "eval" / "results.json")["run"]
+        run = _read(tmp_path / "genrec-tiger" / "select" / f"step_{step}" / "eval" / "results.json")["run"]
         assert run["checkpoint_step"] == step and run["split"] == "validation"
 
-    test = _read(tmp_path / "genrec" / "eval" / "results.json")
-    excluded = _read(tmp_path / "genrec" / "history_excluded" / "eval" / "results.json")
+    test = _read(tmp_path / "genrec-tiger" / "eval" / "results.json")
+    excluded = _read(tmp_path / "genrec-tiger" / "history_excluded" / "eval" / "results.json")
     assert test["run"]["checkpoint_step"] == excluded["run"]["checkpoint_step"] == best
     assert test["run"]["split"] == "test" and not test["run"]["drop_history"]
     assert excluded["run"]["drop_history"]

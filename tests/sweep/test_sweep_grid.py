@@ -123,7 +123,7 @@ def test_shipped_sweep_files_parse():
                 spec.load_spec(path)
             except axes.SweepSpecError as e:
                 assert "base gin file not found: configs/experiments/" in str(e), e
-            base = "sweep.base_gin_files = ['configs/experiments/quickstart.gin']"
+            base = "sweep.base_gin_files = ['configs/experiments/quickstart_p5.gin']"
             points = grid.expand(spec.load_spec(path, [base]))
             assert all(os.path.exists(axes.repo_path(f)) for p in points for f in p.gin_files)
             sizes[name] = len(points)

@@ -24,6 +24,11 @@ def tiny_ids(tiny_rec):
 
 
 @pytest.fixture(scope="session")
+def small_ids(synthetic_small):
+    return two_level_identifiers(synthetic_small.num_items)
+
+
+@pytest.fixture(scope="session")
 def tiny_vocab(tiny_rec, tiny_ids, tmp_path_factory):
     from genrec.tasks import vocabulary
 
@@ -31,7 +36,8 @@ def tiny_vocab(tiny_rec, tiny_ids, tmp_path_factory):
                                        text_vocab_size=400)
 
 
-TEST_DATASETS = ("synthetic-tiny", "hand", "bare")  # only these: other suites' tasks stay registered
+# only these: other suites' tasks stay registered
+TEST_DATASETS = ("synthetic-tiny", "hand", "bare", "tiger-small")
 
 
 @pytest.fixture

@@ -48,8 +48,26 @@ def test_prepare_tasks_errors_name_the_cause(tiny_rec, tiny_ids, tmp_path, clean
         pipeline.prepare_tasks(str(tmp_path), bare, tiny_ids, families=["direct"], mixture="sequential_mix")
 
 
+def test_tiger_mixture_with_user_tokens_in_the_vocabulary(tiny_rec, tiny_ids, tmp_path, clean_registry):
+    import json
+
+    vocab, mixture = pipeline.prepare_tasks(str(tmp_path), tiny_rec, tiny_ids, text_vocab_size=300,
+                                            families=["sequential"], mixture="tiger", user_tokens=True,
+                                            user_token_buckets=16)
+    assert mixture == "genrec_synthetic_tiny_tiger" and vocabulary.user_token_count(vocab) == 16
+    with open(os.path.join(tmp_path, "vocab", pipeline.TASKS_FILE)) as f:
+        assert json.load(f)["example_config"]["user_tokens"] == 16
+    _, meta = pipeline.eval_examples("genrec_synthetic_tiny_tiger_sequential", "test", {"inputs": 64, "targets": 8})
+    assert meta[0]["inputs_pretokenized"].startswith("<u_")
+    without, _ = pipeline.prepare_tasks(str(tmp_path), tiny_rec, tiny_ids, text_vocab_size=300,
+                                        families=["sequential"], mixture="tiger")
+    assert vocabulary.user_token_count(without) == 0  # rebuilt: user tokens only when enabled
+    assert without.vocab_size == vocab.vocab_size - 16
+
+
 @pytest.mark.parametrize("gin_file, expected", [
-    ("p5.gin", {"inputs": 512, "targets": 64}), ("sequential.gin", {"inputs": 160, "targets": 16})])
+    ("p5.gin", {"inputs": 512, "targets": 64}), ("sequential.gin", {"inputs": 160, "targets": 16}),
+    ("tiger.gin", {"inputs": 82, "targets": 16})])
 def test_task_gin_files_bind_the_feature_lengths(gin_file, expected):
     gin.clear_config()
     try:

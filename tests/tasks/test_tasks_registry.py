@@ -66,24 +66,29 @@ def registered(tiny_rec, tiny_ids, tiny_vocab, clean_registry):
 
 
 def _template_ids(task, split):
-    ds = tasks.get(task).source.get_dataset(split=split, shuffle=False)
+    ds = tasks.get(task).get_dataset(LENGTHS, split=split, shuffle=False)
     return [t.decode() for t in ds.map(lambda ex: ex["template_id"]).as_numpy_iterator()]
 
 
 def test_every_family_registered_with_counts_matching_stats(registered, tiny_rec):
     slug = "synthetic_tiny"
     expected_tasks = [f"genrec_{slug}_{f}{h}" for f in tasks.FAMILIES for h in ("", "_heldout")]
-    assert registered == expected_tasks + [f"genrec_{slug}_p5_all", f"genrec_{slug}_sequential_mix"]
+    expected_tasks.insert(expected_tasks.index(f"genrec_{slug}_sequential_heldout") + 1,
+                          f"genrec_{slug}_tiger_sequential")
+    assert registered == expected_tasks + [f"genrec_{slug}_{m}" for m in ("p5_all", "sequential_mix", "tiger")]
     counts = stats.family_example_counts(tiny_rec, CONFIG)
     heldout = stats.family_example_counts(tiny_rec, CONFIG, heldout=True)
     for family in tasks.FAMILIES:
-        for split in ("train", "validation", "test"):  # the task's source: preprocessing drops nothing
+        for split in ("train", "validation", "test"):  # preprocessing drops nothing
             ids = _template_ids(f"genrec_{slug}_{family}", split)
             assert len(ids) == counts[family][split], (family, split)
             assert {i.rsplit("-", 1)[0] for i in ids} == {family}
             if split != "train":
                 assert _template_ids(f"genrec_{slug}_{family}_heldout", split) == \
                     [f"{family}-heldout"] * heldout[family][split]
+    for split in ("train", "validation", "test"):
+        per_sample = counts["sequential"]["train"] if split == "train" else heldout["sequential"][split]
+        assert _template_ids(f"genrec_{slug}_tiger_sequential", split) == ["tiger"] * per_sample
     num_users = len(tiny_rec.users)
     assert counts["sequential"] == {"train": sum(len(u) - 3 for u in tiny_rec.users),
                                     "validation": num_users, "test": num_users}

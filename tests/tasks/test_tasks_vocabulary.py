@@ -60,3 +60,15 @@ def test_item_token_ids_rejects_a_vocabulary_without_the_tokens(tiny_vocab):
     other = Identifiers("other", np.array([[0, 0], [1, 0]], np.int32), (2, 70))  # tiny_ids stop at <b_19>
     with pytest.raises(ValueError, match="<b_20>.* not one piece"):
         vocabulary.item_token_ids(tiny_vocab, other)
+
+
+def test_user_tokens_are_single_pieces_only_when_asked_for(tiny_rec, tiny_ids, tiny_vocab, tmp_path):
+    from genrec.tasks import examples
+
+    assert vocabulary.user_token_count(tiny_vocab) == 0
+    vocab = vocabulary.build_vocabulary(tiny_rec, tiny_ids, str(tmp_path), text_vocab_size=400, num_user_tokens=30)
+    assert vocabulary.user_token_count(vocab) == 30 and vocab.vocab_size == tiny_vocab.vocab_size + 30
+    text = examples.user_tokens(30)[29] + tiny_ids.text(5)
+    assert vocab.tokenizer.encode(text, out_type=str) == ["<u_29>", *tiny_ids.tokens(5)]
+    assert vocabulary.item_token_ids(vocab, tiny_ids).tolist() == vocabulary.item_token_ids(
+        tiny_vocab, tiny_ids).tolist()  # identifier tokens keep their ids

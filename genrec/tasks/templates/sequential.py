@@ -1,8 +1,9 @@
 """Sequential recommendation: a user's history → the next item, plus yes/no forms.
 
 Fields: user, history (identifiers of the most recent items, oldest first), recent_titles (titles of
-the last few items), target, candidate (the target or a sampled item the user never had) and
-candidate_answer ('yes' when candidate is the target).
+the last few items), target, candidate (the target or a sampled item the user never had),
+candidate_answer ('yes' when candidate is the target) and user_token (the user's hashed token `<u_K>`,
+empty unless enabled).
 """
 from genrec.tasks.templates import FamilyTemplates, Template
 
@@ -38,3 +39,7 @@ TEMPLATES = FamilyTemplates(
                      "Knowing that {user} purchased {history}, name the item this user is most likely "
                      "to purchase next.", "{target}", _ITEM),
 )
+
+# TIGER's task (Rajput et al., NeurIPS 2023; genrec_<dataset>_tiger_sequential): identifier tokens only,
+# no prose: the optional hashed user token, then the history's identifiers → the next item's.
+TIGER = Template("tiger", "{user_token}{history}", "{target}", _ITEM)

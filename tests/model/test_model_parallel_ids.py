@@ -1,0 +1,126 @@
+"""The parallel-digit model: exact item scores against brute force, the one-pass every-position loss
+against per-prefix examples (float64 reference), packed rows against separate rows, the history
+layout of exact ranking."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from genrec.model import parallel_ids
+from genrec.model.losses import cross_entropy_with_z_loss
+
+LEVELS = (8, 8, 8, 3)  # three digits of 8 codes + a collision digit of 3
+
+
+def tiny(**overrides):
+    kw = dict(level_sizes=LEVELS, num_items=30, d_model=16, num_layers=2, num_heads=2, head_dim=8,
+              mlp_dim=32, dropout_rate=0.0, max_len=8, relative_attention_num_buckets=8,
+              relative_attention_max_distance=16)
+    kw.update(overrides)
+    return parallel_ids.ParallelIdConfig(**kw)
+
+
+def item_codes(num_items=30, seed=0):
+    rng = np.random.default_rng(seed)
+    codes = np.stack([rng.integers(0, s, num_items) for s in LEVELS], axis=1).astype(np.int32)
+    return codes
+
+
+def test_item_scores_equal_brute_force():
+    rng = np.random.default_rng(1)
+    log_probs = jax.nn.log_softmax(jnp.asarray(rng.normal(size=(3, 4, 8)), jnp.float32), axis=-1)
+    codes = item_codes(30)
+    scores = np.asarray(parallel_ids.item_scores(log_probs, jnp.asarray(codes)))
+    lp = np.asarray(log_probs)
+    brute = np.array([[sum(lp[b, m, codes[n, m]] for m in range(4)) for n in range(30)] for b in range(3)])
+    np.testing.assert_allclose(scores, brute, rtol=1e-6)
+
+
+def test_hand_example_of_item_scores():
+    # Two digits, two codes each: p(digit0) = (0.75, 0.25), p(digit1) = (0.5, 0.5).
+    log_probs = jnp.log(jnp.array([[[0.75, 0.25], [0.5, 0.5]]]))
+    codes = jnp.array([[0, 1], [1, 0], [0, 0]])
+    np.testing.assert_allclose(np.exp(parallel_ids.item_scores(log_probs, codes)), [[0.375, 0.125, 0.375]],
+                               rtol=1e-6)
+
+
+def _sequences_batch(sequences, codes, length):
+    """Rows of BOS + items (one sequence per row, right-padded), as the LM converter lays them out."""
+    rows = len(sequences)
+    targets = np.zeros((rows, length), np.int32)
+    for r, s in enumerate(sequences):
+        targets[r, :len(s)] = np.asarray(s) + 1
+    inputs = np.concatenate([np.zeros((rows, 1), np.int32), targets[:, :-1]], axis=1)
+    table = np.concatenate([np.zeros((1, codes.shape[1]), np.int32), codes])
+    return {"decoder_input_tokens": inputs, "decoder_target_tokens": targets,
+            "decoder_loss_weights": (targets > 0).astype(np.float32),
+            "decoder_segment_ids": ((targets > 0) | (np.arange(length) == 0)).astype(np.int32),
+            "decoder_input_codes": table[inputs], "decoder_target_codes": table[targets]}
+
+
+def test_one_pass_loss_equals_the_per_prefix_examples_in_float64():
+    """The claim of the design: the loss of one pass over a user's sequence equals the summed loss of
+    its (prefix -> next item) examples, each scored from its own history."""
+    codes = item_codes()
+    sequences = [[3, 7, 1, 20, 5], [11, 2]]
+    with jax.enable_x64(True):
+        model = parallel_ids.ParallelIdDecoder(tiny(dtype="float64"), rngs=nnx.Rngs(0))
+        params = jax.tree.map(lambda x: x.astype(jnp.float64), nnx.state(model, nnx.Param))
+        nnx.update(model, params)
+        batch = {k: jnp.asarray(v) for k, v in _sequences_batch(sequences, codes, 6).items()}
+        logits = model(batch)
+        weights = batch["decoder_loss_weights"][..., None]
+        one_pass, _, _ = cross_entropy_with_z_loss(logits, batch["decoder_target_codes"], weights)
+
+        per_prefix = 0.0
+        token_codes = jnp.asarray(np.concatenate([np.zeros((1, 4), np.int32), codes]))
+        for s in sequences:
+            for t in range(len(s)):  # history s[:t] (empty: begin-of-sequence only) -> s[t]
+                tokens = jnp.asarray([[0] + [i + 1 for i in s[:t]]], jnp.int32)
+                log_probs = model.next_item_log_probs(token_codes[tokens], tokens)
+                per_prefix -= float(parallel_ids.item_scores(log_probs, jnp.asarray(codes[[s[t]]]))[0, 0])
+        assert logits.dtype == jnp.float32 or logits.dtype == jnp.float64
+        np.testing.assert_allclose(float(one_pass), per_prefix, rtol=1e-6)
+
+
+def test_packed_rows_score_each_user_as_its_own_row():
+    codes = item_codes()
+    model = parallel_ids.ParallelIdDecoder(tiny(), rngs=nnx.Rngs(0))
+    separate = _sequences_batch([[3, 7, 1], [11, 2, 9, 4]], codes, 8)
+    logits = model({k: jnp.asarray(v) for k, v in separate.items()})
+    # The same two users packed into one row: [BOS 3 7 1 | BOS 11 2 9 4] with segment ids 1 and 2.
+    packed = {k: np.concatenate([v[0, :3], v[1, :4], np.zeros_like(v[0, :1])])[None]
+              for k, v in separate.items()}
+    packed["decoder_input_tokens"] = np.array([[0, 4, 8, 0, 12, 3, 10, 0]], np.int32)
+    packed["decoder_segment_ids"] = np.array([[1, 1, 1, 2, 2, 2, 2, 0]], np.int32)
+    table = np.concatenate([np.zeros((1, 4), np.int32), codes])
+    packed["decoder_input_codes"] = table[packed["decoder_input_tokens"]]
+    packed_logits = model({k: jnp.asarray(v) for k, v in packed.items()})
+    np.testing.assert_allclose(packed_logits[0, :3], logits[0, :3], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(packed_logits[0, 3:7], logits[1, :4], rtol=1e-5, atol=1e-5)
+
+
+def test_narrow_digits_never_give_probability_to_codes_they_lack():
+    model = parallel_ids.ParallelIdDecoder(tiny(), rngs=nnx.Rngs(0))
+    tokens = jnp.asarray([[0, 4, 8, 0]])
+    token_codes = jnp.asarray(np.concatenate([np.zeros((1, 4), np.int32), item_codes()]))
+    log_probs = np.asarray(model.next_item_log_probs(token_codes[tokens], tokens))
+    probs = np.exp(log_probs)
+    np.testing.assert_allclose(probs.sum(-1), 1.0, rtol=1e-5)
+    assert (probs[0, 3, 3:] < 1e-30).all()  # the collision digit has 3 codes
+
+
+@pytest.mark.parametrize("head", ["tied", "untied"])
+def test_parameter_count_matches_the_model(head):
+    config = tiny(head=head, item_input_embedding=True)
+    model = parallel_ids.ParallelIdDecoder(config, rngs=nnx.Rngs(0))
+    actual = sum(np.size(x) for x in jax.tree.leaves(nnx.state(model, nnx.Param)))
+    assert parallel_ids.num_params(config) == actual
+
+
+def test_bad_config_is_refused():
+    with pytest.raises(ValueError, match="head"):
+        tiny(head="shared")
+    with pytest.raises(ValueError, match="level_sizes is empty"):
+        parallel_ids.ParallelIdDecoder(tiny(level_sizes=()), rngs=nnx.Rngs(0))
