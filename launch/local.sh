@@ -15,7 +15,10 @@ STAGES=${STAGES:-"data stats build_ids train eval export recommend"}
 if [ -n "${DEVICES:-}" ]; then
   export XLA_FLAGS="--xla_force_host_platform_device_count=${DEVICES} ${XLA_FLAGS:-}"
 fi
-genrec() { .venv/bin/python -m genrec.main --gin_file="$GIN" --workdir="$WORKDIR" "$@"; }
+# TensorFlow's and XLA's CUDA probes print to stderr before any logging is configured; on a machine
+# without GPUs they are noise, so the main job drops exactly those lines (everything else passes).
+NOISE='^(WARNING: All log messages before absl::InitializeLog|[IWE]0000 .*(cudart_stub|cuda_platform|cuda_executor|cuda_dnn|cuda_fft|cuda_blas|computation_placer))'
+genrec() { .venv/bin/python -m genrec.main --gin_file="$GIN" --workdir="$WORKDIR" "$@" 2> >(grep -v -E "$NOISE" >&2); }
 for stage in $STAGES; do
   echo "=== genrec: $stage"
   case "$stage" in

