@@ -54,6 +54,10 @@ def train(snapshot: str, workdir: str, *, num_steps: Optional[int] = None, batch
     recorded = dict(meta["train"])
     if recorded.pop("pack", False):
         logging.info("snapshots train on unpacked rows (the recorded train.pack is ignored)")
+    if recorded.pop("model", "encoder_decoder") != "encoder_decoder":
+        raise ValueError(f"{snapshot}: snapshots hold encoder-decoder task examples; the parallel-digit "
+                         "model trains from its item-sequence Task (--run_mode=train)")
+    recorded.pop("validate", None)  # the parallel-digit model's validation hook
     overrides = {"num_steps": num_steps, "batch_size": batch_size, "max_wall_s": max_wall_s}
     loop = trainer.LoopConfig(**{**recorded, **{k: v for k, v in overrides.items() if v is not None}})
     lengths = meta["task_feature_lengths"]
