@@ -203,9 +203,14 @@ def main():
             "same_top1": float(np.mean(hf_items[:, 0] == jax_items[:, 0])),
             "same_topk_set": float(np.mean([set(a) == set(b) for a, b in zip(hf_items, jax_items)])),
         })
+    report(results, args.out)
+
+
+def report(results: dict, out: str | None) -> None:
+    """Prints the numbers as JSON, and writes them to `out` when given."""
     print(json.dumps(results, indent=1))
-    if args.out:
-        with open(args.out, "w") as f:
+    if out:
+        with open(out, "w") as f:
             json.dump(results, f, indent=1)
 
 

@@ -13,10 +13,8 @@ identifiers of the same number of items, from 20 identifiers of 4 tokens + EOS (
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
-import time
 
 import gin
 import jax
@@ -91,10 +89,7 @@ def main():
                "beam_size": args.beam_size, "top_k": args.top_k,
                "exact_users_per_s": timed / sum(ours_s), "exact_batch_s": ours_s,
                "hf_users_per_s": timed / sum(hf_s), "hf_batch_s": hf_s, "speedup": sum(hf_s) / sum(ours_s)}
-    print(json.dumps(results, indent=1))
-    if args.out:
-        with open(args.out, "w") as f:
-            json.dump(results, f, indent=1)
+    hf_side.report(results, args.out)
 
 
 if __name__ == "__main__":

@@ -78,9 +78,8 @@ GENREC_CPU_BINDINGS = {
 
 
 def genrec_bindings() -> list[str]:
-    """The budget's bindings for this dataset (+ --genrec_binding); evaluation on the sequential task."""
-    from genrec.tasks.registry import task_name
-
+    """The encoder-decoder's CPU budget for this dataset (the parallel-digit experiments hold their
+    own), + --genrec_binding."""
     if FLAGS.genrec_recipe == "parallel_ids":
         return list(FLAGS.genrec_binding)
     budget = GENREC_CPU_BINDINGS.get(FLAGS.dataset, []) if FLAGS.budget == "cpu" else []
