@@ -36,7 +36,7 @@ from genrec.model.layers import (NEG_INF, Dropout, RelativePositionBias, RMSNorm
                                  mask_to_bias, matmul, param, token_index)
 from genrec.model.network import EncoderLayer, _pair_mask
 
-HEADS = ("tied", "untied")
+HEADS = ("tied", "untied", "cosine")
 
 
 @gin.configurable
@@ -54,9 +54,11 @@ class ParallelIdConfig:
     mlp_activations: tuple[str, ...] = ("gelu",)
     dropout_rate: float = 0.2
     max_len: int = 50  # history items a user's sequence keeps (the newest)
-    # 'tied': digit m's logits are <W_m h, E_m[c]> with E_m the input code embeddings (RPG);
+    # 'tied': digit m's logits are <W_m h, E_m[c]> / sqrt(d) with E_m the input code embeddings;
+    # 'cosine': cos(W_m h, E_m[c]) / temperature, tied the same way (RPG's head);
     # 'untied': a separate output table per digit.
     head: str = "tied"
+    temperature: float = 0.05  # the 'cosine' head's softmax temperature
     # Add a learned per-item vector to each input position (an input-side ablation; the output
     # side still names items only through their digits).
     item_input_embedding: bool = False
@@ -74,6 +76,8 @@ class ParallelIdConfig:
         object.__setattr__(self, "mlp_activations", tuple(self.mlp_activations))
         if self.head not in HEADS:
             raise ValueError(f"ParallelIdConfig.head={self.head!r}; expected one of {HEADS}")
+        if self.head == "cosine" and not self.temperature > 0:
+            raise ValueError(f"ParallelIdConfig.temperature={self.temperature}; must be > 0")
         if self.item_input_embedding and self.num_items <= 0:
             raise ValueError("ParallelIdConfig.item_input_embedding needs num_items")
 
@@ -131,7 +135,7 @@ class ParallelIdDecoder(nnx.Module):
                                               config.num_layers, False, rngs)
         self.norm = RMSNorm(layer_config, rngs=rngs)
         self.dropout = Dropout(layer_config, rngs=rngs)
-        tied = config.head == "tied"
+        tied = config.head != "untied"
         self.project = param(rngs, fan_in_init(0, (1, 2)), (d, m, d), ("embed", "digits", "mlp")) if tied else None
         self.out = None if tied else param(rngs, fan_in_init(0, (1, 2)), (d, m, k), ("embed", "digits", "vocab"))
         self.dtype = layer_config.compute_dtype
@@ -168,16 +172,24 @@ class ParallelIdDecoder(nnx.Module):
     def output_table(self) -> jax.Array:
         """[d, M, K]: logits = h @ table. Tied: <P_m h, E_m[c]> / sqrt(d) = h . (P_m^T E_m[c]) / sqrt(d),
         so the per-digit projection folds into the table once per step and the head is one 2-D
-        matmul (on CPU ~6x faster than projecting every position and contracting per digit)."""
+        matmul (on CPU ~6x faster than projecting every position and contracting per digit).
+        Cosine: the same fold with unit-length code vectors; `digit_logits` divides by |P_m h|."""
         if self.out is not None:
             return self.out[...].astype(self.dtype)
-        table = jnp.einsum("dme,mke->dmk", self.project[...], self.codes[...]) / math.sqrt(self.config.d_model)
+        codes = self.codes[...]
+        if self.config.head == "cosine":
+            table = jnp.einsum("dme,mke->dmk", self.project[...], _unit(codes)) / self.config.temperature
+        else:
+            table = jnp.einsum("dme,mke->dmk", self.project[...], codes) / math.sqrt(self.config.d_model)
         return table.astype(self.dtype)
 
     def digit_logits(self, h: jax.Array) -> jax.Array:
         """Hidden states [..., d] → float32 logits [..., M, K]; codes a narrower digit lacks are masked."""
         c = self.config
         logits = matmul(h, self.output_table()).astype(jnp.float32)
+        if c.head == "cosine":  # divide by |P_m h|: one [d, M*d] matmul, half the cost of the logits
+            projected = matmul(h, self.project[...].astype(self.dtype)).astype(jnp.float32)  # [..., M, d]
+            logits = logits * jax.lax.rsqrt(jnp.sum(projected * projected, axis=-1, keepdims=True) + 1e-12)
         valid = jnp.arange(c.codebook_size)[None, :] < jnp.asarray(c.level_sizes)[:, None]  # [M, K]
         return logits + jnp.where(valid, 0.0, NEG_INF)
 
@@ -198,6 +210,11 @@ class ParallelIdDecoder(nnx.Module):
         return jax.nn.log_softmax(self.digit_logits(h_last), axis=-1)
 
 
+def _unit(x: jax.Array) -> jax.Array:
+    """x scaled to unit length along its last axis."""
+    return x * jax.lax.rsqrt(jnp.sum(x * x, axis=-1, keepdims=True) + 1e-12)
+
+
 def item_scores(log_probs: jax.Array, item_codes: jax.Array) -> jax.Array:
     """Exact scores of every item: log_probs [B, M, K], item_codes [N, M] → [B, N] where
     score[b, n] = Σ_m log_probs[b, m, item_codes[n, m]], by one gather from the flattened table."""
@@ -215,7 +232,7 @@ def num_params(config: ParallelIdConfig) -> int:
     return (m * k * d + d + (config.num_items * d if config.item_input_embedding else 0)
             + (d if config.input_norm else 0)
             + lc.relative_attention_num_buckets * lc.num_heads + config.num_layers * layer + d
-            + (d * m * d if config.head == "tied" else d * m * k))
+            + (d * m * k if config.head == "untied" else d * m * d))
 
 
 def train_flops_per_row(config: ParallelIdConfig, length: int) -> int:
@@ -225,4 +242,5 @@ def train_flops_per_row(config: ParallelIdConfig, length: int) -> int:
     d, a, f, n = lc.d_model, lc.num_heads * lc.head_dim, lc.mlp_dim, len(lc.mlp_activations)
     m, k = config.num_digits, config.codebook_size
     per_token = config.num_layers * (4 * d * a + (n + 1) * d * f) + d * m * k  # the head: one matmul
+    per_token += d * m * d if config.head == "cosine" else 0  # and |P_m h| for the cosine head
     return 6 * per_token * length + 12 * a * config.num_layers * length * length

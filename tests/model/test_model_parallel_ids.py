@@ -111,7 +111,22 @@ def test_narrow_digits_never_give_probability_to_codes_they_lack():
     assert (probs[0, 3, 3:] < 1e-30).all()  # the collision digit has 3 codes
 
 
-@pytest.mark.parametrize("head", ["tied", "untied"])
+def test_cosine_head_against_a_per_digit_float64_reference():
+    config = tiny(head="cosine", temperature=0.07)
+    model = parallel_ids.ParallelIdDecoder(config, rngs=nnx.Rngs(2))
+    h = np.random.default_rng(3).normal(size=(2, 5, 16))
+    logits = np.asarray(model.digit_logits(jnp.asarray(h, jnp.float32)))
+    project, codes = np.asarray(model.project[...], np.float64), np.asarray(model.codes[...], np.float64)
+    for m, size in enumerate(LEVELS):
+        q = h @ project[:, m, :]  # [2, 5, d]: digit m's projection of every position
+        q /= np.linalg.norm(q, axis=-1, keepdims=True)
+        e = codes[m, :size] / np.linalg.norm(codes[m, :size], axis=-1, keepdims=True)
+        np.testing.assert_allclose(logits[..., m, :size], q @ e.T / 0.07, rtol=2e-4, atol=2e-4)
+        assert (logits[..., m, size:] < -1e8).all()
+    assert np.abs(logits[..., :3, :]).max() <= 1 / 0.07 + 1e-3  # cosines bound the logits
+
+
+@pytest.mark.parametrize("head", ["tied", "untied", "cosine"])
 def test_parameter_count_matches_the_model(head):
     config = tiny(head=head, item_input_embedding=True)
     model = parallel_ids.ParallelIdDecoder(config, rngs=nnx.Rngs(0))
@@ -122,5 +137,7 @@ def test_parameter_count_matches_the_model(head):
 def test_bad_config_is_refused():
     with pytest.raises(ValueError, match="head"):
         tiny(head="shared")
+    with pytest.raises(ValueError, match="temperature"):
+        tiny(head="cosine", temperature=0.0)
     with pytest.raises(ValueError, match="level_sizes is empty"):
         parallel_ids.ParallelIdDecoder(tiny(level_sizes=()), rngs=nnx.Rngs(0))
