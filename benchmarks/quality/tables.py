@@ -69,22 +69,35 @@ def _compute(row: dict) -> str:
     return ", ".join(parts) or "no training"
 
 
+def ranking_label(row: dict, split: str = "test") -> str:
+    """How a row ranked the catalogue and how many users it scored: baselines and the parallel-digit
+    model score every item exactly; the encoder-decoder decodes a trie-constrained beam (an item
+    outside the beam is a miss), on the first `max_eval_examples` users when that was set."""
+    run = row.get("run", {})
+    if "beam_size" in run and "ranking" not in run:
+        how = f"beam {run['beam_size']} (trie)"
+    else:
+        how = "exact, every item"
+    users = run.get("users") or row["metrics"][split].get("examples")
+    return f"{how}, {users:,} users" if users else f"{how}, every user"
+
+
 def _table(rows: list[dict], columns, published_rows: list[dict], split: str = "test") -> list[str]:
-    head = "| model | " + " | ".join(HEADERS[c] for c in columns) + " | compute |"
-    out = [head, "|" + "---|" * (len(columns) + 2)]
+    head = "| model | " + " | ".join(HEADERS[c] for c in columns) + " | ranking | compute |"
+    out = [head, "|" + "---|" * (len(columns) + 3)]
     for row in rows:
         if "missing" in row:
             out.append(f"| {row['name']} | " + " | ".join("—" for _ in columns)
-                       + f" | NOT RUN: {row['missing']} |")
+                       + f" | — | NOT RUN: {row['missing']} |")
             continue
         test = row["metrics"][split]
         if not any(c in test for c in columns):
             continue
         out.append(f"| {row['name']} | " + " | ".join(_num(test.get(c)) for c in columns)
-                   + f" | {_compute(row)} |")
+                   + f" | {ranking_label(row, split)} | {_compute(row)} |")
     for p in published_rows:
         out.append(f"| *{p['name']}* | " + " | ".join(_num(p.get(c)) for c in columns)
-                   + " | published |")
+                   + " | — | published |")
     return out
 
 
@@ -117,7 +130,10 @@ def markdown(dataset: str, budget: str, rows: list[dict], published_rows: list[d
              command: str) -> str:
     lines = [f"# Quality benchmark: {dataset} ({budget} budget)", "",
              f"Command: `{command}`", "",
-             "Test split, leave-one-out, full ranking over all items, history items not excluded.", "",
+             "Test split, leave-one-out, history items kept in the ranking; ties count against the "
+             "target. The ranking column says how each row ranked the catalogue (exact: every item "
+             "scored; beam: trie-constrained beam search, targets outside the beam are misses) and "
+             "how many test users it scored (ARCHITECTURE.md, Evaluation protocol).", "",
              "## Sequential recommendation", ""]
     rank_rows = [r for r in rows if "missing" in r or any(c in r["metrics"]["test"] for c in RANKING)]
     lines += _table(rank_rows, RANKING + (REPEATS,), published_rows)

@@ -1,12 +1,13 @@
 """Leave-one-out evaluation by full ranking over the catalogue, with genrec's ranking metrics.
 
 A scorer maps a batch of left-padded history tokens [B, T] to scores over every item [B, num_items]
-(padding is not an item, so it can never be recommended). History items are kept by default, as
-genrec's own evaluator keeps them, so every row of a table ranks the same way. `exclude_history=True`
-masks the items in the scored window (the last max_len history items), as RecBole and the usual
-cross-entropy SASRec code do. The metrics include `target_in_history` and `history@10`
-(beyond_accuracy.history_repeats) over the scored window: on Amazon Beauty no target is a history
-item, yet a converged SASRec-CE fills 13 % of its top-10 with them (benchmarks/quality/RESULTS.md).
+(padding is not an item, so it can never be recommended). Every ranker follows
+genrec/evaluate/protocol.py: the target's rank is taken over the whole catalogue with ties against it,
+and history items are kept by default (protocol.OFFLINE_DROP_HISTORY) or, with `exclude_history=True`,
+the user's whole history is excluded (not only the max_len items the model reads). The metrics include
+`target_in_history` and `history@10` (beyond_accuracy.history_repeats) over the whole history: on
+Amazon Beauty no target is a history item, yet a converged SASRec-CE fills 13 % of its top-10 with
+them (benchmarks/quality/RESULTS.md).
 """
 from __future__ import annotations
 
@@ -19,8 +20,9 @@ import numpy as np
 
 from genrec.baselines import sequences
 from genrec.datasets.records import RecDataset
+from genrec.evaluate import data_parallel, protocol
 from genrec.evaluate.beyond_accuracy import history_repeats
-from genrec.evaluate.ranking import SEQUENTIAL_KS, ranking_metrics
+from genrec.evaluate.ranking import SEQUENTIAL_KS, metrics_from_ranks
 
 Scorer = Callable[[jax.Array], jax.Array]
 KS = SEQUENTIAL_KS
@@ -34,32 +36,54 @@ def leave_one_out(dataset: RecDataset, split: str) -> tuple[list[np.ndarray], np
     return [u.items[:-1] for u in users], np.array([u.items[-1] for u in users], np.int32)
 
 
-@functools.partial(jax.jit, static_argnames=("k", "exclude_history"))
-def masked_top_k(scores: jax.Array, tokens: jax.Array, k: int, exclude_history: bool) -> jax.Array:
-    scores = scores.astype(jnp.float32)
-    if exclude_history:
-        rows = jnp.arange(scores.shape[0])[:, None]
-        seen = jnp.where(tokens == sequences.PAD, scores.shape[1], tokens - 1)  # padding → dropped
-        scores = scores.at[rows, seen].set(-jnp.inf, mode="drop")
-    return jax.lax.top_k(scores, k)[1]
+@functools.partial(jax.jit, static_argnames=("k",))
+def rank_batch(scores: jax.Array, history: jax.Array, targets: jax.Array, k: int):
+    """(top-k item ids [B, k], each target's rank [B]) once the items of `history` ([B, H] ids,
+    protocol.padded_histories) score -inf; ranks count ties against the target."""
+    scores = protocol.exclude_history(scores.astype(jnp.float32), history)
+    target_scores = jnp.take_along_axis(scores, targets[:, None], axis=1)[:, 0]
+    return jax.lax.top_k(scores, k)[1], protocol.pessimistic_ranks(scores, target_scores)
 
 
-def top_k(scorer: Scorer, histories, *, k: int, max_len: int, batch_size: int = 512,
-          exclude_history: bool = False) -> np.ndarray:
-    """[len(histories), k] item ids, best first (ties: lower item id first)."""
-    out = np.zeros((len(histories), k), np.int32)
+def _bound_rank_batch(*args, fn, k: int):
+    """rank_batch of a data_parallel.Bound scorer: args are its bound arguments, then the batch."""
+    *bound, tokens, history, targets = args
+    return rank_batch(fn(*bound, tokens), history, targets, k)
+
+
+def _excluded(histories, exclude_history: bool) -> np.ndarray:
+    """The batch's whole histories when excluding them (width bucketed to a power of two: few
+    compiles), else nothing to exclude."""
+    if not exclude_history:
+        return protocol.padded_histories([()] * len(histories))
+    longest = max([1] + [len(h) for h in histories])
+    return protocol.padded_histories(histories, 1 << (longest - 1).bit_length())
+
+
+def rank(scorer: Scorer, histories, targets, *, k: int, max_len: int, batch_size: int = 512,
+         exclude_history: bool = protocol.OFFLINE_DROP_HISTORY) -> tuple[np.ndarray, np.ndarray]:
+    """([len(histories), k] item ids best first (equal scores: lower item id first), [len] each
+    target's 0-based rank over the whole catalogue, ties counted against it)."""
+    targets = np.asarray(targets, np.int32)
+    split = isinstance(scorer, data_parallel.Bound)  # users split over the mesh's batch axes
+    batch_size = data_parallel.rows_per_call(batch_size) if split else batch_size
+    topk, ranks = np.zeros((len(histories), k), np.int32), np.zeros(len(histories), np.int64)
     for index, tokens in sequences.batches(histories, batch_size, max_len):
-        tokens = jnp.asarray(tokens)
-        best = np.asarray(masked_top_k(scorer(tokens), tokens, k, exclude_history))
         real = index >= 0
-        out[index[real]] = best[real]
-    return out
+        rows = np.where(real, index, 0)  # padding rows repeat user 0; dropped below
+        batch = (tokens, _excluded([histories[r] for r in rows], exclude_history), targets[rows])
+        if split:
+            best, rank_ = data_parallel.run(_bound_rank_batch, scorer.args, batch, fn=scorer.fn, k=k)
+        else:
+            best, rank_ = rank_batch(scorer(jnp.asarray(tokens)), *map(jnp.asarray, batch[1:]), k)
+        topk[index[real]], ranks[index[real]] = np.asarray(best)[real], np.asarray(rank_)[real]
+    return topk, ranks
 
 
 def evaluate(scorer: Scorer, dataset: RecDataset, split: str, *, max_len: int,
-             batch_size: int = 512, exclude_history: bool = False) -> dict[str, float]:
+             batch_size: int = 512, exclude_history: bool = protocol.OFFLINE_DROP_HISTORY) -> dict[str, float]:
     histories, targets = leave_one_out(dataset, split)
-    topk = top_k(scorer, histories, k=min(max(KS), dataset.num_items), max_len=max_len,
-                 batch_size=batch_size, exclude_history=exclude_history)
-    return {**ranking_metrics(topk, targets, ks=KS),
-            **history_repeats(topk, [h[-max_len:] for h in histories], targets)}
+    k = min(max(KS), dataset.num_items)
+    topk, ranks = rank(scorer, histories, targets, k=k, max_len=max_len, batch_size=batch_size,
+                       exclude_history=exclude_history)
+    return {**metrics_from_ranks(ranks, k, ks=KS), **history_repeats(topk, histories, targets)}

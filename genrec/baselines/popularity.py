@@ -8,6 +8,7 @@ import numpy as np
 
 from genrec.baselines import full_ranking
 from genrec.datasets.records import RecDataset
+from genrec.evaluate import protocol
 
 
 def item_counts(dataset: RecDataset) -> np.ndarray:
@@ -21,7 +22,8 @@ def popularity_scorer(counts: np.ndarray) -> full_ranking.Scorer:
     return lambda tokens: jnp.broadcast_to(table, (tokens.shape[0], table.shape[0]))
 
 
-def run_most_popular(dataset: RecDataset, *, max_len: int = 50, exclude_history: bool = False) -> dict:
+def run_most_popular(dataset: RecDataset, *, max_len: int = 50,
+                     exclude_history: bool = protocol.OFFLINE_DROP_HISTORY) -> dict:
     start = time.time()
     scorer = popularity_scorer(item_counts(dataset))
     metrics = {split: full_ranking.evaluate(scorer, dataset, split, max_len=max_len,
@@ -29,4 +31,4 @@ def run_most_popular(dataset: RecDataset, *, max_len: int = 50, exclude_history:
                for split in ("validation", "test")}
     return {"name": "most-popular", "dataset": dataset.name, "metrics": metrics,
             "cost": {"epochs": 0, "steps": 0, "train_wall_s": 0.0, "wall_s": time.time() - start},
-            "config": {"exclude_history": exclude_history}}
+            "config": {"exclude_history": exclude_history}, "protocol": protocol.describe(exclude_history)}

@@ -26,6 +26,7 @@ from flax import nnx
 from genrec.baselines import full_ranking, losses, sequences
 from genrec.baselines.sasrec import SasRec, SasRecConfig
 from genrec.datasets.records import RecDataset
+from genrec.evaluate import protocol
 
 LOSSES = ("ce", "bce")
 
@@ -42,7 +43,7 @@ class TrainConfig:
     patience: int = 5  # evaluations without a validation improvement before stopping
     max_wall_s: Optional[float] = None  # training time budget, checked after each epoch
     select_metric: str = "ndcg@10"
-    exclude_history: bool = False
+    exclude_history: bool = protocol.OFFLINE_DROP_HISTORY
     eval_batch_size: int = 512
     seed: int = 0
 
@@ -160,6 +161,7 @@ def train_sequential(dataset: RecDataset, model: SasRec, config: TrainConfig, *,
                  "wall_s": time.time() - start,
                  "device_kind": device.device_kind, "num_devices": 1, "num_params": num_params},
         "config": {**dataclasses.asdict(model.config), **dataclasses.asdict(config)},
+        "protocol": protocol.describe(config.exclude_history),  # of "validation" and "test"
         "validation_history": history,
     }
 

@@ -2,14 +2,16 @@
 
 Protocol (knobs in `EvalConfig`, bound through gin in run.py). Examples are grouped by what their
 template answers (genrec/tasks/templates):
-  item, sequential family   constrained beam search over the catalogue trie (beam 20) → ranked
-              items → post-processing (history dropping off by default: leave-one-out targets may
-              repeat an earlier item; when on, the beam widens by `headroom`) → Recall/NDCG@{1,5,10,20},
-              MRR, beyond-accuracy @10, invalid-item rate of the raw beams.
-  item, direct family       exact: log-likelihood of each candidate's identifier tokens + EOS under
-              teacher forcing; the target's rank among the candidates (ties against it) → HR/NDCG@{1,5,10}.
-  rating      greedy decoding, first number parsed → RMSE/MAE over parseable + unparseable_rate.
-  text        greedy decoding → corpus BLEU-4, mean ROUGE-1/2/L F1 (x100).
+  item, sequential family   constrained beam search over the catalogue trie (beam 20, whether history
+              is kept or dropped) → ranked items → post-processing (history kept by default,
+              protocol.OFFLINE_DROP_HISTORY) → Recall/NDCG@{1,5,10,20}, MRR (ties among the list's
+              scores against the target), beyond-accuracy @10, invalid-item rate of the raw beams.
+  item, direct family       exact: log-likelihood of each candidate's identifier tokens (EOS excluded,
+              as in the beam's scores) under teacher forcing; the target's rank among the candidates
+              (ties against it) → HR/NDCG@{1,5,10}. The rules: genrec/evaluate/protocol.py.
+  rating      greedy decoding, first number parsed → RMSE/MAE over every answer (an unparseable one
+              scores as the worst rating for its target) + unparseable_rate.
+  text        greedy decoding → sacrebleu corpus BLEU-4, rouge-score ROUGE-1/2/L F1 (x100).
   yes_no, like_dislike      greedy decoding → exact-match accuracy.
 """
 from __future__ import annotations
@@ -24,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from genrec.evaluate import beyond_accuracy, postprocess, ranking, rating, text_metrics
+from genrec.evaluate import beyond_accuracy, data_parallel, postprocess, protocol, ranking, rating, text_metrics
 
 FAMILIES = ("sequential", "direct", "rating", "explanation", "review")
 Example = dict[str, Any]  # one seqio example as numpy: inputs, targets_pretokenized, metadata fields
@@ -42,10 +44,9 @@ def task_family(task_name: str) -> str:
 class EvalConfig:
     beam_size: int = 20
     top_k: int = 20
-    drop_history: bool = False
-    headroom: int = 10  # extra beams when dropping history items
+    drop_history: bool = protocol.OFFLINE_DROP_HISTORY
     item_filter: Optional[postprocess.ItemFilter] = None
-    batch_size: int = 32  # encoder inputs per decoding call
+    batch_size: int = 32  # encoder inputs per decoding call, all devices together (data_parallel)
     score_batch_size: int = 512  # (input, candidate) rows per teacher-forced scoring call
     max_decode_length: int = 64
     beyond_k: int = 10
@@ -74,9 +75,9 @@ def pad_inputs(examples: Sequence[Example], batch_size: int) -> np.ndarray:
 
 
 @nnx.jit
-def _candidate_log_likelihood(model, encoder_tokens, targets):
+def candidate_log_likelihood(model, encoder_tokens, targets):
     """log p(targets[e, c] | input e) summed over positions: encoder_tokens [E, S], targets [E, C, L]
-    (identifier tokens + EOS, teacher-forced). Each input is encoded once for all its candidates."""
+    (identifier tokens, teacher-forced). Each input is encoded once for all its candidates."""
     num_examples, num_candidates, length = targets.shape
     encoded = jnp.repeat(model.encode(encoder_tokens), num_candidates, axis=0)
     flat = targets.reshape(num_examples * num_candidates, length)
@@ -85,6 +86,15 @@ def _candidate_log_likelihood(model, encoder_tokens, targets):
     logp = jax.nn.log_softmax(logits.astype(jnp.float32), axis=-1)
     token_logp = jnp.take_along_axis(logp, flat[..., None], axis=-1)[..., 0]
     return token_logp.sum(axis=-1).reshape(num_examples, num_candidates)
+
+
+def constrained_beams(model, inputs, *, search, trie: data_parallel.Constant, width: int):
+    """One batch of trie-constrained beam search → (items, scores) [B, width] (a data_parallel fn)."""
+    return search(model, inputs, trie.value, beam_size=width, top_k=width)
+
+
+def _greedy_tokens(model, inputs, *, greedy, max_length: int, eos_id: int):
+    return greedy(model, inputs, max_length=max_length, eos_id=eos_id)[0]
 
 
 class Evaluator:
@@ -107,36 +117,35 @@ class Evaluator:
         self.decoded_users = 0
 
     # --- sequential -------------------------------------------------------------------------
-    def recommend(self, examples: Sequence[Example]) -> tuple[np.ndarray, np.ndarray]:
-        """(raw beams [n, width], post-processed top-K [n, top_k]) for each example."""
+    def recommend(self, examples: Sequence[Example]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(raw beams [n, width], post-processed top-K [n, top_k], its scores [n, top_k]) per example."""
         cfg = self.config
-        width = min(postprocess.decode_width(cfg.top_k, cfg.beam_size, cfg.drop_history, cfg.headroom),
-                    len(self.item_tokens))
-        inputs = pad_inputs(examples, cfg.batch_size)
+        width = min(postprocess.decode_width(cfg.top_k, cfg.beam_size), len(self.item_tokens))
+        rows = data_parallel.rows_per_call(cfg.batch_size)  # split over the mesh's batch axes
+        inputs = pad_inputs(examples, rows)
 
-        def decode(start: int) -> np.ndarray:
-            items, _ = self.beam_search(self.model, jnp.asarray(inputs[start:start + cfg.batch_size]),
-                                        self.trie, beam_size=width, top_k=width)
-            return np.asarray(jax.device_get(items))
+        def decode(start: int) -> tuple[np.ndarray, np.ndarray]:
+            return data_parallel.run(constrained_beams, (self.model,), (inputs[start:start + rows],),
+                                     search=self.beam_search, trie=data_parallel.Constant(self.trie), width=width)
 
         beams = [decode(0)]  # compiles
-        starts = list(range(cfg.batch_size, len(inputs), cfg.batch_size)) or [0]  # time >= 1 warm call
+        starts = list(range(rows, len(inputs), rows)) or [0]  # time >= 1 warm call
         t0 = time.perf_counter()
         for start in starts:
             items = decode(start)
             if start:
                 beams.append(items)
         self.decode_seconds += time.perf_counter() - t0
-        self.decoded_users += sum(min(cfg.batch_size, len(examples) - s) for s in starts)  # real users
-        raw = np.concatenate(beams)[:len(examples)]
+        self.decoded_users += sum(min(rows, len(examples) - s) for s in starts)  # real users
+        raw, raw_scores = (np.concatenate(part)[:len(examples)] for part in zip(*beams))
         histories = [np.asarray(e["history_items"]) for e in examples]
-        topk = postprocess.postprocess(raw, histories, cfg.top_k, drop_history=cfg.drop_history,
-                                       item_filter=cfg.item_filter)
-        return raw, topk
+        topk, scores = postprocess.postprocess(raw, raw_scores, histories, cfg.top_k,
+                                               drop_history=cfg.drop_history, item_filter=cfg.item_filter)
+        return raw, topk, scores
 
-    def sequential_metrics(self, raw, topk, examples) -> dict[str, float]:
+    def sequential_metrics(self, raw, topk, scores, examples) -> dict[str, float]:
         targets = np.array([e["target_item"] for e in examples])
-        out = ranking.ranking_metrics(topk, targets, ranking.SEQUENTIAL_KS)
+        out = ranking.ranking_metrics(topk, targets, ranking.SEQUENTIAL_KS, scores=scores)
         out.update(beyond_accuracy.beyond_accuracy(topk, targets, self.popularity, self.config.beyond_k))
         out.update(beyond_accuracy.history_repeats(
             topk, [e["history_items"] for e in examples], targets, self.config.beyond_k))
@@ -145,21 +154,20 @@ class Evaluator:
 
     # --- direct ----------------------------------------------------------------------------
     def candidate_scores(self, examples: Sequence[Example]) -> np.ndarray:
-        """[n, C] exact log-likelihood of each candidate's identifier (+ EOS) given the input; lists
-        shorter than the longest are padded with -inf (never outrank, never tie)."""
+        """[n, C] exact log-likelihood of each candidate's identifier tokens (EOS excluded, as in
+        beam search) given the input; shorter lists are padded with -inf (never outrank, never tie)."""
         cands = [np.asarray(e["candidates"], np.int64) for e in examples]
         width = max(len(c) for c in cands)
-        per_call = max(1, self.config.score_batch_size // width)
+        per_call = data_parallel.rows_per_call(max(1, self.config.score_batch_size // width))
         inputs = pad_inputs(examples, per_call)
         padded = np.zeros((len(inputs), width), np.int64)
         valid = np.zeros((len(inputs), width), bool)
         for i, c in enumerate(cands):
             padded[i, :len(c)], valid[i, :len(c)] = c, True
-        eos = np.full(padded.shape + (1,), self.eos_id, np.int32)
-        targets = np.concatenate([self.item_tokens[padded], eos], axis=-1)  # [rows, C, L + 1]
-        scores = [np.asarray(_candidate_log_likelihood(
-            self.model, jnp.asarray(inputs[s:s + per_call]), jnp.asarray(targets[s:s + per_call])))
-            for s in range(0, len(inputs), per_call)]
+        targets = self.item_tokens[padded]  # [rows, C, L]
+        scores = [data_parallel.run(candidate_log_likelihood, (self.model,),
+                                    (inputs[s:s + per_call], targets[s:s + per_call]))
+                  for s in range(0, len(inputs), per_call)]
         return np.where(valid, np.concatenate(scores), -np.inf)[:len(examples)]
 
     @staticmethod
@@ -176,12 +184,12 @@ class Evaluator:
     # --- generation (rating, explanation, review) --------------------------------------------
     def generate(self, examples: Sequence[Example]) -> list[str]:
         cfg = self.config
-        inputs = pad_inputs(examples, cfg.batch_size)
+        rows = data_parallel.rows_per_call(cfg.batch_size)
+        inputs = pad_inputs(examples, rows)
         texts = []
-        for start in range(0, len(inputs), cfg.batch_size):
-            tokens, _ = self.greedy(self.model, jnp.asarray(inputs[start:start + cfg.batch_size]),
-                                    max_length=cfg.max_decode_length, eos_id=self.eos_id)
-            tokens = np.asarray(jax.device_get(tokens))
+        for start in range(0, len(inputs), rows):
+            tokens = data_parallel.run(_greedy_tokens, (self.model,), (inputs[start:start + rows],),
+                                       greedy=self.greedy, max_length=cfg.max_decode_length, eos_id=self.eos_id)
             for row in tokens:
                 row = row.tolist()
                 row = row[:row.index(self.eos_id)] if self.eos_id in row else row
@@ -226,8 +234,8 @@ class Evaluator:
             scores = self.candidate_scores(examples)
             return lambda pos: self.direct_metrics(scores[pos], _take(examples, pos))
         if kind == "item":
-            raw, topk = self.recommend(examples)
-            return lambda pos: self.sequential_metrics(raw[pos], topk[pos], _take(examples, pos))
+            raw, topk, scores = self.recommend(examples)
+            return lambda pos: self.sequential_metrics(raw[pos], topk[pos], scores[pos], _take(examples, pos))
         texts = self.generate(examples)
         targets = [_text(e["targets_pretokenized"]) for e in examples]
         if kind == "rating":

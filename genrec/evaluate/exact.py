@@ -2,13 +2,11 @@
 
 The parallel-digit model (genrec/model/parallel_ids.py) gives per-digit log-probabilities of the
 next item; an item's score is the sum over its digits, so every catalogue item is scored exactly
-(one gather, then top-k) — no beam, no invalid items. Histories, targets, history exclusion, tie
-order and metrics are those of genrec/baselines/full_ranking.py, so these rows and the SASRec rows
-rank the same users the same way.
+(one gather, then top-k) — no beam, no invalid items. Histories, targets, history exclusion, ties
+and metrics are those of genrec/baselines/full_ranking.py (genrec/evaluate/protocol.py), so these
+rows and the SASRec rows rank the same users the same way.
 """
 from __future__ import annotations
-
-import functools
 
 import jax
 import jax.numpy as jnp
@@ -16,6 +14,7 @@ import numpy as np
 from flax import nnx
 
 from genrec.baselines import full_ranking
+from genrec.evaluate import data_parallel, protocol
 from genrec.model import parallel_ids
 
 EVAL_BATCH = 128  # users per call: the [B, N, M] gather of Beauty's 12k x 33 digits stays ~200 MB
@@ -32,9 +31,8 @@ def bos_first(tokens: jax.Array) -> jax.Array:
     return jnp.where((slot >= 1) & (slot <= n[:, None]), items, 0)
 
 
-@functools.partial(jax.jit, static_argnums=0)
-def _scores(graphdef, params, token_codes, item_codes, tokens):
-    model = nnx.merge(graphdef, params)
+@nnx.jit
+def _scores(model, token_codes, item_codes, tokens):
     tokens = bos_first(tokens)
     log_probs = model.next_item_log_probs(jnp.take(token_codes, tokens, axis=0), tokens)
     return parallel_ids.item_scores(log_probs, item_codes)
@@ -42,15 +40,14 @@ def _scores(graphdef, params, token_codes, item_codes, tokens):
 
 def scorer(model: parallel_ids.ParallelIdDecoder, codes: np.ndarray) -> full_ranking.Scorer:
     """full_ranking's Scorer (left-padded tokens → [B, num_items] scores) for `model` and the item
-    code table `codes` [num_items, M]."""
-    graphdef, params = nnx.split(model)
+    code table `codes` [num_items, M]; bound, so full_ranking splits its users over the mesh."""
     item_codes = jnp.asarray(codes, jnp.int32)
     token_codes = jnp.concatenate([jnp.zeros((1, codes.shape[1]), jnp.int32), item_codes])
-    return lambda tokens: _scores(graphdef, params, token_codes, item_codes, tokens)
+    return data_parallel.Bound(_scores, (model, token_codes, item_codes))
 
 
 def evaluate(model: parallel_ids.ParallelIdDecoder, codes: np.ndarray, dataset, split: str, *,
-             exclude_history: bool = False, batch_size: int = EVAL_BATCH) -> dict[str, float]:
+             exclude_history: bool = protocol.OFFLINE_DROP_HISTORY, batch_size: int = EVAL_BATCH) -> dict[str, float]:
     """Ranking metrics of every user of `split`, every item scored exactly."""
     return full_ranking.evaluate(scorer(model, codes), dataset, split, max_len=model.config.max_len,
                                  batch_size=batch_size, exclude_history=exclude_history)

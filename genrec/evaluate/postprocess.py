@@ -1,8 +1,8 @@
 """Turning ranked beams into a top-K list: drop items the user already has, deduplicate, filter.
 
-Dropping history items removes entries from the ranked list, so decoding needs more beams than K:
-`decode_width(top_k, headroom)` is the beam size that leaves `headroom` spare slots. Lists that
-still run short are padded with NO_ITEM (counted as misses).
+The search is the same whether history is kept or dropped (`decode_width`): dropping history items
+only removes entries from the ranked list (protocol.exclude_history), and lists that run short are
+padded with NO_ITEM (counted as misses). Items scored -inf are never kept.
 """
 from __future__ import annotations
 
@@ -11,15 +11,16 @@ from typing import Callable, Optional, Sequence
 import gin
 import numpy as np
 
+from genrec.evaluate import protocol
 from genrec.evaluate.beyond_accuracy import NO_ITEM
 
 # items [n] int, history [m] int → keep mask [n] bool.
 ItemFilter = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
-def decode_width(top_k: int, beam_size: int, drop_history: bool, headroom: int) -> int:
-    """Beams to decode: at least top_k, plus `headroom` spares when history items will be dropped."""
-    return max(beam_size, top_k + (headroom if drop_history else 0))
+def decode_width(top_k: int, beam_size: int) -> int:
+    """Beams to decode: beam_size, at least top_k; the same with history kept or dropped."""
+    return max(beam_size, top_k)
 
 
 @gin.configurable
@@ -29,22 +30,23 @@ def exclude_items(items: np.ndarray, history: np.ndarray, *, excluded: Sequence[
     return ~np.isin(items, np.asarray(excluded, np.int64))
 
 
-def postprocess(ranked: np.ndarray, histories: Sequence[Sequence[int]], top_k: int, *,
-                drop_history: bool = True, item_filter: Optional[ItemFilter] = None) -> np.ndarray:
-    """ranked: [N, B] item ids best first (NO_ITEM allowed) → [N, top_k], padded with NO_ITEM."""
-    ranked = np.asarray(ranked)
-    if len(ranked) != len(histories):
-        raise ValueError(f"{len(ranked)} ranked lists but {len(histories)} histories")
+def postprocess(ranked: np.ndarray, scores: np.ndarray, histories: Sequence[Sequence[int]], top_k: int, *,
+                drop_history: bool, item_filter: Optional[ItemFilter] = None) -> tuple[np.ndarray, np.ndarray]:
+    """ranked, scores: [N, B] item ids best first (NO_ITEM allowed) and their scores →
+    ([N, top_k] items padded with NO_ITEM, [N, top_k] their scores padded with -inf)."""
+    ranked, scores = np.asarray(ranked), np.asarray(scores, np.float32)
+    if not len(ranked) == len(scores) == len(histories):
+        raise ValueError(f"{len(ranked)} ranked lists, {len(scores)} score lists, {len(histories)} histories")
+    if drop_history:
+        scores = protocol.exclude_history(scores, protocol.padded_histories(histories), items=ranked)
     out = np.full((len(ranked), top_k), NO_ITEM, np.int64)
+    out_scores = np.full((len(ranked), top_k), -np.inf, np.float32)
     for row, (items, history) in enumerate(zip(ranked, histories)):
-        history = np.asarray(history, np.int64)
-        keep = items != NO_ITEM
-        if drop_history:
-            keep &= ~np.isin(items, history)
+        keep = (items != NO_ITEM) & (scores[row] > -np.inf)
         if item_filter is not None:
-            keep &= np.asarray(item_filter(items, history), bool)
-        kept = items[keep]
-        _, first = np.unique(kept, return_index=True)
+            keep &= np.asarray(item_filter(items, np.asarray(history, np.int64)), bool)
+        kept = np.flatnonzero(keep)
+        _, first = np.unique(items[kept], return_index=True)
         kept = kept[np.sort(first)][:top_k]  # deduplicated, order kept
-        out[row, :len(kept)] = kept
-    return out
+        out[row, :len(kept)], out_scores[row, :len(kept)] = items[kept], scores[row, kept]
+    return out, out_scores

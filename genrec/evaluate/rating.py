@@ -1,4 +1,4 @@
-"""Rating prediction from generated text: parse the first number, then RMSE and MAE."""
+"""Rating prediction from generated text: parse the first number, then RMSE and MAE over every answer."""
 from __future__ import annotations
 
 import re
@@ -17,16 +17,19 @@ def parse_rating(text: str) -> Optional[float]:
 
 def rating_metrics(predictions: Sequence[str], targets: Sequence[float],
                    low: float = 1.0, high: float = 5.0) -> dict[str, float]:
-    """RMSE and MAE over parseable predictions (clipped to [low, high]); unparseable ones are counted
-    in `unparseable_rate` and left out of RMSE/MAE (P5's convention)."""
+    """RMSE and MAE over every prediction, parsed and clipped to [low, high]. An unparseable one is
+    scored as the rating on the scale farthest from its target (the worst a clipped parseable answer
+    can do), so answering nothing parseable never scores better; `unparseable_rate` counts them."""
     if len(predictions) != len(targets):
         raise ValueError(f"{len(predictions)} predictions but {len(targets)} targets")
-    parsed = [parse_rating(p) for p in predictions]
-    ok = np.array([p is not None for p in parsed], bool)
-    out = {"unparseable_rate": float(1.0 - ok.mean()) if len(ok) else 0.0}
-    if ok.any():
-        pred = np.clip(np.array([p for p in parsed if p is not None], np.float64), low, high)
-        err = pred - np.asarray(targets, np.float64)[ok]
-        out["rmse"] = float(np.sqrt(np.mean(err ** 2)))
-        out["mae"] = float(np.mean(np.abs(err)))
-    return out
+    if not low < high:
+        raise ValueError(f"rating scale [{low}, {high}] is empty")
+    if not len(predictions):
+        return {"unparseable_rate": 0.0}
+    target = np.asarray(targets, np.float64)
+    parsed = np.array([np.nan if p is None else p for p in map(parse_rating, predictions)], np.float64)
+    worst = np.where(target - low >= high - target, low, high)
+    pred = np.where(np.isnan(parsed), worst, np.clip(parsed, low, high))
+    err = pred - target
+    return {"unparseable_rate": float(np.isnan(parsed).mean()),
+            "rmse": float(np.sqrt(np.mean(err ** 2))), "mae": float(np.mean(np.abs(err)))}

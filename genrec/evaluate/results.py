@@ -9,7 +9,9 @@ RESULTS_JSON = "results.json"
 RESULTS_MD = "results.md"
 _NOTES = ("Recall@k = HR@k (one held-out target per user). Sequential: full-catalogue ranking by "
           "constrained beam search (or, where the run says `ranking=exact`, every item scored); direct: the target's rank among its candidates by exact "
-          "log-likelihood. BLEU-4 / ROUGE F1 are x100. Head = top 20% items by training popularity.")
+          "log-likelihood. Ties count against the target; history items are kept or excluded as "
+          "the run's `history` says (genrec/evaluate/protocol.py). BLEU-4 / ROUGE F1 are x100. "
+          "Head = top 20% items by training popularity.")
 
 
 def _fmt(value) -> str:

@@ -13,7 +13,7 @@ from typing import Optional, Sequence
 
 import gin
 
-from genrec.evaluate import beyond_accuracy, evaluator, results, scoring
+from genrec.evaluate import beyond_accuracy, evaluator, protocol, results, scoring
 from genrec.tasks import pipeline  # noqa: F401  (registers prepare_tasks.* / task_feature_lengths.*)
 
 EvalConfig = gin.external_configurable(evaluator.EvalConfig, module="genrec.evaluate")
@@ -113,7 +113,7 @@ def rank_exactly(model, meta: dict, identifiers, *, dataset, checkpoint_dir: str
     run = {"dataset": meta["dataset"], "model": "parallel_ids", "identifier_scheme": identifiers.scheme,
            "model_size": scoring.model_size_name(meta["model_config"]), "checkpoint_step": meta["step"],
            "split": split, "users": users, "ranking": f"exact: all {dataset.num_items} items scored",
-           "drop_history": exclude_history, "mesh": dict(mesh.shape)}
+           "drop_history": exclude_history, **protocol.describe(exclude_history), "mesh": dict(mesh.shape)}
     cost = {"device_kind": jax.devices()[0].device_kind, "num_devices": mesh.size,
             "train_steps": train.get("steps"), "train_wall_s": train.get("cumulative_wall_s", train.get("wall_s")),
             "train_flops": train.get("total_flops"), "num_params": train.get("num_params"),

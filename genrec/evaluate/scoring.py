@@ -11,7 +11,7 @@ from typing import Callable, Optional, Sequence
 import jax
 import numpy as np
 
-from genrec.evaluate import evaluator, results
+from genrec.evaluate import evaluator, protocol, results
 
 
 def model_size_name(model_config: dict) -> str:
@@ -52,13 +52,16 @@ def score_tasks(model, meta: dict, *, checkpoint_dir: str, names: Sequence[str],
     run = {"dataset": meta["dataset"], "mixture": meta.get("mixture"), "identifier_scheme": identifier_scheme,
            "model_size": meta.get("model_size") or model_size_name(meta["model_config"]),
            "checkpoint_step": meta["step"], "split": split, "max_eval_examples": max_eval_examples,
-           "beam_size": config.beam_size, "drop_history": config.drop_history, "mesh": dict(mesh.shape)}
-    users_per_s = ev.decoded_users / ev.decode_seconds if ev.decode_seconds else None
+           "beam_size": config.beam_size, "drop_history": config.drop_history,
+           **protocol.describe(config.drop_history), "mesh": dict(mesh.shape)}
+    users_per_s = ev.decoded_users / ev.decode_seconds if ev.decode_seconds else None  # whole mesh
     cost = {"device_kind": jax.devices()[0].device_kind, "num_devices": mesh.size, "train_steps": train.get("steps"),
             "train_wall_s": train.get("cumulative_wall_s", train.get("wall_s")),
             "train_flops": train.get("total_flops"), "num_params": train.get("num_params"),
             "decode_users_per_s": users_per_s,
             "decode_ms_per_user": 1000.0 / users_per_s if users_per_s else None}
-    if jax.process_index() != 0:  # multi-host: every host decodes its share of the mesh, one writes
+    # Every host decoded only its devices' share of the users (evaluate/data_parallel.py) and holds
+    # every result, so all hosts have the same metrics; process 0 writes them.
+    if jax.process_index() != 0:
         return {"run": run, "metrics": metrics, "cost": cost, "templates": templates}
     return results.write_results(out_dir, run, metrics, cost, templates)

@@ -6,8 +6,9 @@
 
     recs = rec.recommend_batch([["B0001"], ["B0003", "B0004"]], top_k=5)  # many users, batched
 
-Items already in the history are dropped (the beam is `top_k + headroom` wide to leave room), then
-duplicates, then whatever `item_filter` rejects (a business-rule hook, see evaluate/postprocess.py).
+Serving drops the items already in the history by default (protocol.SERVING_DROP_HISTORY; offline
+evaluation keeps them), then duplicates, then whatever `item_filter` rejects (a business-rule hook, see
+evaluate/postprocess.py). The beam is max(beam_size, top_k) wide whether history is dropped or not.
 `Recommender.load` returns an `ExactRecommender` for a bundle of a model that ranks every item
 exactly (the parallel-digit model): same interface, no beam.
 """
@@ -17,11 +18,10 @@ import dataclasses
 from typing import Optional, Sequence, Union
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
-from genrec.evaluate import postprocess
-from genrec.evaluate.evaluator import bucketed
+from genrec.evaluate import data_parallel, postprocess, protocol
+from genrec.evaluate.evaluator import bucketed, constrained_beams
 from genrec.export import bundle as bundle_lib
 from genrec.export import params_io
 from genrec.semantic_ids.artifact import Identifiers
@@ -76,20 +76,18 @@ class Catalogue:
         return items, users
 
     def recommend(self, history: Sequence[Union[str, int]], top_k: int = 10, *,
-                  user: Optional[str] = None, drop_history: bool = True,
+                  user: Optional[str] = None, drop_history: bool = protocol.SERVING_DROP_HISTORY,
                   item_filter: Optional[postprocess.ItemFilter] = None) -> list[Recommendation]:
         return self.recommend_batch([history], top_k, users=[user], batch_size=1,
                                     drop_history=drop_history, item_filter=item_filter)[0]
 
     def _results(self, ranked: np.ndarray, scores: np.ndarray, chunk, top_k: int, drop_history: bool,
                  item_filter) -> list[list[Recommendation]]:
-        kept = postprocess.postprocess(ranked, chunk, top_k, drop_history=drop_history, item_filter=item_filter)
-        out = []
-        for row in range(len(chunk)):
-            score_of = {int(i): float(s) for i, s in zip(ranked[row][::-1], scores[row][::-1])}
-            out.append([Recommendation(int(i), self.source_ids[i], self.titles[i], score_of[int(i)])
-                        for i in kept[row] if i != postprocess.NO_ITEM])
-        return out
+        kept, kept_scores = postprocess.postprocess(ranked, scores, chunk, top_k, drop_history=drop_history,
+                                                    item_filter=item_filter)
+        return [[Recommendation(int(i), self.source_ids[i], self.titles[i], float(s))
+                 for i, s in zip(items, row_scores) if i != postprocess.NO_ITEM]
+                for items, row_scores in zip(kept, kept_scores)]
 
 
 class Recommender(Catalogue):
@@ -97,14 +95,14 @@ class Recommender(Catalogue):
 
     def __init__(self, model, *, vocabulary, identifiers: Identifiers, item_tokens: np.ndarray,
                  source_ids: Sequence[str], titles: Sequence[str], prompt: bundle_lib.Prompt,
-                 beam_size: int = 20, headroom: int = 10, trie=None):
+                 beam_size: int = 20, trie=None):
         from genrec.model import trie as trie_lib
 
         super().__init__(source_ids, titles)
         self.model, self.vocabulary, self.identifiers, self.prompt = model, vocabulary, identifiers, prompt
         self.item_tokens = np.asarray(item_tokens, np.int32)
         self.trie = trie if trie is not None else trie_lib.build_trie(self.item_tokens)
-        self.beam_size, self.headroom = beam_size, headroom
+        self.beam_size = beam_size
 
     @classmethod
     def load(cls, directory: str, **kw) -> Catalogue:
@@ -128,20 +126,20 @@ class Recommender(Catalogue):
 
     def recommend_batch(self, histories: Sequence[Sequence[Union[str, int]]], top_k: int = 10, *,
                         users: Optional[Sequence[Optional[str]]] = None, batch_size: int = 64,
-                        drop_history: bool = True,
+                        drop_history: bool = protocol.SERVING_DROP_HISTORY,
                         item_filter: Optional[postprocess.ItemFilter] = None,
                         progress: bool = False) -> list[list[Recommendation]]:
-        """`recommend` for many histories, decoded `batch_size` at a time (rows padded to the batch
-        and inputs to a length bucket: one compile per bucket). Every history is checked first, so
-        an unknown item fails before any decoding."""
+        """`recommend` for many histories, decoded `batch_size` at a time (rows padded to the batch,
+        rounded up to split evenly over the mesh's batch axes, and inputs to a length bucket: one
+        compile per bucket). Every history is checked first, so an unknown item fails before any
+        decoding."""
         from tqdm import tqdm
 
         from genrec.model import decoding
 
         items, users = self._checked(histories, users)
-        batch_size = max(1, min(batch_size, len(items)))
-        width = min(postprocess.decode_width(top_k, self.beam_size, drop_history, self.headroom),
-                    len(self.source_ids))
+        batch_size = data_parallel.rows_per_call(max(1, min(batch_size, len(items))))
+        width = min(postprocess.decode_width(top_k, self.beam_size), len(self.source_ids))
         out = []
         starts = range(0, len(items), batch_size)
         for start in tqdm(starts, desc="recommend", unit="batch", disable=not progress):
@@ -150,17 +148,19 @@ class Recommender(Catalogue):
             inputs = np.zeros((batch_size, bucketed(max(map(len, tokens)))), np.int32)
             for row, t in enumerate(tokens):  # padding is masked by the encoder
                 inputs[row, :len(t)] = t
-            ranked, scores = decoding.constrained_beam_search(
-                self.model, jnp.asarray(inputs), self.trie, beam_size=width, top_k=width)
-            ranked, scores = np.asarray(ranked)[:len(chunk)], np.asarray(scores)[:len(chunk)]
+            ranked, scores = data_parallel.run(
+                constrained_beams, (self.model,), (inputs,), search=decoding.constrained_beam_search,
+                trie=data_parallel.Constant(self.trie), width=width)
+            ranked, scores = ranked[:len(chunk)], scores[:len(chunk)]
             out += self._results(ranked, scores, chunk, top_k, drop_history, item_filter)
         return out
 
 
 class ExactRecommender(Catalogue):
     """Models whose item score is a sum over identifier digits (genrec/model/parallel_ids.py):
-    every catalogue item scored exactly, then the best `top_k` after the same history drop and
-    filter as the beam-search recommender. `users` are accepted and unused (the model reads items)."""
+    every catalogue item scored exactly, history items set to -inf (protocol.exclude_history), then
+    the best `top_k` after the same filter as the beam-search recommender (`headroom` spare items for
+    it). `users` are accepted and unused (the model reads items)."""
 
     def __init__(self, model, *, identifiers: Identifiers, source_ids: Sequence[str], titles: Sequence[str],
                  headroom: int = 10):
@@ -171,17 +171,19 @@ class ExactRecommender(Catalogue):
         self._scorer = exact.scorer(model, identifiers.codes)
 
     def recommend_batch(self, histories, top_k: int = 10, *, users=None, batch_size: int = 64,
-                        drop_history: bool = True, item_filter: Optional[postprocess.ItemFilter] = None,
+                        drop_history: bool = protocol.SERVING_DROP_HISTORY,
+                        item_filter: Optional[postprocess.ItemFilter] = None,
                         progress: bool = False) -> list[list[Recommendation]]:
-        """Every history is checked first; then `batch_size` users per call (rows padded to the batch
-        and histories to a length bucket: one compile per bucket)."""
+        """Every history is checked first; then `batch_size` users per call (rows padded to the batch,
+        split over the mesh's batch axes, and histories to a length bucket: one compile per bucket)."""
         from tqdm import tqdm
 
         from genrec.baselines import sequences
 
         items, _ = self._checked(histories, users)
         max_len = self.model.config.max_len
-        batch_size = max(1, min(batch_size, len(items)))
+        batch_size = data_parallel.rows_per_call(max(1, min(batch_size, len(items))))
+        width = min(len(self.source_ids), top_k + self.headroom)
         out = []
         for start in tqdm(range(0, len(items), batch_size), desc="recommend", unit="batch", disable=not progress):
             chunk = items[start:start + batch_size]
@@ -189,9 +191,19 @@ class ExactRecommender(Catalogue):
             window = buckets[int(np.searchsorted(buckets, min(max_len, max(1, max(map(len, chunk))))))]
             tokens = np.zeros((batch_size, window), np.int32)
             tokens[:len(chunk)] = sequences.left_pad([np.asarray(h, np.int32) for h in chunk], window)
-            scores = self._scorer(jnp.asarray(tokens))[:len(chunk)]
-            width = min(len(self.source_ids), top_k + (max(map(len, chunk)) if drop_history else 0) + self.headroom)
-            best_scores, ranked = jax.lax.top_k(scores, width)
-            out += self._results(np.asarray(ranked), np.asarray(best_scores), chunk, top_k, drop_history,
+            dropped = list(chunk) if drop_history else []
+            longest = max([1] + [len(h) for h in dropped])  # width bucketed to a power of two: few compiles
+            excluded = protocol.padded_histories(dropped + [()] * (batch_size - len(dropped)),
+                                                 1 << (longest - 1).bit_length())
+            best_scores, ranked = data_parallel.run(_exact_top_k, self._scorer.args, (tokens, excluded),
+                                                    fn=self._scorer.fn, k=width)
+            out += self._results(ranked[:len(chunk)], best_scores[:len(chunk)], chunk, top_k, drop_history,
                                  item_filter)
         return out
+
+
+def _exact_top_k(*args, fn, k: int):
+    """(scores, items) [B, k] of a data_parallel.Bound scorer once history items score -inf: args are
+    its bound arguments, then tokens [B, T] and histories [B, H]."""
+    *bound, tokens, history = args
+    return jax.lax.top_k(protocol.exclude_history(fn(*bound, tokens), history), k)

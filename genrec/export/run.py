@@ -14,6 +14,7 @@ from typing import Optional
 import gin
 import jax
 
+from genrec.evaluate import protocol
 from genrec.export import bundle as bundle_lib
 
 
@@ -94,12 +95,14 @@ def format_recommendations(recs) -> str:
 
 
 @gin.configurable(module="genrec.export")
-def infer(ctx, *, beam_size: int = 20, drop_history: bool = True, item_filter=None,
-          batch_size: int = 32):
+def infer(ctx, *, beam_size: int = 20, drop_history: bool = protocol.SERVING_DROP_HISTORY,
+          item_filter=None, batch_size: int = 32):
     """Prints the top --top_k items (with titles) for --history (comma-separated source item ids);
     or, for --histories (a JSON-lines file, one user per line), writes one JSON line of
     recommendations per user to --output, decoding `batch_size` users at a time.
 
+    drop_history: serving drops the user's whole history by default; offline evaluation keeps it
+      (genrec/evaluate/protocol.py). The beam is max(beam_size, --top_k) either way.
     item_filter: a business-rule hook, (items, history) -> keep mask, e.g. `@exclude_items`.
     """
     from genrec.export.recommender import Recommender
@@ -123,7 +126,7 @@ def infer(ctx, *, beam_size: int = 20, drop_history: bool = True, item_filter=No
 
 
 def infer_file(recommender, requests_path: str, output: str, top_k: int, *, batch_size: int,
-               drop_history: bool = True, item_filter=None) -> str:
+               drop_history: bool = protocol.SERVING_DROP_HISTORY, item_filter=None) -> str:
     """Recommendations for every request in a JSON-lines file, written to `output`."""
     import time
 
@@ -136,7 +139,7 @@ def infer_file(recommender, requests_path: str, output: str, top_k: int, *, batc
                                        item_filter=item_filter, progress=True)
     seconds = time.time() - start
     requests.write_recommendations(output, todo, recs)
-    logging.info("recommended for %d users in %.1f s (%.1f users/s, batch %d)", len(todo), seconds,
-                 len(todo) / seconds, batch_size)
+    logging.info("recommended for %d users in %.1f s (%.1f users/s, batch %d; history %s)", len(todo),
+                 seconds, len(todo) / seconds, batch_size, protocol.describe(drop_history)["history"])
     print(f"recommendations: {output} ({len(todo)} users)")
     return output

@@ -4,7 +4,9 @@ Pure-functional JAX so that the whole training loop is one jitted `lax.scan` per
 loss = reconstruction + Σ_l (‖sg(r_l) − e_l‖² + β‖r_l − sg(e_l)‖²), straight-through gradients.
 Against codebook collapse: inputs are standardised, codebooks start from k-means on the initial
 latents (level by level on residuals), and codes unused for `reset_every` steps are moved onto
-residuals from the current batch. Same seed, same codes.
+residuals from the current batch, their Adam moments zeroed. No reset falls in the last
+`reset_every` steps, so the final codes and their usage are what training produced, not codes
+just placed on items. Same seed, same codes.
 """
 from __future__ import annotations
 
@@ -33,7 +35,7 @@ class RQVAEConfig:
     num_steps: int = 1000
     log_every: int = 100  # steps per jitted scan chunk (one progress/log line each)
     reset_every: int = 50  # move codes unused for this many steps; 0 disables
-    reset_until: float = 1.0  # fraction of training with resets (1.0: up to the last step)
+    reset_until: float = 1.0  # fraction of training with resets (never the last reset_every steps)
     kmeans_init: bool = True
     kmeans_iters: int = 20
     seed: int = 0
@@ -126,11 +128,28 @@ def _kmeans_init(params, x, config, key):
     return {**params, "codebooks": jnp.stack(books)}
 
 
+def last_reset_step(config: RQVAEConfig) -> int:
+    """Resets happen after steps reset_every, 2 * reset_every, ... up to this many steps: at most
+    `reset_until` of training, and at least `reset_every` steps before the end."""
+    return min(int(config.reset_until * config.num_steps), config.num_steps - config.reset_every)
+
+
+def _revive(params, opt_state, dead, candidates, optimizer):
+    """Moves the dead codes (mask [L, K]) onto `candidates` [L, K, d] and zeroes their optimizer
+    moments, so a revived code does not carry the stale momentum of the code it replaces."""
+    keep = ~dead[..., None]
+    params = {**params, "codebooks": jnp.where(keep, params["codebooks"], candidates)}
+    mask = {**jax.tree.map(lambda _: None, params), "codebooks": keep}  # None: leave the moments alone
+    opt_state = optax.tree_utils.tree_map_params(
+        optimizer, lambda v, k: v if k is None else jnp.where(k, v, 0), opt_state, mask)
+    return params, opt_state
+
+
 def _make_step(config: RQVAEConfig, x: jax.Array, optimizer):
     n = x.shape[0]
     batch = min(config.batch_size, n)
     k = config.codebook_size
-    last_reset = int(config.reset_until * config.num_steps)
+    last_reset = last_reset_step(config)
 
     def step(state, _):
         params, opt_state, usage, step_no, key = state
@@ -148,7 +167,7 @@ def _make_step(config: RQVAEConfig, x: jax.Array, optimizer):
             pick = jax.vmap(lambda kk: jax.random.choice(kk, batch, (k,), replace=batch < k))(
                 jax.random.split(k_reset, config.num_levels))
             candidates = jnp.take_along_axis(aux["residuals"], pick[..., None], axis=1)
-            params = {**params, "codebooks": jnp.where(dead[..., None], candidates, params["codebooks"])}
+            params, opt_state = _revive(params, opt_state, dead, candidates, optimizer)
             usage = jnp.where(do_reset, 0, usage)
         else:
             dead = jnp.zeros_like(usage, bool)

@@ -30,9 +30,11 @@ _TEMPLATE_REPEATS = 20  # prompt words must become pieces, however small the dat
 
 
 def corpus(dataset: RecDataset, max_sentences: int = 1_000_000, seed: int = 0) -> list[str]:
-    """Item text, review text and the prompt templates (with placeholder values), deterministic."""
+    """Item text, training-split review text and the training templates (with placeholder values),
+    deterministic. Validation/test reviews and summaries (the explanation and review targets) and the
+    held-out templates (the zero-shot prompts) stay out: only the training split shapes the vocabulary."""
     lines = [v for field in dataset.items.text.values() for v in field if v]
-    for user in dataset.users:
+    for user in dataset.split("train"):
         lines += [t for t in (user.reviews or ()) if t] + [t for t in (user.summaries or ()) if t]
     if len(lines) > max_sentences:
         keep = np.sort(np.random.default_rng(seed).choice(len(lines), max_sentences, replace=False))
@@ -40,7 +42,7 @@ def corpus(dataset: RecDataset, max_sentences: int = 1_000_000, seed: int = 0) -
     placeholder = {"user": "user_0123456789", "rating": "1 2 3 4 5", "guess": "4.5",
                    "guess_answer": "yes no", "like": "like dislike", "candidate_answer": "yes no"}
     for family in all_families().values():
-        for template in family.train + (family.heldout,):
+        for template in family.train:
             values = {f: placeholder.get(f, "") for f in template.fields}
             lines += [" ".join(template.render(values))] * _TEMPLATE_REPEATS
     return [line[:_MAX_LINE_CHARS] for line in lines]

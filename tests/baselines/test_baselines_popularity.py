@@ -24,45 +24,61 @@ def test_counts_use_only_the_training_split():
 
 
 def test_most_popular_by_hand():
-    # Ranking by count, ties by lower id: 1, 0, 2, 3, 4. Test targets: 1, 3, 2 → ranks 0, 3, 2.
+    # Counts [1, 3, 1, 1, 0]: lists show 1, 0, 2, 3, 4 (equal scores by lower id), but ranks count
+    # ties against the target: test targets 1, 3, 2 → ranks 0, 3, 3 (items 0, 2, 3 tie).
     scorer = popularity.popularity_scorer(popularity.item_counts(HAND))
     histories, targets = full_ranking.leave_one_out(HAND, "test")
-    topk = full_ranking.top_k(scorer, histories, k=5, max_len=8)
+    topk, ranks = full_ranking.rank(scorer, histories, targets, k=5, max_len=8)
     np.testing.assert_array_equal(topk, [[1, 0, 2, 3, 4]] * 3)
     np.testing.assert_array_equal(targets, [1, 3, 2])
-    result = popularity.run_most_popular(HAND, max_len=8)["metrics"]["test"]
+    np.testing.assert_array_equal(ranks, [0, 3, 3])
+    out = popularity.run_most_popular(HAND, max_len=8)
+    result = out["metrics"]["test"]
     assert result["recall@1"] == pytest.approx(1 / 3)
     assert result["recall@5"] == pytest.approx(1.0)
-    assert result["ndcg@5"] == pytest.approx((1 + 1 / np.log2(5) + 1 / np.log2(4)) / 3)
-    assert result["mrr"] == pytest.approx((1 + 1 / 4 + 1 / 3) / 3)
+    assert result["ndcg@5"] == pytest.approx((1 + 2 / np.log2(5)) / 3)
+    assert result["mrr"] == pytest.approx((1 + 1 / 4 + 1 / 4) / 3)
+    assert out["protocol"]["history"] == "kept" and out["protocol"]["ties"] == "against target"
 
 
-def test_excluding_history_masks_the_scored_window():
-    scores = jnp.asarray(np.array([[5.0, 4.0, 3.0, 2.0, 1.0]] * 2))
-    tokens = jnp.asarray(np.array([[0, 1, 3], [0, 0, 5]]))  # items {0, 2} and {4}
-    kept = full_ranking.masked_top_k(scores, tokens, 3, True)
-    np.testing.assert_array_equal(np.asarray(kept), [[1, 3, 4], [0, 1, 2]])
-    np.testing.assert_array_equal(np.asarray(full_ranking.masked_top_k(scores, tokens, 3, False)),
-                                  [[0, 1, 2], [0, 1, 2]])
+def test_a_model_that_scores_everything_alike_ranks_the_target_last():
+    histories, targets = full_ranking.leave_one_out(HAND, "test")
+    flat = lambda tokens: jnp.zeros((tokens.shape[0], 5))  # noqa: E731
+    _, ranks = full_ranking.rank(flat, histories, targets, k=5, max_len=8)
+    np.testing.assert_array_equal(ranks, [4, 4, 4])
 
 
-def test_top_k_matches_argsort_reference():
+def test_excluding_history_masks_the_whole_history_not_the_window():
+    # Test histories [0, 1, 2, 3] → target 4 and [0, 2] → target 1; the model reads the last item only.
+    data = dataset([[0, 1, 2, 3, 4], [0, 2, 1]], num_items=5)
+    histories, targets = full_ranking.leave_one_out(data, "test")
+    scorer = lambda tokens: jnp.broadcast_to(jnp.arange(5.0, 0, -1), (tokens.shape[0], 5))  # noqa: E731
+    topk, ranks = full_ranking.rank(scorer, histories, targets, k=3, max_len=1, exclude_history=True)
+    assert topk[0, 0] == 4 and topk[1, :2].tolist() == [1, 3]
+    np.testing.assert_array_equal(ranks, [0, 0])  # items 0..3 excluded though outside the window
+    topk, ranks = full_ranking.rank(scorer, histories, targets, k=3, max_len=1, exclude_history=False)
+    np.testing.assert_array_equal(topk, [[0, 1, 2], [0, 1, 2]])
+    np.testing.assert_array_equal(ranks, [4, 1])
+
+
+def test_rank_matches_argsort_reference():
     rng = np.random.default_rng(0)
     table = rng.normal(size=(7, 40)).astype(np.float32)
     histories = [rng.integers(0, 40, n) for n in (3, 9, 1, 20, 5, 2, 12)]
     # a scorer that reads the newest history item, so rows must stay matched to their users
     scorer = lambda tokens: jnp.asarray(table)[tokens[:, -1] % 7]  # noqa: E731
-    got = full_ranking.top_k(scorer, histories, k=6, max_len=10, batch_size=3)
-    want = np.argsort(-table[[(h[-1] + 1) % 7 for h in histories]], axis=1, kind="stable")[:, :6]
-    np.testing.assert_array_equal(got, want)
+    targets = rng.integers(0, 40, len(histories))
+    got, ranks = full_ranking.rank(scorer, histories, targets, k=6, max_len=10, batch_size=3)
+    scores = table[[(h[-1] + 1) % 7 for h in histories]]
+    np.testing.assert_array_equal(got, np.argsort(-scores, axis=1, kind="stable")[:, :6])
+    np.testing.assert_array_equal(ranks, (scores >= scores[np.arange(7), targets][:, None]).sum(1) - 1)
 
 
 
-def test_history_repeats_count_the_scored_window():
+def test_history_repeats_count_the_whole_history():
     # Everyone gets [1, 0, 2, 3, 4]; test histories u0 [0, 1, 1, 2], u1 [1, 2, 4], u2 [3, 4].
     scorer = popularity.popularity_scorer(popularity.item_counts(HAND))
-    whole = full_ranking.evaluate(scorer, HAND, "test", max_len=8)
-    assert whole["history@10"] == pytest.approx((3 + 3 + 2) / 15)
-    assert whole["target_in_history"] == pytest.approx(1 / 3)  # u0's target 1
-    newest = full_ranking.evaluate(scorer, HAND, "test", max_len=1)  # windows {2}, {4}, {4}
-    assert newest["history@10"] == pytest.approx(3 / 15) and newest["target_in_history"] == 0.0
+    for max_len in (8, 1):  # however few items the model reads
+        result = full_ranking.evaluate(scorer, HAND, "test", max_len=max_len)
+        assert result["history@10"] == pytest.approx((3 + 3 + 2) / 15)
+        assert result["target_in_history"] == pytest.approx(1 / 3)  # u0's target 1

@@ -41,7 +41,7 @@ def test_markdown_shows_absent_rows_published_numbers_and_the_target_gap():
     rows = [baseline("sasrec-ce", 0.0820), {"name": "genrec-tiger", "missing": "no gin file"}]
     md = tables.markdown("amazon-2014-beauty", "cpu", rows,
                          tables.published.PUBLISHED["amazon-2014-beauty"], "run.py")
-    assert "| genrec-tiger | — | — | — | — | — | NOT RUN: no gin file |" in md
+    assert "| genrec-tiger | — | — | — | — | — | — | NOT RUN: no gin file |" in md
     assert "| sasrec-ce | 0.0100 | 0.0820 | 0.0050 | 0.0070 |" in md
     assert "0.0648" in md and "0.0859" in md
     assert "other protocol" not in md  # no row was scored both ways
@@ -87,3 +87,17 @@ def test_the_genrec_step_is_chosen_on_validation_and_shown_with_the_compute():
     row["cost"]["best_step"] = 60
     md = tables.markdown("amazon-2014-beauty", "cpu", [row], [], "run.py")
     assert "100 steps (best 60 on validation)" in md
+
+
+def test_each_row_names_its_ranking_and_users():
+    beam = dict(RESULTS, run=dict(RESULTS["run"], beam_size=20))
+    beam["metrics"] = {"genrec_amazon_2014_beauty_sequential": dict(
+        RESULTS["metrics"]["genrec_amazon_2014_beauty_sequential"], examples=2000)}
+    exact = dict(RESULTS, run=dict(RESULTS["run"], users=22363, ranking="exact: all 12101 items scored"))
+    rows = [tables.genrec_row(beam, {}), tables.genrec_row(exact, {}, "genrec-parallel-ids"),
+            baseline("sasrec-ce", 0.08)]
+    md = tables.markdown("amazon-2014-beauty", "cpu", rows, [], "run.py")
+    assert "| beam 20 (trie), 2,000 users |" in md
+    assert "| exact, every item, 22,363 users |" in md
+    assert "| exact, every item, every user |" in md  # baselines score every user of the split
+    assert "full ranking over all items" not in md

@@ -25,17 +25,21 @@ def test_beam_search_ranking_is_exact_for_two_level_ids(eval_setup):
         vocabulary=eval_setup["vocabulary"], popularity=beyond_accuracy.train_popularity(eval_setup["dataset"]),
         config=evaluator.EvalConfig(beam_size=20, top_k=10, batch_size=4))
     examples = eval_helpers.examples(SEQ, limit=4)
-    raw, topk = ev.recommend(examples)
-    assert raw.shape == (4, 20) and topk.shape == (4, 10)
+    raw, topk, scores = ev.recommend(examples)
+    assert raw.shape == (4, 20) and topk.shape == (4, 10) and scores.shape == (4, 10)
     inputs = evaluator.pad_inputs(examples, 4)
     n = len(tokens)
-    exact = np.asarray(evaluator._candidate_log_likelihood(
+    exact = np.asarray(evaluator.candidate_log_likelihood(
         eval_setup["model"], jnp.asarray(inputs), jnp.asarray(np.broadcast_to(tokens, (4, n, 2)))))
     np.testing.assert_array_equal(raw, np.argsort(-exact, axis=1, kind="stable")[:, :20])
     np.testing.assert_array_equal(topk, raw[:, :10])  # history kept by default
+    # one identifier score: the beam's scores are the direct family's teacher-forced scores
+    np.testing.assert_allclose(scores, np.take_along_axis(exact, topk, axis=1), atol=1e-5)
+    rescored = ev.candidate_scores([dict(e, candidates=row) for e, row in zip(examples, topk)])
+    np.testing.assert_allclose(scores, rescored, atol=1e-5)
     metrics, _ = ev.evaluate_task(SEQ, examples)
     targets = np.array([e["target_item"] for e in examples])
-    rank = (exact > exact[np.arange(4), targets][:, None]).sum(1)
+    rank = (exact >= exact[np.arange(4), targets][:, None]).sum(1) - 1  # ties against the target
     assert metrics["recall@10"] == pytest.approx(np.mean(rank < 10))
     assert metrics["invalid_rate"] == 0.0
 
@@ -60,6 +64,7 @@ def test_checkpoint_evaluates_the_same_on_another_mesh(eval_setup, tmp_path):
         for key, value in a["metrics"][task].items():
             assert b["metrics"][task][key] == pytest.approx(value, abs=1e-6), (task, key)
     assert a["run"]["checkpoint_step"] == 3 and a["run"]["mesh"] != b["run"]["mesh"]
+    assert (a["run"]["history"], a["run"]["ties"]) == ("kept", "against target")  # the protocol, recorded
     assert a["metrics"][SEQ]["examples"] == 16 and a["metrics"][SEQ]["invalid_rate"] == 0.0
     with open(tmp_path / "dp" / "results.json") as f:
         assert json.load(f)["metrics"] == a["metrics"]

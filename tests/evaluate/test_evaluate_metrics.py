@@ -40,65 +40,61 @@ def test_candidate_ranks_count_ties_against_target():
     assert m["recall@10"] == 0.0 and m["mrr"] == pytest.approx(1 / 100)
 
 
-def test_bleu_published_nltk_example():
-    hyp1 = ("It is a guide to action which ensures that the military always obeys the commands of "
-            "the party").split()
-    ref1a = "It is a guide to action that ensures that the military will forever heed Party commands".split()
-    ref1b = ("It is the guiding principle which guarantees the military forces always being under the "
-             "command of the Party").split()
-    ref1c = "It is the practical guide for the army always to heed the directions of the party".split()
-    hyp2 = "he read the book because he was interested in world history".split()
-    ref2a = "he was interested in world history because he read the book".split()
-    # NLTK's corpus_bleu docstring (Papineni et al.'s example sentences).
-    assert text_metrics.corpus_bleu([[ref1a, ref1b, ref1c], [ref2a]], [hyp1, hyp2]) == pytest.approx(
-        0.5920778868801042, abs=1e-12)
-    # hyp2 by hand: precisions 11/11, 9/10, 6/9, 4/8 and no brevity penalty.
-    assert text_metrics.corpus_bleu([[ref2a]], [hyp2]) == pytest.approx((1 * 0.9 * 6 / 9 * 0.5) ** 0.25)
-    assert text_metrics.corpus_bleu([[ref1a, ref1b, ref1c]], [hyp1]) == pytest.approx(0.5045666840058485)
-    the7 = "the the the the the the the".split()
-    assert text_metrics.modified_precision(
-        ["the cat is on the mat".split(), "there is a cat on the mat".split()], the7, 1) == (2, 7)
+def test_bleu_is_sacrebleu_smoothed_hand_example():
+    # 13a splits "log." into "log ."; 9 tokens each side (no brevity penalty); matches 6/9 unigrams,
+    # 2/8 bigrams, 1/7 trigrams and no 4-gram, which exp smoothing counts as 1/(2*6) instead of 0.
+    m = text_metrics.text_metrics(["The quick brown dog jumps on the log."],
+                                  ["The quick brown fox jumps over the lazy dog"])
+    assert m["bleu4"] == pytest.approx(100 * (6 / 9 * 2 / 8 * 1 / 7 * 1 / 12) ** 0.25, abs=1e-9)
 
 
-def test_brevity_penalty_published_examples():
-    assert text_metrics.brevity_penalty(28, 12) == pytest.approx(0.2635971381157267)
-    assert text_metrics.closest_reference_length([["a"] * 13, ["a"] * 2], 12) == 13
-    assert text_metrics.closest_reference_length([["a"] * 13, ["a"] * 11], 12) == 11  # tie → shorter
-    assert text_metrics.brevity_penalty(8, 7) == pytest.approx(0.8668778997501817)
-    assert text_metrics.corpus_bleu([[["x"]]], [["y"]]) == 0.0
+def test_bleu_corpus_counts_and_brevity_penalty_hand_example():
+    ref = "he was interested in world history because he read the book"
+    # NLTK's example: precisions 11/11, 9/10, 6/9, 4/8 and equal lengths.
+    assert text_metrics.text_metrics(["he read the book because he was interested in world history"], [ref])[
+        "bleu4"] == pytest.approx(100 * (9 / 10 * 6 / 9 * 4 / 8) ** 0.25, abs=1e-9)
+    # every n-gram matches, but 4 tokens against 11: brevity penalty exp(1 - 11/4)
+    assert text_metrics.text_metrics(["he read the book"], [ref])["bleu4"] == pytest.approx(
+        100 * math.exp(1 - 11 / 4), abs=1e-9)
+    # corpus level: n-gram counts and lengths are summed over the sentences before dividing
+    whole = text_metrics.text_metrics(["a b c d e f", "g h i j"], ["a b c d e x", "g h i j"])["bleu4"]
+    assert whole == pytest.approx(100 * (9 / 10 * 7 / 8 * 5 / 6 * 3 / 4) ** 0.25, abs=1e-9)
 
 
-def test_rouge_hand_example():
-    ref = text_metrics.tokenize("The quick brown fox jumps over the lazy dog")
-    hyp = text_metrics.tokenize("The quick brown dog jumps on the log.")
-    assert text_metrics.rouge_n(ref, hyp, 1) == pytest.approx((6 / 8, 6 / 9, 12 / 17))
-    assert text_metrics.rouge_n(ref, hyp, 2) == pytest.approx((2 / 7, 2 / 8, 4 / 15))
-    assert text_metrics.rouge_l(ref, hyp) == pytest.approx((5 / 8, 5 / 9, 10 / 17))
+def test_rouge_is_rouge_score_hand_example():
+    # rouge-score lower-cases and keeps alphanumeric runs: 9 reference and 8 hypothesis tokens;
+    # 6 shared unigrams, 2 shared bigrams ("the quick", "quick brown"), LCS "the quick brown jumps the".
     m = text_metrics.text_metrics(["The quick brown dog jumps on the log.", "a b"], [
-        "The quick brown fox jumps over the lazy dog", "a b"])
+        "The quick brown fox jumps over the lazy dog", "A B!"])
     assert m["rouge1"] == pytest.approx(100 * (12 / 17 + 1) / 2)
+    assert m["rouge2"] == pytest.approx(100 * (4 / 15 + 1) / 2)
     assert m["rougeL"] == pytest.approx(100 * (10 / 17 + 1) / 2)
-
-
-def test_lcs_matches_brute_force():
-    import itertools
-    a, b = list("abcbdab"), list("bdcaba")
-    best = max(n for n in range(len(a) + 1) for sub in itertools.combinations(a, n)
-               if _is_subsequence(sub, b))
-    assert text_metrics.lcs_length(a, b) == best == 4
-
-
-def _is_subsequence(sub, seq):
-    it = iter(seq)
-    return all(x in it for x in sub)
+    assert set(m) == {"bleu4", "rouge1", "rouge2", "rougeL"}
+    assert text_metrics.text_metrics([], []) == {}
+    with pytest.raises(ValueError, match="2 predictions but 1 references"):
+        text_metrics.text_metrics(["a", "b"], ["a"])
 
 
 def test_rating_metrics_hand_example():
     m = rating.rating_metrics(["4", "3.5 stars", "great", "7"], [5.0, 3.0, 4.0, 4.0])
-    # parsed 4, 3.5, -, 7→5 (clipped): errors -1, 0.5, 1
+    # parsed 4, 3.5, -, 7→5 (clipped); "great" scores as 1, the scale's end farthest from 4:
+    # errors -1, 0.5, -3, 1
     assert m["unparseable_rate"] == 0.25
-    assert m["rmse"] == pytest.approx(math.sqrt(2.25 / 3))
-    assert m["mae"] == pytest.approx(2.5 / 3)
+    assert m["rmse"] == pytest.approx(math.sqrt(11.25 / 4))
+    assert m["mae"] == pytest.approx(5.5 / 4)
+    with pytest.raises(ValueError, match=r"rating scale \[5, 1\] is empty"):
+        rating.rating_metrics(["4"], [4.0], low=5, high=1)
+
+
+def test_unparseable_ratings_never_score_better_than_any_parseable_answer():
+    targets = [1.0, 2.0, 3.0, 3.5, 4.0, 5.0]
+    silent = rating.rating_metrics(["no idea"] * len(targets), targets)
+    assert silent["unparseable_rate"] == 1.0
+    for guess in ("1", "2.5", "3", "4", "5", "9", "-2"):
+        answered = rating.rating_metrics([guess] * len(targets), targets)
+        assert answered["unparseable_rate"] == 0.0
+        assert silent["rmse"] >= answered["rmse"] and silent["mae"] >= answered["mae"], guess
+    assert silent["mae"] == pytest.approx((4 + 3 + 2 + 2.5 + 3 + 4) / 6)
 
 
 def test_beyond_accuracy_hand_example():
@@ -134,16 +130,25 @@ def test_train_popularity_counts_train_split(synthetic_small):
 
 def test_postprocess_drops_history_dedupes_and_filters():
     ranked = np.array([[5, 1, 5, 2, 7, -1], [1, 1, 1, 1, 1, 1]])
+    scores = -np.arange(12, dtype=np.float32).reshape(2, 6)
     hist = [[1], [1]]
-    np.testing.assert_array_equal(postprocess.postprocess(ranked, hist, 3), [[5, 2, 7], [-1, -1, -1]])
-    np.testing.assert_array_equal(
-        postprocess.postprocess(ranked, hist, 3, drop_history=False), [[5, 1, 2], [1, -1, -1]])
+    items, kept = postprocess.postprocess(ranked, scores, hist, 3, drop_history=True)
+    np.testing.assert_array_equal(items, [[5, 2, 7], [-1, -1, -1]])
+    np.testing.assert_array_equal(kept, [[0, -3, -4], [-np.inf] * 3])
+    items, kept = postprocess.postprocess(ranked, scores, hist, 3, drop_history=False)
+    np.testing.assert_array_equal(items, [[5, 1, 2], [1, -1, -1]])
+    np.testing.assert_array_equal(kept, [[0, -1, -3], [-6, -np.inf, -np.inf]])
     no_two = lambda items, history: postprocess.exclude_items(items, history, excluded=[2])  # noqa
-    np.testing.assert_array_equal(
-        postprocess.postprocess(ranked[:1], hist[:1], 3, item_filter=no_two), [[5, 7, -1]])
-    assert postprocess.decode_width(10, 20, True, 10) == 20
-    assert postprocess.decode_width(20, 20, True, 10) == 30
-    assert postprocess.decode_width(20, 20, False, 10) == 20
+    items, _ = postprocess.postprocess(ranked[:1], scores[:1], hist[:1], 3, drop_history=True, item_filter=no_two)
+    np.testing.assert_array_equal(items, [[5, 7, -1]])
+    with pytest.raises(ValueError, match="2 ranked lists, 1 score lists, 2 histories"):
+        postprocess.postprocess(ranked, scores[:1], hist, 3, drop_history=True)
+
+
+def test_the_search_does_not_depend_on_history_dropping():
+    assert postprocess.decode_width(10, 20) == 20
+    assert postprocess.decode_width(20, 20) == 20
+    assert postprocess.decode_width(30, 20) == 30
 
 
 def test_results_written_and_tabulated(tmp_path):

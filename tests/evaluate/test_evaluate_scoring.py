@@ -43,7 +43,7 @@ def test_candidate_scores_match_reference(eval_setup):
     assert scores.shape == (3, max(len(e["candidates"]) for e in examples))
     for i, e in enumerate(examples):
         for j in (0, 7, len(e["candidates"]) - 1):
-            tokens = np.append(ev.item_tokens[e["candidates"][j]], 1)
+            tokens = ev.item_tokens[e["candidates"][j]]  # identifier tokens, EOS excluded
             ref = _reference_log_likelihood(eval_setup["model"], e["inputs"], tokens)
             assert scores[i, j] == pytest.approx(ref, abs=1e-4)
         assert np.isneginf(scores[i, len(e["candidates"]):]).all()
@@ -56,7 +56,7 @@ def test_direct_task_metrics_from_scores(eval_setup):
     examples = eval_helpers.examples(f"genrec_{eval_helpers.DATASET}_direct", limit=6)
     metrics, templates = ev.evaluate_task(f"genrec_{eval_helpers.DATASET}_direct", examples)
     scores = ev.candidate_scores(examples)
-    ranks = [int((s > s[list(e["candidates"]).index(e["target_item"])]).sum())
+    ranks = [int((s >= s[list(e["candidates"]).index(e["target_item"])]).sum()) - 1  # ties against
              for s, e in zip(scores, examples)]
     assert metrics["recall@10"] == pytest.approx(np.mean(np.array(ranks) < 10))
     assert metrics["mrr"] == pytest.approx(np.mean(1.0 / (np.array(ranks) + 1)))

@@ -35,6 +35,18 @@ def test_a_batch_recommends_what_each_user_gets_alone(export_setup, recommender)
         recommender.recommend_batch(histories, users=["a", "b"])
 
 
+def test_serving_drops_the_whole_history_from_the_same_search(export_setup, recommender):
+    """Dropping history filters the list the kept-history search returns; it does not widen the beam."""
+    users = export_setup["dataset"].split("test")
+    history = max((u.items[:-1].tolist() for u in users), key=len)  # our ids, the whole history
+    kept = recommender.recommend(history, top_k=20, drop_history=False)
+    dropped = recommender.recommend(history, top_k=20)  # the serving default drops history
+    assert len(kept) == 20 and len(dropped) < 20  # some history items were in the beam
+    assert [r.item for r in dropped] == [r.item for r in kept if r.item not in history]
+    score_of = {r.item: r.score for r in kept}
+    assert [r.score for r in dropped] == [score_of[r.item] for r in dropped]
+
+
 def _main(argv):
     from genrec import main
 

@@ -4,9 +4,10 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
-from genrec.semantic_ids import inputs, rqvae
+from genrec.semantic_ids import inputs, rqvae, stats
 
 def _data(n=300, d=24, seed=0):
     rng = np.random.default_rng(seed)
@@ -102,6 +103,45 @@ def test_dead_code_reset_revives_unused_codes(item_vectors, small_rqvae_config):
     codes = np.asarray(rqvae.codes_for(state[0], x))
     # Each revived code sits on a distinct training residual, so it is that item's nearest code.
     assert set(range(4, 16)) <= set(codes[:, 0].tolist())
+
+
+def _with_far_codes(x, config, step):
+    """A training state at `step` whose codes 4.. of every level are far from every item (dead)."""
+    params, opt_state, usage, _, key = rqvae.init_state(x, config)
+    books = params["codebooks"].at[:, 4:].set(1e3)
+    return {**params, "codebooks": books}, opt_state, usage, jnp.int32(step), key
+
+
+def _codebook_moments(opt_state):
+    adam = opt_state[0]
+    return np.asarray(adam.mu["codebooks"]), np.asarray(adam.nu["codebooks"])
+
+
+def test_revived_codes_start_with_zero_adam_moments(item_vectors, small_rqvae_config):
+    config = small_rqvae_config
+    x = jnp.asarray(inputs.Standardizer.fit(item_vectors)(item_vectors))
+    params, opt_state, *rest = _with_far_codes(x, config, 0)
+    # Moments as if every code had been trained (a code that later died keeps decaying ones).
+    opt_state = optax.tree_utils.tree_map_params(rqvae._optimizer(config), jnp.ones_like, opt_state)
+    state, metrics = rqvae.train_chunk((params, opt_state, *rest), x, config, config.reset_every)
+    np.testing.assert_array_equal(np.asarray(metrics["resets"])[-1], [12, 12])
+    for moment in _codebook_moments(state[1]):
+        np.testing.assert_array_equal(moment[:, 4:], 0)  # revived: reset with the code
+        assert (moment[:, :4] != 0).all()  # live codes keep theirs
+    assert (np.asarray(state[1][0].mu["encoder"][0]["w"]) != 0).any()
+
+
+def test_no_reset_in_the_last_reset_period(item_vectors, small_rqvae_config):
+    config = dataclasses.replace(small_rqvae_config, num_steps=50)  # resets every 25 steps
+    assert rqvae.last_reset_step(config) == 25
+    x = jnp.asarray(inputs.Standardizer.fit(item_vectors)(item_vectors))
+    state, metrics = rqvae.train_chunk(_with_far_codes(x, config, 25), x, config, 25)
+    np.testing.assert_array_equal(np.asarray(metrics["resets"]), 0)  # the final step resets nothing
+    # so the codes still unused at the end are reported unused, as training left them
+    codes = np.asarray(rqvae.codes_for(state[0], x))
+    assert not set(codes[:, 0].tolist()) & set(range(4, 16))
+    assert stats.level_stats(codes, (16, 16))[0]["usage"] <= 4 / 16
+    assert rqvae.last_reset_step(dataclasses.replace(config, reset_until=0.2)) == 10
 
 
 def test_bad_embeddings_give_clear_errors(small_rqvae_config):

@@ -1,5 +1,6 @@
 """The vocabulary: deterministic, identifier tokens are single pieces, users are spelled in digits."""
 import hashlib
+import string
 import os
 
 import numpy as np
@@ -72,3 +73,33 @@ def test_user_tokens_are_single_pieces_only_when_asked_for(tiny_rec, tiny_ids, t
     assert vocab.tokenizer.encode(text, out_type=str) == ["<u_29>", *tiny_ids.tokens(5)]
     assert vocabulary.item_token_ids(vocab, tiny_ids).tolist() == vocabulary.item_token_ids(
         tiny_vocab, tiny_ids).tolist()  # identifier tokens keep their ids
+
+
+def _literals(text):
+    """The fixed text of a template string, split at its fields."""
+    return [literal.strip() for literal, _, _, _ in string.Formatter().parse(text) if literal.strip()]
+
+
+def test_corpus_holds_only_training_text_and_training_templates():
+    from genrec.datasets import prepare
+    from genrec.tasks.templates import all_families
+
+    users, items = ["A"] * 4 + ["B"] * 3, ["x0", "x1", "x2", "x3", "x4", "x2", "x0"]
+    raw = prepare.RawInteractions(
+        users=users, items=items, timestamps=[1, 2, 3, 4, 1, 2, 3], ratings=[5, 4, 2, 5, 1, 3, 4],
+        reviews=[f"review{k} zq{u}{i}" for k, (u, i) in enumerate(zip(users, items))],
+        summaries=[f"summary{k}" for k in range(7)])
+    dataset = prepare.build_dataset("corpus", raw, {f"x{i}": {"title": f"Item {i}"} for i in range(5)})
+    text = "\n".join(vocabulary.corpus(dataset))
+    train, held_out = {0, 1, 4}, {2, 3, 5, 6}  # A's last two and B's last two are validation/test
+    for k in range(7):
+        for written in (f"review{k} ", f"summary{k}\n"):
+            assert (written in text + "\n") == (k in train), (written, k)
+    assert held_out and "zqA" in text
+    families = all_families().values()
+    seen = " ".join(part for f in families for t in f.train for part in (t.inputs, t.targets))
+    for family in families:
+        own = [lit for lit in _literals(family.heldout.inputs) if lit not in seen]
+        assert own, f"{family.heldout.id} has no wording of its own to look for"
+        assert not [lit for lit in own if lit in text], family.heldout.id
+        assert all(lit in text for t in family.train for lit in _literals(t.inputs))

@@ -2,39 +2,20 @@
 and share one vocabulary built by process 0."""
 import json
 import os
-import socket
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
+import two_processes
+
 from train_helpers import run_steps, standard_setup
 
 WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "train_multiprocess_worker.py")
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("localhost", 0))
-        return s.getsockname()[1]
 
 
 @pytest.mark.slow  # two extra JAX processes compiling: ~60 s of CPU
 def test_two_processes_match_one_process(tmp_path):
-    port = _free_port()
-    env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    procs = [subprocess.Popen([sys.executable, WORKER, str(port), str(pid), str(tmp_path)], env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for pid in (0, 1)]
-    try:
-        outputs = [p.communicate(timeout=400)[0] for p in procs]
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-    for p, out in zip(procs, outputs):
-        assert p.returncode == 0, out[-4000:]
+    two_processes.run_workers(WORKER, tmp_path, timeout=400)
     results = [json.load(open(tmp_path / f"losses_{pid}.json")) for pid in (0, 1)]
     assert results[0]["losses"] == results[1]["losses"]  # one global computation
     assert all(r["restored_equal"] and r["meta"]["step"] == 3 for r in results)

@@ -85,7 +85,7 @@ def _brute_force_top10(model, codes, histories, exclude):
         lp = np.asarray(model.next_item_log_probs(jnp.asarray(token_codes)[tokens], tokens))[0]
         scores = np.array([sum(lp[m, c[m]] for m in range(len(c))) for c in codes])
         if exclude:
-            scores[np.asarray(history[-model.config.max_len:], int)] = -np.inf
+            scores[np.asarray(history, int)] = -np.inf  # the whole history, not only the window
         out.append(np.argsort(-scores, kind="stable")[:10])
     return np.array(out)
 

@@ -7,18 +7,14 @@ import json
 import os
 import sys
 
-os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=4"
-os.environ["JAX_PLATFORMS"] = "cpu"
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import two_processes  # on PYTHONPATH, with the device flags, from two_processes.run_workers
 
 
 def main(port: int, pid: int, out_dir: str) -> None:
     import jax
     import numpy as np
 
-    jax.distributed.initialize(f"localhost:{port}", num_processes=2, process_id=pid,
-                               initialization_timeout=120)
-    assert jax.device_count() == 8 and jax.local_device_count() == 4
+    two_processes.initialize(port, pid)
     from genrec.train import checkpoints, partitioning
     from train_helpers import random_batch, run_steps, standard_setup
 

@@ -14,6 +14,10 @@ import string
 ANSWER_KINDS = ("rating", "item", "text", "yes_no", "like_dislike")
 
 
+def _field_names(text: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(text) if name}
+
+
 @dataclasses.dataclass(frozen=True)
 class Template:
     id: str
@@ -29,8 +33,12 @@ class Template:
     @property
     def fields(self) -> set[str]:
         """The sample fields this template formats."""
-        return {name for text in (self.inputs, self.targets)
-                for _, name, _, _ in string.Formatter().parse(text) if name}
+        return self.input_fields | _field_names(self.targets)
+
+    @property
+    def input_fields(self) -> set[str]:
+        """The sample fields the prompt (inputs) shows."""
+        return _field_names(self.inputs)
 
     def render(self, fields: dict[str, str]) -> tuple[str, str]:
         return self.inputs.format(**fields), self.targets.format(**fields)
@@ -39,16 +47,23 @@ class Template:
 @dataclasses.dataclass(frozen=True)
 class FamilyTemplates:
     """`train` are sampled for training, `seen` (ids from `train`) make the evaluation tasks and
-    `heldout` is never trained on (the zero-shot task `..._heldout`)."""
+    `heldout` is never trained on (the zero-shot task `..._heldout`). `target_only` names sample
+    fields derived from the target (e.g. a word of the explanation) that no template's inputs may
+    read, so no prompt, seen or held-out, hints at its answer."""
 
     train: tuple[Template, ...]
     seen: tuple[str, ...]
     heldout: Template
+    target_only: tuple[str, ...] = ()
 
     def __post_init__(self):
         ids = [t.id for t in self.train] + [self.heldout.id]
         if len(set(ids)) != len(ids):
             raise ValueError(f"duplicate template ids in {ids}")
+        for t in self.train + (self.heldout,):
+            leaked = sorted(set(self.target_only) & t.input_fields)
+            if leaked:
+                raise ValueError(f"template {t.id}: inputs read target-only field(s) {leaked}")
         unknown = set(self.seen) - set(ids[:-1])
         if unknown:
             raise ValueError(f"seen templates {sorted(unknown)} are not training templates")
@@ -59,7 +74,7 @@ class FamilyTemplates:
         return FamilyTemplates(
             train=tuple(t for t in self.train if keep(t)),
             seen=tuple(i for i in self.seen if any(t.id == i and keep(t) for t in self.train)),
-            heldout=self.heldout)
+            heldout=self.heldout, target_only=self.target_only)
 
     def by_id(self, template_id: str) -> Template:
         for t in self.train + (self.heldout,):

@@ -1,0 +1,135 @@
+"""How much does the beam lose? One encoder-decoder checkpoint, the same test users, three rankings:
+trie-constrained beam search with beam 20 and beam 50 (genrec's Evaluator, history kept), and the
+exact ranking of every catalogue item by its identifier log-likelihood (teacher-forced, identifier
+tokens without EOS: the score beam search orders by, genrec/evaluate/protocol.py), ties counted
+against the target.
+
+  .venv/bin/python benchmarks/decode/beam_vs_exact.py --checkpoint_dir=WORKDIR/checkpoints \
+      --data_dir=WORKDIR/../tfds --users=1000 --out=benchmarks/decode/beam_vs_exact_beauty.json
+"""
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import os
+import subprocess
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import tqdm
+from flax import nnx
+
+from genrec import datasets
+from genrec.evaluate import beyond_accuracy, evaluator, ranking
+from genrec.evaluate.run import task_examples
+from genrec.model import trie as trie_lib
+from genrec.semantic_ids.artifact import Identifiers
+from genrec.tasks import pipeline
+from genrec.tasks.registry import TIGER, task_name
+from genrec.tasks.vocabulary import item_token_ids
+from genrec.train import checkpoints, partitioning
+
+
+def parse_args():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--checkpoint_dir", required=True)
+    p.add_argument("--step", type=int, default=None, help="Default: the newest checkpoint.")
+    p.add_argument("--data_dir", required=True, help="TFDS folder the run prepared.")
+    p.add_argument("--raw_data_dir", default=os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "data"))
+    p.add_argument("--users", type=int, default=1000, help="The first N test users (the eval order).")
+    p.add_argument("--beams", default="20,50")
+    p.add_argument("--chunk", type=int, default=4096, help="Identifiers per exact-scoring call.")
+    p.add_argument("--out", default=None)
+    return p.parse_args()
+
+
+@functools.partial(jax.jit, static_argnames=("graphdef",))
+def _identifier_log_likelihood(graphdef, state, encoder_tokens, identifiers):
+    """log p(identifier | one user's input) for a block of identifiers [C, L], teacher-forced through
+    the incremental decoder: the C identifiers are C 'beams' of the user, so the encoder and its
+    cross-attention keys/values run once (not once per identifier)."""
+    model = nnx.merge(graphdef, state)
+    cross_kv = model.cross_key_values(model.encode(encoder_tokens))
+    count, length = identifiers.shape
+    cache = model.init_cache(1, count, length)
+    previous, total = jnp.zeros((1, count), jnp.int32), jnp.zeros((1, count), jnp.float32)  # 0: BOS
+    for t in range(length):  # identifiers are a few tokens: unrolled
+        logits, cache = model.decode_step(previous, jnp.asarray(t), cache, cross_kv, encoder_tokens)
+        logp = jax.nn.log_softmax(logits, axis=-1)
+        token = identifiers[None, :, t]
+        total += jnp.take_along_axis(logp, token[..., None], axis=-1)[..., 0]
+        previous = token
+    return total[0]
+
+
+def exact_scores(model, examples, item_tokens: np.ndarray, chunk: int) -> np.ndarray:
+    """[users, items]: log p(item's identifier tokens | user input) for every catalogue item (EOS
+    excluded, as in beam search's scores: ARCHITECTURE.md, Evaluation protocol)."""
+    graphdef, state = nnx.split(model)
+    targets = np.asarray(item_tokens, np.int32)
+    pad = -len(targets) % chunk  # one shape: the last block is padded, its extra scores dropped
+    blocks = np.concatenate([targets, np.repeat(targets[-1:], pad, axis=0)]).reshape(-1, chunk, targets.shape[1])
+    inputs = evaluator.pad_inputs(examples, 1)
+    out = np.zeros((len(examples), len(targets)), np.float32)
+    for u in tqdm.trange(len(examples), desc="exact", mininterval=30):
+        scores = [_identifier_log_likelihood(graphdef, state, jnp.asarray(inputs[u:u + 1]), jnp.asarray(b))
+                  for b in blocks]
+        out[u] = np.concatenate([np.asarray(x) for x in scores])[:len(targets)]
+    return out
+
+
+def main():
+    args = parse_args()
+    uptime_before = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+    mesh = partitioning.make_mesh()
+    model, meta = checkpoints.load_for_inference(args.checkpoint_dir, mesh, step=args.step)
+    dataset = datasets.load(meta["dataset"], data_dir=args.data_dir, raw_data_dir=args.raw_data_dir)
+    identifiers = Identifiers.load(meta["identifiers_dir"])
+    vocabulary, _ = pipeline.register_as_trained(meta["vocabulary"], dataset, identifiers, meta["dataset"])
+    variant = TIGER if str(meta.get("mixture", "")).endswith(f"_{TIGER}") else ""
+    name = task_name(meta["dataset"], "sequential", variant=variant)
+    examples = task_examples(name, "test", meta["task_feature_lengths"], args.users)
+    targets = np.array([e["target_item"] for e in examples])
+    item_tokens = item_token_ids(vocabulary, identifiers)
+    popularity = beyond_accuracy.train_popularity(dataset)
+    rows, hits = {}, {}  # hits: is each user's target in the top 10
+    with jax.set_mesh(mesh):
+        for beam in [int(b) for b in args.beams.split(",")]:
+            config = evaluator.EvalConfig(beam_size=beam, top_k=beam, drop_history=False)
+            ev = evaluator.Evaluator(model, trie=trie_lib.build_trie(item_tokens), item_tokens=item_tokens,
+                                     vocabulary=vocabulary, popularity=popularity, config=config,
+                                     eos_id=vocabulary.eos_id)
+            start = time.time()
+            _, topk, topk_scores = ev.recommend(examples)
+            metrics = ranking.ranking_metrics(topk, targets, scores=topk_scores)
+            rows[f"beam {beam}"] = dict(metrics, seconds=time.time() - start)
+            hits[beam] = (topk[:, :10] == targets[:, None]).any(axis=1)
+        start = time.time()
+        scores = exact_scores(model, examples, item_tokens, args.chunk)
+        # Reference check: the incremental scorer equals the full teacher-forced pass on a sample.
+        sample = np.asarray(evaluator.candidate_log_likelihood(
+            model, jnp.asarray(evaluator.pad_inputs(examples[:1], 1)), jnp.asarray(item_tokens[None, :256])))
+        np.testing.assert_allclose(scores[0, :256], sample[0], rtol=1e-4, atol=1e-3)
+        ranks = ranking.candidate_ranks(scores, targets)
+        rows["exact (every item)"] = dict(ranking.metrics_from_ranks(ranks, scores.shape[1]),
+                                          seconds=time.time() - start)
+        rows["exact (every item)"]["target_rank_median"] = float(np.median(ranks))
+        exact_hits = ranks < 10
+        for beam, hit in hits.items():  # paired, same users: where the two rankings disagree
+            rows[f"beam {beam}"].update(hits_only_exact=int((exact_hits & ~hit).sum()),
+                                        hits_only_beam=int((hit & ~exact_hits).sum()))
+    report = {"checkpoint_dir": os.path.abspath(args.checkpoint_dir), "step": meta["step"],
+              "dataset": meta["dataset"], "task": name, "users": len(examples), "history": "kept",
+              "items": len(item_tokens), "rows": rows, "uptime_before": uptime_before,
+              "uptime_after": subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()}
+    print(json.dumps(report, indent=1))
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump(report, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
