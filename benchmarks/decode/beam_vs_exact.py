@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import argparse
 import functools
-import json
 import os
-import subprocess
+import sys
 import time
 
 import jax
@@ -22,7 +21,10 @@ import numpy as np
 import tqdm
 from flax import nnx
 
-from genrec import datasets
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from decode_benchmark import report, uptime  # noqa: E402  (benchmarks/decode/decode_benchmark.py)
+
+from genrec import datasets  # noqa: E402
 from genrec.evaluate import beyond_accuracy, evaluator, ranking
 from genrec.evaluate.run import task_examples
 from genrec.model import trie as trie_lib
@@ -83,7 +85,7 @@ def exact_scores(model, examples, item_tokens: np.ndarray, chunk: int) -> np.nda
 
 def main():
     args = parse_args()
-    uptime_before = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+    uptime_before = uptime()
     mesh = partitioning.make_mesh()
     model, meta = checkpoints.load_for_inference(args.checkpoint_dir, mesh, step=args.step)
     dataset = datasets.load(meta["dataset"], data_dir=args.data_dir, raw_data_dir=args.raw_data_dir)
@@ -121,14 +123,10 @@ def main():
         for beam, hit in hits.items():  # paired, same users: where the two rankings disagree
             rows[f"beam {beam}"].update(hits_only_exact=int((exact_hits & ~hit).sum()),
                                         hits_only_beam=int((hit & ~exact_hits).sum()))
-    report = {"checkpoint_dir": os.path.abspath(args.checkpoint_dir), "step": meta["step"],
+    results = {"checkpoint_dir": os.path.abspath(args.checkpoint_dir), "step": meta["step"],
               "dataset": meta["dataset"], "task": name, "users": len(examples), "history": "kept",
-              "items": len(item_tokens), "rows": rows, "uptime_before": uptime_before,
-              "uptime_after": subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()}
-    print(json.dumps(report, indent=1))
-    if args.out:
-        with open(args.out, "w") as f:
-            json.dump(report, f, indent=1)
+               "items": len(item_tokens), "rows": rows, "uptime_before": uptime_before, "uptime_after": uptime()}
+    report(results, args.out)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import time
 
 import gin
@@ -204,6 +205,11 @@ def main():
             "same_topk_set": float(np.mean([set(a) == set(b) for a, b in zip(hf_items, jax_items)])),
         })
     report(results, args.out)
+
+
+def uptime() -> str:
+    """`uptime`'s line: the load a measurement ran under, recorded beside it."""
+    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
 
 
 def report(results: dict, out: str | None) -> None:

@@ -20,6 +20,8 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+from decode_benchmark import report, uptime  # noqa: E402  (benchmarks/decode/decode_benchmark.py)
 
 
 def parse_args(argv=None):
@@ -44,7 +46,6 @@ def child(args) -> dict:
     import numpy as np
     from flax import nnx
 
-    sys.path.insert(0, HERE)
     from decode_benchmark import random_catalogue, random_users
     from genrec.evaluate import evaluator
     from genrec.model.config import ModelConfig
@@ -72,10 +73,6 @@ def child(args) -> dict:
             "items_sha1": hashlib.sha1(np.ascontiguousarray(raw).tobytes()).hexdigest()}
 
 
-def uptime() -> str:
-    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
-
-
 def main():
     args = parse_args()
     if args.child:
@@ -96,10 +93,7 @@ def main():
               "ratio_vs_first": [r["users_per_s"] / runs[0]["users_per_s"] for r in runs],
               "same_items": len({r["items_sha1"] for r in runs}) == 1,
               "uptime_before": load_before, "uptime_after": uptime()}
-    print(json.dumps(result, indent=1))
-    if args.out:
-        with open(args.out, "w") as f:
-            json.dump(result, f, indent=1)
+    report(result, args.out)
 
 
 if __name__ == "__main__":
