@@ -31,6 +31,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from genrec.model import layer_stack
+from genrec.model import config as config_lib
 from genrec.model.config import ModelConfig
 from genrec.model.layers import (NEG_INF, Dropout, RelativePositionBias, RMSNorm, fan_in_init,
                                  mask_to_bias, matmul, param, token_index)
@@ -107,10 +108,7 @@ class ParallelIdConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "ParallelIdConfig":
-        names = {f.name for f in dataclasses.fields(cls)}
-        if set(d) - names:
-            raise ValueError(f"unknown ParallelIdConfig fields {sorted(set(d) - names)}")
-        return cls(**d)
+        return config_lib.from_dict(cls, d)
 
 
 class ParallelIdDecoder(nnx.Module):
@@ -205,7 +203,7 @@ class ParallelIdDecoder(nnx.Module):
         """Histories as [B, T] tokens (begin-of-sequence 0 first, then items, then padding) and their
         codes → per-digit log-probabilities [B, M, K] of the item after each history's last one."""
         h = self.hidden(codes, tokens)
-        last = jnp.maximum((tokens > 0).sum(axis=1), 0)  # index of the last item (0: empty history)
+        last = (tokens > 0).sum(axis=1)  # index of the last item (0: empty history)
         h_last = jnp.take_along_axis(h, last[:, None, None], axis=1)[:, 0]
         return jax.nn.log_softmax(self.digit_logits(h_last), axis=-1)
 

@@ -139,5 +139,8 @@ def test_bad_config_is_refused():
         tiny(head="shared")
     with pytest.raises(ValueError, match="temperature"):
         tiny(head="cosine", temperature=0.0)
+    with pytest.raises(ValueError, match=r"unknown ParallelIdConfig fields \['heads'\]"):
+        parallel_ids.ParallelIdConfig.from_dict(dict(tiny().to_dict(), heads=4))
+    assert parallel_ids.ParallelIdConfig.from_dict(tiny().to_dict()) == tiny()
     with pytest.raises(ValueError, match="level_sizes is empty"):
         parallel_ids.ParallelIdDecoder(tiny(level_sizes=()), rngs=nnx.Rngs(0))
