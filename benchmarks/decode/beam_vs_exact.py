@@ -97,7 +97,7 @@ def main():
     targets = np.array([e["target_item"] for e in examples])
     item_tokens = item_token_ids(vocabulary, identifiers)
     popularity = beyond_accuracy.train_popularity(dataset)
-    rows, hits = {}, {}  # hits: is each user's target in the top 10
+    rows, hits, lists = {}, {}, {}  # per beam: is each user's target in its top 10; the top-10 lists
     with jax.set_mesh(mesh):
         for beam in [int(b) for b in args.beams.split(",")]:
             config = evaluator.EvalConfig(beam_size=beam, top_k=beam, drop_history=False)
@@ -108,7 +108,7 @@ def main():
             _, topk, topk_scores = ev.recommend(examples)
             metrics = ranking.ranking_metrics(topk, targets, scores=topk_scores)
             rows[f"beam {beam}"] = dict(metrics, seconds=time.time() - start)
-            hits[beam] = (topk[:, :10] == targets[:, None]).any(axis=1)
+            hits[beam], lists[beam] = (topk[:, :10] == targets[:, None]).any(axis=1), topk[:, :10]
         start = time.time()
         scores = exact_scores(model, examples, item_tokens, args.chunk)
         # Reference check: the incremental scorer equals the full teacher-forced pass on a sample.
@@ -120,9 +120,15 @@ def main():
                                           seconds=time.time() - start)
         rows["exact (every item)"]["target_rank_median"] = float(np.median(ranks))
         exact_hits = ranks < 10
+        exact_top10 = np.argsort(-scores, axis=1, kind="stable")[:, :10]
         for beam, hit in hits.items():  # paired, same users: where the two rankings disagree
+            overlap = [len(set(b) & set(e)) / 10 for b, e in zip(lists[beam], exact_top10)]
             rows[f"beam {beam}"].update(hits_only_exact=int((exact_hits & ~hit).sum()),
-                                        hits_only_beam=int((hit & ~exact_hits).sum()))
+                                        hits_only_beam=int((hit & ~exact_hits).sum()),
+                                        # share of the exact top 10 the beam's top 10 holds
+                                        top10_overlap_with_exact=float(np.mean(overlap)),
+                                        same_top10_as_exact=float(np.mean([set(b) == set(e) for b, e in
+                                                                          zip(lists[beam], exact_top10)])))
     results = {"checkpoint_dir": os.path.abspath(args.checkpoint_dir), "step": meta["step"],
               "dataset": meta["dataset"], "task": name, "users": len(examples), "history": "kept",
                "items": len(item_tokens), "rows": rows, "uptime_before": uptime_before, "uptime_after": uptime()}
