@@ -51,15 +51,6 @@ def _bound_rank_batch(*args, fn, k: int):
     return rank_batch(fn(*bound, tokens), history, targets, k)
 
 
-def _excluded(histories, exclude_history: bool) -> np.ndarray:
-    """The batch's whole histories when excluding them (width bucketed to a power of two: few
-    compiles), else nothing to exclude."""
-    if not exclude_history:
-        return protocol.padded_histories([()] * len(histories))
-    longest = max([1] + [len(h) for h in histories])
-    return protocol.padded_histories(histories, 1 << (longest - 1).bit_length())
-
-
 def rank(scorer: Scorer, histories, targets, *, k: int, max_len: int, batch_size: int = 512,
          exclude_history: bool = protocol.OFFLINE_DROP_HISTORY) -> tuple[np.ndarray, np.ndarray]:
     """([len(histories), k] item ids best first (equal scores: lower item id first), [len] each
@@ -71,7 +62,8 @@ def rank(scorer: Scorer, histories, targets, *, k: int, max_len: int, batch_size
     for index, tokens in sequences.batches(histories, batch_size, max_len):
         real = index >= 0
         rows = np.where(real, index, 0)  # padding rows repeat user 0; dropped below
-        batch = (tokens, _excluded([histories[r] for r in rows], exclude_history), targets[rows])
+        excluded = protocol.excluded_histories([histories[r] for r in rows], exclude_history)
+        batch = (tokens, excluded, targets[rows])
         if split:
             best, rank_ = data_parallel.run(_bound_rank_batch, scorer.args, batch, fn=scorer.fn, k=k)
         else:

@@ -25,6 +25,12 @@ def bucket_lengths(max_len: int, smallest: int = 8) -> list[int]:
     return out + [max_len]
 
 
+def window_for(length: int, max_len: int) -> int:
+    """The bucket window (`bucket_lengths`) that holds the last `length` items, at most max_len."""
+    windows = bucket_lengths(max_len)
+    return windows[int(np.searchsorted(windows, min(max_len, max(1, length))))]
+
+
 def positions(window: int, max_len: int) -> np.ndarray:
     """Position ids of a window's slots: the last slot is max_len - 1 whatever the window length."""
     return np.arange(max_len - window, max_len)

@@ -51,6 +51,16 @@ def padded_histories(histories: Sequence[Sequence[int]], width: Optional[int] = 
     return out
 
 
+def excluded_histories(histories: Sequence[Sequence[int]], exclude: bool,
+                        rows: Optional[int] = None) -> np.ndarray:
+    """[rows, W] the item ids each row excludes (`padded_histories`): its history when `exclude`, else
+    none. Rows past len(histories) exclude nothing; W is a power of two (few distinct shapes to compile)."""
+    rows = len(histories) if rows is None else rows
+    kept = list(histories) if exclude else []
+    longest = max([1] + [len(h) for h in kept])
+    return padded_histories(kept + [()] * (rows - len(kept)), 1 << (longest - 1).bit_length())
+
+
 def exclude_history(scores, history, items=None):
     """`scores` with every item of the user's history set to -inf.
 

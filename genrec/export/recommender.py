@@ -187,14 +187,10 @@ class ExactRecommender(Catalogue):
         out = []
         for start in tqdm(range(0, len(items), batch_size), desc="recommend", unit="batch", disable=not progress):
             chunk = items[start:start + batch_size]
-            buckets = sequences.bucket_lengths(max_len)
-            window = buckets[int(np.searchsorted(buckets, min(max_len, max(1, max(map(len, chunk))))))]
+            window = sequences.window_for(max(map(len, chunk)), max_len)
             tokens = np.zeros((batch_size, window), np.int32)
             tokens[:len(chunk)] = sequences.left_pad([np.asarray(h, np.int32) for h in chunk], window)
-            dropped = list(chunk) if drop_history else []
-            longest = max([1] + [len(h) for h in dropped])  # width bucketed to a power of two: few compiles
-            excluded = protocol.padded_histories(dropped + [()] * (batch_size - len(dropped)),
-                                                 1 << (longest - 1).bit_length())
+            excluded = protocol.excluded_histories(chunk, drop_history, rows=batch_size)
             best_scores, ranked = data_parallel.run(_exact_top_k, self._scorer.args, (tokens, excluded),
                                                     fn=self._scorer.fn, k=width)
             out += self._results(ranked[:len(chunk)], best_scores[:len(chunk)], chunk, top_k, drop_history,

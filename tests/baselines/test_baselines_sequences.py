@@ -8,6 +8,7 @@ def test_bucket_lengths():
     assert sequences.bucket_lengths(50) == [8, 16, 32, 50]
     assert sequences.bucket_lengths(8) == [8]
     assert sequences.bucket_lengths(64) == [8, 16, 32, 64]
+    assert [sequences.window_for(n, 50) for n in (0, 1, 8, 9, 33, 50, 70)] == [8, 8, 8, 16, 50, 50, 50]
 
 
 def test_left_pad_keeps_the_newest_items_right_aligned():

@@ -39,6 +39,12 @@ def test_history_exclusion_over_the_catalogue_and_over_lists():
         protocol.padded_histories([[0, 3]], width=1)
 
 
+def test_excluded_histories_pad_rows_and_bucket_the_width():
+    got = protocol.excluded_histories([[0, 3, 5], [2]], True, rows=4)
+    assert got.tolist() == [[0, 3, 5, -1], [2, -1, -1, -1], [-1] * 4, [-1] * 4]  # width 3 -> 4
+    assert protocol.excluded_histories([[0, 3, 5], [2]], False).tolist() == [[-1], [-1]]  # kept: none
+
+
 def _stub_evaluator(drop_history: bool, widths: list):
     """An Evaluator whose beam search returns items 0..width-1 with scores 0, -1, -1, -3, -4, ..."""
     def beam_search(model, inputs, trie, beam_size, top_k):
