@@ -97,11 +97,12 @@ def main():
     targets = np.array([e["target_item"] for e in examples])
     item_tokens = item_token_ids(vocabulary, identifiers)
     popularity = beyond_accuracy.train_popularity(dataset)
+    trie = trie_lib.build_trie(item_tokens)  # one catalogue trie for every beam width
     rows, hits, lists = {}, {}, {}  # per beam: is each user's target in its top 10; the top-10 lists
     with jax.set_mesh(mesh):
         for beam in [int(b) for b in args.beams.split(",")]:
             config = evaluator.EvalConfig(beam_size=beam, top_k=beam, drop_history=False)
-            ev = evaluator.Evaluator(model, trie=trie_lib.build_trie(item_tokens), item_tokens=item_tokens,
+            ev = evaluator.Evaluator(model, trie=trie, item_tokens=item_tokens,
                                      vocabulary=vocabulary, popularity=popularity, config=config,
                                      eos_id=vocabulary.eos_id)
             start = time.time()

@@ -109,15 +109,11 @@ def rank_exactly(model, meta: dict, identifiers, *, dataset, checkpoint_dir: str
     # The floor on the same users, ranked the same way: the training split's most popular items.
     floor = full_ranking.evaluate(popularity.popularity_scorer(popularity.item_counts(dataset)), dataset,
                                   split, max_len=model.config.max_len, exclude_history=exclude_history)
-    train = scoring.read_train_summary(checkpoint_dir)
     run = {"dataset": meta["dataset"], "model": "parallel_ids", "identifier_scheme": identifiers.scheme,
            "model_size": scoring.model_size_name(meta["model_config"]), "checkpoint_step": meta["step"],
            "split": split, "users": users, "ranking": f"exact: all {dataset.num_items} items scored",
            "drop_history": exclude_history, **protocol.describe(exclude_history), "mesh": dict(mesh.shape)}
-    cost = {"device_kind": jax.devices()[0].device_kind, "num_devices": mesh.size,
-            "train_steps": train.get("steps"), "train_wall_s": train.get("cumulative_wall_s", train.get("wall_s")),
-            "train_flops": train.get("total_flops"), "num_params": train.get("num_params"),
-            "decode_users_per_s": users / seconds}
+    cost = scoring.cost(checkpoint_dir, mesh, users / seconds)
     table = {task_name(meta["dataset"]): dict(metrics, examples=users),
              "most_popular (same users)": dict(floor, examples=users)}
     return results.write_results(out_dir, run, table, cost)
