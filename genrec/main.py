@@ -27,6 +27,7 @@ RUN_MODES = {
     "stats": "genrec.datasets.run:print_stats",
     "build_ids": "genrec.semantic_ids.run:build_ids",
     "train": "genrec.train.run:train",
+    "rl": "genrec.train.rl:rl",
     "eval": "genrec.evaluate.run:evaluate",
     "snapshot": "genrec.snapshot.write:snapshot",
     "export": "genrec.export.run:export",

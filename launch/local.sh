@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The main job, end to end on one host: installs what is missing, then runs every stage on the
 # embedded synthetic dataset (or the experiment given as $1):
-#   data → stats → build_ids → train → eval → export → recommend
+#   data → stats → build_ids → train → eval → export → recommend [→ rl]
 #   bash launch/local.sh [configs/experiments/quickstart.gin] [--gin.NAME=VALUE ...]
 # Env: WORKDIR (default workdir/quickstart), DEVICES=N simulates N CPU devices (e.g. with
-# --gin_file=configs/partitioning/fsdp_tp.gin), STAGES to run a subset.
+# --gin_file=configs/partitioning/fsdp_tp.gin), STAGES to run a subset. The optional stage `rl`
+# (STAGES=rl after a main job, or appended to the list) fine-tunes the trained checkpoint with GRPO
+# on an NDCG reward (configs/runs/rl.gin) into $WORKDIR/rl and evaluates it on test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash launch/setup_env.sh
@@ -38,6 +40,12 @@ PY
       genrec recommend --bundle="$WORKDIR/bundle" --histories="$WORKDIR/users.jsonl" \
         --output="$WORKDIR/recommendations.jsonl" --top_k=5 "$@"
       head -c 400 "$WORKDIR/recommendations.jsonl"; echo ;;
+    rl)
+      genrec --run_mode=rl --gin_file=configs/runs/rl.gin --workdir="$WORKDIR/rl" \
+        --data_dir="$(dirname "$WORKDIR")/tfds" --gin.rl.init_from="'$WORKDIR/checkpoints'" \
+        --gin.rl.num_steps=100 --gin.rl.checkpoint_every=50 "$@"
+      genrec --run_mode=eval --workdir="$WORKDIR/rl" --data_dir="$(dirname "$WORKDIR")/tfds" \
+        --checkpoint_dir="$WORKDIR/rl/checkpoints" "$@" ;;
     *) genrec --run_mode="$stage" "$@" ;;
   esac
 done

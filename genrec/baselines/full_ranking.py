@@ -21,7 +21,7 @@ import numpy as np
 from genrec.baselines import sequences
 from genrec.datasets.records import RecDataset
 from genrec.evaluate import data_parallel, protocol
-from genrec.evaluate.beyond_accuracy import history_repeats
+from genrec.evaluate.beyond_accuracy import beyond_accuracy, history_repeats, train_popularity
 from genrec.evaluate.ranking import SEQUENTIAL_KS, metrics_from_ranks
 
 Scorer = Callable[[jax.Array], jax.Array]
@@ -73,9 +73,15 @@ def rank(scorer: Scorer, histories, targets, *, k: int, max_len: int, batch_size
 
 
 def evaluate(scorer: Scorer, dataset: RecDataset, split: str, *, max_len: int,
-             batch_size: int = 512, exclude_history: bool = protocol.OFFLINE_DROP_HISTORY) -> dict[str, float]:
+             batch_size: int = 512, exclude_history: bool = protocol.OFFLINE_DROP_HISTORY,
+             beyond: bool = False) -> dict[str, float]:
+    """Ranking metrics of every user of `split`; with `beyond`, also coverage@10 and the mean
+    training popularity of the recommended items (genrec/evaluate/beyond_accuracy.py)."""
     histories, targets = leave_one_out(dataset, split)
     k = min(max(KS), dataset.num_items)
     topk, ranks = rank(scorer, histories, targets, k=k, max_len=max_len, batch_size=batch_size,
                        exclude_history=exclude_history)
-    return {**metrics_from_ranks(ranks, k, ks=KS), **history_repeats(topk, histories, targets)}
+    out = {**metrics_from_ranks(ranks, k, ks=KS), **history_repeats(topk, histories, targets)}
+    if beyond:
+        out.update(beyond_accuracy(topk, targets, train_popularity(dataset)))
+    return out

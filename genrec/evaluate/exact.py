@@ -47,7 +47,9 @@ def scorer(model: parallel_ids.ParallelIdDecoder, codes: np.ndarray) -> full_ran
 
 
 def evaluate(model: parallel_ids.ParallelIdDecoder, codes: np.ndarray, dataset, split: str, *,
-             exclude_history: bool = protocol.OFFLINE_DROP_HISTORY, batch_size: int = EVAL_BATCH) -> dict[str, float]:
-    """Ranking metrics of every user of `split`, every item scored exactly."""
+             exclude_history: bool = protocol.OFFLINE_DROP_HISTORY, batch_size: int = EVAL_BATCH,
+             beyond: bool = False) -> dict[str, float]:
+    """Ranking metrics of every user of `split`, every item scored exactly (`beyond`: and the
+    coverage and popularity of the top 10)."""
     return full_ranking.evaluate(scorer(model, codes), dataset, split, max_len=model.config.max_len,
-                                 batch_size=batch_size, exclude_history=exclude_history)
+                                 batch_size=batch_size, exclude_history=exclude_history, beyond=beyond)

@@ -103,7 +103,8 @@ def rank_exactly(model, meta: dict, identifiers, *, dataset, checkpoint_dir: str
 
     start = time.time()
     with jax.set_mesh(mesh):
-        metrics = exact.evaluate(model, identifiers.codes, dataset, split, exclude_history=exclude_history)
+        metrics = exact.evaluate(model, identifiers.codes, dataset, split, exclude_history=exclude_history,
+                                 beyond=True)
     seconds = time.time() - start
     users = len(dataset.split(split))
     # The floor on the same users, ranked the same way: the training split's most popular items.

@@ -67,6 +67,9 @@ class ParallelIdConfig:
     # of one, and of the begin-of-sequence vector). Beauty, 450 steps: validation NDCG@10 0.0188 ->
     # 0.0216 (benchmarks/quality/RESULTS.md).
     input_norm: bool = True
+    # A residual block per digit before the head, g_m = h + silu(W_m h) with W_m zero at init
+    # (RPG's per-digit head): each digit gets its own non-linear features of the hidden state.
+    digit_blocks: bool = False
     relative_attention_num_buckets: int = 32
     relative_attention_max_distance: int = 64
     dtype: str = "float32"
@@ -136,6 +139,8 @@ class ParallelIdDecoder(nnx.Module):
         tied = config.head != "untied"
         self.project = param(rngs, fan_in_init(0, (1, 2)), (d, m, d), ("embed", "digits", "mlp")) if tied else None
         self.out = None if tied else param(rngs, fan_in_init(0, (1, 2)), (d, m, k), ("embed", "digits", "vocab"))
+        self.blocks = (param(rngs, nnx.initializers.zeros, (m, d, d), ("digits", "embed", "mlp"))
+                       if config.digit_blocks else None)
         self.dtype = layer_config.compute_dtype
 
     # --- the network ----------------------------------------------------------------------------
@@ -184,9 +189,19 @@ class ParallelIdDecoder(nnx.Module):
     def digit_logits(self, h: jax.Array) -> jax.Array:
         """Hidden states [..., d] → float32 logits [..., M, K]; codes a narrower digit lacks are masked."""
         c = self.config
-        logits = matmul(h, self.output_table()).astype(jnp.float32)
+        table = self.output_table()
+        if self.blocks is None:
+            logits = matmul(h, table)
+            states = h
+        else:  # per-digit states [..., M, d]; each digit's logits contract its own state
+            w = self.blocks[...].astype(self.dtype)
+            states = h[..., None, :] + jax.nn.silu(matmul(h, w.transpose(1, 0, 2)))
+            logits = jnp.einsum("...md,dmk->...mk", states, table)
+        logits = logits.astype(jnp.float32)
         if c.head == "cosine":  # divide by |P_m h|: one [d, M*d] matmul, half the cost of the logits
-            projected = matmul(h, self.project[...].astype(self.dtype)).astype(jnp.float32)  # [..., M, d]
+            project = self.project[...].astype(self.dtype)
+            projected = (matmul(states, project) if self.blocks is None
+                         else jnp.einsum("...md,dme->...me", states, project)).astype(jnp.float32)
             logits = logits * jax.lax.rsqrt(jnp.sum(projected * projected, axis=-1, keepdims=True) + 1e-12)
         valid = jnp.arange(c.codebook_size)[None, :] < jnp.asarray(c.level_sizes)[:, None]  # [M, K]
         return logits + jnp.where(valid, 0.0, NEG_INF)
@@ -230,15 +245,42 @@ def num_params(config: ParallelIdConfig) -> int:
     return (m * k * d + d + (config.num_items * d if config.item_input_embedding else 0)
             + (d if config.input_norm else 0)
             + lc.relative_attention_num_buckets * lc.num_heads + config.num_layers * layer + d
-            + (d * m * k if config.head == "untied" else d * m * d))
+            + (d * m * k if config.head == "untied" else d * m * d)
+            + (m * d * d if config.digit_blocks else 0))
 
 
-def train_flops_per_row(config: ParallelIdConfig, length: int) -> int:
-    """Training FLOPs (forward + backward) of one packed row of `length` positions (model FLOPs:
-    layer matmuls, the per-digit projection and logits, attention over the full masked matrix)."""
+def forward_flops(config: ParallelIdConfig, length: int, head_positions: int | None = None) -> int:
+    """Forward FLOPs of one row of `length` positions (model FLOPs: layer matmuls, attention over the
+    full masked matrix, and the per-digit head at `head_positions` of them, default all)."""
     lc = config.layer_config()
     d, a, f, n = lc.d_model, lc.num_heads * lc.head_dim, lc.mlp_dim, len(lc.mlp_activations)
     m, k = config.num_digits, config.codebook_size
-    per_token = config.num_layers * (4 * d * a + (n + 1) * d * f) + d * m * k  # the head: one matmul
-    per_token += d * m * d if config.head == "cosine" else 0  # and |P_m h| for the cosine head
-    return 6 * per_token * length + 12 * a * config.num_layers * length * length
+    head = d * m * k  # the head: one matmul
+    head += d * m * d if config.head == "cosine" else 0  # and |P_m h| for the cosine head
+    head += m * d * d if config.digit_blocks else 0  # the per-digit blocks
+    layers = config.num_layers * (4 * d * a + (n + 1) * d * f)
+    heads = length if head_positions is None else head_positions
+    return 2 * (layers * length + head * heads) + 4 * a * config.num_layers * length * length
+
+
+def train_flops_per_row(config: ParallelIdConfig, length: int) -> int:
+    """Training FLOPs (forward + backward) of one packed row of `length` positions, every position
+    supervised."""
+    return 3 * forward_flops(config, length)
+
+
+def top_digit_tuples(log_probs: jax.Array, k: int) -> tuple[jax.Array, jax.Array]:
+    """Unconstrained decoding: the k best digit tuples of each row, [B, M, K] per-digit log-probs →
+    (tuples [B, k, M], scores [B, k]), best first, whether or not a tuple names an item. A beam of k
+    over the digits in order is exact here: a tuple's score is a sum over its digits, so every prefix
+    of a top-k tuple is a top-k prefix."""
+    b, m, _ = log_probs.shape
+    scores = jnp.zeros((b, 1), log_probs.dtype)
+    tuples = jnp.zeros((b, 1, 0), jnp.int32)
+    for digit in range(m):
+        cand = scores[:, :, None] + log_probs[:, None, digit, :]  # [B, beam, K]
+        width = min(k, cand.shape[1] * cand.shape[2])
+        scores, flat = jax.lax.top_k(cand.reshape(b, -1), width)
+        parent, code = flat // cand.shape[2], (flat % cand.shape[2]).astype(jnp.int32)
+        tuples = jnp.concatenate([jnp.take_along_axis(tuples, parent[..., None], axis=1), code[..., None]], axis=-1)
+    return tuples, scores

@@ -171,12 +171,18 @@ def load_for_inference(checkpoint_dir: str, mesh: Optional[jax.sharding.Mesh] = 
     specs = partitioning.param_specs(model.abstract_params, mesh)
     abstract = jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=jax.sharding.NamedSharding(mesh, s)),
                             model.param_shapes(), specs)
-    target = {"params": abstract}
-    restored = _reader(checkpoint_dir).restore(step, args=ocp.args.Composite(state=ocp.args.PyTreeRestore(
-        target, restore_args=ocp.checkpoint_utils.construct_restore_args(target), partial_restore=True)))
-    params = restored["state"]["params"]
+    params = restore_params(checkpoint_dir, step, abstract)
     meta["step"] = step
     return model.module(params, jax.random.key(0)), meta
+
+
+def restore_params(checkpoint_dir: str, step: int, abstract_params) -> Any:
+    """Only the parameters of checkpoint `step` (not the optimizer state), into the shapes and
+    shardings of `abstract_params` (a tree of ShapeDtypeStruct)."""
+    target = {"params": abstract_params}
+    restored = _reader(checkpoint_dir).restore(step, args=ocp.args.Composite(state=ocp.args.PyTreeRestore(
+        target, restore_args=ocp.checkpoint_utils.construct_restore_args(target), partial_restore=True)))
+    return restored["state"]["params"]
 
 
 def model_factory(meta: dict):

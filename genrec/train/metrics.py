@@ -45,8 +45,13 @@ def throughput(*, steps: int, seconds: float, batch_size: int, tokens_per_batch:
     }
 
 
+# Metrics some objectives add (RL: genrec/train/rl.py), printed after the loss when present.
+EXTRA_LOG = ("reward", "kl", "entropy", "invalid_rate")
+
+
 def log_line(step: int, seconds: float, values: dict[str, float]) -> str:
-    return (f"step {step} | {seconds:.1f}s | loss {values['loss']:.4f} | "
+    extra = "".join(f" | {k} {values[k]:.4f}" for k in EXTRA_LOG if k in values)
+    return (f"step {step} | {seconds:.1f}s | loss {values['loss']:.4f}{extra} | "
             f"{values['examples_per_s']:.1f} examples/s | {values['tokens_per_s_per_device']:.0f} tokens/s/device"
             f" | {values['tflops_per_s_per_device']:.4f} TFLOP/s/device | MFU {100 * values['mfu']:.2f}%")
 
@@ -55,10 +60,14 @@ class MetricsWriter:
     """TensorBoard scalars plus the loss history for the PNG curve; a no-op writer on every process
     but the first. Writes event files with the `tensorboard` package alone (no TensorFlow needed)."""
 
+    # Scalars drawn as PNG curves by `loss_curve` (each when present): name -> (y label, file).
+    CURVES = {"loss": ("train loss (per target token)", "loss_curve.png"),
+              "reward": ("mean reward of the sampled groups", "reward_curve.png")}
+
     def __init__(self, workdir: str, enabled: bool = True):
         self.workdir = workdir
         self.enabled = enabled
-        self.history: list[tuple[int, float]] = []
+        self.history: dict[str, list[tuple[int, float]]] = {name: [] for name in self.CURVES}
         self._writer = None
         if enabled:
             from tensorboard.summary.writer.event_file_writer import EventFileWriter
@@ -66,8 +75,9 @@ class MetricsWriter:
             self._writer = EventFileWriter(os.path.join(workdir, "tensorboard"))
 
     def scalars(self, step: int, values: dict[str, float]) -> None:
-        if "loss" in values:
-            self.history.append((step, float(values["loss"])))
+        for name in self.CURVES:
+            if name in values:
+                self.history[name].append((step, float(values[name])))
         if self._writer is None:
             return
         from tensorboard.compat.proto import event_pb2, summary_pb2
@@ -78,26 +88,33 @@ class MetricsWriter:
         self._writer.flush()
 
     def loss_curve(self, path: Optional[str] = None) -> Optional[str]:
-        if not self.enabled or not self.history:
+        """loss_curve.png (at `path` if given), and reward_curve.png when rewards were logged;
+        returns the loss curve's path."""
+        if not self.enabled or not self.history["loss"]:
             return None
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        path = path or os.path.join(self.workdir, "loss_curve.png")
-        steps, losses = zip(*self.history)
-        fig, ax = plt.subplots(figsize=(6, 4))
-        ax.plot(steps, losses, marker="." if len(steps) < 50 else None)
-        ax.set_xlabel("step")
-        ax.set_ylabel("train loss (per target token)")
-        ax.set_title(os.path.basename(os.path.normpath(self.workdir)))
-        ax.grid(alpha=0.3)
-        fig.tight_layout()
-        fig.savefig(path, dpi=100)
-        plt.close(fig)
-        logging.info("wrote %s", path)
-        return path
+        written = {}
+        for name, (ylabel, filename) in self.CURVES.items():
+            if not self.history[name]:
+                continue
+            out = path if (name == "loss" and path) else os.path.join(self.workdir, filename)
+            steps, values = zip(*self.history[name])
+            fig, ax = plt.subplots(figsize=(6, 4))
+            ax.plot(steps, values, marker="." if len(steps) < 50 else None)
+            ax.set_xlabel("step")
+            ax.set_ylabel(ylabel)
+            ax.set_title(os.path.basename(os.path.normpath(self.workdir)))
+            ax.grid(alpha=0.3)
+            fig.tight_layout()
+            fig.savefig(out, dpi=100)
+            plt.close(fig)
+            logging.info("wrote %s", out)
+            written[name] = out
+        return written["loss"]
 
     def validation_curve(self, curve: list[dict], metric: str = "ndcg@10") -> Optional[str]:
         """validation_curve.png: the validation metric against training wall-clock minutes."""

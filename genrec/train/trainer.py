@@ -39,6 +39,21 @@ class LoopConfig:
     max_wall_s: Optional[float] = None  # stop (with a checkpoint) once this much training time passed
 
 
+@dataclasses.dataclass(frozen=True)
+class WarmStart:
+    """A fresh run starts from the parameters of another run's checkpoint (a fresh optimizer state);
+    with `keep_reference`, a frozen copy rides in the train state as `ref_params` (RL's KL anchor),
+    checkpointed and resumed with everything else."""
+
+    checkpoint_dir: str
+    step: int
+    keep_reference: bool = False
+
+
+# (model, optimizer) -> step(state, batch) -> (state, metrics); the default is supervised training.
+StepBuilder = Callable[[state_lib.FunctionalModel, Any], Callable]
+
+
 class NonFiniteLossError(FloatingPointError):
     """The loss or gradient norm became NaN/Inf; the last good checkpoint is left untouched."""
 
@@ -115,7 +130,8 @@ class _SigtermFlag:
 def train_loop(*, factory: Callable, tx, batch_source: BatchSource, mesh: jax.sharding.Mesh,
                workdir: str, config: LoopConfig, meta: dict[str, Any], flops_per_step: float = 0.0,
                loss_fn: Optional[steps.LossFn] = None,
-               validate: Optional[Callable[[dict], dict[str, float]]] = None
+               validate: Optional[Callable[[dict], dict[str, float]]] = None,
+               make_step: Optional[StepBuilder] = None, warm_start: Optional[WarmStart] = None
                ) -> tuple[state_lib.TrainState, dict[str, Any]]:
     """Trains to `config.num_steps` (resuming from <workdir>/checkpoints if there is one); returns
     the final state and the run summary (also written to <workdir>/train_summary.json).
@@ -132,6 +148,8 @@ def train_loop(*, factory: Callable, tx, batch_source: BatchSource, mesh: jax.sh
     model = state_lib.FunctionalModel.from_factory(factory)
     abstract = state_lib.abstract_state(factory, tx, config.seed)
     specs = state_lib.state_specs(model, abstract, mesh)
+    if warm_start is not None and warm_start.keep_reference:
+        abstract, specs = dict(abstract, ref_params=abstract["params"]), dict(specs, ref_params=specs["params"])
     shardings = partitioning.named(mesh, specs)
     num_params = write_model_info(os.path.join(workdir, "model-info.txt"), model, specs["params"]) \
         if primary else sum(math.prod(x.shape) for x in jax.tree.leaves(abstract["params"]))
@@ -142,7 +160,10 @@ def train_loop(*, factory: Callable, tx, batch_source: BatchSource, mesh: jax.sh
     target = jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s), abstract, shardings)
     restored = ckpt.restore_latest(target)
     if restored is None:
-        state = state_lib.create_sharded_state(factory, tx, config.seed, shardings)
+        state = state_lib.create_sharded_state(factory, tx, config.seed,
+                                               {k: v for k, v in shardings.items() if k != "ref_params"})
+        if warm_start is not None:
+            state = _warm_started(state, warm_start, tx, target, shardings)
         start = 0
     else:
         state, _ = restored
@@ -151,8 +172,8 @@ def train_loop(*, factory: Callable, tx, batch_source: BatchSource, mesh: jax.sh
     earlier_wall = _earlier_wall_s(workdir, start)
 
     batch_iter = batch_source(start)
-    train_step = steps.make_train_step(model, tx, z_loss=config.z_loss,
-                                       num_microbatches=config.num_microbatches, loss_fn=loss_fn)
+    train_step = (make_step(model, tx) if make_step is not None else steps.make_train_step(
+        model, tx, z_loss=config.z_loss, num_microbatches=config.num_microbatches, loss_fn=loss_fn))
     batch_sharding = jax.sharding.NamedSharding(mesh, partitioning.batch_spec(mesh))
     jitted = jax.jit(train_step, in_shardings=(shardings, batch_sharding), out_shardings=(shardings, None),
                      donate_argnums=(0,))
@@ -225,6 +246,20 @@ def train_loop(*, factory: Callable, tx, batch_source: BatchSource, mesh: jax.sh
             json.dump(summary, f, indent=2)
     writer.close()
     return state, summary
+
+
+def _warm_started(state, warm_start: WarmStart, tx, target, shardings):
+    """`state` with the parameters of `warm_start`'s checkpoint, a fresh optimizer state for them
+    and, if asked, their frozen copy as `ref_params`."""
+    from genrec.train import checkpoints
+
+    params = checkpoints.restore_params(warm_start.checkpoint_dir, warm_start.step, target["params"])
+    logging.info("warm start: parameters of %s step %d", warm_start.checkpoint_dir, warm_start.step)
+    state = dict(state, params=params,
+                 opt_state=jax.jit(tx.init, out_shardings=shardings["opt_state"])(params))
+    if warm_start.keep_reference:  # a copy: the train step donates its state, the two must not alias
+        state["ref_params"] = jax.jit(lambda p: jax.tree.map(jnp.copy, p), out_shardings=shardings["params"])(params)
+    return state
 
 
 class _Window:

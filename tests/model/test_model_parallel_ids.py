@@ -1,6 +1,8 @@
 """The parallel-digit model: exact item scores against brute force, the one-pass every-position loss
 against per-prefix examples (float64 reference), packed rows against separate rows, the history
 layout of exact ranking."""
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -126,9 +128,38 @@ def test_cosine_head_against_a_per_digit_float64_reference():
     assert np.abs(logits[..., :3, :]).max() <= 1 / 0.07 + 1e-3  # cosines bound the logits
 
 
-@pytest.mark.parametrize("head", ["tied", "untied", "cosine"])
-def test_parameter_count_matches_the_model(head):
-    config = tiny(head=head, item_input_embedding=True)
+@pytest.mark.parametrize("head", ["tied", "cosine", "untied"])
+def test_digit_blocks_against_a_per_digit_float64_reference(head):
+    """g_m = h + silu(W_m h), then digit m's head on g_m; zero W_m (the init) is the plain head."""
+    config = tiny(head=head, temperature=0.1, digit_blocks=True)
+    model = parallel_ids.ParallelIdDecoder(config, rngs=nnx.Rngs(2))
+    rng = np.random.default_rng(4)
+    h = rng.normal(size=(2, 3, 16))
+    plain = parallel_ids.ParallelIdDecoder(dataclasses.replace(config, digit_blocks=False), rngs=nnx.Rngs(2))
+    np.testing.assert_allclose(model.digit_logits(jnp.asarray(h, jnp.float32)),
+                               plain.digit_logits(jnp.asarray(h, jnp.float32)), rtol=1e-5, atol=1e-5)
+    w = rng.normal(size=model.blocks[...].shape) * 0.3
+    model.blocks[...] = jnp.asarray(w, jnp.float32)
+    logits = np.asarray(model.digit_logits(jnp.asarray(h, jnp.float32)))
+    codes = np.asarray(model.codes[...], np.float64)
+    for m, size in enumerate(LEVELS):
+        a = h @ w[m]
+        g = h + a / (1 + np.exp(-a))  # [2, 3, d]: digit m's state
+        if head == "untied":
+            want = g @ np.asarray(model.out[...], np.float64)[:, m, :size]
+        else:
+            q = g @ np.asarray(model.project[...], np.float64)[:, m, :]
+            if head == "cosine":
+                e = codes[m, :size] / np.linalg.norm(codes[m, :size], axis=-1, keepdims=True)
+                want = (q / np.linalg.norm(q, axis=-1, keepdims=True)) @ e.T / 0.1
+            else:
+                want = q @ codes[m, :size].T / np.sqrt(16)
+        np.testing.assert_allclose(logits[..., m, :size], want, rtol=2e-4, atol=2e-4)
+
+
+@pytest.mark.parametrize("head,blocks", [("tied", False), ("untied", False), ("cosine", False), ("tied", True)])
+def test_parameter_count_matches_the_model(head, blocks):
+    config = tiny(head=head, item_input_embedding=True, digit_blocks=blocks)
     model = parallel_ids.ParallelIdDecoder(config, rngs=nnx.Rngs(0))
     actual = sum(np.size(x) for x in jax.tree.leaves(nnx.state(model, nnx.Param)))
     assert parallel_ids.num_params(config) == actual
@@ -144,3 +175,16 @@ def test_bad_config_is_refused():
     assert parallel_ids.ParallelIdConfig.from_dict(tiny().to_dict()) == tiny()
     with pytest.raises(ValueError, match="level_sizes is empty"):
         parallel_ids.ParallelIdDecoder(tiny(level_sizes=()), rngs=nnx.Rngs(0))
+
+
+def test_top_digit_tuples_equal_brute_force():
+    import itertools
+
+    rng = np.random.default_rng(5)
+    log_probs = jax.nn.log_softmax(jnp.asarray(rng.normal(size=(2, 3, 5)), jnp.float32), axis=-1)
+    tuples, scores = parallel_ids.top_digit_tuples(log_probs, 7)
+    for b in range(2):
+        every = sorted(((float(sum(log_probs[b, m, c] for m, c in enumerate(t))), t)
+                        for t in itertools.product(range(5), repeat=3)), reverse=True)[:7]
+        np.testing.assert_allclose(np.asarray(scores[b]), [s for s, _ in every], rtol=1e-5)
+        assert [tuple(int(c) for c in t) for t in tuples[b]] == [t for _, t in every]

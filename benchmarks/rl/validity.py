@@ -1,0 +1,86 @@
+"""How often the parallel-digit model names an item that does not exist when nothing constrains it.
+
+For each checkpoint: every test user's next-item digit distributions, then
+  sampling  K identifiers per user, each digit drawn on its own (at each temperature)
+  beam      the 10 best digit tuples (parallel_ids.top_digit_tuples: exact for this model)
+and the share of them that name no catalogue item (rl_policies.catalogue_lookup). Exact ranking
+(the evaluator's) and constrained RL sampling never leave the catalogue; this measures the model.
+
+  python benchmarks/rl/validity.py --data_dir=D --raw_data_dir=R --dataset=amazon-2014-beauty \
+      --checkpoint=NAME=DIR[@STEP] ... --out=benchmarks/rl/beauty_validity.json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import common  # noqa: F401  benchmarks/rl/common.py (puts the repository on the path)
+from genrec.baselines import full_ranking, sequences  # noqa: E402
+from genrec.evaluate import exact  # noqa: E402
+from genrec.model import parallel_ids  # noqa: E402
+from genrec.semantic_ids.artifact import Identifiers  # noqa: E402
+from genrec.train import checkpoints, partitioning, rl_policies  # noqa: E402
+
+
+def measure(model, codes: np.ndarray, histories, *, samples: int, temperatures, batch: int = 256, seed: int = 0):
+    item_codes = jnp.asarray(codes, jnp.int32)
+    token_codes = jnp.concatenate([jnp.zeros((1, codes.shape[1]), jnp.int32), item_codes])
+
+    @jax.jit
+    def invalid_counts(tokens, key):  # per user: how many of its identifiers name no item
+        tokens = exact.bos_first(tokens)
+        log_probs = model.next_item_log_probs(jnp.take(token_codes, tokens, axis=0), tokens)
+        out = {}
+        for t in temperatures:
+            logits = jnp.broadcast_to(log_probs[:, None] / t, (tokens.shape[0], samples) + log_probs.shape[1:])
+            drawn = jax.random.categorical(jax.random.fold_in(key, int(t * 1000)), logits, axis=-1)
+            out[f"sampling_T{t:g}"] = (rl_policies.catalogue_lookup(item_codes, drawn) < 0).mean(-1)
+        tuples, _ = parallel_ids.top_digit_tuples(log_probs, 10)
+        invalid = rl_policies.catalogue_lookup(item_codes, tuples) < 0
+        out["beam_top10"], out["beam_top1"] = invalid.mean(-1), invalid[:, 0].astype(jnp.float32)
+        return out
+
+    tokens = sequences.left_pad(histories, model.config.max_len)
+    sums = {}
+    for start in range(0, len(tokens), batch):
+        chunk = tokens[start:start + batch]
+        real = len(chunk)
+        chunk = np.concatenate([chunk, np.repeat(chunk[:1], batch - real, axis=0)])  # one shape
+        out = jax.device_get(invalid_counts(jnp.asarray(chunk), jax.random.fold_in(jax.random.key(seed), start)))
+        for k, v in out.items():
+            sums[k] = sums.get(k, 0.0) + float(np.asarray(v)[:real].sum())
+    return {f"invalid_rate_{k}": v / len(tokens) for k, v in sums.items()} | {"users": len(tokens)}
+
+
+def main():
+    p = argparse.ArgumentParser()
+    common.add_dataset_flags(p)
+    p.add_argument("--checkpoint", action="append", required=True, help="NAME=DIR[@STEP]")
+    p.add_argument("--samples", type=int, default=16)
+    p.add_argument("--temperatures", default="1.0,0.5,0.2")
+    p.add_argument("--out", required=True)
+    args = p.parse_args()
+    dataset = common.load_dataset(args)
+    histories, _ = full_ranking.leave_one_out(dataset, "test")
+    mesh = partitioning.make_mesh(devices=jax.devices()[:1])
+    report = {"dataset": args.dataset, "split": "test", "samples_per_user": args.samples, "rows": {}}
+    for spec in args.checkpoint:
+        name, where = spec.split("=", 1)
+        directory, step = (where.split("@") + [None])[:2]
+        model, meta = checkpoints.load_for_inference(directory, mesh, step=int(step) if step else None)
+        codes = Identifiers.load(meta["identifiers_dir"]).codes
+        with jax.set_mesh(mesh):
+            row = measure(model, codes, histories, samples=args.samples,
+                          temperatures=[float(t) for t in args.temperatures.split(",")])
+        report["rows"][name] = dict(row, checkpoint=directory, step=meta["step"])
+        print(name, json.dumps(report["rows"][name]))
+    with open(args.out, "w") as f:
+        json.dump(report, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,182 @@
+"""`--run_mode=rl`: GRPO fine-tuning of a supervised generative checkpoint on a ranking reward.
+
+  python -m genrec.main --run_mode=rl --gin_file=configs/experiments/parallel_ids_beauty.gin \
+      --gin_file=configs/runs/rl.gin --workdir=W_RL --gin.rl.init_from="'W/checkpoints'"
+
+One RL step, all on device in the one jitted train step of `trainer.train_loop` (same mesh and
+rules, checkpoints, resume, log line, TensorBoard and PNG curves as supervised training):
+  1. roll out: K identifiers per user from the current policy (`rl_policies.py`);
+  2. reward each (`grpo.rewards`: hit, reciprocal rank or NDCG of the sampled list against the
+     held-in next item, validity, and weighted sums) and normalise within the group;
+  3. `updates_per_rollout` optimizer updates of the GRPO loss (clipped ratio against the sampling
+     policy, KL penalty to the frozen supervised model, which rides in the train state as
+     `ref_params`, so a resumed run has it without the original checkpoint).
+Dropout is off throughout: the sampler, the updated policy and the reference are the same network.
+
+Data (`rl_data.py`): every user's training part only; a reward's target is the item after a random
+cut of that part. The checkpoint is chosen on validation (scored at every checkpoint, as in
+supervised training); test is for the evaluation run mode, which reads RL checkpoints like any other.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+from typing import Optional
+
+import gin
+import jax
+import jax.numpy as jnp
+import optax
+
+from genrec.train import grpo
+from genrec.train.state import FunctionalModel
+
+
+@gin.configurable
+@dataclasses.dataclass(frozen=True)
+class RlConfig:
+    group_size: int = 16  # identifiers sampled per user (K)
+    rewards: tuple[tuple[str, float], ...] = (("ndcg", 1.0),)  # (name, weight) pairs, summed
+    constrained: bool = True  # sample from the catalogue only (see rl_policies.py)
+    temperature: float = 1.0  # of the sampling distribution (the loss uses the policy itself)
+    clip_epsilon: float = 0.2
+    kl_coef: float = 0.05
+    updates_per_rollout: int = 1  # optimizer updates on each rollout (the ratio moves from the 2nd)
+
+    def __post_init__(self):
+        object.__setattr__(self, "rewards", tuple((str(n), float(w)) for n, w in dict(self.rewards).items()))
+        grpo.check_settings(self.group_size, self.clip_epsilon, self.kl_coef)
+        grpo.check_rewards(dict(self.rewards))
+        if self.temperature <= 0 or self.updates_per_rollout < 1:
+            raise ValueError(f"RlConfig: temperature {self.temperature} must be > 0 and "
+                             f"updates_per_rollout {self.updates_per_rollout} >= 1")
+
+
+def make_rl_step(model: FunctionalModel, tx: optax.GradientTransformation, policy, config: RlConfig):
+    """rl_step(state, batch) -> (state, metrics); state holds `ref_params` beside the usual fields."""
+    weights = dict(config.rewards)
+
+    def rl_step(state, batch):
+        key = jax.random.fold_in(jax.random.wrap_key_data(state["rng"]), state["step"])
+        module = lambda params: model.module(params, key)  # noqa: E731  (dropout stays off)
+        samples, valid = policy.sample(module(state["params"]), batch, key, group_size=config.group_size,
+                                       constrained=config.constrained, temperature=config.temperature)
+        samples = jax.lax.stop_gradient(samples)
+        mask = policy.token_mask(samples)
+        old_log_probs, entropy = policy.token_log_probs(module(state["params"]), batch, samples)
+        ref_log_probs, _ = policy.token_log_probs(module(state["ref_params"]), batch, samples)
+        old_log_probs, ref_log_probs = jax.lax.stop_gradient((old_log_probs, ref_log_probs))
+        likelihood = grpo.sequence_log_likelihood(old_log_probs, mask)
+        reward, parts = grpo.rewards(samples, policy.targets(batch), valid, likelihood, weights)
+        advantages = grpo.group_advantages(reward)
+
+        def objective(params):
+            log_probs, _ = policy.token_log_probs(module(params), batch, samples)
+            return grpo.loss(log_probs, old_log_probs, ref_log_probs, advantages, mask,
+                             clip_epsilon=config.clip_epsilon, kl_coef=config.kl_coef,
+                             pg_mask=grpo.contested(samples))
+
+        def update(carry, _):
+            params, opt_state = carry
+            (loss, info), grads = jax.value_and_grad(objective, has_aux=True)(params)
+            updates, opt_state = tx.update(grads, opt_state, params)
+            return (optax.apply_updates(params, updates), opt_state), (loss, info, optax.global_norm(grads))
+
+        (params, opt_state), (losses, info, grad_norms) = jax.lax.scan(
+            update, (state["params"], state["opt_state"]), None, length=config.updates_per_rollout)
+        new_state = dict(state, step=state["step"] + 1, params=params, opt_state=opt_state)
+        metrics = {"loss": losses.mean(), "reward": reward.mean(), "kl": info["kl"][0],
+                   "clip_fraction": info["clip_fraction"].mean(), "entropy": entropy.mean(),
+                   "invalid_rate": 1.0 - valid.astype(jnp.float32).mean(), "grad_norm": grad_norms.mean(),
+                   **{f"reward_{name}": value.mean() for name, value in parts.items()}}
+        return new_state, metrics
+
+    return rl_step
+
+
+@gin.configurable
+def rl(ctx, *, init_from: str = gin.REQUIRED, init_step: Optional[int] = None, num_steps: int = 300,
+       batch_size: int = 64, seed: int = 0, log_every: int = 10, checkpoint_every: int = 50,
+       keep_checkpoints: int = 10, max_wall_s: Optional[float] = None, validate: bool = True) -> dict:
+    """The rl run mode: GRPO from the supervised checkpoints folder `init_from` (`init_step`: which
+    checkpoint; default the step its run chose on validation, else the newest). `RlConfig.*` sets
+    the group, rewards and loss; `make_optimizer.*` the optimizer; returns the run summary."""
+    from genrec import datasets
+    from genrec.train import trainer
+
+    dataset = datasets.load(data_dir=ctx.data_dir, raw_data_dir=ctx.raw_data_dir)
+    loop = trainer.LoopConfig(num_steps=num_steps, batch_size=batch_size, seed=seed, log_every=log_every,
+                              checkpoint_every=checkpoint_every, keep_checkpoints=keep_checkpoints,
+                              max_wall_s=max_wall_s)
+    return train_rl(ctx.workdir, dataset, init_from, loop=loop, config=RlConfig(), init_step=init_step,
+                    validate=validate)[1]
+
+
+def train_rl(workdir: str, dataset, init_from: str, *, loop, config: RlConfig,
+             init_step: Optional[int] = None, mesh=None, validate: bool = False, tx=None):
+    """GRPO on `dataset` from the checkpoint `init_from` (/`init_step`) by `trainer.train_loop`
+    (optimizer: `tx`, default gin's `make_optimizer`); returns (state, summary)."""
+    from genrec.semantic_ids.artifact import Identifiers
+    from genrec.train import checkpoints, optimizers, partitioning, rl_data, rl_policies, trainer
+
+    if init_step is None:
+        init_step = chosen_step(init_from)
+    step, meta = checkpoints.read_meta(init_from, init_step)
+    if meta.get("model", "encoder_decoder") != "parallel_ids":
+        raise ValueError(f"rl.init_from={init_from}: the rl run mode trains the parallel-digit model; this "
+                         f"checkpoint holds {meta.get('model', 'encoder_decoder')!r} (its policy is not built yet)")
+    if meta.get("dataset") not in (None, dataset.name):
+        raise ValueError(f"rl.init_from={init_from} was trained on {meta['dataset']!r}, not {dataset.name!r}")
+    identifiers = Identifiers.load(meta["identifiers_dir"])
+    factory = checkpoints.model_factory(meta)
+    mesh = mesh or partitioning.make_mesh()
+    policy = rl_policies.ParallelIdPolicy(identifiers.codes)
+    max_len = meta["model_config"]["max_len"]
+    local_batch = partitioning.batch_size_per_process(loop.batch_size, mesh)
+    rl_meta = dict(meta, rl=dataclasses.asdict(config), rl_init_from=os.path.abspath(init_from),
+                   rl_init_step=step)
+    rl_meta.pop("step", None)
+    logging.info("RL (GRPO) from %s step %d on %s: %s", init_from, step, dataset.name, config)
+
+    def validation(params):
+        from genrec.evaluate import exact
+
+        model = FunctionalModel.from_factory(factory).module(params, jax.random.key(0))
+        with jax.set_mesh(mesh):
+            return exact.evaluate(model, identifiers.codes, dataset, "validation")
+
+    # model FLOPs of a step: three forward passes (sample, old and reference log-probs) and a
+    # forward + backward per update, each over a user's history row with the head at its last position
+    from genrec.model import parallel_ids
+
+    row = parallel_ids.forward_flops(parallel_ids.ParallelIdConfig.from_dict(meta["model_config"]),
+                                     max_len + 1, head_positions=1)
+    flops_per_step = loop.batch_size * row * (3 + 3 * config.updates_per_rollout)
+    return trainer.train_loop(
+        factory=factory, tx=tx or optimizers.make_optimizer(loop.num_steps), mesh=mesh, workdir=workdir,
+        flops_per_step=flops_per_step,
+        config=loop, meta=rl_meta, validate=validation if validate else None,
+        batch_source=lambda start: rl_data.batches(dataset, max_len, local_batch, start_step=start,
+                                                   seed=loop.seed),
+        make_step=lambda model, tx: make_rl_step(model, tx, policy, config),
+        warm_start=trainer.WarmStart(init_from, step, keep_reference=True))
+
+
+def chosen_step(checkpoint_dir: str) -> Optional[int]:
+    """The step the supervised run chose on validation (best NDCG@10 in its train_summary.json's
+    curve) when that checkpoint is still there, else None (the newest)."""
+    import json
+
+    from genrec.train import checkpoints
+
+    path = os.path.join(os.path.dirname(os.path.abspath(checkpoint_dir)), "train_summary.json")
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        curve = json.load(f).get("validation", [])
+    if not curve:
+        return None
+    best = max(curve, key=lambda p: p.get("ndcg@10", float("-inf")))["step"]
+    return best if best in checkpoints.saved_steps(checkpoint_dir) else None
+

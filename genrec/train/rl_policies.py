@@ -1,0 +1,87 @@
+"""What GRPO needs from a generative model, for each model genrec trains: draw a group of
+identifiers per user on device, and give each sampled token's log-probability.
+
+A policy works on a batch of users (`rl_data.py`: histories and the held-in next item) and a model
+module with its parameters bound. Samples are identifiers [B, K, L]: the parallel-digit model's
+digits, or the encoder-decoder's identifier tokens; `valid` [B, K] says which name a catalogue item.
+
+  constrained    the group is drawn from the catalogue only. Parallel-digit: K distinct items
+                 without replacement, p(item) ∝ exp(score / temperature) with score the sum of its
+                 digits' log-probabilities (Gumbel top-K over the exact scores). Encoder-decoder:
+                 K ancestral samples along the identifier trie.
+  unconstrained  every token is drawn from the model's full distribution (the parallel-digit
+                 model: each digit on its own), so a sample may name no item; the validity reward
+                 is what teaches the model to avoid that.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from genrec.model import parallel_ids
+from genrec.train import grpo
+
+
+def catalogue_lookup(item_codes: jax.Array, samples: jax.Array) -> jax.Array:
+    """Item index of each sampled identifier, -1 where it names no item. item_codes [N, L] (distinct
+    rows), samples [..., L]. Rows are hashed to sort keys once; a sample is found by binary search on
+    its hash and confirmed digit by digit, so a hash collision can never make an invalid sample valid."""
+    keys = _hash(item_codes)
+    order = jnp.argsort(keys)
+    sorted_keys = keys[order]
+    h = _hash(samples)
+    at = jnp.clip(jnp.searchsorted(sorted_keys, h), 0, item_codes.shape[0] - 1)
+    item = order[at]
+    same = jnp.all(item_codes[item] == samples, axis=-1)
+    return jnp.where(same, item, -1).astype(jnp.int32)
+
+
+def _hash(codes: jax.Array) -> jax.Array:
+    """[..., L] int → [...] uint32 (FNV-1a over the digits)."""
+    h = jnp.full(codes.shape[:-1], 2166136261, jnp.uint32)
+    for i in range(codes.shape[-1]):
+        h = (h ^ codes[..., i].astype(jnp.uint32)) * jnp.uint32(16777619)
+    return h
+
+
+@dataclasses.dataclass(frozen=True)
+class ParallelIdPolicy:
+    """The parallel-digit model as a policy over item identifiers (its digits)."""
+
+    item_codes: np.ndarray  # [num_items, M]
+
+    def _log_probs(self, model: parallel_ids.ParallelIdDecoder, batch: dict) -> jax.Array:
+        tokens = batch["decoder_input_tokens"]  # [B, T]: begin-of-sequence 0, items + 1, padding
+        token_codes = jnp.concatenate([jnp.zeros((1, self.item_codes.shape[1]), jnp.int32),
+                                       jnp.asarray(self.item_codes, jnp.int32)])
+        return model.next_item_log_probs(jnp.take(token_codes, tokens, axis=0), tokens)  # [B, M, K]
+
+    def targets(self, batch: dict) -> jax.Array:
+        """[B, M]: the held-in next item's digits."""
+        return jnp.asarray(self.item_codes, jnp.int32)[jnp.maximum(batch["decoder_target_tokens"][:, 0] - 1, 0)]
+
+    def sample(self, model, batch: dict, key: jax.Array, *, group_size: int, constrained: bool,
+               temperature: float) -> tuple[jax.Array, jax.Array]:
+        log_probs = self._log_probs(model, batch)
+        codes = jnp.asarray(self.item_codes, jnp.int32)
+        if constrained:
+            scores = parallel_ids.item_scores(log_probs, codes) / temperature  # [B, N]
+            gumbel = jax.random.gumbel(key, scores.shape, scores.dtype)
+            _, items = jax.lax.top_k(scores + gumbel, group_size)  # K distinct items
+            return codes[items], jnp.ones(items.shape, bool)
+        b, m, k = log_probs.shape
+        logits = jnp.broadcast_to(log_probs[:, None] / temperature, (b, group_size, m, k))
+        samples = jax.random.categorical(key, logits, axis=-1).astype(jnp.int32)  # [B, K, M]
+        return samples, catalogue_lookup(codes, samples) >= 0
+
+    def token_log_probs(self, model, batch: dict, samples: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """(log-probability of each sampled digit [B, K, M], the mean per-digit entropy [B])."""
+        log_probs = self._log_probs(model, batch)
+        picked = jnp.take_along_axis(log_probs[:, None], samples[..., None], axis=-1)[..., 0]
+        return picked, grpo.entropy(log_probs).mean(-1)
+
+    def token_mask(self, samples: jax.Array) -> jax.Array:
+        return jnp.ones(samples.shape, jnp.float32)
