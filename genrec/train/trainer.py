@@ -179,6 +179,7 @@ def train_loop(*, factory: Callable, tx, batch_source: BatchSource, mesh: jax.sh
                      donate_argnums=(0,))
 
     writer = MetricsWriter(workdir, enabled=primary)
+    writer.history.update(_earlier_curves(workdir, start))  # a resumed run's PNGs start at step 0
     summary: dict[str, Any] = {"steps": start, "wall_s": 0.0, "examples_per_s": 0.0, "num_params": num_params,
                                "device_kind": jax.devices()[0].device_kind, "num_devices": jax.device_count(),
                                "flops_per_step": flops_per_step, "final_loss": None}
@@ -238,6 +239,7 @@ def train_loop(*, factory: Callable, tx, batch_source: BatchSource, mesh: jax.sh
                    total_flops=flops_per_step * (step - start), final_loss=last_loss, preempted=preempted)
     if curve:
         summary["validation"] = curve
+    summary["curves"] = {name: points for name, points in writer.history.items() if points}
     if primary:
         writer.loss_curve()
         if curve:
@@ -313,6 +315,16 @@ def _earlier_curve(workdir: str, start: int) -> list[dict]:
         return []
     with open(path) as f:
         return [p for p in json.load(f).get("validation", []) if p["step"] <= start]
+
+
+def _earlier_curves(workdir: str, start: int) -> dict[str, list]:
+    """The logged loss / reward points of the runs this one resumes (up to `start`)."""
+    path = os.path.join(workdir, "train_summary.json")
+    if not start or not os.path.exists(path):
+        return {}
+    with open(path) as f:
+        curves = json.load(f).get("curves", {})
+    return {name: [tuple(p) for p in points if p[0] <= start] for name, points in curves.items()}
 
 
 def _earlier_wall_s(workdir: str, start: int) -> float:

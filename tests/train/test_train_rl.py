@@ -238,6 +238,8 @@ def test_rl_on_8_devices_equals_1_device_and_a_resumed_run_equals_an_uninterrupt
     _rl(tmp_path / "one", dataset, supervised, one, 2)  # "killed" after the step-2 checkpoint
     state_1, summary_1 = _rl(tmp_path / "one", dataset, supervised, one, 4)  # resumes at 2
     assert summary_1["steps"] == 4
+    # the resumed run's loss and reward curves hold the killed run's points too
+    assert [p[0] for p in summary_1["curves"]["reward"]] == [p[0] for p in summary_1["curves"]["loss"]] == [1, 2, 3, 4]
     for name in ("params", "ref_params"):
         jax.tree.map(lambda a, b: np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=2e-4, atol=2e-6),
                      jax.device_get(state_1[name]), jax.device_get(state_8[name]))
