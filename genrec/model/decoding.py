@@ -1,5 +1,5 @@
 """Jitted decoding with an explicit KV cache: trie-constrained beam search over item identifiers,
-and greedy / beam search for text.
+trie-constrained sampling, and greedy / beam search for text.
 
 Everything runs on device in one `lax.while_loop`; beams live in a [batch, beam] layout, and
 reordering the beams is a gather of the cache along the beam axis.
@@ -123,6 +123,49 @@ def constrained_beam_search(model: EncoderDecoder, encoder_input_tokens, trie: T
     graphdef, state = nnx.split(model)
     return _constrained(graphdef, state, jnp.asarray(encoder_input_tokens, jnp.int32), trie,
                         beam_size, top_k)
+
+
+@functools.partial(jax.jit, static_argnames=("graphdef", "num_samples"))
+def _constrained_sample(graphdef, state, encoder_input_tokens, trie: Trie, key, num_samples: int,
+                        temperature):
+    model = nnx.merge(graphdef, state)
+    batch, k = encoder_input_tokens.shape[0], num_samples
+    cross_kv = model.cross_key_values(model.encode(encoder_input_tokens))
+    rebuild = _rebuilder(model)
+
+    def step(carry, t):
+        tokens, nodes, cache = carry  # tokens [B, K] (the last chosen), nodes [B, K]
+        logits, cache = rebuild().decode_step(tokens, t, cache, cross_kv, encoder_input_tokens)
+        log_probs = jax.nn.log_softmax(logits, axis=-1)
+        children, valid = trie.children(nodes)  # [B, K, W]
+        child_tokens = jnp.maximum(trie.node_token[children], 0)
+        logp = jnp.where(valid, jnp.take_along_axis(log_probs, child_tokens, axis=-1), -jnp.inf)
+        pick = jax.random.categorical(jax.random.fold_in(key, t), logp / temperature, axis=-1)
+        chosen = jnp.take_along_axis(children, pick[..., None], axis=-1)[..., 0]
+        token = trie.node_token[chosen]
+        token_logp = jnp.take_along_axis(log_probs, token[..., None], axis=-1)[..., 0]
+        return (token, chosen, cache), (token, token_logp)
+
+    init = (jnp.full((batch, k), PAD_ID, jnp.int32), jnp.zeros((batch, k), jnp.int32),
+            model.init_cache(batch, k, trie.depth))
+    (_, nodes, _), (tokens, token_logp) = jax.lax.scan(step, init, jnp.arange(trie.depth))
+    return trie.node_item[nodes], jnp.moveaxis(tokens, 0, -1), jnp.moveaxis(token_logp, 0, -1)
+
+
+def constrained_sample(model: EncoderDecoder, encoder_input_tokens, trie: Trie, key: jax.Array, *,
+                       num_samples: int, temperature: float = 1.0):
+    """K ancestral samples per input along the identifier trie (independent, with replacement):
+    each token is drawn among the trie's children of the prefix, with probability proportional to
+    p(token | prefix)^(1/temperature), so every sample is a catalogue item.
+
+    encoder_input_tokens [B, S] → (items [B, K] int32, tokens [B, K, L] int32, each token's
+    log-probability under the model itself [B, K, L] float32 (full-vocabulary softmax, as beam
+    scores; their sum is the identifier's score)). The policy half of RL for this model."""
+    if temperature <= 0:
+        raise ValueError(f"temperature={temperature}; must be > 0")
+    graphdef, state = nnx.split(model)
+    return _constrained_sample(graphdef, state, jnp.asarray(encoder_input_tokens, jnp.int32), trie, key,
+                               num_samples, jnp.float32(temperature))
 
 
 @functools.partial(jax.jit, static_argnames=("graphdef", "beam_size", "max_length", "eos_id"))

@@ -156,3 +156,29 @@ def test_constrained_search_rejects_bad_arguments(model):
         decoding.constrained_beam_search(model, ENC, trie, beam_size=2, top_k=3)
     with pytest.raises(ValueError, match="vocab_size"):
         decoding.constrained_beam_search(model, ENC, build_trie(np.array([[5, 70]])), 2, 1)
+
+
+def test_constrained_samples_are_items_with_the_models_log_probs_and_its_distribution(model):
+    """Every sample is a catalogue item; its token log-probs are the teacher-forced ones; and the
+    sample frequencies match the exact trie-renormalised distribution (brute force over items)."""
+    rng = np.random.default_rng(3)
+    ids = random_catalogue(rng, 12, 3)
+    trie = build_trie(ids)
+    enc = ENC[:2]
+    items, tokens, logp = decoding.constrained_sample(model, enc, trie, jax.random.key(0), num_samples=4000)
+    items, tokens, logp = np.asarray(items), np.asarray(tokens), np.asarray(logp)
+    assert ((items >= 0) & (items < 12)).all()
+    np.testing.assert_array_equal(tokens, ids[items])
+    np.testing.assert_allclose(logp[:, :50], teacher_forced_log_probs(model, enc, tokens[:, :50]), rtol=1e-4, atol=1e-5)
+
+    every = teacher_forced_log_probs(model, enc, np.repeat(ids[None], 2, axis=0))  # [2, 12, 3]
+    for b in range(2):
+        exact = np.ones(12)
+        for depth in range(3):  # p(token | prefix) renormalised over the trie's children of the prefix
+            for i in range(12):
+                siblings = [j for j in range(12) if (ids[j, :depth] == ids[i, :depth]).all()]
+                children = {int(ids[j, depth]): every[b, j, depth] for j in siblings}
+                exact[i] *= np.exp(every[b, i, depth]) / np.exp(list(children.values())).sum()
+        freq = np.bincount(items[b], minlength=12) / items.shape[1]
+        np.testing.assert_allclose(freq, exact, atol=0.03)
+        assert abs(exact.sum() - 1) < 1e-5
