@@ -12,7 +12,7 @@ import math
 import os
 import signal
 import time
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Callable, Iterator, NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
@@ -169,7 +169,7 @@ def train_loop(*, factory: Callable, tx, batch_source: BatchSource, mesh: jax.sh
         state, _ = restored
         start = int(state["step"])
         logging.info("resumed from %s at step %d", ckpt.directory, start)
-    earlier_wall = _earlier_wall_s(workdir, start)
+    earlier = _earlier_run(workdir, start)
 
     batch_iter = batch_source(start)
     train_step = (make_step(model, tx) if make_step is not None else steps.make_train_step(
@@ -179,7 +179,7 @@ def train_loop(*, factory: Callable, tx, batch_source: BatchSource, mesh: jax.sh
                      donate_argnums=(0,))
 
     writer = MetricsWriter(workdir, enabled=primary)
-    writer.history.update(_earlier_curves(workdir, start))  # a resumed run's PNGs start at step 0
+    writer.history.update(earlier.curves)  # a resumed run's PNGs start at step 0
     summary: dict[str, Any] = {"steps": start, "wall_s": 0.0, "examples_per_s": 0.0, "num_params": num_params,
                                "device_kind": jax.devices()[0].device_kind, "num_devices": jax.device_count(),
                                "flops_per_step": flops_per_step, "final_loss": None}
@@ -200,7 +200,7 @@ def train_loop(*, factory: Callable, tx, batch_source: BatchSource, mesh: jax.sh
     logging.info("compiled the train step in %.1fs", time.time() - t0)
     _log_memory(compiled)
 
-    step, preempted, last_loss, curve = start, False, None, _earlier_curve(workdir, start)
+    step, preempted, last_loss, curve = start, False, None, list(earlier.validation)
     window, total = _Window(), _Window()
     try:
         with _SigtermFlag() as sigterm:
@@ -224,7 +224,7 @@ def train_loop(*, factory: Callable, tx, batch_source: BatchSource, mesh: jax.sh
                 if saving:
                     ckpt.save(step, state, meta, force=done or preempted)
                     if validate is not None and not preempted:  # a preempted run exits at once
-                        total.pause(lambda: _validate(validate, state, step, earlier_wall + total.seconds(),
+                        total.pause(lambda: _validate(validate, state, step, earlier.wall_s + total.seconds(),
                                                       writer, curve))
                         window = _Window()
                 if done or preempted:
@@ -234,7 +234,7 @@ def train_loop(*, factory: Callable, tx, batch_source: BatchSource, mesh: jax.sh
     finally:
         ckpt.close()  # waits for the in-flight async save, also when the loop raised
     wall = total.seconds()
-    summary.update(steps=step, wall_s=wall, cumulative_wall_s=earlier_wall + wall,
+    summary.update(steps=step, wall_s=wall, cumulative_wall_s=earlier.wall_s + wall,
                    examples_per_s=total.examples / max(wall, 1e-9),
                    total_flops=flops_per_step * (step - start), final_loss=last_loss, preempted=preempted)
     if curve:
@@ -308,37 +308,30 @@ def _validate(validate, state, step: int, train_seconds: float, writer: MetricsW
     curve.append({"step": step, "train_wall_s": train_seconds, **values})
 
 
-def _earlier_curve(workdir: str, start: int) -> list[dict]:
-    """The validation points of the runs this one resumes (up to `start`)."""
+class _Earlier(NamedTuple):
+    """What the runs this one resumes left in train_summary.json, up to the resumed step."""
+
+    wall_s: float  # training seconds (0 when the summary does not end at the resumed step)
+    validation: list  # validation points
+    curves: dict  # logged loss / reward points, for the PNG curves
+
+
+def _earlier_run(workdir: str, start: int) -> _Earlier:
+    """The earlier runs' summary, read once (nothing for a fresh run)."""
     path = os.path.join(workdir, "train_summary.json")
     if not start or not os.path.exists(path):
-        return []
-    with open(path) as f:
-        return [p for p in json.load(f).get("validation", []) if p["step"] <= start]
-
-
-def _earlier_curves(workdir: str, start: int) -> dict[str, list]:
-    """The logged loss / reward points of the runs this one resumes (up to `start`)."""
-    path = os.path.join(workdir, "train_summary.json")
-    if not start or not os.path.exists(path):
-        return {}
-    with open(path) as f:
-        curves = json.load(f).get("curves", {})
-    return {name: [tuple(p) for p in points if p[0] <= start] for name, points in curves.items()}
-
-
-def _earlier_wall_s(workdir: str, start: int) -> float:
-    """Training seconds of the runs this one resumes (their train_summary.json ended at `start`)."""
-    path = os.path.join(workdir, "train_summary.json")
-    if not start or not os.path.exists(path):
-        return 0.0
+        return _Earlier(0.0, [], {})
     with open(path) as f:
         earlier = json.load(f)
+    wall = 0.0
     if earlier.get("steps") != start:
         logging.warning("%s ends at step %s, not at the resumed step %d: earlier training time unknown",
                         path, earlier.get("steps"), start)
-        return 0.0
-    return float(earlier.get("cumulative_wall_s", earlier.get("wall_s", 0.0)))
+    else:
+        wall = float(earlier.get("cumulative_wall_s", earlier.get("wall_s", 0.0)))
+    return _Earlier(wall_s=wall, validation=[p for p in earlier.get("validation", []) if p["step"] <= start],
+                    curves={name: [tuple(p) for p in points if p[0] <= start]
+                            for name, points in earlier.get("curves", {}).items()})
 
 
 def _log_packing(host_batch: dict[str, np.ndarray], summary: dict[str, Any]) -> None:
