@@ -28,7 +28,7 @@ from genrec.train import checkpoints, partitioning, rl_policies  # noqa: E402
 
 def measure(model, codes: np.ndarray, histories, *, samples: int, temperatures, batch: int = 256, seed: int = 0):
     item_codes = jnp.asarray(codes, jnp.int32)
-    token_codes = jnp.concatenate([jnp.zeros((1, codes.shape[1]), jnp.int32), item_codes])
+    token_codes = parallel_ids.token_code_table(codes)
 
     @jax.jit
     def invalid_counts(tokens, key):  # per user: how many of its identifiers name no item

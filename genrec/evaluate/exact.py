@@ -41,9 +41,7 @@ def _scores(model, token_codes, item_codes, tokens):
 def scorer(model: parallel_ids.ParallelIdDecoder, codes: np.ndarray) -> full_ranking.Scorer:
     """full_ranking's Scorer (left-padded tokens → [B, num_items] scores) for `model` and the item
     code table `codes` [num_items, M]; bound, so full_ranking splits its users over the mesh."""
-    item_codes = jnp.asarray(codes, jnp.int32)
-    token_codes = jnp.concatenate([jnp.zeros((1, codes.shape[1]), jnp.int32), item_codes])
-    return data_parallel.Bound(_scores, (model, token_codes, item_codes))
+    return data_parallel.Bound(_scores, (model, parallel_ids.token_code_table(codes), jnp.asarray(codes, jnp.int32)))
 
 
 def evaluate(model: parallel_ids.ParallelIdDecoder, codes: np.ndarray, dataset, split: str, *,

@@ -228,6 +228,13 @@ def _unit(x: jax.Array) -> jax.Array:
     return x * jax.lax.rsqrt(jnp.sum(x * x, axis=-1, keepdims=True) + 1e-12)
 
 
+def token_code_table(item_codes) -> jax.Array:
+    """[N, M] item codes → [N + 1, M] codes of each input token: row 0 (begin-of-sequence and
+    padding) all zeros, row i + 1 item i's digits, so `table[tokens]` feeds `next_item_log_probs`."""
+    item_codes = jnp.asarray(item_codes, jnp.int32)
+    return jnp.concatenate([jnp.zeros((1, item_codes.shape[1]), jnp.int32), item_codes])
+
+
 def item_scores(log_probs: jax.Array, item_codes: jax.Array) -> jax.Array:
     """Exact scores of every item: log_probs [B, M, K], item_codes [N, M] → [B, N] where
     score[b, n] = Σ_m log_probs[b, m, item_codes[n, m]], by one gather from the flattened table."""

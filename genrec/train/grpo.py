@@ -121,4 +121,3 @@ def check_settings(group_size: int, clip_epsilon: float, kl_coef: float) -> None
         raise ValueError(f"rl clip_epsilon={clip_epsilon}: must be in (0, 1)")
     if kl_coef < 0:
         raise ValueError(f"rl kl_coef={kl_coef}: must be >= 0")
-

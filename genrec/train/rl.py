@@ -60,19 +60,17 @@ def make_rl_step(model: FunctionalModel, tx: optax.GradientTransformation, polic
     def rl_step(state, batch):
         key = jax.random.fold_in(jax.random.wrap_key_data(state["rng"]), state["step"])
         module = lambda params: model.module(params, key)  # noqa: E731  (dropout stays off)
-        samples, valid = policy.sample(module(state["params"]), batch, key, group_size=config.group_size,
-                                       constrained=config.constrained, temperature=config.temperature)
-        samples = jax.lax.stop_gradient(samples)
+        samples, valid, old_log_probs, entropy = jax.lax.stop_gradient(policy.sample(
+            module(state["params"]), batch, key, group_size=config.group_size,
+            constrained=config.constrained, temperature=config.temperature))
         mask = policy.token_mask(samples)
-        old_log_probs, entropy = policy.token_log_probs(module(state["params"]), batch, samples)
-        ref_log_probs, _ = policy.token_log_probs(module(state["ref_params"]), batch, samples)
-        old_log_probs, ref_log_probs = jax.lax.stop_gradient((old_log_probs, ref_log_probs))
+        ref_log_probs = jax.lax.stop_gradient(policy.token_log_probs(module(state["ref_params"]), batch, samples))
         likelihood = grpo.sequence_log_likelihood(old_log_probs, mask)
         reward, parts = grpo.rewards(samples, policy.targets(batch), valid, likelihood, weights)
         advantages = grpo.group_advantages(reward)
 
         def objective(params):
-            log_probs, _ = policy.token_log_probs(module(params), batch, samples)
+            log_probs = policy.token_log_probs(module(params), batch, samples)
             return grpo.loss(log_probs, old_log_probs, ref_log_probs, advantages, mask,
                              clip_epsilon=config.clip_epsilon, kl_coef=config.kl_coef,
                              pg_mask=grpo.contested(samples))

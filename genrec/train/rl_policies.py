@@ -55,33 +55,39 @@ class ParallelIdPolicy:
 
     def _log_probs(self, model: parallel_ids.ParallelIdDecoder, batch: dict) -> jax.Array:
         tokens = batch["decoder_input_tokens"]  # [B, T]: begin-of-sequence 0, items + 1, padding
-        token_codes = jnp.concatenate([jnp.zeros((1, self.item_codes.shape[1]), jnp.int32),
-                                       jnp.asarray(self.item_codes, jnp.int32)])
-        return model.next_item_log_probs(jnp.take(token_codes, tokens, axis=0), tokens)  # [B, M, K]
+        table = parallel_ids.token_code_table(self.item_codes)
+        return model.next_item_log_probs(jnp.take(table, tokens, axis=0), tokens)  # [B, M, K]
 
     def targets(self, batch: dict) -> jax.Array:
         """[B, M]: the held-in next item's digits."""
         return jnp.asarray(self.item_codes, jnp.int32)[jnp.maximum(batch["decoder_target_tokens"][:, 0] - 1, 0)]
 
     def sample(self, model, batch: dict, key: jax.Array, *, group_size: int, constrained: bool,
-               temperature: float) -> tuple[jax.Array, jax.Array]:
+               temperature: float) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
+        """(samples [B, K, M], valid [B, K], each sampled digit's log-probability under `model`
+        [B, K, M], the mean per-digit entropy [B]): one forward pass draws and scores the group."""
         log_probs = self._log_probs(model, batch)
         codes = jnp.asarray(self.item_codes, jnp.int32)
         if constrained:
             scores = parallel_ids.item_scores(log_probs, codes) / temperature  # [B, N]
             gumbel = jax.random.gumbel(key, scores.shape, scores.dtype)
             _, items = jax.lax.top_k(scores + gumbel, group_size)  # K distinct items
-            return codes[items], jnp.ones(items.shape, bool)
-        b, m, k = log_probs.shape
-        logits = jnp.broadcast_to(log_probs[:, None] / temperature, (b, group_size, m, k))
-        samples = jax.random.categorical(key, logits, axis=-1).astype(jnp.int32)  # [B, K, M]
-        return samples, catalogue_lookup(codes, samples) >= 0
+            samples, valid = codes[items], jnp.ones(items.shape, bool)
+        else:
+            b, m, k = log_probs.shape
+            logits = jnp.broadcast_to(log_probs[:, None] / temperature, (b, group_size, m, k))
+            samples = jax.random.categorical(key, logits, axis=-1).astype(jnp.int32)  # [B, K, M]
+            valid = catalogue_lookup(codes, samples) >= 0
+        return samples, valid, _picked(log_probs, samples), grpo.entropy(log_probs).mean(-1)
 
-    def token_log_probs(self, model, batch: dict, samples: jax.Array) -> tuple[jax.Array, jax.Array]:
-        """(log-probability of each sampled digit [B, K, M], the mean per-digit entropy [B])."""
-        log_probs = self._log_probs(model, batch)
-        picked = jnp.take_along_axis(log_probs[:, None], samples[..., None], axis=-1)[..., 0]
-        return picked, grpo.entropy(log_probs).mean(-1)
+    def token_log_probs(self, model, batch: dict, samples: jax.Array) -> jax.Array:
+        """The log-probability of each sampled digit [B, K, M] under `model`."""
+        return _picked(self._log_probs(model, batch), samples)
 
     def token_mask(self, samples: jax.Array) -> jax.Array:
         return jnp.ones(samples.shape, jnp.float32)
+
+
+def _picked(log_probs: jax.Array, samples: jax.Array) -> jax.Array:
+    """Per-digit log-probs [B, M, K] at sampled digits [B, K, M] → [B, K, M]."""
+    return jnp.take_along_axis(log_probs[:, None], samples[..., None], axis=-1)[..., 0]
