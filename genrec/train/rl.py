@@ -144,13 +144,14 @@ def train_rl(workdir: str, dataset, init_from: str, *, loop, config: RlConfig,
         with jax.set_mesh(mesh):
             return exact.evaluate(model, identifiers.codes, dataset, "validation")
 
-    # model FLOPs of a step: three forward passes (sample, old and reference log-probs) and a
-    # forward + backward per update, each over a user's history row with the head at its last position
+    # model FLOPs of a step: two forward passes (the sampling pass, which also scores the samples,
+    # and the reference's) and a forward + backward per update, each over a user's history row with
+    # the head at its last position
     from genrec.model import parallel_ids
 
     row = parallel_ids.forward_flops(parallel_ids.ParallelIdConfig.from_dict(meta["model_config"]),
                                      max_len + 1, head_positions=1)
-    flops_per_step = loop.batch_size * row * (3 + 3 * config.updates_per_rollout)
+    flops_per_step = loop.batch_size * row * (2 + 3 * config.updates_per_rollout)
     return trainer.train_loop(
         factory=factory, tx=tx or optimizers.make_optimizer(loop.num_steps), mesh=mesh, workdir=workdir,
         flops_per_step=flops_per_step,

@@ -182,3 +182,5 @@ def test_constrained_samples_are_items_with_the_models_log_probs_and_its_distrib
         freq = np.bincount(items[b], minlength=12) / items.shape[1]
         np.testing.assert_allclose(freq, exact, atol=0.03)
         assert abs(exact.sum() - 1) < 1e-5
+    with pytest.raises(ValueError, match="temperature"):
+        decoding.constrained_sample(model, enc, trie, jax.random.key(0), num_samples=2, temperature=0.0)
