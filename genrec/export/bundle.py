@@ -37,14 +37,18 @@ _TRIE_ARRAYS = ("child_start", "node_token", "node_item")
 class Prompt:
     """How a history becomes model input: the sequential template, filled as the tasks fill it."""
 
-    template: str  # str.format over {user} and {history}
+    template: str  # str.format over {user}, {history} and {user_token}
     max_history: int = 20  # most recent items shown
     anonymous_user: str = "a user"  # {user} when the caller names none
     empty_history: str = "nothing yet"
+    user_token_buckets: int = 0  # TIGER's hashed user tokens (of the caller's user id); 0: none
 
     def render(self, history_text: Sequence[str], user: str | None = None) -> str:
+        from genrec.tasks.examples import user_token
+
         shown = list(history_text)[-self.max_history:] if self.max_history else list(history_text)
-        return self.template.format(user=user or self.anonymous_user,
+        token = user_token(user, self.user_token_buckets) if user and self.user_token_buckets else ""
+        return self.template.format(user=user or self.anonymous_user, user_token=token,
                                     history="".join(shown) or self.empty_history)
 
 

@@ -6,7 +6,6 @@
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
 from typing import Optional
@@ -23,7 +22,8 @@ def export(ctx, *, template_id: str = "sequential-1", anonymous_user: str = "a u
            step: Optional[int] = None) -> str:
     """Writes the bundle of the newest (or `step`) checkpoint to --bundle (default <workdir>/bundle).
 
-    template_id: the sequential template recommend() prompts with (a trained, evaluated one).
+    template_id: the sequential template recommend() prompts with (a trained, evaluated one); a
+      model trained on TIGER's task prompts with TIGER's template (its only one).
     anonymous_user: the {user} text of the prompt when the caller names no user.
     """
     from genrec import datasets
@@ -39,27 +39,14 @@ def export(ctx, *, template_id: str = "sequential-1", anonymous_user: str = "a u
     return out
 
 
-def trained_max_history(vocabulary_path: str) -> int:
-    """How many recent items the training prompts showed (vocab/tasks.json, else the default)."""
-    from genrec.tasks.examples import ExampleConfig
-    from genrec.tasks.pipeline import TASKS_FILE
-
-    path = os.path.join(os.path.dirname(vocabulary_path), TASKS_FILE)
-    if not os.path.exists(path):
-        logging.warning("%s not found; prompts show the default %d most recent items",
-                        path, ExampleConfig().max_history)
-        return ExampleConfig().max_history
-    with open(path) as f:
-        return int(json.load(f)["example_config"]["max_history"])
-
-
 def export_checkpoint(checkpoint_dir: str, out_dir: str, *, dataset, template_id: str = "sequential-1",
                       anonymous_user: str = "a user", step: Optional[int] = None) -> str:
     """The gin-free core of `export`; `dataset` supplies item source ids and titles."""
     import seqio
 
     from genrec.semantic_ids.artifact import Identifiers
-    from genrec.tasks.templates import all_families
+    from genrec.tasks.pipeline import trained_example_config
+    from genrec.tasks.prompts import sequential_template
     from genrec.tasks.vocabulary import item_token_ids
     from genrec.train import checkpoints, partitioning
 
@@ -76,14 +63,16 @@ def export_checkpoint(checkpoint_dir: str, out_dir: str, *, dataset, template_id
         return out
     vocabulary = seqio.SentencePieceVocabulary(meta["vocabulary"])
     identifiers = Identifiers.load(meta["identifiers_dir"])
-    template = all_families()["sequential"].by_id(template_id)
-    prompt = bundle_lib.Prompt(template.inputs, trained_max_history(meta["vocabulary"]), anonymous_user)
+    template = sequential_template(meta.get("mixture"), meta["dataset"], template_id)
+    example_config = trained_example_config(meta["vocabulary"])
+    prompt = bundle_lib.Prompt(template.inputs, example_config.max_history, anonymous_user,
+                               user_token_buckets=example_config.user_tokens)
     out = bundle_lib.write_bundle(
         out_dir, model=model, model_config=meta["model_config"], vocabulary_path=meta["vocabulary"],
         identifiers=identifiers, item_tokens=item_token_ids(vocabulary, identifiers),
         source_ids=dataset.items.source_ids, titles=dataset.items.field("title"), prompt=prompt,
         provenance={k: meta.get(k) for k in ("step", "dataset", "mixture")} | {
-            "identifier_scheme": identifiers.scheme, "template_id": template_id})
+            "identifier_scheme": identifiers.scheme, "template_id": template.id})
     logging.info("wrote inference bundle %s (checkpoint step %s)", out, meta["step"])
     return out
 

@@ -1,5 +1,5 @@
 """Jitted decoding with an explicit KV cache: trie-constrained beam search over item identifiers,
-trie-constrained sampling, and greedy / beam search for text.
+trie-constrained or free sampling, and greedy / beam search for text.
 
 Everything runs on device in one `lax.while_loop`; beams live in a [batch, beam] layout, and
 reordering the beams is a gather of the cache along the beam axis.
@@ -125,47 +125,66 @@ def constrained_beam_search(model: EncoderDecoder, encoder_input_tokens, trie: T
                         beam_size, top_k)
 
 
-@functools.partial(jax.jit, static_argnames=("graphdef", "num_samples"))
-def _constrained_sample(graphdef, state, encoder_input_tokens, trie: Trie, key, num_samples: int,
-                        temperature):
+class Samples(NamedTuple):
+    items: jax.Array  # [B, K] int32 catalogue item of each sample; -1 when drawn without the trie
+    tokens: jax.Array  # [B, K, L] int32 identifier tokens
+    log_probs: jax.Array  # [B, K, L] float32 each token's log-probability under the model itself
+    entropy: jax.Array  # [B, K] float32 mean entropy (nats) of the model's next-token distributions
+
+
+@functools.partial(jax.jit, static_argnames=("graphdef", "num_samples", "length"))
+def _sample(graphdef, state, encoder_input_tokens, trie, key, num_samples: int, length: int, temperature):
     model = nnx.merge(graphdef, state)
     batch, k = encoder_input_tokens.shape[0], num_samples
     cross_kv = model.cross_key_values(model.encode(encoder_input_tokens))
     rebuild = _rebuilder(model)
 
     def step(carry, t):
-        tokens, nodes, cache = carry  # tokens [B, K] (the last chosen), nodes [B, K]
+        tokens, nodes, cache = carry  # tokens [B, K] (the last chosen), nodes [B, K] (trie only)
         logits, cache = rebuild().decode_step(tokens, t, cache, cross_kv, encoder_input_tokens)
         log_probs = jax.nn.log_softmax(logits, axis=-1)
-        children, valid = trie.children(nodes)  # [B, K, W]
-        child_tokens = jnp.maximum(trie.node_token[children], 0)
-        logp = jnp.where(valid, jnp.take_along_axis(log_probs, child_tokens, axis=-1), -jnp.inf)
-        pick = jax.random.categorical(jax.random.fold_in(key, t), logp / temperature, axis=-1)
-        chosen = jnp.take_along_axis(children, pick[..., None], axis=-1)[..., 0]
-        token = trie.node_token[chosen]
+        step_key = jax.random.fold_in(key, t)
+        if trie is None:
+            token = jax.random.categorical(step_key, log_probs / temperature, axis=-1).astype(jnp.int32)
+        else:
+            children, valid = trie.children(nodes)  # [B, K, W]
+            child_tokens = jnp.maximum(trie.node_token[children], 0)
+            logp = jnp.where(valid, jnp.take_along_axis(log_probs, child_tokens, axis=-1), -jnp.inf)
+            pick = jax.random.categorical(step_key, logp / temperature, axis=-1)
+            nodes = jnp.take_along_axis(children, pick[..., None], axis=-1)[..., 0]
+            token = trie.node_token[nodes]
         token_logp = jnp.take_along_axis(log_probs, token[..., None], axis=-1)[..., 0]
-        return (token, chosen, cache), (token, token_logp)
+        p = jnp.exp(log_probs)
+        entropy = -jnp.sum(jnp.where(p > 0, p * log_probs, 0.0), axis=-1)
+        return (token, nodes, cache), (token, token_logp, entropy)
 
     init = (jnp.full((batch, k), PAD_ID, jnp.int32), jnp.zeros((batch, k), jnp.int32),
-            model.init_cache(batch, k, trie.depth))
-    (_, nodes, _), (tokens, token_logp) = jax.lax.scan(step, init, jnp.arange(trie.depth))
-    return trie.node_item[nodes], jnp.moveaxis(tokens, 0, -1), jnp.moveaxis(token_logp, 0, -1)
+            model.init_cache(batch, k, length))
+    (_, nodes, _), (tokens, token_logp, entropy) = jax.lax.scan(step, init, jnp.arange(length))
+    items = jnp.full((batch, k), -1, jnp.int32) if trie is None else trie.node_item[nodes]
+    return Samples(items, jnp.moveaxis(tokens, 0, -1), jnp.moveaxis(token_logp, 0, -1), entropy.mean(0))
 
 
-def constrained_sample(model: EncoderDecoder, encoder_input_tokens, trie: Trie, key: jax.Array, *,
-                       num_samples: int, temperature: float = 1.0):
-    """K ancestral samples per input along the identifier trie (independent, with replacement):
-    each token is drawn among the trie's children of the prefix, with probability proportional to
-    p(token | prefix)^(1/temperature), so every sample is a catalogue item.
-
-    encoder_input_tokens [B, S] → (items [B, K] int32, tokens [B, K, L] int32, each token's
-    log-probability under the model itself [B, K, L] float32 (full-vocabulary softmax, as beam
-    scores; their sum is the identifier's score)). The policy half of RL for this model."""
+def sample(model: EncoderDecoder, encoder_input_tokens, key: jax.Array, *, num_samples: int,
+           trie: Trie | None = None, length: int | None = None, temperature: float = 1.0) -> Samples:
+    """K ancestral samples of an identifier per input (independent, with replacement), each token
+    drawn with probability proportional to p(token | prefix)^(1/temperature):
+      trie given  among the trie's children of the prefix only, so every sample is a catalogue
+                  item (`items`); `length` is the trie's depth;
+      no trie     from the full vocabulary, `length` tokens, so a sample may name no item (`items`
+                  is -1: look the tokens up).
+    encoder_input_tokens [B, S] → `Samples`; the log-probabilities are the model's own (full-
+    vocabulary softmax, as beam scores; their sum is the identifier's score). The policy half of RL
+    for this model."""
     if temperature <= 0:
         raise ValueError(f"temperature={temperature}; must be > 0")
+    if trie is not None and length not in (None, trie.depth):
+        raise ValueError(f"length={length} differs from the trie's identifier length {trie.depth}")
+    if trie is None and not length:
+        raise ValueError("sampling without a trie needs the identifier length")
     graphdef, state = nnx.split(model)
-    return _constrained_sample(graphdef, state, jnp.asarray(encoder_input_tokens, jnp.int32), trie, key,
-                               num_samples, jnp.float32(temperature))
+    return _sample(graphdef, state, jnp.asarray(encoder_input_tokens, jnp.int32), trie, key, num_samples,
+                   trie.depth if trie is not None else length, jnp.float32(temperature))
 
 
 @functools.partial(jax.jit, static_argnames=("graphdef", "beam_size", "max_length", "eos_id"))

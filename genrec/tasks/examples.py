@@ -132,7 +132,7 @@ def _truncate(text: str, max_words: int) -> str:
     return " ".join(text.split()[:max_words])
 
 
-class _Builder:
+class Builder:
     """Turns users' interactions into samples for one family and split."""
 
     def __init__(self, dataset: RecDataset, identifiers: Identifiers, config: ExampleConfig):
@@ -241,7 +241,7 @@ def samples(family: str, dataset: RecDataset, identifiers: Identifiers, split: s
     reason = unavailable_reason(family, dataset)
     if reason:
         raise ValueError(reason)
-    builder = _Builder(dataset, identifiers, config)
+    builder = Builder(dataset, identifiers, config)
     generate = getattr(builder, family)
     for u, (hist, full) in enumerate(zip(dataset.split(split), dataset.users)):
         rng = np.random.default_rng((config.seed, FAMILIES.index(family), SPLITS.index(split), u))

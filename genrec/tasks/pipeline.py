@@ -65,18 +65,27 @@ def prepare_tasks(workdir: str, dataset: RecDataset, identifiers: Identifiers, *
     return vocab, name
 
 
+def trained_settings(vocabulary_path: str) -> dict:
+    """How prepare_tasks built the tasks (tasks.json next to the vocabulary: families, example
+    config, mixture rates); {} with a warning when it is missing (default settings apply)."""
+    path = os.path.join(os.path.dirname(vocabulary_path), TASKS_FILE)
+    if not os.path.exists(path):
+        logging.warning("%s not found; tasks are rebuilt with default settings", path)
+        return {}
+    with open(path) as f:
+        return json.load(f)
+
+
+def trained_example_config(vocabulary_path: str) -> examples.ExampleConfig:
+    return examples.ExampleConfig(**trained_settings(vocabulary_path).get("example_config", {}))
+
+
 def register_as_trained(vocabulary_path: str, dataset: RecDataset, identifiers: Identifiers,
                         dataset_name: Optional[str] = None) -> tuple[seqio.Vocabulary, list[str]]:
     """Registers the tasks exactly as prepare_tasks did for training (same candidates, history length,
     seed: read from tasks.json next to the vocabulary); returns (vocabulary, task and mixture names)."""
-    vocab_dir = os.path.dirname(vocabulary_path)
-    vocab = vocabulary.load_vocabulary(vocab_dir)
-    saved = {}
-    if os.path.exists(os.path.join(vocab_dir, TASKS_FILE)):
-        with open(os.path.join(vocab_dir, TASKS_FILE)) as f:
-            saved = json.load(f)
-    else:
-        logging.warning("%s: no %s; registering tasks with default settings", vocab_dir, TASKS_FILE)
+    vocab = vocabulary.load_vocabulary(os.path.dirname(vocabulary_path))
+    saved = trained_settings(vocabulary_path)
     config = examples.ExampleConfig(**saved.get("example_config", {}))
     names = registry.register_tasks(dataset_name or dataset.name, dataset, identifiers, vocab,
                                     saved.get("families"), config=config,

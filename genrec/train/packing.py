@@ -15,9 +15,12 @@ FEATURES = {"inputs": "encoder_input_tokens", "targets": "decoder_target_tokens"
 
 
 def examples_per_row(batch: dict[str, np.ndarray]) -> np.ndarray:
-    """Real examples in each row of a host batch: segments of packed rows, 0 or 1 unpacked."""
+    """Real examples in each row of a host batch: segments of packed rows, 0 or 1 unpacked (1
+    for batches without decoder targets, e.g. the encoder-decoder's RL prompts)."""
     if "decoder_segment_ids" in batch:
         return np.asarray(batch["decoder_segment_ids"]).max(axis=1)
+    if "decoder_target_tokens" not in batch:
+        return np.ones(len(batch["encoder_input_tokens"]), np.int64)
     return (np.asarray(batch["decoder_target_tokens"]) > 0).any(axis=1).astype(np.int64)
 
 

@@ -8,10 +8,15 @@ digits, or the encoder-decoder's identifier tokens; `valid` [B, K] says which na
   constrained    the group is drawn from the catalogue only. Parallel-digit: K distinct items
                  without replacement, p(item) ∝ exp(score / temperature) with score the sum of its
                  digits' log-probabilities (Gumbel top-K over the exact scores). Encoder-decoder:
-                 K ancestral samples along the identifier trie.
+                 K ancestral samples along the identifier trie (`decoding.sample`).
   unconstrained  every token is drawn from the model's full distribution (the parallel-digit
-                 model: each digit on its own), so a sample may name no item; the validity reward
-                 is what teaches the model to avoid that.
+                 model: each digit on its own; the encoder-decoder: each token given the sampled
+                 prefix, from the whole vocabulary), so a sample may name no item; the validity
+                 reward is what teaches the model to avoid that.
+
+Both report the sampled tokens' log-probabilities from the sampling pass itself, so a step runs one
+forward pass of the policy fewer; `token_log_probs` recomputes them with gradients (the encoder-
+decoder by teacher forcing: one encoder pass per user, shared by its K samples).
 """
 from __future__ import annotations
 
@@ -21,7 +26,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from genrec.model import parallel_ids
+from genrec.model import decoding, parallel_ids
+from genrec.model.trie import Trie
 from genrec.train import grpo
 
 
@@ -83,6 +89,46 @@ class ParallelIdPolicy:
     def token_log_probs(self, model, batch: dict, samples: jax.Array) -> jax.Array:
         """The log-probability of each sampled digit [B, K, M] under `model`."""
         return _picked(self._log_probs(model, batch), samples)
+
+    def token_mask(self, samples: jax.Array) -> jax.Array:
+        return jnp.ones(samples.shape, jnp.float32)
+
+
+@dataclasses.dataclass(frozen=True)
+class EncoderDecoderPolicy:
+    """The encoder-decoder as a policy over item identifiers (its identifier tokens)."""
+
+    item_tokens: np.ndarray  # [num_items, L] each item's identifier token ids
+    trie: Trie  # of item_tokens
+
+    def targets(self, batch: dict) -> jax.Array:
+        """[B, L]: the held-in next item's identifier tokens."""
+        return jnp.asarray(self.item_tokens, jnp.int32)[batch["target_item"]]
+
+    def sample(self, model, batch: dict, key: jax.Array, *, group_size: int, constrained: bool,
+               temperature: float) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
+        """(samples [B, K, L], valid [B, K], each sampled token's log-probability [B, K, L], the
+        mean next-token entropy [B]) from one incremental decoding pass per user."""
+        out = decoding.sample(model, batch["encoder_input_tokens"], key, num_samples=group_size,
+                              trie=self.trie if constrained else None, length=self.item_tokens.shape[1],
+                              temperature=temperature)
+        if constrained:
+            valid = out.items >= 0
+        else:
+            valid = catalogue_lookup(jnp.asarray(self.item_tokens, jnp.int32), out.tokens) >= 0
+        return out.tokens, valid, out.log_probs, out.entropy.mean(-1)
+
+    def token_log_probs(self, model, batch: dict, samples: jax.Array) -> jax.Array:
+        """The log-probability of each sampled token [B, K, L] under `model`, teacher-forced."""
+        encoder_tokens = batch["encoder_input_tokens"]
+        b, k, length = samples.shape
+        encoded = jnp.repeat(model.encode(encoder_tokens), k, axis=0)  # [B * K, S, D]
+        start = jnp.full((b, k, 1), decoding.PAD_ID, samples.dtype)
+        decoder_inputs = jnp.concatenate([start, samples[..., :-1]], axis=-1).reshape(b * k, length)
+        logits = model.decode(encoded, jnp.repeat(encoder_tokens, k, axis=0), decoder_inputs)
+        log_probs = jax.nn.log_softmax(logits, axis=-1)
+        picked = jnp.take_along_axis(log_probs, samples.reshape(b * k, length, 1), axis=-1)
+        return picked.reshape(b, k, length)
 
     def token_mask(self, samples: jax.Array) -> jax.Array:
         return jnp.ones(samples.shape, jnp.float32)

@@ -165,8 +165,8 @@ def test_constrained_samples_are_items_with_the_models_log_probs_and_its_distrib
     ids = random_catalogue(rng, 12, 3)
     trie = build_trie(ids)
     enc = ENC[:2]
-    items, tokens, logp = decoding.constrained_sample(model, enc, trie, jax.random.key(0), num_samples=4000)
-    items, tokens, logp = np.asarray(items), np.asarray(tokens), np.asarray(logp)
+    out = decoding.sample(model, enc, jax.random.key(0), num_samples=4000, trie=trie)
+    items, tokens, logp = np.asarray(out.items), np.asarray(out.tokens), np.asarray(out.log_probs)
     assert ((items >= 0) & (items < 12)).all()
     np.testing.assert_array_equal(tokens, ids[items])
     np.testing.assert_allclose(logp[:, :50], teacher_forced_log_probs(model, enc, tokens[:, :50]), rtol=1e-4, atol=1e-5)
@@ -183,4 +183,25 @@ def test_constrained_samples_are_items_with_the_models_log_probs_and_its_distrib
         np.testing.assert_allclose(freq, exact, atol=0.03)
         assert abs(exact.sum() - 1) < 1e-5
     with pytest.raises(ValueError, match="temperature"):
-        decoding.constrained_sample(model, enc, trie, jax.random.key(0), num_samples=2, temperature=0.0)
+        decoding.sample(model, enc, jax.random.key(0), num_samples=2, trie=trie, temperature=0.0)
+    with pytest.raises(ValueError, match="length"):
+        decoding.sample(model, enc, jax.random.key(0), num_samples=2)
+
+
+def test_free_samples_follow_the_models_full_distribution_and_report_its_entropy(model):
+    """Without a trie every token comes from the full vocabulary: the first token's frequencies
+    match the model's softmax, log-probs are the teacher-forced ones, and the entropy is the
+    teacher-forced distributions' (float64 reference)."""
+    enc = ENC[:1]
+    out = decoding.sample(model, enc, jax.random.key(1), num_samples=6000, length=2)
+    tokens, logp = np.asarray(out.tokens), np.asarray(out.log_probs)
+    assert (np.asarray(out.items) == -1).all() and tokens.shape == (1, 6000, 2)
+    np.testing.assert_allclose(logp[:, :40], teacher_forced_log_probs(model, enc, tokens[:, :40]), rtol=1e-4, atol=1e-5)
+    first = np.asarray(jax.nn.log_softmax(forward(model, enc, jnp.zeros((1, 1), jnp.int32))[0, 0]), np.float64)
+    freq = np.bincount(tokens[0, :, 0], minlength=first.shape[0]) / tokens.shape[1]
+    np.testing.assert_allclose(freq, np.exp(first), atol=0.02)
+    # entropy of sample 0: mean over its two steps of the teacher-forced next-token entropies
+    dec = jnp.asarray([[decoding.PAD_ID, tokens[0, 0, 0]]])
+    steps = np.asarray(jax.nn.log_softmax(forward(model, enc, dec)[0]), np.float64)
+    want = np.mean([-(np.exp(s) * s).sum() for s in steps])
+    np.testing.assert_allclose(float(out.entropy[0, 0]), want, rtol=1e-4)

@@ -183,8 +183,9 @@ def dataset():
 
 
 def test_rl_batches_read_training_parts_only_and_resume_at_the_same_batch(dataset):
-    parts = [list(p) for p in rl_data.training_parts(dataset)]
-    first = list(zip(range(6), rl_data.batches(dataset, 4, 16, seed=3)))
+    parts = [list(v.items) for _, v in rl_data.training_views(dataset)]
+    featurize = rl_data.item_sequence_features(4)
+    first = list(zip(range(6), rl_data.batches(dataset, 16, featurize, seed=3)))
     for _, b in first:
         for tokens, target in zip(b["decoder_input_tokens"], b["decoder_target_tokens"][:, 0]):
             assert tokens[0] == 0 and target > 0
@@ -193,11 +194,11 @@ def test_rl_batches_read_training_parts_only_and_resume_at_the_same_batch(datase
             assert any(any(p[c] == target - 1 and p[max(0, c - len(history)):c] == history and c < len(p)
                            for c in range(1, len(p))) for p in parts)
     assert len(parts) == sum(len(u.items) >= 2 for u in dataset.split("train"))
-    resumed = next(rl_data.batches(dataset, 4, 16, start_step=4, seed=3))
+    resumed = next(rl_data.batches(dataset, 16, featurize, start_step=4, seed=3))
     for key in resumed:
         np.testing.assert_array_equal(resumed[key], first[4][1][key])
     # epoch 0 is every user once, in its drawn order, cut at its drawn points
-    order, cuts = rl_data.epoch_examples(rl_data.training_parts(dataset), 3, 0)
+    order, cuts = rl_data.epoch_examples(np.array([len(p) for p in parts]), 3, 0)
     assert sorted(order) == list(range(len(parts)))
     seen = np.concatenate([b["decoder_target_tokens"][:, 0] for _, b in first])[:len(parts)]
     np.testing.assert_array_equal(seen, [parts[u][c] + 1 for u, c in zip(order, cuts)])
