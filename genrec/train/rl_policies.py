@@ -16,7 +16,8 @@ digits, or the encoder-decoder's identifier tokens; `valid` [B, K] says which na
 
 Both report the sampled tokens' log-probabilities from the sampling pass itself, so a step runs one
 forward pass of the policy fewer; `token_log_probs` recomputes them with gradients (the encoder-
-decoder by teacher forcing: one encoder pass per user, shared by its K samples).
+decoder by teacher forcing through its incremental decoder: one encoder pass per user, shared by its K
+samples).
 """
 from __future__ import annotations
 
@@ -119,16 +120,21 @@ class EncoderDecoderPolicy:
         return out.tokens, valid, out.log_probs, out.entropy.mean(-1)
 
     def token_log_probs(self, model, batch: dict, samples: jax.Array) -> jax.Array:
-        """The log-probability of each sampled token [B, K, L] under `model`, teacher-forced."""
+        """The log-probability of each sampled token [B, K, L] under `model`, teacher-forced by the
+        incremental decoder: each user's prompt is encoded, and its cross-attention keys/values
+        projected, once for all K samples (repeating the encoding per sample would multiply that
+        projection, the bulk of the cost, by K)."""
         encoder_tokens = batch["encoder_input_tokens"]
         b, k, length = samples.shape
-        encoded = jnp.repeat(model.encode(encoder_tokens), k, axis=0)  # [B * K, S, D]
-        start = jnp.full((b, k, 1), decoding.PAD_ID, samples.dtype)
-        decoder_inputs = jnp.concatenate([start, samples[..., :-1]], axis=-1).reshape(b * k, length)
-        logits = model.decode(encoded, jnp.repeat(encoder_tokens, k, axis=0), decoder_inputs)
-        log_probs = jax.nn.log_softmax(logits, axis=-1)
-        picked = jnp.take_along_axis(log_probs, samples.reshape(b * k, length, 1), axis=-1)
-        return picked.reshape(b, k, length)
+        cross_kv = model.cross_key_values(model.encode(encoder_tokens))
+        cache = model.init_cache(b, k, length)
+        inputs = jnp.concatenate([jnp.full((b, k, 1), decoding.PAD_ID, samples.dtype), samples[..., :-1]], -1)
+        picked = []
+        for t in range(length):  # identifiers are a few tokens long: unrolled
+            logits, cache = model.decode_step(inputs[..., t], jnp.int32(t), cache, cross_kv, encoder_tokens)
+            log_probs = jax.nn.log_softmax(logits, axis=-1)
+            picked.append(jnp.take_along_axis(log_probs, samples[..., t, None], axis=-1)[..., 0])
+        return jnp.stack(picked, axis=-1)
 
     def token_mask(self, samples: jax.Array) -> jax.Array:
         return jnp.ones(samples.shape, jnp.float32)

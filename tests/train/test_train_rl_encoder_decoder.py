@@ -50,6 +50,22 @@ def _catalogue_log_prob(model, params, encoder_tokens, item_tokens, item):
     return float(jax.nn.log_softmax(scores, axis=-1)[:, item].mean())
 
 
+def test_token_log_probs_are_the_full_forward_passes():
+    """The policy's cached, encoder-once teacher forcing against the plain forward pass per sample."""
+    model = EncoderDecoder(dataclasses.replace(TINY, vocab_size=12), rngs=nnx.Rngs(0))
+    item_tokens = _catalogue(30)
+    rng = np.random.default_rng(1)
+    encoder_tokens = jnp.asarray(np.where(np.arange(7) < rng.integers(2, 8, (3, 1)), rng.integers(2, 12, (3, 7)), 0),
+                                 jnp.int32)
+    samples = jnp.asarray(item_tokens[rng.integers(0, 30, (3, 5))])  # [B=3, K=5, L=2]
+    policy = rl_policies.EncoderDecoderPolicy(item_tokens, build_trie(item_tokens))
+    ours = policy.token_log_probs(model, {"encoder_input_tokens": encoder_tokens}, samples)
+    decoder_inputs = jnp.concatenate([jnp.zeros((15, 1), jnp.int32), samples.reshape(15, 2)[:, :1]], axis=1)
+    logits = model(jnp.repeat(encoder_tokens, 5, axis=0), decoder_inputs)
+    want = jnp.take_along_axis(jax.nn.log_softmax(logits, -1), samples.reshape(15, 2, 1), -1).reshape(3, 5, 2)
+    np.testing.assert_allclose(np.asarray(ours), np.asarray(want), rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize("constrained", [True, False])
 def test_a_reward_only_one_item_earns_raises_that_items_probability(constrained):
     item_tokens, rewarded = _catalogue(30), 4
