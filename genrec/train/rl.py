@@ -3,6 +3,9 @@
   python -m genrec.main --run_mode=rl --gin_file=configs/experiments/parallel_ids_beauty.gin \
       --gin_file=configs/runs/rl.gin --workdir=W_RL --gin.rl.init_from="'W/checkpoints'"
 
+Either generative model: the checkpoint's meta names it, and `_ModelParts` gathers what differs
+(the policy adapter of `rl_policies.py`, how rows become its batches, its FLOPs, its validation).
+
 One RL step, all on device in the one jitted train step of `trainer.train_loop` (same mesh and
 rules, checkpoints, resume, log line, TensorBoard and PNG curves as supervised training):
   1. roll out: K identifiers per user from the current policy (`rl_policies.py`);
