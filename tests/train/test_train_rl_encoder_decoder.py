@@ -164,6 +164,9 @@ def _rl(workdir, dataset, init_from, mesh, steps, validate=False):
         tasks.clear()
 
 
+# slow: the parallel-digit twin of this test (test_train_rl.py) covers the trainer path on 8 devices in
+# the default run; this one adds the encoder-decoder's adapter, beam-search validation and export
+@pytest.mark.slow
 def test_encoder_decoder_rl_on_8_devices_equals_1_device_resumes_exactly_and_evaluates(
         supervised, dataset, tmp_path):
     from genrec.evaluate import evaluator
