@@ -223,6 +223,16 @@ class ParallelIdDecoder(nnx.Module):
         return jax.nn.log_softmax(self.digit_logits(h_last), axis=-1)
 
 
+@gin.configurable
+def training_loss(item_negatives: int = 0, item_weight: float = 1.0):
+    """The trainer's loss function: None (the default, the per-digit cross-entropy) or, with
+    `item_negatives` > 0, that plus `item_weight` x an in-batch item-ranking term
+    (genrec/model/losses.py, `digit_and_in_batch_item_loss`)."""
+    from genrec.model import losses
+
+    return losses.digit_and_in_batch_item_loss(item_negatives, item_weight) if item_negatives > 0 else None
+
+
 def _unit(x: jax.Array) -> jax.Array:
     """x scaled to unit length along its last axis."""
     return x * jax.lax.rsqrt(jnp.sum(x * x, axis=-1, keepdims=True) + 1e-12)

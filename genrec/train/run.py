@@ -125,7 +125,7 @@ def train_parallel_ids(workdir: str, dataset, loop: trainer.LoopConfig, *, pack:
             return exact.evaluate(model, identifiers.codes, dataset, "validation")
 
     return trainer.train_loop(
-        factory=factory, validate=validation if validate else None,
+        factory=factory, validate=validation if validate else None, loss_fn=parallel_ids.training_loss(),
         tx=optimizers.make_optimizer(loop.num_steps), mesh=mesh, workdir=workdir, config=loop, meta=meta,
         batch_source=lambda start: data.batches(task, lengths, local_batch, start_step=start, seed=loop.seed,
                                                 converter=converter),

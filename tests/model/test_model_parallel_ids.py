@@ -61,6 +61,7 @@ def _sequences_batch(sequences, codes, length):
             "decoder_input_codes": table[inputs], "decoder_target_codes": table[targets]}
 
 
+@pytest.mark.slow  # ~75 s of eager float64 calls; CI's slow pass runs it
 def test_one_pass_loss_equals_the_per_prefix_examples_in_float64():
     """The claim of the design: the loss of one pass over a user's sequence equals the summed loss of
     its (prefix -> next item) examples, each scored from its own history."""
@@ -188,3 +189,36 @@ def test_top_digit_tuples_equal_brute_force():
                         for t in itertools.product(range(5), repeat=3)), reverse=True)[:7]
         np.testing.assert_allclose(np.asarray(scores[b]), [s for s, _ in every], rtol=1e-5)
         assert [tuple(int(c) for c in t) for t in tuples[b]] == [t for _, t in every]
+
+
+def test_in_batch_item_loss_against_a_brute_force_softmax_over_item_scores():
+    """Digit cross-entropy + w x (softmax cross-entropy of the target item's digit-sum score against
+    the evenly picked in-batch targets, padding and copies of the target left out), by hand in
+    float64; padding positions add nothing and the gradient is finite."""
+    from genrec.model import losses
+
+    rng = np.random.default_rng(3)
+    b, t, m, k, negatives, w_item = 2, 4, 3, 5, 4, 0.7
+    logits = jnp.asarray(rng.normal(size=(b, t, m, k)), jnp.float32)
+    targets = rng.integers(0, k, size=(b, t, m)).astype(np.int32)
+    targets[1, 1] = targets[0, 0]  # a copy of another position's item: never its negative
+    weights = np.ones((b, t, 1), np.float32)
+    weights[1, 3] = 0.0  # padding: neither a loss term nor a negative
+    fn = losses.digit_and_in_batch_item_loss(negatives, w_item)
+    total, _, weight_sum = fn(logits, jnp.asarray(targets), jnp.asarray(weights))
+
+    lp = np.asarray(jax.nn.log_softmax(np.asarray(logits, np.float64), axis=-1)).reshape(-1, m, k)
+    codes, w = targets.reshape(-1, m), weights.reshape(-1)
+    picked = np.linspace(0, b * t - 1, negatives).astype(int)
+    score = lambda p, q: sum(lp[p, d, codes[q, d]] for d in range(m))  # noqa: E731
+    expected = 0.0
+    for p in np.flatnonzero(w):
+        others = [score(p, q) for q in picked if w[q] > 0 and not (codes[q] == codes[p]).all()]
+        expected += -score(p, p) + w_item * (np.log(np.exp([score(p, p)] + others).sum()) - score(p, p))
+    assert float(weight_sum) == w.sum()
+    np.testing.assert_allclose(float(total), expected, rtol=1e-5)
+    grads = jax.grad(lambda x: fn(x, jnp.asarray(targets), jnp.asarray(weights))[0])(logits)
+    assert bool(jnp.isfinite(grads).all())
+    assert not np.asarray(grads)[1, 3].any()  # padding gets no gradient
+    with pytest.raises(ValueError, match="num_negatives"):
+        losses.digit_and_in_batch_item_loss(0)

@@ -90,6 +90,7 @@ def _brute_force_top10(model, codes, histories, exclude):
     return np.array(out)
 
 
+@pytest.mark.slow  # ~85 s (a compile per history length); CI's slow pass runs it
 @pytest.mark.parametrize("exclude", [False, True])
 def test_exact_evaluation_equals_a_per_user_brute_force(trained, dataset, tmp_path, exclude):
     from genrec.baselines import full_ranking
