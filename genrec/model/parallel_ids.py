@@ -28,6 +28,7 @@ from typing import Any
 import gin
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import nnx
 
 from genrec.model import layer_stack
@@ -70,6 +71,12 @@ class ParallelIdConfig:
     # A residual block per digit before the head, g_m = h + silu(W_m h) with W_m zero at init
     # (RPG's per-digit head): each digit gets its own non-linear features of the hidden state.
     digit_blocks: bool = False
+    # > 0: add this x the catalogue cross-entropy of the next item to the loss, the item's score being
+    # the sum of its digits' log-probabilities (what exact ranking sorts by), normalised over every
+    # catalogue item. Items are still named only by their digits (no per-item parameters); the cost
+    # is one [positions, items] matmul per step (the tied/untied head is linear: the digit sum of an
+    # item's logits is h . e_item, e_item the sum of its digits' output columns).
+    catalogue_loss_weight: float = 0.0
     relative_attention_num_buckets: int = 32
     relative_attention_max_distance: int = 64
     dtype: str = "float32"
@@ -82,6 +89,9 @@ class ParallelIdConfig:
             raise ValueError(f"ParallelIdConfig.head={self.head!r}; expected one of {HEADS}")
         if self.head == "cosine" and not self.temperature > 0:
             raise ValueError(f"ParallelIdConfig.temperature={self.temperature}; must be > 0")
+        if self.catalogue_loss_weight > 0 and (self.head == "cosine" or self.digit_blocks):
+            raise ValueError("ParallelIdConfig.catalogue_loss_weight needs a linear head: head 'tied' or "
+                             "'untied' without digit_blocks")
         if self.item_input_embedding and self.num_items <= 0:
             raise ValueError("ParallelIdConfig.item_input_embedding needs num_items")
 
@@ -120,7 +130,9 @@ class ParallelIdDecoder(nnx.Module):
     # The batch features the loss reads: (targets [B, T, M], per-position weights [B, T]).
     TARGETS = ("decoder_target_codes", "decoder_loss_weights")
 
-    def __init__(self, config: ParallelIdConfig, *, rngs: nnx.Rngs):
+    def __init__(self, config: ParallelIdConfig, *, rngs: nnx.Rngs, item_codes=None):
+        """item_codes [N, M]: the catalogue, given to train with the catalogue loss (then `__call__`
+        returns (logits, catalogue NLL)); ranking never needs them."""
         if not config.level_sizes:
             raise ValueError("ParallelIdConfig.level_sizes is empty: build identifiers first")
         self.config = config
@@ -142,6 +154,8 @@ class ParallelIdDecoder(nnx.Module):
         self.blocks = (param(rngs, nnx.initializers.zeros, (m, d, d), ("digits", "embed", "mlp"))
                        if config.digit_blocks else None)
         self.dtype = layer_config.compute_dtype
+        self.catalogue = (_Catalogue(item_codes) if item_codes is not None and config.catalogue_loss_weight > 0
+                          else None)
 
     # --- the network ----------------------------------------------------------------------------
 
@@ -206,11 +220,29 @@ class ParallelIdDecoder(nnx.Module):
         valid = jnp.arange(c.codebook_size)[None, :] < jnp.asarray(c.level_sizes)[:, None]  # [M, K]
         return logits + jnp.where(valid, 0.0, NEG_INF)
 
-    def __call__(self, batch: dict, *, deterministic: bool = True) -> jax.Array:
-        """A training batch → logits [B, T, M, K] for the next item's digits at every position."""
+    def __call__(self, batch: dict, *, deterministic: bool = True):
+        """A training batch → logits [B, T, M, K] for the next item's digits at every position; with
+        the catalogue loss, (those logits, the next item's catalogue NLL [B, T])."""
         h = self.hidden(batch["decoder_input_codes"], batch["decoder_input_tokens"],
                         batch.get("decoder_segment_ids"), deterministic=deterministic)
-        return self.digit_logits(h)
+        logits = self.digit_logits(h)
+        if self.catalogue is None:
+            return logits
+        return logits, self.catalogue_nll(h, batch["decoder_target_tokens"])
+
+    def catalogue_nll(self, h: jax.Array, target_tokens: jax.Array) -> jax.Array:
+        """-log softmax over the catalogue of the target's digit-sum score; target tokens are item + 1
+        (padding 0 gives a finite, unweighted value). Per-digit normalisers are constant over items
+        and cancel, so the digit sum of raw logits is used: h . e_n, e_n = Σ_m table[:, m, codes[n, m]]."""
+        codes = jnp.asarray(self.catalogue.codes)
+        m, k = codes.shape[1], self.config.codebook_size
+        table = self.output_table()  # [d, M, K]
+        flat = (codes + (jnp.arange(m) * k)[None, :]).reshape(-1)
+        items = jnp.take(table.reshape(table.shape[0], m * k), flat, axis=1)
+        items = items.reshape(table.shape[0], codes.shape[0], m).sum(axis=-1)  # [d, N]
+        scores = matmul(h, items).astype(jnp.float32)  # [B, T, N]
+        target = jnp.take_along_axis(scores, jnp.maximum(target_tokens - 1, 0)[..., None], axis=-1)[..., 0]
+        return jax.nn.logsumexp(scores, axis=-1) - target
 
     # --- ranking ----------------------------------------------------------------------------------
 
@@ -223,14 +255,19 @@ class ParallelIdDecoder(nnx.Module):
         return jax.nn.log_softmax(self.digit_logits(h_last), axis=-1)
 
 
-@gin.configurable
-def training_loss(item_negatives: int = 0, item_weight: float = 1.0):
-    """The trainer's loss function: None (the default, the per-digit cross-entropy) or, with
-    `item_negatives` > 0, that plus `item_weight` x an in-batch item-ranking term
-    (genrec/model/losses.py, `digit_and_in_batch_item_loss`)."""
-    from genrec.model import losses
+class _Catalogue:
+    """The item code table [N, M] as static model data (hashable by content, so jit caches by it):
+    a constant of the training step, not a parameter, never checkpointed."""
 
-    return losses.digit_and_in_batch_item_loss(item_negatives, item_weight) if item_negatives > 0 else None
+    def __init__(self, codes):
+        self.codes = np.asarray(codes, np.int32)
+        self._hash = hash((self.codes.shape, self.codes.tobytes()))
+
+    def __hash__(self):
+        return self._hash
+
+    def __eq__(self, other):
+        return isinstance(other, _Catalogue) and np.array_equal(self.codes, other.codes)
 
 
 def _unit(x: jax.Array) -> jax.Array:

@@ -95,7 +95,7 @@ def train_parallel_ids(workdir: str, dataset, loop: trainer.LoopConfig, *, pack:
                        mesh: Optional[jax.sharding.Mesh] = None, model_config=None, validate: bool = False):
     """Trains the parallel-digit model (genrec/model/parallel_ids.py) on the dataset's item-sequence
     Task; settings from gin (`ParallelIdConfig.*`, `make_optimizer.*`); returns (state, summary)."""
-    from genrec.model import parallel_ids
+    from genrec.model import losses, parallel_ids
     from genrec.tasks import item_sequences
 
     identifiers, identifiers_dir = identifiers_for(workdir, dataset)
@@ -114,7 +114,9 @@ def train_parallel_ids(workdir: str, dataset, loop: trainer.LoopConfig, *, pack:
             "model_config": config.to_dict(), "task_feature_lengths": lengths, "batch_size": loop.batch_size}
     logging.info("training the parallel-digit model on %s (%d items, %s identifiers, %d digits), mesh %s",
                  dataset.name, dataset.num_items, identifiers.scheme, config.num_digits, dict(mesh.shape))
-    factory = lambda rngs: parallel_ids.ParallelIdDecoder(config, rngs=rngs)  # noqa: E731
+    catalogue = identifiers.codes if config.catalogue_loss_weight > 0 else None
+    factory = lambda rngs: parallel_ids.ParallelIdDecoder(config, rngs=rngs, item_codes=catalogue)  # noqa: E731
+    loss_fn = losses.digit_and_catalogue_loss(config.catalogue_loss_weight) if catalogue is not None else None
 
     def validation(params):
         from genrec.evaluate import exact
@@ -125,7 +127,7 @@ def train_parallel_ids(workdir: str, dataset, loop: trainer.LoopConfig, *, pack:
             return exact.evaluate(model, identifiers.codes, dataset, "validation")
 
     return trainer.train_loop(
-        factory=factory, validate=validation if validate else None, loss_fn=parallel_ids.training_loss(),
+        factory=factory, validate=validation if validate else None, loss_fn=loss_fn,
         tx=optimizers.make_optimizer(loop.num_steps), mesh=mesh, workdir=workdir, config=loop, meta=meta,
         batch_source=lambda start: data.batches(task, lengths, local_batch, start_step=start, seed=loop.seed,
                                                 converter=converter),

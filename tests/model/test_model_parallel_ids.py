@@ -191,34 +191,42 @@ def test_top_digit_tuples_equal_brute_force():
         assert [tuple(int(c) for c in t) for t in tuples[b]] == [t for _, t in every]
 
 
-def test_in_batch_item_loss_against_a_brute_force_softmax_over_item_scores():
-    """Digit cross-entropy + w x (softmax cross-entropy of the target item's digit-sum score against
-    the evenly picked in-batch targets, padding and copies of the target left out), by hand in
-    float64; padding positions add nothing and the gradient is finite."""
+
+@pytest.mark.parametrize("head", ["tied", "untied"])
+def test_catalogue_loss_against_a_brute_force_softmax_over_item_scores(head):
+    """The catalogue term is -log softmax over every item of Σ_m log p_m(code) (the score exact
+    ranking sorts by), computed by hand in float64 from the model's own digit log-probs; the loss adds
+    w x its weighted sum; padding positions get no gradient."""
     from genrec.model import losses
 
-    rng = np.random.default_rng(3)
-    b, t, m, k, negatives, w_item = 2, 4, 3, 5, 4, 0.7
-    logits = jnp.asarray(rng.normal(size=(b, t, m, k)), jnp.float32)
-    targets = rng.integers(0, k, size=(b, t, m)).astype(np.int32)
-    targets[1, 1] = targets[0, 0]  # a copy of another position's item: never its negative
-    weights = np.ones((b, t, 1), np.float32)
-    weights[1, 3] = 0.0  # padding: neither a loss term nor a negative
-    fn = losses.digit_and_in_batch_item_loss(negatives, w_item)
-    total, _, weight_sum = fn(logits, jnp.asarray(targets), jnp.asarray(weights))
+    codes = item_codes()
+    sequences = [[3, 7, 1, 20, 5], [11, 2]]
+    config = tiny(head=head, catalogue_loss_weight=0.5, dropout_rate=0.0)
+    model = parallel_ids.ParallelIdDecoder(config, rngs=nnx.Rngs(0), item_codes=codes)
+    batch = {k: jnp.asarray(v) for k, v in _sequences_batch(sequences, codes, 6).items()}
+    logits, item_nll = model(batch)
+    lp = np.asarray(jax.nn.log_softmax(np.asarray(logits, np.float64), axis=-1))
+    targets, weights = np.asarray(batch["decoder_target_tokens"]), np.asarray(batch["decoder_loss_weights"])
+    for b, t in zip(*np.nonzero(weights)):
+        scores = np.array([sum(lp[b, t, m, c[m]] for m in range(len(LEVELS))) for c in codes])
+        expected = np.log(np.exp(scores - scores.max()).sum()) + scores.max() - scores[targets[b, t] - 1]
+        np.testing.assert_allclose(float(item_nll[b, t]), expected, rtol=2e-5, atol=1e-5)
 
-    lp = np.asarray(jax.nn.log_softmax(np.asarray(logits, np.float64), axis=-1)).reshape(-1, m, k)
-    codes, w = targets.reshape(-1, m), weights.reshape(-1)
-    picked = np.linspace(0, b * t - 1, negatives).astype(int)
-    score = lambda p, q: sum(lp[p, d, codes[q, d]] for d in range(m))  # noqa: E731
-    expected = 0.0
-    for p in np.flatnonzero(w):
-        others = [score(p, q) for q in picked if w[q] > 0 and not (codes[q] == codes[p]).all()]
-        expected += -score(p, p) + w_item * (np.log(np.exp([score(p, p)] + others).sum()) - score(p, p))
-    assert float(weight_sum) == w.sum()
-    np.testing.assert_allclose(float(total), expected, rtol=1e-5)
-    grads = jax.grad(lambda x: fn(x, jnp.asarray(targets), jnp.asarray(weights))[0])(logits)
-    assert bool(jnp.isfinite(grads).all())
-    assert not np.asarray(grads)[1, 3].any()  # padding gets no gradient
-    with pytest.raises(ValueError, match="num_negatives"):
-        losses.digit_and_in_batch_item_loss(0)
+    fn = losses.digit_and_catalogue_loss(0.5)
+    w = batch["decoder_loss_weights"][..., None]
+    total, _, weight_sum = fn((logits, item_nll), batch["decoder_target_codes"], w)
+    digits, _, _ = cross_entropy_with_z_loss(logits, batch["decoder_target_codes"], w)
+    assert float(weight_sum) == weights.sum()
+    np.testing.assert_allclose(float(total), float(digits) + 0.5 * float((item_nll * weights).sum()), rtol=1e-6)
+
+    def item_term(h):
+        return (model.catalogue_nll(h, batch["decoder_target_tokens"]) * batch["decoder_loss_weights"]).sum()
+
+    h = model.hidden(batch["decoder_input_codes"], batch["decoder_input_tokens"], batch["decoder_segment_ids"])
+    grads = np.asarray(jax.grad(item_term)(h))
+    assert np.isfinite(grads).all() and not grads[weights == 0].any() and grads[weights > 0].any()
+    # without the catalogue (inference, export) the model returns plain logits
+    plain = parallel_ids.ParallelIdDecoder(config, rngs=nnx.Rngs(0))
+    np.testing.assert_allclose(np.asarray(plain(batch)), np.asarray(logits), rtol=1e-6)
+    with pytest.raises(ValueError, match="catalogue_loss_weight needs a linear head"):
+        tiny(head="cosine", catalogue_loss_weight=1.0)
