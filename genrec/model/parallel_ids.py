@@ -319,8 +319,9 @@ def forward_flops(config: ParallelIdConfig, length: int, head_positions: int | N
 
 def train_flops_per_row(config: ParallelIdConfig, length: int) -> int:
     """Training FLOPs (forward + backward) of one packed row of `length` positions, every position
-    supervised."""
-    return 3 * forward_flops(config, length)
+    supervised (with the catalogue loss, also its [positions, items] matmul)."""
+    catalogue = 2 * config.d_model * config.num_items * length if config.catalogue_loss_weight > 0 else 0
+    return 3 * (forward_flops(config, length) + catalogue)
 
 
 def top_digit_tuples(log_probs: jax.Array, k: int) -> tuple[jax.Array, jax.Array]:
