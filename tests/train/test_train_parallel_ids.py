@@ -145,8 +145,7 @@ def test_bundle_serves_recommend_with_exact_ranking(trained, dataset, tmp_path):
 
 def test_catalogue_loss_trains_sharded_like_one_device_and_restores_for_ranking(dataset, tmp_path):
     """`catalogue_loss_weight` through the one trainer: the 2x2x2 mesh matches one device, the loss
-    carries the item term (above the digit-only loss of the same run), and the checkpoint restores
-    for ranking without the catalogue."""
+    carries the item term, and the checkpoint restores for ranking without the catalogue."""
     from genrec.semantic_ids.artifact import Identifiers
 
     def train(name, mesh, weight):
@@ -161,9 +160,10 @@ def test_catalogue_loss_trains_sharded_like_one_device_and_restores_for_ranking(
     _, params_1, summary_1 = train("one", partitioning.make_mesh(devices=jax.devices()[:1]), 1.0)
     jax.tree.map(lambda a, b: np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=2e-4, atol=2e-6),
                  params_1, params_8)
-    _, _, digits_only = train("digits", mesh8, 0.0)
-    # same data and seed: the item term (about log 60 per position this early) rides on the loss
-    assert summary_8["final_loss"] > digits_only["final_loss"] + 1.0
+    # three steps in, the digit term is still near uniform (Σ log level sizes); the item term adds
+    # about log(60 items) per position, which a digit-only loss cannot reach
+    uniform_digits = float(np.sum(np.log(LEVELS)))
+    assert summary_8["final_loss"] > uniform_digits + 0.5 * np.log(dataset.num_items)
     model, meta = checkpoints.load_for_inference(os.path.join(workdir, "checkpoints"))
     assert meta["model_config"]["catalogue_loss_weight"] == 1.0 and model.catalogue is None
     tokens = jnp.asarray([[0, 1, 2, 0]], jnp.int32)
