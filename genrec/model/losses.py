@@ -22,7 +22,6 @@ def cross_entropy_with_z_loss(logits: jax.Array, targets: jax.Array, weights: ja
     return total, jnp.sum(z_term * weights), jnp.sum(weights)
 
 
-
 def digit_and_catalogue_loss(item_weight: float):
     """The parallel-digit model's loss with its catalogue term (`ParallelIdConfig.catalogue_loss_weight`):
     outputs = (digit logits [..., M, K], per-position catalogue NLL [...]); returns

@@ -234,12 +234,7 @@ class ParallelIdDecoder(nnx.Module):
         """-log softmax over the catalogue of the target's digit-sum score; target tokens are item + 1
         (padding 0 gives a finite, unweighted value). Per-digit normalisers are constant over items
         and cancel, so the digit sum of raw logits is used: h . e_n, e_n = Σ_m table[:, m, codes[n, m]]."""
-        codes = jnp.asarray(self.catalogue.codes)
-        m, k = codes.shape[1], self.config.codebook_size
-        table = self.output_table()  # [d, M, K]
-        flat = (codes + (jnp.arange(m) * k)[None, :]).reshape(-1)
-        items = jnp.take(table.reshape(table.shape[0], m * k), flat, axis=1)
-        items = items.reshape(table.shape[0], codes.shape[0], m).sum(axis=-1)  # [d, N]
+        items = item_scores(self.output_table(), jnp.asarray(self.catalogue.codes))  # [d, N]: e_n per column
         scores = matmul(h, items).astype(jnp.float32)  # [B, T, N]
         target = jnp.take_along_axis(scores, jnp.maximum(target_tokens - 1, 0)[..., None], axis=-1)[..., 0]
         return jax.nn.logsumexp(scores, axis=-1) - target

@@ -191,7 +191,6 @@ def test_top_digit_tuples_equal_brute_force():
         assert [tuple(int(c) for c in t) for t in tuples[b]] == [t for _, t in every]
 
 
-
 @pytest.mark.parametrize("head", ["tied", "untied"])
 def test_catalogue_loss_against_a_brute_force_softmax_over_item_scores(head):
     """The catalogue term is -log softmax over every item of Σ_m log p_m(code) (the score exact

@@ -148,16 +148,15 @@ def test_catalogue_loss_trains_sharded_like_one_device_and_restores_for_ranking(
     carries the item term, and the checkpoint restores for ranking without the catalogue."""
     from genrec.semantic_ids.artifact import Identifiers
 
-    def train(name, mesh, weight):
-        config = dataclasses.replace(_config(dataset), catalogue_loss_weight=weight)
+    def train(name, mesh):
+        config = dataclasses.replace(_config(dataset), catalogue_loss_weight=1.0)
         loop = trainer.LoopConfig(num_steps=3, batch_size=8, log_every=1, checkpoint_every=3)
         workdir = _workdir(tmp_path / name, dataset)
         state, summary = run.train_parallel_ids(workdir, dataset, loop, mesh=mesh, model_config=config)
         return workdir, jax.device_get(state["params"]), summary
 
-    mesh8 = partitioning.make_mesh(data=2, fsdp=2, tensor=2)
-    workdir, params_8, summary_8 = train("eight", mesh8, 1.0)
-    _, params_1, summary_1 = train("one", partitioning.make_mesh(devices=jax.devices()[:1]), 1.0)
+    workdir, params_8, summary_8 = train("eight", partitioning.make_mesh(data=2, fsdp=2, tensor=2))
+    _, params_1, _ = train("one", partitioning.make_mesh(devices=jax.devices()[:1]))
     jax.tree.map(lambda a, b: np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=2e-4, atol=2e-6),
                  params_1, params_8)
     # three steps in, the digit term is still near uniform (Σ log level sizes); the item term adds
