@@ -6,6 +6,10 @@ against the target.
 
   .venv/bin/python benchmarks/decode/beam_vs_exact.py --checkpoint_dir=WORKDIR/checkpoints \
       --data_dir=WORKDIR/../tfds --users=1000 --out=benchmarks/decode/beam_vs_exact_beauty.json
+
+A parallel-digit checkpoint (genrec/model/parallel_ids.py) is ranked the same three ways from one
+forward pass per user: a trie-constrained beam over its digits in order
+(parallel_ids.constrained_digit_beam) and the exact sum of digit log-probabilities over every item.
 """
 from __future__ import annotations
 
@@ -25,7 +29,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from decode_benchmark import report, uptime  # noqa: E402  (benchmarks/decode/decode_benchmark.py)
 
 from genrec import datasets  # noqa: E402
-from genrec.evaluate import beyond_accuracy, evaluator, ranking
+from genrec.baselines import full_ranking, sequences
+from genrec.evaluate import beyond_accuracy, evaluator, exact, ranking
+from genrec.model import parallel_ids
 from genrec.evaluate.run import task_examples
 from genrec.model import trie as trie_lib
 from genrec.semantic_ids.artifact import Identifiers
@@ -83,6 +89,45 @@ def exact_scores(model, examples, item_tokens: np.ndarray, chunk: int) -> np.nda
     return out
 
 
+@nnx.jit(static_argnames=("beam",))
+def _digit_beam(model, token_codes, trie, tokens, beam: int):
+    tokens = exact.bos_first(tokens)
+    log_probs = model.next_item_log_probs(jnp.take(token_codes, tokens, axis=0), tokens)
+    return parallel_ids.constrained_digit_beam(log_probs, trie, beam)
+
+
+def parallel_digit_rows(model, identifiers, dataset, users: int, beams) -> tuple[dict, int]:
+    """The rows of a parallel-digit model on the first `users` test users (history kept):
+    {ranking: metrics and the top-10 agreement with exact}, and the number of users."""
+    histories, targets = full_ranking.leave_one_out(dataset, "test")
+    histories, targets = histories[:users], targets[:users]
+    codes, max_len = np.asarray(identifiers.codes, np.int32), model.config.max_len
+    start = time.time()
+    exact_top, ranks = full_ranking.rank(exact.scorer(model, codes), histories, targets, k=10, max_len=max_len)
+    rows = {"exact (every item)": dict(ranking.metrics_from_ranks(ranks, dataset.num_items),
+                                       seconds=time.time() - start, target_rank_median=float(np.median(ranks)))}
+    token_codes, trie = parallel_ids.token_code_table(codes), trie_lib.build_trie(codes)
+    for beam in beams:
+        start = time.time()
+        topk, scores = np.zeros((len(targets), beam), np.int32), np.zeros((len(targets), beam), np.float32)
+        for index, tokens in sequences.batches(histories, exact.EVAL_BATCH, max_len):
+            items, item_scores = _digit_beam(model, token_codes, trie, jnp.asarray(tokens), beam)
+            real = index >= 0
+            topk[index[real]], scores[index[real]] = np.asarray(items)[real], np.asarray(item_scores)[real]
+        row = dict(ranking.ranking_metrics(topk, targets, scores=scores), seconds=time.time() - start)
+        rows[f"beam {beam}"] = dict(row, **agreement(topk[:, :10], exact_top, targets, ranks < 10))
+    return rows, len(targets)
+
+
+def agreement(beam_top10, exact_top10, targets, exact_hits) -> dict:
+    """Where a beam's top 10 and the exact top 10 of the same users disagree."""
+    hit = (beam_top10 == targets[:, None]).any(axis=1)
+    overlap = [len(set(b) & set(e)) / 10 for b, e in zip(beam_top10, exact_top10)]
+    return dict(hits_only_exact=int((exact_hits & ~hit).sum()), hits_only_beam=int((hit & ~exact_hits).sum()),
+                top10_overlap_with_exact=float(np.mean(overlap)),  # share of the exact top 10 in the beam's
+                same_top10_as_exact=float(np.mean([set(b) == set(e) for b, e in zip(beam_top10, exact_top10)])))
+
+
 def main():
     args = parse_args()
     uptime_before = uptime()
@@ -90,6 +135,15 @@ def main():
     model, meta = checkpoints.load_for_inference(args.checkpoint_dir, mesh, step=args.step)
     dataset = datasets.load(meta["dataset"], data_dir=args.data_dir, raw_data_dir=args.raw_data_dir)
     identifiers = Identifiers.load(meta["identifiers_dir"])
+    if meta.get("model") == "parallel_ids":
+        with jax.set_mesh(mesh):
+            rows, users = parallel_digit_rows(model, identifiers, dataset, args.users,
+                                              [int(b) for b in args.beams.split(",")])
+        report({"checkpoint_dir": os.path.abspath(args.checkpoint_dir), "step": meta["step"],
+                "dataset": meta["dataset"], "model": "parallel_ids", "users": users, "history": "kept",
+                "items": dataset.num_items, "digits": int(identifiers.codes.shape[1]), "rows": rows,
+                "uptime_before": uptime_before, "uptime_after": uptime()}, args.out)
+        return
     vocabulary, _ = pipeline.register_as_trained(meta["vocabulary"], dataset, identifiers, meta["dataset"])
     variant = TIGER if str(meta.get("mixture", "")).endswith(f"_{TIGER}") else ""
     name = task_name(meta["dataset"], "sequential", variant=variant)
@@ -98,7 +152,7 @@ def main():
     item_tokens = item_token_ids(vocabulary, identifiers)
     popularity = beyond_accuracy.train_popularity(dataset)
     trie = trie_lib.build_trie(item_tokens)  # one catalogue trie for every beam width
-    rows, hits, lists = {}, {}, {}  # per beam: is each user's target in its top 10; the top-10 lists
+    rows, lists = {}, {}  # per beam: its row; its top-10 lists
     with jax.set_mesh(mesh):
         for beam in [int(b) for b in args.beams.split(",")]:
             config = evaluator.EvalConfig(beam_size=beam, top_k=beam, drop_history=False)
@@ -109,7 +163,7 @@ def main():
             _, topk, topk_scores = ev.recommend(examples)
             metrics = ranking.ranking_metrics(topk, targets, scores=topk_scores)
             rows[f"beam {beam}"] = dict(metrics, seconds=time.time() - start)
-            hits[beam], lists[beam] = (topk[:, :10] == targets[:, None]).any(axis=1), topk[:, :10]
+            lists[beam] = topk[:, :10]
         start = time.time()
         scores = exact_scores(model, examples, item_tokens, args.chunk)
         # Reference check: the incremental scorer equals the full teacher-forced pass on a sample.
@@ -120,16 +174,9 @@ def main():
         rows["exact (every item)"] = dict(ranking.metrics_from_ranks(ranks, scores.shape[1]),
                                           seconds=time.time() - start)
         rows["exact (every item)"]["target_rank_median"] = float(np.median(ranks))
-        exact_hits = ranks < 10
         exact_top10 = np.argsort(-scores, axis=1, kind="stable")[:, :10]
-        for beam, hit in hits.items():  # paired, same users: where the two rankings disagree
-            overlap = [len(set(b) & set(e)) / 10 for b, e in zip(lists[beam], exact_top10)]
-            rows[f"beam {beam}"].update(hits_only_exact=int((exact_hits & ~hit).sum()),
-                                        hits_only_beam=int((hit & ~exact_hits).sum()),
-                                        # share of the exact top 10 the beam's top 10 holds
-                                        top10_overlap_with_exact=float(np.mean(overlap)),
-                                        same_top10_as_exact=float(np.mean([set(b) == set(e) for b, e in
-                                                                          zip(lists[beam], exact_top10)])))
+        for beam in lists:  # paired, same users: where the two rankings disagree
+            rows[f"beam {beam}"].update(agreement(lists[beam], exact_top10, targets, ranks < 10))
     results = {"checkpoint_dir": os.path.abspath(args.checkpoint_dir), "step": meta["step"],
               "dataset": meta["dataset"], "task": name, "users": len(examples), "history": "kept",
                "items": len(item_tokens), "rows": rows, "uptime_before": uptime_before, "uptime_after": uptime()}
