@@ -128,6 +128,7 @@ def test_a_checkpoint_of_another_model_is_refused_and_kept(uninterrupted, tmp_pa
     assert not os.path.exists(str(workdir / "checkpoints") + ".corrupt")
 
 
+@pytest.mark.slow  # ~40 s; the adamw layout conversion below resumes a scanned run by default
 def test_scanned_layers_resume_exactly(tmp_path):
     scanned = {"scan_layers": True, "num_encoder_layers": 2, "num_decoder_layers": 2}
     state, _ = _train(tmp_path / "straight", model_overrides=scanned)
@@ -140,7 +141,8 @@ def test_scanned_layers_resume_exactly(tmp_path):
 
 @pytest.mark.parametrize("optimizer, sizes", [
     ("adamw", {}),
-    ("adafactor", {"d_model": 128, "mlp_dim": 256}),  # >= 128: factored statistics and placeholders
+    # >= 128: factored statistics and placeholders (~35 s: the slow pass)
+    pytest.param("adafactor", {"d_model": 128, "mlp_dim": 256}, marks=pytest.mark.slow),
 ])
 def test_convert_layout_resumes_like_the_unrolled_run(tmp_path, optimizer, sizes):
     from genrec.model import layer_stack

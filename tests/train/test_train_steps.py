@@ -40,7 +40,7 @@ def test_microbatched_gradients_equal_full_batch_gradients():
         steps.split_microbatches(batch, 3)
 
 
-@pytest.mark.parametrize("scan_layers", [False, True])
+@pytest.mark.parametrize("scan_layers", [False, pytest.param(True, marks=pytest.mark.slow)])  # scanned: ~35 s
 def test_one_device_and_a_2x2x2_mesh_give_the_same_training(scan_layers):
     factory, tx, _ = standard_setup()  # dropout on: the masks must not depend on the mesh
     if scan_layers:
