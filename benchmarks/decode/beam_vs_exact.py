@@ -31,8 +31,8 @@ from decode_benchmark import report, uptime  # noqa: E402  (benchmarks/decode/de
 from genrec import datasets  # noqa: E402
 from genrec.baselines import full_ranking, sequences
 from genrec.evaluate import beyond_accuracy, evaluator, exact, ranking
-from genrec.model import parallel_ids
 from genrec.evaluate.run import task_examples
+from genrec.model import parallel_ids
 from genrec.model import trie as trie_lib
 from genrec.semantic_ids.artifact import Identifiers
 from genrec.tasks import pipeline
@@ -91,9 +91,7 @@ def exact_scores(model, examples, item_tokens: np.ndarray, chunk: int) -> np.nda
 
 @nnx.jit(static_argnames=("beam",))
 def _digit_beam(model, token_codes, trie, tokens, beam: int):
-    tokens = exact.bos_first(tokens)
-    log_probs = model.next_item_log_probs(jnp.take(token_codes, tokens, axis=0), tokens)
-    return parallel_ids.constrained_digit_beam(log_probs, trie, beam)
+    return parallel_ids.constrained_digit_beam(exact.history_log_probs(model, token_codes, tokens), trie, beam)
 
 
 def parallel_digit_rows(model, identifiers, dataset, users: int, beams) -> tuple[dict, int]:

@@ -37,8 +37,7 @@ def measure(model, codes: np.ndarray, histories, *, samples: int, temperatures, 
 
     @jax.jit
     def invalid_counts(tokens, key):  # per user: how many of its identifiers name no item
-        tokens = exact.bos_first(tokens)
-        log_probs = model.next_item_log_probs(jnp.take(token_codes, tokens, axis=0), tokens)
+        log_probs = exact.history_log_probs(model, token_codes, tokens)
         out = {}
         for t in temperatures:
             logits = jnp.broadcast_to(log_probs[:, None] / t, (tokens.shape[0], samples) + log_probs.shape[1:])

@@ -31,11 +31,16 @@ def bos_first(tokens: jax.Array) -> jax.Array:
     return jnp.where((slot >= 1) & (slot <= n[:, None]), items, 0)
 
 
+def history_log_probs(model, token_codes: jax.Array, tokens: jax.Array) -> jax.Array:
+    """Left-padded histories [B, T] → per-digit log-probabilities [B, M, K] of each user's next item
+    (token_codes: parallel_ids.token_code_table of the catalogue)."""
+    tokens = bos_first(tokens)
+    return model.next_item_log_probs(jnp.take(token_codes, tokens, axis=0), tokens)
+
+
 @nnx.jit
 def _scores(model, token_codes, item_codes, tokens):
-    tokens = bos_first(tokens)
-    log_probs = model.next_item_log_probs(jnp.take(token_codes, tokens, axis=0), tokens)
-    return parallel_ids.item_scores(log_probs, item_codes)
+    return parallel_ids.item_scores(history_log_probs(model, token_codes, tokens), item_codes)
 
 
 def scorer(model: parallel_ids.ParallelIdDecoder, codes: np.ndarray) -> full_ranking.Scorer:
