@@ -34,6 +34,8 @@ RUN_MODES = {
     "infer": "genrec.export.run:infer",
 }
 DEFAULT_RAW_DATA_DIR = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data")
+# The checkout's root: gin files include each other as 'configs/...', from whatever directory runs them.
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 FLAGS = flags.FLAGS
 flags.DEFINE_multi_string("gin_file", [], "Gin files, applied in order.")
@@ -107,9 +109,14 @@ def parse_gin(files: list[str], bindings: list[str]) -> None:
     for path in files:
         if not os.path.exists(path):
             raise GinConfigError(f"gin file not found: {path}")
+    prefixes = gin.config._LOCATION_PREFIXES
+    if os.path.isdir(os.path.join(REPO_ROOT, "configs")) and REPO_ROOT not in prefixes:
+        # First, not appended (gin.add_config_file_search_path): gin's package-path reader fails on a
+        # relative 'configs/...' outside the checkout before it would reach a later prefix.
+        prefixes.insert(0, REPO_ROOT)
     try:
         gin.parse_config_files_and_bindings(files, bindings, finalize_config=False)
-    except (ValueError, KeyError, SyntaxError) as e:
+    except (ValueError, KeyError, SyntaxError, OSError, TypeError) as e:  # gin: a missing include -> OSError or TypeError
         where = ", ".join(files + [repr(b) for b in bindings])
         raise GinConfigError(f"gin config error in {where}: {e}") from e
 

@@ -1,4 +1,6 @@
 """The entry point: gin flag rewriting, gin typos named, run-mode dispatch."""
+import os
+
 import gin
 import pytest
 
@@ -35,8 +37,22 @@ def test_gin_typo_is_an_error_that_names_it(tmp_path):
         main.parse_gin([str(bad)], [])
     with pytest.raises(main.GinConfigError, match="not found"):
         main.parse_gin([str(tmp_path / "missing.gin")], [])
+    includes_missing = tmp_path / "includes_missing.gin"
+    includes_missing.write_text("include 'configs/no_such_file.gin'\n")
+    with pytest.raises(main.GinConfigError, match="includes_missing.gin"):
+        main.parse_gin([str(includes_missing)], [])
     main.parse_gin([], ["_knob.value = 3"])
     assert _knob() == 3
+    gin.clear_config()
+
+
+def test_experiment_files_parse_from_outside_the_checkout(tmp_path, monkeypatch):
+    """Experiment files include 'configs/...' relative to the checkout; any directory may run them."""
+    gin.clear_config()
+    main.import_stages()
+    monkeypatch.chdir(tmp_path)
+    main.parse_gin([os.path.join(main.REPO_ROOT, "configs", "experiments", "parallel_ids_beauty.gin")], [])
+    assert gin.query_parameter("ParallelIdConfig.catalogue_loss_weight") == 30.0
     gin.clear_config()
 
 
