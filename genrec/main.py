@@ -19,6 +19,8 @@ from typing import Callable, Optional
 
 from absl import app, flags
 
+from genrec import REPO_ROOT
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TF's start-up chatter drowns our logs
 
 # Run mode → "module:function" (each stage's run.py).
@@ -33,9 +35,6 @@ RUN_MODES = {
     "export": "genrec.export.run:export",
     "infer": "genrec.export.run:infer",
 }
-DEFAULT_RAW_DATA_DIR = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data")
-# The checkout's root: gin files include each other as 'configs/...', from whatever directory runs them.
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 FLAGS = flags.FLAGS
 flags.DEFINE_multi_string("gin_file", [], "Gin files, applied in order.")
@@ -121,11 +120,6 @@ def parse_gin(files: list[str], bindings: list[str]) -> None:
         raise GinConfigError(f"gin config error in {where}: {e}") from e
 
 
-def default_raw_data_dir() -> Optional[str]:
-    path = os.environ.get("GENREC_RAW_DATA_DIR", DEFAULT_RAW_DATA_DIR)
-    return os.path.abspath(path) if os.path.isdir(path) else None
-
-
 def hide_accelerators_from_tensorflow() -> None:
     """TF (pulled in by seqio/TFDS) must leave GPUs and TPUs to JAX."""
     import tensorflow as tf
@@ -153,6 +147,8 @@ def main(argv: list[str]) -> None:
         raise app.UsageError(f"--run_mode is required: one of {', '.join(RUN_MODES)}")
     import gin
 
+    from genrec.datasets import loading
+
     hide_accelerators_from_tensorflow()
     initialize_distributed()
     import_stages()
@@ -161,7 +157,7 @@ def main(argv: list[str]) -> None:
     os.makedirs(workdir, exist_ok=True)
     ctx = RunContext(
         workdir=workdir,
-        raw_data_dir=FLAGS.raw_data_dir or default_raw_data_dir(),
+        raw_data_dir=FLAGS.raw_data_dir or loading.default_raw_data_dir(),
         data_dir=os.path.abspath(FLAGS.data_dir or os.path.join(workdir, "..", "tfds")),
         checkpoint_dir=FLAGS.checkpoint_dir,
         bundle=FLAGS.bundle,

@@ -86,12 +86,10 @@ def test_the_log_filter_keeps_ours_and_library_warnings_but_drops_chatter_and_an
 def test_every_experiment_file_parses_and_names_a_known_dataset():
     """The shipped experiments resolve every binding (a typo fails) from the repository root, as the
     README runs them, and name a dataset genrec can load."""
-    import os
-
     from genrec.datasets.loading import DATASETS
 
     main.import_stages()
-    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    repo = main.REPO_ROOT
     folder = os.path.join(repo, "configs", "experiments")
     names = [n for n in sorted(os.listdir(folder)) if n.endswith(".gin") and not n.startswith("sweep_")]
     assert {"tiger_beauty.gin", "tiger_musical_instruments.gin", "tiger_ml100k.gin"} <= set(names)

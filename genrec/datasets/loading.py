@@ -13,10 +13,10 @@ from typing import Callable, Optional
 
 import gin
 
+from genrec import REPO_ROOT
 from genrec.datasets import records, textio
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BUILDERS_DIR = os.path.join(REPO, "data")
+BUILDERS_DIR = os.path.join(REPO_ROOT, "data")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,7 +50,7 @@ def source(name: Optional[str]) -> Source:
 
 
 def default_raw_data_dir() -> Optional[str]:
-    path = os.environ.get("GENREC_RAW_DATA_DIR", os.path.join(REPO, "..", "shared", "data"))
+    path = os.environ.get("GENREC_RAW_DATA_DIR", os.path.join(REPO_ROOT, "..", "shared", "data"))
     return os.path.abspath(path) if os.path.isdir(path) else None
 
 

@@ -16,7 +16,7 @@ import difflib
 import os
 from typing import Callable, Optional
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from genrec import REPO_ROOT  # sweep.run and the tests read axes.REPO_ROOT
 
 
 class SweepSpecError(ValueError):
