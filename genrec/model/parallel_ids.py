@@ -77,6 +77,11 @@ class ParallelIdConfig:
     # is one [positions, items] matmul per step (the tied/untied head is linear: the digit sum of an
     # item's logits is h . e_item, e_item the sum of its digits' output columns).
     catalogue_loss_weight: float = 0.0
+    # Train for the protocol that drops the user's history from the ranking (eSASRec, RecBole): the
+    # catalogue softmax leaves out each position's earlier items (other than its target), so no
+    # gradient pushes them down, and the train loop validates with history excluded. The model's
+    # history-kept ranking is then not meaningful (its history items score high).
+    catalogue_exclude_history: bool = False
     relative_attention_num_buckets: int = 32
     relative_attention_max_distance: int = 64
     dtype: str = "float32"
@@ -92,6 +97,8 @@ class ParallelIdConfig:
         if self.catalogue_loss_weight > 0 and (self.head == "cosine" or self.digit_blocks):
             raise ValueError("ParallelIdConfig.catalogue_loss_weight needs a linear head: head 'tied' or "
                              "'untied' without digit_blocks")
+        if self.catalogue_exclude_history and not self.catalogue_loss_weight > 0:
+            raise ValueError("ParallelIdConfig.catalogue_exclude_history needs catalogue_loss_weight > 0")
         if self.item_input_embedding and self.num_items <= 0:
             raise ValueError("ParallelIdConfig.item_input_embedding needs num_items")
 
@@ -223,20 +230,25 @@ class ParallelIdDecoder(nnx.Module):
     def __call__(self, batch: dict, *, deterministic: bool = True):
         """A training batch → logits [B, T, M, K] for the next item's digits at every position; with
         the catalogue loss, (those logits, the next item's catalogue NLL [B, T])."""
-        h = self.hidden(batch["decoder_input_codes"], batch["decoder_input_tokens"],
-                        batch.get("decoder_segment_ids"), deterministic=deterministic)
+        tokens, segment_ids = batch["decoder_input_tokens"], batch.get("decoder_segment_ids")
+        h = self.hidden(batch["decoder_input_codes"], tokens, segment_ids, deterministic=deterministic)
         logits = self.digit_logits(h)
         if self.catalogue is None:
             return logits
-        return logits, self.catalogue_nll(h, batch["decoder_target_tokens"])
+        history = (tokens, segment_ids) if self.config.catalogue_exclude_history else None
+        return logits, self.catalogue_nll(h, batch["decoder_target_tokens"], history)
 
-    def catalogue_nll(self, h: jax.Array, target_tokens: jax.Array) -> jax.Array:
+    def catalogue_nll(self, h: jax.Array, target_tokens: jax.Array, history=None) -> jax.Array:
         """-log softmax over the catalogue of the target's digit-sum score; target tokens are item + 1
         (padding 0 gives a finite, unweighted value). Per-digit normalisers are constant over items
-        and cancel, so the digit sum of raw logits is used: h . e_n, e_n = Σ_m table[:, m, codes[n, m]]."""
+        and cancel, so the digit sum of raw logits is used: h . e_n, e_n = Σ_m table[:, m, codes[n, m]].
+        history = (input tokens [B, T], segment ids [B, T] or None): leave each position's history
+        items (see `history_items_mask`) out of the softmax."""
         items = item_scores(self.output_table(), jnp.asarray(self.catalogue.codes))  # [d, N]: e_n per column
         scores = matmul(h, items).astype(jnp.float32)  # [B, T, N]
         target = jnp.take_along_axis(scores, jnp.maximum(target_tokens - 1, 0)[..., None], axis=-1)[..., 0]
+        if history is not None:
+            scores = jnp.where(history_items_mask(*history, target_tokens, scores.shape[-1]), NEG_INF, scores)
         return jax.nn.logsumexp(scores, axis=-1) - target
 
     # --- ranking ----------------------------------------------------------------------------------
@@ -248,6 +260,20 @@ class ParallelIdDecoder(nnx.Module):
         last = (tokens > 0).sum(axis=1)  # index of the last item (0: empty history)
         h_last = jnp.take_along_axis(h, last[:, None, None], axis=1)[:, 0]
         return jax.nn.log_softmax(self.digit_logits(h_last), axis=-1)
+
+
+def history_items_mask(tokens: jax.Array, segment_ids, target_tokens: jax.Array, num_items: int) -> jax.Array:
+    """[B, T, N] bool: item n is in position t's history (an input token at a position <= t of the
+    same segment; tokens are item + 1, 0 the begin-of-sequence or padding) and is not t's target.
+    Without segment ids a row is one user."""
+    b, t = tokens.shape
+    if segment_ids is None:
+        segment_ids = jnp.ones_like(tokens)
+    seen = (jnp.tril(jnp.ones((t, t), bool))[None] & (segment_ids[:, :, None] == segment_ids[:, None, :])
+            & (tokens[:, None, :] > 0) & (tokens[:, None, :] != target_tokens[:, :, None]))  # [B, T, T]
+    column = jnp.where(seen, tokens[:, None, :] - 1, num_items)  # num_items: a spare column
+    rows = jnp.arange(b)[:, None, None], jnp.arange(t)[None, :, None]
+    return jnp.zeros((b, t, num_items + 1), bool).at[rows[0], rows[1], column].set(True)[..., :num_items]
 
 
 class _Catalogue:

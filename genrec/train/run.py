@@ -124,7 +124,8 @@ def train_parallel_ids(workdir: str, dataset, loop: trainer.LoopConfig, *, pack:
 
         model = FunctionalModel.from_factory(factory).module(params, jax.random.key(0))
         with jax.set_mesh(mesh):
-            return exact.evaluate(model, identifiers.codes, dataset, "validation")
+            return exact.evaluate(model, identifiers.codes, dataset, "validation",
+                                  exclude_history=config.catalogue_exclude_history)
 
     return trainer.train_loop(
         factory=factory, validate=validation if validate else None, loss_fn=loss_fn,

@@ -256,3 +256,35 @@ def test_catalogue_loss_against_a_brute_force_softmax_over_item_scores(head):
     np.testing.assert_allclose(np.asarray(plain(batch)), np.asarray(logits), rtol=1e-6)
     with pytest.raises(ValueError, match="catalogue_loss_weight needs a linear head"):
         tiny(head="cosine", catalogue_loss_weight=1.0)
+
+
+def test_catalogue_loss_without_history_items_against_brute_force():
+    """catalogue_exclude_history: in packed rows, each position's softmax runs over the catalogue less
+    the items its own user had up to that position (checked by hand in float64), except its target,
+    which stays in when it repeats a history item; other users' items in the same row stay in."""
+    codes = item_codes()
+    # row 0 packs user A (3, 7, 1) and user B (7, 2, 7: the last target repeats a history item)
+    inputs = np.array([[0, 4, 8, 0, 8, 3], [0, 12, 3, 12, 0, 0]], np.int32)
+    targets = np.array([[4, 8, 2, 8, 3, 8], [12, 3, 12, 6, 0, 0]], np.int32)
+    segments = np.array([[1, 1, 1, 2, 2, 2], [1, 1, 1, 1, 0, 0]], np.int32)
+    table = np.concatenate([np.zeros((1, codes.shape[1]), np.int32), codes])
+    batch = {"decoder_input_tokens": inputs, "decoder_target_tokens": targets, "decoder_segment_ids": segments,
+             "decoder_loss_weights": (targets > 0).astype(np.float32), "decoder_input_codes": table[inputs],
+             "decoder_target_codes": table[targets]}
+    batch = {k: jnp.asarray(v) for k, v in batch.items()}
+    config = tiny(catalogue_loss_weight=1.0, catalogue_exclude_history=True)
+    model = parallel_ids.ParallelIdDecoder(config, rngs=nnx.Rngs(0), item_codes=codes)
+    logits, item_nll = model(batch)
+    _, full_nll = parallel_ids.ParallelIdDecoder(tiny(catalogue_loss_weight=1.0), rngs=nnx.Rngs(0),
+                                                 item_codes=codes)(batch)
+    lp = np.asarray(jax.nn.log_softmax(np.asarray(logits, np.float64), axis=-1))
+    for b, t in zip(*np.nonzero(targets)):
+        seen = {int(inputs[b, s]) for s in range(t + 1) if segments[b, s] == segments[b, t] and inputs[b, s] > 0}
+        seen.discard(int(targets[b, t]))
+        scores = np.array([sum(lp[b, t, m, c[m]] for m in range(len(LEVELS))) for c in codes])
+        kept = np.array([n + 1 not in seen for n in range(len(codes))])
+        expected = np.log(np.exp(scores[kept] - scores.max()).sum()) + scores.max() - scores[targets[b, t] - 1]
+        np.testing.assert_allclose(float(item_nll[b, t]), expected, rtol=2e-5, atol=1e-5)
+        assert (float(item_nll[b, t]) < float(full_nll[b, t])) == bool(seen)
+    with pytest.raises(ValueError, match="catalogue_exclude_history needs catalogue_loss_weight"):
+        tiny(catalogue_exclude_history=True)

@@ -168,3 +168,22 @@ def test_catalogue_loss_trains_sharded_like_one_device_and_restores_for_ranking(
     tokens = jnp.asarray([[0, 1, 2, 0]], jnp.int32)
     codes = parallel_ids.token_code_table(Identifiers.load(meta["identifiers_dir"]).codes)
     assert np.isfinite(np.asarray(model.next_item_log_probs(codes[tokens], tokens))).all()
+
+
+def test_training_without_history_items_validates_with_history_excluded(dataset, tmp_path):
+    """`catalogue_exclude_history` trains for the history-excluded protocol, so the train loop's
+    validation ranks with history excluded: its last point equals that evaluation of the checkpoint."""
+    from genrec.evaluate import exact
+    from genrec.semantic_ids.artifact import Identifiers
+
+    config = dataclasses.replace(_config(dataset), catalogue_loss_weight=1.0, catalogue_exclude_history=True)
+    loop = trainer.LoopConfig(num_steps=3, batch_size=8, log_every=1, checkpoint_every=3)
+    workdir, mesh = _workdir(tmp_path, dataset), partitioning.make_mesh()
+    _, summary = run.train_parallel_ids(workdir, dataset, loop, mesh=mesh, model_config=config, validate=True)
+    model, meta = checkpoints.load_for_inference(os.path.join(workdir, "checkpoints"))
+    codes = Identifiers.load(meta["identifiers_dir"]).codes
+    with jax.set_mesh(mesh):
+        excluded = exact.evaluate(model, codes, dataset, "validation", exclude_history=True)
+        kept = exact.evaluate(model, codes, dataset, "validation")
+    assert summary["validation"][-1]["ndcg@10"] == pytest.approx(excluded["ndcg@10"], rel=1e-6)
+    assert summary["validation"][-1]["history@10"] == 0.0 < kept["history@10"]
