@@ -54,6 +54,13 @@ def test_experiment_files_parse_from_outside_the_checkout(tmp_path, monkeypatch)
     main.parse_gin([os.path.join(main.REPO_ROOT, "configs", "experiments", "parallel_ids_beauty.gin")], [])
     assert gin.query_parameter("ParallelIdConfig.catalogue_loss_weight") == 30.0
     gin.clear_config()
+    # the history-excluded protocol is one more file after any parallel-digit experiment
+    for name in ("parallel_ids_beauty", "parallel_ids_musical_instruments", "parallel_ids_ml100k"):
+        main.parse_gin([os.path.join(main.REPO_ROOT, "configs", "experiments", f"{name}.gin"),
+                        os.path.join(main.REPO_ROOT, "configs", "runs", "history_excluded.gin")], [])
+        assert gin.query_parameter("ParallelIdConfig.catalogue_exclude_history") is True, name
+        assert gin.query_parameter("EvalConfig.drop_history") is True, name
+        gin.clear_config()
 
 
 def test_every_run_mode_names_an_existing_function():
