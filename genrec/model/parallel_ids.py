@@ -265,7 +265,9 @@ class ParallelIdDecoder(nnx.Module):
 def history_items_mask(tokens: jax.Array, segment_ids, target_tokens: jax.Array, num_items: int) -> jax.Array:
     """[B, T, N] bool: item n is in position t's history (an input token at a position <= t of the
     same segment; tokens are item + 1, 0 the begin-of-sequence or padding) and is not t's target.
-    Without segment ids a row is one user."""
+    Without segment ids a row is one user. This is the evaluator's rule (protocol.exclude_history) per
+    position, built as a bool mask: calling that function's float scatter on the [B*T, N] scores
+    instead measured ~30 ms slower per Beauty training step (~4 %) on the 2-core CPU."""
     b, t = tokens.shape
     if segment_ids is None:
         segment_ids = jnp.ones_like(tokens)
