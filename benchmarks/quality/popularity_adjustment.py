@@ -3,7 +3,7 @@ test user exactly with each item's score lowered by alpha * log(1 + its training
 alpha; choose alpha on validation (the test rows are a diagnostic).
 
   python benchmarks/quality/popularity_adjustment.py --checkpoint_dir=W/checkpoints --step=2200 \
-      --data_dir=D --alphas=-0.1,0,0.1,0.2,0.3 --out=OUT.json
+      --data_dir=D --alphas=-0.1,0,0.1,0.2,0.3 [--exclude_history] [--splits=validation] --out=OUT.json
 """
 from __future__ import annotations
 
@@ -22,6 +22,8 @@ def main():
     p.add_argument("--data_dir", required=True)
     p.add_argument("--raw_data_dir", default=os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "data"))
     p.add_argument("--alphas", default="0,0.1,0.2,0.3")
+    p.add_argument("--exclude_history", action="store_true", help="drop each user's history from the ranking")
+    p.add_argument("--splits", default="validation,test")
     p.add_argument("--out", default=None)
     args = p.parse_args()
     import jax
@@ -40,11 +42,12 @@ def main():
     scorer = exact.scorer(model, Identifiers.load(meta["identifiers_dir"]).codes)
     out = {}
     with jax.set_mesh(mesh):
-        for split in ("validation", "test"):
+        for split in args.splits.split(","):
             for alpha in [float(a) for a in args.alphas.split(",")]:
                 adjusted = lambda tokens, a=alpha: scorer.fn(*scorer.args, tokens) - a * log_counts  # noqa: E731
                 m = full_ranking.evaluate(adjusted, dataset, split, max_len=model.config.max_len,
-                                          batch_size=exact.EVAL_BATCH, beyond=True)
+                                          batch_size=exact.EVAL_BATCH, beyond=True,
+                                          exclude_history=args.exclude_history)
                 out[f"{split}/{alpha}"] = m
                 print(f"{split} alpha={alpha}: Recall@10 {m['recall@10']:.4f} NDCG@10 {m['ndcg@10']:.4f} "
                       f"mean popularity of the top 10 {m['mean_pop_rec@10']:.1f}", flush=True)
