@@ -1,5 +1,5 @@
 """Does averaging a run's last checkpoints help? Rank every user of a split exactly with (a) the
-parameters of several checkpoints averaged into one model, or (b) the mean of their catalogue
+parameters of several checkpoints averaged into one model, or (b) the sum of their catalogue
 log-softmax scores (an ensemble). Each spec is `avg:S1,S2,...` or `ens:S1,S2,...`.
 
   python benchmarks/quality/checkpoint_average.py --checkpoint_dir=W/checkpoints --data_dir=D \
@@ -35,9 +35,7 @@ def main():
     mesh = partitioning.make_mesh()
     _, meta = checkpoints.read_meta(args.checkpoint_dir, None)
     model = FunctionalModel.from_factory(checkpoints.model_factory(meta))
-    specs = partitioning.param_specs(model.abstract_params, mesh)
-    abstract = jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=jax.sharding.NamedSharding(mesh, s)),
-                            model.param_shapes(), specs)
+    abstract = checkpoints.sharded_param_shapes(model, mesh)
     dataset = datasets.load(meta["dataset"], data_dir=args.data_dir, raw_data_dir=args.raw_data_dir)
     codes = Identifiers.load(meta["identifiers_dir"]).codes
     restored = {}

@@ -168,12 +168,19 @@ def load_for_inference(checkpoint_dir: str, mesh: Optional[jax.sharding.Mesh] = 
     factory = model_factory(meta)
     model = FunctionalModel.from_factory(factory)
     mesh = mesh or partitioning.make_mesh(data=-1, fsdp=1, tensor=1)
-    specs = partitioning.param_specs(model.abstract_params, mesh)
-    abstract = jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=jax.sharding.NamedSharding(mesh, s)),
-                            model.param_shapes(), specs)
-    params = restore_params(checkpoint_dir, step, abstract)
+    params = restore_params(checkpoint_dir, step, sharded_param_shapes(model, mesh))
     meta["step"] = step
     return model.module(params, jax.random.key(0)), meta
+
+
+def sharded_param_shapes(model, mesh: jax.sharding.Mesh) -> Any:
+    """A tree of ShapeDtypeStruct: `model`'s (a FunctionalModel) parameters, sharded over `mesh` by
+    the logical-axis rules; the target restore_params reads into."""
+    from genrec.train import partitioning
+
+    specs = partitioning.param_specs(model.abstract_params, mesh)
+    return jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=jax.sharding.NamedSharding(mesh, s)),
+                        model.param_shapes(), specs)
 
 
 def restore_params(checkpoint_dir: str, step: int, abstract_params) -> Any:
