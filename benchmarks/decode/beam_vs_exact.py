@@ -29,7 +29,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from decode_benchmark import report, uptime  # noqa: E402  (benchmarks/decode/decode_benchmark.py)
 
 from genrec import datasets  # noqa: E402
-from genrec.baselines import full_ranking, sequences
+from genrec.evaluate import full_ranking, sequences
 from genrec.evaluate import beyond_accuracy, evaluator, exact, ranking
 from genrec.evaluate.run import task_examples
 from genrec.model import parallel_ids
@@ -38,7 +38,7 @@ from genrec.semantic_ids.artifact import Identifiers
 from genrec.tasks import pipeline
 from genrec.tasks.registry import TIGER, task_name
 from genrec.tasks.vocabulary import item_token_ids
-from genrec.train import checkpoints, partitioning
+from genrec.runtime import checkpoints, partitioning
 
 
 def parse_args():

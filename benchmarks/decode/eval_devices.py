@@ -51,7 +51,7 @@ def child(args) -> dict:
     from genrec.model.config import ModelConfig
     from genrec.model.network import EncoderDecoder
     from genrec.model.trie import build_trie
-    from genrec.train import partitioning
+    from genrec.runtime import partitioning
 
     assert jax.device_count() == args.child, jax.devices()
     gin.parse_config_file(args.model_gin)

@@ -26,11 +26,11 @@ def main():
     import jax
 
     from genrec import datasets
-    from genrec.baselines import full_ranking
+    from genrec.evaluate import full_ranking
     from genrec.evaluate import exact
     from genrec.semantic_ids.artifact import Identifiers
-    from genrec.train import checkpoints, partitioning
-    from genrec.train.state import FunctionalModel
+    from genrec.runtime import checkpoints, partitioning
+    from genrec.runtime.state import FunctionalModel
 
     mesh = partitioning.make_mesh()
     _, meta = checkpoints.read_meta(args.checkpoint_dir, None)

@@ -30,10 +30,10 @@ def main():
     import jax.numpy as jnp
 
     from genrec import datasets
-    from genrec.baselines import full_ranking, popularity
+    from genrec.evaluate import full_ranking, popularity
     from genrec.evaluate import exact
     from genrec.semantic_ids.artifact import Identifiers
-    from genrec.train import checkpoints, partitioning
+    from genrec.runtime import checkpoints, partitioning
 
     mesh = partitioning.make_mesh()
     model, meta = checkpoints.load_for_inference(args.checkpoint_dir, mesh, step=args.step)

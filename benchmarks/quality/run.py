@@ -94,7 +94,7 @@ def sequential_task_binding(checkpoint_dir: str) -> list[str]:
     """Evaluate the encoder-decoder on its trained sequential task only: TIGER's identifiers-only
     task when it trained on the tiger mixture, else the sequential prompts."""
     from genrec.tasks.registry import TIGER, task_name
-    from genrec.train import checkpoints
+    from genrec.runtime import checkpoints
 
     if FLAGS.genrec_recipe == "parallel_ids":
         return []
@@ -229,7 +229,7 @@ def genrec_stage(gin_file: str, stage: str, run_dir: str, bindings: list[str],
 
 def checkpoint_steps(directory: str) -> list[int]:
     """The steps of the finished checkpoints in an orbax checkpoint folder, ascending."""
-    from genrec.train import checkpoints
+    from genrec.runtime import checkpoints
 
     return checkpoints.saved_steps(directory) if os.path.isdir(directory) else []
 
@@ -252,7 +252,7 @@ def main(argv):
     absl_logging.set_stderrthreshold("info")  # progress lines of every row on stderr
 
     from genrec.baselines import registry
-    from genrec.train import checkpoints  # noqa: F401 - its gin configurables must exist before the lock
+    from genrec.runtime import checkpoints  # noqa: F401 - its gin configurables must exist before the lock
 
     workdir = FLAGS.workdir or f"/tmp/genrec_quality/{FLAGS.dataset}-{FLAGS.budget}"
     os.makedirs(workdir, exist_ok=True)

@@ -37,7 +37,7 @@ def main():
     args = p.parse_args()
     from genrec.evaluate import evaluator
     from genrec.evaluate.run import evaluate_checkpoint
-    from genrec.train import partitioning
+    from genrec.runtime import partitioning
 
     dataset = common.load_dataset(args)
     mesh = partitioning.make_mesh()

@@ -24,11 +24,12 @@ import jax.numpy as jnp
 import numpy as np
 
 import common  # noqa: F401  benchmarks/rl/common.py (puts the repository on the path)
-from genrec.baselines import full_ranking, sequences  # noqa: E402
+from genrec.evaluate import full_ranking, sequences  # noqa: E402
 from genrec.evaluate import exact  # noqa: E402
 from genrec.model import parallel_ids  # noqa: E402
 from genrec.semantic_ids.artifact import Identifiers  # noqa: E402
-from genrec.train import checkpoints, partitioning, rl_policies  # noqa: E402
+from genrec.runtime import checkpoints, partitioning  # noqa: E402
+from genrec.train import rl_policies
 
 
 def measure(model, codes: np.ndarray, histories, *, samples: int, temperatures, batch: int = 256, seed: int = 0):

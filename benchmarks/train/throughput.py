@@ -154,7 +154,8 @@ def compile_train_step(config, batch: dict):
     import jax
 
     from genrec.model.network import EncoderDecoder
-    from genrec.train import optimizers, partitioning, state as state_lib, steps as steps_lib
+    from genrec.runtime import partitioning, state as state_lib
+    from genrec.train import optimizers, steps as steps_lib
 
     factory = lambda rngs: EncoderDecoder(config, rngs=rngs)  # noqa: E731
     tx = optimizers.make_optimizer(1000, **OPTIMIZER)
@@ -178,7 +179,7 @@ def genrec_timings(config, warmup: dict, timed: list[dict]) -> dict:
     program's temporary buffer bytes (activations and workspace; None where the backend says nothing)."""
     import jax
 
-    from genrec.train import partitioning
+    from genrec.runtime import partitioning
 
     fn, state, mesh, lower_s, compile_s = compile_train_step(config, warmup)
     device_batches = jax.block_until_ready([partitioning.global_batch(b, mesh) for b in [warmup] + timed])

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import gin
 
-from genrec.baselines import mf, popularity, trainer
+from genrec.baselines import mf, trainer
+from genrec.evaluate import popularity
 from genrec.datasets.records import RecDataset
 
 RANKING = {

@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from genrec.baselines import sequences
+from genrec.evaluate import sequences
 
 # Dropout keys per block: attention weights, attention output, (FFN inner,) FFN output.
 KEYS_PER_BLOCK = {"pre_norm": 3, "original": 4}

@@ -23,7 +23,8 @@ import numpy as np
 import optax
 from flax import nnx
 
-from genrec.baselines import full_ranking, losses, sequences
+from genrec.baselines import losses
+from genrec.evaluate import full_ranking, sequences
 from genrec.baselines.sasrec import SasRec, SasRecConfig
 from genrec.datasets.records import RecDataset
 from genrec.evaluate import protocol

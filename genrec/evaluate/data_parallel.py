@@ -24,7 +24,7 @@ from flax import nnx
 from jax.experimental import multihost_utils
 from jax.sharding import NamedSharding, PartitionSpec as P
 
-from genrec.train import partitioning
+from genrec.runtime import partitioning
 
 
 @dataclasses.dataclass(frozen=True)

@@ -26,7 +26,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from genrec.evaluate import beyond_accuracy, data_parallel, postprocess, protocol, ranking, rating, text_metrics
+from genrec.evaluate import beyond_accuracy, data_parallel, postprocess, protocol, ranking
+from genrec.metrics import rating, text_metrics
 
 FAMILIES = ("sequential", "direct", "rating", "explanation", "review")
 Example = dict[str, Any]  # one seqio example as numpy: inputs, targets_pretokenized, metadata fields

@@ -3,7 +3,7 @@
 The parallel-digit model (genrec/model/parallel_ids.py) gives per-digit log-probabilities of the
 next item; an item's score is the sum over its digits, so every catalogue item is scored exactly
 (one gather, then top-k) — no beam, no invalid items. Histories, targets, history exclusion, ties
-and metrics are those of genrec/baselines/full_ranking.py (genrec/evaluate/protocol.py), so these
+and metrics are those of genrec/evaluate/full_ranking.py (genrec/evaluate/protocol.py), so these
 rows and the SASRec rows rank the same users the same way.
 """
 from __future__ import annotations
@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from genrec.baselines import full_ranking
+from genrec.evaluate import full_ranking
 from genrec.evaluate import data_parallel, protocol
 from genrec.model import parallel_ids
 

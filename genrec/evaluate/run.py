@@ -51,7 +51,7 @@ def evaluate(ctx, *, split: str = "test", tasks: Optional[Sequence[str]] = None,
     max_eval_examples: cap per task for quick runs (default: all users).
     """
     from genrec import datasets
-    from genrec.train import checkpoints, partitioning
+    from genrec.runtime import checkpoints, partitioning
 
     checkpoint_dir = ctx.checkpoint_dir or os.path.join(ctx.workdir, "checkpoints")
     _, meta = checkpoints.read_meta(checkpoint_dir, step)
@@ -70,7 +70,7 @@ def evaluate_checkpoint(checkpoint_dir: str, *, dataset, mesh, out_dir: str, spl
     """The gin-free core of `evaluate`: restore onto `mesh`, score every task, write results."""
     from genrec.semantic_ids.artifact import Identifiers
     from genrec.tasks.vocabulary import item_token_ids
-    from genrec.train import checkpoints
+    from genrec.runtime import checkpoints
 
     model, meta = checkpoints.load_for_inference(checkpoint_dir, mesh, step=step)
     identifiers = Identifiers.load(meta["identifiers_dir"])
@@ -99,7 +99,7 @@ def rank_exactly(model, meta: dict, identifiers, *, dataset, checkpoint_dir: str
     from genrec.evaluate import exact
     from genrec.tasks.item_sequences import task_name
 
-    from genrec.baselines import full_ranking, popularity
+    from genrec.evaluate import full_ranking, popularity
 
     start = time.time()
     with jax.set_mesh(mesh):

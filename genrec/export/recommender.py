@@ -37,8 +37,8 @@ class Recommendation:
 
 def _load_model(b: bundle_lib.Bundle):
     """The bundle's model with its parameters (the factory the checkpoint meta would give)."""
-    from genrec.train.checkpoints import model_factory
-    from genrec.train.state import FunctionalModel
+    from genrec.runtime.checkpoints import model_factory
+    from genrec.runtime.state import FunctionalModel
 
     functional = FunctionalModel.from_factory(model_factory(b.manifest))
     params = params_io.read_params(b.params_path, b.manifest["param_dtypes"], functional.param_shapes())
@@ -178,7 +178,7 @@ class ExactRecommender(Catalogue):
         split over the mesh's batch axes, and histories to a length bucket: one compile per bucket)."""
         from tqdm import tqdm
 
-        from genrec.baselines import sequences
+        from genrec.evaluate import sequences
 
         items, _ = self._checked(histories, users)
         max_len = self.model.config.max_len

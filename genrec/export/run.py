@@ -27,7 +27,7 @@ def export(ctx, *, template_id: str = "sequential-1", anonymous_user: str = "a u
     anonymous_user: the {user} text of the prompt when the caller names no user.
     """
     from genrec import datasets
-    from genrec.train import checkpoints
+    from genrec.runtime import checkpoints
 
     checkpoint_dir = ctx.checkpoint_dir or os.path.join(ctx.workdir, "checkpoints")
     _, meta = checkpoints.read_meta(checkpoint_dir, step)
@@ -48,7 +48,7 @@ def export_checkpoint(checkpoint_dir: str, out_dir: str, *, dataset, template_id
     from genrec.tasks.pipeline import trained_example_config
     from genrec.tasks.prompts import sequential_template
     from genrec.tasks.vocabulary import item_token_ids
-    from genrec.train import checkpoints, partitioning
+    from genrec.runtime import checkpoints, partitioning
 
     model, meta = checkpoints.load_for_inference(
         checkpoint_dir, partitioning.make_mesh(devices=jax.devices()[:1]), step=step)

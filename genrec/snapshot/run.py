@@ -47,7 +47,8 @@ def train(snapshot: str, workdir: str, *, num_steps: Optional[int] = None, batch
     import jax
 
     from genrec.model.config import ModelConfig
-    from genrec.train import optimizers, partitioning, trainer
+    from genrec.runtime import partitioning
+    from genrec.train import optimizers, trainer
     from genrec.train import run as train_run
 
     meta = read_meta(snapshot)
@@ -86,7 +87,7 @@ def evaluate(snapshot: str, workdir: str, *, split: str = "test", tasks: Optiona
     import numpy as np
 
     from genrec.evaluate import evaluator, scoring
-    from genrec.train import checkpoints, partitioning
+    from genrec.runtime import checkpoints, partitioning
 
     meta = read_meta(snapshot)
     config = evaluator.EvalConfig(**dict(meta["eval_config"], **({"batch_size": batch_size} if batch_size else {})))

@@ -6,7 +6,7 @@ import json
 import os
 from typing import Optional
 
-from genrec.sweep import run as sweep_run
+from genrec.sweep import layout
 
 # train_summary.json key → results.json cost key, for runs whose eval did not fill them in.
 _SUMMARY_TO_COST = {"steps": "train_steps", "wall_s": "train_wall_s", "total_flops": "train_flops",
@@ -53,8 +53,8 @@ def _read_json(path: str) -> Optional[dict]:
 
 def read_run(workdir: str, values: dict) -> RunRecord:
     """One run folder; point.json (written by local sweeps) tells which run mode failed."""
-    stages = sweep_run.read_point(workdir).get("stages", {})
-    results = _read_json(os.path.join(workdir, sweep_run.RESULTS)) or {}
+    stages = layout.read_point(workdir).get("stages", {})
+    results = _read_json(os.path.join(workdir, layout.RESULTS)) or {}
     summary = _read_json(os.path.join(workdir, "train_summary.json")) or {}
     cost = dict(results.get("cost", {}))
     for key, cost_key in _SUMMARY_TO_COST.items():
@@ -68,8 +68,8 @@ def read_run(workdir: str, values: dict) -> RunRecord:
 
 def collect(sweep_dir: str) -> tuple[dict, list[RunRecord]]:
     """(the sweep record from sweep.json, one RunRecord per grid point, in grid order)."""
-    sweep = _read_json(os.path.join(sweep_dir, sweep_run.SWEEP_FILE))
+    sweep = _read_json(os.path.join(sweep_dir, layout.SWEEP_FILE))
     if sweep is None:
-        raise FileNotFoundError(f"{sweep_dir}: no {sweep_run.SWEEP_FILE}; is it a sweep folder?")
+        raise FileNotFoundError(f"{sweep_dir}: no {layout.SWEEP_FILE}; is it a sweep folder?")
     return sweep, [read_run(os.path.join(sweep_dir, "runs", p["name"]), p["values"])
                    for p in sweep["points"]]

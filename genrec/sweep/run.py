@@ -29,12 +29,11 @@ import sys
 import time
 from typing import Optional, Sequence
 
-from genrec.sweep import axes, grid
+from genrec.sweep import axes, grid, report
+from genrec.sweep.layout import (POINT_FILE, RESULTS, SWEEP_FILE, data_dir, read_point,  # noqa: F401
+                                   run_dir, write_point, write_sweep)
 from genrec.sweep.spec import SweepSpec, load_spec
 
-POINT_FILE = "point.json"
-SWEEP_FILE = "sweep.json"
-RESULTS = os.path.join("eval", "results.json")
 CHECKPOINT_MODES = ("eval", "export")  # run modes that read <workdir>/checkpoints
 LAUNCHERS = {
     "tpu": "bash launch/tpu_pod.sh --name={name} --workdir={workdir} --data_dir={data_dir} "
@@ -42,14 +41,6 @@ LAUNCHERS = {
     "slurm": "sbatch --job-name={name} launch/gpu_slurm.sbatch --workdir={workdir} "
              "--data_dir={data_dir} --run_modes={run_modes}",
 }
-
-
-def run_dir(sweep_dir: str, point: grid.Point) -> str:
-    return os.path.join(sweep_dir, "runs", point.name)
-
-
-def data_dir(sweep_dir: str) -> str:
-    return os.path.join(sweep_dir, "tfds")
 
 
 def is_finished(sweep_dir: str, point: grid.Point, spec: SweepSpec) -> bool:
@@ -67,33 +58,6 @@ def stage_args(point: grid.Point, mode: str, workdir: str, datadir: str) -> list
     if mode in CHECKPOINT_MODES:
         args.append(f"--checkpoint_dir={os.path.join(workdir, 'checkpoints')}")
     return args + point.genrec_args()
-
-
-def read_point(workdir: str) -> dict:
-    path = os.path.join(workdir, POINT_FILE)
-    if not os.path.exists(path):
-        return {}
-    with open(path) as f:
-        return json.load(f)
-
-
-def write_point(workdir: str, record: dict) -> None:
-    os.makedirs(workdir, exist_ok=True)
-    tmp = os.path.join(workdir, POINT_FILE + ".tmp")
-    with open(tmp, "w") as f:
-        json.dump(record, f, indent=2)
-    os.replace(tmp, os.path.join(workdir, POINT_FILE))
-
-
-def write_sweep(sweep_dir: str, spec: SweepSpec, points: Sequence[grid.Point]) -> None:
-    os.makedirs(sweep_dir, exist_ok=True)
-    record = {"name": spec.name, "source": spec.source, "base_gin_files": list(spec.base_gin_files),
-              "run_modes": list(spec.run_modes), "bindings": list(spec.bindings),
-              "grid": {k: (v if isinstance(v, dict) else list(v)) for k, v in spec.grid.items()},
-              "points": [{"name": p.name, "values": p.values, "genrec_args": p.genrec_args()}
-                         for p in points]}
-    with open(os.path.join(sweep_dir, SWEEP_FILE), "w") as f:
-        json.dump(record, f, indent=2)
 
 
 def run_point(spec: SweepSpec, point: grid.Point, sweep_dir: str, python: str,
@@ -237,8 +201,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     counts = {s: list(status.values()).count(s) for s in ("done", "skipped", "failed")}
     logging.info("sweep %s: %s", spec.name, counts)
     if not args.no_report:
-        from genrec.sweep import report
-
         logging.info("report: %s", report.write_report(sweep_dir))
     return 1 if counts["failed"] else 0
 

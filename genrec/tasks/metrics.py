@@ -11,7 +11,7 @@ from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
-from genrec.evaluate import rating, text_metrics
+from genrec.metrics import rating, text_metrics
 
 Metric = Callable[[Sequence[str], Sequence[dict]], dict[str, float]]
 

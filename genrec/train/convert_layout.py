@@ -21,7 +21,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 
 from genrec.model import layer_stack
-from genrec.train.checkpoints import Checkpointer, read_meta, saved_tree
+from genrec.runtime.checkpoints import Checkpointer, read_meta, saved_tree
 
 
 def convert_stacks(tree: Any, to_scanned: bool) -> Any:

@@ -33,7 +33,7 @@ import jax.numpy as jnp
 import optax
 
 from genrec.train import grpo
-from genrec.train.state import FunctionalModel
+from genrec.runtime.state import FunctionalModel
 
 
 @gin.configurable
@@ -191,7 +191,8 @@ def train_rl(workdir: str, dataset, init_from: str, *, loop, config: RlConfig,
     """GRPO on `dataset` from the checkpoint `init_from` (/`init_step`) by `trainer.train_loop`
     (optimizer: `tx`, default gin's `make_optimizer`); returns (state, summary)."""
     from genrec.semantic_ids.artifact import Identifiers
-    from genrec.train import checkpoints, optimizers, partitioning, rl_data, trainer
+    from genrec.runtime import checkpoints, partitioning
+    from genrec.train import optimizers, rl_data, trainer
 
     if init_step is None:
         init_step = chosen_step(init_from)
@@ -228,7 +229,7 @@ def chosen_step(checkpoint_dir: str) -> Optional[int]:
     curve) when that checkpoint is still there, else None (the newest)."""
     import json
 
-    from genrec.train import checkpoints
+    from genrec.runtime import checkpoints
 
     path = os.path.join(os.path.dirname(os.path.abspath(checkpoint_dir)), "train_summary.json")
     if not os.path.exists(path):

@@ -22,7 +22,8 @@ from typing import Any, Optional
 import gin
 import jax
 
-from genrec.train import data, optimizers, partitioning, trainer
+from genrec.runtime import partitioning
+from genrec.train import data, optimizers, trainer
 
 SEMANTIC_IDS_DIR = "semantic_ids"
 ATOMIC_IDS_DIR = "atomic_ids"
@@ -120,7 +121,7 @@ def train_parallel_ids(workdir: str, dataset, loop: trainer.LoopConfig, *, pack:
 
     def validation(params):
         from genrec.evaluate import exact
-        from genrec.train.state import FunctionalModel
+        from genrec.runtime.state import FunctionalModel
 
         model = FunctionalModel.from_factory(factory).module(params, jax.random.key(0))
         with jax.set_mesh(mesh):

@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from genrec.train.state import FunctionalModel, TrainState
+from genrec.runtime.state import FunctionalModel, TrainState
 
 # (logits, targets, weights, z_loss) -> (summed loss incl. z-loss, summed z-loss, weight sum)
 LossFn = Callable[..., tuple[jax.Array, jax.Array, jax.Array]]

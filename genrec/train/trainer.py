@@ -18,8 +18,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from genrec.train import packing, partitioning, state as state_lib, steps
-from genrec.train.checkpoints import Checkpointer
+from genrec.runtime import partitioning, state as state_lib
+from genrec.train import packing, steps
+from genrec.runtime.checkpoints import Checkpointer
 from genrec.train.metrics import MetricsWriter, log_line, throughput
 
 BatchSource = Callable[[int], Iterator[dict[str, np.ndarray]]]  # start_step -> host-local batches
@@ -253,7 +254,7 @@ def train_loop(*, factory: Callable, tx, batch_source: BatchSource, mesh: jax.sh
 def _warm_started(state, warm_start: WarmStart, tx, target, shardings):
     """`state` with the parameters of `warm_start`'s checkpoint, a fresh optimizer state for them
     and, if asked, their frozen copy as `ref_params`."""
-    from genrec.train import checkpoints
+    from genrec.runtime import checkpoints
 
     params = checkpoints.restore_params(warm_start.checkpoint_dir, warm_start.step, target["params"])
     logging.info("warm start: parameters of %s step %d", warm_start.checkpoint_dir, warm_start.step)

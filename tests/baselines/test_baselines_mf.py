@@ -5,7 +5,7 @@ from flax import nnx
 
 from genrec.baselines import mf
 from genrec.datasets.records import ItemTable, RecDataset, UserHistory
-from genrec.evaluate.rating import rating_metrics
+from genrec.metrics.rating import rating_metrics
 
 
 def test_rmse_mae_by_hand_and_as_the_evaluator_computes_them():

@@ -3,7 +3,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from genrec.baselines import full_ranking, popularity
+from genrec.evaluate import full_ranking, popularity
 from genrec.datasets.records import ItemTable, RecDataset, UserHistory
 
 

@@ -1,7 +1,8 @@
 """Left padding, length buckets, negative sampling."""
 import numpy as np
 
-from genrec.baselines import sequences, trainer
+from genrec.baselines import trainer
+from genrec.evaluate import sequences
 
 
 def test_bucket_lengths():

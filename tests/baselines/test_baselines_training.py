@@ -1,7 +1,8 @@
 """Behaviour: a short SASRec training run on synthetic data beats most-popular on the test split."""
 import pytest
 
-from genrec.baselines import popularity, trainer
+from genrec.baselines import trainer
+from genrec.evaluate import popularity
 from genrec.datasets import synthetic
 
 

@@ -44,7 +44,7 @@ def save_checkpoint(setup: dict, checkpoint_dir: str, step: int = 3) -> str:
     import jax
     from flax import nnx
 
-    from genrec.train.checkpoints import Checkpointer
+    from genrec.runtime.checkpoints import Checkpointer
 
     params = nnx.to_pure_dict(nnx.state(setup["model"], nnx.Param))
     state = {"step": np.int32(step), "params": params, "rng": jax.random.key_data(jax.random.key(0))}

@@ -19,7 +19,7 @@ def main(port: int, pid: int, out_dir: str) -> None:
     import eval_helpers
     from data_parallel_helpers import TASK, evaluate_families, spied_evaluator
     from genrec.evaluate import data_parallel, evaluator
-    from genrec.train import partitioning
+    from genrec.runtime import partitioning
 
     setup = eval_helpers.build_setup(os.path.join(out_dir, f"setup_{pid}"))
     mesh = partitioning.make_mesh()

@@ -46,7 +46,7 @@ def test_beam_search_ranking_is_exact_for_two_level_ids(eval_setup):
 
 def test_checkpoint_evaluates_the_same_on_another_mesh(eval_setup, tmp_path):
     from genrec.evaluate import run
-    from genrec.train import partitioning
+    from genrec.runtime import partitioning
 
     ckpt = eval_helpers.save_checkpoint(eval_setup, str(tmp_path / "checkpoints"))
     tasks = [SEQ]

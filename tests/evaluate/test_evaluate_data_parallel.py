@@ -10,7 +10,7 @@ import pytest
 import eval_helpers
 from data_parallel_helpers import TASK, evaluate_families, spied_evaluator
 from genrec.evaluate import data_parallel, evaluator
-from genrec.train import partitioning
+from genrec.runtime import partitioning
 
 
 def _meshes():
@@ -95,7 +95,7 @@ def test_exact_ranking_and_exact_recommender_split_over_devices():
     """The parallel-digit model's exact scorer: full-catalogue ranks and top-10, and ExactRecommender."""
     from flax import nnx
 
-    from genrec.baselines import full_ranking
+    from genrec.evaluate import full_ranking
     from genrec.datasets import synthetic
     from genrec.evaluate import exact
     from genrec.export.recommender import ExactRecommender

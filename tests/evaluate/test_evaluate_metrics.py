@@ -4,7 +4,8 @@ import math
 import numpy as np
 import pytest
 
-from genrec.evaluate import beyond_accuracy, postprocess, ranking, rating, results, text_metrics
+from genrec.evaluate import beyond_accuracy, postprocess, ranking, results
+from genrec.metrics import rating, text_metrics
 
 
 def test_ranking_hand_example():

@@ -25,7 +25,7 @@ def test_two_processes_evaluate_like_one(tmp_path, eval_setup):
     import jax
 
     from genrec.evaluate import data_parallel, evaluator
-    from genrec.train import partitioning
+    from genrec.runtime import partitioning
 
     import eval_helpers
 

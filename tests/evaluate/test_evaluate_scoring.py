@@ -73,7 +73,8 @@ def test_generated_answers_scored_by_kind(eval_setup):
     def greedy(model, inputs, *, max_length, eos_id):
         return np.tile(np.array(answer + [0] * (max_length - len(answer)), np.int32), (len(inputs), 1)), None
 
-    from genrec.evaluate import evaluator, rating, text_metrics
+    from genrec.evaluate import evaluator
+    from genrec.metrics import rating, text_metrics
 
     ev = _evaluator(eval_setup)
     ev.greedy = greedy

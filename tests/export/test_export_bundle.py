@@ -67,7 +67,7 @@ def test_bundle_params_must_match_config(export_setup, tmp_path):
     from genrec.export import params_io
     from genrec.model.config import ModelConfig
     from genrec.model.network import EncoderDecoder
-    from genrec.train.state import FunctionalModel
+    from genrec.runtime.state import FunctionalModel
 
     with open(os.path.join(export_setup["bundle"], "manifest.json")) as f:
         manifest = json.load(f)

@@ -10,7 +10,7 @@ from flax import nnx
 from genrec.model import decoding, layer_stack
 from genrec.model.network import EncoderDecoder
 from genrec.model.trie import build_trie
-from genrec.train.state import FunctionalModel
+from genrec.runtime.state import FunctionalModel
 from tests.model.model_testing import TINY, forward, tiny_model
 
 ENC = jnp.array([[5, 6, 7, 8, 0, 0], [9, 3, 0, 0, 0, 0], [4, 4, 4, 4, 4, 4]], jnp.int32)

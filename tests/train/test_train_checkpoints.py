@@ -12,7 +12,8 @@ import jax
 import numpy as np
 import pytest
 
-from genrec.train import checkpoints, optimizers, partitioning, trainer
+from genrec.runtime import checkpoints, partitioning
+from genrec.train import optimizers, trainer
 from train_helpers import factory_for, random_source, standard_setup
 
 NUM_STEPS = 6

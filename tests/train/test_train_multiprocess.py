@@ -25,7 +25,7 @@ def test_two_processes_match_one_process(tmp_path):
 
     import jax
 
-    from genrec.train import partitioning
+    from genrec.runtime import partitioning
 
     factory, tx, _ = standard_setup()
     reference, _ = run_steps(partitioning.make_mesh(data=2, fsdp=2, tensor=2), factory, tx, 3)

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from genrec.model import parallel_ids
-from genrec.train import checkpoints, partitioning, run, trainer
+from genrec.runtime import checkpoints, partitioning
+from genrec.train import run, trainer
 
 LEVELS = (8, 8, 4)
 
@@ -94,7 +95,7 @@ def _brute_force_top10(model, codes, histories, exclude):
 @pytest.mark.slow  # ~85 s (a compile per history length); CI's slow pass runs it
 @pytest.mark.parametrize("exclude", [False, True])
 def test_exact_evaluation_equals_a_per_user_brute_force(trained, dataset, tmp_path, exclude):
-    from genrec.baselines import full_ranking
+    from genrec.evaluate import full_ranking
     from genrec.evaluate.run import evaluate_checkpoint
     from genrec.evaluate.evaluator import EvalConfig
     from genrec.evaluate.ranking import ranking_metrics

@@ -8,7 +8,7 @@ import optax
 import pytest
 from jax.sharding import PartitionSpec as P
 
-from genrec.train import partitioning, state as state_lib
+from genrec.runtime import partitioning, state as state_lib
 from train_helpers import factory_for, tiny_config
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

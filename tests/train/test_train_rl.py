@@ -12,8 +12,9 @@ import pytest
 from flax import nnx
 
 from genrec.model import parallel_ids
-from genrec.train import checkpoints, grpo, partitioning, rl, rl_data, rl_policies, run, trainer
-from genrec.train.state import FunctionalModel
+from genrec.runtime import checkpoints, partitioning
+from genrec.train import grpo, rl, rl_data, rl_policies, run, trainer
+from genrec.runtime.state import FunctionalModel
 
 LEVELS = (8, 8, 4)
 

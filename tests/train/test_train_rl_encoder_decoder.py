@@ -15,8 +15,9 @@ from flax import nnx
 
 from genrec.model.network import EncoderDecoder
 from genrec.model.trie import build_trie
-from genrec.train import partitioning, rl, rl_data, rl_policies, run, trainer
-from genrec.train.state import FunctionalModel
+from genrec.runtime import partitioning
+from genrec.train import rl, rl_data, rl_policies, run, trainer
+from genrec.runtime.state import FunctionalModel
 from tests.model.model_testing import TINY
 from tiny_run import tiny_sequential_config
 
@@ -125,7 +126,7 @@ def test_rollout_prompts_are_the_inputs_the_seqio_task_feeds_the_model(supervise
     from genrec.evaluate.run import task_examples
     from genrec.semantic_ids.artifact import Identifiers
     from genrec.tasks import pipeline, prompts, registry
-    from genrec.train import checkpoints
+    from genrec.runtime import checkpoints
 
     _, meta = checkpoints.read_meta(supervised)
     identifiers = Identifiers.load(meta["identifiers_dir"])
@@ -173,7 +174,7 @@ def test_encoder_decoder_rl_on_8_devices_equals_1_device_resumes_exactly_and_eva
     from genrec.evaluate.run import evaluate_checkpoint
     from genrec.export import run as export_run
     from genrec.export.recommender import Recommender
-    from genrec.train import checkpoints
+    from genrec.runtime import checkpoints
 
     state_8, summary_8 = _rl(tmp_path / "eight", dataset, supervised,
                              partitioning.make_mesh(data=2, fsdp=2, tensor=2), 4, validate=True)

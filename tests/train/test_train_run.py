@@ -7,7 +7,8 @@ import jax
 import numpy as np
 import pytest
 
-from genrec.train import checkpoints, data, packing, partitioning, run, trainer
+from genrec.runtime import checkpoints, partitioning
+from genrec.train import data, packing, run, trainer
 from tiny_run import tiny_sequential_config
 
 

@@ -4,7 +4,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from genrec.train import optimizers, partitioning, state as state_lib, steps
+from genrec.runtime import partitioning, state as state_lib
+from genrec.train import optimizers, steps
 from train_helpers import factory_for, random_batch, run_steps, standard_setup, tiny_config
 
 

@@ -66,7 +66,8 @@ def run_steps(mesh, factory, tx, num_steps: int = 3, local_batch=random_batch):
     `local_batch(i)`. Returns (per-step losses, final state)."""
     import jax
 
-    from genrec.train import partitioning, state as state_lib, steps
+    from genrec.runtime import partitioning, state as state_lib
+    from genrec.train import steps
 
     model = state_lib.FunctionalModel.from_factory(factory)
     abstract = state_lib.abstract_state(factory, tx, seed=0)

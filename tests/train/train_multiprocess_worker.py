@@ -15,7 +15,7 @@ def main(port: int, pid: int, out_dir: str) -> None:
     import numpy as np
 
     two_processes.initialize(port, pid)
-    from genrec.train import checkpoints, partitioning
+    from genrec.runtime import checkpoints, partitioning
     from train_helpers import random_batch, run_steps, standard_setup
 
     factory, tx, _ = standard_setup()

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import optax
 from flax import nnx
 
-from genrec.train import partitioning
+from genrec.runtime import partitioning
 
 TrainState = dict[str, Any]
 # The features an EncDecFeatureConverter batch carries that the model reads.

@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from genrec.baselines import sequences
+from genrec.evaluate import sequences
 from genrec.datasets.records import RecDataset
 from genrec.evaluate import data_parallel, protocol
 from genrec.evaluate.beyond_accuracy import beyond_accuracy, history_repeats, train_popularity

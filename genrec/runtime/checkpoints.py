@@ -1,7 +1,7 @@
 """Orbax checkpoints: async saves every N steps, keep the last K, resume, preemption, inference load.
 
 <workdir>/checkpoints/<step>/{state, meta}: `state` is the whole train state (step, params, optimizer
-state, rng; see genrec/train/state.py), `meta` a JSON dict (model_config, step, vocabulary,
+state, rng; see genrec/runtime/state.py), `meta` a JSON dict (model_config, step, vocabulary,
 identifiers_dir, dataset, mixture, task_feature_lengths, ...). A restore reads into the shardings of
 the *current* mesh (abstract target), so a run saved on one mesh shape resumes on another. A latest
 checkpoint that fails to restore (corrupt, partial) is moved to <dir>.corrupt/ with a warning and the
@@ -21,8 +21,8 @@ import jax
 import orbax.checkpoint as ocp
 from etils import epath
 
-from genrec.train.partitioning import path_keys
-from genrec.train.state import TrainState
+from genrec.runtime.partitioning import path_keys
+from genrec.runtime.state import TrainState
 
 
 class CheckpointMismatchError(ValueError):
@@ -161,8 +161,8 @@ def load_for_inference(checkpoint_dir: str, mesh: Optional[jax.sharding.Mesh] = 
     """(the checkpoint's model with its parameters, meta): the EncoderDecoder, or the model its meta
     names (`meta['model']`). Reads only the parameters (not the optimizer state), sharded over `mesh`
     by the logical-axis rules (default: all local devices, dp)."""
-    from genrec.train import partitioning
-    from genrec.train.state import FunctionalModel
+    from genrec.runtime import partitioning
+    from genrec.runtime.state import FunctionalModel
 
     step, meta = read_meta(checkpoint_dir, step)
     factory = model_factory(meta)
@@ -176,7 +176,7 @@ def load_for_inference(checkpoint_dir: str, mesh: Optional[jax.sharding.Mesh] = 
 def sharded_param_shapes(model, mesh: jax.sharding.Mesh) -> Any:
     """A tree of ShapeDtypeStruct: `model`'s (a FunctionalModel) parameters, sharded over `mesh` by
     the logical-axis rules; the target restore_params reads into."""
-    from genrec.train import partitioning
+    from genrec.runtime import partitioning
 
     specs = partitioning.param_specs(model.abstract_params, mesh)
     return jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=jax.sharding.NamedSharding(mesh, s)),

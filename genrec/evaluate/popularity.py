@@ -6,7 +6,7 @@ import time
 import jax.numpy as jnp
 import numpy as np
 
-from genrec.baselines import full_ranking
+from genrec.evaluate import full_ranking
 from genrec.datasets.records import RecDataset
 from genrec.evaluate import protocol
 
