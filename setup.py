@@ -20,7 +20,7 @@ INSTALL_REQUIRES = [
     "tqdm==4.70.1",
     "matplotlib==3.11.2",
     "tensorboard==2.21.0",
-    # BLEU and ROUGE by their reference implementations (genrec/evaluate/text_metrics.py)
+    # BLEU and ROUGE by their reference implementations (genrec/metrics/text_metrics.py)
     "sacrebleu==2.6.0",
     "rouge-score==0.1.2",
 ]
