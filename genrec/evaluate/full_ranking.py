@@ -72,11 +72,21 @@ def rank(scorer: Scorer, histories, targets, *, k: int, max_len: int, batch_size
     return topk, ranks
 
 
-def evaluate(scorer: Scorer, dataset: RecDataset, split: str, *, max_len: int,
-             batch_size: int = 512, exclude_history: bool = protocol.OFFLINE_DROP_HISTORY,
-             beyond: bool = False) -> dict[str, float]:
-    """Ranking metrics of every user of `split`; with `beyond`, also coverage@10 and the mean
-    training popularity of the recommended items (genrec/evaluate/beyond_accuracy.py)."""
+PER_USER_K = 10  # the cutoff of the per-user arrays (benchmarks/quality/PROTOCOL.md)
+
+
+def per_user_metrics(ranks: np.ndarray, k: int = PER_USER_K) -> dict[str, np.ndarray]:
+    """Each user's NDCG@k and hit@k (float64 [N]) from 0-based target ranks; their means are
+    metrics_from_ranks' ndcg@k and recall@k (genrec/evaluate/significance.py tests them paired)."""
+    ranks = np.asarray(ranks, np.float64)
+    hit = ranks < k
+    return {f"ndcg@{k}": np.where(hit, 1.0 / np.log2(ranks + 2.0), 0.0), f"hit@{k}": hit.astype(np.float64)}
+
+
+def evaluate_per_user(scorer: Scorer, dataset: RecDataset, split: str, *, max_len: int,
+                      batch_size: int = 512, exclude_history: bool = protocol.OFFLINE_DROP_HISTORY,
+                      beyond: bool = False) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+    """`evaluate`'s metrics and, per user of `split` in its order, NDCG@10 and hit@10 arrays."""
     histories, targets = leave_one_out(dataset, split)
     k = min(max(KS), dataset.num_items)
     topk, ranks = rank(scorer, histories, targets, k=k, max_len=max_len, batch_size=batch_size,
@@ -84,4 +94,18 @@ def evaluate(scorer: Scorer, dataset: RecDataset, split: str, *, max_len: int,
     out = {**metrics_from_ranks(ranks, k, ks=KS), **history_repeats(topk, histories, targets)}
     if beyond:
         out.update(beyond_accuracy(topk, targets, train_popularity(dataset)))
-    return out
+    return out, per_user_metrics(ranks)
+
+
+def evaluate(scorer: Scorer, dataset: RecDataset, split: str, *, max_len: int,
+             batch_size: int = 512, exclude_history: bool = protocol.OFFLINE_DROP_HISTORY,
+             beyond: bool = False) -> dict[str, float]:
+    """Ranking metrics of every user of `split`; with `beyond`, also coverage@10 and the mean
+    training popularity of the recommended items (genrec/evaluate/beyond_accuracy.py)."""
+    return evaluate_per_user(scorer, dataset, split, max_len=max_len, batch_size=batch_size,
+                             exclude_history=exclude_history, beyond=beyond)[0]
+
+
+def save_per_user(path: str, per_user: dict[str, np.ndarray]) -> None:
+    """Writes the per-user arrays as an .npz (no pickled objects; np.load(path) reads them back)."""
+    np.savez(path, **per_user)
