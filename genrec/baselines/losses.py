@@ -25,3 +25,14 @@ def sampled_bce(hidden, item_emb, targets, negatives, weights) -> jax.Array:
     pos = jnp.einsum("...d,...d->...", hidden, item_emb[targets]).astype(jnp.float32)
     neg = jnp.einsum("...d,...d->...", hidden, item_emb[negatives]).astype(jnp.float32)
     return _weighted_mean(-jax.nn.log_sigmoid(pos) - jax.nn.log_sigmoid(-neg), weights)
+
+
+def sampled_softmax(hidden, item_emb, targets, negatives, weights) -> jax.Array:
+    """Softmax over the target and K negatives shared by every position (eSASRec's loss):
+    -log e^{<h, e_t>} / (e^{<h, e_t>} + sum_k e^{<h, e_k>}), a negative equal to the position's
+    target left out. negatives: [K] item ids drawn uniformly (a constant proposal: no log-Q term)."""
+    pos = jnp.einsum("...d,...d->...", hidden, item_emb[targets]).astype(jnp.float32)
+    neg = jnp.einsum("...d,kd->...k", hidden, item_emb[negatives]).astype(jnp.float32)
+    neg = jnp.where(negatives == targets[..., None], -jnp.inf, neg)
+    log_z = jax.nn.logsumexp(jnp.concatenate([pos[..., None], neg], axis=-1), axis=-1)
+    return _weighted_mean(log_z - pos, weights)
