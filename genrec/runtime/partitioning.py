@@ -37,6 +37,9 @@ LOGICAL_AXIS_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("relpos_buckets", ()),
     ("layers", ()),  # the stacked axis of scanned layers
     ("length", ()),
+    # catalogue rows (the parallel-digit model's item code table in its catalogue loss): split over
+    # every device, each scoring its shard (genrec/model/catalogue_softmax.py)
+    ("items", ("data", "fsdp", "tensor")),
 )
 
 
