@@ -1,0 +1,164 @@
+"""Markdown tables from committed result JSON only (benchmarks/quality/PROTOCOL.md, section 6).
+
+  python benchmarks/quality/make_tables.py --rows 'benchmarks/quality/protocol_runs/*/*.json' \
+      --grid benchmarks/quality/sasrec_grid_beauty --out benchmarks/quality/TABLES.md
+
+Headline rows (one JSON per dataset / protocol / arm / seed) become one table per dataset and
+protocol: mean +/- sd over seeds of each metric, how the arm ranks, the history items it reads, its
+parameters and its wall time with identifiers and embeddings, then the paired test of every declared
+comparison (significance.compare on per-user test values averaged over seeds). A grid folder (written
+by sasrec_grid.py) becomes a table of its validation-only runs, the selected one in bold. Nothing is
+typed in: every number printed is read from the JSON or computed from the arrays it names.
+"""
+from __future__ import annotations
+
+import argparse
+import collections
+import glob
+import json
+import os
+import sys
+from typing import Iterable
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, REPO)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import numpy as np  # noqa: E402
+
+import sasrec_grid  # noqa: E402  (benchmarks/quality/sasrec_grid.py: the selection rule)
+
+from genrec.evaluate import significance  # noqa: E402
+
+METRICS = ("recall@10", "ndcg@10")
+HEADERS = {"recall@10": "Recall@10", "ndcg@10": "NDCG@10"}
+# Comparisons printed under each table, A against B (the primary family first: PROTOCOL.md section 5).
+COMPARISONS = (("recipe", "tuned-sasrec"), ("recipe", "sasrec-ce"), ("tuned-sasrec", "sasrec-ce"),
+               ("recipe", "most-popular"))
+PER_USER = {"recall@10": "hit@10", "ndcg@10": "ndcg@10"}
+REQUIRED = ("dataset", "arm", "protocol", "seed", "metrics", "ranking", "history_items_read",
+            "num_params", "wall_s_total", "per_user_files")
+
+
+def read_rows(paths: Iterable[str]) -> list[dict]:
+    rows = []
+    for path in sorted(paths):
+        with open(path) as f:
+            row = json.load(f)
+        missing = [k for k in REQUIRED if k not in row]
+        if missing:
+            raise ValueError(f"{path}: result row lacks {missing} (PROTOCOL.md section 6)")
+        row["_path"] = path
+        rows.append(row)
+    return rows
+
+
+def mean_sd(values: list[float]) -> str:
+    values = np.asarray(values, np.float64)
+    sd = values.std(ddof=1) if len(values) > 1 else float("nan")
+    return f"{values.mean():.4f} ± {sd:.4f}" if len(values) > 1 else f"{values.mean():.4f} (1 seed)"
+
+
+def per_user(row: dict, metric: str, root: str) -> np.ndarray:
+    path = row["per_user_files"]["test"]
+    with np.load(path if os.path.isabs(path) else os.path.join(root, path)) as f:
+        return f[PER_USER[metric]]
+
+
+def comparison_lines(arms: dict[str, list[dict]], root: str) -> list[str]:
+    out = []
+    for a, b in COMPARISONS:
+        if a not in arms or b not in arms:
+            continue
+        for metric in METRICS:
+            va = significance.seed_mean([per_user(r, metric, root) for r in arms[a]])
+            vb = significance.seed_mean([per_user(r, metric, root) for r in arms[b]])
+            c = significance.compare(va, vb)
+            boot, sign = c["bootstrap"], c["sign_test"]
+            verdict = {significance.WIN: f"{a} wins", significance.LOSS: f"{b} wins",
+                       significance.NONE: "no significant difference"}[c["verdict"]]
+            out.append(f"| {a} vs {b} | {HEADERS[metric]} | {boot['mean_difference']:+.5f} "
+                       f"[{boot['low']:+.5f}, {boot['high']:+.5f}] | {sign['positive']:,} / "
+                       f"{sign['negative']:,} | {sign['p_value']:.3g} | **{verdict}** |")
+    if out:
+        out = ["", "| comparison (test users, seed-averaged) | metric | mean difference [95 % bootstrap] "
+               "| users better / worse | sign-test p | verdict |", "|---|---|---|---|---|---|"] + out
+    return out
+
+
+def headline_tables(rows: list[dict], root: str = REPO) -> list[str]:
+    groups = collections.defaultdict(lambda: collections.defaultdict(list))
+    for row in rows:
+        groups[(row["dataset"], row["protocol"])][row["arm"]].append(row)
+    out = []
+    for (dataset, protocol), arms in sorted(groups.items()):
+        out += [f"### {dataset}, history {protocol}", "",
+                "| arm | seeds | " + " | ".join(f"test {HEADERS[m]}" for m in METRICS)
+                + " | ranking | history items read | parameters | wall time (with identifiers and embeddings) |",
+                "|---|---|" + "---|" * (len(METRICS) + 4)]
+        for arm, arm_rows in sorted(arms.items()):
+            seeds = sorted(r["seed"] for r in arm_rows)
+            if len(set(seeds)) != len(seeds):
+                raise ValueError(f"{dataset}/{protocol}/{arm}: seed listed twice {seeds}")
+            metrics = " | ".join(mean_sd([r["metrics"]["test"][m] for r in arm_rows]) for m in METRICS)
+            walls = [r["wall_s_total"] for r in arm_rows]
+            params = sorted({r["num_params"] for r in arm_rows})
+            out.append(f"| {arm} | {', '.join(map(str, seeds))} | {metrics} | {arm_rows[0]['ranking']} | "
+                       f"{arm_rows[0]['history_items_read']} | {', '.join(f'{p:,}' for p in params)} | "
+                       f"{np.mean(walls) / 60:.1f} min (mean) |")
+        out += comparison_lines(arms, root) + [""]
+    return out
+
+
+def grid_table(folder: str) -> list[str]:
+    """One table per protocol subfolder of a sasrec_grid.py folder, runs in search order, the run
+    PROTOCOL.md's selection rule picks in bold."""
+    out = []
+    for protocol in sorted(os.listdir(folder)):
+        sub = os.path.join(folder, protocol)
+        files = sorted(glob.glob(os.path.join(sub, "*.json")))
+        if not files:
+            continue
+        rows = [json.load(open(f)) for f in files]
+        order = {sasrec_grid.run_name(c): i for i, c in enumerate(sasrec_grid.stage_configs(1))}
+        rows.sort(key=lambda r: (r["stage"], order.get(r["name"], len(order)), r["name"]))
+        best = sasrec_grid.selected(rows, sub)["name"]
+        out += [f"### {os.path.basename(folder.rstrip('/'))}, history {protocol} (validation only, seed 0)", "",
+                "| stage | configuration | validation Recall@10 | validation NDCG@10 | best epoch / epochs "
+                "| CPU-min | wall-min |", "|---|---|---|---|---|---|---|"]
+        for r in rows:
+            v, c = r["metrics"]["validation"], r["cost"]
+            name = f"**{r['name']}**" if r["name"] == best else r["name"]
+            out.append(f"| {r['stage']} | {name} | {v['recall@10']:.4f} | {v['ndcg@10']:.4f} | "
+                       f"{c['best_epoch']} / {c['epochs']} | {c['cpu_s'] / 60:.1f} | {r['run_wall_s'] / 60:.1f} |")
+        total = sum(r["cost"]["cpu_s"] for r in rows) / 3600
+        out += ["", f"{len(rows)} runs, {total:.2f} CPU-hours spent of the budget (PROTOCOL.md section 7).", ""]
+    return out
+
+
+def main(argv=None) -> str:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rows", action="append", default=[], help="glob of headline row JSON files")
+    parser.add_argument("--grid", action="append", default=[], help="a sasrec_grid.py output folder")
+    parser.add_argument("--out", default=None, help="write the markdown here (default: stdout)")
+    args = parser.parse_args(argv)
+    rows = read_rows(p for pattern in args.rows for p in glob.glob(pattern, recursive=True))
+    command = "python benchmarks/quality/make_tables.py " + " ".join(
+        [f"--rows '{r}'" for r in args.rows] + [f"--grid {g}" for g in args.grid])
+    lines = ["<!-- generated by benchmarks/quality/make_tables.py from committed JSON; do not edit -->",
+             f"Command: `{command}`", ""]
+    if rows:
+        lines += ["## Headline rows (PROTOCOL.md)", ""] + headline_tables(rows)
+    for folder in args.grid:
+        lines += grid_table(folder)
+    text = "\n".join(lines) + "\n"
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write(text)
+    else:
+        print(text)
+    return text
+
+
+if __name__ == "__main__":
+    main()
