@@ -3,6 +3,12 @@
   ds = genrec.datasets.load("amazon-2014-beauty")   # gin: load_dataset.name = 'amazon-2014-beauty'
 
 The builders live in data/<builder>/<builder>_dataset_builder.py (the `tfds build` layout).
+
+Your own interaction log, by path, with no code edit (read straight from the files at each stage):
+
+  load_dataset.path = '/data/my_log.tsv'
+  load_dataset.format = 'tsv'          # one of PATH_FORMATS
+  load_dataset.name = 'my-log'         # optional: default the file or folder name
 """
 from __future__ import annotations
 
@@ -14,7 +20,7 @@ from typing import Callable, Optional
 import gin
 
 from genrec import REPO_ROOT
-from genrec.datasets import records, textio
+from genrec.datasets import amazon, plain_tsv, records, textio
 
 BUILDERS_DIR = os.path.join(REPO_ROOT, "data")
 
@@ -40,6 +46,36 @@ DATASETS = {
     "movielens-100k": Source("movielens", "100k", "movielens-100k"),
     "movielens-1m": Source("movielens", "1m", "movielens-1m"),
 }
+
+
+# load_dataset.format when load_dataset.path is given: what the path holds.
+PATH_FORMATS = {
+    "tsv": "a file of tab-separated `user item timestamp [rating]` lines (genrec/datasets/plain_tsv.py)",
+    "p5": "a folder with sequential_data.txt + datamaps.json (P5's format; no item text)",
+    "amazon-tsv": "a folder with interactions.tsv + items.tsv (genrec/datasets/amazon.py)",
+    "amazon-raw": "a folder with one Amazon review file *_5.json(.gz) and optional meta_*.json(.gz)",
+    "amazon": "a folder in any of the three Amazon formats, detected from its files",
+}
+
+
+def path_dataset_name(path: str) -> str:
+    """The default name of a dataset read by path: its file or folder name, extension dropped, with
+    characters other than letters, digits, '-' and '_' replaced by '-'."""
+    base = os.path.basename(os.path.normpath(path))
+    stem = base.split(".")[0] or base
+    return "".join(c if c.isalnum() or c in "-_" else "-" for c in stem) or "dataset"
+
+
+def read_path(path: str, format: Optional[str], name: Optional[str] = None) -> records.RecDataset:
+    """The dataset at `path` in `format` (PATH_FORMATS), parsed without TFDS."""
+    if format not in PATH_FORMATS:
+        raise ValueError(f"load_dataset.format={format!r} with load_dataset.path={path!r}; expected one "
+                         "of: " + "; ".join(f"'{k}' ({v})" for k, v in PATH_FORMATS.items()))
+    name = name or path_dataset_name(path)
+    if format == "tsv":
+        return plain_tsv.load(path, name)
+    amazon_format = {"p5": "p5", "amazon-tsv": "tsv", "amazon-raw": "raw", "amazon": None}[format]
+    return amazon.load(path, name, format=amazon_format)
 
 
 def source(name: Optional[str]) -> Source:
@@ -98,14 +134,21 @@ def prepare(name: str, *, data_dir: Optional[str] = None, raw_data_dir: Optional
 
 
 @gin.configurable("load_dataset")
-def load(name: Optional[str] = None, *, data_dir: Optional[str] = None,
-         raw_data_dir: Optional[str] = None,
+def load(name: Optional[str] = None, *, path: Optional[str] = None, format: Optional[str] = None,
+         data_dir: Optional[str] = None, raw_data_dir: Optional[str] = None,
          transform: Optional[Callable[[records.RecDataset], records.RecDataset]] = None
          ) -> records.RecDataset:
-    """The prepared dataset `name` (prepared first if needed), read back through TFDS; `transform`
-    rewrites it after loading (gin: `load_dataset.transform = @subsample_train_users`)."""
+    """The prepared dataset `name` (prepared first if needed), read back through TFDS; or, with
+    `path`, the interaction log there in `format` (PATH_FORMATS), named `name` or after the path.
+    `transform` rewrites it after loading (gin: `load_dataset.transform = @subsample_train_users`)."""
     from genrec.datasets import tfds_format
 
+    if path is not None:
+        dataset = read_path(path, format, name)
+        return transform(dataset) if transform is not None else dataset
+    if format is not None:
+        raise ValueError(f"load_dataset.format={format!r} needs load_dataset.path (a named dataset "
+                         "knows its format)")
     source(name)
     dataset = tfds_format.read_dataset(prepare(name, data_dir=data_dir, raw_data_dir=raw_data_dir))
     return transform(dataset) if transform is not None else dataset
