@@ -34,7 +34,11 @@ RUN_MODES = {
     "snapshot": "genrec.snapshot.write:snapshot",
     "export": "genrec.export.run:export",
     "infer": "genrec.export.run:infer",
+    "add_items": "genrec.export.catalogue_update:add_items_run",
+    "remove_items": "genrec.export.catalogue_update:remove_items_run",
 }
+# `genrec <subcommand> --items=FILE` → run mode and the gin binding that names the file.
+CATALOGUE_SUBCOMMANDS = {"add-items": "add_items", "remove-items": "remove_items"}
 
 FLAGS = flags.FLAGS
 flags.DEFINE_multi_string("gin_file", [], "Gin files, applied in order.")
@@ -84,6 +88,12 @@ def rewrite_gin_args(argv: list[str]) -> list[str]:
             out.append(arg)
     if "recommend" in out[1:]:  # the subcommand, wherever it stands among the flags
         out = [out[0], "--run_mode=infer"] + [a for a in out[1:] if a != "recommend"]
+    for command, mode in CATALOGUE_SUBCOMMANDS.items():
+        if command in out[1:]:
+            items = [a.split("=", 1)[1] for a in out[1:] if a.startswith("--items=")]
+            rest = [a for a in out[1:] if a != command and not a.startswith("--items=")]
+            out = [out[0], f"--run_mode={mode}"] + [f"--gin_bindings={mode}_run.items_file = {f!r}"
+                                                     for f in items] + rest
     return out
 
 

@@ -1,7 +1,8 @@
 """The identifier artifact every scheme produces: item id → tuple of codes → tokens.
 
 On disk (<workdir>/semantic_ids/): codes.npy (int32 [num_items, num_levels]), identifiers.json
-(scheme, level sizes, dataset, source item ids). Level l's code c is the token `<{letter_l}_{c}>`
+(scheme, level sizes, dataset, source item ids), and for a text quantiser coder.json + coder.npz (the
+frozen text encoder and quantiser, genrec/semantic_ids/coder.py: identifiers for new items). Level l's code c is the token `<{letter_l}_{c}>`
 (letters a, b, c, ..., z, aa, ab, ...), so item 5 with codes (12, 201, 7, 0) is `<a_12><b_201><c_7><d_0>`.
 """
 from __future__ import annotations
@@ -13,6 +14,8 @@ import string
 from typing import Optional, Sequence
 
 import numpy as np
+
+from genrec.semantic_ids.coder import ItemCoder
 
 CODES_FILE = "codes.npy"
 META_FILE = "identifiers.json"
@@ -37,6 +40,7 @@ class Identifiers:
     level_sizes: tuple[int, ...]
     source_ids: Optional[tuple[str, ...]] = None
     dataset: str = ""
+    coder: Optional[ItemCoder] = dataclasses.field(default=None, compare=False, repr=False)
 
     def __post_init__(self):
         codes = np.asarray(self.codes)
@@ -85,6 +89,8 @@ class Identifiers:
                 "source_ids": list(self.source_ids) if self.source_ids is not None else None}
         with open(os.path.join(directory, META_FILE), "w") as f:
             json.dump(meta, f)
+        if self.coder is not None:
+            self.coder.save(directory)
 
     @classmethod
     def load(cls, directory: str) -> "Identifiers":
@@ -96,4 +102,4 @@ class Identifiers:
         codes = np.load(os.path.join(directory, CODES_FILE), allow_pickle=False)
         src = meta.get("source_ids")
         return cls(meta["scheme"], codes, tuple(meta["level_sizes"]),
-                   tuple(src) if src is not None else None, meta.get("dataset", ""))
+                   tuple(src) if src is not None else None, meta.get("dataset", ""), ItemCoder.load(directory))

@@ -11,7 +11,7 @@ import gin
 import numpy as np
 
 from genrec.datasets import records
-from genrec.semantic_ids import encoders, text
+from genrec.semantic_ids import coder, encoders, text
 
 
 def cache_path(cache_dir: str, dataset: str, encoder_name: str, texts: list[str]) -> str:
@@ -24,11 +24,16 @@ def cache_path(cache_dir: str, dataset: str, encoder_name: str, texts: list[str]
 @gin.configurable
 def item_embeddings(dataset: records.RecDataset, cache_dir: Optional[str] = None,
                     encoder: Optional[encoders.TextEncoder] = None,
-                    recipe: Callable[[records.RecDataset], list[str]] = text.metadata_texts
-                    ) -> np.ndarray:
-    """float32 [num_items, D]: the encoder's embedding of each item's recipe text."""
+                    recipe: Callable[[records.RecDataset], list[str]] = text.metadata_texts,
+                    with_text_encoder: bool = False):
+    """float32 [num_items, D]: the encoder's embedding of each item's recipe text. With
+    `with_text_encoder`: (that, the encoder frozen as it embedded them, or None where new items could
+    not be embedded alike: a recipe other than the item metadata, an encoder that cannot be frozen)."""
     encoder = encoder or encoders.TfidfSvdEncoder()
     texts = recipe(dataset)
+    if with_text_encoder:
+        frozen = coder.freeze_text_encoder(encoder, texts) if recipe is text.metadata_texts else None
+        return item_embeddings(dataset, cache_dir, encoder, recipe), frozen
     path = cache_path(cache_dir, dataset.name, encoder.name, texts) if cache_dir else None
     if path and os.path.exists(path):
         x = np.load(path, allow_pickle=False)

@@ -46,6 +46,10 @@ class TfidfSvdEncoder:
         return words + [f"{a}_{b}" for a, b in zip(words, words[1:])]
 
     def tfidf(self, texts: Sequence[str]) -> scipy.sparse.csr_matrix:
+        return self._fit_tfidf(texts)[0]
+
+    def _fit_tfidf(self, texts: Sequence[str]):
+        """(L2-normalised TF-IDF rows, vocabulary {term: column}, idf per column)."""
         vocab: dict[str, int] = {}
         rows, cols, vals = [], [], []
         for i, text in enumerate(texts):
@@ -55,24 +59,75 @@ class TfidfSvdEncoder:
                 vals.append(1.0 + math.log(count))
         m = scipy.sparse.csr_matrix((vals, (rows, cols)), shape=(len(texts), max(len(vocab), 1)))
         df = np.bincount(m.indices, minlength=m.shape[1])
-        m = m.multiply(np.log((1 + len(texts)) / (1 + df)) + 1.0).tocsr()
-        norms = np.sqrt(np.asarray(m.multiply(m).sum(1))).ravel()
-        return scipy.sparse.diags(1.0 / np.maximum(norms, 1e-12)) @ m
+        idf = np.log((1 + len(texts)) / (1 + df)) + 1.0
+        return _l2_rows(m.multiply(idf).tocsr()), vocab, idf
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
-        m = self.tfidf(texts)
+        return self.fit(texts)[0]
+
+    def fit(self, texts: Sequence[str]) -> tuple[np.ndarray, "FrozenTfidfSvd"]:
+        """(`encode(texts)`, the fitted encoder frozen: it embeds new texts with this vocabulary,
+        idf and projection, so that they land in the same space as `texts`)."""
+        m, vocab, idf = self._fit_tfidf(texts)
         k = min(self.dim, *m.shape)
         rng = np.random.default_rng(self.seed)
         # Randomized range finder (Halko et al.) with two power iterations.
         q = np.linalg.qr(m @ rng.normal(size=(m.shape[1], k + 10)))[0]
         for _ in range(2):
             q = np.linalg.qr(m @ (m.T @ q))[0]
-        u, s, _ = np.linalg.svd((m.T @ q).T, full_matrices=False)
+        u, s, vt = np.linalg.svd((m.T @ q).T, full_matrices=False)
         z = (q @ u[:, :k]) * s[:k]
-        z *= np.sign(z[np.argmax(np.abs(z), axis=0), np.arange(k)])  # deterministic signs
-        if k < self.dim:
-            z = np.pad(z, ((0, 0), (0, self.dim - k)))
-        return (z / np.maximum(np.linalg.norm(z, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+        signs = np.sign(z[np.argmax(np.abs(z), axis=0), np.arange(k)])  # deterministic signs
+        z *= signs
+        # q^T m = u s vt, so m vt[:k]^T ~ q u[:, :k] s[:k] = z: a new TF-IDF row x maps to x vt[:k]^T.
+        frozen = FrozenTfidfSvd(self.name, self.dim, tuple(vocab), idf.astype(np.float32),
+                                (vt[:k].T * signs).astype(np.float32))
+        return _finish(z, self.dim), frozen
+
+
+def _l2_rows(m: scipy.sparse.csr_matrix) -> scipy.sparse.csr_matrix:
+    norms = np.sqrt(np.asarray(m.multiply(m).sum(1))).ravel()
+    return scipy.sparse.diags(1.0 / np.maximum(norms, 1e-12)) @ m
+
+
+def _finish(z: np.ndarray, dim: int) -> np.ndarray:
+    """Zero-padded to `dim` columns, rows L2-normalised, float32."""
+    if z.shape[1] < dim:
+        z = np.pad(z, ((0, 0), (0, dim - z.shape[1])))
+    return (z / np.maximum(np.linalg.norm(z, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+
+
+class FrozenTfidfSvd:
+    """A fitted TfidfSvdEncoder: fixed vocabulary, idf and SVD projection (terms it never saw are
+    ignored). Stored as arrays (`to_arrays` / `from_arrays`), so a bundle carries it without pickle."""
+
+    def __init__(self, name: str, dim: int, vocabulary: Sequence[str], idf: np.ndarray,
+                 projection: np.ndarray):
+        self.name, self.dim = name, dim
+        self.vocabulary = tuple(vocabulary)
+        self.idf, self.projection = np.asarray(idf, np.float32), np.asarray(projection, np.float32)
+        self._column = {t: i for i, t in enumerate(self.vocabulary)}
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        rows, cols, vals = [], [], []
+        for i, text in enumerate(texts):
+            for term, count in collections.Counter(TfidfSvdEncoder._terms(text)).items():
+                column = self._column.get(term)
+                if column is not None:
+                    rows.append(i)
+                    cols.append(column)
+                    vals.append((1.0 + math.log(count)) * float(self.idf[column]))
+        m = scipy.sparse.csr_matrix((vals, (rows, cols)), shape=(len(texts), max(len(self.idf), 1)))
+        return _finish(np.asarray(_l2_rows(m) @ self.projection), self.dim)
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        terms = np.frombuffer("\n".join(self.vocabulary).encode(), np.uint8)  # terms hold no newline
+        return {"terms": terms, "idf": self.idf, "projection": self.projection}
+
+    @classmethod
+    def from_arrays(cls, name: str, dim: int, arrays) -> "FrozenTfidfSvd":
+        terms = bytes(np.asarray(arrays["terms"], np.uint8)).decode()
+        return cls(name, dim, terms.split("\n") if terms else [], arrays["idf"], arrays["projection"])
 
 
 def default_sentence_model_dir() -> str:
@@ -210,6 +265,7 @@ class SentenceEncoder:
 
     def __init__(self, model_dir: Optional[str] = None, model: str = "minilm",
                  batch_size: int = 128, normalize: bool = True):
+        self.model = model if model_dir is None else None  # what a frozen copy is rebuilt from
         if model_dir is None:
             if model not in SENTENCE_MODELS:
                 raise ValueError(f"SentenceEncoder.model: {model!r} is not one of "

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Optional
 
 import numpy as np
 
@@ -35,3 +36,43 @@ class Standardizer:
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         return ((x - self.mean) / self.std).astype(np.float32)
+
+
+def standardizer_arrays(standardizer: Optional[Standardizer], prefix: str = "") -> dict[str, np.ndarray]:
+    """{prefix + 'mean', prefix + 'std'}, or nothing for no standardizer."""
+    if standardizer is None:
+        return {}
+    return {f"{prefix}mean": np.asarray(standardizer.mean), f"{prefix}std": np.asarray(standardizer.std)}
+
+
+def standardizer_from(arrays, prefix: str = "") -> Optional[Standardizer]:
+    if f"{prefix}mean" not in arrays:
+        return None
+    return Standardizer(np.asarray(arrays[f"{prefix}mean"]), np.asarray(arrays[f"{prefix}std"]))
+
+
+def one_digit_candidates(distances: np.ndarray, count: int) -> np.ndarray:
+    """int32 [N, count, M] from per-digit squared distances [N, M, K] (a product code: digit m's
+    error is distances[:, m, code]): the nearest tuple first, then the tuples that change one digit,
+    by the least increase of the summed distance."""
+    n, m, k = distances.shape
+    best = distances.argmin(-1)  # [N, M]
+    extra = distances - np.take_along_axis(distances, best[..., None], -1)  # [N, M, K] >= 0
+    extra[np.arange(n)[:, None], np.arange(m)[None], best] = np.inf  # the nearest tuple comes first
+    flat = extra.reshape(n, m * k)
+    take = min(count - 1, m * k - m)
+    order = np.argsort(flat, axis=1, kind="stable")[:, :take]  # [N, take] (digit, code) changes
+    out = np.repeat(best[:, None], take + 1, axis=1)
+    rows = np.arange(n)[:, None]
+    out[rows, np.arange(1, take + 1)[None], order // k] = order % k
+    return out.astype(np.int32)
+
+
+def last_level_candidates(codes: np.ndarray, last_distances: np.ndarray, count: int) -> np.ndarray:
+    """int32 [N, count, L] for a residual code: the levels before the last as chosen, the last level's
+    codes nearest first (last_distances [N, K] from the last level's residual)."""
+    take = min(count, last_distances.shape[1])
+    order = np.argsort(last_distances, axis=1, kind="stable")[:, :take]
+    out = np.repeat(np.asarray(codes)[:, None], take, axis=1)
+    out[:, :, -1] = order
+    return out.astype(np.int32)

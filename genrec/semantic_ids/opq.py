@@ -55,6 +55,25 @@ class OPQResult:
         """[N, Dp] rotated-space reconstruction of code tuples."""
         return np.concatenate([book[c] for book, c in zip(self.codebooks, codes.T)], axis=1)
 
+    def candidates(self, embeddings: np.ndarray, count: int) -> np.ndarray:
+        """int32 [N, count, num_digits]: each row's code tuple, then the `count - 1` tuples one digit
+        away whose distortion grows least (a new item's fallbacks when its tuple is taken)."""
+        parts = _split(jnp.asarray(self.space(embeddings)), len(self.codebooks))
+        dist = np.asarray(jax.vmap(kmeans.squared_distances)(parts, jnp.asarray(self.codebooks)))  # [m, N, K]
+        return inputs.one_digit_candidates(dist.transpose(1, 0, 2), count)
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """The frozen quantiser (what `encode` needs), as plain arrays."""
+        return {"rotation": self.rotation, "codebooks": self.codebooks, "pad": np.int32(self.pad),
+                **inputs.standardizer_arrays(self.standardizer)}
+
+    @classmethod
+    def from_arrays(cls, arrays) -> "OPQResult":
+        books = np.asarray(arrays["codebooks"])
+        return cls(codes=np.zeros((0, len(books)), np.int32), rotation=np.asarray(arrays["rotation"]),
+                   codebooks=books, reconstruction_error=float("nan"), history=[],
+                   standardizer=inputs.standardizer_from(arrays), pad=int(arrays["pad"]))
+
 
 def _prepare(x: np.ndarray, standardizer: Optional[inputs.Standardizer], pad: int) -> np.ndarray:
     x = standardizer(x) if standardizer is not None else np.asarray(x, np.float32)

@@ -38,6 +38,31 @@ class RQKMeansResult:
         z = self.standardizer(embeddings)
         return z if self.projection is None else self.whitener(z @ self.projection)
 
+    def candidates(self, embeddings: np.ndarray, count: int) -> np.ndarray:
+        """int32 [N, count, L]: each row's residual codes, the last level's nearest `count` codes."""
+        residual = jnp.asarray(self.space(embeddings))
+        codes = []
+        for book in jnp.asarray(self.codebooks):
+            dist = kmeans.squared_distances(residual, book)
+            code = jnp.argmin(dist, axis=-1)
+            residual = residual - book[code]
+            codes.append(np.asarray(code))
+        return inputs.last_level_candidates(np.stack(codes, 1), np.asarray(dist), count)
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        out = {"codebooks": self.codebooks, **inputs.standardizer_arrays(self.standardizer)}
+        if self.projection is not None:
+            out.update(projection=self.projection, **inputs.standardizer_arrays(self.whitener, "white_"))
+        return out
+
+    @classmethod
+    def from_arrays(cls, arrays) -> "RQKMeansResult":
+        books = np.asarray(arrays["codebooks"])
+        return cls(codebooks=books, standardizer=inputs.standardizer_from(arrays),
+                   codes=np.zeros((0, len(books)), np.int32), reconstruction_error=float("nan"),
+                   projection=np.asarray(arrays["projection"]) if "projection" in arrays else None,
+                   whitener=inputs.standardizer_from(arrays, "white_"))
+
 
 def fit(embeddings: np.ndarray, config: RQKMeansConfig = RQKMeansConfig(),
         progress: bool = True) -> RQKMeansResult:

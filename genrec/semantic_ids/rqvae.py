@@ -52,6 +52,33 @@ class RQVAEResult:
     reconstruction_error: float  # mean squared error per dimension, standardised space
     history: list[dict]  # one entry per log chunk
 
+    def candidates(self, embeddings: np.ndarray, count: int) -> np.ndarray:
+        """int32 [N, count, L]: each row's codes under the frozen encoder and codebooks, the last
+        level's nearest `count` codes."""
+        z = encode(self.params, jnp.asarray(self.standardizer(np.asarray(embeddings, np.float32))))
+        codes, _, residuals = quantize(self.params["codebooks"], z)
+        last = kmeans.squared_distances(residuals[-1], self.params["codebooks"][-1])
+        return inputs.last_level_candidates(np.asarray(codes), np.asarray(last), count)
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """What `candidates` needs (the encoder MLP and codebooks; no decoder), as plain arrays."""
+        out = {"codebooks": np.asarray(self.params["codebooks"]),
+               **inputs.standardizer_arrays(self.standardizer)}
+        for i, layer in enumerate(self.params["encoder"]):
+            out[f"encoder_{i}_w"], out[f"encoder_{i}_b"] = np.asarray(layer["w"]), np.asarray(layer["b"])
+        return out
+
+    @classmethod
+    def from_arrays(cls, arrays) -> "RQVAEResult":
+        layers = sum(1 for name in arrays if name.startswith("encoder_") and name.endswith("_w"))
+        encoder = [{"w": jnp.asarray(arrays[f"encoder_{i}_w"]), "b": jnp.asarray(arrays[f"encoder_{i}_b"])}
+                   for i in range(layers)]
+        books = jnp.asarray(arrays["codebooks"])
+        return cls(params={"encoder": encoder, "codebooks": books},
+                   standardizer=inputs.standardizer_from(arrays),
+                   codes=np.zeros((0, books.shape[0]), np.int32), reconstruction_error=float("nan"),
+                   history=[])
+
 
 # ----------------------------------------------------------------------------- network
 

@@ -14,7 +14,7 @@ import gin
 import numpy as np
 
 from genrec.datasets import records
-from genrec.semantic_ids import (artifact, collaborative, collisions, embeddings, opq, rqkmeans,
+from genrec.semantic_ids import (artifact, coder, collaborative, collisions, embeddings, opq, rqkmeans,
                                  rqvae, stats)
 
 gin.external_configurable(rqvae.RQVAEConfig, module="genrec.semantic_ids")
@@ -31,6 +31,20 @@ class SchemeCodes:
     level_sizes: tuple[int, ...]
     collision_level: bool = True  # append TIGER's disambiguating level
     info: dict = dataclasses.field(default_factory=dict)  # goes into stats.json
+    coder: Optional[coder.ItemCoder] = None  # text → codes for new items (text quantisers only)
+
+
+def _embed(embed: Embed, dataset: records.RecDataset, cache_dir: Optional[str]):
+    """(item embeddings, the text encoder frozen, or None for an embed function of one's own)."""
+    if embed is embeddings.item_embeddings:
+        return embed(dataset, cache_dir=cache_dir, with_text_encoder=True)
+    return embed(dataset, cache_dir=cache_dir), None
+
+
+def _coder(text_encoder, kind: str, result) -> Optional[coder.ItemCoder]:
+    if text_encoder is None:
+        return None
+    return coder.ItemCoder(coder.item_texts_settings(), text_encoder, kind, result)
 
 
 @gin.configurable
@@ -55,9 +69,10 @@ def rqvae_scheme(dataset: records.RecDataset, cache_dir: Optional[str] = None,
                  embed: Embed = embeddings.item_embeddings) -> SchemeCodes:
     """TIGER semantic IDs: RQ-VAE over item text embeddings."""
     config = config or rqvae.RQVAEConfig()
-    result = rqvae.fit(embed(dataset, cache_dir=cache_dir), config)
+    x, text_encoder = _embed(embed, dataset, cache_dir)
+    result = rqvae.fit(x, config)
     return SchemeCodes("rqvae", result.codes, (config.codebook_size,) * config.num_levels,
-                       info={"reconstruction_error": result.reconstruction_error,
+                       coder=_coder(text_encoder, "rqvae", result), info={"reconstruction_error": result.reconstruction_error,
                              "config": dataclasses.asdict(config), "training": result.history})
 
 
@@ -67,9 +82,10 @@ def rqkmeans_scheme(dataset: records.RecDataset, cache_dir: Optional[str] = None
                     embed: Embed = embeddings.item_embeddings) -> SchemeCodes:
     """Semantic IDs from residual k-means over item text embeddings."""
     config = config or rqkmeans.RQKMeansConfig()
-    result = rqkmeans.fit(embed(dataset, cache_dir=cache_dir), config)
+    x, text_encoder = _embed(embed, dataset, cache_dir)
+    result = rqkmeans.fit(x, config)
     return SchemeCodes("rqkmeans", result.codes, (config.codebook_size,) * config.num_levels,
-                       info={"reconstruction_error": result.reconstruction_error,
+                       coder=_coder(text_encoder, "rqkmeans", result), info={"reconstruction_error": result.reconstruction_error,
                              "config": dataclasses.asdict(config)})
 
 
@@ -83,9 +99,10 @@ def opq_scheme(dataset: records.RecDataset, cache_dir: Optional[str] = None,
     config = config or opq.OPQConfig()
     train_items = np.unique(dataset.train_matrix_pairs()[1])
     fit_rows = None if len(train_items) == dataset.num_items else train_items
-    result = opq.fit(embed(dataset, cache_dir=cache_dir), config, fit_rows)
+    x, text_encoder = _embed(embed, dataset, cache_dir)
+    result = opq.fit(x, config, fit_rows)
     return SchemeCodes("opq", result.codes, (config.codebook_size,) * config.num_digits,
-                       info={"reconstruction_error": result.reconstruction_error,
+                       coder=_coder(text_encoder, "opq", result), info={"reconstruction_error": result.reconstruction_error,
                              "config": dataclasses.asdict(config), "training": result.history,
                              "fit_items": len(train_items)})
 
@@ -111,7 +128,7 @@ def identifiers_from(dataset: records.RecDataset, raw: SchemeCodes) -> tuple[art
         info.update(report.as_dict(dataset.num_items))
     else:
         info.update(collisions.CollisionReport(0, 0, 1).as_dict(dataset.num_items))
-    ids = artifact.Identifiers(raw.scheme, codes, sizes, dataset.items.source_ids, dataset.name)
+    ids = artifact.Identifiers(raw.scheme, codes, sizes, dataset.items.source_ids, dataset.name, raw.coder)
     info["level_sizes"] = list(sizes)
     info["levels"] = stats.level_stats(ids.codes, sizes) if raw.scheme != "atomic" else []
     info.update(raw.info)
