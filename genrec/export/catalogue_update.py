@@ -40,7 +40,7 @@ from genrec.datasets.textio import DataError, parse_record, read_lines
 from genrec.export import bundle as bundle_lib
 from genrec.model import trie as trie_lib
 from genrec.semantic_ids import collisions
-from genrec.semantic_ids.artifact import CODES_FILE, META_FILE, Identifiers
+from genrec.semantic_ids.artifact import CODES_FILE, META_FILE, Identifiers, level_token
 
 CATALOGUE = "catalogue.json"
 VERSIONS_SUFFIX = ".versions"
@@ -164,12 +164,22 @@ def write_trie(directory: str, item_tokens: np.ndarray) -> None:
              node_item=np.asarray(trie.node_item), depth=np.int32(trie.depth), width=np.int32(trie.width))
 
 
-def _token_ids(b: bundle_lib.Bundle, identifiers: Identifiers) -> np.ndarray:
-    import seqio  # heavy (TensorFlow); only the encoder-decoder's bundles need it
+def token_ids(vocabulary_path: str, identifiers: Identifiers) -> np.ndarray:
+    """int32 [num_items, L]: the SentencePiece id of each identifier token (what
+    tasks.vocabulary.item_token_ids gives, read with sentencepiece alone: no TensorFlow start-up)."""
+    import sentencepiece
 
-    from genrec.tasks.vocabulary import item_token_ids
-
-    return item_token_ids(seqio.SentencePieceVocabulary(b.vocabulary_path), identifiers)
+    processor = sentencepiece.SentencePieceProcessor(model_file=vocabulary_path)
+    codes = np.asarray(identifiers.codes)
+    out = np.zeros(codes.shape, np.int32)
+    for level in range(codes.shape[1]):
+        used = np.unique(codes[:, level])
+        ids = np.array([processor.piece_to_id(level_token(level, int(c))) for c in used], np.int32)
+        if (ids == processor.unk_id()).any():
+            bad = level_token(level, int(used[np.argmax(ids == processor.unk_id())]))
+            raise ValueError(f"{vocabulary_path}: identifier token {bad!r} is not a piece of the vocabulary")
+        out[:, level] = ids[np.searchsorted(used, codes[:, level])]
+    return out
 
 
 def update_mips_index(staging: str, b: bundle_lib.Bundle, identifiers: Identifiers) -> bool:
@@ -287,7 +297,7 @@ def add_items(directory: str, items_path: str, *, keep_versions: int = 1) -> dic
         item_tokens = None
         if b.item_tokens is not None:
             added = Identifiers(old.scheme, codes, old.level_sizes)
-            item_tokens = np.concatenate([b.item_tokens, _token_ids(b, added)])
+            item_tokens = np.concatenate([b.item_tokens, token_ids(b.vocabulary_path, added)])
         entry = {"action": "add", "items_file": os.path.abspath(items_path), "added": len(items),
                  "num_items": identifiers.num_items, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         log = _write_version(b, identifiers, titles, item_tokens, entry, keep_versions)

@@ -57,12 +57,13 @@ def write_item_file(path: str, items: records.ItemTable) -> str:
     return path
 
 
-def load_recommender(bundle: str):
+def load_recommender(bundle: str, **options):
     """The serving path (`recommender.load`; `Recommender.load` before the model-family refactor)."""
     from genrec.export import recommender
 
-    return getattr(recommender, "load", None)(bundle) if hasattr(recommender, "load") else \
-        recommender.load_recommender(bundle)
+    if hasattr(recommender, "load"):
+        return recommender.load(bundle, **options)
+    return recommender.Recommender.load(bundle, **options)
 
 
 def tree_digest(directory: str) -> dict:
@@ -194,3 +195,46 @@ def test_subcommands_become_run_modes():
                     "--gin_bindings=add_items_run.items_file = '/d/new items.tsv'", "--bundle=/b"]
     assert main.rewrite_gin_args(["genrec", "remove-items", "--items=x.txt", "--bundle=/b"])[1] == \
         "--run_mode=remove_items"
+
+
+def test_encoder_decoder_bundle_gets_new_items_in_its_trie(dataset, tmp_path):
+    """RQ-KMeans identifiers + a tiny encoder-decoder: new items enter the trie with the vocabulary's
+    token ids; with a beam as wide as the catalogue (exact), old items keep their scores bit for bit."""
+    import seqio
+    from flax import nnx
+
+    from genrec.model.config import ModelConfig
+    from genrec.model.network import EncoderDecoder
+    from genrec.semantic_ids import rqkmeans
+    from genrec.tasks.vocabulary import build_vocabulary, item_token_ids
+
+    old_items = _subset(dataset.items, range(N_OLD))
+    x, frozen = encoders.TfidfSvdEncoder(dim=32).fit(text.item_texts(old_items))
+    result = rqkmeans.fit(x, rqkmeans.RQKMeansConfig(num_levels=2, codebook_size=16, iters=5), progress=False)
+    codes, size, _ = collisions.add_collision_level(result.codes)
+    ids = artifact.Identifiers("rqkmeans", codes, (16, 16, size), old_items.source_ids, "synthetic",
+                               coder.ItemCoder(coder.item_texts_settings(), frozen, "rqkmeans", result))
+    vocabulary = build_vocabulary(records.RecDataset("synthetic", old_items, ()), ids, str(tmp_path / "vocab"),
+                                  text_vocab_size=200)
+    config = ModelConfig(vocab_size=vocabulary.vocab_size, d_model=16, num_heads=2, head_dim=8, mlp_dim=32,
+                         num_encoder_layers=1, num_decoder_layers=1, dropout_rate=0.0,
+                         relative_attention_num_buckets=8, relative_attention_max_distance=16)
+    bundle = bundle_lib.write_bundle(
+        str(tmp_path / "bundle"), model=EncoderDecoder(config, rngs=nnx.Rngs(0)), model_config=config.to_dict(),
+        identifiers=ids, source_ids=old_items.source_ids, titles=old_items.field("title"), provenance={},
+        vocabulary_path=vocabulary.sentencepiece_model_file, item_tokens=item_token_ids(vocabulary, ids),
+        prompt=bundle_lib.Prompt("Items: {history}"), model_kind="encoder_decoder")
+    history = [old_items.source_ids[i] for i in (3, 17, 40)]
+    before = load_recommender(bundle, beam_size=320).recommend(history, top_k=N_OLD - 3)
+
+    catalogue_update.add_items(bundle, write_item_file(str(tmp_path / "new.jsonl"),
+                                                       _subset(dataset.items, range(N_OLD, 300))))
+    b = bundle_lib.read_bundle(bundle)
+    assert b.trie.num_items == 300
+    np.testing.assert_array_equal(b.identifiers.codes[:N_OLD], ids.codes)
+    reference = item_token_ids(seqio.SentencePieceVocabulary(b.vocabulary_path), b.identifiers)
+    np.testing.assert_array_equal(b.item_tokens, reference)
+    after = load_recommender(bundle, beam_size=320).recommend(history, top_k=300 - 3)
+    assert {r.item for r in after} == set(range(300)) - {3, 17, 40}  # every new item is reachable
+    assert [(r.item, r.score) for r in after if r.item < N_OLD] == [(r.item, r.score) for r in before]
+
