@@ -6,12 +6,20 @@ diagonal) is split recursively: at each level, each group of items is cut into `
 clusters by regularised spectral clustering (top eigenvectors of D^-½ (A + τ/n·11ᵀ) D^-½,
 τ = mean degree, rows normalised, k-means). Items with no co-occurrence inside their group are
 dealt round-robin over the clusters.
+
+Item vectors from the same graph feed the long identifiers (OPQ, `opq_scheme.embed`) where items
+have no text, or beside the text: `cooccurrence_embeddings` (a spectral embedding of the training
+co-occurrence graph) and `text_and_cooccurrence_embeddings` (both blocks, each standardised on the
+training split's items and weighted to an equal share of the squared norm). Only training
+interactions shape them: validation and test targets never enter the graph.
 """
 from __future__ import annotations
 
 import logging
 import warnings
+from typing import Callable, Optional
 
+import gin
 import numpy as np
 import scipy.cluster.vq
 import scipy.linalg
@@ -19,6 +27,7 @@ import scipy.sparse
 import scipy.sparse.linalg
 
 from genrec.datasets import records
+from genrec.semantic_ids import embeddings
 
 _DENSE_MAX = 1500  # groups up to this size use a dense eigendecomposition
 
@@ -113,3 +122,44 @@ def collaborative_codes(dataset: records.RecDataset, num_levels: int = 3, branch
                      len(next_groups))
         groups = next_groups
     return codes
+
+
+@gin.configurable
+def cooccurrence_embeddings(dataset: records.RecDataset, cache_dir: Optional[str] = None,
+                            dim: int = 128, seed: int = 0) -> np.ndarray:
+    """float32 [num_items, dim]: the spectral embedding (`spectral_embedding`) of the training
+    split's item co-occurrence graph; an item absent from training gets the regulariser's vector.
+    cache_dir is unused (the embedding takes seconds to minutes, and depends on the split)."""
+    del cache_dir
+    dim = min(dim, dataset.num_items - 1)
+    vectors = spectral_embedding(cooccurrence(dataset).astype(np.float64), dim, np.random.default_rng(seed))
+    return vectors.astype(np.float32)
+
+
+def training_items(dataset: records.RecDataset) -> np.ndarray:
+    """The ids of the items that occur in the training split."""
+    return np.unique(dataset.train_matrix_pairs()[1])
+
+
+def balanced_blocks(blocks: list[np.ndarray], fit_rows: np.ndarray, weights: tuple[float, ...]) -> np.ndarray:
+    """Blocks concatenated after standardising each column on `fit_rows` and scaling block b by
+    sqrt(weights[b] / its width), so each block's expected squared norm is its weight."""
+    out = []
+    for block, weight in zip(blocks, weights):
+        block = np.asarray(block, np.float64)
+        mean, std = block[fit_rows].mean(0), block[fit_rows].std(0)
+        block = (block - mean) / np.where(std > 1e-8, std, 1.0)
+        out.append(block * np.sqrt(weight / block.shape[1]))
+    return np.concatenate(out, axis=1).astype(np.float32)
+
+
+@gin.configurable
+def text_and_cooccurrence_embeddings(dataset: records.RecDataset, cache_dir: Optional[str] = None,
+                                     text_embed: Callable[..., np.ndarray] = embeddings.item_embeddings,
+                                     text_weight: float = 1.0, collaborative_weight: float = 1.0) -> np.ndarray:
+    """float32 [num_items, D_text + D_collab]: the text embedding beside `cooccurrence_embeddings`,
+    balanced by `balanced_blocks` on the training split's items (bind OPQConfig.standardize = False
+    so OPQ keeps the balance)."""
+    text_vectors = text_embed(dataset, cache_dir=cache_dir)
+    return balanced_blocks([text_vectors, cooccurrence_embeddings(dataset)], training_items(dataset),
+                           (text_weight, collaborative_weight))
