@@ -73,3 +73,14 @@ def test_coder_is_built_by_the_text_schemes(dataset):
     new_items = records.ItemTable(("NEW1",), {"title": ("a brand new lipstick",), "brand": ("",),
                                                "categories": ("Makeup",)})
     assert raw.coder.candidates(new_items, 3).shape == (1, 3, 2)
+
+
+def test_frozen_rqvae_codes_the_items_as_training_did(item_vectors, small_rqvae_config):
+    from genrec.semantic_ids import rqvae
+
+    result = rqvae.fit(item_vectors, small_rqvae_config, progress=False)
+    frozen = rqvae.RQVAEResult.from_arrays(result.to_arrays())
+    assert not any(name.startswith("decoder") for name in result.to_arrays())  # the decoder stays out
+    got = frozen.candidates(item_vectors, 3)
+    np.testing.assert_array_equal(got[:, 0], result.codes)
+    np.testing.assert_array_equal(got[:, 1:, :-1], got[:, :1, :-1].repeat(2, 1))  # fallbacks: last level
