@@ -59,17 +59,18 @@ class Catalogue:
 
 
 def make_catalogue(codes, *, mesh: Optional[jax.sharding.Mesh] = None, chunk: int = 1,
-                   popularity=None) -> Catalogue:
+                   popularity=None, split: bool = True) -> Catalogue:
     """Host codes [N, M] (and item popularity [N], counts or probabilities) → a Catalogue: rows padded
     to a multiple of (item shards x chunk) and, with a mesh, placed split over the 'items' rule's mesh
-    axes (popularity replicated). Without a mesh the arrays stay numpy (constants of a trace)."""
+    axes (`split`; else whole on every device; popularity always whole). Without a mesh the arrays
+    stay numpy (constants of a trace)."""
     codes = np.asarray(codes, np.int32)
     if codes.ndim != 2 or not len(codes):
         raise ValueError(f"catalogue codes must be a non-empty [items, digits] table, got shape {codes.shape}")
     n = len(codes)
     shards = 1
     axes: tuple[str, ...] = ()
-    if mesh is not None:
+    if mesh is not None and split:
         shards = math.prod(mesh.shape[a] for a in dict(partitioning.LOGICAL_AXIS_RULES)["items"] if mesh.shape[a] > 1)
     padded = _round_up(n, shards * max(1, min(chunk, -(-n // shards))))
     codes = np.concatenate([codes, np.zeros((padded - n, codes.shape[1]), np.int32)])
@@ -81,7 +82,8 @@ def make_catalogue(codes, *, mesh: Optional[jax.sharding.Mesh] = None, chunk: in
         pop = np.concatenate([pop / pop.sum(), np.zeros(padded - n)]).astype(np.float32)
     if mesh is None:
         return Catalogue(codes, pop, n)
-    spec = partitioning.logical_to_spec(("items", None), codes.shape, mesh, name="catalogue codes")
+    spec = (partitioning.logical_to_spec(("items", None), codes.shape, mesh, name="catalogue codes")
+            if split else P())
     axes = () if not len(spec) or spec[0] is None else ((spec[0],) if isinstance(spec[0], str) else tuple(spec[0]))
     placed = jax.device_put(codes, NamedSharding(mesh, spec))
     pop = None if pop is None else jax.device_put(pop, NamedSharding(mesh, P()))

@@ -31,14 +31,16 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from genrec.model import layer_stack
+from genrec.model import catalogue_softmax, layer_stack
 from genrec.model import config as config_lib
 from genrec.model.config import ModelConfig
 from genrec.model.layers import (NEG_INF, Dropout, RelativePositionBias, RMSNorm, fan_in_init,
                                  mask_to_bias, matmul, param, token_index)
 from genrec.model.network import EncoderLayer, _pair_mask
+from genrec.runtime.state import CONSTANTS
 
 HEADS = ("tied", "untied", "cosine")
+CATALOGUE_SOFTMAXES = ("full", "sampled")
 
 
 @gin.configurable
@@ -82,6 +84,16 @@ class ParallelIdConfig:
     # gradient pushes them down, and the train loop validates with history excluded. The model's
     # history-kept ranking is then not meaningful (its history items score high).
     catalogue_exclude_history: bool = False
+    # How the catalogue softmax is computed (genrec/model/catalogue_softmax.py). 'full': every item,
+    # `catalogue_chunk` items at a time per device (peak memory O(positions x chunk)), the item rows
+    # split over the devices of the 'items' rule; 'sampled': the target against shared candidates,
+    # the batch's targets (`catalogue_in_batch_negatives`) and `catalogue_negatives` draws from the
+    # `catalogue_sampler` proposal ('uniform' or 'popularity'), logQ-corrected.
+    catalogue_softmax: str = "full"
+    catalogue_chunk: int = 8192
+    catalogue_negatives: int = 1024
+    catalogue_sampler: str = "uniform"
+    catalogue_in_batch_negatives: bool = True
     relative_attention_num_buckets: int = 32
     relative_attention_max_distance: int = 64
     dtype: str = "float32"
@@ -97,6 +109,19 @@ class ParallelIdConfig:
         if self.catalogue_loss_weight > 0 and (self.head == "cosine" or self.digit_blocks):
             raise ValueError("ParallelIdConfig.catalogue_loss_weight needs a linear head: head 'tied' or "
                              "'untied' without digit_blocks")
+        if self.catalogue_softmax not in CATALOGUE_SOFTMAXES:
+            raise ValueError(f"ParallelIdConfig.catalogue_softmax={self.catalogue_softmax!r}; expected one of "
+                             f"{CATALOGUE_SOFTMAXES}")
+        if self.catalogue_sampler not in catalogue_softmax.SAMPLERS:
+            raise ValueError(f"ParallelIdConfig.catalogue_sampler={self.catalogue_sampler!r}; expected one of "
+                             f"{catalogue_softmax.SAMPLERS}")
+        if self.catalogue_chunk < 1 or self.catalogue_negatives < 0:
+            raise ValueError(f"ParallelIdConfig.catalogue_chunk={self.catalogue_chunk} must be >= 1 and "
+                             f"catalogue_negatives={self.catalogue_negatives} >= 0")
+        if (self.catalogue_softmax == "sampled" and not self.catalogue_negatives
+                and not self.catalogue_in_batch_negatives):
+            raise ValueError("ParallelIdConfig.catalogue_softmax='sampled' needs catalogue_negatives > 0 or "
+                             "catalogue_in_batch_negatives")
         if self.catalogue_exclude_history and not self.catalogue_loss_weight > 0:
             raise ValueError("ParallelIdConfig.catalogue_exclude_history needs catalogue_loss_weight > 0")
         if self.item_input_embedding and self.num_items <= 0:
@@ -137,9 +162,12 @@ class ParallelIdDecoder(nnx.Module):
     # The batch features the loss reads: (targets [B, T, M], per-position weights [B, T]).
     TARGETS = ("decoder_target_codes", "decoder_loss_weights")
 
-    def __init__(self, config: ParallelIdConfig, *, rngs: nnx.Rngs, item_codes=None):
-        """item_codes [N, M]: the catalogue, given to train with the catalogue loss (then `__call__`
-        returns (logits, catalogue NLL)); ranking never needs them."""
+    def __init__(self, config: ParallelIdConfig, *, rngs: nnx.Rngs, item_codes=None, item_popularity=None):
+        """With the catalogue loss, `__call__` returns (logits, catalogue NLL) when it has a catalogue:
+        the batch's `batch[CONSTANTS]['catalogue']` (a catalogue_softmax.Catalogue, what training passes:
+        an input of the step, split over the devices), else `item_codes` [N, M] (and `item_popularity`
+        [N], for the sampled softmax) given here, constants of the trace (small catalogues, tests).
+        Ranking never needs them."""
         if not config.level_sizes:
             raise ValueError("ParallelIdConfig.level_sizes is empty: build identifiers first")
         self.config = config
@@ -161,8 +189,12 @@ class ParallelIdDecoder(nnx.Module):
         self.blocks = (param(rngs, nnx.initializers.zeros, (m, d, d), ("digits", "embed", "mlp"))
                        if config.digit_blocks else None)
         self.dtype = layer_config.compute_dtype
-        self.catalogue = (_Catalogue(item_codes) if item_codes is not None and config.catalogue_loss_weight > 0
-                          else None)
+        self.catalogue = (_Catalogue(item_codes, item_popularity)
+                          if item_codes is not None and config.catalogue_loss_weight > 0 else None)
+        # the sampled softmax's negatives: a stream of its own (only then, so other models' dropout
+        # streams and hence their training runs stay exactly as they were)
+        self.negatives = (rngs["negatives"].fork()
+                          if config.catalogue_loss_weight > 0 and config.catalogue_softmax == "sampled" else None)
 
     # --- the network ----------------------------------------------------------------------------
 
@@ -233,23 +265,31 @@ class ParallelIdDecoder(nnx.Module):
         tokens, segment_ids = batch["decoder_input_tokens"], batch.get("decoder_segment_ids")
         h = self.hidden(batch["decoder_input_codes"], tokens, segment_ids, deterministic=deterministic)
         logits = self.digit_logits(h)
-        if self.catalogue is None:
+        catalogue = batch.get(CONSTANTS, {}).get(catalogue_softmax.CATALOGUE)
+        if catalogue is None and self.catalogue is None or not self.config.catalogue_loss_weight > 0:
             return logits
         history = (tokens, segment_ids) if self.config.catalogue_exclude_history else None
-        return logits, self.catalogue_nll(h, batch["decoder_target_tokens"], history)
+        return logits, self.catalogue_nll(h, batch["decoder_target_tokens"], history, catalogue)
 
-    def catalogue_nll(self, h: jax.Array, target_tokens: jax.Array, history=None) -> jax.Array:
+    def catalogue_nll(self, h: jax.Array, target_tokens: jax.Array, history=None, catalogue=None) -> jax.Array:
         """-log softmax over the catalogue of the target's digit-sum score; target tokens are item + 1
         (padding 0 gives a finite, unweighted value). Per-digit normalisers are constant over items
         and cancel, so the digit sum of raw logits is used: h . e_n, e_n = Σ_m table[:, m, codes[n, m]].
         history = (input tokens [B, T], segment ids [B, T] or None): leave each position's history
-        items (see `history_items_mask`) out of the softmax."""
-        items = item_scores(self.output_table(), jnp.asarray(self.catalogue.codes))  # [d, N]: e_n per column
-        scores = matmul(h, items).astype(jnp.float32)  # [B, T, N]
-        target = jnp.take_along_axis(scores, jnp.maximum(target_tokens - 1, 0)[..., None], axis=-1)[..., 0]
-        if history is not None:
-            scores = jnp.where(history_items_mask(*history, target_tokens, scores.shape[-1]), NEG_INF, scores)
-        return jax.nn.logsumexp(scores, axis=-1) - target
+        items (see `history_items_mask`) out of the softmax. catalogue: a catalogue_softmax.Catalogue
+        (default: the item codes the model was built with). Full or sampled per the config."""
+        c = self.config
+        catalogue = catalogue if catalogue is not None else self.catalogue.catalogue(c.catalogue_chunk)
+        table = self.output_table()
+        targets = target_tokens - 1  # padding: -1
+        exclude = None if history is None else catalogue_softmax.history_columns(*history, target_tokens)
+        if c.catalogue_softmax == "full":
+            return catalogue_softmax.catalogue_nll(h, table, catalogue, targets, exclude, chunk=c.catalogue_chunk)
+        items, log_count = catalogue_softmax.candidates(
+            self.negatives(), catalogue, targets, num=c.catalogue_negatives, sampler=c.catalogue_sampler,
+            in_batch=c.catalogue_in_batch_negatives)
+        return catalogue_softmax.sampled_nll(h, table, jnp.asarray(catalogue.codes), targets, items, log_count,
+                                             exclude)
 
     # --- ranking ----------------------------------------------------------------------------------
 
@@ -279,18 +319,37 @@ def history_items_mask(tokens: jax.Array, segment_ids, target_tokens: jax.Array,
 
 
 class _Catalogue:
-    """The item code table [N, M] as static model data (hashable by content, so jit caches by it):
-    a constant of the training step, not a parameter, never checkpointed."""
+    """Item codes [N, M] (and popularity [N]) given to the constructor, as static model data (hashable
+    by content, so jit caches by it): constants of the trace, not parameters, never checkpointed.
+    Training passes the catalogue as an input instead (the batch's `CONSTANTS`)."""
 
-    def __init__(self, codes):
+    def __init__(self, codes, popularity=None):
         self.codes = np.asarray(codes, np.int32)
-        self._hash = hash((self.codes.shape, self.codes.tobytes()))
+        self.popularity = None if popularity is None else np.asarray(popularity, np.float64)
+        pop = b"" if self.popularity is None else self.popularity.tobytes()
+        self._hash = hash((self.codes.shape, self.codes.tobytes(), pop))
+
+    def catalogue(self, chunk: int) -> catalogue_softmax.Catalogue:
+        return catalogue_softmax.make_catalogue(self.codes, chunk=chunk, popularity=self.popularity)
 
     def __hash__(self):
         return self._hash
 
     def __eq__(self, other):
-        return isinstance(other, _Catalogue) and np.array_equal(self.codes, other.codes)
+        return (isinstance(other, _Catalogue) and np.array_equal(self.codes, other.codes)
+                and (self.popularity is None) == (other.popularity is None)
+                and (self.popularity is None or np.array_equal(self.popularity, other.popularity)))
+
+
+def training_catalogue(item_codes, config: ParallelIdConfig, mesh: jax.sharding.Mesh,
+                       item_popularity=None) -> catalogue_softmax.Catalogue:
+    """The catalogue input of training (`trainer.train_loop(constants={'catalogue': ...})`): the code
+    table padded to the config's chunk and split over the mesh's 'items' axes for the full softmax;
+    whole on every device for the sampled one (it gathers its candidates' rows); with the item
+    popularity (training-target counts) the sampled softmax's in-batch / popularity negatives need."""
+    full = config.catalogue_softmax == "full"
+    return catalogue_softmax.make_catalogue(item_codes, mesh=mesh, chunk=config.catalogue_chunk if full else 1,
+                                            popularity=item_popularity, split=full)
 
 
 def _unit(x: jax.Array) -> jax.Array:

@@ -21,6 +21,10 @@ TrainState = dict[str, Any]
 # The features an EncDecFeatureConverter batch carries that the model reads.
 DEFAULT_TARGETS = ("decoder_target_tokens", "decoder_loss_weights")  # the encoder-decoder's
 SEGMENT_FEATURES = ("encoder_segment_ids", "decoder_segment_ids", "encoder_positions", "decoder_positions")
+# The batch key of per-run model inputs that are not per-example (the parallel-digit model's catalogue):
+# device arrays placed once, passed with every batch as arguments of the compiled step (so they are
+# data, not constants of its program) and never split into microbatches.
+CONSTANTS = "constants"
 
 
 @dataclasses.dataclass(frozen=True)

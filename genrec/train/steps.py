@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from genrec.runtime.state import FunctionalModel, TrainState
+from genrec.runtime.state import CONSTANTS, FunctionalModel, TrainState
 
 # (logits, targets, weights, z_loss) -> (summed loss incl. z-loss, summed z-loss, weight sum)
 LossFn = Callable[..., tuple[jax.Array, jax.Array, jax.Array]]
@@ -25,13 +25,13 @@ def default_loss_fn() -> LossFn:
 
 def split_microbatches(batch: dict, n: int) -> dict:
     """[B, ...] → [n, B/n, ...] with microbatch m = examples m, m+n, m+2n, ... so every
-    microbatch stays spread over all batch shards (no resharding)."""
+    microbatch stays spread over all batch shards (no resharding). batch[CONSTANTS] is not split."""
     def split(x):
         if x.shape[0] % n:
             raise ValueError(f"batch of {x.shape[0]} does not split into {n} microbatches")
         return jnp.swapaxes(x.reshape(x.shape[0] // n, n, *x.shape[1:]), 0, 1)
 
-    return jax.tree.map(split, batch)
+    return jax.tree.map(split, {k: v for k, v in batch.items() if k != CONSTANTS})
 
 
 def loss_and_grads(model: FunctionalModel, params: dict, batch: dict, key: jax.Array, *,
@@ -49,6 +49,8 @@ def loss_and_grads(model: FunctionalModel, params: dict, batch: dict, key: jax.A
 
     def body(carry, xs):
         m, mb = xs
+        if CONSTANTS in batch:  # the per-run inputs go whole with every microbatch
+            mb = dict(mb, **{CONSTANTS: batch[CONSTANTS]})
         (loss, (zl, weight)), grads = grad_fn(params, mb, jax.random.fold_in(key, m))
         acc = (carry[0] + loss, carry[1] + zl, carry[2] + weight, jax.tree.map(jnp.add, carry[3], grads))
         return acc, None

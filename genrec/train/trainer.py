@@ -132,15 +132,19 @@ def train_loop(*, factory: Callable, tx, batch_source: BatchSource, mesh: jax.sh
                workdir: str, config: LoopConfig, meta: dict[str, Any], flops_per_step: float = 0.0,
                loss_fn: Optional[steps.LossFn] = None,
                validate: Optional[Callable[[dict], dict[str, float]]] = None,
-               make_step: Optional[StepBuilder] = None, warm_start: Optional[WarmStart] = None
-               ) -> tuple[state_lib.TrainState, dict[str, Any]]:
+               make_step: Optional[StepBuilder] = None, warm_start: Optional[WarmStart] = None,
+               constants: Optional[dict[str, Any]] = None) -> tuple[state_lib.TrainState, dict[str, Any]]:
     """Trains to `config.num_steps` (resuming from <workdir>/checkpoints if there is one); returns
     the final state and the run summary (also written to <workdir>/train_summary.json).
 
     validate: params -> metrics, called at every checkpoint; its values are logged, written to
     TensorBoard as `validation/<name>`, kept in the summary's `validation` list with the training
     seconds so far (the time-to-quality curve, also drawn as validation_curve.png); the time it
-    takes is not counted as training time."""
+    takes is not counted as training time.
+
+    constants: per-run model inputs (pytrees of device arrays already placed on `mesh`, e.g. the
+    parallel-digit model's catalogue), given to the step as batch[state_lib.CONSTANTS]: arguments of
+    the compiled step in their own shardings, not constants of its program."""
     primary = jax.process_index() == 0
     if config.max_wall_s is not None and jax.process_count() > 1:
         raise ValueError("LoopConfig.max_wall_s is single-process only: hosts' clocks would stop "
@@ -178,6 +182,8 @@ def train_loop(*, factory: Callable, tx, batch_source: BatchSource, mesh: jax.sh
     batch_sharding = jax.sharding.NamedSharding(mesh, partitioning.batch_spec(mesh))
     jitted = jax.jit(train_step, in_shardings=(shardings, batch_sharding), out_shardings=(shardings, None),
                      donate_argnums=(0,))
+    if constants is not None:
+        jitted = _with_constants(train_step, shardings, batch_sharding, constants)
 
     writer = MetricsWriter(workdir, enabled=primary)
     writer.history.update(earlier.curves)  # a resumed run's PNGs start at step 0
@@ -197,7 +203,8 @@ def train_loop(*, factory: Callable, tx, batch_source: BatchSource, mesh: jax.sh
     _log_packing(host_batch, summary)
     batch = partitioning.global_batch(host_batch, mesh)
     t0 = time.time()
-    compiled = jitted.lower(target, batch).compile()
+    extra = () if constants is None else (constants,)
+    compiled = jitted.lower(target, batch, *extra).compile()
     logging.info("compiled the train step in %.1fs", time.time() - t0)
     _log_memory(compiled)
 
@@ -206,7 +213,7 @@ def train_loop(*, factory: Callable, tx, batch_source: BatchSource, mesh: jax.sh
     try:
         with _SigtermFlag() as sigterm:
             while True:
-                state, metrics = compiled(state, batch)
+                state, metrics = compiled(state, batch, *extra)
                 step += 1
                 window.add(host_batch, metrics)
                 total.add(host_batch)
@@ -249,6 +256,17 @@ def train_loop(*, factory: Callable, tx, batch_source: BatchSource, mesh: jax.sh
             json.dump(summary, f, indent=2)
     writer.close()
     return state, summary
+
+
+def _with_constants(train_step, shardings, batch_sharding, constants):
+    """The jitted step(state, batch, constants) that hands `constants` to train_step inside the batch
+    (see train_loop)."""
+    def step(state, batch, constants):
+        return train_step(state, dict(batch, **{state_lib.CONSTANTS: constants}))
+
+    in_shardings = (shardings, batch_sharding, jax.tree.map(lambda x: x.sharding, constants))
+    jitted = jax.jit(step, in_shardings=in_shardings, out_shardings=(shardings, None), donate_argnums=(0,))
+    return jitted
 
 
 def _warm_started(state, warm_start: WarmStart, tx, target, shardings):
