@@ -125,6 +125,28 @@ def make_scorer(graphdef, params) -> full_ranking.Scorer:
     return lambda tokens: _last_position_scores(graphdef, params, tokens)
 
 
+def make_step(graphdef, tx: optax.GradientTransformation, loss: str):
+    """The jitted training step (params, opt_state, tokens, negatives, dropout key) →
+    (params, opt_state, loss)."""
+
+    @jax.jit
+    def step(params, opt_state, tokens, negatives, key):
+        def loss_fn(p):
+            return next_item_loss(nnx.merge(graphdef, p), tokens, negatives, key, loss)
+
+        value, grads = jax.value_and_grad(loss_fn)(params)
+        updates, opt_state = tx.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state, value
+
+    return step
+
+
+def training_sequences(dataset: RecDataset, config: TrainConfig, max_len: int) -> list[np.ndarray]:
+    """The training split's sequences as the config reads them (`training_windows`)."""
+    train_seqs = [u.items for u in dataset.split("train")]
+    return all_position_windows(train_seqs, max_len) if config.training_windows == "all" else train_seqs
+
+
 def train_sequential(dataset: RecDataset, model: SasRec, config: TrainConfig, *,
                      name: str = "sasrec") -> dict:
     """Trains `model`'s parameters (functionally; `model` itself is left as built) and scores them."""
@@ -132,19 +154,8 @@ def train_sequential(dataset: RecDataset, model: SasRec, config: TrainConfig, *,
     tx = optax.adam(config.learning_rate, b2=config.adam_b2)
     graphdef, params = nnx.split(model)
     opt_state = tx.init(params)
-
-    @jax.jit
-    def step(params, opt_state, tokens, negatives, key):
-        def loss_fn(p):
-            return next_item_loss(nnx.merge(graphdef, p), tokens, negatives, key, config.loss)
-
-        loss, grads = jax.value_and_grad(loss_fn)(params)
-        updates, opt_state = tx.update(grads, opt_state, params)
-        return optax.apply_updates(params, updates), opt_state, loss
-
-    train_seqs = [u.items for u in dataset.split("train")]
-    if config.training_windows == "all":
-        train_seqs = all_position_windows(train_seqs, max_len)
+    step = make_step(graphdef, tx, config.loss)
+    train_seqs = training_sequences(dataset, config, max_len)
     rng = np.random.default_rng(config.seed)
     key = jax.random.key(config.seed)
     best = {"score": -1.0, "epoch": 0, "params": params, "validation": {}, "per_user": None}
