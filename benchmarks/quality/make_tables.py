@@ -122,7 +122,7 @@ def grid_table(folder: str) -> list[str]:
         rows = [json.load(open(f)) for f in files]
         order = {sasrec_grid.run_name(c): i for i, c in enumerate(sasrec_grid.stage_configs(1))}
         rows.sort(key=lambda r: (r["stage"], order.get(r["name"], len(order)), r["name"]))
-        best = sasrec_grid.selected(rows, sub)["name"]
+        best = sasrec_grid.selected(rows)["name"]
         out += [f"### {os.path.basename(folder.rstrip('/'))}, history {protocol} (validation only, seed 0)", "",
                 "| stage | configuration | validation Recall@10 | validation NDCG@10 | best epoch / epochs "
                 "| CPU-min | wall-min |", "|---|---|---|---|---|---|---|"]

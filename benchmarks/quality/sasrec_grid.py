@@ -80,14 +80,15 @@ def split_config(config: dict, exclude_history: bool, per_user_dir: str):
     return model, train
 
 
-def selected(rows: list[dict], per_user_dir: str) -> dict:
+def selected(rows: list[dict]) -> dict:
     """PROTOCOL.md section 3: the best mean validation NDCG@10, unless a cheaper run (CPU seconds) is
     not significantly worse on validation users by the paired test; repeated until none is."""
     rows = sorted(rows, key=lambda r: -r["metrics"]["validation"]["ndcg@10"])
     current = rows[0]
 
     def per_user(row):
-        with np.load(os.path.join(per_user_dir, row["name"], "per_user_validation.npz")) as f:
+        path = row["per_user_files"]["validation"]
+        with np.load(path if os.path.isabs(path) else os.path.join(REPO, path)) as f:
             return f["ndcg@10"]
 
     while True:
@@ -126,7 +127,7 @@ def main():
     base = None
     if args.stage > 1:
         earlier = [r for r in done if r["stage"] < args.stage]
-        base = selected(earlier, out)["search_config"]
+        base = selected(earlier)["search_config"]
     dataset = load(args.dataset, args.raw_data_dir)
     commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
     protocol_commit = subprocess.run(["git", "log", "-1", "--format=%H", "--", "benchmarks/quality/PROTOCOL.md"],

@@ -208,8 +208,12 @@ def train_sequential(dataset: RecDataset, model: SasRec, config: TrainConfig, *,
     per_user_files = {}
     if config.per_user_dir:
         os.makedirs(config.per_user_dir, exist_ok=True)
-        for key, arrays in per_user.items():
-            path = os.path.join(config.per_user_dir, f"per_user_{key}.npz")
+        excluded = {"validation": config.exclude_history, "test": config.exclude_history,
+                    "test_other_protocol": not config.exclude_history}
+        for key, arrays in per_user.items():  # PROTOCOL.md: per_user_<split>_<protocol>.npz
+            split = key.split("_")[0]
+            protocol_name = "excluded" if excluded[key] else "kept"
+            path = os.path.join(config.per_user_dir, f"per_user_{split}_{protocol_name}.npz")
             full_ranking.save_per_user(path, arrays)
             per_user_files[key] = path
     num_params = sum(int(np.prod(x.shape)) for x in jax.tree.leaves(params))

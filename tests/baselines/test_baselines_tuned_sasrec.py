@@ -57,7 +57,7 @@ def test_sampled_softmax_all_positions_learns_and_skips_test(tmp_path):
         assert len(per_user["ndcg@10"]) == len(data.split("validation"))
         assert per_user["ndcg@10"].mean() == pytest.approx(val["ndcg@10"], rel=1e-12)
         assert per_user["hit@10"].mean() == pytest.approx(val["recall@10"], rel=1e-12)
-    assert set(result["per_user_files"]) == {"validation"}
+    assert result["per_user_files"] == {"validation": str(tmp_path / "per_user_validation_kept.npz")}
 
 
 def test_unknown_windows_setting_is_refused():

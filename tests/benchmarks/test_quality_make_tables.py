@@ -68,8 +68,9 @@ def test_grid_table_bolds_the_run_the_selection_rule_picks(tmp_path):
         values = np.zeros(users)
         values[first:first + 101] = 0.2  # the two runs differ on two users, one each way
         (sub / name).mkdir()
-        np.savez(sub / name / "per_user_validation.npz", **{"ndcg@10": values, "hit@10": values > 0})
+        np.savez(sub / name / "per_user_validation_excluded.npz", **{"ndcg@10": values, "hit@10": values > 0})
         row = {"name": name, "stage": 1, "metrics": {"validation": {"recall@10": 0.2, "ndcg@10": ndcg}},
+               "per_user_files": {"validation": str(sub / name / "per_user_validation_excluded.npz")},
                "cost": {"cpu_s": cpu, "best_epoch": 10, "epochs": 30}, "run_wall_s": cpu}
         with open(sub / f"{name}.json", "w") as f:
             json.dump(row, f)
