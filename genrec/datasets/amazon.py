@@ -59,7 +59,7 @@ def load(manual_dir: str, name: str, *, format: Optional[str] = None,
 
 # --- tsv -------------------------------------------------------------------------------------
 
-def _tsv_rows(path: str, columns: tuple[str, ...]):
+def tsv_rows(path: str, columns: tuple[str, ...]):
     """(line number, {column: value}) for each data row; checks the header and column counts."""
     lines = read_lines(path)
     try:
@@ -83,12 +83,12 @@ def _tsv_rows(path: str, columns: tuple[str, ...]):
 def read_tsv(manual_dir: str) -> tuple[prepare.RawInteractions, prepare.RawItems]:
     inter_path, items_path = (os.path.join(manual_dir, n) for n in _TSV)
     items: prepare.RawItems = {}
-    for number, row in _tsv_rows(items_path, ("asin", "title", "attributes")):
+    for number, row in tsv_rows(items_path, ("asin", "title", "attributes")):
         if not row["asin"]:
             raise DataError(f"{items_path}:{number}: missing required field 'asin'")
         items[row["asin"]] = {"title": row["title"], "categories": row["attributes"]}
     raw = _empty(inter_path, seq_pos=True)
-    for number, row in _tsv_rows(inter_path, ("reviewer_id", "seq_pos", "asin", "timestamp")):
+    for number, row in tsv_rows(inter_path, ("reviewer_id", "seq_pos", "asin", "timestamp")):
         for name in ("reviewer_id", "asin"):
             if not row[name]:
                 raise DataError(f"{inter_path}:{number}: missing required field {name!r}")
@@ -180,11 +180,11 @@ def read_meta(path: str) -> prepare.RawItems:
         r = parse_record(path, number, line)
         asin = str(field(r, "asin", path, number))
         if asin not in items:
-            items[asin] = _meta_text(r)
+            items[asin] = meta_text(r)
     return items
 
 
-def _meta_text(r: dict) -> dict[str, str]:
+def meta_text(r: dict) -> dict[str, str]:
     categories = r.get("categories") or r.get("category") or []  # 2014: list of paths; 2018: list
     flat = [c for path in categories for c in (path if isinstance(path, list) else [path])]
     description = r.get("description") or ""
@@ -212,3 +212,8 @@ def _empty(source: str, *, seq_pos=False, ratings=False) -> prepare.RawInteracti
         users=[], items=[], timestamps=[], seq_pos=[] if seq_pos else None,
         ratings=[] if ratings else None, reviews=[] if ratings else None,
         summaries=[] if ratings else None, source=source, lines=[])
+
+
+# The names genrec/export/catalogue_update.py used before these became public; drop them once it
+# calls tsv_rows / meta_text.
+_tsv_rows, _meta_text = tsv_rows, meta_text
