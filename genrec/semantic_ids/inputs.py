@@ -61,7 +61,9 @@ def one_digit_candidates(distances: np.ndarray, count: int) -> np.ndarray:
     extra[np.arange(n)[:, None], np.arange(m)[None], best] = np.inf  # the nearest tuple comes first
     flat = extra.reshape(n, m * k)
     take = min(count - 1, m * k - m)
-    order = np.argsort(flat, axis=1, kind="stable")[:, :take]  # [N, take] (digit, code) changes
+    nearest = np.argpartition(flat, take - 1, axis=1)[:, :take] if take else flat[:, :0].astype(np.int64)
+    rank = np.argsort(np.take_along_axis(flat, nearest, 1), axis=1, kind="stable")
+    order = np.take_along_axis(nearest, rank, 1)  # [N, take] (digit, code) changes, least increase first
     out = np.repeat(best[:, None], take + 1, axis=1)
     rows = np.arange(n)[:, None]
     out[rows, np.arange(1, take + 1)[None], order // k] = order % k

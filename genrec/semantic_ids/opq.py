@@ -58,9 +58,12 @@ class OPQResult:
     def candidates(self, embeddings: np.ndarray, count: int) -> np.ndarray:
         """int32 [N, count, num_digits]: each row's code tuple, then the `count - 1` tuples one digit
         away whose distortion grows least (a new item's fallbacks when its tuple is taken)."""
-        parts = _split(jnp.asarray(self.space(embeddings)), len(self.codebooks))
-        dist = np.asarray(jax.vmap(kmeans.squared_distances)(parts, jnp.asarray(self.codebooks)))  # [m, N, K]
-        return inputs.one_digit_candidates(dist.transpose(1, 0, 2), count)
+        z = self.space(embeddings)
+        parts = z.reshape(len(z), len(self.codebooks), -1)  # [N, m, d]
+        books = np.asarray(self.codebooks, np.float32)  # [m, K, d]
+        dist = ((parts * parts).sum(-1)[..., None] - 2.0 * np.einsum("nmd,mkd->nmk", parts, books)
+                + (books * books).sum(-1)[None])  # [N, m, K], as kmeans.squared_distances per subspace
+        return inputs.one_digit_candidates(dist, count)
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         """The frozen quantiser (what `encode` needs), as plain arrays."""
