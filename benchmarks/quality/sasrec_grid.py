@@ -116,6 +116,8 @@ def main():
     parser.add_argument("--protocol", required=True, choices=["excluded", "kept"])
     parser.add_argument("--stage", type=int, default=1)
     parser.add_argument("--max_runs", type=int, default=None, help="stop after this many new runs")
+    parser.add_argument("--only", default=None, help="run only the stage's configurations whose name "
+                        "contains this (the stage is complete, and selects, once all have run)")
     parser.add_argument("--out", default=None)
     parser.add_argument("--raw_data_dir", default=os.path.join(REPO, "..", "shared", "data"))
     args = parser.parse_args()
@@ -136,7 +138,7 @@ def main():
     new = 0
     for config in stage_configs(args.stage, base):
         name = run_name(config)
-        if name in finished:
+        if name in finished or (args.only and args.only not in name):
             continue
         if args.max_runs is not None and new >= args.max_runs:
             break
