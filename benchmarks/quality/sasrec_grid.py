@@ -129,6 +129,11 @@ def main():
     base = None
     if args.stage > 1:
         earlier = [r for r in done if r["stage"] < args.stage]
+        if args.stage == 2:  # stage 1 is fixed in advance; later stages follow from their selection
+            missing = {run_name(c) for c in stage_configs(1)} - {r["name"] for r in earlier}
+            if missing:
+                raise SystemExit(f"stage 1 is not complete ({len(missing)} of 27 runs missing, e.g. "
+                                 f"{sorted(missing)[0]}); stage 2 starts from its selection")
         base = selected(earlier)["search_config"]
     dataset = load(args.dataset, args.raw_data_dir)
     commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
