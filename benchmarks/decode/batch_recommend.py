@@ -17,7 +17,7 @@ import time
 import jax
 import numpy as np
 
-from genrec.export import Recommender
+from genrec.export import recommender as recommender_lib
 
 
 def parse_args():
@@ -40,7 +40,7 @@ def timed(fn):
 
 def main():
     args = parse_args()
-    rec = Recommender.load(args.bundle)
+    rec = recommender_lib.load(args.bundle)
     rng = np.random.default_rng(0)
     histories = [list(rng.choice(rec.source_ids, size=rng.integers(3, 11), replace=False))
                  for _ in range(args.users)]

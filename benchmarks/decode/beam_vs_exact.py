@@ -131,21 +131,21 @@ def main():
     uptime_before = uptime()
     mesh = partitioning.make_mesh()
     model, meta = checkpoints.load_for_inference(args.checkpoint_dir, mesh, step=args.step)
-    dataset = datasets.load(meta["dataset"], data_dir=args.data_dir, raw_data_dir=args.raw_data_dir)
-    identifiers = Identifiers.load(meta["identifiers_dir"])
-    if meta.get("model") == "parallel_ids":
+    dataset = datasets.load(meta.dataset, data_dir=args.data_dir, raw_data_dir=args.raw_data_dir)
+    identifiers = Identifiers.load(meta.identifiers_dir)
+    if meta.model == "parallel_ids":
         with jax.set_mesh(mesh):
             rows, users = parallel_digit_rows(model, identifiers, dataset, args.users,
                                               [int(b) for b in args.beams.split(",")])
-        report({"checkpoint_dir": os.path.abspath(args.checkpoint_dir), "step": meta["step"],
-                "dataset": meta["dataset"], "model": "parallel_ids", "users": users, "history": "kept",
+        report({"checkpoint_dir": os.path.abspath(args.checkpoint_dir), "step": meta.step,
+                "dataset": meta.dataset, "model": "parallel_ids", "users": users, "history": "kept",
                 "items": dataset.num_items, "digits": int(identifiers.codes.shape[1]), "rows": rows,
                 "uptime_before": uptime_before, "uptime_after": uptime()}, args.out)
         return
-    vocabulary, _ = pipeline.register_as_trained(meta["vocabulary"], dataset, identifiers, meta["dataset"])
-    variant = TIGER if str(meta.get("mixture", "")).endswith(f"_{TIGER}") else ""
-    name = task_name(meta["dataset"], "sequential", variant=variant)
-    examples = task_examples(name, "test", meta["task_feature_lengths"], args.users)
+    vocabulary, _ = pipeline.register_as_trained(meta.vocabulary, dataset, identifiers, meta.dataset)
+    variant = TIGER if str(meta.mixture).endswith(f"_{TIGER}") else ""
+    name = task_name(meta.dataset, "sequential", variant=variant)
+    examples = task_examples(name, "test", meta.task_feature_lengths, args.users)
     targets = np.array([e["target_item"] for e in examples])
     item_tokens = item_token_ids(vocabulary, identifiers)
     popularity = beyond_accuracy.train_popularity(dataset)
@@ -175,8 +175,8 @@ def main():
         exact_top10 = np.argsort(-scores, axis=1, kind="stable")[:, :10]
         for beam in lists:  # paired, same users: where the two rankings disagree
             rows[f"beam {beam}"].update(agreement(lists[beam], exact_top10, targets, ranks < 10))
-    results = {"checkpoint_dir": os.path.abspath(args.checkpoint_dir), "step": meta["step"],
-              "dataset": meta["dataset"], "task": name, "users": len(examples), "history": "kept",
+    results = {"checkpoint_dir": os.path.abspath(args.checkpoint_dir), "step": meta.step,
+              "dataset": meta.dataset, "task": name, "users": len(examples), "history": "kept",
                "items": len(item_tokens), "rows": rows, "uptime_before": uptime_before, "uptime_after": uptime()}
     report(results, args.out)
 

@@ -36,8 +36,8 @@ def main():
     _, meta = checkpoints.read_meta(args.checkpoint_dir, None)
     model = FunctionalModel.from_factory(checkpoints.model_factory(meta))
     abstract = checkpoints.sharded_param_shapes(model, mesh)
-    dataset = datasets.load(meta["dataset"], data_dir=args.data_dir, raw_data_dir=args.raw_data_dir)
-    codes = Identifiers.load(meta["identifiers_dir"]).codes
+    dataset = datasets.load(meta.dataset, data_dir=args.data_dir, raw_data_dir=args.raw_data_dir)
+    codes = Identifiers.load(meta.identifiers_dir).codes
     restored = {}
 
     def scorer(params):
@@ -59,7 +59,7 @@ def main():
                 fn = lambda tokens: sum(jax.nn.log_softmax(s.fn(*s.args, tokens), axis=-1) for s in members)  # noqa: E731
             else:
                 raise ValueError(f"spec {spec!r}: use avg:STEPS or ens:STEPS")
-            m = full_ranking.evaluate(fn, dataset, args.split, max_len=meta["model_config"]["max_len"],
+            m = full_ranking.evaluate(fn, dataset, args.split, max_len=meta.model_config["max_len"],
                                       batch_size=exact.EVAL_BATCH, exclude_history=args.exclude_history)
             print(f"{spec} {args.split}: Recall@10 {m['recall@10']:.4f} NDCG@10 {m['ndcg@10']:.4f}", flush=True)
 

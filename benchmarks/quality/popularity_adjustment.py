@@ -37,9 +37,9 @@ def main():
 
     mesh = partitioning.make_mesh()
     model, meta = checkpoints.load_for_inference(args.checkpoint_dir, mesh, step=args.step)
-    dataset = datasets.load(meta["dataset"], data_dir=args.data_dir, raw_data_dir=args.raw_data_dir)
+    dataset = datasets.load(meta.dataset, data_dir=args.data_dir, raw_data_dir=args.raw_data_dir)
     log_counts = jnp.log1p(jnp.asarray(popularity.item_counts(dataset), jnp.float32))
-    scorer = exact.scorer(model, Identifiers.load(meta["identifiers_dir"]).codes)
+    scorer = exact.scorer(model, Identifiers.load(meta.identifiers_dir).codes)
     out = {}
     with jax.set_mesh(mesh):
         for split in args.splits.split(","):

@@ -99,7 +99,7 @@ def sequential_task_binding(checkpoint_dir: str) -> list[str]:
     if FLAGS.genrec_recipe == "parallel_ids":
         return []
     _, meta = checkpoints.read_meta(checkpoint_dir)
-    variant = TIGER if str(meta.get("mixture", "")).endswith(f"_{TIGER}") else ""
+    variant = TIGER if str(meta.mixture or "").endswith(f"_{TIGER}") else ""
     return [f"evaluate.tasks = ['{task_name(FLAGS.dataset, 'sequential', variant=variant)}']"]
 
 

@@ -112,15 +112,15 @@ def main():
         name, where = spec.split("=", 1)
         directory, step = (where.split("@") + [None])[:2]
         model, meta = checkpoints.load_for_inference(directory, mesh, step=int(step) if step else None)
-        identifiers = Identifiers.load(meta["identifiers_dir"])
+        identifiers = Identifiers.load(meta.identifiers_dir)
         with jax.set_mesh(mesh):
-            if meta.get("model") == "parallel_ids":
+            if meta.model == "parallel_ids":
                 row = measure(model, identifiers.codes, histories[:args.max_users], samples=args.samples,
                               temperatures=temperatures)
             else:
                 row = measure_encoder_decoder(model, meta, dataset, identifiers, users, samples=args.samples,
                                               temperatures=temperatures)
-        report["rows"][name] = dict(row, checkpoint=directory, step=meta["step"])
+        report["rows"][name] = dict(row, checkpoint=directory, step=meta.step)
         print(name, json.dumps(report["rows"][name]))
     with open(args.out, "w") as f:
         json.dump(report, f, indent=2)

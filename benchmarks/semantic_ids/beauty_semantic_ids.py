@@ -16,7 +16,6 @@ import platform
 import time
 
 import jax
-import numpy as np
 
 from genrec.datasets import amazon
 from genrec.semantic_ids import embeddings, encoders, rqkmeans, rqvae, schemes

@@ -25,6 +25,7 @@ def measure(gin_file: str, workdir: str, targets: int, batch_size: int, steps: i
     import gin
 
     from genrec import datasets, main as genrec_main
+    from genrec.runtime import families
     from genrec.train import run, trainer
 
     gin.clear_config()
@@ -36,7 +37,7 @@ def measure(gin_file: str, workdir: str, targets: int, batch_size: int, steps: i
                 shutil.copytree(os.path.join(workdir, part), os.path.join(tmp, part))
         loop = trainer.LoopConfig(num_steps=steps, batch_size=batch_size, log_every=steps,
                                   checkpoint_every=10 * steps, async_checkpoints=False)
-        _, summary = run.train_dataset(tmp, dataset, loop)
+        _, summary = run.train_family(families.get("encoder_decoder"), tmp, dataset, loop)
     return {"targets": targets, "examples_per_s": summary["examples_per_s"], **summary["first_batch_fill"]}
 
 

@@ -12,7 +12,6 @@ as well (not verified here: neither is installed).
 """
 from absl import app
 from absl import logging
-import tensorflow_datasets as tfds
 from tensorflow_datasets.scripts.cli import build, cli_utils
 
 

@@ -1,12 +1,19 @@
 """Exact full ranking for models whose item score decomposes over identifier digits.
 
 The parallel-digit model (genrec/model/parallel_ids.py) gives per-digit log-probabilities of the
-next item; an item's score is the sum over its digits, so every catalogue item is scored exactly
-(one gather, then top-k) — no beam, no invalid items. Histories, targets, history exclusion, ties
-and metrics are those of genrec/evaluate/full_ranking.py (genrec/evaluate/protocol.py), so these
-rows and the SASRec rows rank the same users the same way.
+next item; an item's score is the sum over its digits, so every catalogue item is scored exactly —
+no beam, no invalid items. For the linear heads ('tied', 'untied' without digit_blocks) that sum is
+h . e_n - sum_m logZ_m(h), e_n the sum of item n's digit columns of the output table, so ranking is
+one [users, d] x [d, items] matmul over the item vectors e_n (`item_vectors`), computed once per
+catalogue; other heads gather the digit log-probabilities per item. `Ranker` sweeps the catalogue in
+chunks, split over the mesh (genrec/evaluate/item_topk.py), so memory stays O(users x chunk).
+Histories, targets, history exclusion, ties and metrics are those of genrec/evaluate/full_ranking.py
+(genrec/evaluate/protocol.py), so these rows and the SASRec rows rank the same users the same way.
 """
 from __future__ import annotations
+
+import functools
+from typing import Optional, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -14,10 +21,13 @@ import numpy as np
 from flax import nnx
 
 from genrec.evaluate import full_ranking
-from genrec.evaluate import data_parallel, protocol
+from genrec.evaluate import data_parallel, item_topk, protocol, sequences
+from genrec.evaluate.beyond_accuracy import NO_ITEM, beyond_accuracy, history_repeats, train_popularity
+from genrec.evaluate.ranking import metrics_from_ranks
 from genrec.model import parallel_ids
 
-EVAL_BATCH = 128  # users per call: the [B, N, M] gather of Beauty's 12k x 33 digits stays ~200 MB
+EVAL_BATCH = 128  # users per call
+SERVE_BATCH = 256  # users per serving call (benchmarks/scale/RESULTS.md, "Ranking")
 
 
 def bos_first(tokens: jax.Array) -> jax.Array:
@@ -31,11 +41,110 @@ def bos_first(tokens: jax.Array) -> jax.Array:
     return jnp.where((slot >= 1) & (slot <= n[:, None]), items, 0)
 
 
-def history_log_probs(model, token_codes: jax.Array, tokens: jax.Array) -> jax.Array:
-    """Left-padded histories [B, T] → per-digit log-probabilities [B, M, K] of each user's next item
+def last_hidden(model, token_codes: jax.Array, tokens: jax.Array) -> jax.Array:
+    """Left-padded histories [B, T] → the final hidden state [B, d] at each history's last item
     (token_codes: parallel_ids.token_code_table of the catalogue)."""
     tokens = bos_first(tokens)
-    return model.next_item_log_probs(jnp.take(token_codes, tokens, axis=0), tokens)
+    h = model.hidden(jnp.take(token_codes, tokens, axis=0), tokens)
+    last = (tokens > 0).sum(axis=1)  # index of the last item (0: empty history)
+    return jnp.take_along_axis(h, last[:, None, None], axis=1)[:, 0]
+
+
+def history_log_probs(model, token_codes: jax.Array, tokens: jax.Array) -> jax.Array:
+    """Left-padded histories [B, T] → per-digit log-probabilities [B, M, K] of each user's next item."""
+    return jax.nn.log_softmax(model.digit_logits(last_hidden(model, token_codes, tokens)), axis=-1)
+
+
+def linear_head(config: parallel_ids.ParallelIdConfig) -> bool:
+    """Whether an item's digit-sum score is h . e_n minus a per-user constant (`item_vectors`)."""
+    return config.head in ("tied", "untied") and not config.digit_blocks
+
+
+def item_vectors(model, codes) -> jax.Array:
+    """[N, M] item codes → e [N, d] float32, e_n = sum_m output_table[:, m, codes[n, m]] (linear
+    heads only: then h . e_n is the digit sum of item n's logits). One gather per digit."""
+    if not linear_head(model.config):
+        raise ValueError(f"item vectors need a linear head (head 'tied' or 'untied' without digit_blocks); "
+                         f"this model has head={model.config.head!r}, digit_blocks={model.config.digit_blocks}")
+    graphdef, state = nnx.split(model)
+    return _item_vectors(graphdef, state, jnp.asarray(codes, jnp.int32))
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _item_vectors(graphdef, state, codes):
+    table = nnx.merge(graphdef, state).output_table().astype(jnp.float32).transpose(1, 2, 0)  # [M, K, d]
+    out = jnp.zeros((codes.shape[0], table.shape[-1]), jnp.float32)
+    for m in range(codes.shape[1]):
+        out = out + jnp.take(table[m], codes[:, m], axis=0)
+    return out
+
+
+def queries(model, token_codes: jax.Array, tokens: jax.Array, *, vectors: bool):
+    """Histories → the chunk scorer's query: (h [B, d], sum_m logZ_m [B]) for `item_topk.vector_scores`,
+    else per-digit log-probabilities [B, M, K] for `item_topk.digit_scores`."""
+    h = last_hidden(model, token_codes, tokens)
+    logits = model.digit_logits(h)
+    if vectors:
+        return h.astype(jnp.float32), jax.nn.logsumexp(logits, axis=-1).sum(axis=-1)
+    return jax.nn.log_softmax(logits, axis=-1)
+
+
+class Ranker:
+    """A model and its catalogue made ready to rank: the item table (vectors e_n for a linear head,
+    unless `matmul=False`, else the codes) computed once and split over the mesh's item axes."""
+
+    def __init__(self, model, codes: np.ndarray, *, matmul: Optional[bool] = None,
+                 chunk: int = item_topk.DEFAULT_CHUNK, mesh=None):
+        self.vectors = linear_head(model.config) if matmul is None else matmul
+        self.max_len = model.config.max_len  # history items the model reads
+        self.num_items, self.chunk, self.mesh = len(codes), chunk, item_topk.resolve_mesh(mesh)
+        self.graphdef, self.state = nnx.split(model)
+        self.token_codes = parallel_ids.token_code_table(codes)
+        table = item_vectors(model, codes) if self.vectors else jnp.asarray(codes, jnp.int32)
+        self.items = item_topk.place_items(table, num_items=self.num_items, chunk=chunk, mesh=self.mesh)
+
+    def _static(self, **kw):
+        return dict(graphdef=self.graphdef, vectors=self.vectors, num_items=self.num_items, chunk=self.chunk,
+                    mesh=self.mesh, **kw)
+
+    def queries(self, tokens: np.ndarray):
+        """Left-padded history tokens [B, T] → the chunk scorer's query (see `queries`)."""
+        return _queries(self.state, self.token_codes, tokens, graphdef=self.graphdef, vectors=self.vectors)
+
+    def top_k(self, tokens: np.ndarray, history: Optional[np.ndarray], k: int, *,
+              approx: Optional[float] = None) -> tuple[jax.Array, jax.Array]:
+        """(scores [B, k], item ids [B, k]) best first, items of `history` [B, H] excluded."""
+        return _top_k(self.state, self.token_codes, self.items, tokens, history, **self._static(k=k, approx=approx))
+
+    def rank(self, tokens: np.ndarray, history: Optional[np.ndarray], targets: np.ndarray,
+             k: int) -> tuple[jax.Array, jax.Array]:
+        """(top-k ids [B, k], each target's rank over the catalogue [B], ties against it)."""
+        return _rank(self.state, self.token_codes, self.items, tokens, history, targets, **self._static(k=k))
+
+
+_STATIC = ("graphdef", "vectors", "num_items", "chunk", "mesh", "k")
+
+
+@functools.partial(jax.jit, static_argnames=("graphdef", "vectors"))
+def _queries(state, token_codes, tokens, *, graphdef, vectors):
+    return queries(nnx.merge(graphdef, state), token_codes, tokens, vectors=vectors)
+
+
+@functools.partial(jax.jit, static_argnames=_STATIC + ("approx",))
+def _top_k(state, token_codes, items, tokens, history, *, graphdef, vectors, num_items, chunk, mesh, k, approx):
+    query = queries(nnx.merge(graphdef, state), token_codes, tokens, vectors=vectors)
+    score_fn = item_topk.vector_scores if vectors else item_topk.digit_scores
+    scores, ids, _, _ = item_topk.sweep(score_fn, query, items, num_items=num_items, k=k, chunk=chunk,
+                                        history=history, approx=approx, mesh=mesh)
+    return scores, ids
+
+
+@functools.partial(jax.jit, static_argnames=_STATIC)
+def _rank(state, token_codes, items, tokens, history, targets, *, graphdef, vectors, num_items, chunk, mesh, k):
+    query = queries(nnx.merge(graphdef, state), token_codes, tokens, vectors=vectors)
+    score_fn = item_topk.vector_scores if vectors else item_topk.digit_scores
+    return item_topk.ranks(score_fn, query, items, targets, num_items=num_items, k=k, chunk=chunk,
+                           history=history, mesh=mesh)
 
 
 @nnx.jit
@@ -44,15 +153,72 @@ def _scores(model, token_codes, item_codes, tokens):
 
 
 def scorer(model: parallel_ids.ParallelIdDecoder, codes: np.ndarray) -> full_ranking.Scorer:
-    """full_ranking's Scorer (left-padded tokens → [B, num_items] scores) for `model` and the item
-    code table `codes` [num_items, M]; bound, so full_ranking splits its users over the mesh."""
+    """full_ranking's dense Scorer (left-padded tokens → [B, num_items] scores by the digit gather) for
+    `model` and the item code table `codes` [num_items, M]; bound, so full_ranking splits its users
+    over the mesh. `Ranker` is the scalable form."""
     return data_parallel.Bound(_scores, (model, parallel_ids.token_code_table(codes), jnp.asarray(codes, jnp.int32)))
+
+
+def rank(ranker: Ranker, histories, targets, *, k: int, max_len: int, batch_size: int = EVAL_BATCH,
+         exclude_history: bool = protocol.OFFLINE_DROP_HISTORY) -> tuple[np.ndarray, np.ndarray]:
+    """full_ranking.rank by a `Ranker`: ([len(histories), k] item ids best first, equal scores lower
+    id first; [len] each target's 0-based rank over the whole catalogue, ties counted against it)."""
+    targets = np.asarray(targets, np.int32)
+    topk, ranks = np.zeros((len(histories), k), np.int32), np.zeros(len(histories), np.int64)
+    for index, tokens in sequences.batches(histories, batch_size, max_len):
+        real = index >= 0
+        rows = np.where(real, index, 0)  # padding rows repeat user 0; dropped below
+        excluded = protocol.excluded_histories([histories[r] for r in rows], exclude_history)
+        best, rank_ = ranker.rank(tokens, excluded, targets[rows], k)
+        topk[index[real]], ranks[index[real]] = np.asarray(best)[real], np.asarray(rank_)[real]
+    return topk, ranks
 
 
 def evaluate(model: parallel_ids.ParallelIdDecoder, codes: np.ndarray, dataset, split: str, *,
              exclude_history: bool = protocol.OFFLINE_DROP_HISTORY, batch_size: int = EVAL_BATCH,
-             beyond: bool = False) -> dict[str, float]:
+             beyond: bool = False, chunk: int = item_topk.DEFAULT_CHUNK) -> dict[str, float]:
     """Ranking metrics of every user of `split`, every item scored exactly (`beyond`: and the
-    coverage and popularity of the top 10)."""
-    return full_ranking.evaluate(scorer(model, codes), dataset, split, max_len=model.config.max_len,
-                                 batch_size=batch_size, exclude_history=exclude_history, beyond=beyond)
+    coverage and popularity of the top 10); the metrics of full_ranking.evaluate."""
+    histories, targets = full_ranking.leave_one_out(dataset, split)
+    k = min(max(full_ranking.KS), dataset.num_items)
+    topk, ranks = rank(Ranker(model, codes, chunk=chunk), histories, targets, k=k, max_len=model.config.max_len,
+                       batch_size=batch_size, exclude_history=exclude_history)
+    out = {**metrics_from_ranks(ranks, k, ks=full_ranking.KS), **history_repeats(topk, histories, targets)}
+    if beyond:
+        out.update(beyond_accuracy(topk, targets, train_popularity(dataset)))
+    return out
+
+
+def serve_top_k(ranker, histories: Sequence[Sequence[int]], k: int, *, max_len: int, drop_history: bool,
+                batch_size: int = SERVE_BATCH, index=None, progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """The top lists of many users, for serving: ([U, W] item ids best first, NO_ITEM-padded; [U, W]
+    their scores). `ranker`: a `Ranker` (or anything with its `top_k`); with `index` (anything with
+    `search(h [B, d], k) -> (inner products, ids)`, e.g. genrec/export/mips_index.py) the ranker
+    only computes each user's (h, offset) and the index ranks; W is then k plus the batch's longest
+    history when history is dropped (history items are dropped afterwards, in postprocess), else k.
+    Users are grouped by history-length bucket (in order within one) and every call has `batch_size`
+    rows and, when history is dropped on the device, one excluded-history width: one compile per bucket."""
+    from tqdm import tqdm
+
+    lengths = np.array([len(h) for h in histories])
+    windows = np.array([sequences.window_for(n, max_len) for n in lengths], np.int64)
+    order = np.argsort(windows, kind="stable")
+    excluded_width = 1 << (max(1, int(lengths.max(initial=1))) - 1).bit_length()
+    extra = int(lengths.max(initial=0)) if index is not None and drop_history else 0
+    ids = np.full((len(histories), k + extra), NO_ITEM, np.int64)
+    scores = np.full((len(histories), k + extra), -np.inf, np.float32)
+    for start in tqdm(range(0, len(order), batch_size), desc="recommend", unit="batch", disable=not progress):
+        rows = order[start:start + batch_size]
+        chunk = [np.asarray(histories[r], np.int32) for r in rows]
+        tokens = np.zeros((batch_size, windows[rows].max()), np.int32)
+        tokens[:len(rows)] = sequences.left_pad(chunk, tokens.shape[1])
+        if index is not None:
+            h, offset = (np.asarray(x)[:len(rows)] for x in ranker.queries(tokens))
+            best, found = index.search(h, k + (int(lengths[rows].max()) if drop_history else 0))
+            ids[rows, :found.shape[1]], scores[rows, :found.shape[1]] = found, best - offset[:, None]
+            continue
+        excluded = (protocol.padded_histories(chunk + [()] * (batch_size - len(rows)), excluded_width)
+                    if drop_history else None)
+        best, found = ranker.top_k(tokens, excluded, k)
+        ids[rows], scores[rows] = np.asarray(found)[:len(rows)], np.asarray(best)[:len(rows)]
+    return ids, scores

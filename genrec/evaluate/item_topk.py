@@ -163,6 +163,10 @@ def sweep(score_fn: ChunkScorer, query, items, *, num_items: int, k: int, chunk:
     items = pad_items(items, rows)
     batch = jax.tree.leaves(query)[0].shape[0]
     threshold = jnp.full((batch,), jnp.inf, jnp.float32) if threshold is None else threshold
+    if history is None:  # arrays either way: one program shape under shard_map
+        history = jnp.full((batch, 1), protocol.NO_HISTORY, jnp.int32)
+    if targets is None:  # no item has id -1: every target score stays -inf
+        targets = jnp.full((batch,), -1, jnp.int32)
     local = functools.partial(_sweep, score_fn, num_items=num_items, k=k, chunk=chunk, approx=approx)
     if not axes:
         return local(query, items, 0, history=history, targets=targets, threshold=threshold)

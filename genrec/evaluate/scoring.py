@@ -6,19 +6,16 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 from typing import Callable, Optional, Sequence
 
 import jax
 import numpy as np
 
-from genrec.evaluate import evaluator, protocol, results
-
-
-def model_size_name(model_config: dict) -> str:
-    c = model_config
-    if "num_layers" in c:  # the parallel-digit model
-        return f"d{c['d_model']}-layers{c['num_layers']}-digits{len(c['level_sizes'])}"
-    return f"d{c['d_model']}-enc{c['num_encoder_layers']}-dec{c['num_decoder_layers']}"
+from genrec.evaluate import evaluator, full_ranking, popularity, protocol, results
+from genrec.runtime import families
+from genrec.runtime.families import EvalInputs
+from genrec.runtime.meta import CheckpointMeta
 
 
 def read_train_summary(checkpoint_dir: str) -> dict:
@@ -41,7 +38,7 @@ def cost(checkpoint_dir: str, mesh: jax.sharding.Mesh, users_per_s: Optional[flo
             "decode_ms_per_user": 1000.0 / users_per_s if users_per_s else None}
 
 
-def score_tasks(model, meta: dict, *, checkpoint_dir: str, names: Sequence[str],
+def score_tasks(model, meta: CheckpointMeta, *, checkpoint_dir: str, names: Sequence[str],
                 examples_of: Callable[[str], list[dict]], item_tokens: np.ndarray, popularity: np.ndarray,
                 vocabulary, identifier_scheme: str, mesh: jax.sharding.Mesh, out_dir: str, split: str,
                 max_eval_examples: Optional[int], config: evaluator.EvalConfig) -> dict:
@@ -59,9 +56,9 @@ def score_tasks(model, meta: dict, *, checkpoint_dir: str, names: Sequence[str],
                 logging.warning("%s: no %s examples; skipped", name, split)
                 continue
             metrics[name], templates[name] = ev.evaluate_task(name, examples)
-    run = {"dataset": meta["dataset"], "mixture": meta.get("mixture"), "identifier_scheme": identifier_scheme,
-           "model_size": meta.get("model_size") or model_size_name(meta["model_config"]),
-           "checkpoint_step": meta["step"], "split": split, "max_eval_examples": max_eval_examples,
+    run = {"dataset": meta.dataset, "mixture": meta.mixture, "identifier_scheme": identifier_scheme,
+           "model_size": meta.model_size or families.for_meta(meta).size_name(meta.model_config),
+           "checkpoint_step": meta.step, "split": split, "max_eval_examples": max_eval_examples,
            "beam_size": config.beam_size, "drop_history": config.drop_history,
            **protocol.describe(config.drop_history), "mesh": dict(mesh.shape)}
     costs = cost(checkpoint_dir, mesh, ev.decoded_users / ev.decode_seconds if ev.decode_seconds else None)
@@ -70,3 +67,30 @@ def score_tasks(model, meta: dict, *, checkpoint_dir: str, names: Sequence[str],
     if jax.process_index() != 0:
         return {"run": run, "metrics": metrics, "cost": costs, "templates": templates}
     return results.write_results(out_dir, run, metrics, costs, templates)
+
+
+def rank_all_items(scorer, max_len: int, meta: CheckpointMeta, inputs: EvalInputs, *,
+                   name: str, batch_size: int = 512) -> dict:
+    """Models that score every catalogue item (a full_ranking Scorer: left-padded histories of at most
+    `max_len` items -> [B, N] scores): every user of the split ranked over every item, beside
+    most-popular on the same users, results written like the beam-search evaluator's (the model's
+    row named `name`; `batch_size` users per scoring call)."""
+    dataset, split, mesh = inputs.dataset, inputs.split, inputs.mesh
+    exclude_history = inputs.config.drop_history
+    start = time.time()
+    with jax.set_mesh(mesh):
+        metrics = full_ranking.evaluate(scorer, dataset, split, max_len=max_len, batch_size=batch_size,
+                                        exclude_history=exclude_history, beyond=True)
+    seconds = time.time() - start
+    users = len(dataset.split(split))
+    # The floor on the same users, ranked the same way: the training split's most popular items.
+    floor = full_ranking.evaluate(popularity.popularity_scorer(popularity.item_counts(dataset)), dataset,
+                                  split, max_len=max_len, exclude_history=exclude_history)
+    run = {"dataset": meta.dataset, "model": meta.model, "identifier_scheme": meta.identifier_scheme,
+           "model_size": families.for_meta(meta).size_name(meta.model_config), "checkpoint_step": meta.step,
+           "split": split, "users": users, "ranking": f"exact: all {dataset.num_items} items scored",
+           "drop_history": exclude_history, **protocol.describe(exclude_history), "mesh": dict(mesh.shape)}
+    run_cost = cost(inputs.checkpoint_dir, mesh, users / seconds)
+    table = {name: dict(metrics, examples=users),
+             "most_popular (same users)": dict(floor, examples=users)}
+    return results.write_results(inputs.out_dir, run, table, run_cost)

@@ -8,8 +8,9 @@
                              node_item, depth, width) and item_tokens [num_items, L] it came from
   <bundle>/items.json        source ids and titles, indexed by our item id
 
-A bundle of the parallel-digit model (manifest `model: parallel_ids`) has no vocabulary, prompt or
-trie: it reads item positions and ranks every item exactly from the identifiers' codes.
+The manifest's `model` names the model family (genrec/runtime/families.py) that reads it back. A
+bundle of a model that scores items from a history of item positions (the parallel-digit model) has
+no vocabulary, prompt or trie (manifest `prompt: null`): it ranks every item exactly.
 """
 from __future__ import annotations
 
@@ -24,10 +25,10 @@ import numpy as np
 
 from genrec.export import params_io
 from genrec.model import trie as trie_lib
+from genrec.runtime.meta import DEFAULT_MODEL
 from genrec.semantic_ids.artifact import Identifiers
 
 FORMAT = "genrec-bundle/1"
-ENCODER_DECODER = "encoder_decoder"
 MANIFEST, PARAMS, VOCABULARY, IDENTIFIERS, TRIE, ITEMS = (
     "manifest.json", "params.npz", "spm.model", "semantic_ids", "trie.npz", "items.json")
 _TRIE_ARRAYS = ("child_start", "node_token", "node_item")
@@ -64,7 +65,8 @@ class Bundle:
 
     @property
     def model(self) -> str:
-        return self.manifest.get("model", ENCODER_DECODER)
+        """The model family's name (bundles written before families were named hold the encoder-decoder)."""
+        return self.manifest.get("model", DEFAULT_MODEL)
 
     @property
     def vocabulary_path(self) -> str:
@@ -82,13 +84,14 @@ class Bundle:
 def write_bundle(directory: str, *, model, model_config: dict, identifiers: Identifiers,
                  source_ids: Sequence[str], titles: Sequence[str], provenance: dict,
                  vocabulary_path: Optional[str] = None, item_tokens: Optional[np.ndarray] = None,
-                 prompt: Optional[Prompt] = None, model_kind: str = ENCODER_DECODER) -> str:
-    """Writes a bundle (replacing one already there); returns its directory. The encoder-decoder
-    needs its vocabulary, item tokens and prompt; a model ranked exactly needs none of them."""
+                 prompt: Optional[Prompt] = None, model_kind: str = DEFAULT_MODEL) -> str:
+    """Writes a bundle (replacing one already there); returns its directory. A prompted model gives
+    its vocabulary, item tokens and prompt together; a model ranked from item positions none of them."""
     n = identifiers.num_items
-    text_model = model_kind == ENCODER_DECODER
-    if text_model and (vocabulary_path is None or item_tokens is None or prompt is None):
-        raise ValueError("bundle: the encoder-decoder needs vocabulary_path, item_tokens and prompt")
+    text_parts = (vocabulary_path, item_tokens, prompt)
+    text_model = prompt is not None
+    if any(p is not None for p in text_parts) and not all(p is not None for p in text_parts):
+        raise ValueError("bundle: a prompted model needs vocabulary_path, item_tokens and prompt together")
     if (text_model and len(item_tokens) != n) or len(source_ids) != n or len(titles) != n:
         raise ValueError(f"bundle: {n} identifiers but {len(item_tokens) if text_model else n} token "
                          f"rows, {len(source_ids)} source ids, {len(titles)} titles")
@@ -119,7 +122,7 @@ def read_bundle(directory: str) -> Bundle:
         manifest = json.load(f)
     if manifest.get("format") != FORMAT:
         raise ValueError(f"{directory}/{MANIFEST}: format {manifest.get('format')!r}, expected {FORMAT!r}")
-    text_model = manifest.get("model", ENCODER_DECODER) == ENCODER_DECODER
+    text_model = manifest.get("prompt") is not None
     for name in (PARAMS, IDENTIFIERS, ITEMS) + ((VOCABULARY, TRIE) if text_model else ()):
         if not os.path.exists(os.path.join(directory, name)):
             raise FileNotFoundError(f"{directory}: not an inference bundle (no {name}); "

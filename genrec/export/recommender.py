@@ -1,6 +1,6 @@
 """`Recommender`: top-K items with titles for a history, from a bundle or an in-memory model.
 
-    rec = Recommender.load("/tmp/bundle")
+    rec = recommender.load("/tmp/bundle")
     for r in rec.recommend(["B0001", "B0002"], top_k=5):
         print(r.source_id, r.title, r.score)
 
@@ -9,8 +9,9 @@
 Serving drops the items already in the history by default (protocol.SERVING_DROP_HISTORY; offline
 evaluation keeps them), then duplicates, then whatever `item_filter` rejects (a business-rule hook, see
 evaluate/postprocess.py). The beam is max(beam_size, top_k) wide whether history is dropped or not.
-`Recommender.load` returns an `ExactRecommender` for a bundle of a model that ranks every item
-exactly (the parallel-digit model): same interface, no beam.
+`load(bundle_dir)` asks the bundle's model family for its recommender: `Recommender` for the
+encoder-decoder, an `ExactRecommender` for a model that ranks every item exactly (the parallel-digit
+model): same interface, no beam.
 """
 from __future__ import annotations
 
@@ -20,10 +21,12 @@ from typing import Optional, Sequence, Union
 import jax
 import numpy as np
 
-from genrec.evaluate import data_parallel, postprocess, protocol
+from genrec.evaluate import data_parallel, exact, postprocess, protocol
 from genrec.evaluate.evaluator import bucketed, constrained_beams
 from genrec.export import bundle as bundle_lib
 from genrec.export import params_io
+from genrec.runtime import families
+from genrec.runtime.state import FunctionalModel
 from genrec.semantic_ids.artifact import Identifiers
 
 
@@ -35,14 +38,15 @@ class Recommendation:
     score: float  # the identifier's log-probability under the model
 
 
-def _load_model(b: bundle_lib.Bundle):
-    """The bundle's model with its parameters (the factory the checkpoint meta would give)."""
-    from genrec.runtime.checkpoints import model_factory
-    from genrec.runtime.state import FunctionalModel
-
-    functional = FunctionalModel.from_factory(model_factory(b.manifest))
+def load(directory: str, **options) -> "Catalogue":
+    """The recommender of a bundle written by --run_mode=export (no optimizer, no orbax): its model
+    family (the manifest's `model`) builds the model from the bundle's parameters and picks the
+    recommender (the encoder-decoder's beam search, the parallel-digit model's exact ranking, ...)."""
+    b = bundle_lib.read_bundle(directory)
+    family = families.get(b.model)
+    functional = FunctionalModel.from_factory(family.factory(family.config_from_dict(b.manifest["model_config"])))
     params = params_io.read_params(b.params_path, b.manifest["param_dtypes"], functional.param_shapes())
-    return functional.module(params, jax.random.key(0))
+    return family.recommender(b, functional.module(params, jax.random.key(0)), **options)
 
 
 class Catalogue:
@@ -104,21 +108,6 @@ class Recommender(Catalogue):
         self.trie = trie if trie is not None else trie_lib.build_trie(self.item_tokens)
         self.beam_size = beam_size
 
-    @classmethod
-    def load(cls, directory: str, **kw) -> Catalogue:
-        """From a bundle written by --run_mode=export (no optimizer, no orbax): this class for an
-        encoder-decoder bundle, an ExactRecommender for a model ranked exactly."""
-        import seqio
-
-        b = bundle_lib.read_bundle(directory)
-        if b.model != bundle_lib.ENCODER_DECODER:
-            kw.pop("beam_size", None)
-            return ExactRecommender(_load_model(b), identifiers=b.identifiers, source_ids=b.source_ids,
-                                    titles=b.titles, **kw)
-        return cls(_load_model(b), vocabulary=seqio.SentencePieceVocabulary(b.vocabulary_path),
-                   identifiers=b.identifiers, item_tokens=b.item_tokens, trie=b.trie, source_ids=b.source_ids,
-                   titles=b.titles, prompt=b.prompt, **kw)
-
     def encode(self, items: Sequence[int], user: Optional[str] = None) -> np.ndarray:
         """The model input for a history: the prompt's token ids + EOS (as the seqio tasks build it)."""
         text = self.prompt.render([self.identifiers.text(i) for i in items], user)
@@ -157,45 +146,54 @@ class Recommender(Catalogue):
 
 
 class ExactRecommender(Catalogue):
-    """Models whose item score is a sum over identifier digits (genrec/model/parallel_ids.py):
-    every catalogue item scored exactly, history items set to -inf (protocol.exclude_history), then
-    the best `top_k` after the same filter as the beam-search recommender (`headroom` spare items for
-    it). `users` are accepted and unused (the model reads items)."""
+    """Models that score every catalogue item from a history of items: every item scored exactly,
+    history items set to -inf (protocol.exclude_history), then the best `top_k` after the same filter
+    as the beam-search recommender (`headroom` spare items for it). `users` are accepted and unused
+    (the model reads items).
 
-    def __init__(self, model, *, identifiers: Identifiers, source_ids: Sequence[str], titles: Sequence[str],
-                 headroom: int = 10):
-        from genrec.evaluate import exact
+    `scorer`: an `exact.Ranker` (the parallel-digit model: its catalogue swept in chunks, a matmul over
+    the item vectors for a linear head), or any family's data_parallel.Bound mapping left-padded
+    histories of at most `max_len` items [B, T] to scores [B, N] (ranked densely). `index`: a MIPS
+    index over the Ranker's item vectors (genrec/export/mips_index.py); when given it ranks instead
+    (approximate: its recall against exact is measured when it is built), asked for top_k + headroom
+    + the history's length items so that dropping the history leaves enough."""
 
+    def __init__(self, scorer, *, max_len: int, source_ids: Sequence[str], titles: Sequence[str],
+                 headroom: int = 10, index=None):
         super().__init__(source_ids, titles)
-        self.model, self.identifiers, self.headroom = model, identifiers, headroom
-        self._scorer = exact.scorer(model, identifiers.codes)
+        self.max_len, self.headroom, self.index = max_len, headroom, index
+        self._ranker = scorer if hasattr(scorer, "top_k") else _BoundRanker(scorer)
+        if index is not None and not getattr(self._ranker, "vectors", False):
+            raise ValueError("a MIPS index needs an exact.Ranker over item vectors (a linear head), "
+                             f"not {type(scorer).__name__}")
 
-    def recommend_batch(self, histories, top_k: int = 10, *, users=None, batch_size: int = 64,
+    def recommend_batch(self, histories, top_k: int = 10, *, users=None, batch_size: int = exact.SERVE_BATCH,
                         drop_history: bool = protocol.SERVING_DROP_HISTORY,
                         item_filter: Optional[postprocess.ItemFilter] = None,
                         progress: bool = False) -> list[list[Recommendation]]:
-        """Every history is checked first; then `batch_size` users per call (rows padded to the batch,
-        split over the mesh's batch axes, and histories to a length bucket: one compile per bucket)."""
-        from tqdm import tqdm
-
-        from genrec.evaluate import sequences
-
+        """Every history is checked first; then `batch_size` users per call (exact.serve_top_k: users
+        grouped by history-length bucket, one compile per bucket), answers in the input order."""
         items, _ = self._checked(histories, users)
-        max_len = self.model.config.max_len
         batch_size = data_parallel.rows_per_call(max(1, min(batch_size, len(items))))
         width = min(len(self.source_ids), top_k + self.headroom)
-        out = []
-        for start in tqdm(range(0, len(items), batch_size), desc="recommend", unit="batch", disable=not progress):
-            chunk = items[start:start + batch_size]
-            window = sequences.window_for(max(map(len, chunk)), max_len)
-            tokens = np.zeros((batch_size, window), np.int32)
-            tokens[:len(chunk)] = sequences.left_pad([np.asarray(h, np.int32) for h in chunk], window)
-            excluded = protocol.excluded_histories(chunk, drop_history, rows=batch_size)
-            best_scores, ranked = data_parallel.run(_exact_top_k, self._scorer.args, (tokens, excluded),
-                                                    fn=self._scorer.fn, k=width)
-            out += self._results(ranked[:len(chunk)], best_scores[:len(chunk)], chunk, top_k, drop_history,
-                                 item_filter)
-        return out
+        ranked, scores = exact.serve_top_k(self._ranker, items, width, max_len=self.max_len,
+                                           drop_history=drop_history, batch_size=batch_size, index=self.index,
+                                           progress=progress)
+        return self._results(ranked, scores, items, top_k, drop_history, item_filter)
+
+
+class _BoundRanker:
+    """A data_parallel.Bound scorer ([B, T] → [B, N]) as a ranker: dense top-k, users split over the mesh."""
+
+    vectors = False
+
+    def __init__(self, scorer: data_parallel.Bound):
+        self.scorer = scorer
+
+    def top_k(self, tokens: np.ndarray, history: Optional[np.ndarray], k: int):
+        if history is None:
+            history = np.full((len(tokens), 1), protocol.NO_HISTORY, np.int32)
+        return data_parallel.run(_exact_top_k, self.scorer.args, (tokens, history), fn=self.scorer.fn, k=k)
 
 
 def _exact_top_k(*args, fn, k: int):

@@ -8,13 +8,24 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from typing import Optional
 
 import gin
 import jax
+import seqio
 
+from genrec import datasets
 from genrec.evaluate import protocol
 from genrec.export import bundle as bundle_lib
+from genrec.export import recommender as recommender_lib
+from genrec.export import requests
+from genrec.runtime import checkpoints, families, partitioning
+from genrec.runtime.meta import CheckpointMeta
+from genrec.semantic_ids.artifact import Identifiers
+from genrec.tasks.pipeline import trained_example_config
+from genrec.tasks.prompts import sequential_template
+from genrec.tasks.vocabulary import item_token_ids
 
 
 @gin.configurable(module="genrec.export")
@@ -26,12 +37,9 @@ def export(ctx, *, template_id: str = "sequential-1", anonymous_user: str = "a u
       model trained on TIGER's task prompts with TIGER's template (its only one).
     anonymous_user: the {user} text of the prompt when the caller names no user.
     """
-    from genrec import datasets
-    from genrec.runtime import checkpoints
-
     checkpoint_dir = ctx.checkpoint_dir or os.path.join(ctx.workdir, "checkpoints")
     _, meta = checkpoints.read_meta(checkpoint_dir, step)
-    dataset = datasets.load(meta["dataset"], data_dir=ctx.data_dir, raw_data_dir=ctx.raw_data_dir)
+    dataset = datasets.load(meta.dataset, data_dir=ctx.data_dir, raw_data_dir=ctx.raw_data_dir)
     out = export_checkpoint(checkpoint_dir, ctx.bundle or os.path.join(ctx.workdir, "bundle"),
                             dataset=dataset, template_id=template_id, anonymous_user=anonymous_user,
                             step=step)
@@ -41,40 +49,40 @@ def export(ctx, *, template_id: str = "sequential-1", anonymous_user: str = "a u
 
 def export_checkpoint(checkpoint_dir: str, out_dir: str, *, dataset, template_id: str = "sequential-1",
                       anonymous_user: str = "a user", step: Optional[int] = None) -> str:
-    """The gin-free core of `export`; `dataset` supplies item source ids and titles."""
-    import seqio
-
-    from genrec.semantic_ids.artifact import Identifiers
-    from genrec.tasks.pipeline import trained_example_config
-    from genrec.tasks.prompts import sequential_template
-    from genrec.tasks.vocabulary import item_token_ids
-    from genrec.runtime import checkpoints, partitioning
-
+    """The gin-free core of `export`; `dataset` supplies item source ids and titles. The checkpoint's
+    model family writes the bundle (`template_id` / `anonymous_user` reach families that prompt)."""
     model, meta = checkpoints.load_for_inference(
         checkpoint_dir, partitioning.make_mesh(devices=jax.devices()[:1]), step=step)
-    if meta.get("model", bundle_lib.ENCODER_DECODER) != bundle_lib.ENCODER_DECODER:  # ranked exactly
-        identifiers = Identifiers.load(meta["identifiers_dir"])
-        out = bundle_lib.write_bundle(
-            out_dir, model=model, model_config=meta["model_config"], identifiers=identifiers,
-            source_ids=dataset.items.source_ids, titles=dataset.items.field("title"), model_kind=meta["model"],
-            provenance={k: meta.get(k) for k in ("step", "dataset", "task")} | {
-                "identifier_scheme": identifiers.scheme})
-        logging.info("wrote inference bundle %s (checkpoint step %s)", out, meta["step"])
-        return out
-    vocabulary = seqio.SentencePieceVocabulary(meta["vocabulary"])
-    identifiers = Identifiers.load(meta["identifiers_dir"])
-    template = sequential_template(meta.get("mixture"), meta["dataset"], template_id)
-    example_config = trained_example_config(meta["vocabulary"])
+    out = families.for_meta(meta).export(model, meta, dataset=dataset, out_dir=out_dir, options={
+        "template_id": template_id, "anonymous_user": anonymous_user})
+    logging.info("wrote inference bundle %s (checkpoint step %s)", out, meta.step)
+    return out
+
+
+def write_scorer_bundle(model, meta: CheckpointMeta, *, dataset, out_dir: str) -> str:
+    """The bundle of a model that scores every item from its history (no vocabulary, prompt or trie)."""
+    identifiers = Identifiers.load(meta.identifiers_dir)
+    return bundle_lib.write_bundle(
+        out_dir, model=model, model_config=meta.model_config, identifiers=identifiers,
+        source_ids=dataset.items.source_ids, titles=dataset.items.field("title"), model_kind=meta.model,
+        provenance=meta.provenance())
+
+
+def write_prompted_bundle(model, meta: CheckpointMeta, *, dataset, out_dir: str, template_id: str,
+                          anonymous_user: str) -> str:
+    """The bundle of a text-to-text model: its vocabulary, the sequential prompt it was trained with
+    (`template_id`; TIGER's for a TIGER-task model) and the trie of the catalogue's identifiers."""
+    vocabulary = seqio.SentencePieceVocabulary(meta.vocabulary)
+    identifiers = Identifiers.load(meta.identifiers_dir)
+    template = sequential_template(meta.mixture, meta.dataset, template_id)
+    example_config = trained_example_config(meta.vocabulary)
     prompt = bundle_lib.Prompt(template.inputs, example_config.max_history, anonymous_user,
                                user_token_buckets=example_config.user_tokens)
-    out = bundle_lib.write_bundle(
-        out_dir, model=model, model_config=meta["model_config"], vocabulary_path=meta["vocabulary"],
+    return bundle_lib.write_bundle(
+        out_dir, model=model, model_config=meta.model_config, vocabulary_path=meta.vocabulary,
         identifiers=identifiers, item_tokens=item_token_ids(vocabulary, identifiers),
         source_ids=dataset.items.source_ids, titles=dataset.items.field("title"), prompt=prompt,
-        provenance={k: meta.get(k) for k in ("step", "dataset", "mixture")} | {
-            "identifier_scheme": identifiers.scheme, "template_id": template.id})
-    logging.info("wrote inference bundle %s (checkpoint step %s)", out, meta["step"])
-    return out
+        model_kind=meta.model, provenance=meta.provenance() | {"template_id": template.id})
 
 
 def format_recommendations(recs) -> str:
@@ -94,21 +102,19 @@ def infer(ctx, *, beam_size: int = 20, drop_history: bool = protocol.SERVING_DRO
       (genrec/evaluate/protocol.py). The beam is max(beam_size, --top_k) either way.
     item_filter: a business-rule hook, (items, history) -> keep mask, e.g. `@exclude_items`.
     """
-    from genrec.export.recommender import Recommender
-
     if not ctx.bundle:
         raise ValueError("--bundle is required: the folder written by --run_mode=export")
     if ctx.history and ctx.histories:
         raise ValueError("give --history (one user) or --histories (a file of users), not both")
     if ctx.histories:
-        return infer_file(Recommender.load(ctx.bundle, beam_size=beam_size), ctx.histories,
+        return infer_file(recommender_lib.load(ctx.bundle, beam_size=beam_size), ctx.histories,
                           ctx.output or os.path.join(ctx.workdir, "recommendations.jsonl"), ctx.top_k,
                           drop_history=drop_history, item_filter=item_filter, batch_size=batch_size)
     history = [h.strip() for h in (ctx.history or "").split(",") if h.strip()]
     if not history:
         raise ValueError("--history is required: comma-separated item ids, e.g. --history=B0001,B0002 "
                          "(or --histories=FILE.jsonl for many users)")
-    recs = Recommender.load(ctx.bundle, beam_size=beam_size).recommend(
+    recs = recommender_lib.load(ctx.bundle, beam_size=beam_size).recommend(
         history, ctx.top_k, drop_history=drop_history, item_filter=item_filter)
     print(format_recommendations(recs))
     return recs
@@ -117,10 +123,6 @@ def infer(ctx, *, beam_size: int = 20, drop_history: bool = protocol.SERVING_DRO
 def infer_file(recommender, requests_path: str, output: str, top_k: int, *, batch_size: int,
                drop_history: bool = protocol.SERVING_DROP_HISTORY, item_filter=None) -> str:
     """Recommendations for every request in a JSON-lines file, written to `output`."""
-    import time
-
-    from genrec.export import requests
-
     todo = requests.read_requests(requests_path, recommender.source_ids)
     start = time.time()
     recs = recommender.recommend_batch([r.history for r in todo], top_k, users=[r.user for r in todo],

@@ -236,7 +236,7 @@ def candidates(key: jax.Array, catalogue: Catalogue, targets: jax.Array, *, num:
         count = num * q[items]
         if in_batch:
             count = count + jnp.sum(targets >= 0) * pop[items]
-        return jnp.log(count)
+        return jnp.where(count > 0, jnp.log(jnp.maximum(count, 1e-30)), jnp.inf)  # never expected: dropped
 
     parts = []
     if in_batch:

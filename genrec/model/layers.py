@@ -9,7 +9,6 @@ Parameters are float32; matmuls run in `config.dtype`; attention softmax runs in
 from __future__ import annotations
 
 import math
-from typing import Optional
 
 import jax
 import jax.numpy as jnp

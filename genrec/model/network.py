@@ -17,7 +17,6 @@ when unrolled, one pair stacked over layers when scanned.
 from __future__ import annotations
 
 import math
-from typing import Optional
 
 import jax
 import jax.numpy as jnp

@@ -1,8 +1,8 @@
 """Orbax checkpoints: async saves every N steps, keep the last K, resume, preemption, inference load.
 
 <workdir>/checkpoints/<step>/{state, meta}: `state` is the whole train state (step, params, optimizer
-state, rng; see genrec/runtime/state.py), `meta` a JSON dict (model_config, step, vocabulary,
-identifiers_dir, dataset, mixture, task_feature_lengths, ...). A restore reads into the shardings of
+state, rng; see genrec/runtime/state.py), `meta` the JSON of a `CheckpointMeta` (genrec/runtime/meta.py:
+the model family and its config, dataset, identifiers, ...). A restore reads into the shardings of
 the *current* mesh (abstract target), so a run saved on one mesh shape resumes on another. A latest
 checkpoint that fails to restore (corrupt, partial) is moved to <dir>.corrupt/ with a warning and the
 one before it is used. A readable checkpoint of a different model or optimizer (other parameter
@@ -21,8 +21,10 @@ import jax
 import orbax.checkpoint as ocp
 from etils import epath
 
+from genrec.runtime import families, partitioning
+from genrec.runtime.meta import CheckpointMeta
 from genrec.runtime.partitioning import path_keys
-from genrec.runtime.state import TrainState
+from genrec.runtime.state import FunctionalModel, TrainState
 
 
 class CheckpointMismatchError(ValueError):
@@ -46,15 +48,16 @@ class Checkpointer:
     def all_steps(self) -> list[int]:
         return sorted(self.manager.all_steps())
 
-    def save(self, step: int, state: TrainState, meta: dict, *, force: bool = False) -> bool:
+    def save(self, step: int, state: TrainState, meta: CheckpointMeta, *, force: bool = False) -> bool:
         """Starts an (async) save if `step` is due (or `force`); returns whether it saved."""
         return self.manager.save(step, args=ocp.args.Composite(
-            state=ocp.args.PyTreeSave(state), meta=ocp.args.JsonSave(dict(meta, step=int(step)))), force=force)
+            state=ocp.args.PyTreeSave(state), meta=ocp.args.JsonSave(meta.replace(step=int(step)).to_dict())),
+            force=force)
 
     def reached_preemption(self, step: int) -> bool:
         return self.manager.reached_preemption(step)
 
-    def restore_latest(self, abstract_state: TrainState) -> Optional[tuple[TrainState, dict]]:
+    def restore_latest(self, abstract_state: TrainState) -> Optional[tuple[TrainState, CheckpointMeta]]:
         """The newest checkpoint that restores into `abstract_state` (ShapeDtypeStructs with the target
         shardings), skipping broken ones; None where there is none. Raises CheckpointMismatchError
         for a readable checkpoint of another model or optimizer."""
@@ -68,7 +71,7 @@ class Checkpointer:
             try:
                 out = self.manager.restore(step, args=ocp.args.Composite(
                     state=_restore_args(abstract_state), meta=ocp.args.JsonRestore()))
-                return out["state"], dict(out["meta"])
+                return out["state"], CheckpointMeta.from_dict(dict(out["meta"]), where=f"{self.directory}/{step}")
             except Exception as e:  # noqa: BLE001 - any failure to read means "unusable", see below
                 self._set_aside(step, e)
         return None
@@ -140,7 +143,7 @@ def saved_steps(checkpoint_dir: str) -> list[int]:
     return sorted(_reader(checkpoint_dir).all_steps())
 
 
-def read_meta(checkpoint_dir: str, step: Optional[int] = None) -> tuple[int, dict]:
+def read_meta(checkpoint_dir: str, step: Optional[int] = None) -> tuple[int, CheckpointMeta]:
     """(step, meta) of the given or newest checkpoint in `checkpoint_dir`."""
     manager = _reader(checkpoint_dir)
     steps = sorted(manager.all_steps(), reverse=True) if step is None else [step]
@@ -149,35 +152,30 @@ def read_meta(checkpoint_dir: str, step: Optional[int] = None) -> tuple[int, dic
     errors = []
     for s in steps:
         try:
-            return s, dict(manager.restore(s, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"])
+            raw = dict(manager.restore(s, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"])
         except Exception as e:  # noqa: BLE001
             logging.warning("checkpoint %s/%d: cannot read meta (%s); trying the previous one", checkpoint_dir, s, e)
             errors.append(f"{s}: {e}")
+            continue
+        return s, CheckpointMeta.from_dict(raw, where=f"{checkpoint_dir}/{s}/meta")
     raise FileNotFoundError(f"{checkpoint_dir}: no readable checkpoint ({'; '.join(errors)})")
 
 
 def load_for_inference(checkpoint_dir: str, mesh: Optional[jax.sharding.Mesh] = None,
-                       step: Optional[int] = None) -> tuple[Any, dict]:
-    """(the checkpoint's model with its parameters, meta): the EncoderDecoder, or the model its meta
-    names (`meta['model']`). Reads only the parameters (not the optimizer state), sharded over `mesh`
-    by the logical-axis rules (default: all local devices, dp)."""
-    from genrec.runtime import partitioning
-    from genrec.runtime.state import FunctionalModel
-
+                       step: Optional[int] = None) -> tuple[Any, CheckpointMeta]:
+    """(the checkpoint's model with its parameters, meta): the model its meta's family builds. Reads
+    only the parameters (not the optimizer state), sharded over `mesh` by the logical-axis rules
+    (default: all local devices, dp)."""
     step, meta = read_meta(checkpoint_dir, step)
-    factory = model_factory(meta)
-    model = FunctionalModel.from_factory(factory)
+    model = FunctionalModel.from_factory(model_factory(meta))
     mesh = mesh or partitioning.make_mesh(data=-1, fsdp=1, tensor=1)
     params = restore_params(checkpoint_dir, step, sharded_param_shapes(model, mesh))
-    meta["step"] = step
-    return model.module(params, jax.random.key(0)), meta
+    return model.module(params, jax.random.key(0)), meta.replace(step=step)
 
 
 def sharded_param_shapes(model, mesh: jax.sharding.Mesh) -> Any:
     """A tree of ShapeDtypeStruct: `model`'s (a FunctionalModel) parameters, sharded over `mesh` by
     the logical-axis rules; the target restore_params reads into."""
-    from genrec.runtime import partitioning
-
     specs = partitioning.param_specs(model.abstract_params, mesh)
     return jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=jax.sharding.NamedSharding(mesh, s)),
                         model.param_shapes(), specs)
@@ -192,18 +190,8 @@ def restore_params(checkpoint_dir: str, step: int, abstract_params) -> Any:
     return restored["state"]["params"]
 
 
-def model_factory(meta: dict):
-    """rngs -> the model a checkpoint's meta describes (its `model` and `model_config`)."""
-    kind = meta.get("model", "encoder_decoder")
-    if kind == "parallel_ids":
-        from genrec.model.parallel_ids import ParallelIdConfig, ParallelIdDecoder
-
-        config = ParallelIdConfig.from_dict(meta["model_config"])
-        return lambda rngs: ParallelIdDecoder(config, rngs=rngs)
-    if kind != "encoder_decoder":
-        raise ValueError(f"checkpoint meta names an unknown model {kind!r}")
-    from genrec.model.config import ModelConfig
-    from genrec.model.network import EncoderDecoder
-
-    config = ModelConfig.from_dict(meta["model_config"])
-    return lambda rngs: EncoderDecoder(config, rngs=rngs)
+def model_factory(meta: CheckpointMeta):
+    """rngs -> the model a checkpoint's meta describes (its family and `model_config`), without the
+    training-only catalogue."""
+    family = families.for_meta(meta)
+    return family.factory(family.config_from_dict(meta.model_config))

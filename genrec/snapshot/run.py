@@ -17,8 +17,16 @@ from typing import Optional, Sequence
 
 from absl import app, flags
 
+import jax
+import numpy as np
+
+from genrec.evaluate import evaluator, results, scoring
+from genrec.runtime import checkpoints, families, partitioning
+from genrec.runtime.meta import DEFAULT_MODEL, CheckpointMeta
 from genrec.snapshot import arrays
 from genrec.snapshot.write import META_FILE
+from genrec.train import optimizers, trainer
+from genrec.train import run as train_run
 
 class SentencePieceDecoder:
     """The vocabulary's `decode` and `eos_id`, from spm.model with sentencepiece alone."""
@@ -44,20 +52,14 @@ def read_meta(snapshot: str) -> dict:
 def train(snapshot: str, workdir: str, *, num_steps: Optional[int] = None, batch_size: Optional[int] = None,
           max_wall_s: Optional[float] = None) -> dict:
     """Trains on the snapshot's train split; returns the run summary."""
-    import jax
-
-    from genrec.model.config import ModelConfig
-    from genrec.runtime import partitioning
-    from genrec.train import optimizers, trainer
-    from genrec.train import run as train_run
-
     meta = read_meta(snapshot)
     recorded = dict(meta["train"])
     if recorded.pop("pack", False):
         logging.info("snapshots train on unpacked rows (the recorded train.pack is ignored)")
-    if recorded.pop("model", "encoder_decoder") != "encoder_decoder":
-        raise ValueError(f"{snapshot}: snapshots hold encoder-decoder task examples; the parallel-digit "
-                         "model trains from its item-sequence Task (--run_mode=train)")
+    family = families.get(recorded.pop("model", DEFAULT_MODEL))
+    if not family.text_to_text:
+        raise ValueError(f"{snapshot}: snapshots hold text-to-text task examples; the {family.name!r} model "
+                         "trains from its own Task (--run_mode=train)")
     recorded.pop("validate", None)  # the parallel-digit model's validation hook
     overrides = {"num_steps": num_steps, "batch_size": batch_size, "max_wall_s": max_wall_s}
     loop = trainer.LoopConfig(**{**recorded, **{k: v for k, v in overrides.items() if v is not None}})
@@ -70,25 +72,20 @@ def train(snapshot: str, workdir: str, *, num_steps: Optional[int] = None, batch
     mesh = partitioning.make_mesh()
     source = arrays.Batches(features, loop.batch_size, seed=loop.seed, process_index=jax.process_index(),
                             process_count=jax.process_count())
-    run_meta = {"vocabulary": os.path.abspath(os.path.join(snapshot, "vocab", "spm.model")),
-                "identifiers_dir": os.path.abspath(os.path.join(snapshot, "identifiers")),
-                "identifier_scheme": meta["identifier_scheme"], "dataset": meta["dataset"],
-                "mixture": meta["mixture"], "pack": False, "snapshot": os.path.abspath(snapshot)}
-    _, summary = train_run.train_model(
-        workdir, config=ModelConfig.from_dict(meta["model_config"]), lengths=lengths, loop=loop,
-        tx=optimizers.make_optimizer(loop.num_steps, **meta["optimizer"]), mesh=mesh, meta=run_meta,
-        batch_source=source)
+    run_meta = CheckpointMeta(
+        model=family.name, model_config={}, vocabulary=os.path.abspath(os.path.join(snapshot, "vocab", "spm.model")),
+        identifiers_dir=os.path.abspath(os.path.join(snapshot, "identifiers")),
+        identifier_scheme=meta["identifier_scheme"], dataset=meta["dataset"], mixture=meta["mixture"], pack=False,
+        snapshot=os.path.abspath(snapshot))
+    plan = family.plan_for_batches(family.config_from_dict(meta["model_config"]), lengths, loop, run_meta, source)
+    _, summary = train_run.train_plan(plan, workdir, loop, mesh,
+                                      tx=optimizers.make_optimizer(loop.num_steps, **meta["optimizer"]))
     return summary
 
 
 def evaluate(snapshot: str, workdir: str, *, split: str = "test", tasks: Optional[Sequence[str]] = None,
              max_eval_examples: Optional[int] = None, batch_size: Optional[int] = None) -> dict:
     """Scores the newest checkpoint in <workdir>/checkpoints on the snapshot's `split` examples."""
-    import numpy as np
-
-    from genrec.evaluate import evaluator, scoring
-    from genrec.runtime import checkpoints, partitioning
-
     meta = read_meta(snapshot)
     config = evaluator.EvalConfig(**dict(meta["eval_config"], **({"batch_size": batch_size} if batch_size else {})))
     names = list(tasks or meta["eval_tasks"])
@@ -118,8 +115,6 @@ def evaluate(snapshot: str, workdir: str, *, split: str = "test", tasks: Optiona
 def main(argv):
     del argv
     FLAGS = flags.FLAGS
-    from genrec.evaluate import results
-
     logging.getLogger().setLevel(logging.INFO)
     if FLAGS.stage in ("all", "train"):
         train(FLAGS.snapshot, FLAGS.workdir, num_steps=FLAGS.num_steps, batch_size=FLAGS.batch_size,

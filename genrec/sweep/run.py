@@ -19,7 +19,6 @@ finished (recorded in point.json) is not run again. A failing point is recorded 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import re

@@ -50,13 +50,13 @@ class SequentialPrompts:
         return np.asarray(ids + [self.vocabulary.eos_id], np.int32)
 
 
-def trained_prompts(meta: dict, dataset: RecDataset, identifiers: Identifiers,
+def trained_prompts(meta, dataset: RecDataset, identifiers: Identifiers,
                     template_id: str = "sequential-1") -> SequentialPrompts:
     """The prompts of the encoder-decoder checkpoint whose meta is `meta`."""
     from genrec.tasks import pipeline, vocabulary
 
-    vocab_path = meta["vocabulary"]
+    vocab_path = meta.vocabulary
     return SequentialPrompts(
         dataset, identifiers, vocabulary.load_vocabulary(os.path.dirname(vocab_path)),
-        sequential_template(meta.get("mixture"), meta["dataset"], template_id),
-        pipeline.trained_example_config(vocab_path), int(meta["task_feature_lengths"]["inputs"]))
+        sequential_template(meta.mixture, meta.dataset, template_id),
+        pipeline.trained_example_config(vocab_path), int(meta.task_feature_lengths["inputs"]))

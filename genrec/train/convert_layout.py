@@ -49,7 +49,7 @@ def convert_checkpoint(checkpoint_dir: str, out_dir: str, step: Optional[int] = 
     state = ocp.PyTreeCheckpointer().restore(state_dir, restore_args=restore_args)
     to_scanned = layer_stack.is_layer_list(state["params"][layer_stack.STACKS[0]])
     state = convert_stacks(state, to_scanned)  # host arrays in, host arrays out
-    meta = dict(meta, model_config=dict(meta["model_config"], scan_layers=to_scanned))
+    meta = meta.replace(model_config=dict(meta.model_config, scan_layers=to_scanned))
     out = Checkpointer(out_dir, save_every=1, keep=1, async_save=False)
     if out.all_steps():
         out.close()

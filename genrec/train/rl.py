@@ -32,8 +32,11 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from genrec.train import grpo
+from genrec import datasets
+from genrec.runtime import checkpoints, families, partitioning
 from genrec.runtime.state import FunctionalModel
+from genrec.semantic_ids.artifact import Identifiers
+from genrec.train import grpo, optimizers, rl_data, selection, trainer
 
 
 @gin.configurable
@@ -109,9 +112,6 @@ def rl(ctx, *, init_from: str = gin.REQUIRED, init_step: Optional[int] = None, n
       many validation users (default all; the parallel-digit model always ranks every user exactly).
     template_id: the sequential prompt the encoder-decoder's rollouts use when its mixture had prose
       templates (a model trained on TIGER's task gets TIGER's)."""
-    from genrec import datasets
-    from genrec.train import trainer
-
     dataset = datasets.load(data_dir=ctx.data_dir, raw_data_dir=ctx.raw_data_dir)
     loop = trainer.LoopConfig(num_steps=num_steps, batch_size=batch_size, seed=seed, log_every=log_every,
                               checkpoint_every=checkpoint_every, keep_checkpoints=keep_checkpoints,
@@ -121,68 +121,14 @@ def rl(ctx, *, init_from: str = gin.REQUIRED, init_step: Optional[int] = None, n
 
 
 @dataclasses.dataclass(frozen=True)
-class _ModelParts:
-    """What RL needs of one model family: its policy, how rows become its batches, the model FLOPs
-    of one forward pass over a user (its K samples included), and validation(params) -> metrics."""
+class RlParts:
+    """What RL needs of one model family (its `rl_parts`): its policy adapter (`rl_policies.py`), how
+    rows become its batches, the model FLOPs of one forward pass over a user (its K samples included),
+    and validation(params) -> metrics."""
     policy: object
     featurize: object
     forward_flops_per_user: int
     validation: object
-
-
-def _parallel_id_parts(meta, dataset, identifiers, factory, mesh, config: RlConfig, **_) -> _ModelParts:
-    from genrec.evaluate import exact
-    from genrec.model import parallel_ids
-    from genrec.train import rl_data, rl_policies
-
-    def validation(params):
-        model = FunctionalModel.from_factory(factory).module(params, jax.random.key(0))
-        with jax.set_mesh(mesh):
-            return exact.evaluate(model, identifiers.codes, dataset, "validation")
-
-    max_len = meta["model_config"]["max_len"]
-    # a user's history row with the head at its last position (the K samples are scored by a gather)
-    flops = parallel_ids.forward_flops(parallel_ids.ParallelIdConfig.from_dict(meta["model_config"]),
-                                       max_len + 1, head_positions=1)
-    return _ModelParts(rl_policies.ParallelIdPolicy(identifiers.codes), rl_data.item_sequence_features(max_len),
-                       flops, validation)
-
-
-def _encoder_decoder_parts(meta, dataset, identifiers, factory, mesh, config: RlConfig, *,
-                           validation_users: Optional[int], template_id: str) -> _ModelParts:
-    from genrec.evaluate import beyond_accuracy, evaluator
-    from genrec.evaluate.run import task_examples
-    from genrec.model import flops
-    from genrec.model.config import ModelConfig
-    from genrec.model.trie import build_trie
-    from genrec.tasks import pipeline, prompts, registry
-    from genrec.tasks.vocabulary import item_token_ids
-    from genrec.train import rl_data, rl_policies
-
-    vocabulary, _ = pipeline.register_as_trained(meta["vocabulary"], dataset, identifiers, meta["dataset"])
-    item_tokens = item_token_ids(vocabulary, identifiers)
-    trie = build_trie(item_tokens)
-    rollout_prompts = prompts.trained_prompts(meta, dataset, identifiers, template_id)
-    tiger = rollout_prompts.template.id == "tiger"
-    task = registry.task_name(meta["dataset"], "sequential", variant=registry.TIGER if tiger else "")
-    examples = task_examples(task, "validation", meta["task_feature_lengths"], validation_users)
-    popularity = beyond_accuracy.train_popularity(dataset)
-
-    def validation(params):
-        model = FunctionalModel.from_factory(factory).module(params, jax.random.key(0))
-        scorer = evaluator.Evaluator(model, trie=trie, item_tokens=item_tokens, vocabulary=vocabulary,
-                                     popularity=popularity, eos_id=vocabulary.eos_id)
-        with jax.set_mesh(mesh):
-            raw, top, scores = scorer.recommend(examples)
-        return scorer.sequential_metrics(raw, top, scores, examples)
-
-    # one forward pass over a user: its prompt encoded once, then K identifiers of L tokens decoded
-    model_config = ModelConfig.from_dict(meta["model_config"])
-    encoder_len, length = rollout_prompts.length, item_tokens.shape[1]
-    encoder = flops.train_flops_per_example(model_config, encoder_len, 0)
-    per_sample = flops.train_flops_per_example(model_config, encoder_len, length) - encoder
-    return _ModelParts(rl_policies.EncoderDecoderPolicy(item_tokens, trie), rl_data.prompt_features(rollout_prompts),
-                       (encoder + config.group_size * per_sample) // 3, validation)
 
 
 def train_rl(workdir: str, dataset, init_from: str, *, loop, config: RlConfig,
@@ -190,26 +136,21 @@ def train_rl(workdir: str, dataset, init_from: str, *, loop, config: RlConfig,
              validation_users: Optional[int] = None, template_id: str = "sequential-1"):
     """GRPO on `dataset` from the checkpoint `init_from` (/`init_step`) by `trainer.train_loop`
     (optimizer: `tx`, default gin's `make_optimizer`); returns (state, summary)."""
-    from genrec.semantic_ids.artifact import Identifiers
-    from genrec.runtime import checkpoints, partitioning
-    from genrec.train import optimizers, rl_data, trainer
-
     if init_step is None:
-        init_step = chosen_step(init_from)
+        init_step = selection.chosen_step(init_from)
     step, meta = checkpoints.read_meta(init_from, init_step)
-    if meta.get("dataset") not in (None, dataset.name):
-        raise ValueError(f"rl.init_from={init_from} was trained on {meta['dataset']!r}, not {dataset.name!r}")
-    identifiers = Identifiers.load(meta["identifiers_dir"])
+    if meta.dataset not in (None, dataset.name):
+        raise ValueError(f"rl.init_from={init_from} was trained on {meta.dataset!r}, not {dataset.name!r}")
+    identifiers = Identifiers.load(meta.identifiers_dir)
     factory = checkpoints.model_factory(meta)
     mesh = mesh or partitioning.make_mesh()
-    build = _parallel_id_parts if meta.get("model") == "parallel_ids" else _encoder_decoder_parts
-    parts = build(meta, dataset, identifiers, factory, mesh, config, validation_users=validation_users,
-                  template_id=template_id)
+    family = families.for_meta(meta)
+    parts = family.rl_parts(meta, dataset=dataset, identifiers=identifiers, factory=factory, mesh=mesh,
+                            config=config, validation_users=validation_users, template_id=template_id)
     local_batch = partitioning.batch_size_per_process(loop.batch_size, mesh)
-    rl_meta = dict(meta, rl=dataclasses.asdict(config), rl_init_from=os.path.abspath(init_from),
-                   rl_init_step=step)
-    rl_meta.pop("step", None)
-    logging.info("RL (GRPO) of the %s model from %s step %d on %s: %s", meta.get("model", "encoder_decoder"),
+    rl_meta = meta.replace(rl=dataclasses.asdict(config), rl_init_from=os.path.abspath(init_from),
+                           rl_init_step=step, step=None)
+    logging.info("RL (GRPO) of the %s model from %s step %d on %s: %s", meta.model,
                  init_from, step, dataset.name, config)
     # model FLOPs of a step: two forward passes (the sampling pass, which also scores the samples,
     # and the reference's) and a forward + backward per update
@@ -222,22 +163,3 @@ def train_rl(workdir: str, dataset, init_from: str, *, loop, config: RlConfig,
                                                    seed=loop.seed),
         make_step=lambda model, tx: make_rl_step(model, tx, parts.policy, config),
         warm_start=trainer.WarmStart(init_from, step, keep_reference=True))
-
-
-def chosen_step(checkpoint_dir: str) -> Optional[int]:
-    """The step the supervised run chose on validation (best NDCG@10 in its train_summary.json's
-    curve) when that checkpoint is still there, else None (the newest)."""
-    import json
-
-    from genrec.runtime import checkpoints
-
-    path = os.path.join(os.path.dirname(os.path.abspath(checkpoint_dir)), "train_summary.json")
-    if not os.path.exists(path):
-        return None
-    with open(path) as f:
-        curve = json.load(f).get("validation", [])
-    if not curve:
-        return None
-    best = max(curve, key=lambda p: p.get("ndcg@10", float("-inf")))["step"]
-    return best if best in checkpoints.saved_steps(checkpoint_dir) else None
-

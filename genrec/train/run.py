@@ -22,8 +22,10 @@ from typing import Any, Optional
 import gin
 import jax
 
-from genrec.runtime import partitioning
-from genrec.train import data, optimizers, trainer
+from genrec import datasets
+from genrec.runtime import families, partitioning
+from genrec.semantic_ids.artifact import Identifiers
+from genrec.train import optimizers, trainer
 
 SEMANTIC_IDS_DIR = "semantic_ids"
 ATOMIC_IDS_DIR = "atomic_ids"
@@ -31,8 +33,6 @@ ATOMIC_IDS_DIR = "atomic_ids"
 
 def identifiers_for(workdir: str, dataset) -> tuple[Any, str]:
     """(Identifiers, the folder they are saved in): <workdir>/semantic_ids if built, else atomic."""
-    from genrec.semantic_ids.artifact import Identifiers
-
     built = os.path.join(workdir, SEMANTIC_IDS_DIR)
     if os.path.isdir(built):
         ids = Identifiers.load(built)
@@ -69,109 +69,37 @@ def train(ctx, *, num_steps: int = 1000, batch_size: int = 64, num_microbatches:
           validate: bool = True) -> dict:
     """The train run mode; returns the summary also written to <workdir>/train_summary.json.
 
-    model: 'encoder_decoder' (T5 on the configured seqio mixture, `ModelConfig`) or 'parallel_ids'
-    (one position per item, every digit of the next item predicted at once, `ParallelIdConfig`;
-    trained on the item-sequence task, ranked exactly; with `validate`, every checkpoint is also
-    scored on the validation split, the time-to-quality curve in train_summary.json)."""
-    from genrec import datasets
-
-    if model not in MODELS:
-        raise ValueError(f"train.model={model!r}; expected one of {MODELS}")
+    model: the registered model family (genrec/runtime/families.py): 'encoder_decoder' (T5 on the
+    configured seqio mixture, `ModelConfig`), 'parallel_ids' (one position per item, every digit of
+    the next item predicted at once, `ParallelIdConfig`, ranked exactly), or one a user registered.
+    validate: score every checkpoint on the validation split where the family has a validation
+    scorer (the time-to-quality curve in train_summary.json)."""
+    family = families.get(model)
     dataset = datasets.load(data_dir=ctx.data_dir, raw_data_dir=ctx.raw_data_dir)
     loop = trainer.LoopConfig(num_steps=num_steps, batch_size=batch_size, num_microbatches=num_microbatches,
                               z_loss=z_loss, seed=seed, log_every=log_every, checkpoint_every=checkpoint_every,
                               keep_checkpoints=keep_checkpoints, async_checkpoints=async_checkpoints,
                               max_wall_s=max_wall_s)
-    if model == "encoder_decoder":
-        _, summary = train_dataset(ctx.workdir, dataset, loop, pack=pack)
-    else:
-        _, summary = train_parallel_ids(ctx.workdir, dataset, loop, pack=pack, validate=validate)
+    _, summary = train_family(family, ctx.workdir, dataset, loop, pack=pack, validate=validate)
     return summary
 
 
-MODELS = ("encoder_decoder", "parallel_ids")
-
-
-def train_parallel_ids(workdir: str, dataset, loop: trainer.LoopConfig, *, pack: bool = True,
-                       mesh: Optional[jax.sharding.Mesh] = None, model_config=None, validate: bool = False):
-    """Trains the parallel-digit model (genrec/model/parallel_ids.py) on the dataset's item-sequence
-    Task; settings from gin (`ParallelIdConfig.*`, `make_optimizer.*`); returns (state, summary)."""
-    from genrec.model import losses, parallel_ids
-    from genrec.tasks import item_sequences
-
+def train_family(family: families.ModelFamily, workdir: str, dataset, loop: trainer.LoopConfig, *,
+                 pack: bool = True, mesh: Optional[jax.sharding.Mesh] = None, model_config=None,
+                 validate: bool = False):
+    """Trains `family`'s model on an in-memory RecDataset (the run mode's core; tests call it directly):
+    identifiers from the workdir, the family's plan (config, batches, loss, validation, FLOPs), the one
+    train loop; optimizer settings from gin (`make_optimizer.*`). Returns (state, summary)."""
     identifiers, identifiers_dir = identifiers_for(workdir, dataset)
-    config = model_config or parallel_ids.ParallelIdConfig(level_sizes=identifiers.level_sizes,
-                                                           num_items=dataset.num_items)
-    if tuple(config.level_sizes) != tuple(identifiers.level_sizes):
-        raise ValueError(f"ParallelIdConfig.level_sizes {config.level_sizes} != the identifiers' "
-                         f"{identifiers.level_sizes} ({identifiers_dir})")
-    task = item_sequences.register(dataset, config.max_len + 1)
-    lengths = {"targets": config.max_len + 1}
     mesh = mesh or partitioning.make_mesh()
-    local_batch = partitioning.batch_size_per_process(loop.batch_size, mesh)
-    converter = item_sequences.ItemSequenceConverter(identifiers.codes, pack=pack)
-    meta = {"model": "parallel_ids", "identifiers_dir": os.path.abspath(identifiers_dir),
-            "identifier_scheme": identifiers.scheme, "dataset": dataset.name, "task": task, "pack": pack,
-            "model_config": config.to_dict(), "task_feature_lengths": lengths, "batch_size": loop.batch_size}
-    logging.info("training the parallel-digit model on %s (%d items, %s identifiers, %d digits), mesh %s",
-                 dataset.name, dataset.num_items, identifiers.scheme, config.num_digits, dict(mesh.shape))
-    catalogue = identifiers.codes if config.catalogue_loss_weight > 0 else None
-    factory = lambda rngs: parallel_ids.ParallelIdDecoder(config, rngs=rngs, item_codes=catalogue)  # noqa: E731
-    loss_fn = losses.digit_and_catalogue_loss(config.catalogue_loss_weight) if catalogue is not None else None
+    plan = family.training_plan(families.TrainingInputs(
+        workdir=workdir, dataset=dataset, identifiers=identifiers, identifiers_dir=identifiers_dir, loop=loop,
+        mesh=mesh, pack=pack, validate=validate, model_config=model_config))
+    return train_plan(plan, workdir, loop, mesh, tx=optimizers.make_optimizer(loop.num_steps))
 
-    def validation(params):
-        from genrec.evaluate import exact
-        from genrec.runtime.state import FunctionalModel
 
-        model = FunctionalModel.from_factory(factory).module(params, jax.random.key(0))
-        with jax.set_mesh(mesh):
-            return exact.evaluate(model, identifiers.codes, dataset, "validation",
-                                  exclude_history=config.catalogue_exclude_history)
-
+def train_plan(plan: families.TrainingPlan, workdir: str, loop: trainer.LoopConfig, mesh, *, tx):
+    """A family's training plan run by `trainer.train_loop` (also the snapshot trainer's core)."""
     return trainer.train_loop(
-        factory=factory, validate=validation if validate else None, loss_fn=loss_fn,
-        tx=optimizers.make_optimizer(loop.num_steps), mesh=mesh, workdir=workdir, config=loop, meta=meta,
-        batch_source=lambda start: data.batches(task, lengths, local_batch, start_step=start, seed=loop.seed,
-                                                converter=converter),
-        flops_per_step=loop.batch_size * parallel_ids.train_flops_per_row(config, lengths["targets"]))
-
-
-def train_dataset(workdir: str, dataset, loop: trainer.LoopConfig, *, pack: bool = True,
-                  mesh: Optional[jax.sharding.Mesh] = None, model_config=None):
-    """Trains on an in-memory RecDataset (the run mode's core; tests call it directly). Task, model,
-    optimizer and mesh settings come from gin (or the defaults); returns (state, summary)."""
-    from genrec.model.config import ModelConfig
-    from genrec.tasks.pipeline import prepare_tasks, task_feature_lengths
-
-    identifiers, identifiers_dir = identifiers_for(workdir, dataset)
-    vocabulary, mixture = prepare_tasks(workdir, dataset, identifiers)
-    lengths = task_feature_lengths()
-    config = model_config or ModelConfig(vocab_size=vocabulary.vocab_size)
-    if config.vocab_size < vocabulary.vocab_size:
-        raise ValueError(f"ModelConfig.vocab_size {config.vocab_size} < vocabulary size {vocabulary.vocab_size}")
-    mesh = mesh or partitioning.make_mesh()
-    local_batch = partitioning.batch_size_per_process(loop.batch_size, mesh)
-    meta = {"vocabulary": os.path.abspath(vocabulary.sentencepiece_model_file),
-            "identifiers_dir": os.path.abspath(identifiers_dir), "identifier_scheme": identifiers.scheme,
-            "dataset": dataset.name, "mixture": mixture, "pack": pack}
-    logging.info("training %s on %s (%d items, %s identifiers), mesh %s", mixture, dataset.name,
-                 dataset.num_items, identifiers.scheme, dict(mesh.shape))
-    return train_model(workdir, config=config, lengths=lengths, loop=loop,
-                       tx=optimizers.make_optimizer(loop.num_steps), mesh=mesh, meta=meta,
-                       batch_source=lambda start: data.batches(mixture, lengths, local_batch, start_step=start,
-                                                               seed=loop.seed, pack=pack))
-
-
-def train_model(workdir: str, *, config, lengths: dict[str, int], loop: trainer.LoopConfig, tx,
-                mesh: jax.sharding.Mesh, meta: dict[str, Any], batch_source: trainer.BatchSource):
-    """The data-source-agnostic core (seqio tasks above, array snapshots in genrec.snapshot):
-    the encoder-decoder of `config` trained by `trainer.train_loop`; returns (state, summary)."""
-    from genrec.model import flops
-    from genrec.model.network import EncoderDecoder
-
-    meta = dict(meta, model_config=config.to_dict(), task_feature_lengths=dict(lengths),
-                batch_size=loop.batch_size)
-    flops_per_step = loop.batch_size * flops.train_flops_per_example(config, lengths["inputs"], lengths["targets"])
-    return trainer.train_loop(factory=lambda rngs: EncoderDecoder(config, rngs=rngs), tx=tx,
-                              batch_source=batch_source, mesh=mesh, workdir=workdir, config=loop, meta=meta,
-                              flops_per_step=flops_per_step)
+        factory=plan.factory, tx=tx, batch_source=plan.batch_source, mesh=mesh, workdir=workdir, config=loop,
+        meta=plan.meta, flops_per_step=plan.flops_per_step, loss_fn=plan.loss_fn, validate=plan.validate)

@@ -21,6 +21,7 @@ import numpy as np
 from genrec.runtime import partitioning, state as state_lib
 from genrec.train import packing, steps
 from genrec.runtime.checkpoints import Checkpointer
+from genrec.runtime.meta import CheckpointMeta
 from genrec.train.metrics import MetricsWriter, log_line, throughput
 
 BatchSource = Callable[[int], Iterator[dict[str, np.ndarray]]]  # start_step -> host-local batches
@@ -129,7 +130,7 @@ class _SigtermFlag:
 
 
 def train_loop(*, factory: Callable, tx, batch_source: BatchSource, mesh: jax.sharding.Mesh,
-               workdir: str, config: LoopConfig, meta: dict[str, Any], flops_per_step: float = 0.0,
+               workdir: str, config: LoopConfig, meta: CheckpointMeta, flops_per_step: float = 0.0,
                loss_fn: Optional[steps.LossFn] = None,
                validate: Optional[Callable[[dict], dict[str, float]]] = None,
                make_step: Optional[StepBuilder] = None, warm_start: Optional[WarmStart] = None,

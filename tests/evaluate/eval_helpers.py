@@ -45,12 +45,14 @@ def save_checkpoint(setup: dict, checkpoint_dir: str, step: int = 3) -> str:
     from flax import nnx
 
     from genrec.runtime.checkpoints import Checkpointer
+    from genrec.runtime.meta import CheckpointMeta
 
     params = nnx.to_pure_dict(nnx.state(setup["model"], nnx.Param))
     state = {"step": np.int32(step), "params": params, "rng": jax.random.key_data(jax.random.key(0))}
-    meta = {"model_config": setup["config"].to_dict(), "vocabulary": setup["vocabulary"].sentencepiece_model_file,
-            "identifiers_dir": setup["identifiers_dir"], "dataset": DATASET,
-            "mixture": f"genrec_{DATASET}_p5_all", "task_feature_lengths": FEATURE_LENGTHS}
+    meta = CheckpointMeta(model="encoder_decoder", model_config=setup["config"].to_dict(),
+                          vocabulary=setup["vocabulary"].sentencepiece_model_file,
+                          identifiers_dir=setup["identifiers_dir"], dataset=DATASET,
+                          mixture=f"genrec_{DATASET}_p5_all", task_feature_lengths=FEATURE_LENGTHS)
     ckpt = Checkpointer(checkpoint_dir, save_every=1, async_save=False)
     ckpt.save(step, state, meta, force=True)
     ckpt.close()

@@ -1,8 +1,6 @@
 """Sequential evaluation against exhaustive scoring, and a checkpoint evaluated on two meshes."""
 import json
-import os
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest

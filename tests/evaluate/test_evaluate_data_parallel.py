@@ -76,9 +76,9 @@ def bundle(eval_setup, tmp_path_factory):
 
 
 def test_recommend_batch_on_eight_devices_equals_one_device(eval_setup, bundle):
-    from genrec.export import Recommender
+    from genrec.export import recommender as recommender_lib
 
-    rec = Recommender.load(bundle, beam_size=8)
+    rec = recommender_lib.load(bundle, beam_size=8)
     ids = eval_setup["dataset"].items.source_ids
     histories = [[ids[i] for i in u.items[:-1][-3:]] for u in eval_setup["dataset"].split("test")[:11]]
     eight, one = _meshes()
@@ -100,7 +100,6 @@ def test_exact_ranking_and_exact_recommender_split_over_devices():
     from genrec.evaluate import exact
     from genrec.export.recommender import ExactRecommender
     from genrec.model import parallel_ids
-    from genrec.semantic_ids.artifact import Identifiers
 
     data = synthetic.generate(num_items=40, num_users=45, seed=1, name="dp-exact")
     n = data.num_items
@@ -111,8 +110,7 @@ def test_exact_ranking_and_exact_recommender_split_over_devices():
                                            relative_attention_num_buckets=8, relative_attention_max_distance=16)
     model = parallel_ids.ParallelIdDecoder(config, rngs=nnx.Rngs(0))
     histories, targets = full_ranking.leave_one_out(data, "test")
-    identifiers = Identifiers("dp", codes, levels, data.items.source_ids, data.name)
-    rec = ExactRecommender(model, identifiers=identifiers, source_ids=data.items.source_ids,
+    rec = ExactRecommender(exact.scorer(model, codes), max_len=config.max_len, source_ids=data.items.source_ids,
                            titles=data.items.source_ids)
     got = {}
     for name, mesh in zip(("eight", "one"), _meshes()):

@@ -10,9 +10,9 @@ from genrec.datasets.textio import DataError
 
 @pytest.fixture(scope="module")
 def recommender(export_setup):
-    from genrec.export import Recommender
+    from genrec.export import recommender as recommender_lib
 
-    return Recommender.load(export_setup["bundle"])
+    return recommender_lib.load(export_setup["bundle"])
 
 
 def _histories(setup, n):

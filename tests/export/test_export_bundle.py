@@ -22,7 +22,7 @@ def _in_process(setup, **kw):
 
 
 def test_bundle_recommends_like_the_in_process_model(export_setup):
-    from genrec.export import Recommender
+    from genrec.export import recommender as recommender_lib
 
     bundle = export_setup["bundle"]
     assert sorted(os.listdir(bundle)) == sorted(
@@ -30,7 +30,7 @@ def test_bundle_recommends_like_the_in_process_model(export_setup):
     with open(os.path.join(bundle, "manifest.json")) as f:
         manifest = json.load(f)
     assert manifest["step"] == 3 and manifest["template_id"] == "sequential-1"
-    loaded = Recommender.load(bundle)
+    loaded = recommender_lib.load(bundle)
     reference = _in_process(export_setup)
     users = export_setup["dataset"].split("test")[:3]
     for user in users:
@@ -45,18 +45,18 @@ def test_bundle_recommends_like_the_in_process_model(export_setup):
 
 def test_recommend_prompt_is_the_task_prompt(export_setup):
     """For a test user, the bundle's model input equals the seqio sequential task's input."""
-    from genrec.export import Recommender
+    from genrec.export import recommender as recommender_lib
 
-    rec = Recommender.load(export_setup["bundle"])
+    rec = recommender_lib.load(export_setup["bundle"])
     example = eval_helpers.examples(f"genrec_{eval_helpers.DATASET}_sequential", limit=3)[2]
     tokens = rec.encode(example["history_items"].tolist(), user=f"user_{example['user_index']}")
     np.testing.assert_array_equal(tokens, example["inputs"])
 
 
 def test_unknown_history_items_are_named(export_setup):
-    from genrec.export import Recommender
+    from genrec.export import recommender as recommender_lib
 
-    rec = Recommender.load(export_setup["bundle"])
+    rec = recommender_lib.load(export_setup["bundle"])
     known = export_setup["dataset"].items.source_ids[0]
     with pytest.raises(ValueError, match="NOPE1, NOPE2"):
         rec.recommend([known, "NOPE1", "NOPE2"])
@@ -130,7 +130,7 @@ def test_a_scanned_model_exports_and_recommends_like_the_unrolled_one(export_set
 
     from flax import nnx
 
-    from genrec.export import Recommender
+    from genrec.export import recommender as recommender_lib
     from genrec.export.run import export_checkpoint
     from genrec.model import layer_stack
     from genrec.model.network import EncoderDecoder
@@ -141,7 +141,7 @@ def test_a_scanned_model_exports_and_recommends_like_the_unrolled_one(export_set
     nnx.update(scanned, layer_stack.stack_layer_params(unrolled_params))
     setup = dict(export_setup, config=config, model=scanned)
     ckpt = eval_helpers.save_checkpoint(setup, str(tmp_path / "checkpoints"))
-    loaded = Recommender.load(export_checkpoint(ckpt, str(tmp_path / "bundle"), dataset=setup["dataset"]))
+    loaded = recommender_lib.load(export_checkpoint(ckpt, str(tmp_path / "bundle"), dataset=setup["dataset"]))
     reference = _in_process(export_setup)  # the unrolled model
     for user in export_setup["dataset"].split("test")[:3]:
         history = [export_setup["dataset"].items.source_ids[i] for i in user.items[:-1]]

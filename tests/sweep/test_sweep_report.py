@@ -1,6 +1,5 @@
 """Collection, tables, plots and REPORT.md on results.json files this test writes (shared format)."""
 import csv
-import json
 import os
 import textwrap
 

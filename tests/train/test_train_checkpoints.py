@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from genrec.runtime import checkpoints, partitioning
+from genrec.runtime.meta import CheckpointMeta
 from genrec.train import optimizers, trainer
 from train_helpers import factory_for, random_source, standard_setup
 
@@ -28,8 +29,8 @@ def _train(workdir, *, source=None, mesh=None, num_steps=NUM_STEPS, model_overri
         factory = factory_for(config)
     loop = trainer.LoopConfig(num_steps=num_steps, batch_size=8, log_every=3, checkpoint_every=2,
                               keep_checkpoints=2)
-    meta = {"model_config": config.to_dict(), "dataset": "random", "mixture": "none",
-            "task_feature_lengths": {"inputs": 10, "targets": 5}}
+    meta = CheckpointMeta(model="encoder_decoder", model_config=config.to_dict(), dataset="random", mixture="none",
+                          task_feature_lengths={"inputs": 10, "targets": 5})
     return trainer.train_loop(factory=factory, tx=tx, batch_source=source or random_source(),
                               mesh=mesh or partitioning.make_mesh(data=2, fsdp=2, tensor=2),
                               workdir=str(workdir), config=loop, meta=meta, flops_per_step=1e6)
@@ -156,7 +157,7 @@ def test_convert_layout_resumes_like_the_unrolled_run(tmp_path, optimizer, sizes
                                                       str(tmp_path / "scanned" / "checkpoints"))
     assert (step, scanned) == (4, True)
     _, meta = checkpoints.read_meta(str(tmp_path / "scanned" / "checkpoints"))
-    assert meta["model_config"]["scan_layers"] is True
+    assert meta.model_config["scan_layers"] is True
     with pytest.raises(FileExistsError, match="already holds checkpoints"):
         convert_layout.convert_checkpoint(str(tmp_path / "unrolled" / "checkpoints"),
                                           str(tmp_path / "scanned" / "checkpoints"))
@@ -190,14 +191,14 @@ def test_nan_loss_stops_without_overwriting_the_last_good_checkpoint(tmp_path):
     ckpt = checkpoints.Checkpointer(str(tmp_path / "checkpoints"))
     assert ckpt.all_steps() == [2]
     _, meta = checkpoints.read_meta(str(tmp_path / "checkpoints"))
-    assert meta["step"] == 2
+    assert meta.step == 2
 
 
 def test_load_for_inference_returns_the_trained_model(uninterrupted):
     workdir, params, _ = uninterrupted
     model, meta = checkpoints.load_for_inference(str(workdir / "checkpoints"))
-    assert meta["step"] == NUM_STEPS and meta["model_config"]["d_model"] == 16
-    assert meta["task_feature_lengths"] == {"inputs": 10, "targets": 5}
+    assert meta.step == NUM_STEPS and meta.model_config["d_model"] == 16
+    assert meta.task_feature_lengths == {"inputs": 10, "targets": 5}
     from flax import nnx
 
     _assert_same_params(nnx.to_pure_dict(nnx.state(model, nnx.Param)), params)

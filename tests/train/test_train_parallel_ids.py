@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from genrec.runtime import families
 from genrec.model import parallel_ids
 from genrec.runtime import checkpoints, partitioning
 from genrec.train import run, trainer
@@ -43,7 +44,7 @@ def _workdir(path, dataset):
 
 def _train(workdir, dataset, mesh, steps, validate=False):
     loop = trainer.LoopConfig(num_steps=steps, batch_size=8, log_every=2, checkpoint_every=4, keep_checkpoints=4)
-    return run.train_parallel_ids(workdir, dataset, loop, mesh=mesh, model_config=_config(dataset),
+    return run.train_family(families.get("parallel_ids"), workdir, dataset, loop, mesh=mesh, model_config=_config(dataset),
                                   validate=validate)
 
 
@@ -61,7 +62,7 @@ def test_trains_sharded_with_a_validation_curve_and_the_shared_contract(trained,
     assert all(0.0 <= p["ndcg@10"] <= 1.0 and p["train_wall_s"] > 0 for p in summary["validation"])
     assert os.path.getsize(os.path.join(workdir, "validation_curve.png")) > 1000
     _, meta = checkpoints.read_meta(os.path.join(workdir, "checkpoints"))
-    assert meta["model"] == "parallel_ids" and meta["model_config"]["level_sizes"] == list(LEVELS)
+    assert meta.model == "parallel_ids" and meta.model_config["level_sizes"] == list(LEVELS)
     info = open(os.path.join(workdir, "model-info.txt")).read()
     assert "('digits', 'vocab', 'embed')" in info and "P(None, 'tensor', 'fsdp')" in info
 
@@ -112,7 +113,7 @@ def test_exact_evaluation_equals_a_per_user_brute_force(trained, dataset, tmp_pa
     assert out["run"]["ranking"].startswith("exact")
     assert out["run"]["users"] == len(dataset.split("test"))
     model, meta = checkpoints.load_for_inference(ckpt)
-    codes = Identifiers.load(meta["identifiers_dir"]).codes
+    codes = Identifiers.load(meta.identifiers_dir).codes
     histories, targets = full_ranking.leave_one_out(dataset, "test")
     brute = ranking_metrics(_brute_force_top10(model, codes, histories, exclude), targets, ks=(10,))
     assert metrics["recall@10"] == pytest.approx(brute["recall@10"], abs=1e-9)
@@ -121,21 +122,21 @@ def test_exact_evaluation_equals_a_per_user_brute_force(trained, dataset, tmp_pa
 
 
 def test_bundle_serves_recommend_with_exact_ranking(trained, dataset, tmp_path):
-    from genrec.export import Recommender
+    from genrec.export import recommender as recommender_lib
     from genrec.export.recommender import ExactRecommender
     from genrec.export.run import export_checkpoint
 
     workdir, _, _ = trained
     bundle = export_checkpoint(os.path.join(workdir, "checkpoints"), str(tmp_path / "bundle"), dataset=dataset)
     assert not os.path.exists(os.path.join(bundle, "trie.npz"))  # nothing to constrain: items are ranked
-    rec = Recommender.load(bundle)
+    rec = recommender_lib.load(bundle)
     assert isinstance(rec, ExactRecommender)
     history = [int(i) for i in dataset.split("test")[0].items[:-1]]
     got = rec.recommend([dataset.items.source_ids[i] for i in history], top_k=5)
     model, meta = checkpoints.load_for_inference(os.path.join(workdir, "checkpoints"))
     from genrec.semantic_ids.artifact import Identifiers
 
-    want = _brute_force_top10(model, Identifiers.load(meta["identifiers_dir"]).codes, [history], True)[0][:5]
+    want = _brute_force_top10(model, Identifiers.load(meta.identifiers_dir).codes, [history], True)[0][:5]
     assert [r.item for r in got] == [int(i) for i in want]
     assert not set(r.item for r in got) & set(history)
     batch = rec.recommend_batch([history, history[:1]], top_k=5, batch_size=2)
@@ -153,7 +154,7 @@ def test_catalogue_loss_trains_sharded_like_one_device_and_restores_for_ranking(
         config = dataclasses.replace(_config(dataset), catalogue_loss_weight=1.0)
         loop = trainer.LoopConfig(num_steps=3, batch_size=8, log_every=1, checkpoint_every=3)
         workdir = _workdir(tmp_path / name, dataset)
-        state, summary = run.train_parallel_ids(workdir, dataset, loop, mesh=mesh, model_config=config)
+        state, summary = run.train_family(families.get("parallel_ids"), workdir, dataset, loop, mesh=mesh, model_config=config)
         return workdir, jax.device_get(state["params"]), summary
 
     workdir, params_8, summary_8 = train("eight", partitioning.make_mesh(data=2, fsdp=2, tensor=2))
@@ -165,9 +166,9 @@ def test_catalogue_loss_trains_sharded_like_one_device_and_restores_for_ranking(
     uniform_digits = float(np.sum(np.log(LEVELS)))
     assert summary_8["final_loss"] > uniform_digits + 0.5 * np.log(dataset.num_items)
     model, meta = checkpoints.load_for_inference(os.path.join(workdir, "checkpoints"))
-    assert meta["model_config"]["catalogue_loss_weight"] == 1.0 and model.catalogue is None
+    assert meta.model_config["catalogue_loss_weight"] == 1.0 and model.catalogue is None
     tokens = jnp.asarray([[0, 1, 2, 0]], jnp.int32)
-    codes = parallel_ids.token_code_table(Identifiers.load(meta["identifiers_dir"]).codes)
+    codes = parallel_ids.token_code_table(Identifiers.load(meta.identifiers_dir).codes)
     assert np.isfinite(np.asarray(model.next_item_log_probs(codes[tokens], tokens))).all()
 
 
@@ -180,9 +181,9 @@ def test_training_without_history_items_validates_with_history_excluded(dataset,
     config = dataclasses.replace(_config(dataset), catalogue_loss_weight=1.0, catalogue_exclude_history=True)
     loop = trainer.LoopConfig(num_steps=3, batch_size=8, log_every=1, checkpoint_every=3)
     workdir, mesh = _workdir(tmp_path, dataset), partitioning.make_mesh()
-    _, summary = run.train_parallel_ids(workdir, dataset, loop, mesh=mesh, model_config=config, validate=True)
+    _, summary = run.train_family(families.get("parallel_ids"), workdir, dataset, loop, mesh=mesh, model_config=config, validate=True)
     model, meta = checkpoints.load_for_inference(os.path.join(workdir, "checkpoints"))
-    codes = Identifiers.load(meta["identifiers_dir"]).codes
+    codes = Identifiers.load(meta.identifiers_dir).codes
     with jax.set_mesh(mesh):
         excluded = exact.evaluate(model, codes, dataset, "validation", exclude_history=True)
         kept = exact.evaluate(model, codes, dataset, "validation")

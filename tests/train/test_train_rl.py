@@ -11,6 +11,7 @@ import optax
 import pytest
 from flax import nnx
 
+from genrec.runtime import families
 from genrec.model import parallel_ids
 from genrec.runtime import checkpoints, partitioning
 from genrec.train import grpo, rl, rl_data, rl_policies, run, trainer
@@ -215,7 +216,7 @@ def supervised(tmp_path_factory, dataset):
     Identifiers("random", _codes(dataset.num_items), LEVELS, dataset.items.source_ids, dataset.name).save(
         os.path.join(workdir, run.SEMANTIC_IDS_DIR))
     loop = trainer.LoopConfig(num_steps=4, batch_size=8, log_every=2, checkpoint_every=4)
-    run.train_parallel_ids(workdir, dataset, loop, mesh=partitioning.make_mesh(devices=jax.devices()[:1]),
+    run.train_family(families.get("parallel_ids"), workdir, dataset, loop, mesh=partitioning.make_mesh(devices=jax.devices()[:1]),
                            model_config=_tiny(dataset.num_items))
     return os.path.join(workdir, "checkpoints")
 
@@ -256,12 +257,12 @@ def test_rl_on_8_devices_equals_1_device_and_a_resumed_run_equals_an_uninterrupt
 
     # the evaluation and export path reads the RL checkpoint like a supervised one
     model, meta = checkpoints.load_for_inference(str(tmp_path / "one" / "checkpoints"), one)
-    assert meta["model"] == "parallel_ids" and meta["rl"]["group_size"] == 4 and meta["rl_init_step"] == 4
+    assert meta.model == "parallel_ids" and meta.rl["group_size"] == 4 and meta.rl_init_step == 4
     from genrec.evaluate import exact
     from genrec.semantic_ids.artifact import Identifiers
 
     with jax.set_mesh(one):
-        metrics = exact.evaluate(model, Identifiers.load(meta["identifiers_dir"]).codes, dataset, "validation",
+        metrics = exact.evaluate(model, Identifiers.load(meta.identifiers_dir).codes, dataset, "validation",
                                  beyond=True)
     assert 0.0 <= metrics["ndcg@10"] <= 1.0 and 10 / dataset.num_items <= metrics["coverage@10"] <= 1.0
     assert metrics["mean_pop_rec@10"] > 0

@@ -13,6 +13,7 @@ import optax
 import pytest
 from flax import nnx
 
+from genrec.runtime import families
 from genrec.model.network import EncoderDecoder
 from genrec.model.trie import build_trie
 from genrec.runtime import partitioning
@@ -117,7 +118,7 @@ def supervised(tmp_path_factory, dataset):
         os.path.join(workdir, run.SEMANTIC_IDS_DIR))
     loop = trainer.LoopConfig(num_steps=4, batch_size=8, log_every=2, checkpoint_every=4)
     with tiny_sequential_config(TIGER_TASK):
-        run.train_dataset(workdir, dataset, loop, mesh=partitioning.make_mesh(devices=jax.devices()[:1]))
+        run.train_family(families.get("encoder_decoder"), workdir, dataset, loop, mesh=partitioning.make_mesh(devices=jax.devices()[:1]))
     return os.path.join(workdir, "checkpoints")
 
 
@@ -129,12 +130,12 @@ def test_rollout_prompts_are_the_inputs_the_seqio_task_feeds_the_model(supervise
     from genrec.runtime import checkpoints
 
     _, meta = checkpoints.read_meta(supervised)
-    identifiers = Identifiers.load(meta["identifiers_dir"])
+    identifiers = Identifiers.load(meta.identifiers_dir)
     tasks.clear()
     try:
-        pipeline.register_as_trained(meta["vocabulary"], dataset, identifiers, meta["dataset"])
+        pipeline.register_as_trained(meta.vocabulary, dataset, identifiers, meta.dataset)
         name = registry.task_name(dataset.name, "sequential", variant=registry.TIGER)
-        examples = task_examples(name, "validation", meta["task_feature_lengths"], None)
+        examples = task_examples(name, "validation", meta.task_feature_lengths, None)
     finally:
         tasks.clear()
     rendered = prompts.trained_prompts(meta, dataset, identifiers)
@@ -147,7 +148,7 @@ def test_rollout_prompts_are_the_inputs_the_seqio_task_feeds_the_model(supervise
     assert len(examples) == len(views)
     # RL batches: the prompt of a cut training part, padded to the task's input length
     batch = next(rl_data.batches(dataset, 4, rl_data.prompt_features(rendered), seed=1))
-    assert batch["encoder_input_tokens"].shape == (4, meta["task_feature_lengths"]["inputs"])
+    assert batch["encoder_input_tokens"].shape == (4, meta.task_feature_lengths["inputs"])
     assert (batch["encoder_input_tokens"][:, 0] > 0).all() and (batch["target_item"] >= 0).all()
 
 
@@ -173,7 +174,7 @@ def test_encoder_decoder_rl_on_8_devices_equals_1_device_resumes_exactly_and_eva
     from genrec.evaluate import evaluator
     from genrec.evaluate.run import evaluate_checkpoint
     from genrec.export import run as export_run
-    from genrec.export.recommender import Recommender
+    from genrec.export import recommender as recommender_lib
     from genrec.runtime import checkpoints
 
     state_8, summary_8 = _rl(tmp_path / "eight", dataset, supervised,
@@ -194,7 +195,7 @@ def test_encoder_decoder_rl_on_8_devices_equals_1_device_resumes_exactly_and_eva
     # the evaluation run mode and export read the RL checkpoint like a supervised one
     rl_checkpoints = str(tmp_path / "one" / "checkpoints")
     _, meta = checkpoints.read_meta(rl_checkpoints)
-    assert meta["mixture"].endswith("_tiger") and meta["rl"]["group_size"] == 4
+    assert meta.mixture.endswith("_tiger") and meta.rl["group_size"] == 4
     from genrec import tasks
 
     tasks.clear()
@@ -206,7 +207,7 @@ def test_encoder_decoder_rl_on_8_devices_equals_1_device_resumes_exactly_and_eva
     metrics = out["metrics"][f"genrec_{dataset.name.replace('-', '_')}_tiger_sequential"]
     assert 0.0 <= metrics["ndcg@10"] <= 1.0 and metrics["examples"] == 8
     bundle = export_run.export_checkpoint(rl_checkpoints, str(tmp_path / "bundle"), dataset=dataset)
-    recommender = Recommender.load(bundle, beam_size=10)
+    recommender = recommender_lib.load(bundle, beam_size=10)
     history = [dataset.items.source_ids[i] for i in dataset.users[0].items[:3]]
     recs = recommender.recommend(history, top_k=5, user=dataset.users[0].user_id, drop_history=False)
     assert len(recs) == 5 and len({r.item for r in recs}) == 5

@@ -7,6 +7,7 @@ import jax
 import numpy as np
 import pytest
 
+from genrec.runtime import families
 from genrec.runtime import checkpoints, partitioning
 from genrec.train import data, packing, run, trainer
 from tiny_run import tiny_sequential_config
@@ -22,7 +23,7 @@ def trained(tmp_path_factory):
     loop = trainer.LoopConfig(num_steps=40, batch_size=16, log_every=10, checkpoint_every=20)
     with tiny_sequential_config():
         one_device = partitioning.make_mesh(devices=jax.devices()[:1])  # cheapest compile
-        state, summary = run.train_dataset(str(workdir), dataset, loop, mesh=one_device)
+        state, summary = run.train_family(families.get("encoder_decoder"), str(workdir), dataset, loop, mesh=one_device)
         yield workdir, summary, dataset
 
 
@@ -32,15 +33,15 @@ def test_run_mode_trains_and_writes_the_shared_contract(trained):
     assert summary["examples_per_s"] > 0 and summary["flops_per_step"] > 0
     assert json.load(open(workdir / "train_summary.json"))["steps"] == 40
     _, meta = checkpoints.read_meta(str(workdir / "checkpoints"))
-    assert meta["step"] == 40 and meta["dataset"] == "synthetic-train-run"
-    assert meta["mixture"].endswith("_sequential_mix")
-    assert meta["task_feature_lengths"] == {"inputs": 48, "targets": 4}
-    assert os.path.exists(meta["vocabulary"]) and meta["identifier_scheme"] == "atomic"
+    assert meta.step == 40 and meta.dataset == "synthetic-train-run"
+    assert meta.mixture.endswith("_sequential_mix")
+    assert meta.task_feature_lengths == {"inputs": 48, "targets": 4}
+    assert os.path.exists(meta.vocabulary) and meta.identifier_scheme == "atomic"
     from genrec.semantic_ids.artifact import Identifiers
 
-    assert Identifiers.load(meta["identifiers_dir"]).num_items == dataset.num_items
+    assert Identifiers.load(meta.identifiers_dir).num_items == dataset.num_items
     model, meta = checkpoints.load_for_inference(str(workdir / "checkpoints"))
-    assert model.embed.embedding.shape[0] == meta["model_config"]["vocab_size"]
+    assert model.embed.embedding.shape[0] == meta.model_config["vocab_size"]
 
 
 def test_batches_resume_at_the_same_position(trained):
@@ -49,9 +50,9 @@ def test_batches_resume_at_the_same_position(trained):
     workdir, summary, dataset = trained
     _, meta = checkpoints.read_meta(str(workdir / "checkpoints"))
     lengths = task_feature_lengths()
-    first = data.batches(meta["mixture"], lengths, 4, seed=0)
+    first = data.batches(meta.mixture, lengths, 4, seed=0)
     stream = [next(first) for _ in range(3)]
-    resumed = next(data.batches(meta["mixture"], lengths, 4, seed=0, start_step=2))
+    resumed = next(data.batches(meta.mixture, lengths, 4, seed=0, start_step=2))
     assert set(resumed) == set(stream[2])
     for k in resumed:
         np.testing.assert_array_equal(resumed[k], stream[2][k])
@@ -65,7 +66,7 @@ def test_the_run_reports_how_full_its_first_packed_batch_is(trained):
 
     workdir, summary, _ = trained
     _, meta = checkpoints.read_meta(str(workdir / "checkpoints"))
-    first = next(data.batches(meta["mixture"], task_feature_lengths(), 16, seed=0))
+    first = next(data.batches(meta.mixture, task_feature_lengths(), 16, seed=0))
     assert summary["first_batch_fill"] == packing.fill(first)
     fill = summary["first_batch_fill"]
     assert fill["examples_per_row"] >= 1.0 and 0.0 < fill["inputs_fill"] <= 1.0

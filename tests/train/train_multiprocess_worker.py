@@ -16,6 +16,7 @@ def main(port: int, pid: int, out_dir: str) -> None:
 
     two_processes.initialize(port, pid)
     from genrec.runtime import checkpoints, partitioning
+    from genrec.runtime.meta import CheckpointMeta
     from train_helpers import random_batch, run_steps, standard_setup
 
     factory, tx, _ = standard_setup()
@@ -27,7 +28,8 @@ def main(port: int, pid: int, out_dir: str) -> None:
 
     losses, state = run_steps(mesh, factory, tx, 3, local_batch)
     ckpt = checkpoints.Checkpointer(os.path.join(out_dir, "checkpoints"), save_every=1)
-    ckpt.save(3, state, {"processes": 2}, force=True)
+    ckpt.save(3, state, CheckpointMeta(model="encoder_decoder", model_config={}, extra={"processes": 2}),
+              force=True)
     ckpt.wait()
     target = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), state)
     restored, meta = ckpt.restore_latest(target)
@@ -36,7 +38,7 @@ def main(port: int, pid: int, out_dir: str) -> None:
                for a, b in zip(jax.tree.leaves(state), jax.tree.leaves(restored)))
     vocab = shared_vocabulary(out_dir)
     with open(os.path.join(out_dir, f"losses_{pid}.json"), "w") as f:
-        json.dump({"losses": losses, "restored_equal": same, "meta": meta, "vocab": vocab}, f)
+        json.dump({"losses": losses, "restored_equal": same, "meta": meta.to_dict(), "vocab": vocab}, f)
     jax.distributed.shutdown()
 
 

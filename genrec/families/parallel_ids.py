@@ -1,0 +1,103 @@
+"""The parallel-digit family: RPG's recipe (genrec/model/parallel_ids.py) behind the family interface.
+
+Training reads the dataset's item-sequence Task (genrec/tasks/item_sequences.py: every position of a
+user's sequence supervised in one pass, rows packed with several users). The loss and the model are
+chosen together here: with `ParallelIdConfig.catalogue_loss_weight > 0` the model is built with the
+catalogue and returns (digit logits, the next item's catalogue NLL), which
+`losses.digit_and_catalogue_loss` combines; without it the model returns digit logits and the
+trainer's token cross-entropy applies per digit. Every checkpoint is scored on validation by exact
+ranking, with history excluded when the model trained for that protocol.
+"""
+from __future__ import annotations
+
+import logging
+import os
+
+import jax
+
+from genrec.evaluate import exact
+from genrec.families import item_scorer
+from genrec.model import losses
+from genrec.model import parallel_ids as model_lib
+from genrec.runtime import families, partitioning
+from genrec.runtime.meta import CheckpointMeta
+from genrec.runtime.state import FunctionalModel
+from genrec.train import data, rl, rl_data, rl_policies
+
+
+class ParallelIdFamily(item_scorer.ItemScorerFamily):
+    name = "parallel_ids"
+    eval_batch_size = exact.EVAL_BATCH
+
+    def config_from_dict(self, d):
+        return model_lib.ParallelIdConfig.from_dict(d)
+
+    def build(self, config, *, rngs, catalogue=None):
+        return model_lib.ParallelIdDecoder(config, rngs=rngs, item_codes=catalogue)
+
+    def size_name(self, model_config) -> str:
+        c = model_config
+        return f"d{c['d_model']}-layers{c['num_layers']}-digits{len(c['level_sizes'])}"
+
+    def scorer(self, model, identifiers):
+        return exact.scorer(model, identifiers.codes)
+
+    def history_length(self, model) -> int:
+        return model.config.max_len
+
+    def ranking_name(self, meta: CheckpointMeta) -> str:
+        from genrec.tasks import item_sequences  # seqio-backed: see genrec/families/__init__.py
+
+        return item_sequences.task_name(meta.dataset)
+
+    def training_plan(self, inputs: families.TrainingInputs) -> families.TrainingPlan:
+        from genrec.tasks import item_sequences  # seqio-backed: see genrec/families/__init__.py
+
+        dataset, identifiers, loop = inputs.dataset, inputs.identifiers, inputs.loop
+        config = inputs.model_config or model_lib.ParallelIdConfig(level_sizes=identifiers.level_sizes,
+                                                                   num_items=dataset.num_items)
+        if tuple(config.level_sizes) != tuple(identifiers.level_sizes):
+            raise ValueError(f"ParallelIdConfig.level_sizes {config.level_sizes} != the identifiers' "
+                             f"{identifiers.level_sizes} ({inputs.identifiers_dir})")
+        task = item_sequences.register(dataset, config.max_len + 1)
+        lengths = {"targets": config.max_len + 1}
+        local_batch = partitioning.batch_size_per_process(loop.batch_size, inputs.mesh)
+        converter = item_sequences.ItemSequenceConverter(identifiers.codes, pack=inputs.pack)
+        meta = CheckpointMeta(model=self.name, model_config=config.to_dict(), dataset=dataset.name,
+                              identifiers_dir=os.path.abspath(inputs.identifiers_dir),
+                              identifier_scheme=identifiers.scheme, task=task, pack=inputs.pack,
+                              task_feature_lengths=lengths, batch_size=loop.batch_size)
+        logging.info("training the parallel-digit model on %s (%d items, %s identifiers, %d digits), mesh %s",
+                     dataset.name, dataset.num_items, identifiers.scheme, config.num_digits, dict(inputs.mesh.shape))
+        with_catalogue = config.catalogue_loss_weight > 0
+        factory = self.factory(config, identifiers.codes if with_catalogue else None)
+        mesh = inputs.mesh
+
+        def validation(params):
+            model = FunctionalModel.from_factory(factory).module(params, jax.random.key(0))
+            with jax.set_mesh(mesh):
+                return exact.evaluate(model, identifiers.codes, dataset, "validation",
+                                      exclude_history=config.catalogue_exclude_history)
+
+        return families.TrainingPlan(
+            config=config, factory=factory, meta=meta,
+            batch_source=lambda start: data.batches(task, lengths, local_batch, start_step=start, seed=loop.seed,
+                                                    converter=converter),
+            flops_per_step=loop.batch_size * model_lib.train_flops_per_row(config, lengths["targets"]),
+            loss_fn=losses.digit_and_catalogue_loss(config.catalogue_loss_weight) if with_catalogue else None,
+            validate=validation if inputs.validate else None)
+
+    def rl_parts(self, meta: CheckpointMeta, *, dataset, identifiers, factory, mesh, config, **options):
+        def validation(params):
+            model = FunctionalModel.from_factory(factory).module(params, jax.random.key(0))
+            with jax.set_mesh(mesh):
+                return exact.evaluate(model, identifiers.codes, dataset, "validation")
+
+        model_config = self.config_from_dict(meta.model_config)
+        # a user's history row with the head at its last position (the K samples are scored by a gather)
+        flops = model_lib.forward_flops(model_config, model_config.max_len + 1, head_positions=1)
+        return rl.RlParts(rl_policies.ParallelIdPolicy(identifiers.codes),
+                          rl_data.item_sequence_features(model_config.max_len), flops, validation)
+
+
+families.register(ParallelIdFamily())
