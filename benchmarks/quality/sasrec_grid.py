@@ -9,6 +9,11 @@ False). One full-precision JSON per run in <out>/<protocol>/ (config, validation
 CPU and wall seconds, uptime before and after, command, commit) with its per-user validation arrays
 beside it; finished runs are skipped, so the command resumes. Stage k > 1 starts from the
 configuration selected over stages < k (`selected`, PROTOCOL.md section 3).
+
+  --final --seeds=0,1,2   once stages 1-4 are complete: trains the selected configuration with each
+                          seed (seed 0 again: the search kept no parameters), scores test once per
+                          seed, and writes the headline rows make_tables.py reads to
+                          benchmarks/quality/protocol_runs/<dataset>/<protocol>/tuned-sasrec_seed<s>.json.
 """
 from __future__ import annotations
 
@@ -71,12 +76,13 @@ def run_name(config: dict) -> str:
             f"_h{config['num_heads']}_len{config['max_len']}_{config['training_windows']}")
 
 
-def split_config(config: dict, exclude_history: bool, per_user_dir: str):
+def split_config(config: dict, exclude_history: bool, per_user_dir: str, *, seed: int = 0,
+                 score_test: bool = False):
     model_fields = {f.name for f in dataclasses.fields(trainer.SasRecConfig)}
     model = trainer.SasRecConfig(**FIXED_MODEL, **{k: v for k, v in config.items() if k in model_fields})
     train = trainer.TrainConfig(**FIXED_TRAIN, **{k: v for k, v in config.items() if k not in model_fields},
-                                exclude_history=exclude_history, score_test=False, per_user_dir=per_user_dir,
-                                seed=0)
+                                exclude_history=exclude_history, score_test=score_test,
+                                per_user_dir=per_user_dir, seed=seed)
     return model, train
 
 
@@ -99,6 +105,26 @@ def selected(rows: list[dict]) -> dict:
         current = cheaper[0]  # the best-scoring of them (rows are sorted)
 
 
+def missing_runs(done: list[dict]) -> list[str]:
+    """The declared runs of stages 1-4 not yet in `done` (each stage from the selection before it)."""
+    names = {r["name"] for r in done}
+    missing = []
+    for stage in range(1, 5):
+        earlier = [r for r in done if r["stage"] < stage]
+        if stage > 1 and (missing or not earlier):
+            return missing or ["stage 1"]
+        wanted = stage_configs(stage, selected(earlier)["search_config"] if stage > 1 else None)
+        missing += [run_name(c) for c in wanted if run_name(c) not in names]
+    return missing
+
+
+def headline_row(result: dict, dataset: str, protocol: str, seed: int, selection: dict) -> dict:
+    """A trainer result as the row PROTOCOL.md section 6 asks for (make_tables.REQUIRED)."""
+    return {**result, "dataset": dataset, "arm": "tuned-sasrec", "protocol": protocol, "seed": seed,
+            "num_params": result["cost"]["num_params"], "wall_s_total": result["cost"]["wall_s"],
+            "selected_from": selection}
+
+
 def uptime() -> str:
     return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
 
@@ -118,6 +144,9 @@ def main():
     parser.add_argument("--max_runs", type=int, default=None, help="stop after this many new runs")
     parser.add_argument("--only", default=None, help="run only the stage's configurations whose name "
                         "contains this (the stage is complete, and selects, once all have run)")
+    parser.add_argument("--final", action="store_true", help="train the selected configuration per seed "
+                        "and score test (refused until the search is complete)")
+    parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--out", default=None)
     parser.add_argument("--raw_data_dir", default=os.path.join(REPO, "..", "shared", "data"))
     args = parser.parse_args()
@@ -139,6 +168,27 @@ def main():
     commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
     protocol_commit = subprocess.run(["git", "log", "-1", "--format=%H", "--", "benchmarks/quality/PROTOCOL.md"],
                                      cwd=REPO, capture_output=True, text=True).stdout.strip()
+    if args.final:
+        missing = missing_runs(done)
+        if missing:
+            raise SystemExit(f"the search is not complete ({len(missing)} runs missing, e.g. {missing[0]}); "
+                             "test is scored only after selection (PROTOCOL.md section 4)")
+        choice = selected(done)
+        final_dir = os.path.join(REPO, "benchmarks", "quality", "protocol_runs", SHORT[args.dataset], args.protocol)
+        for seed in map(int, args.seeds.split(",")):
+            model_config, train_config = split_config(choice["search_config"], args.protocol == "excluded",
+                                                      os.path.join(final_dir, f"tuned-sasrec_seed{seed}"),
+                                                      seed=seed, score_test=True)
+            before = uptime()
+            result = trainer.run_sasrec(dataset, name="tuned-sasrec", model_config=model_config,
+                                        train_config=train_config)
+            row = headline_row(result, args.dataset, args.protocol, seed, {"run": choice["name"], "folder": out})
+            row.update(protocol_commit=protocol_commit, commit=commit, command=" ".join(["python"] + sys.argv),
+                       uptime_before=before, uptime_after=uptime(),
+                       per_user_files={k: os.path.relpath(v, REPO) for k, v in result["per_user_files"].items()})
+            with open(os.path.join(final_dir, f"tuned-sasrec_seed{seed}.json"), "w") as f:
+                json.dump(row, f, indent=1)
+        return
     finished = {r["name"] for r in done}
     new = 0
     for config in stage_configs(args.stage, base):

@@ -31,3 +31,7 @@ def test_configs_split_into_the_trainer_configs(tmp_path):
     assert (model.d_model, model.num_blocks, model.dropout_rate) == (64, 2, 0.5)
     assert (train.loss, train.num_negatives, train.learning_rate) == ("sampled_softmax", 1024, 3e-3)
     assert train.exclude_history and not train.score_test and train.patience == 10
+
+
+def test_final_is_refused_until_every_stage_ran():
+    assert sasrec_grid.missing_runs([]) == [sasrec_grid.run_name(c) for c in sasrec_grid.stage_configs(1)]
