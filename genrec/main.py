@@ -19,7 +19,7 @@ from typing import Callable, Optional
 
 from absl import app, flags
 
-from genrec import REPO_ROOT
+from genrec import REPO_ROOT, RESOURCE_ROOT  # noqa: F401 (tests read main.REPO_ROOT)
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TF's start-up chatter drowns our logs
 
@@ -113,21 +113,34 @@ def import_stages() -> None:
 
 
 def parse_gin(files: list[str], bindings: list[str]) -> None:
+    """Parses gin files then bindings. `include 'configs/...'` lines, and a relative --gin_file that is
+    not found from the working directory, resolve under RESOURCE_ROOT (the checkout, or the installed
+    package's copy of configs/), so an experiment runs from any directory."""
     import gin
 
-    for path in files:
-        if not os.path.exists(path):
-            raise GinConfigError(f"gin file not found: {path}")
+    files = [resolve_gin_file(path) for path in files]
     prefixes = gin.config._LOCATION_PREFIXES
-    if os.path.isdir(os.path.join(REPO_ROOT, "configs")) and REPO_ROOT not in prefixes:
+    if RESOURCE_ROOT not in prefixes:
         # First, not appended (gin.add_config_file_search_path): gin's package-path reader fails on a
         # relative 'configs/...' outside the checkout before it would reach a later prefix.
-        prefixes.insert(0, REPO_ROOT)
+        prefixes.insert(0, RESOURCE_ROOT)
     try:
         gin.parse_config_files_and_bindings(files, bindings, finalize_config=False)
-    except (ValueError, KeyError, SyntaxError, OSError, TypeError) as e:  # gin: a missing include -> OSError or TypeError
+    # A missing include raises OSError or TypeError in gin.
+    except (ValueError, KeyError, SyntaxError, OSError, TypeError) as e:
         where = ", ".join(files + [repr(b) for b in bindings])
         raise GinConfigError(f"gin config error in {where}: {e}") from e
+
+
+def resolve_gin_file(path: str) -> str:
+    """`path` if it exists, else the same relative path under RESOURCE_ROOT; an error names both."""
+    if os.path.exists(path):
+        return path
+    packaged = os.path.join(RESOURCE_ROOT, path)
+    if not os.path.isabs(path) and os.path.exists(packaged):
+        return packaged
+    raise GinConfigError(f"gin file not found: {path}" +
+                         ("" if os.path.isabs(path) else f" (nor {packaged})"))
 
 
 def hide_accelerators_from_tensorflow() -> None:

@@ -19,10 +19,11 @@ from typing import Callable, Optional
 
 import gin
 
-from genrec import REPO_ROOT
+from genrec import REPO_ROOT, resource_path
 from genrec.datasets import amazon, plain_tsv, records, textio
 
-BUILDERS_DIR = os.path.join(REPO_ROOT, "data")
+# data/ of the checkout, or its copy inside the installed package (genrec.resource_path).
+BUILDERS_DIR = resource_path("data")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,12 +92,14 @@ def default_raw_data_dir() -> Optional[str]:
 
 
 def builder_class(name: str):
-    """The TFDS builder class of data/<name>/<name>_dataset_builder.py (imported as TFDS does)."""
+    """The TFDS builder class of data/<name>/<name>_dataset_builder.py (imported as TFDS does), from
+    the checkout or the installed package."""
     import tensorflow_datasets as tfds
 
     path = os.path.join(BUILDERS_DIR, name, f"{name}_dataset_builder.py")
     if not os.path.exists(path):
-        raise FileNotFoundError(f"TFDS builder {path} not found (genrec reads data/ from a checkout)")
+        raise FileNotFoundError(f"TFDS builder {path} not found (neither a checkout's data/ nor the "
+                                "installed package's copy of it)")
     with tfds.core.utils.add_sys_path(BUILDERS_DIR):
         return tfds.core.community.builder_cls_from_module(f"{name}.{name}_dataset_builder")
 
