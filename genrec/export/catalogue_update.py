@@ -10,7 +10,8 @@ identifier is its nearest code tuple with a free collision code (collisions.assi
 item's identifier changes. The rows are appended: existing item ids stay. remove-items takes rows out
 (the items after a removed one move up; identifiers never change). Every ranking structure the bundle
 has is rebuilt from the new identifiers: the identifier table (exact ranking), the trie and item
-tokens (encoder-decoder), and the MIPS index where there is one.
+tokens (encoder-decoder); a MIPS index over the old catalogue is left out of the new version (see
+`update_mips_index`: never a stale index; exact ranking until it is rebuilt).
 
 Atomic and versioned: everything is checked before anything is written; the new version is written
 into a sibling folder (unchanged files hard-linked), then swapped with the bundle in one
@@ -182,11 +183,22 @@ def token_ids(vocabulary_path: str, identifiers: Identifiers) -> np.ndarray:
     return out
 
 
-def update_mips_index(staging: str, b: bundle_lib.Bundle, identifiers: Identifiers) -> bool:
-    """Rebuilds the bundle's MIPS index (genrec/export/mips_index.py) for the new catalogue, where
-    the bundle has one. Hook: False (nothing to do) until the index is part of bundles."""
-    del staging, b, identifiers
-    return False
+MIPS_INDEX = "index"  # <bundle>/index/: genrec/export/mips_index.py's index.faiss + index.json
+
+
+def update_mips_index(staging: str, b: bundle_lib.Bundle, identifiers: Identifiers) -> Optional[str]:
+    """What became of the bundle's MIPS index in the new version: None (the bundle has none) or
+    'dropped'. An index over the old catalogue would never return a new item and, after a removal,
+    would return the wrong ones (its ids are row numbers), so it is left out of the new version:
+    serving falls back to exact ranking until the index is rebuilt for the new catalogue
+    (mips_index.build over the new item vectors with the old index's kind and params)."""
+    del identifiers
+    if not os.path.isdir(os.path.join(b.directory, MIPS_INDEX)):
+        return None
+    shutil.rmtree(os.path.join(staging, MIPS_INDEX), ignore_errors=True)
+    logging.warning("%s: its MIPS index (%s/) describes the old catalogue; the new version has none and "
+                    "ranks exactly until the index is rebuilt", b.directory, MIPS_INDEX)
+    return "dropped"
 
 
 def _catalogue_log(directory: str) -> dict:

@@ -178,6 +178,18 @@ def test_a_bad_item_file_leaves_the_bundle_identical_and_names_file_and_line(cat
     assert not [d for d in os.listdir(os.path.dirname(bundle)) if ".staging-" in d]
 
 
+def test_a_mips_index_of_the_old_catalogue_never_serves_the_new_one(dataset, tmp_path):
+    bundle = write_parallel_bundle(str(tmp_path / "bundle"), _subset(dataset.items, range(40)))
+    os.makedirs(os.path.join(bundle, catalogue_update.MIPS_INDEX))
+    with open(os.path.join(bundle, catalogue_update.MIPS_INDEX, "index.json"), "w") as f:
+        json.dump({"kind": "flat", "num_items": 40}, f)
+    entry = catalogue_update.add_items(bundle, write_item_file(str(tmp_path / "new.jsonl"),
+                                                               _subset(dataset.items, range(40, 45))))
+    assert entry["mips_index"] == "dropped"
+    assert not os.path.exists(os.path.join(bundle, catalogue_update.MIPS_INDEX))
+    assert os.path.exists(os.path.join(bundle + ".versions", "v0", catalogue_update.MIPS_INDEX, "index.json"))
+
+
 def test_swap_directories_exchanges_contents(tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
     a.mkdir(), b.mkdir()
