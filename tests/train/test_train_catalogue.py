@@ -9,7 +9,6 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from flax import nnx
 
 from genrec.model import losses, parallel_ids
 from genrec.runtime import partitioning, state as state_lib
@@ -121,11 +120,12 @@ def test_sampled_softmax_gives_finite_gradients_on_the_mesh_and_differs_from_the
     assert all(np.isfinite(np.asarray(g)).all() for g in jax.tree.leaves(grads))
     assert np.abs(np.asarray(grads["codes"])).sum() > 0
     # per position, the sampled NLL (over a subset of the items) differs from the full one
-    model_full = parallel_ids.ParallelIdDecoder(full, rngs=nnx.Rngs(0), item_codes=codes())
-    model_sampled = parallel_ids.ParallelIdDecoder(sampled, rngs=nnx.Rngs(0), item_codes=codes(),
-                                                   item_popularity=popularity)
-    _, nll_full = model_full(data)
-    _, nll_sampled = model_sampled(data)
+    model_full = state_lib.FunctionalModel.from_factory(
+        lambda r: parallel_ids.ParallelIdDecoder(full, rngs=r, item_codes=codes()))
+    model_sampled = state_lib.FunctionalModel.from_factory(
+        lambda r: parallel_ids.ParallelIdDecoder(sampled, rngs=r, item_codes=codes(), item_popularity=popularity))
+    nll_full, nll_sampled = jax.jit(lambda p, b: [m(p, b, jax.random.key(0), deterministic=True)[1]
+                                                  for m in (model_full, model_sampled)])(params, data)
     w = np.asarray(data["decoder_loss_weights"]) > 0
     assert np.isfinite(np.asarray(nll_sampled)).all()
     assert not np.allclose(np.asarray(nll_sampled)[w], np.asarray(nll_full)[w])
