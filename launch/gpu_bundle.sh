@@ -25,7 +25,7 @@ mkdir -p "$BUNDLE/data"
 rm -rf "$BUNDLE/snapshot" "$BUNDLE/data/$DATASET"
 cp -r "$WORKDIR/snapshot" "$BUNDLE/snapshot"
 cp -r "$RAW/$DATASET" "$BUNDLE/data/$DATASET"
-.venv/bin/python benchmarks/train/throughput.py --save_batches "$BUNDLE/train_batches.npz" \
+.venv/bin/python -m benchmarks.train.throughput --save_batches "$BUNDLE/train_batches.npz" \
   --batch_size 256 --steps 30
 gin_pin=$(grep -o '"gin-config==[^"]*"' setup.py | tr -d '"')
 .venv/bin/python -m pip download -q --no-deps --only-binary=:all: -d "$BUNDLE/wheels" "$gin_pin"

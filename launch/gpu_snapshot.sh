@@ -40,7 +40,7 @@ flax.__version__, 'optax', optax.__version__, 'orbax', o.__version__, jax.device
 }
 
 baselines() {  # SASRec CE then BCE, on the raw files (no TFDS), GPU budget
-  python3 benchmarks/quality/run.py --dataset=amazon-2014-beauty --budget=gpu --genrec=skip \
+  python3 -m benchmarks.quality.run --dataset=amazon-2014-beauty --budget=gpu --genrec=skip \
     --baselines=sasrec_ce,sasrec_bce --raw_data_dir="$BUNDLE/data" --workdir="$RUN/quality" \
     --gin_bindings="TrainConfig.max_wall_s = ${BASELINE_WALL_S:-420}" > "$RUN/baselines.log" 2>&1
 }
@@ -55,12 +55,12 @@ tiger() {  # train (resuming if this machine already holds a checkpoint), then e
 }
 
 throughput() {
-  python3 benchmarks/train/throughput.py --batches "$BUNDLE/train_batches.npz" --models "${MODELS:-tiger,small,base}" \
+  python3 -m benchmarks.train.throughput --batches "$BUNDLE/train_batches.npz" --models "${MODELS:-tiger,small,base}" \
     --dtype "${DTYPE:-float32}" --noreference --out "$RUN/throughput_${DTYPE:-float32}.json"
 }
 
 variants() {  # compile seconds, memory and step time: unrolled / scanned / scanned + remat (random batches)
-  python3 benchmarks/train/variants.py --models "${MODELS:-tiger,small}" --batch_size 256 \
+  python3 -m benchmarks.train.variants --models "${MODELS:-tiger,small}" --batch_size 256 \
     --variants "scan_layers=False,remat=False" "scan_layers=True,remat=False" \
     "scan_layers=True,remat=True,remat_policy='weight_dots'" --out "$RUN/variants_layers.json"
 }

@@ -43,7 +43,7 @@ PY
     rl)
       genrec --run_mode=rl --gin_file=configs/runs/rl.gin --workdir="$WORKDIR/rl" \
         --data_dir="$(dirname "$WORKDIR")/tfds" --gin.rl.init_from="'$WORKDIR/checkpoints'" \
-        --gin.rl.num_steps=100 --gin.rl.checkpoint_every=50 "$@"
+        --gin.rl/LoopConfig.num_steps=100 --gin.rl/LoopConfig.checkpoint_every=50 "$@"
       genrec --run_mode=eval --workdir="$WORKDIR/rl" --data_dir="$(dirname "$WORKDIR")/tfds" \
         --checkpoint_dir="$WORKDIR/rl/checkpoints" "$@" ;;
     *) genrec --run_mode="$stage" "$@" ;;

@@ -8,9 +8,9 @@ from genrec import main
 
 
 def test_rewrite_gin_args_turns_dotted_flags_into_bindings():
-    argv = ["genrec", "--gin.train.num_steps=10", "--run_mode=train", "--gin.X='a=b'"]
+    argv = ["genrec", "--gin.LoopConfig.num_steps=10", "--run_mode=train", "--gin.X='a=b'"]
     assert main.rewrite_gin_args(argv) == [
-        "genrec", "--gin_bindings=train.num_steps = 10", "--run_mode=train", "--gin_bindings=X = 'a=b'"]
+        "genrec", "--gin_bindings=LoopConfig.num_steps = 10", "--run_mode=train", "--gin_bindings=X = 'a=b'"]
 
 
 def test_recommend_subcommand_is_infer_mode():

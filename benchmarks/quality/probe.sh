@@ -10,8 +10,8 @@ repo=$(cd "$(dirname "$0")/../.." && pwd)
 gin_file=${GIN_FILE:-$repo/configs/experiments/parallel_ids_beauty.gin}
 work=$base/../probes/$name
 mkdir -p "$work" && ln -sfn "$base/semantic_ids" "$work/semantic_ids"
-bindings=(--gin_bindings="train.num_steps = $steps" --gin_bindings="train.checkpoint_every = $steps"
-          --gin_bindings="train.max_wall_s = 36000")
+bindings=(--gin_bindings="LoopConfig.num_steps = $steps" --gin_bindings="LoopConfig.checkpoint_every = $steps"
+          --gin_bindings="LoopConfig.max_wall_s = 36000")
 for b in "$@"; do bindings+=(--gin_bindings="$b"); done
 echo "## $name: $steps steps $*"
 echo "uptime before: $(uptime)"

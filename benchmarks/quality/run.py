@@ -1,7 +1,7 @@
 """Quality benchmark: genrec's TIGER configuration beside strong baselines and published numbers.
 
-  python benchmarks/quality/run.py --dataset=amazon-2014-beauty --budget=cpu
-  python benchmarks/quality/run.py --dataset=movielens-100k --budget=cpu   # + rating rows (MF)
+  python -m benchmarks.quality.run --dataset=amazon-2014-beauty --budget=cpu
+  python -m benchmarks.quality.run --dataset=movielens-100k --budget=cpu   # + rating rows (MF)
 
 Runs the baselines (genrec.baselines) and the genrec pipeline (`python -m genrec.main
 --run_mode=data/build_ids/train/eval` with configs/experiments/tiger_beauty.gin), then writes
@@ -22,13 +22,10 @@ from typing import Optional
 
 from absl import app, flags
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, REPO)
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchmarks.quality import plots, published, tables
+from genrec.train.selection import best_step
 
-import plots  # noqa: E402  (benchmarks/quality/plots.py)
-import published  # noqa: E402
-import tables  # noqa: E402
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("dataset", "amazon-2014-beauty", "Dataset name (genrec.datasets.load).")
@@ -66,17 +63,17 @@ RECIPES_WITHOUT_CPU_BUDGET = ("tiger",)
 # 200), a checkpoint every 100 steps, the step chosen on validation NDCG@10 like the baselines'
 # epoch. MovieLens-100k has no CPU budget: its 97k training examples take ~1 h an epoch on 2 cores
 # (28 examples/s; its histories fill the inputs). See RESULTS.md.
-# Beauty on TIGER's own task (2026-12-01): an hour of training (train.max_wall_s), batch 64, a
+# Beauty on TIGER's own task (2026-12-01): an hour of training (LoopConfig.max_wall_s), batch 64, a
 # checkpoint every 300 steps; checkpoints chosen on the first 1,000 validation users and tested on
 # the first 1,000 test users (beam search on 2 cores is the cost). The 136-step row above was the
 # P5-prompt mixture's pipeline check.
 GENREC_CPU_BINDINGS = {
-    "amazon-2014-beauty": ["train.num_steps = 20000", "train.max_wall_s = 3600", "train.batch_size = 64",
-                           "train.log_every = 50", "train.checkpoint_every = 300", "train.keep_checkpoints = 20",
+    "amazon-2014-beauty": ["LoopConfig.num_steps = 20000", "LoopConfig.max_wall_s = 3600", "LoopConfig.batch_size = 64",
+                           "LoopConfig.log_every = 50", "LoopConfig.checkpoint_every = 300", "LoopConfig.keep_checkpoints = 20",
                            "make_optimizer.warmup_steps = 200", "evaluate.max_eval_examples = 1000"],
-    "amazon-2014-musical-instruments": ["train.num_steps = 800", "train.batch_size = 64",
-                                        "train.log_every = 50", "train.checkpoint_every = 100",
-                                        "train.keep_checkpoints = 8", "make_optimizer.warmup_steps = 100",
+    "amazon-2014-musical-instruments": ["LoopConfig.num_steps = 800", "LoopConfig.batch_size = 64",
+                                        "LoopConfig.log_every = 50", "LoopConfig.checkpoint_every = 100",
+                                        "LoopConfig.keep_checkpoints = 8", "make_optimizer.warmup_steps = 100",
                                         "ModelConfig.dropout_rate = 0.3"],
 }
 
@@ -167,7 +164,7 @@ def run_genrec(workdir: str) -> dict:
     trained_curve = {p["step"]: p["ndcg@10"] for p in read_json(os.path.join(run_dir, "train_summary.json"))
                      .get("validation", []) if p["step"] in steps}
     if trained_curve:  # scored on validation by the train loop at each checkpoint (every user)
-        best = tables.best_step(trained_curve)
+        best = best_step(trained_curve)
         plots.validation_curves({row_name(): trained_curve}, os.path.join(run_dir, "select", "validation_ndcg.png"),
                                 title=f"{row_name()} on {FLAGS.dataset}")
         selection = {"validation_ndcg@10": trained_curve, "best_step": best}
@@ -181,7 +178,7 @@ def run_genrec(workdir: str) -> dict:
             if failed:
                 return failed
             curve[step] = eval_metrics(out_dir)["ndcg@10"]
-        best = tables.best_step(curve)
+        best = best_step(curve)
         walls["select"] = time.time() - start
         plots.validation_curves({"genrec": curve}, os.path.join(run_dir, "select", "validation_ndcg.png"),
                                 title=f"genrec on {FLAGS.dataset}")

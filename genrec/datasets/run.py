@@ -12,6 +12,8 @@ import logging
 import os
 from typing import Callable
 
+import gin
+
 from genrec.datasets import loading, records
 
 StatsProvider = Callable[[records.RecDataset], dict]
@@ -31,7 +33,12 @@ def dataset_stats(dataset: records.RecDataset) -> dict:
 
 
 def prepare_data(ctx) -> None:
-    """Builds the TFDS dataset named by `load_dataset.name` into ctx.data_dir (once)."""
+    """Builds the TFDS dataset named by `load_dataset.name` into ctx.data_dir (once). A log read by
+    path (`load_dataset.path`) has nothing to prepare: it is parsed and checked, and read at each stage."""
+    if _bound("load_dataset.path") and gin.query_parameter("load_dataset.path"):
+        ds = loading.load(data_dir=ctx.data_dir, raw_data_dir=ctx.raw_data_dir)
+        print(f"{ds.name}: read from {gin.query_parameter('load_dataset.path')} at each stage; nothing to prepare")
+        return
     name = _dataset_name()
     builder = loading.prepare(name, data_dir=ctx.data_dir, raw_data_dir=ctx.raw_data_dir)
     logging.info("%s is prepared in %s", name, builder.data_dir)
@@ -51,16 +58,12 @@ def print_stats(ctx) -> dict:
 
 
 def _dataset_name() -> str:
-    import gin
-
     name = gin.query_parameter("load_dataset.name") if _bound("load_dataset.name") else None
     loading.source(name)  # unknown or unbound → error listing the known names
     return name
 
 
 def _bound(binding: str) -> bool:
-    import gin
-
     try:
         gin.query_parameter(binding)
         return True

@@ -74,13 +74,15 @@ def rank_all_items(scorer, max_len: int, meta: CheckpointMeta, inputs: EvalInput
     """Models that score every catalogue item (a full_ranking Scorer: left-padded histories of at most
     `max_len` items -> [B, N] scores): every user of the split ranked over every item, beside
     most-popular on the same users, results written like the beam-search evaluator's (the model's
-    row named `name`; `batch_size` users per scoring call)."""
+    row named `name`; `batch_size` users per scoring call), and each user's NDCG@10 and hit@10 in
+    per_user_<split>_<kept|excluded>.npz beside them."""
     dataset, split, mesh = inputs.dataset, inputs.split, inputs.mesh
     exclude_history = inputs.config.drop_history
     start = time.time()
     with jax.set_mesh(mesh):
-        metrics = full_ranking.evaluate(scorer, dataset, split, max_len=max_len, batch_size=batch_size,
-                                        exclude_history=exclude_history, beyond=True)
+        metrics, per_user = full_ranking.evaluate_per_user(scorer, dataset, split, max_len=max_len,
+                                                           batch_size=batch_size, exclude_history=exclude_history,
+                                                           beyond=True)
     seconds = time.time() - start
     users = len(dataset.split(split))
     # The floor on the same users, ranked the same way: the training split's most popular items.
@@ -90,6 +92,11 @@ def rank_all_items(scorer, max_len: int, meta: CheckpointMeta, inputs: EvalInput
            "model_size": families.for_meta(meta).size_name(meta.model_config), "checkpoint_step": meta.step,
            "split": split, "users": users, "ranking": f"exact: all {dataset.num_items} items scored",
            "drop_history": exclude_history, **protocol.describe(exclude_history), "mesh": dict(mesh.shape)}
+    # each user's NDCG@10 and hit@10, in the split's user order: what paired tests compare
+    per_user_file = f"per_user_{split}_{'excluded' if exclude_history else 'kept'}.npz"
+    os.makedirs(inputs.out_dir, exist_ok=True)
+    full_ranking.save_per_user(os.path.join(inputs.out_dir, per_user_file), per_user)
+    run["per_user_files"] = [per_user_file]
     run_cost = cost(inputs.checkpoint_dir, mesh, users / seconds)
     table = {name: dict(metrics, examples=users),
              "most_popular (same users)": dict(floor, examples=users)}

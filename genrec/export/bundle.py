@@ -100,10 +100,7 @@ def write_bundle(directory: str, *, model, model_config: dict, identifiers: Iden
     identifiers.save(os.path.join(directory, IDENTIFIERS))
     if text_model:
         shutil.copyfile(vocabulary_path, os.path.join(directory, VOCABULARY))
-        trie = trie_lib.build_trie(item_tokens)
-        np.savez(os.path.join(directory, TRIE), item_tokens=np.asarray(item_tokens, np.int32),
-                 **{f: np.asarray(getattr(trie, f)) for f in _TRIE_ARRAYS},
-                 depth=np.int32(trie.depth), width=np.int32(trie.width))
+        write_trie(directory, item_tokens)
     with open(os.path.join(directory, ITEMS), "w") as f:
         json.dump({"source_ids": list(source_ids), "titles": list(titles)}, f)
     manifest = {"format": FORMAT, "model": model_kind, "model_config": model_config, "param_dtypes": dtypes,
@@ -111,6 +108,14 @@ def write_bundle(directory: str, *, model, model_config: dict, identifiers: Iden
     with open(os.path.join(directory, MANIFEST), "w") as f:
         json.dump(manifest, f, indent=2)
     return directory
+
+
+def write_trie(directory: str, item_tokens: np.ndarray) -> None:
+    """<directory>/trie.npz: the trie of the catalogue's identifier tokens [N, L] and those tokens."""
+    trie = trie_lib.build_trie(item_tokens)
+    np.savez(os.path.join(directory, TRIE), item_tokens=np.asarray(item_tokens, np.int32),
+             **{f: np.asarray(getattr(trie, f)) for f in _TRIE_ARRAYS},
+             depth=np.int32(trie.depth), width=np.int32(trie.width))
 
 
 def read_bundle(directory: str) -> Bundle:

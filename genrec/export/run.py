@@ -30,31 +30,35 @@ from genrec.tasks.vocabulary import item_token_ids
 
 @gin.configurable(module="genrec.export")
 def export(ctx, *, template_id: str = "sequential-1", anonymous_user: str = "a user",
-           step: Optional[int] = None) -> str:
+           step: Optional[int] = None, mips_index: Optional[str] = None) -> str:
     """Writes the bundle of the newest (or `step`) checkpoint to --bundle (default <workdir>/bundle).
 
     template_id: the sequential template recommend() prompts with (a trained, evaluated one); a
       model trained on TIGER's task prompts with TIGER's template (its only one).
     anonymous_user: the {user} text of the prompt when the caller names no user.
+    mips_index: for families ranked by item vectors, also build a MIPS index of this kind
+      (genrec/export/mips_index.py: 'hnsw', 'ivf', 'flat'; needs the [mips] extra) into <bundle>/index;
+      `recommend` then searches it. Its top-10 recall against exact ranking is printed.
     """
     checkpoint_dir = ctx.checkpoint_dir or os.path.join(ctx.workdir, "checkpoints")
     _, meta = checkpoints.read_meta(checkpoint_dir, step)
     dataset = datasets.load(meta.dataset, data_dir=ctx.data_dir, raw_data_dir=ctx.raw_data_dir)
     out = export_checkpoint(checkpoint_dir, ctx.bundle or os.path.join(ctx.workdir, "bundle"),
                             dataset=dataset, template_id=template_id, anonymous_user=anonymous_user,
-                            step=step)
+                            step=step, mips_index=mips_index)
     print(f"bundle: {out}")
     return out
 
 
 def export_checkpoint(checkpoint_dir: str, out_dir: str, *, dataset, template_id: str = "sequential-1",
-                      anonymous_user: str = "a user", step: Optional[int] = None) -> str:
+                      anonymous_user: str = "a user", step: Optional[int] = None,
+                      mips_index: Optional[str] = None) -> str:
     """The gin-free core of `export`; `dataset` supplies item source ids and titles. The checkpoint's
     model family writes the bundle (`template_id` / `anonymous_user` reach families that prompt)."""
     model, meta = checkpoints.load_for_inference(
         checkpoint_dir, partitioning.make_mesh(devices=jax.devices()[:1]), step=step)
     out = families.for_meta(meta).export(model, meta, dataset=dataset, out_dir=out_dir, options={
-        "template_id": template_id, "anonymous_user": anonymous_user})
+        "template_id": template_id, "anonymous_user": anonymous_user, "mips_index": mips_index})
     logging.info("wrote inference bundle %s (checkpoint step %s)", out, meta.step)
     return out
 
@@ -93,10 +97,11 @@ def format_recommendations(recs) -> str:
 
 @gin.configurable(module="genrec.export")
 def infer(ctx, *, beam_size: int = 20, drop_history: bool = protocol.SERVING_DROP_HISTORY,
-          item_filter=None, batch_size: int = 32):
+          item_filter=None, batch_size: Optional[int] = None):
     """Prints the top --top_k items (with titles) for --history (comma-separated source item ids);
     or, for --histories (a JSON-lines file, one user per line), writes one JSON line of
-    recommendations per user to --output, decoding `batch_size` users at a time.
+    recommendations per user to --output, `batch_size` users per call (default: the recommender's:
+    64 for beam search, 256 for exact ranking).
 
     drop_history: serving drops the user's whole history by default; offline evaluation keeps it
       (genrec/evaluate/protocol.py). The beam is max(beam_size, --top_k) either way.
@@ -120,17 +125,18 @@ def infer(ctx, *, beam_size: int = 20, drop_history: bool = protocol.SERVING_DRO
     return recs
 
 
-def infer_file(recommender, requests_path: str, output: str, top_k: int, *, batch_size: int,
+def infer_file(recommender, requests_path: str, output: str, top_k: int, *, batch_size: Optional[int] = None,
                drop_history: bool = protocol.SERVING_DROP_HISTORY, item_filter=None) -> str:
     """Recommendations for every request in a JSON-lines file, written to `output`."""
     todo = requests.read_requests(requests_path, recommender.source_ids)
     start = time.time()
+    sizing = {} if batch_size is None else {"batch_size": batch_size}
     recs = recommender.recommend_batch([r.history for r in todo], top_k, users=[r.user for r in todo],
-                                       batch_size=batch_size, drop_history=drop_history,
+                                       **sizing, drop_history=drop_history,
                                        item_filter=item_filter, progress=True)
     seconds = time.time() - start
     requests.write_recommendations(output, todo, recs)
-    logging.info("recommended for %d users in %.1f s (%.1f users/s, batch %d; history %s)", len(todo),
-                 seconds, len(todo) / seconds, batch_size, protocol.describe(drop_history)["history"])
+    logging.info("recommended for %d users in %.1f s (%.1f users/s, batch %s; history %s)", len(todo),
+                 seconds, len(todo) / seconds, batch_size or "default", protocol.describe(drop_history)["history"])
     print(f"recommendations: {output} ({len(todo)} users)")
     return output

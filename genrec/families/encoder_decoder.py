@@ -78,7 +78,12 @@ class EncoderDecoderFamily(families.ModelFamily):
     def export(self, model, meta: CheckpointMeta, *, dataset, out_dir: str, options: dict) -> str:
         from genrec.export import run as export_run  # seqio-backed: see genrec/families/__init__.py
 
-        return export_run.write_prompted_bundle(model, meta, dataset=dataset, out_dir=out_dir, **options)
+        if options.get("mips_index"):
+            raise ValueError("export.mips_index: the encoder-decoder decodes identifiers by beam search; "
+                             "a MIPS index serves families ranked by item vectors (parallel_ids)")
+        return export_run.write_prompted_bundle(model, meta, dataset=dataset, out_dir=out_dir,
+                                                template_id=options["template_id"],
+                                                anonymous_user=options["anonymous_user"])
 
     def recommender(self, bundle, model, **options):
         import seqio

@@ -15,14 +15,19 @@ import os
 
 import jax
 
-from genrec.evaluate import exact
+from genrec.evaluate import exact, full_ranking, popularity
+from genrec.export import mips_index
+from genrec.export import recommender as recommender_lib
 from genrec.families import item_scorer
 from genrec.model import losses
 from genrec.model import parallel_ids as model_lib
 from genrec.runtime import families, partitioning
 from genrec.runtime.meta import CheckpointMeta
 from genrec.runtime.state import FunctionalModel
+from genrec.semantic_ids.artifact import Identifiers
 from genrec.train import data, rl, rl_data, rl_policies
+
+INDEX_DIR = "index"  # <bundle>/index: the optional MIPS index over the item vectors
 
 
 class ParallelIdFamily(item_scorer.ItemScorerFamily):
@@ -44,6 +49,28 @@ class ParallelIdFamily(item_scorer.ItemScorerFamily):
 
     def history_length(self, model) -> int:
         return model.config.max_len
+
+    def export(self, model, meta: CheckpointMeta, *, dataset, out_dir: str, options: dict) -> str:
+        """The scorer bundle; with `options['mips_index']` (a genrec/export/mips_index.py kind), also
+        a MIPS index over the item vectors in <bundle>/index, its top-10 recall against exact ranking
+        measured on validation histories and printed."""
+        out = super().export(model, meta, dataset=dataset, out_dir=out_dir, options=options)
+        if options.get("mips_index"):
+            histories, _ = full_ranking.leave_one_out(dataset, "validation")
+            ranker = exact.Ranker(model, Identifiers.load(meta.identifiers_dir).codes)
+            mips_index.build_index(ranker, histories, kind=options["mips_index"]).save(
+                os.path.join(out, INDEX_DIR))
+        return out
+
+    def recommender(self, bundle, model, **options):
+        """Exact ranking by the item vectors (genrec/evaluate/exact.py:Ranker), through the bundle's
+        MIPS index when it has one."""
+        options.pop("beam_size", None)  # exact: no beam
+        index_dir = os.path.join(bundle.directory, INDEX_DIR)
+        index = mips_index.MipsIndex.load(index_dir) if os.path.isdir(index_dir) else None
+        return recommender_lib.ExactRecommender(
+            exact.Ranker(model, bundle.identifiers.codes), max_len=model.config.max_len,
+            source_ids=bundle.source_ids, titles=bundle.titles, index=index, **options)
 
     def ranking_name(self, meta: CheckpointMeta) -> str:
         from genrec.tasks import item_sequences  # seqio-backed: see genrec/families/__init__.py
@@ -70,8 +97,12 @@ class ParallelIdFamily(item_scorer.ItemScorerFamily):
         logging.info("training the parallel-digit model on %s (%d items, %s identifiers, %d digits), mesh %s",
                      dataset.name, dataset.num_items, identifiers.scheme, config.num_digits, dict(inputs.mesh.shape))
         with_catalogue = config.catalogue_loss_weight > 0
-        factory = self.factory(config, identifiers.codes if with_catalogue else None)
+        factory = self.factory(config)
         mesh = inputs.mesh
+        # the catalogue is an input of the step, split over the mesh's 'items' axes (never a constant)
+        constants = ({"catalogue": model_lib.training_catalogue(
+            identifiers.codes, config, mesh, item_popularity=popularity.item_counts(dataset))}
+            if with_catalogue else None)
 
         def validation(params):
             model = FunctionalModel.from_factory(factory).module(params, jax.random.key(0))
@@ -85,7 +116,7 @@ class ParallelIdFamily(item_scorer.ItemScorerFamily):
                                                     converter=converter),
             flops_per_step=loop.batch_size * model_lib.train_flops_per_row(config, lengths["targets"]),
             loss_fn=losses.digit_and_catalogue_loss(config.catalogue_loss_weight) if with_catalogue else None,
-            validate=validation if inputs.validate else None)
+            validate=validation if inputs.validate else None, constants=constants)
 
     def rl_parts(self, meta: CheckpointMeta, *, dataset, identifiers, factory, mesh, config, **options):
         def validation(params):

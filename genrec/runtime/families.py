@@ -50,6 +50,9 @@ class TrainingPlan:
     flops_per_step: float
     loss_fn: Optional[Callable] = None  # None: token cross-entropy with z-loss (genrec/train/steps.py)
     validate: Optional[Callable] = None  # params -> validation metrics, at every checkpoint
+    # per-run model inputs placed on the mesh (the parallel-digit model's sharded catalogue): inputs
+    # of the compiled step, not constants of its program (genrec.train.trainer.train_loop)
+    constants: Optional[dict] = None
 
 
 @dataclasses.dataclass(frozen=True)

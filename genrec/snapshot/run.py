@@ -60,9 +60,8 @@ def train(snapshot: str, workdir: str, *, num_steps: Optional[int] = None, batch
     if not family.text_to_text:
         raise ValueError(f"{snapshot}: snapshots hold text-to-text task examples; the {family.name!r} model "
                          "trains from its own Task (--run_mode=train)")
-    recorded.pop("validate", None)  # the parallel-digit model's validation hook
     overrides = {"num_steps": num_steps, "batch_size": batch_size, "max_wall_s": max_wall_s}
-    loop = trainer.LoopConfig(**{**recorded, **{k: v for k, v in overrides.items() if v is not None}})
+    loop = trainer.LoopConfig(**{**meta["loop"], **{k: v for k, v in overrides.items() if v is not None}})
     lengths = meta["task_feature_lengths"]
     columns = [arrays.load_columns(os.path.join(snapshot, "train", f"{t}.npz")) for t in meta["train_tasks"]
                if meta["counts"]["train"].get(t)]
@@ -131,8 +130,8 @@ def define_flags() -> None:
     flags.DEFINE_string("snapshot", None, "Snapshot folder (written by --run_mode=snapshot).", required=True)
     flags.DEFINE_string("workdir", None, "Where checkpoints and results go.", required=True)
     flags.DEFINE_enum("stage", "all", ["all", "train", "eval"], "What to run.")
-    flags.DEFINE_integer("num_steps", None, "Override the recorded train.num_steps.")
-    flags.DEFINE_integer("batch_size", None, "Override the recorded train.batch_size.")
+    flags.DEFINE_integer("num_steps", None, "Override the recorded LoopConfig.num_steps.")
+    flags.DEFINE_integer("batch_size", None, "Override the recorded LoopConfig.batch_size.")
     flags.DEFINE_float("max_wall_s", None, "Stop training (with a checkpoint) after this many seconds.")
     flags.DEFINE_string("eval_split", "test", "Split to evaluate.")
     flags.DEFINE_list("tasks", None, "Tasks to evaluate (default: every evaluation task in the snapshot).")

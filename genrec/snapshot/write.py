@@ -59,6 +59,7 @@ def write_snapshot(workdir: str, dataset, out: str, *, eval_splits: Sequence[str
     from genrec.tasks.vocabulary import item_token_ids
     from genrec.train import optimizers
     from genrec.train import run as train_run
+    from genrec.train import trainer
 
     import seqio
 
@@ -95,7 +96,8 @@ def write_snapshot(workdir: str, dataset, out: str, *, eval_splits: Sequence[str
             "eos_id": vocabulary.eos_id,
             "model_config": ModelConfig(vocab_size=vocabulary.vocab_size).to_dict(),
             "optimizer": _settings(optimizers.make_optimizer, "genrec.train.optimizers.make_optimizer"),
-            "train": _settings(train_run.train, "genrec.train.run.train"),
+            "train": {k: v for k, v in _settings(train_run.train, "genrec.train.run.train").items() if k != "loop"},
+            "loop": _settings(trainer.LoopConfig, "genrec.train.trainer.LoopConfig"),
             "eval_config": _bindings("genrec.evaluate.EvalConfig")}
     with open(os.path.join(out, META_FILE), "w") as f:
         json.dump(meta, f, indent=1)

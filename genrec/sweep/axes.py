@@ -108,7 +108,7 @@ AXES = {
     # The fraction of users whose training sequences are kept (genrec/sweep/subsample.py).
     "train_fraction": BindingAxis(("subsample_train_users.fraction",), _is_fraction, "in (0, 1]",
                                   ("configs/sweeps/train_fraction.gin",)),
-    "seed": BindingAxis(("train.seed",), _is_int, "an int"),
+    "seed": BindingAxis(("LoopConfig.seed",), _is_int, "an int"),
 }
 
 

@@ -6,7 +6,7 @@ A sweep file is a small gin file read by the sweep runner only (genrec.main neve
     sweep.base_gin_files = ['configs/experiments/tiger_beauty.gin']
     sweep.run_modes = ['build_ids', 'train', 'eval']
     sweep.grid = {'model_size': ['tiny', 'tiger', 'small'], 'seed': [0, 1, 2]}
-    sweep.bindings = ['train.num_steps = 20000']   # passed to every run, as --gin_bindings
+    sweep.bindings = ['LoopConfig.num_steps = 20000']   # passed to every run, as --gin_bindings
 
 The grid's keys are axes (see genrec/sweep/axes.py); every point of their product is one run.
 """

@@ -100,22 +100,22 @@ def make_rl_step(model: FunctionalModel, tx: optax.GradientTransformation, polic
 
 
 @gin.configurable
-def rl(ctx, *, init_from: str = gin.REQUIRED, init_step: Optional[int] = None, num_steps: int = 300,
-       batch_size: int = 64, seed: int = 0, log_every: int = 10, checkpoint_every: int = 50,
-       keep_checkpoints: int = 10, max_wall_s: Optional[float] = None, validate: bool = True,
+def rl(ctx, *, init_from: str = gin.REQUIRED, init_step: Optional[int] = None, validate: bool = True,
        validation_users: Optional[int] = None, template_id: str = "sequential-1") -> dict:
     """The rl run mode: GRPO from the supervised checkpoints folder `init_from` (`init_step`: which
     checkpoint; default the step its run chose on validation, else the newest). `RlConfig.*` sets
-    the group, rewards and loss; `make_optimizer.*` the optimizer; returns the run summary.
+    the group, rewards and loss; `make_optimizer.*` the optimizer; the loop's steps, batch and
+    cadence are `LoopConfig` under the `rl` scope (`rl/LoopConfig.num_steps`, configs/runs/rl.gin, which
+    binds every field so nothing leaks from the supervised experiment it is layered over); returns
+    the run summary.
 
     validation_users: the encoder-decoder's checkpoints are scored by beam search on the first this
       many validation users (default all; the parallel-digit model always ranks every user exactly).
     template_id: the sequential prompt the encoder-decoder's rollouts use when its mixture had prose
       templates (a model trained on TIGER's task gets TIGER's)."""
     dataset = datasets.load(data_dir=ctx.data_dir, raw_data_dir=ctx.raw_data_dir)
-    loop = trainer.LoopConfig(num_steps=num_steps, batch_size=batch_size, seed=seed, log_every=log_every,
-                              checkpoint_every=checkpoint_every, keep_checkpoints=keep_checkpoints,
-                              max_wall_s=max_wall_s)
+    with gin.config_scope("rl"):
+        loop = trainer.LoopConfig()
     return train_rl(ctx.workdir, dataset, init_from, loop=loop, config=RlConfig(), init_step=init_step,
                     validate=validate, validation_users=validation_users, template_id=template_id)[1]
 

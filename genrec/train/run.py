@@ -3,10 +3,11 @@
   python -m genrec.main --run_mode=train --workdir=/tmp/run \
       --gin_file=configs/models/tiny.gin --gin_file=configs/tasks/sequential.gin \
       --gin_file=configs/partitioning/dp.gin --gin_file=configs/runs/train.gin \
-      --gin.load_dataset.name="'synthetic'" --gin.train.num_steps=300
+      --gin.load_dataset.name="'synthetic'" --gin.LoopConfig.num_steps=300
 
-Knobs: `train.*` (steps, batch, microbatches, z-loss, seed, logging/checkpoint cadence, packing,
-max_wall_s: stop with a checkpoint after that many seconds; a rerun resumes),
+Knobs: `train.*` (model family, packing, validation), `LoopConfig.*` (steps, batch, microbatches,
+z-loss, seed, logging/checkpoint cadence, max_wall_s: stop with a checkpoint after that many seconds;
+a rerun resumes),
 `make_optimizer.*`, `make_mesh.*` (configs/partitioning), `ModelConfig.*` (configs/models),
 `prepare_tasks.*` / `task_feature_lengths.*` (configs/tasks), `load_dataset.*`.
 Identifiers come from <workdir>/semantic_ids/ (run_mode=build_ids) when present, else one atomic
@@ -62,24 +63,19 @@ def configured_scheme() -> Optional[str]:
 
 
 @gin.configurable
-def train(ctx, *, num_steps: int = 1000, batch_size: int = 64, num_microbatches: int = 1,
-          z_loss: float = 1e-4, seed: int = 0, log_every: int = 50, checkpoint_every: int = 500,
-          keep_checkpoints: int = 3, async_checkpoints: bool = True, pack: bool = True,
-          max_wall_s: Optional[float] = None, model: str = "encoder_decoder",
-          validate: bool = True) -> dict:
+def train(ctx, *, model: str = "encoder_decoder", pack: bool = True, validate: bool = True,
+          loop: Optional[trainer.LoopConfig] = None) -> dict:
     """The train run mode; returns the summary also written to <workdir>/train_summary.json.
 
     model: the registered model family (genrec/runtime/families.py): 'encoder_decoder' (T5 on the
     configured seqio mixture, `ModelConfig`), 'parallel_ids' (one position per item, every digit of
     the next item predicted at once, `ParallelIdConfig`, ranked exactly), or one a user registered.
     validate: score every checkpoint on the validation split where the family has a validation
-    scorer (the time-to-quality curve in train_summary.json)."""
+    scorer (the time-to-quality curve in train_summary.json).
+    loop: steps, batch, seeds, logging and checkpoint cadence (default: gin's `LoopConfig.*`)."""
     family = families.get(model)
     dataset = datasets.load(data_dir=ctx.data_dir, raw_data_dir=ctx.raw_data_dir)
-    loop = trainer.LoopConfig(num_steps=num_steps, batch_size=batch_size, num_microbatches=num_microbatches,
-                              z_loss=z_loss, seed=seed, log_every=log_every, checkpoint_every=checkpoint_every,
-                              keep_checkpoints=keep_checkpoints, async_checkpoints=async_checkpoints,
-                              max_wall_s=max_wall_s)
+    loop = loop or trainer.LoopConfig()
     _, summary = train_family(family, ctx.workdir, dataset, loop, pack=pack, validate=validate)
     return summary
 
@@ -102,4 +98,5 @@ def train_plan(plan: families.TrainingPlan, workdir: str, loop: trainer.LoopConf
     """A family's training plan run by `trainer.train_loop` (also the snapshot trainer's core)."""
     return trainer.train_loop(
         factory=plan.factory, tx=tx, batch_source=plan.batch_source, mesh=mesh, workdir=workdir, config=loop,
-        meta=plan.meta, flops_per_step=plan.flops_per_step, loss_fn=plan.loss_fn, validate=plan.validate)
+        meta=plan.meta, flops_per_step=plan.flops_per_step, loss_fn=plan.loss_fn, validate=plan.validate,
+        constants=plan.constants)

@@ -14,6 +14,7 @@ import signal
 import time
 from typing import Any, Callable, Iterator, NamedTuple, Optional
 
+import gin
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -27,15 +28,19 @@ from genrec.train.metrics import MetricsWriter, log_line, throughput
 BatchSource = Callable[[int], Iterator[dict[str, np.ndarray]]]  # start_step -> host-local batches
 
 
+@gin.configurable
 @dataclasses.dataclass(frozen=True)
 class LoopConfig:
-    num_steps: int
-    batch_size: int  # global, in rows of the feature-converted batch
+    """The train loop's settings, bound in gin once (`LoopConfig.num_steps = ...`); the RL run mode
+    reads its own under the `rl` scope (`rl/LoopConfig.num_steps = ...`, configs/runs/rl.gin)."""
+
+    num_steps: int = 1000
+    batch_size: int = 64  # global, in rows of the feature-converted batch
     num_microbatches: int = 1
     z_loss: float = 1e-4
     seed: int = 0
     log_every: int = 50
-    checkpoint_every: int = 1000
+    checkpoint_every: int = 500
     keep_checkpoints: int = 3
     async_checkpoints: bool = True
     max_wall_s: Optional[float] = None  # stop (with a checkpoint) once this much training time passed

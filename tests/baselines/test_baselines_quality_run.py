@@ -16,8 +16,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 # selection has two to choose from).
 BINDINGS = TINY_SEQUENTIAL.strip().splitlines() + [
     "task_feature_lengths.inputs = 96", "task_feature_lengths.targets = 8",
-    "RQVAEConfig.num_steps = 100", "train.num_steps = 20", "train.checkpoint_every = 10",
-    "train.keep_checkpoints = 2", "train.log_every = 10", "evaluate.max_eval_examples = 40"]
+    "RQVAEConfig.num_steps = 100", "LoopConfig.num_steps = 20", "LoopConfig.checkpoint_every = 10",
+    "LoopConfig.keep_checkpoints = 2", "LoopConfig.log_every = 10", "evaluate.max_eval_examples = 40"]
 
 
 def _benchmark(workdir) -> subprocess.CompletedProcess:

@@ -125,9 +125,9 @@ def _run(mode: str, workdir, *extra: str, bindings=()):
 
 def test_a_family_defined_outside_genrec_trains_evaluates_exports_and_recommends(registered, tmp_path, capsys):
     workdir = tmp_path / "run"
-    bindings = ["--gin.load_dataset.name='synthetic'", f"--gin.train.model='{NAME}'", "--gin.train.num_steps=30",
-                "--gin.train.batch_size=16", "--gin.train.checkpoint_every=30", "--gin.train.log_every=10",
-                "--gin.train.async_checkpoints=False", "--gin.make_optimizer.learning_rate=0.01"]
+    bindings = ["--gin.load_dataset.name='synthetic'", f"--gin.train.model='{NAME}'", "--gin.LoopConfig.num_steps=30",
+                "--gin.LoopConfig.batch_size=16", "--gin.LoopConfig.checkpoint_every=30", "--gin.LoopConfig.log_every=10",
+                "--gin.LoopConfig.async_checkpoints=False", "--gin.make_optimizer.learning_rate=0.01"]
     _run("data", workdir, bindings=bindings)
     _run("train", workdir, bindings=bindings)
     step, meta = checkpoints.read_meta(str(workdir / "checkpoints"))

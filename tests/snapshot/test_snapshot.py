@@ -14,10 +14,10 @@ from tiny_run import tiny_sequential_config
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 EXTRA_BINDINGS = """
-train.batch_size = 16
-train.num_steps = 30
-train.log_every = 10
-train.checkpoint_every = 15
+LoopConfig.batch_size = 16
+LoopConfig.num_steps = 30
+LoopConfig.log_every = 10
+LoopConfig.checkpoint_every = 15
 genrec.evaluate.EvalConfig.beam_size = 5
 genrec.evaluate.EvalConfig.top_k = 5
 """
@@ -120,8 +120,8 @@ def test_eval_examples_equal_what_the_eval_run_mode_reads(snapshot_dir):
 def test_snapshot_records_what_gin_resolved(snapshot_dir):
     meta = json.load(open(os.path.join(snapshot_dir, "meta.json")))
     assert meta["model_config"]["d_model"] == 16 and meta["optimizer"]["learning_rate"] == 0.01
-    assert meta["train"]["batch_size"] == 16 and meta["eval_config"]["beam_size"] == 5
-    assert meta["train"]["keep_checkpoints"] == 3 and meta["optimizer"]["name"] == "adamw"  # defaults, resolved
+    assert meta["loop"]["batch_size"] == 16 and meta["eval_config"]["beam_size"] == 5
+    assert meta["loop"]["keep_checkpoints"] == 3 and meta["optimizer"]["name"] == "adamw"  # defaults, resolved
     assert meta["eval_tasks"] == ["genrec_synthetic_snapshot_sequential", "genrec_synthetic_snapshot_sequential_heldout"]
     items = np.load(os.path.join(snapshot_dir, "item_tokens.npy"))
     assert items.shape[0] == 40 and len(np.unique(items, axis=0)) == 40

@@ -26,7 +26,7 @@ def test_expansion_is_the_product_in_grid_order(tmp_path):
             'train_fraction': [0.1, 0.5, 1.0],
             'seed': [0, 1],
         }}
-        sweep.bindings = ['train.num_steps = 7']
+        sweep.bindings = ['LoopConfig.num_steps = 7']
     """)
     s = spec.load_spec(path)
     points = grid.expand(s)
@@ -37,13 +37,13 @@ def test_expansion_is_the_product_in_grid_order(tmp_path):
     assert p.name == "train.learning_rate-0.001__train_fraction-1.0__seed-1"
     assert p.gin_files == (BASE, "configs/sweeps/train_fraction.gin")
     # Sweep-wide bindings first, then the axes in grid order (later bindings win in gin).
-    assert p.bindings == ("train.num_steps = 7", "train.learning_rate = 0.001",
-                          "subsample_train_users.fraction = 1.0", "train.seed = 1")
+    assert p.bindings == ("LoopConfig.num_steps = 7", "train.learning_rate = 0.001",
+                          "subsample_train_users.fraction = 1.0", "LoopConfig.seed = 1")
     assert p.genrec_args() == [f"--gin_file={BASE}", "--gin_file=configs/sweeps/train_fraction.gin",
-                               "--gin_bindings=train.num_steps = 7",
+                               "--gin_bindings=LoopConfig.num_steps = 7",
                                "--gin_bindings=train.learning_rate = 0.001",
                                "--gin_bindings=subsample_train_users.fraction = 1.0",
-                               "--gin_bindings=train.seed = 1"]
+                               "--gin_bindings=LoopConfig.seed = 1"]
     assert s.run_modes == ("build_ids", "train", "eval")
 
 

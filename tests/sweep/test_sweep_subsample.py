@@ -79,13 +79,9 @@ def test_train_fraction_gin_file_reaches_the_dataset_loader(tmp_path, monkeypatc
     full = synthetic.generate(num_items=200, num_users=300, seed=0)
     monkeypatch.setattr(loading, "prepare", lambda name, **kw: None)
     monkeypatch.setattr("genrec.datasets.tfds_format.read_dataset", lambda _: full)
-    gin.clear_config()
-    try:
-        gin.parse_config_files_and_bindings(
-            ["configs/sweeps/train_fraction.gin"], ["subsample_train_users.fraction = 0.25"])
-        loaded = loading.load("synthetic")
-    finally:
-        gin.clear_config()
+    gin.parse_config_files_and_bindings(
+        ["configs/sweeps/train_fraction.gin"], ["subsample_train_users.fraction = 0.25"])
+    loaded = loading.load("synthetic")
     trained = sum(len(h) > 0 for h in loaded.split("train"))
     assert trained == round(0.25 * len(full.users))
     assert [len(h) for h in loaded.split("test")] == [len(h) for h in full.split("test")]
