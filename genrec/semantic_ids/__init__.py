@@ -9,8 +9,9 @@
   rqkmeans.py      residual k-means (plain, balanced, whitened PCA)
   collaborative.py collaborative indexing: recursive spectral clustering of training co-occurrence
   collisions.py    TIGER's disambiguating last level
-  schemes.py       gin-selected schemes (atomic, random, rqvae, rqkmeans, collaborative)
+  schemes.py       gin-selected schemes (atomic, random, rqvae, rqkmeans, opq, collaborative)
   stats.py         usage / perplexity / prefix uniqueness, usage plots
   artifact.py      Identifiers: the on-disk artifact every later stage reads
+  coder.py         the frozen text encoder + quantiser saved with it: identifiers for new items
   run.py           --run_mode=build_ids
 """
