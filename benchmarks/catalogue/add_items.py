@@ -12,7 +12,9 @@ with a seed, given new ids and a changed title ("... - new formula"), in the ite
 
 Timed (time.perf_counter): `catalogue_update.add_items` on a fresh copy of the bundle, in process
 (`first`: the process's first call, with its JIT compiles; `warm`: median of the next repeats), and
-the whole command `genrec add-items` in a new process (Python, JAX and genrec start-up included).
+the whole command in a new process, 3 times each (Python, JAX and genrec start-up included): `genrec add-items`
+(`command_s`; genrec.main imports every stage first) and `python -m genrec.export.catalogue_update
+add-items` (`module_command_s`).
 """
 from __future__ import annotations
 
@@ -105,15 +107,24 @@ def time_in_process(bundle: str, items_file: str, scratch: str, repeats: int) ->
     return {"first_s": seconds[0], "warm_median_s": float(np.median(seconds[1:])), "all_s": seconds}
 
 
-def time_command(bundle: str, items_file: str, scratch: str) -> float:
-    fresh = os.path.join(scratch, "cli")
-    shutil.copytree(bundle, fresh)
-    start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "genrec.main", "add-items", f"--bundle={fresh}",
-                    f"--items={items_file}", f"--workdir={os.path.join(scratch, 'cli_workdir')}"],
-                   check=True, cwd=REPO, capture_output=True)
-    seconds = time.perf_counter() - start
-    shutil.rmtree(fresh)
+COMMANDS = {  # a fresh process each: Python, JAX (and for genrec.main every stage) start-up included
+    "command_s": lambda bundle, items, scratch: ["-m", "genrec.main", "add-items", f"--bundle={bundle}",
+                                                 f"--items={items}", f"--workdir={scratch}/cli_workdir"],
+    "module_command_s": lambda bundle, items, scratch: ["-m", "genrec.export.catalogue_update", "add-items",
+                                                        f"--bundle={bundle}", f"--items={items}"],
+}
+
+
+def time_command(name: str, bundle: str, items_file: str, scratch: str, repeats: int = 3) -> list[float]:
+    seconds = []
+    for _ in range(repeats):
+        fresh = os.path.join(scratch, "cli")
+        shutil.copytree(bundle, fresh)
+        start = time.perf_counter()
+        subprocess.run([sys.executable] + COMMANDS[name](fresh, items_file, scratch), check=True, cwd=REPO,
+                       capture_output=True)
+        seconds.append(time.perf_counter() - start)
+        shutil.rmtree(fresh)
     return seconds
 
 
@@ -143,7 +154,7 @@ def main() -> None:
         built = time.perf_counter() - start
         scratch = tempfile.mkdtemp(prefix=f"{name}_", dir=work)
         row = {"build_s": built, **time_in_process(bundle, items_file, scratch, args.repeats),
-               "command_s": time_command(bundle, items_file, scratch),
+               **{name: time_command(name, bundle, items_file, scratch) for name in COMMANDS},
                "level_sizes": list(bundle_lib.read_bundle(bundle).identifiers.level_sizes)}
         results["bundles"][name] = row
         print(name, json.dumps(row), flush=True)

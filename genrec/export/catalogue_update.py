@@ -369,3 +369,23 @@ def remove_items_run(ctx, *, items_file: Optional[str] = None, keep_versions: in
     print(f"removed {entry['removed']} items from {ctx.bundle}: {entry['num_items']} items, "
           f"version {entry['version']}")
     return entry
+
+
+def main(argv: Optional[list[str]] = None) -> None:
+    """`python -m genrec.export.catalogue_update add-items --bundle=B --items=FILE`: the same update
+    as `genrec add-items` without the start-up of every stage (no TensorFlow, no gin files)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m genrec.export.catalogue_update", description=__doc__.split("\n")[0])
+    parser.add_argument("action", choices=("add-items", "remove-items"))
+    parser.add_argument("--bundle", required=True, help="the bundle folder (written by --run_mode=export)")
+    parser.add_argument("--items", required=True, help="add: a dataset item file; remove: item ids, one a line")
+    parser.add_argument("--keep_versions", type=int, default=1, help="previous versions kept in <bundle>.versions")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    update = add_items if args.action == "add-items" else remove_items
+    print(json.dumps(update(args.bundle, args.items, keep_versions=args.keep_versions)))
+
+
+if __name__ == "__main__":
+    main()
