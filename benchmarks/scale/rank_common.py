@@ -58,3 +58,23 @@ def write(path: str, report: dict) -> None:
     with open(path, "w") as f:
         json.dump(report, f, indent=1)
     print(json.dumps(report, indent=1))
+
+
+def bundle_model_and_codes(directory: str, num_items: int, seed: int = 0):
+    """A trained parallel-digit bundle's model and item codes, the catalogue grown to `num_items` with
+    random codes (the bundle's own items first): item vectors with the trained digit table's structure."""
+    from genrec.export import bundle as bundle_lib
+    from genrec.export import params_io
+    from genrec.runtime import families
+    from genrec.runtime.state import FunctionalModel
+
+    b = bundle_lib.read_bundle(directory)
+    family = families.get(b.model)
+    functional = FunctionalModel.from_factory(family.factory(family.config_from_dict(b.manifest["model_config"])))
+    model = functional.module(params_io.read_params(b.params_path, b.manifest["param_dtypes"],
+                                                    functional.param_shapes()), jax.random.key(0))
+    codes = np.asarray(b.identifiers.codes, np.int32)
+    rng = np.random.default_rng(seed)
+    extra = np.stack([rng.integers(0, s, max(0, num_items - len(codes)), dtype=np.int32)
+                      for s in model.config.level_sizes], 1)
+    return model, np.concatenate([codes, extra])[:num_items]
