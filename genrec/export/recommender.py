@@ -179,6 +179,13 @@ class ExactRecommender(Catalogue):
         ranked, scores = exact.serve_top_k(self._ranker, items, width, max_len=self.max_len,
                                            drop_history=drop_history, batch_size=batch_size, index=self.index,
                                            progress=progress)
+        if item_filter is None and self.index is None:
+            # Exact lists already hold distinct items with the history at -inf: what postprocess would
+            # keep is each list's first top_k finite scores (its per-user numpy work, skipped, was a
+            # third of the Python time per user: benchmarks/scale/RESULTS.md, "Ranking").
+            return [[Recommendation(int(i), self.source_ids[i], self.titles[i], float(s))
+                     for i, s in zip(row, row_scores) if s > -np.inf]
+                    for row, row_scores in zip(ranked[:, :top_k].tolist(), scores[:, :top_k].tolist())]
         return self._results(ranked, scores, items, top_k, drop_history, item_filter)
 
 
