@@ -5,7 +5,7 @@ Histories are random catalogue items (3-10 each, seed 0). Each mode gets an unti
 the same users first, so compiles are not timed. Both must return the same items for every user.
 
   bash launch/local.sh   # writes workdir/quickstart/bundle
-  PYTHONPATH=. .venv/bin/python benchmarks/decode/batch_recommend.py --bundle=workdir/quickstart/bundle
+  .venv/bin/python -m benchmarks.decode.batch_recommend --bundle=workdir/quickstart/bundle
 """
 from __future__ import annotations
 

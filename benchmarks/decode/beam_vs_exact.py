@@ -4,7 +4,7 @@ exact ranking of every catalogue item by its identifier log-likelihood (teacher-
 tokens without EOS: the score beam search orders by, genrec/evaluate/protocol.py), ties counted
 against the target.
 
-  .venv/bin/python benchmarks/decode/beam_vs_exact.py --checkpoint_dir=WORKDIR/checkpoints \
+  .venv/bin/python -m benchmarks.decode.beam_vs_exact --checkpoint_dir=WORKDIR/checkpoints \
       --data_dir=WORKDIR/../tfds --users=1000 --out=benchmarks/decode/beam_vs_exact_beauty.json
 
 A parallel-digit checkpoint (genrec/model/parallel_ids.py) is ranked the same three ways from one
@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import functools
 import os
-import sys
 import time
 
 import jax
@@ -25,20 +24,17 @@ import numpy as np
 import tqdm
 from flax import nnx
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from decode_benchmark import report, uptime  # noqa: E402  (benchmarks/decode/decode_benchmark.py)
-
-from genrec import datasets  # noqa: E402
-from genrec.evaluate import full_ranking, sequences
-from genrec.evaluate import beyond_accuracy, evaluator, exact, ranking
+from benchmarks.decode.decode_benchmark import report, uptime
+from genrec import datasets
+from genrec.evaluate import beyond_accuracy, evaluator, exact, full_ranking, ranking, sequences
 from genrec.evaluate.run import task_examples
 from genrec.model import parallel_ids
 from genrec.model import trie as trie_lib
+from genrec.runtime import checkpoints, partitioning
 from genrec.semantic_ids.artifact import Identifiers
 from genrec.tasks import pipeline
 from genrec.tasks.registry import TIGER, task_name
 from genrec.tasks.vocabulary import item_token_ids
-from genrec.runtime import checkpoints, partitioning
 
 
 def parse_args():

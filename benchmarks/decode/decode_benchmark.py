@@ -4,7 +4,7 @@ Both decode the same users with the same weights (the random-init JAX `tiger` mo
 `T5ForConditionalGeneration`), top-10 of beam 20 over a catalogue of 3+1-level identifiers (256
 codes per level), and must return the same items. Needs torch and transformers (benchmark-only).
 
-  .venv/bin/python benchmarks/decode/decode_benchmark.py --num_batches=3
+  .venv/bin/python -m benchmarks.decode.decode_benchmark --num_batches=3
 """
 from __future__ import annotations
 

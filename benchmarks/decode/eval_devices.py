@@ -6,7 +6,7 @@ the same random users with the same random-init model and catalogue, and must re
 Simulated devices share the host's cores, so the ratio says what splitting costs or gains here, not
 what 8 real chips would.
 
-  .venv/bin/python benchmarks/decode/eval_devices.py --out=benchmarks/decode/eval_devices.json
+  .venv/bin/python -m benchmarks.decode.eval_devices --out=benchmarks/decode/eval_devices.json
 """
 from __future__ import annotations
 
@@ -18,10 +18,7 @@ import subprocess
 import sys
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, HERE)
-from decode_benchmark import report, uptime  # noqa: E402  (benchmarks/decode/decode_benchmark.py)
+from benchmarks.decode.decode_benchmark import REPO, report, uptime
 
 
 def parse_args(argv=None):
@@ -46,7 +43,7 @@ def child(args) -> dict:
     import numpy as np
     from flax import nnx
 
-    from decode_benchmark import random_catalogue, random_users
+    from benchmarks.decode.decode_benchmark import random_catalogue, random_users
     from genrec.evaluate import evaluator
     from genrec.model.config import ModelConfig
     from genrec.model.network import EncoderDecoder
@@ -82,8 +79,8 @@ def main():
     for n in map(int, args.devices.split(",")):
         env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={n}", JAX_PLATFORMS="cpu",
                    PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
-        out = subprocess.run([sys.executable, __file__, *sys.argv[1:], f"--child={n}"], env=env,
-                             capture_output=True, text=True, check=False)
+        out = subprocess.run([sys.executable, "-m", "benchmarks.decode.eval_devices", *sys.argv[1:],
+                              f"--child={n}"], env=env, capture_output=True, text=True, check=False)
         lines = [line for line in out.stdout.splitlines() if line.startswith("RESULT ")]
         if out.returncode or not lines:
             raise SystemExit(f"{n}-device run failed:\n{out.stderr[-3000:]}")

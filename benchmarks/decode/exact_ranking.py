@@ -8,13 +8,12 @@ one position per item and scores every item of a Beauty-sized catalogue (12,101 
 (configs/models/tiger.gin, random init, ported weights as in decode_benchmark.py) over 3+1-token
 identifiers of the same number of items, from 20 identifiers of 4 tokens + EOS (81 tokens).
 
-  .venv/bin/python benchmarks/decode/exact_ranking.py --num_batches=3 --out=/tmp/exact.json
+  .venv/bin/python -m benchmarks.decode.exact_ranking --num_batches=3 --out=/tmp/exact.json
 """
 from __future__ import annotations
 
 import argparse
 import os
-import sys
 
 import gin
 import jax
@@ -22,14 +21,12 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import decode_benchmark as hf_side  # noqa: E402  (benchmarks/decode/decode_benchmark.py)
-
-import genrec.train.run  # noqa: E402,F401  (train.model, bound by the model gin file)
-from genrec.evaluate import exact  # noqa: E402
-from genrec.model import parallel_ids  # noqa: E402
-from genrec.model.config import ModelConfig  # noqa: E402
-from genrec.model.network import EncoderDecoder  # noqa: E402
+import genrec.train.run  # noqa: F401  (train.model, bound by the model gin file)
+from benchmarks.decode import decode_benchmark as hf_side
+from genrec.evaluate import exact
+from genrec.model import parallel_ids
+from genrec.model.config import ModelConfig
+from genrec.model.network import EncoderDecoder
 
 REPO = hf_side.REPO
 HISTORY = 20

@@ -2,16 +2,13 @@
 parameters of several checkpoints averaged into one model, or (b) the sum of their catalogue
 log-softmax scores (an ensemble). Each spec is `avg:S1,S2,...` or `ens:S1,S2,...`.
 
-  python benchmarks/quality/checkpoint_average.py --checkpoint_dir=W/checkpoints --data_dir=D \
+  python -m benchmarks.quality.checkpoint_average --checkpoint_dir=W/checkpoints --data_dir=D \
       --split=validation --exclude_history avg:2200 avg:1980,2200 avg:1760,1980,2200 ens:1980,2200
 """
 from __future__ import annotations
 
 import argparse
 import os
-import sys
-
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 
 
 def main():

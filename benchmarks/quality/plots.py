@@ -1,6 +1,6 @@
 """Figures of the quality benchmark: validation curves over kept checkpoints, the chosen step marked.
 
-  python benchmarks/quality/plots.py OUT.png LABEL=FILE.json [LABEL=FILE.json ...]
+  python -m benchmarks.quality.plots OUT.png LABEL=FILE.json [LABEL=FILE.json ...]
 draws the curves of several recorded genrec rows on one figure; FILE is a row (rows/genrec.json)
 or a results.json (its genrec row).
 """
@@ -16,14 +16,14 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-import tables  # noqa: E402  (benchmarks/quality/tables.py)
+from genrec.train import selection  # noqa: E402
 
 
 def validation_curves(curves: dict[str, dict[int, float]], path: str, title: str = "") -> str:
     """Validation NDCG@10 per checkpoint step for each labelled run, its best step starred (PNG)."""
     fig, ax = plt.subplots(figsize=(6.5, 4))
     for label, curve in curves.items():
-        steps, best = sorted(curve), tables.best_step(curve)
+        steps, best = sorted(curve), selection.best_step(curve)
         line, = ax.plot(steps, [curve[s] for s in steps], marker="o", markersize=4, label=label)
         ax.plot([best], [curve[best]], marker="*", markersize=14, color=line.get_color())
     ax.set_xlabel("checkpoint step")

@@ -2,7 +2,7 @@
 test user exactly with each item's score lowered by alpha * log(1 + its training count), for each
 alpha; choose alpha on validation (the test rows are a diagnostic).
 
-  python benchmarks/quality/popularity_adjustment.py --checkpoint_dir=W/checkpoints --step=2200 \
+  python -m benchmarks.quality.popularity_adjustment --checkpoint_dir=W/checkpoints --step=2200 \
       --data_dir=D --alphas=-0.1,0,0.1,0.2,0.3 [--exclude_history] [--splits=validation] --out=OUT.json
 """
 from __future__ import annotations
@@ -10,9 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
-
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 
 
 def main():

@@ -1,6 +1,6 @@
 """Time to quality: validation NDCG@10 against training wall-clock minutes, one line per run.
 
-  python benchmarks/quality/time_to_quality.py --out=benchmarks/quality/beauty_parallel_ids/time_to_quality.png \
+  python -m benchmarks.quality.time_to_quality --out=benchmarks/quality/beauty_parallel_ids/time_to_quality.png \
       --train_summary=genrec-parallel-ids=/work/bench/beauty/genrec-parallel-ids/train_summary.json \
       --baseline_row=sasrec-ce=benchmarks/quality/beauty_cpu_full/results.json
 

@@ -2,10 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import os
-import sys
-
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
 
 
 def add_dataset_flags(parser: argparse.ArgumentParser) -> None:

@@ -3,7 +3,7 @@ coverage@10 and the popularity of what is recommended. The parallel-digit model 
 exactly; the encoder-decoder by trie-constrained beam search (beam 20), on the first
 --max_eval_examples test users when given (the same users for every row).
 
-  python benchmarks/rl/compare.py --dataset=amazon-2014-beauty --data_dir=D --raw_data_dir=R \
+  python -m benchmarks.rl.compare --dataset=amazon-2014-beauty --data_dir=D --raw_data_dir=R \
       --row=supervised=SUP_WORKDIR/checkpoints@4500 --row=rl=RL_WORKDIR/checkpoints@best \
       --out=benchmarks/rl/beauty
 `@best` picks the step with the best validation NDCG@10 in the run's train_summary.json (the RL
@@ -16,16 +16,10 @@ import argparse
 import json
 import os
 
-import common  # benchmarks/rl/common.py (puts the repository on the path)
+from benchmarks.rl import common
+from genrec.train import selection
 
 COLUMNS = ("recall@10", "ndcg@10", "coverage@10", "mean_pop_rec@10", "history@10")
-
-
-def best_step(checkpoint_dir: str) -> tuple[int, dict]:
-    with open(os.path.join(os.path.dirname(os.path.abspath(checkpoint_dir)), "train_summary.json")) as f:
-        curve = json.load(f)["validation"]
-    best = max(curve, key=lambda p: p["ndcg@10"])
-    return best["step"], best
 
 
 def main():
@@ -47,7 +41,8 @@ def main():
         directory, step = where.rsplit("@", 1)
         validation = None
         if step == "best":
-            step, validation = best_step(directory)
+            validation = selection.best_point(selection.validation_curve(directory))
+            step = validation["step"]
         row = {"checkpoint": os.path.abspath(directory), "step": int(step), "validation": validation}
         for protocol, drop in (("history_kept", False), ("history_excluded", True)):
             out = evaluate_checkpoint(directory, dataset=dataset, mesh=mesh, step=int(step),

@@ -11,7 +11,7 @@ and the share of them that name no catalogue item (rl_policies.catalogue_lookup)
 trie-constrained beam search and constrained RL sampling never leave the catalogue; this measures
 the model.
 
-  python benchmarks/rl/validity.py --data_dir=D --raw_data_dir=R --dataset=amazon-2014-beauty \
+  python -m benchmarks.rl.validity --data_dir=D --raw_data_dir=R --dataset=amazon-2014-beauty \
       --checkpoint=NAME=DIR[@STEP] ... --out=benchmarks/rl/beauty_validity.json
 """
 from __future__ import annotations
@@ -23,12 +23,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-import common  # noqa: F401  benchmarks/rl/common.py (puts the repository on the path)
-from genrec.evaluate import full_ranking, sequences  # noqa: E402
-from genrec.evaluate import exact  # noqa: E402
-from genrec.model import parallel_ids  # noqa: E402
-from genrec.semantic_ids.artifact import Identifiers  # noqa: E402
-from genrec.runtime import checkpoints, partitioning  # noqa: E402
+from benchmarks.rl import common
+from genrec.evaluate import exact, full_ranking, sequences
+from genrec.model import parallel_ids
+from genrec.runtime import checkpoints, partitioning
+from genrec.semantic_ids.artifact import Identifiers
 from genrec.train import rl_policies
 
 

@@ -2,7 +2,7 @@
 balanced, on 32 whitened principal components), 3 × 256 codes + collision code. Prints usage per
 level, collision figures and fit times as JSON.
 
-  .venv/bin/python benchmarks/semantic_ids/beauty_semantic_ids.py \
+  .venv/bin/python -m benchmarks.semantic_ids.beauty_semantic_ids \
       --raw_data_dir ../shared/data --cache_dir /tmp/genrec_embeddings --out /tmp/beauty_ids.json
 """
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """One-hot vs `take` embedding lookup for the tiger model at the Beauty vocabulary (9,033 pieces):
 seconds per jitted train step on training rows from a snapshot (`--run_mode=snapshot`).
 
-  .venv/bin/python benchmarks/train/embedding_lookup.py --snapshot=W/snapshot --batch_size 32
+  .venv/bin/python -m benchmarks.train.embedding_lookup --snapshot=W/snapshot --batch_size 32
 """
 from __future__ import annotations
 
@@ -9,13 +9,8 @@ import argparse
 import dataclasses
 import json
 import os
-import sys
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.dirname(os.path.dirname(HERE)))
-sys.path.insert(0, HERE)
-
-import throughput  # noqa: E402  (benchmarks/train/throughput.py)
+from benchmarks.train import throughput
 
 
 def main() -> None:

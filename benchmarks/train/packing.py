@@ -2,7 +2,7 @@
 examples/s of an experiment for several `task_feature_lengths.targets`, measured in one process.
 
   # after --run_mode=data and build_ids of the experiment into W:
-  .venv/bin/python benchmarks/train/packing.py --gin_file=configs/experiments/tiger_beauty.gin \
+  .venv/bin/python -m benchmarks.train.packing --gin_file=configs/experiments/tiger_beauty.gin \
       --workdir=W --targets=8,16,32 --batch_size=64 --steps=8
 
 Each length trains `--steps` steps (after compiling) of the experiment's model in a fresh folder
@@ -18,13 +18,13 @@ import sys
 import tempfile
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, REPO)
 
 
 def measure(gin_file: str, workdir: str, targets: int, batch_size: int, steps: int) -> dict:
     import gin
 
-    from genrec import datasets, main as genrec_main
+    from genrec import datasets
+    from genrec import main as genrec_main
     from genrec.runtime import families
     from genrec.train import run, trainer
 

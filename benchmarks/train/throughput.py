@@ -1,6 +1,6 @@
 """Training throughput of genrec's jitted train step (and, on CPU, Hugging Face T5 in PyTorch), same sizes.
 
-  .venv/bin/python benchmarks/train/throughput.py --steps 5 --out benchmarks/train/results.json
+  .venv/bin/python -m benchmarks.train.throughput --steps 5 --out benchmarks/train/results.json
 
 Each model size (`--models`, default `tiger`; sizes read from configs/models/<name>.gin) trains
 with AdamW + global-norm clipping on the same sequential-recommendation batches (synthetic dataset,
@@ -17,9 +17,9 @@ device kind the table does not know).
 
 Building the batches needs tensorflow + seqio. For a machine without them (e.g. a GPU host):
 
-  host with TF:  .venv/bin/python benchmarks/train/throughput.py --save_batches DIR/train_batches.npz \
+  host with TF:  .venv/bin/python -m benchmarks.train.throughput --save_batches DIR/train_batches.npz \
                      --batch_size 256 --steps 30
-  accelerator:   python benchmarks/train/throughput.py --batches DIR/train_batches.npz \
+  accelerator:   python -m benchmarks.train.throughput --batches DIR/train_batches.npz \
                      --models tiger,small,base --noreference --out results_gpu.json
 
 `--save_batches` writes the packed and unpacked batches (steps + 1 of each, or `--num_batches`) to one
@@ -35,13 +35,11 @@ import json
 import math
 import os
 import platform
-import sys
 import tempfile
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, REPO)
 
 import numpy as np  # noqa: E402
 
@@ -154,8 +152,10 @@ def compile_train_step(config, batch: dict):
     import jax
 
     from genrec.model.network import EncoderDecoder
-    from genrec.runtime import partitioning, state as state_lib
-    from genrec.train import optimizers, steps as steps_lib
+    from genrec.runtime import partitioning
+    from genrec.runtime import state as state_lib
+    from genrec.train import optimizers
+    from genrec.train import steps as steps_lib
 
     factory = lambda rngs: EncoderDecoder(config, rngs=rngs)  # noqa: E731
     tx = optimizers.make_optimizer(1000, **OPTIMIZER)

@@ -1,6 +1,6 @@
 """Train-step compile time, temporary memory and step time of ModelConfig variants, side by side.
 
-  .venv/bin/python benchmarks/train/variants.py --models tiger,small,base \
+  .venv/bin/python -m benchmarks.train.variants --models tiger,small,base \
       --variants scan_layers=False scan_layers=True --out benchmarks/train/variants_layers.json
 
 Each variant is a comma-separated list of ModelConfig overrides (Python literals) applied to each
@@ -17,14 +17,10 @@ import ast
 import dataclasses
 import json
 import os
-import sys
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-import throughput  # noqa: E402  (benchmarks/train/throughput.py)
+from benchmarks.train import throughput
 
 
 def parse_variant(text: str) -> dict:

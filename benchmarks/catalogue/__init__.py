@@ -1,0 +1,1 @@
+"""benchmarks/catalogue: see RESULTS.md here for the commands and numbers."""

@@ -1,0 +1,1 @@
+"""benchmarks/decode: see RESULTS.md here for the commands and numbers."""

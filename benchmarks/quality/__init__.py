@@ -1,0 +1,1 @@
+"""benchmarks/quality: see RESULTS.md here for the commands and numbers."""

@@ -1,0 +1,1 @@
+"""benchmarks/rl: see RESULTS.md here for the commands and numbers."""

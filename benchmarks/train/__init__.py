@@ -1,0 +1,1 @@
+"""benchmarks/train: see RESULTS.md here for the commands and numbers."""
