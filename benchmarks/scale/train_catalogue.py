@@ -10,8 +10,8 @@ on their values.
 
 Each row runs in its own process (a fresh peak RSS; XLA's simulated device count is fixed at start):
 compile (time; XLA's compiled memory analysis and cost analysis per device), then `--steps` timed
-steps after one warm-up (median). `--steps 0` compiles only (sizes whose step takes many minutes on
-this CPU, or whose dense buffers do not fit in its memory).
+steps (median; after one warm-up step when more than one). `--steps 0` compiles only (sizes whose
+step takes many minutes on this CPU, or whose dense buffers do not fit in its memory).
 """
 from __future__ import annotations
 
@@ -42,7 +42,8 @@ def measure(items: int, path: str, steps: int, chunk: int, batch: int = 64, leng
 
     from genrec.model import catalogue_softmax, losses, parallel_ids
     from genrec.model.layers import matmul
-    from genrec.runtime import partitioning, state as state_lib
+    from genrec.runtime import partitioning
+    from genrec.runtime import state as state_lib
     from genrec.train import steps as steps_lib
 
     class DenseDecoder(parallel_ids.ParallelIdDecoder):
@@ -50,7 +51,8 @@ def measure(items: int, path: str, steps: int, chunk: int, batch: int = 64, leng
         score matrix, the code table baked into the program."""
 
         def catalogue_nll(self, h, target_tokens, history=None, catalogue=None):
-            e = parallel_ids.item_scores(self.output_table(), jax.numpy.asarray(self.catalogue.codes))  # [d, N]
+            codes = jax.numpy.asarray(self.catalogue.codes)
+            e = parallel_ids.item_scores(self.output_table(), codes)  # [d, N]
             scores = matmul(h, e).astype(jax.numpy.float32)
             target = jax.numpy.take_along_axis(scores, jax.numpy.maximum(target_tokens - 1, 0)[..., None],
                                                axis=-1)[..., 0]
@@ -92,12 +94,13 @@ def measure(items: int, path: str, steps: int, chunk: int, batch: int = 64, leng
     t0 = time.time()
     lowered = jitted.lower(*args)
     compiled = lowered.compile()
-    row = {"items": items, "devices": jax.device_count(), "path": path, "chunk": chunk if path == "new" else None,
+    row = {"items": items, "devices": jax.device_count(), "path": path,
+           "chunk": chunk if path == "new" else None,
            "batch": batch, "length": length, "compile_s": time.time() - t0,
            "program_text_bytes": len(lowered.as_text())}
     mem = compiled.memory_analysis()
-    for field in ("argument_size_in_bytes", "output_size_in_bytes", "alias_size_in_bytes", "temp_size_in_bytes",
-                  "generated_code_size_in_bytes"):
+    for field in ("argument_size_in_bytes", "output_size_in_bytes", "alias_size_in_bytes",
+                  "temp_size_in_bytes", "generated_code_size_in_bytes"):
         row[field] = int(getattr(mem, field, 0))
     row["compiled_peak_bytes_per_device"] = (row["argument_size_in_bytes"] + row["output_size_in_bytes"]
                                              - row["alias_size_in_bytes"] + row["temp_size_in_bytes"])
@@ -107,7 +110,7 @@ def measure(items: int, path: str, steps: int, chunk: int, batch: int = 64, leng
     row["bytes_accessed_per_device"] = float(cost.get("bytes accessed", 0.0))
     row["model_flops_per_step"] = float(batch * parallel_ids.train_flops_per_row(config, length))
     times = []
-    for i in range(steps + 1 if steps else 0):
+    for _ in range(steps + 1 if steps >= 2 else steps):  # one warm-up step when timing several
         t0 = time.time()
         state, metrics = compiled(state, *args[1:])
         jax.block_until_ready(metrics)
@@ -133,8 +136,8 @@ def synthetic_batch(rng, codes, batch: int, length: int) -> dict:
     inputs[:, np.arange(length) % 9 == 0] = 0  # each user's begin-of-sequence
     return {"decoder_input_tokens": inputs, "decoder_target_tokens": targets, "decoder_segment_ids": segments,
             "decoder_positions": (np.arange(length) % 9)[None].repeat(batch, 0).astype(np.int32),
-            "decoder_loss_weights": np.ones((batch, length), np.float32), "decoder_input_codes": table[inputs],
-            "decoder_target_codes": table[targets]}
+            "decoder_loss_weights": np.ones((batch, length), np.float32),
+            "decoder_input_codes": table[inputs], "decoder_target_codes": table[targets]}
 
 
 def peak_rss() -> int:
@@ -157,8 +160,11 @@ def run_row(items, devices, path, steps, chunk) -> dict:
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
     if proc.returncode or not lines:
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
-        row = {"items": items, "devices": devices, "path": path, "failed": " | ".join(tail)[-600:]}
+        text = (proc.stderr or proc.stdout).strip().splitlines()
+        words = ("Error", "error:", "Check failed", "RESOURCE", "Killed", "Aborted")
+        said = [line for line in text if any(w in line for w in words)]
+        row = {"items": items, "devices": devices, "path": path, "returncode": proc.returncode,
+               "failed": " | ".join(said[:3] or text[-3:])[-600:]}
     else:
         row = json.loads(lines[-1])
     row.update(loadavg_before=load_before, loadavg_after=uptime(), command=" ".join(cmd[1:]))
@@ -181,9 +187,10 @@ def plot(rows: list[dict]) -> None:
                 ax_time.plot([r["items"] for r in timed], [r["step_s"] for r in timed], style, marker=marker,
                              label=label)
             if pts:
-                ax_mem.plot([r["items"] for r in pts], [r["compiled_peak_bytes_per_device"] / 2 ** 20 for r in pts],
-                            style, marker=marker, label=label)
-    for ax, title in ((ax_time, "train step (s), 2-core CPU"), (ax_mem, "compiled peak memory per device (MiB)")):
+                mib = [r["compiled_peak_bytes_per_device"] / 2 ** 20 for r in pts]
+                ax_mem.plot([r["items"] for r in pts], mib, style, marker=marker, label=label)
+    titles = ((ax_time, "train step (s), 2-core CPU"), (ax_mem, "compiled peak memory per device (MiB)"))
+    for ax, title in titles:
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("catalogue items N")
@@ -194,16 +201,43 @@ def plot(rows: list[dict]) -> None:
     fig.savefig(PLOT, dpi=120)
 
 
+def table(rows: list[dict]) -> str:
+    """The RESULTS.md table of the JSON rows."""
+    out = ["| items | devices | path | step (s) | compiled peak / device (MiB) | temp / device (MiB) | "
+           "process peak RSS (GiB) | compile (s) | HLO text (MB) | load before -> after |",
+           "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        if "failed" in r:
+            out.append(f"| {r['items']:,} | {r['devices']} | {r['path']} | failed: {r['failed'][:120]} "
+                       f"| | | | | | {r['loadavg_before'].split()[0]} -> {r['loadavg_after'].split()[0]} |")
+            continue
+        step = f"{r['step_s']:.1f}" if "step_s" in r else "not run"
+        out.append(f"| {r['items']:,} | {r['devices']} | {r['path']} | {step} | "
+                   f"{r['compiled_peak_bytes_per_device'] / 2 ** 20:,.0f} | "
+                   f"{r['temp_size_in_bytes'] / 2 ** 20:,.0f} | {r['peak_rss_bytes'] / 2 ** 30:.2f} | "
+                   f"{r['compile_s']:.0f} | {r['program_text_bytes'] / 1e6:.1f} | "
+                   f"{r['loadavg_before'].split()[0]} -> {r['loadavg_after'].split()[0]} |")
+    return "\n".join(out)
+
+
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--all", action="store_true", help="every row of ROWS, each in its own process")
     parser.add_argument("--only", default="", help="with --all: comma-separated items=devices=path to run")
+    parser.add_argument("--table", action="store_true", help="print the JSON's rows as a markdown table")
     parser.add_argument("--items", type=int, default=12_101)
     parser.add_argument("--devices", type=int, default=1)
     parser.add_argument("--path", choices=("dense", "new"), default="new")
     parser.add_argument("--steps", type=int, default=2)
     parser.add_argument("--chunk", type=int, default=8192)
     args = parser.parse_args()
+    if args.table:
+        with open(OUT) as f:
+            rows = json.load(f)["rows"]
+        plot(rows)
+        print(table(rows))
+        return
     if not args.all:
         print(json.dumps(measure(args.items, args.path, args.steps, args.chunk)), flush=True)
         return

@@ -30,12 +30,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Optional
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.sharding import NamedSharding, PartitionSpec as P
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
 
 from genrec.runtime import partitioning
 
@@ -49,29 +49,33 @@ class Catalogue:
     """The item code table as training data: codes [N_pad, M] int32 (rows past num_items are padding
     and never count), optional popularity [N_pad] float32 (each item's probability as a training target,
     0 on padding; the sampled softmax's proposal), and where the rows live: `axes`, the mesh axes the
-    item rows are split over (empty: one copy, or no mesh)."""
+    item rows are split over (empty: one copy, or no mesh); `position_axes`, the batch rule's other
+    mesh axes, over which the positions scored against each item shard are split."""
 
     codes: jax.Array
-    popularity: Optional[jax.Array]
+    popularity: jax.Array | None
     num_items: int = dataclasses.field(metadata=dict(static=True))
-    mesh: Optional[jax.sharding.Mesh] = dataclasses.field(default=None, metadata=dict(static=True))
+    mesh: jax.sharding.Mesh | None = dataclasses.field(default=None, metadata=dict(static=True))
     axes: tuple[str, ...] = dataclasses.field(default=(), metadata=dict(static=True))
+    position_axes: tuple[str, ...] = dataclasses.field(default=(), metadata=dict(static=True))
 
 
-def make_catalogue(codes, *, mesh: Optional[jax.sharding.Mesh] = None, chunk: int = 1,
-                   popularity=None, split: bool = True) -> Catalogue:
+def make_catalogue(codes, *, mesh: jax.sharding.Mesh | None = None, chunk: int = 1,
+                   popularity=None, split: bool = True, rules=partitioning.LOGICAL_AXIS_RULES) -> Catalogue:
     """Host codes [N, M] (and item popularity [N], counts or probabilities) → a Catalogue: rows padded
     to a multiple of (item shards x chunk) and, with a mesh, placed split over the 'items' rule's mesh
     axes (`split`; else whole on every device; popularity always whole). Without a mesh the arrays
-    stay numpy (constants of a trace)."""
+    stay numpy (constants of a trace). With the default rules the items take every device and each
+    device scores all positions; a table whose 'items' rule names fewer axes (say 'tensor' of a
+    data x tensor pod mesh) leaves the positions split over the batch rule's remaining axes."""
     codes = np.asarray(codes, np.int32)
     if codes.ndim != 2 or not len(codes):
-        raise ValueError(f"catalogue codes must be a non-empty [items, digits] table, got shape {codes.shape}")
+        raise ValueError(f"catalogue codes must be a non-empty [items, digits] table, got {codes.shape}")
     n = len(codes)
     shards = 1
     axes: tuple[str, ...] = ()
     if mesh is not None and split:
-        shards = math.prod(mesh.shape[a] for a in dict(partitioning.LOGICAL_AXIS_RULES)["items"] if mesh.shape[a] > 1)
+        shards = math.prod(mesh.shape[a] for a in dict(rules)["items"] if mesh.shape[a] > 1)
     padded = _round_up(n, shards * max(1, min(chunk, -(-n // shards))))
     codes = np.concatenate([codes, np.zeros((padded - n, codes.shape[1]), np.int32)])
     pop = None
@@ -82,12 +86,15 @@ def make_catalogue(codes, *, mesh: Optional[jax.sharding.Mesh] = None, chunk: in
         pop = np.concatenate([pop / pop.sum(), np.zeros(padded - n)]).astype(np.float32)
     if mesh is None:
         return Catalogue(codes, pop, n)
-    spec = (partitioning.logical_to_spec(("items", None), codes.shape, mesh, name="catalogue codes")
+    spec = (partitioning.logical_to_spec(("items", None), codes.shape, mesh, rules, name="catalogue codes")
             if split else P())
-    axes = () if not len(spec) or spec[0] is None else ((spec[0],) if isinstance(spec[0], str) else tuple(spec[0]))
+    first = spec[0] if len(spec) else None
+    axes = () if first is None else (first,) if isinstance(first, str) else tuple(first)
     placed = jax.device_put(codes, NamedSharding(mesh, spec))
     pop = None if pop is None else jax.device_put(pop, NamedSharding(mesh, P()))
-    return Catalogue(placed, pop, n, mesh, axes)
+    position_axes = (tuple(a for a in dict(rules)["batch"] if mesh.shape[a] > 1 and a not in axes)
+                     if axes else ())
+    return Catalogue(placed, pop, n, mesh, axes, position_axes)
 
 
 def _acc(x) -> jnp.dtype:
@@ -154,7 +161,7 @@ def _chunk_stats(h, table, codes, first, num_items: int, chunk: int, exclude, ax
 
     p = h.shape[0]
     init = (jnp.full((p,), -jnp.inf, _acc(h)), jnp.zeros((p,), _acc(h)))
-    if axes:  # inside shard_map the carry varies over the item shards
+    if axes:  # inside shard_map the carry varies over the item (and position) shards
         init = jax.lax.pcast(init, axes, to="varying")
     (top, total), _ = jax.lax.scan(body, init, (chunks, starts))
     return top, total
@@ -169,7 +176,7 @@ def _target_scores(h, table, codes, first, targets):
 
 
 def catalogue_nll(h: jax.Array, table: jax.Array, catalogue: Catalogue, targets: jax.Array,
-                  exclude: Optional[jax.Array] = None, *, chunk: int = 8192) -> jax.Array:
+                  exclude: jax.Array | None = None, *, chunk: int = 8192) -> jax.Array:
     """-log softmax over the catalogue of each position's target: h [..., d], table [d, M, K], targets
     [...] item indices (-1: padding, a finite unweighted value), exclude [..., H] item indices left out
     of that position's softmax (-1: none) → NLL [...] float32."""
@@ -185,7 +192,7 @@ def catalogue_nll(h: jax.Array, table: jax.Array, catalogue: Catalogue, targets:
     def local(hp, table, codes, tp, *ep):
         first = jax.lax.axis_index(catalogue.axes) * codes.shape[0] if catalogue.axes else 0
         top, total = _chunk_stats(hp, table, codes, first, catalogue.num_items, size, ep[0] if ep else None,
-                                  catalogue.axes)
+                                  catalogue.axes + catalogue.position_axes)
         target = _target_scores(hp, table, codes, first, tp)
         if catalogue.axes:  # combine the shards: max, then the sums rescaled to it; the target's shard
             top_all = jax.lax.pmax(top, catalogue.axes)
@@ -195,10 +202,16 @@ def catalogue_nll(h: jax.Array, table: jax.Array, catalogue: Catalogue, targets:
         return top + jnp.log(total) - target
 
     if catalogue.axes:
-        items = P(catalogue.axes if len(catalogue.axes) > 1 else catalogue.axes[0])
-        local = jax.shard_map(local, mesh=catalogue.mesh, in_specs=(P(), P(), items, P()) + (P(),) * (ep is not None),
-                              out_specs=P())
+        items = P(_axis_spec(catalogue.axes))
+        rows = P(_axis_spec(catalogue.position_axes))  # [] : every device has every position
+        in_specs = (rows, P(), items, rows) + (rows,) * (ep is not None)
+        local = jax.shard_map(local, mesh=catalogue.mesh, in_specs=in_specs, out_specs=rows)
     return local(hp, table, jnp.asarray(codes), tp, *(() if ep is None else (ep,))).reshape(lead)
+
+
+def _axis_spec(axes: tuple[str, ...]):
+    """One PartitionSpec entry for a dimension split over `axes`."""
+    return None if not axes else axes[0] if len(axes) == 1 else axes
 
 
 def dense_nll(h, table, codes, targets, exclude=None):
@@ -254,7 +267,7 @@ def candidates(key: jax.Array, catalogue: Catalogue, targets: jax.Array, *, num:
 
 
 def sampled_nll(h: jax.Array, table: jax.Array, codes: jax.Array, targets: jax.Array,
-                items: jax.Array, log_count: jax.Array, exclude: Optional[jax.Array] = None) -> jax.Array:
+                items: jax.Array, log_count: jax.Array, exclude: jax.Array | None = None) -> jax.Array:
     """The sampled catalogue NLL: h [..., d], table [d, M, K], codes [N(_pad), M], targets [...] (-1:
     padding), candidates (items [C], log expected counts [C], +inf: not a candidate), exclude [..., H]
     → log(exp(s_target) + Σ_c exp(s_c - log_count_c)) - s_target over candidates c that are neither the
@@ -271,6 +284,7 @@ def sampled_nll(h: jax.Array, table: jax.Array, codes: jax.Array, targets: jax.A
         found = jnp.take_along_axis(history, jnp.minimum(at, history.shape[1] - 1), axis=1) == cand[None, :]
         drop = drop | found
     scores = jnp.where(drop | ~jnp.isfinite(log_count)[None, :], -jnp.inf, scores)
-    target = jnp.sum(hp.astype(_acc(h)) * item_vectors(table, codes[jnp.maximum(tp, 0)]).astype(_acc(h)), axis=-1)
+    e_target = item_vectors(table, codes[jnp.maximum(tp, 0)]).astype(_acc(h))
+    target = jnp.sum(hp.astype(_acc(h)) * e_target, axis=-1)
     lse = jnp.logaddexp(target, jax.nn.logsumexp(scores, axis=-1))
     return (lse - target).reshape(lead)

@@ -110,11 +110,11 @@ class ParallelIdConfig:
             raise ValueError("ParallelIdConfig.catalogue_loss_weight needs a linear head: head 'tied' or "
                              "'untied' without digit_blocks")
         if self.catalogue_softmax not in CATALOGUE_SOFTMAXES:
-            raise ValueError(f"ParallelIdConfig.catalogue_softmax={self.catalogue_softmax!r}; expected one of "
-                             f"{CATALOGUE_SOFTMAXES}")
+            raise ValueError(f"ParallelIdConfig.catalogue_softmax={self.catalogue_softmax!r}; expected "
+                             f"one of {CATALOGUE_SOFTMAXES}")
         if self.catalogue_sampler not in catalogue_softmax.SAMPLERS:
-            raise ValueError(f"ParallelIdConfig.catalogue_sampler={self.catalogue_sampler!r}; expected one of "
-                             f"{catalogue_softmax.SAMPLERS}")
+            raise ValueError(f"ParallelIdConfig.catalogue_sampler={self.catalogue_sampler!r}; expected "
+                             f"one of {catalogue_softmax.SAMPLERS}")
         if self.catalogue_chunk < 1 or self.catalogue_negatives < 0:
             raise ValueError(f"ParallelIdConfig.catalogue_chunk={self.catalogue_chunk} must be >= 1 and "
                              f"catalogue_negatives={self.catalogue_negatives} >= 0")
@@ -193,8 +193,8 @@ class ParallelIdDecoder(nnx.Module):
                           if item_codes is not None and config.catalogue_loss_weight > 0 else None)
         # the sampled softmax's negatives: a stream of its own (only then, so other models' dropout
         # streams and hence their training runs stay exactly as they were)
-        self.negatives = (rngs["negatives"].fork()
-                          if config.catalogue_loss_weight > 0 and config.catalogue_softmax == "sampled" else None)
+        sampled = config.catalogue_loss_weight > 0 and config.catalogue_softmax == "sampled"
+        self.negatives = rngs["negatives"].fork() if sampled else None
 
     # --- the network ----------------------------------------------------------------------------
 
@@ -271,7 +271,8 @@ class ParallelIdDecoder(nnx.Module):
         history = (tokens, segment_ids) if self.config.catalogue_exclude_history else None
         return logits, self.catalogue_nll(h, batch["decoder_target_tokens"], history, catalogue)
 
-    def catalogue_nll(self, h: jax.Array, target_tokens: jax.Array, history=None, catalogue=None) -> jax.Array:
+    def catalogue_nll(self, h: jax.Array, target_tokens: jax.Array, history=None,
+                      catalogue=None) -> jax.Array:
         """-log softmax over the catalogue of the target's digit-sum score; target tokens are item + 1
         (padding 0 gives a finite, unweighted value). Per-digit normalisers are constant over items
         and cancel, so the digit sum of raw logits is used: h . e_n, e_n = Σ_m table[:, m, codes[n, m]].
@@ -284,12 +285,13 @@ class ParallelIdDecoder(nnx.Module):
         targets = target_tokens - 1  # padding: -1
         exclude = None if history is None else catalogue_softmax.history_columns(*history, target_tokens)
         if c.catalogue_softmax == "full":
-            return catalogue_softmax.catalogue_nll(h, table, catalogue, targets, exclude, chunk=c.catalogue_chunk)
+            return catalogue_softmax.catalogue_nll(h, table, catalogue, targets, exclude,
+                                                   chunk=c.catalogue_chunk)
         items, log_count = catalogue_softmax.candidates(
             self.negatives(), catalogue, targets, num=c.catalogue_negatives, sampler=c.catalogue_sampler,
             in_batch=c.catalogue_in_batch_negatives)
-        return catalogue_softmax.sampled_nll(h, table, jnp.asarray(catalogue.codes), targets, items, log_count,
-                                             exclude)
+        return catalogue_softmax.sampled_nll(h, table, jnp.asarray(catalogue.codes), targets, items,
+                                             log_count, exclude)
 
     # --- ranking ----------------------------------------------------------------------------------
 
@@ -348,8 +350,8 @@ def training_catalogue(item_codes, config: ParallelIdConfig, mesh: jax.sharding.
     whole on every device for the sampled one (it gathers its candidates' rows); with the item
     popularity (training-target counts) the sampled softmax's in-batch / popularity negatives need."""
     full = config.catalogue_softmax == "full"
-    return catalogue_softmax.make_catalogue(item_codes, mesh=mesh, chunk=config.catalogue_chunk if full else 1,
-                                            popularity=item_popularity, split=full)
+    return catalogue_softmax.make_catalogue(item_codes, mesh=mesh, popularity=item_popularity, split=full,
+                                            chunk=config.catalogue_chunk if full else 1)
 
 
 def _unit(x: jax.Array) -> jax.Array:

@@ -68,6 +68,32 @@ def test_sharded_chunked_loss_and_gradients_equal_dense(n, chunk):
             np.testing.assert_allclose(np.asarray(g), np.asarray(w), rtol=1e-10, atol=1e-12)
 
 
+def test_items_over_one_axis_positions_over_the_other_equal_dense():
+    """A pod layout: a rule table whose 'items' names only 'tensor' (4) of a data 2 x tensor 4 mesh;
+    the positions split over 'data'. Loss and gradients as the dense softmax, history excluded."""
+    rules = tuple((name, ("tensor",) if name == "items" else axes)
+                  for name, axes in partitioning.LOGICAL_AXIS_RULES)
+    with jax.enable_x64(True):
+        n, chunk = 21, 2
+        h, table, codes, targets = problem(n)
+        exclude = history(targets, n)
+        mesh = partitioning.make_mesh(data=2, tensor=4)
+        catalogue = cs.make_catalogue(codes, mesh=mesh, chunk=chunk, rules=rules)
+        assert (catalogue.axes, catalogue.position_axes) == (("tensor",), ("data",))
+        weights = (targets >= 0).astype(h.dtype)
+        def dense(h, t):
+            return jnp.sum(cs.dense_nll(h, t, codes, targets, exclude) * weights)
+
+        def split(h, t):
+            return jnp.sum(cs.catalogue_nll(h, t, catalogue, targets, exclude, chunk=chunk) * weights)
+
+        want, want_grads = jax.value_and_grad(dense, argnums=(0, 1))(h, table)
+        got, got_grads = jax.jit(jax.value_and_grad(split, argnums=(0, 1)))(h, table)
+        np.testing.assert_allclose(float(got), float(want), rtol=1e-12)
+        for g, w in zip(got_grads, want_grads):
+            np.testing.assert_allclose(np.asarray(g), np.asarray(w), rtol=1e-10, atol=1e-12)
+
+
 def test_history_exclusion_sharded_and_chunked_equals_dense_masked():
     with jax.enable_x64(True):
         n, chunk = 29, 3
@@ -78,7 +104,7 @@ def test_history_exclusion_sharded_and_chunked_equals_dense_masked():
         valid = np.asarray(targets) >= 0
         for mesh in (None, mesh8()):
             catalogue = cs.make_catalogue(codes, mesh=mesh, chunk=chunk)
-            got = jax.jit(lambda h: cs.catalogue_nll(h, table, catalogue, targets, exclude, chunk=chunk))(h)
+            got = jax.jit(lambda h, c=catalogue: cs.catalogue_nll(h, table, c, targets, exclude, chunk=chunk))(h)
             np.testing.assert_allclose(np.asarray(got)[valid], np.asarray(want)[valid], rtol=1e-12)
         # excluding items lowers the loss exactly where a position has history items
         has = (np.asarray(exclude) >= 0).any(-1) & valid

@@ -11,7 +11,8 @@ import optax
 import pytest
 
 from genrec.model import losses, parallel_ids
-from genrec.runtime import partitioning, state as state_lib
+from genrec.runtime import partitioning
+from genrec.runtime import state as state_lib
 from genrec.runtime.meta import CheckpointMeta
 from genrec.train import steps, trainer
 
@@ -68,7 +69,7 @@ def test_sharded_catalogue_input_gives_the_gradients_of_the_baked_in_one(exclude
     want = jax.jit(lambda b: run(baked, b, 1))(data)
     with_catalogue = dict(data, **{state_lib.CONSTANTS: {"catalogue": catalogue}})
     for microbatches in (1, 2):
-        got = jax.jit(lambda b: run(given, b, microbatches))(with_catalogue)
+        got = jax.jit(lambda b, mb=microbatches: run(given, b, mb))(with_catalogue)
         np.testing.assert_allclose(float(got[0]), float(want[0]), rtol=2e-6)
         jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=2e-5), got[3], want[3])
     # the catalogue's term is there: without it the loss is the digits' alone
@@ -93,8 +94,8 @@ def _loop(tmp_path, name, factory, cfg, constants=None, steps_=2):
 def test_train_loop_with_the_catalogue_as_input_trains_like_the_baked_in_catalogue(tmp_path):
     cfg = config(catalogue_exclude_history=True)
     mesh = partitioning.make_mesh(data=-1)
-    want, _ = _loop(tmp_path, "baked", lambda r: parallel_ids.ParallelIdDecoder(cfg, rngs=r, item_codes=codes()),
-                    cfg)
+    baked = lambda r: parallel_ids.ParallelIdDecoder(cfg, rngs=r, item_codes=codes())  # noqa: E731
+    want, _ = _loop(tmp_path, "baked", baked, cfg)
     got, summary = _loop(tmp_path, "input", lambda r: parallel_ids.ParallelIdDecoder(cfg, rngs=r), cfg,
                          {"catalogue": parallel_ids.training_catalogue(codes(), cfg, mesh)})
     assert summary["steps"] == 2 and np.isfinite(summary["final_loss"])
@@ -123,7 +124,8 @@ def test_sampled_softmax_gives_finite_gradients_on_the_mesh_and_differs_from_the
     model_full = state_lib.FunctionalModel.from_factory(
         lambda r: parallel_ids.ParallelIdDecoder(full, rngs=r, item_codes=codes()))
     model_sampled = state_lib.FunctionalModel.from_factory(
-        lambda r: parallel_ids.ParallelIdDecoder(sampled, rngs=r, item_codes=codes(), item_popularity=popularity))
+        lambda r: parallel_ids.ParallelIdDecoder(sampled, rngs=r, item_codes=codes(),
+                                                 item_popularity=popularity))
     nll_full, nll_sampled = jax.jit(lambda p, b: [m(p, b, jax.random.key(0), deterministic=True)[1]
                                                   for m in (model_full, model_sampled)])(params, data)
     w = np.asarray(data["decoder_loss_weights"]) > 0
