@@ -1,0 +1,87 @@
+"""What one training epoch of each tuned-SASRec variant costs here, to size PROTOCOL.md's grid.
+
+  nice -n 10 python benchmarks/quality/sasrec_epoch_cost.py --dataset=amazon-2014-beauty \
+      --out=benchmarks/quality/sasrec_grid_beauty/epoch_cost.json
+
+Trains, for each variant, one step on every batch shape (compilation, not counted) and then one
+full epoch over split('train'), timing CPU seconds (the process's user + system) and wall seconds.
+Nothing is scored on validation or test. Writes full-precision JSON with uptime before and after.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, REPO)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import jax  # noqa: E402
+import numpy as np  # noqa: E402
+import optax  # noqa: E402
+from flax import nnx  # noqa: E402
+
+import sasrec_grid  # noqa: E402
+from genrec.baselines import trainer  # noqa: E402
+from genrec.evaluate import sequences  # noqa: E402
+
+VARIANTS = (  # (loss settings, width): each at 1 head, history length 50, all positions
+    ({"loss": "ce"}, 64), ({"loss": "sampled_softmax", "num_negatives": 256}, 64),
+    ({"loss": "sampled_softmax", "num_negatives": 1024}, 64), ({"loss": "ce"}, 256))
+
+
+def epoch_cost(dataset, config: dict) -> dict:
+    model_config, train_config = sasrec_grid.split_config(config, True, None)
+    model = trainer.SasRec(dataset.num_items, model_config, rngs=nnx.Rngs(0))
+    tx = optax.adam(train_config.learning_rate, b2=train_config.adam_b2)
+    graphdef, params = nnx.split(model)
+    opt_state = tx.init(params)
+    step = trainer.make_step(graphdef, tx, train_config.loss)
+    seqs = trainer.training_sequences(dataset, train_config, model_config.max_len)
+    rng, key = np.random.default_rng(0), jax.random.key(0)
+    plan = list(sequences.batches(seqs, train_config.batch_size, model_config.max_len, extra=1, rng=rng))
+    cpu, wall = time.process_time(), time.time()
+    for shape in sorted({tokens.shape for _, tokens in plan}):  # compile every batch shape once
+        tokens = next(t for _, t in plan if t.shape == shape)
+        jax.block_until_ready(step(params, opt_state, tokens,
+                                   trainer.draw_negatives(train_config, tokens, dataset.num_items, rng), key))
+    compile_cpu, compile_wall = time.process_time() - cpu, time.time() - wall
+    cpu, wall = time.process_time(), time.time()
+    for _, tokens in plan:
+        key, sub = jax.random.split(key)
+        negatives = trainer.draw_negatives(train_config, tokens, dataset.num_items, rng)
+        params, opt_state, loss = step(params, opt_state, tokens, negatives, sub)
+    jax.block_until_ready(loss)
+    return {"config": config, "steps": len(plan), "training_sequences": len(seqs),
+            "epoch_cpu_s": time.process_time() - cpu, "epoch_wall_s": time.time() - wall,
+            "compile_cpu_s": compile_cpu, "compile_wall_s": compile_wall, "loss_after_epoch": float(loss)}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--dataset", default="amazon-2014-beauty", choices=sorted(sasrec_grid.SHORT))
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--raw_data_dir", default=os.path.join(REPO, "..", "shared", "data"))
+    args = parser.parse_args()
+    dataset = sasrec_grid.load(args.dataset, args.raw_data_dir)
+    rows = []
+    for loss, width in VARIANTS:
+        config = {**sasrec_grid.stage_configs(1)[0], **loss, "d_model": width}
+        before = sasrec_grid.uptime()
+        row = epoch_cost(dataset, config)
+        rows.append({**row, "uptime_before": before, "uptime_after": sasrec_grid.uptime()})
+        print(json.dumps(rows[-1]), flush=True)
+        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+        with open(args.out, "w") as f:
+            json.dump({"dataset": args.dataset, "command": " ".join(["python"] + sys.argv),
+                       "commit": subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True,
+                                                text=True).stdout.strip(),
+                       "cpu_count": os.cpu_count(), "rows": rows}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
