@@ -10,8 +10,8 @@ identifier is its nearest code tuple with a free collision code (collisions.assi
 item's identifier changes. The rows are appended: existing item ids stay. remove-items takes rows out
 (the items after a removed one move up; identifiers never change). Every ranking structure the bundle
 has is rebuilt from the new identifiers: the identifier table (exact ranking), the trie and item
-tokens (encoder-decoder); a MIPS index over the old catalogue is left out of the new version (see
-`update_mips_index`: never a stale index; exact ranking until it is rebuilt).
+tokens (encoder-decoder), and the MIPS index where the bundle has one (rebuilt over the new item
+vectors with its kind and settings).
 
 Atomic and versioned: everything is checked before anything is written; the new version is written
 into a sibling folder (unchanged files hard-linked), then swapped with the bundle in one
@@ -34,12 +34,16 @@ import uuid
 from typing import Optional
 
 import gin
+import jax
 import numpy as np
 
 from genrec.datasets import amazon, records
 from genrec.datasets.textio import DataError, parse_record, read_lines
+from genrec.evaluate import exact
 from genrec.export import bundle as bundle_lib
-from genrec.model import trie as trie_lib
+from genrec.export import mips_index, params_io
+from genrec.runtime import families
+from genrec.runtime.state import FunctionalModel
 from genrec.semantic_ids import collisions
 from genrec.semantic_ids.artifact import CODES_FILE, META_FILE, Identifiers, level_token
 
@@ -157,14 +161,6 @@ def _link_tree(src: str, dst: str, skip: set[str]) -> None:
                 shutil.copy2(os.path.join(root, name), os.path.join(dst, path))
 
 
-def write_trie(directory: str, item_tokens: np.ndarray) -> None:
-    """trie.npz as bundle.write_bundle writes it (item_tokens and the compiled trie)."""
-    trie = trie_lib.build_trie(item_tokens)
-    np.savez(os.path.join(directory, bundle_lib.TRIE), item_tokens=np.asarray(item_tokens, np.int32),
-             child_start=np.asarray(trie.child_start), node_token=np.asarray(trie.node_token),
-             node_item=np.asarray(trie.node_item), depth=np.int32(trie.depth), width=np.int32(trie.width))
-
-
 def token_ids(vocabulary_path: str, identifiers: Identifiers) -> np.ndarray:
     """int32 [num_items, L]: the SentencePiece id of each identifier token (what
     tasks.vocabulary.item_token_ids gives, read with sentencepiece alone: no TensorFlow start-up)."""
@@ -186,19 +182,31 @@ def token_ids(vocabulary_path: str, identifiers: Identifiers) -> np.ndarray:
 MIPS_INDEX = "index"  # <bundle>/index/: genrec/export/mips_index.py's index.faiss + index.json
 
 
+def bundle_model(b: bundle_lib.Bundle):
+    """The bundle's model with its parameters (as recommender.load builds it)."""
+    family = families.get(b.model)
+    functional = FunctionalModel.from_factory(family.factory(family.config_from_dict(b.manifest["model_config"])))
+    params = params_io.read_params(b.params_path, b.manifest["param_dtypes"], functional.param_shapes())
+    return functional.module(params, jax.random.key(0))
+
+
 def update_mips_index(staging: str, b: bundle_lib.Bundle, identifiers: Identifiers) -> Optional[str]:
-    """What became of the bundle's MIPS index in the new version: None (the bundle has none) or
-    'dropped'. An index over the old catalogue would never return a new item and, after a removal,
-    would return the wrong ones (its ids are row numbers), so it is left out of the new version:
-    serving falls back to exact ranking until the index is rebuilt for the new catalogue
-    (mips_index.build over the new item vectors with the old index's kind and params)."""
-    del identifiers
+    """Rebuilds the bundle's MIPS index, where it has one, over the new catalogue's item vectors
+    (exact.item_vectors of the new identifiers), with the old index's kind and settings; its ids are
+    row numbers, so an index of the old catalogue would miss new items and misname rows after a
+    removal. Its recall against exact ranking is not re-measured (a bundle holds no histories): the
+    build-time figure stays in index.json under `recall_before_update`. Returns None (no index) or
+    'rebuilt'."""
     if not os.path.isdir(os.path.join(b.directory, MIPS_INDEX)):
         return None
-    shutil.rmtree(os.path.join(staging, MIPS_INDEX), ignore_errors=True)
-    logging.warning("%s: its MIPS index (%s/) describes the old catalogue; the new version has none and "
-                    "ranks exactly until the index is rebuilt", b.directory, MIPS_INDEX)
-    return "dropped"
+    old = mips_index.MipsIndex.load(os.path.join(b.directory, MIPS_INDEX))
+    vectors = np.asarray(exact.item_vectors(bundle_model(b), identifiers.codes))
+    settings = mips_index.default_params(old.kind, len(vectors))
+    new = mips_index.build(vectors, kind=old.kind, **{k: v for k, v in old.params.items() if k in settings})
+    new.recall = {"recall_before_update": old.recall}
+    shutil.rmtree(os.path.join(staging, MIPS_INDEX))  # hard links to the old version's files
+    new.save(os.path.join(staging, MIPS_INDEX))
+    return "rebuilt"
 
 
 def _catalogue_log(directory: str) -> dict:
@@ -226,7 +234,7 @@ def _write_version(b: bundle_lib.Bundle, identifiers: Identifiers, titles: tuple
         with open(os.path.join(staging, bundle_lib.ITEMS), "w") as f:
             json.dump({"source_ids": list(identifiers.source_ids), "titles": list(titles)}, f)
         if item_tokens is not None:
-            write_trie(staging, item_tokens)
+            bundle_lib.write_trie(staging, item_tokens)
         log["updates"][-1]["mips_index"] = update_mips_index(staging, b, identifiers)
         with open(os.path.join(staging, CATALOGUE), "w") as f:
             json.dump(log, f, indent=1)
