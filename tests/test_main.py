@@ -92,7 +92,8 @@ def test_the_log_filter_keeps_ours_and_library_warnings_but_drops_chatter_and_an
 
 def test_every_experiment_file_parses_and_names_a_known_dataset():
     """The shipped experiments resolve every binding (a typo fails) from the repository root, as the
-    README runs them, and name a dataset genrec can load."""
+    README runs them, and name a dataset genrec can load: a registered name, a log by path, or none
+    (a recipe for any log, given by path on the command line)."""
     from genrec.datasets.loading import DATASETS
 
     main.import_stages()
@@ -106,7 +107,15 @@ def test_every_experiment_file_parses_and_names_a_known_dataset():
         for name in names:
             gin.clear_config()
             main.parse_gin([os.path.join("configs", "experiments", name)], [])
-            assert gin.query_parameter("load_dataset.name") in DATASETS, name
+            dataset = gin.query_parameter("load_dataset.name")
+            try:
+                path = gin.query_parameter("load_dataset.path")
+            except ValueError:
+                path = None
+            if path is not None:
+                assert gin.query_parameter("load_dataset.format") and os.path.exists(path), name
+            else:
+                assert dataset in DATASETS or dataset is None, name
     finally:
         os.chdir(cwd)
         gin.clear_config()

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import subprocess
 import sys
 import time
 from typing import Optional
@@ -23,6 +22,7 @@ from typing import Optional
 from absl import app, flags
 
 from benchmarks.quality import plots, published, tables
+from genrec.sweep import stage as sweep_stage
 from genrec.train.selection import best_step
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -207,21 +207,18 @@ def genrec_stage(gin_file: str, stage: str, run_dir: str, bindings: list[str],
     """Runs `python -m genrec.main --run_mode=<stage>` (eval: of run_dir's checkpoints, written to
     out_dir); returns (wall seconds, None) or (wall seconds, a 'missing' row naming the log)."""
     out_dir = out_dir or run_dir
-    os.makedirs(out_dir, exist_ok=True)
-    cmd = [sys.executable, "-m", "genrec.main", f"--gin_file={gin_file}", f"--run_mode={stage}",
-           f"--workdir={out_dir}", f"--data_dir={os.path.join(run_dir, '..', 'tfds')}",
-           f"--raw_data_dir={FLAGS.raw_data_dir}"] + [f"--gin_bindings={b}" for b in bindings]
+    args = [f"--gin_file={gin_file}", f"--run_mode={stage}", f"--workdir={out_dir}",
+            f"--data_dir={os.path.join(run_dir, '..', 'tfds')}",
+            f"--raw_data_dir={FLAGS.raw_data_dir}"] + [f"--gin_bindings={b}" for b in bindings]
     if stage == "eval":
-        cmd.append(f"--checkpoint_dir={os.path.join(run_dir, 'checkpoints')}")
+        args.append(f"--checkpoint_dir={os.path.join(run_dir, 'checkpoints')}")
     log_path = os.path.join(out_dir, f"{stage}.log")
-    logging.info("genrec %s: %s (log: %s)", stage, " ".join(cmd), log_path)
-    start = time.time()
-    with open(log_path, "w") as log:
-        code = subprocess.call(cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+    logging.info("genrec %s (log: %s)", stage, log_path)
+    code, wall = sweep_stage.run_stage(args, log_path, cwd=REPO)
     if code:
-        return time.time() - start, {"name": row_name(), "missing": f"`--run_mode={stage}` failed "
-                                                                        f"with exit code {code}; see {log_path}"}
-    return time.time() - start, None
+        return wall, {"name": row_name(), "missing": f"`--run_mode={stage}` failed "
+                                                     f"with exit code {code}; see {log_path}"}
+    return wall, None
 
 
 def checkpoint_steps(directory: str) -> list[int]:

@@ -28,6 +28,7 @@ from flax import nnx
 
 from genrec.evaluate import beyond_accuracy, data_parallel, postprocess, protocol, ranking
 from genrec.metrics import rating, text_metrics
+from genrec.model import decoding
 
 FAMILIES = ("sequential", "direct", "rating", "explanation", "review")
 Example = dict[str, Any]  # one seqio example as numpy: inputs, targets_pretokenized, metadata fields
@@ -105,8 +106,6 @@ class Evaluator:
                  config: EvalConfig = EvalConfig(), eos_id: int = 1,
                  beam_search: Optional[Callable] = None, greedy: Optional[Callable] = None):
         if beam_search is None or greedy is None:
-            from genrec.model import decoding
-
             beam_search = beam_search or decoding.constrained_beam_search
             greedy = greedy or decoding.greedy_decode
         self.model, self.trie, self.vocabulary, self.config = model, trie, vocabulary, config
@@ -254,7 +253,9 @@ def answer_kind(family: str, example: Example) -> str:
     template by the tasks), else its template's, else from the family and target (number → rating)."""
     if "answer_kind" in example:
         return _text(example["answer_kind"])
+    # genrec.tasks imports seqio on import; the evaluator runs where TensorFlow is absent (snapshots)
     from genrec.tasks.templates import all_families
+
 
     try:
         return all_families()[family].by_id(_text(example.get("template_id", ""))).answer

@@ -13,6 +13,7 @@ import jax
 import numpy as np
 
 from genrec.evaluate import evaluator, full_ranking, popularity, protocol, results
+from genrec.model import trie as trie_lib
 from genrec.runtime import families
 from genrec.runtime.families import EvalInputs
 from genrec.runtime.meta import CheckpointMeta
@@ -43,8 +44,6 @@ def score_tasks(model, meta: CheckpointMeta, *, checkpoint_dir: str, names: Sequ
                 vocabulary, identifier_scheme: str, mesh: jax.sharding.Mesh, out_dir: str, split: str,
                 max_eval_examples: Optional[int], config: evaluator.EvalConfig) -> dict:
     """Every task in `names` (examples_of(name) → its examples), then <out_dir>/results.{json,md}."""
-    from genrec.model import trie as trie_lib
-
     ev = evaluator.Evaluator(model, trie=trie_lib.build_trie(item_tokens), item_tokens=item_tokens,
                              vocabulary=vocabulary, popularity=popularity, config=config,
                              eos_id=vocabulary.eos_id)

@@ -15,6 +15,7 @@ from typing import Callable, Optional
 import gin
 import numpy as np
 
+from genrec import datasets
 from genrec.datasets import records
 from genrec.semantic_ids import schemes, stats
 
@@ -50,8 +51,6 @@ def build_ids(ctx, scheme: Callable[..., schemes.SchemeCodes] = schemes.rqvae_sc
 
     Embeddings are cached in `embedding_cache_dir` (default <workdir>/../embeddings).
     """
-    from genrec import datasets
-
     dataset = datasets.load(data_dir=ctx.data_dir, raw_data_dir=ctx.raw_data_dir)
     cache_dir = embedding_cache_dir or os.path.join(ctx.workdir, "..", "embeddings")
     return build_identifiers(dataset, scheme, os.path.join(ctx.workdir, OUT_DIR), cache_dir, plots)

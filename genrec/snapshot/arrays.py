@@ -11,6 +11,8 @@ from typing import Iterator, Mapping, Sequence
 
 import numpy as np
 
+META_FILE = "meta.json"  # a snapshot's settings and counts (written by snapshot/write.py)
+
 LENGTHS = ".lengths"
 
 

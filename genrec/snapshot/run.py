@@ -15,18 +15,18 @@ import logging
 import os
 from typing import Optional, Sequence
 
-from absl import app, flags
-
 import jax
 import numpy as np
+from absl import app, flags
 
 from genrec.evaluate import evaluator, results, scoring
 from genrec.runtime import checkpoints, families, partitioning
 from genrec.runtime.meta import DEFAULT_MODEL, CheckpointMeta
 from genrec.snapshot import arrays
-from genrec.snapshot.write import META_FILE
+from genrec.snapshot.arrays import META_FILE
 from genrec.train import optimizers, trainer
 from genrec.train import run as train_run
+
 
 class SentencePieceDecoder:
     """The vocabulary's `decode` and `eos_id`, from spm.model with sentencepiece alone."""

@@ -20,10 +20,18 @@ from typing import Optional, Sequence
 
 import gin
 import numpy as np
+import seqio
 
+from genrec import datasets
+from genrec.evaluate import beyond_accuracy
+from genrec.evaluate import run as eval_run
+from genrec.model.config import ModelConfig
 from genrec.snapshot import arrays
-
-META_FILE = "meta.json"
+from genrec.snapshot.arrays import META_FILE
+from genrec.tasks import pipeline, registry
+from genrec.tasks.vocabulary import item_token_ids
+from genrec.train import optimizers, trainer
+from genrec.train import run as train_run
 
 
 def _bindings(selector: str) -> dict:
@@ -42,8 +50,6 @@ def _settings(fn, selector: str) -> dict:
 def snapshot(ctx, *, eval_splits: Sequence[str] = ("validation", "test"),
              out_dir: Optional[str] = None) -> str:
     """The run mode: writes the snapshot of the gin-configured run; returns its folder."""
-    from genrec import datasets
-
     dataset = datasets.load(data_dir=ctx.data_dir, raw_data_dir=ctx.raw_data_dir)
     return write_snapshot(ctx.workdir, dataset, out_dir or os.path.join(ctx.workdir, "snapshot"),
                           eval_splits=eval_splits)
@@ -52,17 +58,6 @@ def snapshot(ctx, *, eval_splits: Sequence[str] = ("validation", "test"),
 def write_snapshot(workdir: str, dataset, out: str, *, eval_splits: Sequence[str] = ("validation", "test")) -> str:
     """The core, on an in-memory RecDataset: identifiers from <workdir> (as `--run_mode=train` finds
     them), tasks and model settings from gin."""
-    from genrec.evaluate import beyond_accuracy
-    from genrec.evaluate import run as eval_run
-    from genrec.model.config import ModelConfig
-    from genrec.tasks import pipeline, registry
-    from genrec.tasks.vocabulary import item_token_ids
-    from genrec.train import optimizers
-    from genrec.train import run as train_run
-    from genrec.train import trainer
-
-    import seqio
-
     if _bindings("genrec.tasks.pipeline.prepare_tasks").get("mixture_rates"):
         raise ValueError("snapshots sample tasks in proportion to their examples; unbind "
                          "prepare_tasks.mixture_rates or train with --run_mode=train")

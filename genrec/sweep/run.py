@@ -23,12 +23,10 @@ import logging
 import os
 import re
 import shlex
-import subprocess
 import sys
-import time
 from typing import Optional, Sequence
 
-from genrec.sweep import axes, grid, report
+from genrec.sweep import axes, grid, report, stage
 from genrec.sweep.layout import (POINT_FILE, RESULTS, SWEEP_FILE, data_dir, read_point,  # noqa: F401
                                    run_dir, write_point, write_sweep)
 from genrec.sweep.spec import SweepSpec, load_spec
@@ -69,17 +67,11 @@ def run_point(spec: SweepSpec, point: grid.Point, sweep_dir: str, python: str,
     for mode in spec.run_modes:
         if record["stages"].get(mode, {}).get("rc") == 0:
             continue
-        cmd = [python, "-m", "genrec.main"] + stage_args(point, mode, workdir, data_dir(sweep_dir))
-        cmd += list(extra_args)
         log_path = os.path.join(workdir, "logs", f"{mode}.log")
         logging.info("%s: %s (log: %s)", point.name, mode, log_path)
-        start = time.time()
-        with open(log_path, "w") as log:
-            log.write("$ " + shlex.join(cmd) + "\n")
-            log.flush()
-            rc = subprocess.call(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=axes.REPO_ROOT)
-        record["stages"][mode] = {"rc": rc, "wall_s": round(time.time() - start, 2),
-                                  "log": os.path.relpath(log_path, workdir)}
+        rc, wall = stage.run_stage(stage_args(point, mode, workdir, data_dir(sweep_dir)) + list(extra_args),
+                                   log_path, python=python, cwd=axes.REPO_ROOT)
+        record["stages"][mode] = {"rc": rc, "wall_s": round(wall, 2), "log": os.path.relpath(log_path, workdir)}
         write_point(workdir, record)
         if rc != 0:
             logging.error("%s: run mode %s failed (exit %d); last lines of %s:\n%s",

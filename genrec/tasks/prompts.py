@@ -14,7 +14,7 @@ import numpy as np
 
 from genrec.datasets.records import RecDataset, UserHistory
 from genrec.semantic_ids.artifact import Identifiers
-from genrec.tasks import examples, registry
+from genrec.tasks import examples, pipeline, registry, vocabulary
 from genrec.tasks.templates import Template, all_families
 from genrec.tasks.templates import sequential as sequential_templates
 
@@ -53,8 +53,6 @@ class SequentialPrompts:
 def trained_prompts(meta, dataset: RecDataset, identifiers: Identifiers,
                     template_id: str = "sequential-1") -> SequentialPrompts:
     """The prompts of the encoder-decoder checkpoint whose meta is `meta`."""
-    from genrec.tasks import pipeline, vocabulary
-
     vocab_path = meta.vocabulary
     return SequentialPrompts(
         dataset, identifiers, vocabulary.load_vocabulary(os.path.dirname(vocab_path)),

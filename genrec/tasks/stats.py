@@ -5,6 +5,7 @@ The counts equal the number of examples the registered tasks yield (tests check 
 """
 from __future__ import annotations
 
+from genrec.datasets import run as datasets_run
 from genrec.datasets.records import SPLITS, RecDataset
 from genrec.tasks.examples import FAMILIES, ExampleConfig, available_fields, unavailable_reason
 from genrec.tasks.templates import all_families
@@ -54,9 +55,7 @@ def format_family_counts(counts: dict[str, dict[str, int]], name: str = "") -> s
 
 def _register_with_stats_run_mode() -> None:
     """`--run_mode=stats` prints and saves these counts (under 'examples_per_task_family')."""
-    from genrec.datasets import run
-
-    run.register_stats_provider("examples_per_task_family", family_example_counts)
+    datasets_run.register_stats_provider("examples_per_task_family", family_example_counts)
 
 
 _register_with_stats_run_mode()
