@@ -107,5 +107,6 @@ def evaluate(scorer: Scorer, dataset: RecDataset, split: str, *, max_len: int,
 
 
 def save_per_user(path: str, per_user: dict[str, np.ndarray]) -> None:
-    """Writes the per-user arrays as an .npz (no pickled objects; np.load(path) reads them back)."""
-    np.savez(path, **per_user)
+    """Writes the per-user arrays as a compressed .npz (mostly zeros: misses; no pickled objects,
+    np.load(path) reads them back)."""
+    np.savez_compressed(path, **per_user)
