@@ -1,6 +1,6 @@
 """What one training epoch of each tuned-SASRec variant costs here, to size PROTOCOL.md's grid.
 
-  nice -n 10 python benchmarks/quality/sasrec_epoch_cost.py --dataset=amazon-2014-beauty \
+  nice -n 10 python -m benchmarks.quality.sasrec_epoch_cost --dataset=amazon-2014-beauty \
       --out=benchmarks/quality/sasrec_grid_beauty/epoch_cost.json
 
 Trains, for each variant, one step on every batch shape (compilation, not counted) and then one
@@ -16,18 +16,16 @@ import subprocess
 import sys
 import time
 
+import jax
+import numpy as np
+import optax
+from flax import nnx
+
+from benchmarks.quality import sasrec_grid
+from genrec.baselines import trainer
+from genrec.evaluate import sequences
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, REPO)
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-import jax  # noqa: E402
-import numpy as np  # noqa: E402
-import optax  # noqa: E402
-from flax import nnx  # noqa: E402
-
-import sasrec_grid  # noqa: E402
-from genrec.baselines import trainer  # noqa: E402
-from genrec.evaluate import sequences  # noqa: E402
 
 VARIANTS = (  # (loss settings, width): each at 1 head, history length 50, all positions
     ({"loss": "ce"}, 64), ({"loss": "sampled_softmax", "num_negatives": 256}, 64),
@@ -77,7 +75,7 @@ def main():
         print(json.dumps(rows[-1]), flush=True)
         os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
         with open(args.out, "w") as f:
-            json.dump({"dataset": args.dataset, "command": " ".join(["python"] + sys.argv),
+            json.dump({"dataset": args.dataset, "command": " ".join(["python -m benchmarks.quality.sasrec_epoch_cost"] + sys.argv[1:]),
                        "commit": subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True,
                                                 text=True).stdout.strip(),
                        "cpu_count": os.cpu_count(), "rows": rows}, f, indent=1)

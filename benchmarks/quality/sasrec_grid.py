@@ -1,6 +1,6 @@
 """The tuned-SASRec search of benchmarks/quality/PROTOCOL.md, section 8, on validation only.
 
-  nice -n 10 python benchmarks/quality/sasrec_grid.py --dataset=amazon-2014-beauty --protocol=excluded \
+  nice -n 10 python -m benchmarks.quality.sasrec_grid --dataset=amazon-2014-beauty --protocol=excluded \
       --stage=1 [--max_runs=N] [--out=benchmarks/quality/sasrec_grid_beauty]
 
 Each configuration trains on split('train') with seed 0, is selected on validation NDCG@10 (every
@@ -27,13 +27,12 @@ import subprocess
 import sys
 import time
 
+import numpy as np
+
+from genrec.baselines import trainer
+from genrec.evaluate import significance
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, REPO)
-
-import numpy as np  # noqa: E402
-
-from genrec.baselines import trainer  # noqa: E402
-from genrec.evaluate import significance  # noqa: E402
 
 SHORT = {"amazon-2014-beauty": "beauty", "amazon-2014-musical-instruments": "musical_instruments",
          "movielens-100k": "ml100k"}
@@ -183,7 +182,7 @@ def main():
             result = trainer.run_sasrec(dataset, name="tuned-sasrec", model_config=model_config,
                                         train_config=train_config)
             row = headline_row(result, args.dataset, args.protocol, seed, {"run": choice["name"], "folder": out})
-            row.update(protocol_commit=protocol_commit, commit=commit, command=" ".join(["python"] + sys.argv),
+            row.update(protocol_commit=protocol_commit, commit=commit, command=" ".join(["python -m benchmarks.quality.sasrec_grid"] + sys.argv[1:]),
                        uptime_before=before, uptime_after=uptime(),
                        per_user_files={k: os.path.relpath(v, REPO) for k, v in result["per_user_files"].items()})
             with open(os.path.join(final_dir, f"tuned-sasrec_seed{seed}.json"), "w") as f:
@@ -201,7 +200,7 @@ def main():
         before, start = uptime(), time.time()
         result = trainer.run_sasrec(dataset, name=name, model_config=model_config, train_config=train_config)
         row = {**result, "stage": args.stage, "search_config": config, "protocol_commit": protocol_commit,
-               "commit": commit, "command": " ".join(["python"] + sys.argv), "uptime_before": before,
+               "commit": commit, "command": " ".join(["python -m benchmarks.quality.sasrec_grid"] + sys.argv[1:]), "uptime_before": before,
                "uptime_after": uptime(), "run_wall_s": time.time() - start,
                "per_user_files": {k: os.path.relpath(v, REPO) for k, v in result["per_user_files"].items()}}
         with open(os.path.join(out, f"{name}.json"), "w") as f:

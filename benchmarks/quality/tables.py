@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-import published
+from benchmarks.quality import published
 
 RANKING = ("recall@5", "recall@10", "ndcg@5", "ndcg@10")
 REPEATS = "history@10"  # share of top-10 slots holding items the user already had

@@ -1,11 +1,8 @@
 """benchmarks/quality tables: genrec's results.json is read, absent rows are shown, targets checked."""
-import os
-import sys
 
 import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "benchmarks", "quality"))
-import tables  # noqa: E402
+from benchmarks.quality import tables
 
 RESULTS = {
     "run": {"dataset": "amazon-2014-beauty", "identifier_scheme": "rqvae"},

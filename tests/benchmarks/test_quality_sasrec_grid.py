@@ -1,11 +1,8 @@
 """benchmarks/quality/sasrec_grid.py: the declared stages of PROTOCOL.md section 8."""
-import os
-import sys
 
 import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "benchmarks", "quality"))
-import sasrec_grid  # noqa: E402
+from benchmarks.quality import sasrec_grid
 
 
 def test_stages_enumerate_the_declared_grid():
