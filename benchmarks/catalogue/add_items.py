@@ -5,7 +5,8 @@
 
 Two bundles over every Beauty item, their identifiers built from the items' metadata text by the
 frozen TF-IDF+SVD encoder (64-d): the parallel-digit recipe (OPQ 32 digits x 256 codes + collision
-digit, exact ranking) and the encoder-decoder (RQ-KMeans 3 x 256 + collision level, SentencePiece
+digit, exact ranking; once more with an HNSW MIPS index over its item vectors, which add-items
+rebuilds) and the encoder-decoder (RQ-KMeans 3 x 256 + collision level, SentencePiece
 vocabulary, trie). Untrained models: an update never reads the parameters (params.npz is
 hard-linked), so their values do not change the timing. The 1,000 new items are Beauty items sampled
 with a seed, given new ids and a changed title ("... - new formula"), in the items.tsv format.
@@ -33,8 +34,9 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 sys.path.insert(0, REPO)
 
 from genrec.datasets import amazon, records  # noqa: E402
+from genrec.evaluate import exact  # noqa: E402
 from genrec.export import bundle as bundle_lib  # noqa: E402
-from genrec.export import catalogue_update  # noqa: E402
+from genrec.export import catalogue_update, mips_index  # noqa: E402
 from genrec.semantic_ids import artifact, coder, collisions, encoders, opq, rqkmeans, text  # noqa: E402
 
 BEAUTY = os.path.join(REPO, "..", "shared", "data", "amazon-2014-beauty")
@@ -63,6 +65,15 @@ def parallel_bundle(directory: str, items: records.ItemTable) -> str:
                                    model_config=config.to_dict(), identifiers=ids, source_ids=items.source_ids,
                                    titles=items.field("title"), provenance={"dataset": "beauty"},
                                    model_kind="parallel_ids")
+
+
+def indexed_parallel_bundle(directory: str, items: records.ItemTable, built: str) -> str:
+    """The parallel-digit bundle plus an HNSW MIPS index over its item vectors (mips_index defaults)."""
+    shutil.copytree(built, directory)
+    b = bundle_lib.read_bundle(directory)
+    vectors = exact.item_vectors(catalogue_update.bundle_model(b), b.identifiers.codes)
+    mips_index.build(np.asarray(vectors), kind="hnsw").save(os.path.join(directory, catalogue_update.MIPS_INDEX))
+    return directory
 
 
 def encoder_decoder_bundle(directory: str, dataset: records.RecDataset) -> str:
@@ -145,6 +156,8 @@ def main() -> None:
     results = {"command": " ".join(["nice -n 5 .venv/bin/python"] + sys.argv), "uptime_before": uptime(),
                "catalogue_items": dataset.num_items, "new_items": 1000, "bundles": {}}
     builders = {"parallel_ids_opq32": lambda d: parallel_bundle(d, dataset.items),
+                "parallel_ids_opq32_hnsw": lambda d: indexed_parallel_bundle(
+                    d, dataset.items, os.path.join(work, "parallel_ids_opq32")),
                 "encoder_decoder_rqkmeans3": lambda d: encoder_decoder_bundle(d, dataset)}
     for name, build in builders.items():
         start = time.perf_counter()

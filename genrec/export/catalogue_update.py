@@ -191,22 +191,34 @@ def bundle_model(b: bundle_lib.Bundle):
 
 
 def update_mips_index(staging: str, b: bundle_lib.Bundle, identifiers: Identifiers) -> Optional[str]:
-    """Rebuilds the bundle's MIPS index, where it has one, over the new catalogue's item vectors
-    (exact.item_vectors of the new identifiers), with the old index's kind and settings; its ids are
-    row numbers, so an index of the old catalogue would miss new items and misname rows after a
-    removal. Its recall against exact ranking is not re-measured (a bundle holds no histories): the
-    build-time figure stays in index.json under `recall_before_update`. Returns None (no index) or
-    'rebuilt'."""
+    """Brings the bundle's MIPS index, where it has one, to the new catalogue (its ids are row
+    numbers: an index of the old catalogue would miss new items, and misname rows after a removal).
+    Rows only appended (add-items): the new items' vectors (exact.item_vectors) are added to the
+    index, O(new items). Otherwise (remove-items): rebuilt over every item's vector with the old
+    index's kind and settings. Its recall against exact ranking is not re-measured (a bundle holds no
+    histories): index.json keeps the build-time figure under `recall_before_update`. Returns None (no
+    index), 'extended' or 'rebuilt'."""
     if not os.path.isdir(os.path.join(b.directory, MIPS_INDEX)):
         return None
-    old = mips_index.MipsIndex.load(os.path.join(b.directory, MIPS_INDEX))
-    vectors = np.asarray(exact.item_vectors(bundle_model(b), identifiers.codes))
-    settings = mips_index.default_params(old.kind, len(vectors))
-    new = mips_index.build(vectors, kind=old.kind, **{k: v for k, v in old.params.items() if k in settings})
-    new.recall = {"recall_before_update": old.recall}
+    index = mips_index.MipsIndex.load(os.path.join(b.directory, MIPS_INDEX))
+    n, old_recall = index.num_items, index.recall
+    appended = (n == len(b.source_ids) and identifiers.num_items >= n
+                and np.array_equal(identifiers.codes[:n], b.identifiers.codes))
+    model = bundle_model(b)
+    if appended:
+        index.index.add(np.ascontiguousarray(exact.item_vectors(model, identifiers.codes[n:]), np.float32))
+        index.num_items = identifiers.num_items
+        outcome = "extended"
+    else:
+        vectors = np.asarray(exact.item_vectors(model, identifiers.codes))
+        settings = mips_index.default_params(index.kind, len(vectors))
+        index = mips_index.build(vectors, kind=index.kind,
+                                 **{k: v for k, v in index.params.items() if k in settings})
+        outcome = "rebuilt"
+    index.recall = {"recall_before_update": old_recall}
     shutil.rmtree(os.path.join(staging, MIPS_INDEX))  # hard links to the old version's files
-    new.save(os.path.join(staging, MIPS_INDEX))
-    return "rebuilt"
+    index.save(os.path.join(staging, MIPS_INDEX))
+    return outcome
 
 
 def _catalogue_log(directory: str) -> dict:
