@@ -1,4 +1,5 @@
-"""Shared test setup: 8 simulated CPU devices (set before JAX starts) and the real-data path."""
+"""Shared test setup: 8 simulated CPU devices (set before JAX starts), a fresh gin config around every
+test, and the real-data path. Tiny model configs: tests/helpers.py."""
 import os
 
 os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=8")
@@ -14,6 +15,16 @@ FIXTURES = os.path.join(REPO, "data", "fixtures")
 def _raw_data_dir():
     path = os.environ.get("GENREC_RAW_DATA_DIR", os.path.join(REPO, "..", "shared", "data"))
     return os.path.abspath(path) if os.path.isdir(path) else None
+
+
+@pytest.fixture(autouse=True)
+def _fresh_gin():
+    """Every test starts and ends with no gin bindings: none leak from one test into the next."""
+    import gin
+
+    gin.clear_config()
+    yield
+    gin.clear_config()
 
 
 @pytest.fixture(scope="session")

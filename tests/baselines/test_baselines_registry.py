@@ -15,11 +15,8 @@ CONFIGS = os.path.join(os.path.dirname(__file__), "..", "..", "configs", "baseli
 
 @pytest.fixture
 def cpu_budget():
-    gin.clear_config()
     gin.parse_config_files_and_bindings(
         [os.path.join(CONFIGS, "sequential.gin"), os.path.join(CONFIGS, "budget_cpu.gin")], [])
-    yield
-    gin.clear_config()
 
 
 def test_scopes_bind_each_row(cpu_budget):
@@ -37,13 +34,9 @@ def test_scopes_bind_each_row(cpu_budget):
 
 
 def test_gpu_budget_parses():
-    gin.clear_config()
     gin.parse_config_files_and_bindings(
         [os.path.join(CONFIGS, "sequential.gin"), os.path.join(CONFIGS, "budget_gpu.gin")], [])
-    try:
-        assert TrainConfig().max_wall_s is None and TrainConfig().learning_rate == 0.001
-    finally:
-        gin.clear_config()
+    assert TrainConfig().max_wall_s is None and TrainConfig().learning_rate == 0.001
 
 
 def test_bad_requests_name_the_problem(synthetic_small):

@@ -21,10 +21,7 @@ def test_plain_tsv_by_gin_binding_orders_by_time_then_file_order():
     with gin.unlock_config():
         gin.bind_parameter("load_dataset.path", PLAIN)
         gin.bind_parameter("load_dataset.format", "tsv")
-    try:
-        dataset = loading.load()
-    finally:
-        gin.clear_config()
+    dataset = loading.load()
     assert dataset.name == "interactions"  # named after the file
     assert sequences(dataset) == {  # u4 has one interaction: dropped (counted)
         "u1": ["song_a", "song_b", "song_c"],

@@ -83,7 +83,6 @@ def test_run_modes_prepare_then_stats(fixtures_dir, tmp_path, capsys):
     raw.mkdir()
     os.symlink(os.path.join(fixtures_dir, "movielens100k"), raw / "movielens-100k")
     ctx = RunContext(workdir=str(tmp_path), raw_data_dir=str(raw), data_dir=str(tmp_path / "tfds"))
-    gin.clear_config()
     try:
         gin.bind_parameter("load_dataset.name", "movielens-100k")
         run.prepare_data(ctx)
@@ -92,7 +91,6 @@ def test_run_modes_prepare_then_stats(fixtures_dir, tmp_path, capsys):
         stats = run.print_stats(ctx)
     finally:
         run._STATS_PROVIDERS.pop("ratings_seen", None)
-        gin.clear_config()
     printed = capsys.readouterr().out
     assert "movielens-100k: users=3 items=4 interactions=9 mean_seq_len=3.00 median_seq_len=3.0" in printed
     saved = json.loads((tmp_path / "data_stats.json").read_text())

@@ -3,18 +3,11 @@ identifiers, SentencePiece vocabulary, sequential, direct, rating and review tas
 checkpoint of it written with the trainer's Checkpointer (meta as the train run mode writes it)."""
 import os
 
+import helpers
 import numpy as np
 
 DATASET = "evaltest"
 FEATURE_LENGTHS = {"inputs": 160, "targets": 8}
-
-
-def tiny_config(vocab_size: int):
-    from genrec.model.config import ModelConfig
-
-    return ModelConfig(vocab_size=vocab_size, d_model=16, num_heads=2, head_dim=8, mlp_dim=32,
-                       num_encoder_layers=1, num_decoder_layers=1, dropout_rate=0.0,
-                       relative_attention_num_buckets=8, relative_attention_max_distance=16)
 
 
 def build_setup(root: str) -> dict:
@@ -33,7 +26,7 @@ def build_setup(root: str) -> dict:
     identifiers.save(ids_dir)
     vocabulary = build_vocabulary(dataset, identifiers, os.path.join(root, "vocab"), text_vocab_size=200)
     names = register_tasks(DATASET, dataset, identifiers, vocabulary, families=["sequential", "direct", "rating", "review"])
-    config = tiny_config(vocabulary.vocab_size)
+    config = helpers.tiny_t5_config(vocabulary.vocab_size)
     model = EncoderDecoder(config, rngs=nnx.Rngs(0))
     return dict(root=root, dataset=dataset, identifiers=identifiers, identifiers_dir=ids_dir,
                 vocabulary=vocabulary, tasks=names, config=config, model=model)

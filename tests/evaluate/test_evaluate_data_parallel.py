@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import eval_helpers
+import helpers
 from data_parallel_helpers import TASK, evaluate_families, spied_evaluator
 from genrec.evaluate import data_parallel, evaluator
 from genrec.runtime import partitioning
@@ -105,9 +106,7 @@ def test_exact_ranking_and_exact_recommender_split_over_devices():
     n = data.num_items
     codes = np.stack([np.arange(n) // 8, np.arange(n) % 8], 1)
     levels = (-(-n // 8), 8)
-    config = parallel_ids.ParallelIdConfig(level_sizes=levels, num_items=n, d_model=16, num_layers=1, num_heads=2,
-                                           head_dim=8, mlp_dim=32, dropout_rate=0.0, max_len=8,
-                                           relative_attention_num_buckets=8, relative_attention_max_distance=16)
+    config = helpers.tiny_parallel_ids_config(levels, n)
     model = parallel_ids.ParallelIdDecoder(config, rngs=nnx.Rngs(0))
     histories, targets = full_ranking.leave_one_out(data, "test")
     rec = ExactRecommender(exact.scorer(model, codes), max_len=config.max_len, source_ids=data.items.source_ids,

@@ -173,23 +173,19 @@ def test_cross_entropy_with_z_loss_matches_float64():
 
 
 def test_gin_size_files(tmp_path):
+    gin.parse_config_file("configs/models/tiger.gin")
+    tiger = ModelConfig(vocab_size=1024)
+    assert (tiger.d_model, tiger.num_heads, tiger.mlp_dim, tiger.num_encoder_layers) == (128, 6, 1024, 4)
     gin.clear_config()
-    try:
-        gin.parse_config_file("configs/models/tiger.gin")
-        tiger = ModelConfig(vocab_size=1024)
-        assert (tiger.d_model, tiger.num_heads, tiger.mlp_dim, tiger.num_encoder_layers) == (128, 6, 1024, 4)
-        gin.clear_config()
-        gin.parse_config_file("configs/models/base.gin")
-        base = ModelConfig(vocab_size=32128)
-        assert flops.num_params(base) == pytest.approx(247.6e6, rel=0.01)  # T5.1.1-base, untied
-        assert base.scan_layers and base.remat and base.remat_policy == "weight_dots"
-        assert not tiger.scan_layers and not tiger.remat
-        gin.clear_config()
-        gin.parse_config_file("configs/models/small.gin")
-        small = ModelConfig(vocab_size=32128)
-        assert small.scan_layers and small.remat and small.remat_policy == "weight_dots"
-    finally:
-        gin.clear_config()
+    gin.parse_config_file("configs/models/base.gin")
+    base = ModelConfig(vocab_size=32128)
+    assert flops.num_params(base) == pytest.approx(247.6e6, rel=0.01)  # T5.1.1-base, untied
+    assert base.scan_layers and base.remat and base.remat_policy == "weight_dots"
+    assert not tiger.scan_layers and not tiger.remat
+    gin.clear_config()
+    gin.parse_config_file("configs/models/small.gin")
+    small = ModelConfig(vocab_size=32128)
+    assert small.scan_layers and small.remat and small.remat_policy == "weight_dots"
 
 
 def test_config_round_trips_and_rejects_bad_values():

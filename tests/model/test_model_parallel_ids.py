@@ -3,6 +3,7 @@ against per-prefix examples (float64 reference), packed rows against separate ro
 layout of exact ranking."""
 import dataclasses
 
+import helpers
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -16,11 +17,8 @@ LEVELS = (8, 8, 8, 3)  # three digits of 8 codes + a collision digit of 3
 
 
 def tiny(**overrides):
-    kw = dict(level_sizes=LEVELS, num_items=30, d_model=16, num_layers=2, num_heads=2, head_dim=8,
-              mlp_dim=32, dropout_rate=0.0, max_len=8, relative_attention_num_buckets=8,
-              relative_attention_max_distance=16)
-    kw.update(overrides)
-    return parallel_ids.ParallelIdConfig(**kw)
+    return helpers.tiny_parallel_ids_config(**{"level_sizes": LEVELS, "num_items": 30, "num_layers": 2,
+                                               **overrides})
 
 
 def item_codes(num_items=30, seed=0):
@@ -189,33 +187,6 @@ def test_top_digit_tuples_equal_brute_force():
                         for t in itertools.product(range(5), repeat=3)), reverse=True)[:7]
         np.testing.assert_allclose(np.asarray(scores[b]), [s for s, _ in every], rtol=1e-5)
         assert [tuple(int(c) for c in t) for t in tuples[b]] == [t for _, t in every]
-
-
-def test_constrained_digit_beam_against_a_python_beam_and_exact_ranking():
-    from genrec.model.trie import build_trie
-
-    rng = np.random.default_rng(6)
-    codes = np.unique(rng.integers(0, 4, size=(60, 3)), axis=0)[rng.permutation(30)]  # 30 items, shuffled
-    log_probs = jax.nn.log_softmax(jnp.asarray(rng.normal(size=(3, 3, 4)) * 2, jnp.float32), axis=-1)
-    trie = build_trie(codes)
-    exact = np.asarray(parallel_ids.item_scores(log_probs, jnp.asarray(codes)))
-    for beam in (1, 3, 30):
-        items, scores = map(np.asarray, parallel_ids.constrained_digit_beam(log_probs, trie, beam))
-        for b in range(3):  # the same search, written out over code prefixes
-            prefixes = [((), 0.0)]
-            for m in range(3):
-                grown = {(p + (int(c[m]),)): s + float(log_probs[b, m, c[m]])
-                         for p, s in prefixes for c in codes if tuple(c[:m]) == p}
-                prefixes = sorted(grown.items(), key=lambda x: -x[1])[:beam]
-            expected = [int(np.flatnonzero((codes == p).all(axis=1))[0]) for p, _ in prefixes]
-            assert items[b].tolist() == expected
-            np.testing.assert_allclose(scores[b], exact[b, expected], rtol=1e-5)
-        if beam == 30:  # a beam as wide as the catalogue is exact ranking
-            assert (items == np.argsort(-exact, axis=1, kind="stable")).all()
-    # Beam 1 commits to the likelier first digit and misses the best item, which exact ranking finds.
-    hand = jnp.log(jnp.asarray([[[0.6, 0.4], [0.1, 0.9]]]))
-    items, _ = parallel_ids.constrained_digit_beam(hand, build_trie(np.array([[0, 0], [1, 1]])), 1)
-    assert items.tolist() == [[0]] and int(np.argmax(parallel_ids.item_scores(hand, jnp.asarray([[0, 0], [1, 1]])))) == 1
 
 
 @pytest.mark.parametrize("head", ["tied", "untied"])

@@ -176,12 +176,8 @@ def test_opq_scheme_through_build_identifiers(synthetic_small, tmp_path):
 
 
 def test_gin_file_binds_opq():
-    gin.clear_config()
-    try:
-        gin.parse_config_files_and_bindings(
-            [os.path.join(CONFIGS, "opq.gin"), os.path.join(CONFIGS, "minilm.gin")], [])
-        assert gin.query_parameter("build_ids.scheme").selector.endswith("opq_scheme")
-        assert gin.query_parameter("OPQConfig.num_digits") == 32
-        assert gin.query_parameter("OPQConfig.codebook_size") == 256
-    finally:
-        gin.clear_config()
+    gin.parse_config_files_and_bindings(
+        [os.path.join(CONFIGS, "opq.gin"), os.path.join(CONFIGS, "minilm.gin")], [])
+    assert gin.query_parameter("build_ids.scheme").selector.endswith("opq_scheme")
+    assert gin.query_parameter("OPQConfig.num_digits") == 32
+    assert gin.query_parameter("OPQConfig.codebook_size") == 256

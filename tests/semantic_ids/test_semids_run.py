@@ -49,13 +49,9 @@ def test_gin_files_bind_their_scheme(name):
     files = [os.path.join(CONFIGS, f"{name}.gin")]
     if name in ("rqvae", "rqkmeans"):
         files.append(os.path.join(CONFIGS, "minilm.gin"))
-    gin.clear_config()
-    try:
-        gin.parse_config_files_and_bindings(files, [])
-        scheme = gin.query_parameter("build_ids.scheme")
-        assert scheme.selector.endswith(f"{name}_scheme")
-    finally:
-        gin.clear_config()
+    gin.parse_config_files_and_bindings(files, [])
+    scheme = gin.query_parameter("build_ids.scheme")
+    assert scheme.selector.endswith(f"{name}_scheme")
 
 
 def test_build_ids_run_mode(synthetic_small, run_build_ids, monkeypatch):

@@ -69,9 +69,5 @@ def test_tiger_mixture_with_user_tokens_in_the_vocabulary(tiny_rec, tiny_ids, tm
     ("p5.gin", {"inputs": 512, "targets": 64}), ("sequential.gin", {"inputs": 160, "targets": 16}),
     ("tiger.gin", {"inputs": 82, "targets": 16})])
 def test_task_gin_files_bind_the_feature_lengths(gin_file, expected):
-    gin.clear_config()
-    try:
-        gin.parse_config_file(os.path.join(REPO, "configs", "tasks", gin_file))
-        assert pipeline.task_feature_lengths() == expected
-    finally:
-        gin.clear_config()
+    gin.parse_config_file(os.path.join(REPO, "configs", "tasks", gin_file))
+    assert pipeline.task_feature_lengths() == expected

@@ -5,6 +5,7 @@ import dataclasses
 import json
 import os
 
+import helpers
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -19,10 +20,7 @@ LEVELS = (8, 8, 4)
 
 
 def _config(dataset):
-    return parallel_ids.ParallelIdConfig(level_sizes=LEVELS, num_items=dataset.num_items, d_model=16,
-                                         num_layers=1, num_heads=2, head_dim=8, mlp_dim=32, dropout_rate=0.1,
-                                         max_len=8, relative_attention_num_buckets=8,
-                                         relative_attention_max_distance=16)
+    return helpers.tiny_parallel_ids_config(LEVELS, dataset.num_items, dropout_rate=0.1)
 
 
 @pytest.fixture(scope="module")

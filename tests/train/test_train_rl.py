@@ -4,6 +4,7 @@ catalogue lookup of unconstrained samples, training-split-only data, and the run
 trainer: 8 devices like 1, exact resume, an RL checkpoint read back like any other."""
 import os
 
+import helpers
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -106,9 +107,7 @@ def test_catalogue_lookup_finds_every_item_and_nothing_else():
 # --- one step on a tiny model ---------------------------------------------------------------------
 
 def _tiny(num_items):
-    return parallel_ids.ParallelIdConfig(level_sizes=LEVELS, num_items=num_items, d_model=16, num_layers=1,
-                                         num_heads=2, head_dim=8, mlp_dim=32, dropout_rate=0.1, max_len=8,
-                                         relative_attention_num_buckets=8, relative_attention_max_distance=16)
+    return helpers.tiny_parallel_ids_config(LEVELS, num_items, dropout_rate=0.1)
 
 
 def _codes(num_items, seed=0):

@@ -45,11 +45,9 @@ def test_run_mode_trains_and_writes_the_shared_contract(trained):
 
 
 def test_batches_resume_at_the_same_position(trained):
-    from genrec.tasks.pipeline import task_feature_lengths
-
     workdir, summary, dataset = trained
     _, meta = checkpoints.read_meta(str(workdir / "checkpoints"))
-    lengths = task_feature_lengths()
+    lengths = meta.task_feature_lengths  # what the run trained with
     first = data.batches(meta.mixture, lengths, 4, seed=0)
     stream = [next(first) for _ in range(3)]
     resumed = next(data.batches(meta.mixture, lengths, 4, seed=0, start_step=2))
@@ -62,11 +60,9 @@ def test_batches_resume_at_the_same_position(trained):
 
 
 def test_the_run_reports_how_full_its_first_packed_batch_is(trained):
-    from genrec.tasks.pipeline import task_feature_lengths
-
     workdir, summary, _ = trained
     _, meta = checkpoints.read_meta(str(workdir / "checkpoints"))
-    first = next(data.batches(meta.mixture, task_feature_lengths(), 16, seed=0))
+    first = next(data.batches(meta.mixture, meta.task_feature_lengths, 16, seed=0))
     assert summary["first_batch_fill"] == packing.fill(first)
     fill = summary["first_batch_fill"]
     assert fill["examples_per_row"] >= 1.0 and 0.0 < fill["inputs_fill"] <= 1.0
@@ -75,7 +71,6 @@ def test_the_run_reports_how_full_its_first_packed_batch_is(trained):
 
 @pytest.mark.parametrize("scheme, falls_back", [("rqvae_scheme", False), ("atomic_scheme", True)])
 def test_a_configured_scheme_without_built_ids_is_an_error_not_atomic_ids(tmp_path, scheme, falls_back):
-    import gin
     import genrec.semantic_ids.run  # noqa: F401 - registers build_ids and the schemes
     from genrec.datasets import synthetic
 
@@ -89,5 +84,4 @@ def test_a_configured_scheme_without_built_ids_is_an_error_not_atomic_ids(tmp_pa
             with pytest.raises(FileNotFoundError, match="run --run_mode=build_ids"):
                 run.identifiers_for(str(tmp_path), dataset)
             assert not (tmp_path / "atomic_ids").exists()
-    gin.clear_config()
-    assert run.configured_scheme() is None
+    assert run.configured_scheme() is None  # the context cleared the binding

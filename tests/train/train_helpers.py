@@ -1,4 +1,5 @@
 """Tiny model + deterministic random batches shared by the trainer tests."""
+import helpers
 import numpy as np
 
 VOCAB = 48
@@ -6,13 +7,7 @@ ENC_LEN, DEC_LEN = 10, 5
 
 
 def tiny_config(**overrides):
-    from genrec.model.config import ModelConfig
-
-    kw = dict(vocab_size=VOCAB, d_model=16, num_heads=2, head_dim=8, mlp_dim=32, num_encoder_layers=1,
-              num_decoder_layers=1, dropout_rate=0.0, relative_attention_num_buckets=8,
-              relative_attention_max_distance=16)
-    kw.update(overrides)
-    return ModelConfig(**kw)
+    return helpers.tiny_t5_config(VOCAB, **overrides)
 
 
 def factory_for(config):
