@@ -9,7 +9,7 @@ against the target.
 
 A parallel-digit checkpoint (genrec/model/parallel_ids.py) is ranked the same three ways from one
 forward pass per user: a trie-constrained beam over its digits in order
-(parallel_ids.constrained_digit_beam) and the exact sum of digit log-probabilities over every item.
+(benchmarks/decode/digit_beam.py) and the exact sum of digit log-probabilities over every item.
 """
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ import tqdm
 from flax import nnx
 
 from benchmarks.decode.decode_benchmark import report, uptime
+from benchmarks.decode.digit_beam import constrained_digit_beam
 from genrec import datasets
 from genrec.evaluate import beyond_accuracy, evaluator, exact, full_ranking, ranking, sequences
 from genrec.evaluate.run import task_examples
@@ -87,7 +88,7 @@ def exact_scores(model, examples, item_tokens: np.ndarray, chunk: int) -> np.nda
 
 @nnx.jit(static_argnames=("beam",))
 def _digit_beam(model, token_codes, trie, tokens, beam: int):
-    return parallel_ids.constrained_digit_beam(exact.history_log_probs(model, token_codes, tokens), trie, beam)
+    return constrained_digit_beam(exact.history_log_probs(model, token_codes, tokens), trie, beam)
 
 
 def parallel_digit_rows(model, identifiers, dataset, users: int, beams) -> tuple[dict, int]:

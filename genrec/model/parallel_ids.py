@@ -423,22 +423,3 @@ def top_digit_tuples(log_probs: jax.Array, k: int) -> tuple[jax.Array, jax.Array
         parent, code = flat // cand.shape[2], (flat % cand.shape[2]).astype(jnp.int32)
         tuples = jnp.concatenate([jnp.take_along_axis(tuples, parent[..., None], axis=1), code[..., None]], axis=-1)
     return tuples, scores
-
-
-def constrained_digit_beam(log_probs: jax.Array, trie, beam_size: int) -> tuple[jax.Array, jax.Array]:
-    """Trie-constrained beam search over the digits in order (genrec/model/trie.py, built on the item
-    codes): [B, M, K] per-digit log-probs → (item ids [B, beam], scores [B, beam]) best first; -1 and
-    -inf fill a beam the catalogue cannot. Unlike top_digit_tuples this is not exact: a prefix that
-    leads to few items can crowd out one that leads to the best item. It is here to measure what a
-    beam loses against exact ranking (benchmarks/decode/beam_vs_exact.py)."""
-    b = log_probs.shape[0]
-    nodes = jnp.zeros((b, 1), jnp.int32)
-    scores = jnp.zeros((b, 1), log_probs.dtype)
-    for digit in range(trie.depth):
-        children, valid = trie.children(nodes)  # [B, beam, width]
-        codes = jnp.maximum(trie.node_token[children], 0).reshape(b, -1)
-        gain = jnp.take_along_axis(log_probs[:, digit], codes, axis=1).reshape(children.shape)
-        cand = jnp.where(valid, scores[..., None] + gain, -jnp.inf).reshape(b, -1)
-        scores, flat = jax.lax.top_k(cand, min(beam_size, cand.shape[1]))
-        nodes = jnp.take_along_axis(children.reshape(b, -1), flat, axis=1)
-    return jnp.where(scores > -jnp.inf, trie.node_item[nodes], -1), scores
