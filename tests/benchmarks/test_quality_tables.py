@@ -3,6 +3,7 @@
 import pytest
 
 from benchmarks.quality import tables
+from genrec.train import selection
 
 RESULTS = {
     "run": {"dataset": "amazon-2014-beauty", "identifier_scheme": "rqvae"},
@@ -78,8 +79,8 @@ def test_rating_table_only_when_a_row_has_ratings(rmse_rows):
 
 
 def test_the_genrec_step_is_chosen_on_validation_and_shown_with_the_compute():
-    assert tables.best_step({200: 0.010, 400: 0.031, 600: 0.029}) == 400
-    assert tables.best_step({600: 0.03, 400: 0.03, 200: 0.01}) == 400  # a tie: the earlier step
+    assert selection.best_step({200: 0.010, 400: 0.031, 600: 0.029}) == 400
+    assert selection.best_step({600: 0.03, 400: 0.03, 200: 0.01}) == 400  # a tie: the earlier step
     row = tables.genrec_row(RESULTS, {"train": 2.0})
     row["cost"]["best_step"] = 60
     md = tables.markdown("amazon-2014-beauty", "cpu", [row], [], "run.py")
