@@ -26,7 +26,6 @@ def _knob(value=1):
 
 
 def test_gin_typo_is_an_error_that_names_it(tmp_path):
-    gin.clear_config()
     with pytest.raises(main.GinConfigError, match="_kn0b"):
         main.parse_gin([], ["_kn0b.value = 3"])
     with pytest.raises(main.GinConfigError, match="valeu"):
@@ -43,12 +42,10 @@ def test_gin_typo_is_an_error_that_names_it(tmp_path):
         main.parse_gin([str(includes_missing)], [])
     main.parse_gin([], ["_knob.value = 3"])
     assert _knob() == 3
-    gin.clear_config()
 
 
 def test_experiment_files_parse_from_outside_the_checkout(tmp_path, monkeypatch):
     """Experiment files include 'configs/...' relative to the checkout; any directory may run them."""
-    gin.clear_config()
     main.import_stages()
     monkeypatch.chdir(tmp_path)
     main.parse_gin([os.path.join(main.REPO_ROOT, "configs", "experiments", "parallel_ids_beauty.gin")], [])
@@ -118,4 +115,3 @@ def test_every_experiment_file_parses_and_names_a_known_dataset():
                 assert dataset in DATASETS or dataset is None, name
     finally:
         os.chdir(cwd)
-        gin.clear_config()

@@ -29,14 +29,10 @@ def test_chosen_step_reads_the_runs_curve_and_needs_the_checkpoint(tmp_path):
 
 def test_rl_reads_its_loop_from_its_scope_and_nothing_leaks_from_the_experiment():
     genrec_main.import_stages()  # every configurable the experiment binds
-    gin.clear_config()
-    try:
-        genrec_main.parse_gin([os.path.join(genrec_main.REPO_ROOT, "configs", "experiments", "rl_beauty.gin")], [])
-        supervised = trainer.LoopConfig()
-        with gin.config_scope("rl"):
-            rl = trainer.LoopConfig()
-    finally:
-        gin.clear_config()
+    genrec_main.parse_gin([os.path.join(genrec_main.REPO_ROOT, "configs", "experiments", "rl_beauty.gin")], [])
+    supervised = trainer.LoopConfig()
+    with gin.config_scope("rl"):
+        rl = trainer.LoopConfig()
     assert (supervised.num_steps, supervised.batch_size, supervised.keep_checkpoints) == (2200, 64, 12)
     assert (rl.num_steps, rl.batch_size, rl.keep_checkpoints, rl.log_every) == (1000, 64, 20, 10)
     assert rl.max_wall_s == 3600 and rl.checkpoint_every == 100  # rl_beauty.gin's own
