@@ -70,7 +70,8 @@ def bundle_model_and_codes(directory: str, num_items: int, seed: int = 0):
 
     b = bundle_lib.read_bundle(directory)
     family = families.get(b.model)
-    functional = FunctionalModel.from_factory(family.factory(family.config_from_dict(b.manifest["model_config"])))
+    config = family.config_from_dict(b.manifest["model_config"])
+    functional = FunctionalModel.from_factory(family.factory(config))
     model = functional.module(params_io.read_params(b.params_path, b.manifest["param_dtypes"],
                                                     functional.param_shapes()), jax.random.key(0))
     codes = np.asarray(b.identifiers.codes, np.int32)

@@ -63,8 +63,8 @@ def main():
     tokens = sequences.left_pad([np.asarray(h) for h in histories], window)
     (h, offset), forward_s = timed(lambda: jax.block_until_ready(ranker.queries(tokens)))
     h = np.asarray(h)
-    sweep = jax.jit(lambda h, o, items: item_topk.sweep(item_topk.vector_scores, (h, o), items,
-                                                         num_items=ranker.num_items, k=10, mesh=ranker.mesh)[:2])
+    sweep = jax.jit(lambda h, o, items: item_topk.sweep(
+        item_topk.vector_scores, (h, o), items, num_items=ranker.num_items, k=10, mesh=ranker.mesh)[:2])
     (_, exact_ids), exact_s = timed(lambda: jax.block_until_ready(sweep(h, offset, ranker.items)))
     exact_ids = np.asarray(exact_ids)
     vectors = np.asarray(ranker.items)[:ranker.num_items]
@@ -81,19 +81,20 @@ def main():
         for value in map(int, settings):
             index.params["ef_search" if kind == "hnsw" else "nprobe"] = value
             index._apply_search_params()
-            (_, found), search_s = timed(lambda: index.search(h, 10))
+            (_, found), search_s = timed(lambda index=index: index.search(h, 10))
             row = {"method": f"{kind}", "params": dict(index.params), "users_per_s": len(h) / search_s,
                    "top10_recall": item_topk.recall(found, exact_ids), "speedup_vs_exact": exact_s / search_s,
                    "build_s": build_s, "index_gb": size_gb}
             rows.append(row)
             print(row, flush=True)
     rank_common.write(args.out or "/dev/null", {
-        "what": "MIPS index vs exact chunked matmul over the same item vectors e_n: top-10 recall and users/s "
+        "what": "MIPS index vs exact chunked matmul over the same item vectors e_n: top-10 recall, users/s "
                 "(ranking h only; the model forward is forward_users_per_s for both)",
         "num_items": args.num_items, "bundle": args.bundle, "users": len(h), "history_window": window,
         "forward_users_per_s": len(h) / forward_s, "exact_users_per_s": len(h) / exact_s,
         "command": " ".join(["nice -n 5 .venv/bin/python"] + sys.argv),
-        "load_before": before, "load_after": rank_common.load_info(), "peak_rss_gb": rank_common.peak_rss_gb(),
+        "load_before": before, "load_after": rank_common.load_info(),
+        "peak_rss_gb": rank_common.peak_rss_gb(),
         "rows": rows})
 
 

@@ -27,7 +27,8 @@ def main():
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for name, points in sorted(series.items()):
         points.sort()
-        ax.plot(*zip(*points), marker="o", linestyle="--" if "8 devices" in name else "-", label=name)
+        style = "--" if "8 devices" in name else "-"
+        ax.plot(*zip(*points, strict=True), marker="o", linestyle=style, label=name)
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("catalogue items N")

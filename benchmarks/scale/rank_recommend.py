@@ -22,7 +22,6 @@ import os
 import sys
 import time
 
-import jax
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -87,14 +86,17 @@ def main():
         else:
             rec = ExactRecommender(exact.Ranker(model, codes, matmul=mode == "matmul"), **kw)
         built = time.perf_counter() - built
-        run = ((lambda: baseline(rec, dense, histories, args.top_k, batch_size)) if mode == "baseline" else
-               (lambda: rec.recommend_batch(histories, args.top_k, batch_size=batch_size)))
+        if mode == "baseline":
+            run = lambda rec=rec, b=batch_size: baseline(rec, dense, histories, args.top_k, b)  # noqa: E731
+        else:
+            run = lambda rec=rec, b=batch_size: rec.recommend_batch(histories, args.top_k, batch_size=b)  # noqa: E731
         _, cold = timed(run)
         result, warm = timed(run)
         lists = [[r.item for r in recs] for recs in result]
         reference = lists if reference is None else reference
-        same = float(np.mean([a == b for a, b in zip(lists, reference)]))
-        overlap = float(np.mean([len(set(a) & set(b)) / max(1, len(b)) for a, b in zip(lists, reference)]))
+        same = float(np.mean([a == b for a, b in zip(lists, reference, strict=True)]))
+        overlap = float(np.mean([len(set(a) & set(b)) / max(1, len(b))
+                                 for a, b in zip(lists, reference, strict=True)]))
         row = {"mode": mode, "batch_size": batch_size, "build_s": built, "cold_s": cold, "warm_s": warm,
                "cold_users_per_s": len(histories) / cold, "warm_users_per_s": len(histories) / warm,
                "same_lists_as_first_mode": same, "top10_overlap_with_first_mode": overlap,

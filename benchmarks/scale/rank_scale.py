@@ -26,7 +26,6 @@ if "--devices=8" in sys.argv:
     os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=8"
 
 import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -44,7 +43,8 @@ def parse_args():
     p.add_argument("--dense_users", type=int, default=16, help="users per call of dense_gather")
     p.add_argument("--calls", type=int, default=2, help="timed calls after a warm-up one")
     p.add_argument("--chunk", type=int, default=item_topk.DEFAULT_CHUNK)
-    p.add_argument("--methods", default="dense_gather,gather_chunked,matmul_dense,matmul_chunked,approx_max_k")
+    p.add_argument("--methods",
+                   default="dense_gather,gather_chunked,matmul_dense,matmul_chunked,approx_max_k")
     p.add_argument("--out", default=None)
     return p.parse_args()
 
@@ -68,14 +68,15 @@ def main():
         start = time.perf_counter()
         if method == "dense_gather":
             scorer = exact.scorer(model, codes)
-            bound = jax.jit(lambda *a: jax.lax.top_k(scorer.fn(*a), 10))
-            run = lambda: bound(*scorer.args, batch)  # noqa: E731
+            bound = jax.jit(lambda *a, fn=scorer.fn: jax.lax.top_k(fn(*a), 10))
+            run = lambda bound=bound, scorer=scorer, batch=batch: bound(*scorer.args, batch)  # noqa: E731
             compiled = bound.lower(*scorer.args, batch).compile()
         else:
             chunk = args.num_items if method == "matmul_dense" else args.chunk
             ranker = exact.Ranker(model, codes, matmul=method != "gather_chunked", chunk=chunk, mesh=mesh)
             approx = 0.95 if method == "approx_max_k" else None
-            run = lambda: ranker.top_k(batch, None, 10, approx=approx)  # noqa: E731
+            run = lambda ranker=ranker, batch=batch, approx=approx: ranker.top_k(  # noqa: E731
+                batch, None, 10, approx=approx)
             compiled = exact._top_k.lower(ranker.state, ranker.token_codes, ranker.items, batch, None,
                                           **ranker._static(k=10, approx=approx)).compile()
         prepared = time.perf_counter() - start
@@ -103,7 +104,8 @@ def main():
                 "histories), random-init model of the recipe's shape",
         "num_items": args.num_items, "devices": args.devices, "chunk": args.chunk, "digits": len(codes[0]),
         "d_model": model.config.d_model, "command": " ".join(["nice -n 5 .venv/bin/python"] + sys.argv),
-        "load_before": before, "load_after": rank_common.load_info(), "peak_rss_gb": rank_common.peak_rss_gb(),
+        "load_before": before, "load_after": rank_common.load_info(),
+        "peak_rss_gb": rank_common.peak_rss_gb(),
         "rows": rows})
 
 

@@ -13,15 +13,14 @@ Histories, targets, history exclusion, ties and metrics are those of genrec/eval
 from __future__ import annotations
 
 import functools
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from genrec.evaluate import full_ranking
-from genrec.evaluate import data_parallel, item_topk, protocol, sequences
+from genrec.evaluate import data_parallel, full_ranking, item_topk, protocol, sequences
 from genrec.evaluate.beyond_accuracy import NO_ITEM, beyond_accuracy, history_repeats, train_popularity
 from genrec.evaluate.ranking import metrics_from_ranks
 from genrec.model import parallel_ids
@@ -65,7 +64,8 @@ def item_vectors(model, codes) -> jax.Array:
     heads only: then h . e_n is the digit sum of item n's logits). One gather per digit."""
     if not linear_head(model.config):
         raise ValueError(f"item vectors need a linear head (head 'tied' or 'untied' without digit_blocks); "
-                         f"this model has head={model.config.head!r}, digit_blocks={model.config.digit_blocks}")
+                         f"this model has head={model.config.head!r}, "
+                         f"digit_blocks={model.config.digit_blocks}")
     graphdef, state = nnx.split(model)
     return _item_vectors(graphdef, state, jnp.asarray(codes, jnp.int32))
 
@@ -93,7 +93,7 @@ class Ranker:
     """A model and its catalogue made ready to rank: the item table (vectors e_n for a linear head,
     unless `matmul=False`, else the codes) computed once and split over the mesh's item axes."""
 
-    def __init__(self, model, codes: np.ndarray, *, matmul: Optional[bool] = None,
+    def __init__(self, model, codes: np.ndarray, *, matmul: bool | None = None,
                  chunk: int = item_topk.DEFAULT_CHUNK, mesh=None):
         self.vectors = linear_head(model.config) if matmul is None else matmul
         self.max_len = model.config.max_len  # history items the model reads
@@ -111,12 +111,13 @@ class Ranker:
         """Left-padded history tokens [B, T] → the chunk scorer's query (see `queries`)."""
         return _queries(self.state, self.token_codes, tokens, graphdef=self.graphdef, vectors=self.vectors)
 
-    def top_k(self, tokens: np.ndarray, history: Optional[np.ndarray], k: int, *,
-              approx: Optional[float] = None) -> tuple[jax.Array, jax.Array]:
+    def top_k(self, tokens: np.ndarray, history: np.ndarray | None, k: int, *,
+              approx: float | None = None) -> tuple[jax.Array, jax.Array]:
         """(scores [B, k], item ids [B, k]) best first, items of `history` [B, H] excluded."""
-        return _top_k(self.state, self.token_codes, self.items, tokens, history, **self._static(k=k, approx=approx))
+        return _top_k(self.state, self.token_codes, self.items, tokens, history,
+                      **self._static(k=k, approx=approx))
 
-    def rank(self, tokens: np.ndarray, history: Optional[np.ndarray], targets: np.ndarray,
+    def rank(self, tokens: np.ndarray, history: np.ndarray | None, targets: np.ndarray,
              k: int) -> tuple[jax.Array, jax.Array]:
         """(top-k ids [B, k], each target's rank over the catalogue [B], ties against it)."""
         return _rank(self.state, self.token_codes, self.items, tokens, history, targets, **self._static(k=k))
@@ -131,7 +132,8 @@ def _queries(state, token_codes, tokens, *, graphdef, vectors):
 
 
 @functools.partial(jax.jit, static_argnames=_STATIC + ("approx",))
-def _top_k(state, token_codes, items, tokens, history, *, graphdef, vectors, num_items, chunk, mesh, k, approx):
+def _top_k(state, token_codes, items, tokens, history, *, graphdef, vectors, num_items, chunk, mesh, k,
+           approx):
     query = queries(nnx.merge(graphdef, state), token_codes, tokens, vectors=vectors)
     score_fn = item_topk.vector_scores if vectors else item_topk.digit_scores
     scores, ids, _, _ = item_topk.sweep(score_fn, query, items, num_items=num_items, k=k, chunk=chunk,
@@ -140,7 +142,8 @@ def _top_k(state, token_codes, items, tokens, history, *, graphdef, vectors, num
 
 
 @functools.partial(jax.jit, static_argnames=_STATIC)
-def _rank(state, token_codes, items, tokens, history, targets, *, graphdef, vectors, num_items, chunk, mesh, k):
+def _rank(state, token_codes, items, tokens, history, targets, *, graphdef, vectors, num_items, chunk, mesh,
+          k):
     query = queries(nnx.merge(graphdef, state), token_codes, tokens, vectors=vectors)
     score_fn = item_topk.vector_scores if vectors else item_topk.digit_scores
     return item_topk.ranks(score_fn, query, items, targets, num_items=num_items, k=k, chunk=chunk,
@@ -156,7 +159,8 @@ def scorer(model: parallel_ids.ParallelIdDecoder, codes: np.ndarray) -> full_ran
     """full_ranking's dense Scorer (left-padded tokens → [B, num_items] scores by the digit gather) for
     `model` and the item code table `codes` [num_items, M]; bound, so full_ranking splits its users
     over the mesh. `Ranker` is the scalable form."""
-    return data_parallel.Bound(_scores, (model, parallel_ids.token_code_table(codes), jnp.asarray(codes, jnp.int32)))
+    return data_parallel.Bound(_scores, (model, parallel_ids.token_code_table(codes),
+                                         jnp.asarray(codes, jnp.int32)))
 
 
 def rank(ranker: Ranker, histories, targets, *, k: int, max_len: int, batch_size: int = EVAL_BATCH,
@@ -181,7 +185,8 @@ def evaluate(model: parallel_ids.ParallelIdDecoder, codes: np.ndarray, dataset, 
     coverage and popularity of the top 10); the metrics of full_ranking.evaluate."""
     histories, targets = full_ranking.leave_one_out(dataset, split)
     k = min(max(full_ranking.KS), dataset.num_items)
-    topk, ranks = rank(Ranker(model, codes, chunk=chunk), histories, targets, k=k, max_len=model.config.max_len,
+    topk, ranks = rank(Ranker(model, codes, chunk=chunk), histories, targets, k=k,
+                       max_len=model.config.max_len,
                        batch_size=batch_size, exclude_history=exclude_history)
     out = {**metrics_from_ranks(ranks, k, ks=full_ranking.KS), **history_repeats(topk, histories, targets)}
     if beyond:
@@ -190,7 +195,8 @@ def evaluate(model: parallel_ids.ParallelIdDecoder, codes: np.ndarray, dataset, 
 
 
 def serve_top_k(ranker, histories: Sequence[Sequence[int]], k: int, *, max_len: int, drop_history: bool,
-                batch_size: int = SERVE_BATCH, index=None, progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
+                batch_size: int = SERVE_BATCH, index=None,
+                progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """The top lists of many users, for serving: ([U, W] item ids best first, NO_ITEM-padded; [U, W]
     their scores). `ranker`: a `Ranker` (or anything with its `top_k`); with `index` (anything with
     `search(h [B, d], k) -> (inner products, ids)`, e.g. genrec/export/mips_index.py) the ranker

@@ -23,12 +23,13 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Callable, Optional
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.sharding import NamedSharding, PartitionSpec as P
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
 
 from genrec.evaluate import protocol
 from genrec.model import parallel_ids
@@ -65,14 +66,14 @@ def _merge(best, new, k: int):
     return top, jnp.take_along_axis(ids, where, axis=1)
 
 
-def _chunk_top(scores: jax.Array, k: int, approx: Optional[float]):
+def _chunk_top(scores: jax.Array, k: int, approx: float | None):
     if approx is None:
         return jax.lax.top_k(scores, k)
     return jax.lax.approx_max_k(scores, k, recall_target=approx)
 
 
 def _sweep(score_fn, query, items, first_id, *, num_items: int, k: int, chunk: int, history, targets,
-           threshold, approx: Optional[float]):
+           threshold, approx: float | None):
     """One device's items (leaves [n, ...], n a multiple of chunk, global ids first_id + row) →
     (top scores [B, k], ids [B, k], target scores [B] (-inf where not here), counts [B] of scores
     >= threshold)."""
@@ -124,7 +125,7 @@ def pad_items(items, num_rows: int):
 
 
 def place_items(items, *, num_items: int, chunk: int = DEFAULT_CHUNK,
-                mesh: Optional[jax.sharding.Mesh] = None):
+                mesh: jax.sharding.Mesh | None = None):
     """The item table (leaves [N, ...]) padded to `sweep`'s layout and split over the mesh's item axes
     (`item_axes`): each device holds only its own rows. Done once per catalogue (serving) or step."""
     mesh = resolve_mesh(mesh)
@@ -136,7 +137,7 @@ def place_items(items, *, num_items: int, chunk: int = DEFAULT_CHUNK,
                         pad_items(jax.tree.map(jnp.asarray, items), rows))
 
 
-def resolve_mesh(mesh: Optional[jax.sharding.Mesh] = None) -> jax.sharding.Mesh:
+def resolve_mesh(mesh: jax.sharding.Mesh | None = None) -> jax.sharding.Mesh:
     """`mesh`, else the one set by jax.set_mesh, else the first device alone (call outside jit)."""
     if mesh is not None:
         return mesh
@@ -145,8 +146,8 @@ def resolve_mesh(mesh: Optional[jax.sharding.Mesh] = None) -> jax.sharding.Mesh:
 
 
 def sweep(score_fn: ChunkScorer, query, items, *, num_items: int, k: int, chunk: int = DEFAULT_CHUNK,
-          history=None, targets=None, threshold=None, approx: Optional[float] = None,
-          mesh: Optional[jax.sharding.Mesh] = None):
+          history=None, targets=None, threshold=None, approx: float | None = None,
+          mesh: jax.sharding.Mesh | None = None):
     """Top-k of every user over `num_items` items, chunked and split over the mesh's item axes.
 
     score_fn(query, items chunk) → [B, chunk]; items: leaves [N or more rows, ...] (`place_items`
@@ -199,4 +200,4 @@ def ranks(score_fn: ChunkScorer, query, items, targets, *, num_items: int, k: in
 def recall(approximate: np.ndarray, exact: np.ndarray) -> float:
     """Mean fraction of each row of `exact` ids ([B, k]) found in the same row of `approximate`."""
     approximate, exact = np.asarray(approximate), np.asarray(exact)
-    return float(np.mean([np.isin(e, a).mean() for a, e in zip(approximate, exact)]))
+    return float(np.mean([np.isin(e, a).mean() for a, e in zip(approximate, exact, strict=True)]))

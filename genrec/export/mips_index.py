@@ -18,7 +18,7 @@ import logging
 import math
 import os
 import time
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -41,7 +41,7 @@ class MipsIndex:
     """A FAISS inner-product index over item vectors [N, d]; ids are item ids."""
 
     def __init__(self, index, *, kind: str, params: dict, num_items: int, dim: int,
-                 recall: Optional[dict] = None):
+                 recall: dict | None = None):
         self.index, self.kind, self.params = index, kind, dict(params)
         self.num_items, self.dim, self.recall = num_items, dim, recall
         self._apply_search_params()
@@ -76,12 +76,13 @@ class MipsIndex:
         os.replace(os.path.join(directory, META_FILE + ".tmp"), os.path.join(directory, META_FILE))
 
     @classmethod
-    def load(cls, directory: str) -> "MipsIndex":
+    def load(cls, directory: str) -> MipsIndex:
         """The index `save` wrote; its size and dimension are checked against index.json."""
         meta_path, index_path = os.path.join(directory, META_FILE), os.path.join(directory, INDEX_FILE)
         for path in (meta_path, index_path):
             if not os.path.isfile(path):
-                raise FileNotFoundError(f"{path}: missing (a MIPS index folder holds {INDEX_FILE} and {META_FILE})")
+                raise FileNotFoundError(f"{path}: missing (a MIPS index folder holds {INDEX_FILE} and "
+                                        f"{META_FILE})")
         with open(meta_path) as f:
             meta = json.load(f)
         missing = [key for key in ("kind", "params", "num_items", "dim") if key not in meta]
@@ -92,7 +93,8 @@ class MipsIndex:
         if index.ntotal != meta["num_items"] or index.d != meta["dim"]:
             raise ValueError(f"{index_path}: {index.ntotal} vectors of dimension {index.d}, but {meta_path} "
                              f"says {meta['num_items']} of {meta['dim']}")
-        return cls(index, kind=meta["kind"], params=meta["params"], num_items=meta["num_items"], dim=meta["dim"],
+        return cls(index, kind=meta["kind"], params=meta["params"], num_items=meta["num_items"],
+                   dim=meta["dim"],
                    recall=meta.get("recall"))
 
 
@@ -148,9 +150,9 @@ def build_index(ranker: exact.Ranker, histories: Sequence[Sequence[int]], *, kin
     rng = np.random.default_rng(seed)
     sample = [histories[i] for i in rng.permutation(len(histories))[:users]]
     max_len = ranker.max_len
-    exact_ids, _ = exact.serve_top_k(ranker, sample, k, max_len=max_len, drop_history=False, batch_size=batch_size)
-    found, _ = exact.serve_top_k(ranker, sample, k, max_len=max_len, drop_history=False, batch_size=batch_size,
-                                 index=index)
+    kw = dict(max_len=max_len, drop_history=False, batch_size=batch_size)
+    exact_ids, _ = exact.serve_top_k(ranker, sample, k, **kw)
+    found, _ = exact.serve_top_k(ranker, sample, k, index=index, **kw)
     index.recall = {f"top{k}": item_topk.recall(found, exact_ids), "users": len(sample), "build_s": built_s}
     message = (f"MIPS index ({kind} {index.params}, {index.num_items} items): top-{k} recall against exact "
                f"{index.recall[f'top{k}']:.4f} on {len(sample)} users; built in {built_s:.1f} s")

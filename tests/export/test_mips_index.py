@@ -30,7 +30,7 @@ def test_recall_against_brute_force(kind, least):
     index = mips_index.build(vectors, kind=kind)
     recall = mips_index.recall_at_k(index, queries, exact_ids)
     _, found = index.search(queries, 10)
-    by_hand = np.mean([len(set(f) & set(e)) / 10 for f, e in zip(found, exact_ids)])
+    by_hand = np.mean([len(set(f) & set(e)) / 10 for f, e in zip(found, exact_ids, strict=True)])
     assert recall == pytest.approx(by_hand) and recall >= least
     if kind == "ivf":  # more cells searched: recall does not fall, and all cells is brute force
         wider = mips_index.build(vectors, kind="ivf", nprobe=index.params["nlist"])
@@ -40,13 +40,13 @@ def test_recall_against_brute_force(kind, least):
 @pytest.mark.parametrize("kind", ["ivf", "hnsw"])
 def test_save_load_round_trip(kind, tmp_path):
     vectors, queries = _vectors()
-    index = mips_index.build(vectors, kind=kind, nprobe=3) if kind == "ivf" else mips_index.build(vectors, kind=kind)
+    index = mips_index.build(vectors, kind=kind, **({"nprobe": 3} if kind == "ivf" else {}))
     index.recall = {"top10": 0.5}
     index.save(str(tmp_path / "index"))
     assert sorted(os.listdir(tmp_path / "index")) == ["index.faiss", "index.json"]
     loaded = mips_index.MipsIndex.load(str(tmp_path / "index"))
     assert loaded.describe() == index.describe()
-    for a, b in zip(index.search(queries, 10), loaded.search(queries, 10)):
+    for a, b in zip(index.search(queries, 10), loaded.search(queries, 10), strict=True):
         np.testing.assert_array_equal(a, b)
     meta = json.loads((tmp_path / "index" / "index.json").read_text())
     meta["num_items"] = 7
@@ -93,15 +93,18 @@ def test_exact_recommender_serves_through_the_index():
     by_ranker = plain.recommend_batch(histories, 10, batch_size=16)
     for other in (dense.recommend_batch(histories, 10, batch_size=8), flat.recommend_batch(histories, 10)):
         # the same lists up to near-ties (a random model scores items within 1e-6 of each other)
-        for a, b in zip(other, by_ranker):
+        for a, b in zip(other, by_ranker, strict=True):
             np.testing.assert_allclose([r.score for r in a], [r.score for r in b], rtol=1e-5, atol=1e-5)
-        overlap = np.mean([len({r.item for r in a} & {r.item for r in b}) / 10 for a, b in zip(other, by_ranker)])
+        overlap = np.mean([len({r.item for r in a} & {r.item for r in b}) / 10
+                           for a, b in zip(other, by_ranker, strict=True)])
         assert overlap >= 0.95
-    for recs, history in zip(by_ranker, histories):
+    for recs, history in zip(by_ranker, histories, strict=True):
         assert len(recs) == 10 and not {r.item for r in recs} & set(history)  # history dropped
     kept = flat.recommend_batch(histories, 10, drop_history=False)
     kept_exact = plain.recommend_batch(histories, 10, drop_history=False)
-    assert np.mean([len({r.item for r in a} & {r.item for r in b}) / 10 for a, b in zip(kept, kept_exact)]) >= 0.95
-    assert any({r.item for r in a} & set(h) for a, h in zip(kept, histories))  # history kept: some come back
+    assert np.mean([len({r.item for r in a} & {r.item for r in b}) / 10
+                    for a, b in zip(kept, kept_exact, strict=True)]) >= 0.95
+    # history kept: some of it comes back
+    assert any({r.item for r in a} & set(h) for a, h in zip(kept, histories, strict=True))
     with pytest.raises(ValueError, match="MIPS index needs"):
         ExactRecommender(exact.scorer(model, codes), max_len=8, source_ids=ids, titles=ids, index=flat.index)
