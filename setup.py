@@ -49,8 +49,6 @@ setuptools.setup(
         "bench": ["torch==2.13.0", "transformers==5.23.0"],
         # The MIPS index over item vectors for CPU serving (genrec/export/mips_index.py).
         "mips": ["faiss-cpu==1.15.1"],
-        # CPU serving of the parallel-digit model through a MIPS index (genrec/export/mips_index.py)
-        "mips": ["faiss-cpu==1.15.1"],
         "gpu": ["jax[cuda12]==0.10.2"],
         "tpu": ["jax[tpu]==0.10.2"],
     },
