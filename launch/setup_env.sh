@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Creates .venv (Python 3.11) and installs genrec with its test extras, if not done already.
+# Creates .venv (Python 3.11) and installs genrec with its test and mips extras, if not done already.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3.11}
@@ -10,6 +10,6 @@ fi
 if ! .venv/bin/python -c "import genrec, jax, flax, seqio, pytest" 2>/dev/null \
    || [ setup.py -nt .venv/.genrec-installed ]; then
   .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e ".[test]"
+  .venv/bin/python -m pip install -q -e ".[test,mips]"
   touch .venv/.genrec-installed
 fi
