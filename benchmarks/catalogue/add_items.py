@@ -1,6 +1,6 @@
 """`genrec add-items` timing: 1,000 new items into a Beauty-sized bundle (Amazon 2014 Beauty, 12,101 items).
 
-    nice -n 5 .venv/bin/python benchmarks/catalogue/add_items.py \
+    nice -n 5 .venv/bin/python -m benchmarks.catalogue.add_items \
         --out benchmarks/catalogue/add_items_beauty.json
 
 Two bundles over every Beauty item, their identifiers built from the items' metadata text by the
@@ -13,8 +13,9 @@ with a seed, given new ids and a changed title ("... - new formula"), in the ite
 
 Timed (time.perf_counter): `catalogue_update.add_items` on a fresh copy of the bundle, in process
 (`first`: the process's first call, with its JIT compiles; `warm`: median of the next repeats), and
-the whole command in a new process, 3 times each (Python, JAX and genrec start-up included): `genrec add-items`
-(`command_s`; genrec.main imports every stage first) and `python -m genrec.export.catalogue_update
+the whole command in a new process, 3 times each (Python, JAX and genrec start-up included):
+`genrec add-items`
+(`command_s`) and `python -m genrec.export.catalogue_update
 add-items` (`module_command_s`).
 """
 from __future__ import annotations
@@ -31,13 +32,12 @@ import time
 import numpy as np
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, REPO)
 
-from genrec.datasets import amazon, records  # noqa: E402
-from genrec.evaluate import exact  # noqa: E402
-from genrec.export import bundle as bundle_lib  # noqa: E402
-from genrec.export import catalogue_update, mips_index  # noqa: E402
-from genrec.semantic_ids import artifact, coder, collisions, encoders, opq, rqkmeans, text  # noqa: E402
+from genrec.datasets import amazon, records
+from genrec.evaluate import exact
+from genrec.export import bundle as bundle_lib
+from genrec.export import catalogue_update, mips_index
+from genrec.semantic_ids import artifact, coder, collisions, encoders, opq, rqkmeans, text
 
 BEAUTY = os.path.join(REPO, "..", "shared", "data", "amazon-2014-beauty")
 
@@ -62,7 +62,8 @@ def parallel_bundle(directory: str, items: records.ItemTable) -> str:
     ids = identifiers(items, "opq")
     config = parallel_ids.ParallelIdConfig(level_sizes=ids.level_sizes, num_items=items.num_items)
     return bundle_lib.write_bundle(directory, model=parallel_ids.ParallelIdDecoder(config, rngs=nnx.Rngs(0)),
-                                   model_config=config.to_dict(), identifiers=ids, source_ids=items.source_ids,
+                                   model_config=config.to_dict(), identifiers=ids,
+                                   source_ids=items.source_ids,
                                    titles=items.field("title"), provenance={"dataset": "beauty"},
                                    model_kind="parallel_ids")
 
@@ -72,7 +73,8 @@ def indexed_parallel_bundle(directory: str, items: records.ItemTable, built: str
     shutil.copytree(built, directory)
     b = bundle_lib.read_bundle(directory)
     vectors = exact.item_vectors(catalogue_update.bundle_model(b), b.identifiers.codes)
-    mips_index.build(np.asarray(vectors), kind="hnsw").save(os.path.join(directory, catalogue_update.MIPS_INDEX))
+    index = mips_index.build(np.asarray(vectors), kind="hnsw")
+    index.save(os.path.join(directory, catalogue_update.MIPS_INDEX))
     return directory
 
 
@@ -153,7 +155,9 @@ def main() -> None:
     work = args.work or tempfile.mkdtemp(prefix="add_items_bench_")
     dataset = amazon.load(BEAUTY, "beauty")
     items_file = new_item_file(os.path.join(work, "new_items.tsv"), dataset.items, 1000)
-    results = {"command": " ".join(["nice -n 5 .venv/bin/python"] + sys.argv), "uptime_before": uptime(),
+    command = ["nice -n 5 .venv/bin/python -m benchmarks.catalogue.add_items"] + sys.argv[1:]
+    results = {"command": " ".join(command),
+           "uptime_before": uptime(),
                "catalogue_items": dataset.num_items, "new_items": 1000, "bundles": {}}
     builders = {"parallel_ids_opq32": lambda d: parallel_bundle(d, dataset.items),
                 "parallel_ids_opq32_hnsw": lambda d: indexed_parallel_bundle(

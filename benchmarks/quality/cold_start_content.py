@@ -1,7 +1,7 @@
 """Beauty item cold-start: the content-only baseline (history-to-item text similarity) under the
 cold-start splits of genrec/datasets/cold_start.py, metrics by group (genrec/evaluate/cold_start.py).
 
-    nice -n 5 .venv/bin/python benchmarks/quality/cold_start_content.py \
+    nice -n 5 .venv/bin/python -m benchmarks.quality.cold_start_content \
         --out benchmarks/quality/cold_start_content_beauty.json
 
 Item text: the metadata recipe (title, brand, categories) embedded by TF-IDF+SVD fitted on the WARM
@@ -22,12 +22,11 @@ import time
 import numpy as np
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, REPO)
 
-from genrec.baselines import content  # noqa: E402
-from genrec.datasets import amazon, cold_start  # noqa: E402
-from genrec.evaluate import cold_start as cold_eval  # noqa: E402
-from genrec.semantic_ids import encoders, text  # noqa: E402
+from genrec.baselines import content
+from genrec.datasets import amazon, cold_start
+from genrec.evaluate import cold_start as cold_eval
+from genrec.semantic_ids import encoders, text
 
 BEAUTY = os.path.join(REPO, "..", "shared", "data", "amazon-2014-beauty")
 DIMS, DECAYS, EXCLUDE = (64, 256), (1.0, 0.7), (False, True)
@@ -50,7 +49,9 @@ def main() -> None:
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
     dataset = amazon.load(BEAUTY, "beauty")
-    out = {"command": " ".join(["nice -n 5 .venv/bin/python"] + sys.argv), "uptime_before": uptime(),
+    command = ["nice -n 5 .venv/bin/python -m benchmarks.quality.cold_start_content"] + sys.argv[1:]
+    out = {"command": " ".join(command),
+           "uptime_before": uptime(),
            "protocol": {"ranking": "full catalogue, ties against the target", "max_len": MAX_LEN,
                         "selection": "validation cold_items/recall@10, then all/ndcg@10"}, "splits": {}}
     for protocol, options in (("liger", {}), ("seeded", {"fraction": 0.05, "seed": 0})):

@@ -185,7 +185,8 @@ MIPS_INDEX = "index"  # <bundle>/index/: genrec/export/mips_index.py's index.fai
 def bundle_model(b: bundle_lib.Bundle):
     """The bundle's model with its parameters (as recommender.load builds it)."""
     family = families.get(b.model)
-    functional = FunctionalModel.from_factory(family.factory(family.config_from_dict(b.manifest["model_config"])))
+    config = family.config_from_dict(b.manifest["model_config"])
+    functional = FunctionalModel.from_factory(family.factory(config))
     params = params_io.read_params(b.params_path, b.manifest["param_dtypes"], functional.param_shapes())
     return functional.module(params, jax.random.key(0))
 
@@ -235,11 +236,13 @@ def _write_version(b: bundle_lib.Bundle, identifiers: Identifiers, titles: tuple
     directory = b.directory
     staging = f"{directory}.staging-{uuid.uuid4().hex[:8]}"
     ids_dir = bundle_lib.IDENTIFIERS
-    rewritten = {bundle_lib.ITEMS, CATALOGUE, os.path.join(ids_dir, CODES_FILE), os.path.join(ids_dir, META_FILE)}
+    rewritten = {bundle_lib.ITEMS, CATALOGUE, os.path.join(ids_dir, CODES_FILE),
+                 os.path.join(ids_dir, META_FILE)}
     if item_tokens is not None:
         rewritten.add(bundle_lib.TRIE)
     log = _catalogue_log(directory)
-    log = {"version": log["version"] + 1, "updates": log["updates"] + [dict(entry, version=log["version"] + 1)]}
+    version = log["version"] + 1
+    log = {"version": version, "updates": log["updates"] + [dict(entry, version=version)]}
     try:
         _link_tree(directory, staging, rewritten)
         dataclasses.replace(identifiers, coder=None).save(os.path.join(staging, ids_dir))  # coder: linked
@@ -311,6 +314,10 @@ class _Lock:
 
 # ----------------------------------------------------------------------------- updates
 
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
 def add_items(directory: str, items_path: str, *, keep_versions: int = 1) -> dict:
     """Adds the items of `items_path` to the bundle; returns its catalogue log entry."""
     directory = os.path.abspath(directory)
@@ -331,7 +338,7 @@ def add_items(directory: str, items_path: str, *, keep_versions: int = 1) -> dic
             added = Identifiers(old.scheme, codes, old.level_sizes)
             item_tokens = np.concatenate([b.item_tokens, token_ids(b.vocabulary_path, added)])
         entry = {"action": "add", "items_file": os.path.abspath(items_path), "added": len(items),
-                 "num_items": identifiers.num_items, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+                 "num_items": identifiers.num_items, "time": _now()}
         log = _write_version(b, identifiers, titles, item_tokens, entry, keep_versions)
     logging.info("add-items: %d items into %s (now %d, version %d) in %.2f s", len(items), directory,
                  identifiers.num_items, log["version"], time.perf_counter() - start)
@@ -361,7 +368,7 @@ def remove_items(directory: str, ids_path: str, *, keep_versions: int = 1) -> di
         titles = tuple(b.titles[i] for i in keep)
         item_tokens = None if b.item_tokens is None else b.item_tokens[keep]
         entry = {"action": "remove", "items_file": os.path.abspath(ids_path), "removed": len(gone),
-                 "num_items": identifiers.num_items, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+                 "num_items": identifiers.num_items, "time": _now()}
         log = _write_version(b, identifiers, titles, item_tokens, entry, keep_versions)
     logging.info("remove-items: %d items from %s (now %d, version %d)", len(gone), directory,
                  identifiers.num_items, log["version"])
@@ -376,7 +383,8 @@ def add_items_run(ctx, *, items_file: Optional[str] = None, keep_versions: int =
     if not ctx.bundle or not items_file:
         raise ValueError("add-items needs --bundle=BUNDLE and --items=FILE (a dataset item file)")
     entry = add_items(ctx.bundle, items_file, keep_versions=keep_versions)
-    print(f"added {entry['added']} items to {ctx.bundle}: {entry['num_items']} items, version {entry['version']}")
+    print(f"added {entry['added']} items to {ctx.bundle}: {entry['num_items']} items, "
+          f"version {entry['version']}")
     return entry
 
 
@@ -396,11 +404,14 @@ def main(argv: Optional[list[str]] = None) -> None:
     as `genrec add-items` without the start-up of every stage (no TensorFlow, no gin files)."""
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m genrec.export.catalogue_update", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m genrec.export.catalogue_update",
+                                     description=__doc__.split("\n")[0])
     parser.add_argument("action", choices=("add-items", "remove-items"))
     parser.add_argument("--bundle", required=True, help="the bundle folder (written by --run_mode=export)")
-    parser.add_argument("--items", required=True, help="add: a dataset item file; remove: item ids, one a line")
-    parser.add_argument("--keep_versions", type=int, default=1, help="previous versions kept in <bundle>.versions")
+    parser.add_argument("--items", required=True,
+                        help="add: a dataset item file; remove: item ids, one a line")
+    parser.add_argument("--keep_versions", type=int, default=1,
+                        help="previous versions kept in <bundle>.versions")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     update = add_items if args.action == "add-items" else remove_items

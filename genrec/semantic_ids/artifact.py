@@ -2,7 +2,8 @@
 
 On disk (<workdir>/semantic_ids/): codes.npy (int32 [num_items, num_levels]), identifiers.json
 (scheme, level sizes, dataset, source item ids), and for a text quantiser coder.json + coder.npz (the
-frozen text encoder and quantiser, genrec/semantic_ids/coder.py: identifiers for new items). Level l's code c is the token `<{letter_l}_{c}>`
+frozen text encoder and quantiser, genrec/semantic_ids/coder.py: identifiers for new items).
+Level l's code c is the token `<{letter_l}_{c}>`
 (letters a, b, c, ..., z, aa, ab, ...), so item 5 with codes (12, 201, 7, 0) is `<a_12><b_201><c_7><d_0>`.
 """
 from __future__ import annotations
@@ -102,4 +103,5 @@ class Identifiers:
         codes = np.load(os.path.join(directory, CODES_FILE), allow_pickle=False)
         src = meta.get("source_ids")
         return cls(meta["scheme"], codes, tuple(meta["level_sizes"]),
-                   tuple(src) if src is not None else None, meta.get("dataset", ""), ItemCoder.load(directory))
+                   tuple(src) if src is not None else None, meta.get("dataset", ""),
+                   ItemCoder.load(directory))

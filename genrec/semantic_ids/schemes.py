@@ -72,7 +72,8 @@ def rqvae_scheme(dataset: records.RecDataset, cache_dir: Optional[str] = None,
     x, text_encoder = _embed(embed, dataset, cache_dir)
     result = rqvae.fit(x, config)
     return SchemeCodes("rqvae", result.codes, (config.codebook_size,) * config.num_levels,
-                       coder=_coder(text_encoder, "rqvae", result), info={"reconstruction_error": result.reconstruction_error,
+                       coder=_coder(text_encoder, "rqvae", result),
+                       info={"reconstruction_error": result.reconstruction_error,
                              "config": dataclasses.asdict(config), "training": result.history})
 
 
@@ -85,7 +86,8 @@ def rqkmeans_scheme(dataset: records.RecDataset, cache_dir: Optional[str] = None
     x, text_encoder = _embed(embed, dataset, cache_dir)
     result = rqkmeans.fit(x, config)
     return SchemeCodes("rqkmeans", result.codes, (config.codebook_size,) * config.num_levels,
-                       coder=_coder(text_encoder, "rqkmeans", result), info={"reconstruction_error": result.reconstruction_error,
+                       coder=_coder(text_encoder, "rqkmeans", result),
+                       info={"reconstruction_error": result.reconstruction_error,
                              "config": dataclasses.asdict(config)})
 
 
@@ -102,7 +104,8 @@ def opq_scheme(dataset: records.RecDataset, cache_dir: Optional[str] = None,
     x, text_encoder = _embed(embed, dataset, cache_dir)
     result = opq.fit(x, config, fit_rows)
     return SchemeCodes("opq", result.codes, (config.codebook_size,) * config.num_digits,
-                       coder=_coder(text_encoder, "opq", result), info={"reconstruction_error": result.reconstruction_error,
+                       coder=_coder(text_encoder, "opq", result),
+                       info={"reconstruction_error": result.reconstruction_error,
                              "config": dataclasses.asdict(config), "training": result.history,
                              "fit_items": len(train_items)})
 

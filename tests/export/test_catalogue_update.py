@@ -159,11 +159,15 @@ def test_remove_items_takes_them_out_of_every_list(dataset, catalogue, tmp_path)
 
 
 BAD_FILES = {
-    "malformed.jsonl": ('{"asin": "N1", "title": "fine"}\n\n{"asin": "N2", "title": \n', r"malformed.jsonl:3"),
-    "dup.jsonl": ('{"asin": "N1", "title": "a"}\n{"asin": "N1", "title": "b"}\n', r"dup.jsonl:2: item 'N1' already given on line 1"),
+    "malformed.jsonl": ('{"asin": "N1", "title": "fine"}\n\n{"asin": "N2", "title": \n',
+                        r"malformed.jsonl:3"),
+    "dup.jsonl": ('{"asin": "N1", "title": "a"}\n{"asin": "N1", "title": "b"}\n',
+                  r"dup.jsonl:2: item 'N1' already given on line 1"),
     "known.jsonl": (None, r"known.jsonl:1: item .* is already in the catalogue"),
-    "notext.jsonl": ('{"asin": "N1", "title": "a"}\n{"asin": "N9", "title": "  "}\n', r"notext.jsonl:2: item 'N9' has no text"),
-    "noid.tsv": ("item_id\tasin\ttitle\tattributes\n1\tN1\tLip gloss\tMakeup\n2\t\tNo id\tMakeup\n", r"noid.tsv:3: missing required field 'asin'"),
+    "notext.jsonl": ('{"asin": "N1", "title": "a"}\n{"asin": "N9", "title": "  "}\n',
+                     r"notext.jsonl:2: item 'N9' has no text"),
+    "noid.tsv": ("item_id\tasin\ttitle\tattributes\n1\tN1\tLip gloss\tMakeup\n2\t\tNo id\tMakeup\n",
+                 r"noid.tsv:3: missing required field 'asin'"),
 }
 
 
@@ -202,7 +206,7 @@ def test_the_mips_index_follows_the_catalogue(dataset, tmp_path):
     exact_copy = str(tmp_path / "exact")
     shutil.copytree(bundle, exact_copy)
     shutil.rmtree(os.path.join(exact_copy, catalogue_update.MIPS_INDEX))
-    histories = [[dataset.items.source_ids[i] for i in (1, 2, 3)], [dataset.items.source_ids[i] for i in (7, 45)]]
+    histories = [[dataset.items.source_ids[i] for i in rows] for rows in ((1, 2, 3), (7, 45))]
     served = load_recommender(bundle).recommend_batch(histories, top_k=8)
     reference = load_recommender(exact_copy).recommend_batch(histories, top_k=8)
     assert [[r.item for r in row] for row in served] == [[r.item for r in row] for row in reference]
@@ -255,13 +259,14 @@ def test_encoder_decoder_bundle_gets_new_items_in_its_trie(dataset, tmp_path):
     codes, size, _ = collisions.add_collision_level(result.codes)
     ids = artifact.Identifiers("rqkmeans", codes, (16, 16, size), old_items.source_ids, "synthetic",
                                coder.ItemCoder(coder.item_texts_settings(), frozen, "rqkmeans", result))
-    vocabulary = build_vocabulary(records.RecDataset("synthetic", old_items, ()), ids, str(tmp_path / "vocab"),
-                                  text_vocab_size=200)
+    vocabulary = build_vocabulary(records.RecDataset("synthetic", old_items, ()), ids,
+                                  str(tmp_path / "vocab"), text_vocab_size=200)
     config = ModelConfig(vocab_size=vocabulary.vocab_size, d_model=16, num_heads=2, head_dim=8, mlp_dim=32,
                          num_encoder_layers=1, num_decoder_layers=1, dropout_rate=0.0,
                          relative_attention_num_buckets=8, relative_attention_max_distance=16)
     bundle = bundle_lib.write_bundle(
-        str(tmp_path / "bundle"), model=EncoderDecoder(config, rngs=nnx.Rngs(0)), model_config=config.to_dict(),
+        str(tmp_path / "bundle"), model=EncoderDecoder(config, rngs=nnx.Rngs(0)),
+        model_config=config.to_dict(),
         identifiers=ids, source_ids=old_items.source_ids, titles=old_items.field("title"), provenance={},
         vocabulary_path=vocabulary.sentencepiece_model_file, item_tokens=item_token_ids(vocabulary, ids),
         prompt=bundle_lib.Prompt("Items: {history}"), model_kind="encoder_decoder")
