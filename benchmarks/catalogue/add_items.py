@@ -37,6 +37,7 @@ from genrec.datasets import amazon, records
 from genrec.evaluate import exact
 from genrec.export import bundle as bundle_lib
 from genrec.export import catalogue_update, mips_index
+from genrec.export import recommender as recommender_lib
 from genrec.semantic_ids import artifact, coder, collisions, encoders, opq, rqkmeans, text
 
 BEAUTY = os.path.join(REPO, "..", "shared", "data", "amazon-2014-beauty")
@@ -72,7 +73,7 @@ def indexed_parallel_bundle(directory: str, items: records.ItemTable, built: str
     """The parallel-digit bundle plus an HNSW MIPS index over its item vectors (mips_index defaults)."""
     shutil.copytree(built, directory)
     b = bundle_lib.read_bundle(directory)
-    vectors = exact.item_vectors(catalogue_update.bundle_model(b), b.identifiers.codes)
+    vectors = exact.item_vectors(recommender_lib.load_model(b), b.identifiers.codes)
     index = mips_index.build(np.asarray(vectors), kind="hnsw")
     index.save(os.path.join(directory, catalogue_update.MIPS_INDEX))
     return directory

@@ -117,3 +117,16 @@ def cold_target_users(dataset: records.RecDataset, split: str, cold_items: np.nd
 def cold_users(dataset: records.RecDataset, split: str, max_history: int) -> np.ndarray:
     """bool [users]: whose `split` history (the items before its target) has at most `max_history`."""
     return np.array([len(u) - 1 <= max_history for u in dataset.split(split)], bool)
+
+
+@gin.configurable
+def cold_start_dataset(dataset: records.RecDataset) -> records.RecDataset:
+    """The dataset as the configured protocol leaves it, for every stage that loads it
+    (`load_dataset.transform = @cold_start_dataset`, configs/runs/cold_start_*.gin)."""
+    return cold_start_split(dataset).dataset
+
+
+def unseen_target_items(dataset: records.RecDataset) -> np.ndarray:
+    """Sorted ids of the validation / test targets that are in no training part (the cold items of
+    a split dataset, recomputed from the dataset alone)."""
+    return np.setdiff1d(target_items(dataset), training_items(dataset)).astype(np.int32)

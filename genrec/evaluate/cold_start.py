@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Optional
 
+import gin
 import numpy as np
 
 from genrec.datasets import cold_start, records
@@ -62,3 +63,21 @@ def evaluate(scorer: full_ranking.Scorer, split: cold_start.ColdStartSplit, eval
                                  batch_size=batch_size, exclude_history=exclude_history)
     masks = group_masks(split.dataset, eval_split, split.cold_items, max_history)
     return metrics_by_group(ranks, masks, depth)
+
+
+def configured_rows(dataset: records.RecDataset, split: str, per_user: dict[str, np.ndarray],
+                    max_history: Optional[int] = DEFAULT_MAX_HISTORY) -> dict[str, dict[str, float]]:
+    """Results rows per cold-start group ('cold_items', 'warm_items', 'cold_users') from per-user
+    NDCG@10 / hit@10 arrays, when a cold-start protocol is configured (`cold_start_split.protocol`);
+    {} otherwise. Cold items are the targets in no training part."""
+    try:
+        configured = gin.query_parameter("cold_start_split.protocol")
+    except ValueError:
+        configured = None
+    if configured is None:
+        return {}
+    masks = group_masks(dataset, split, cold_start.unseen_target_items(dataset), max_history)
+    return {group: {"ndcg@10": float(per_user["ndcg@10"][mask].mean()) if mask.any() else 0.0,
+                    "recall@10": float(per_user["hit@10"][mask].mean()) if mask.any() else 0.0,
+                    "examples": int(mask.sum())}
+            for group, mask in masks.items() if group != "all"}

@@ -109,9 +109,11 @@ def _sweep(score_fn, query, items, first_id, *, num_items: int, k: int, chunk: i
 
 
 def _layout(num_items: int, shards: int, chunk: int) -> tuple[int, int]:
-    """(chunk, padded item count): chunks no wider than a shard, every shard a whole number of them."""
+    """(chunk, padded item count): every shard a whole number of chunks; a chunk no wider than the
+    shard's items rounded up to a power of two, so a catalogue that grows or shrinks a little keeps
+    its matmul shapes (and an item's score its bits)."""
     per_shard = -(-num_items // shards)
-    chunk = max(1, min(chunk, per_shard))
+    chunk = max(1, min(chunk, 1 << (per_shard - 1).bit_length()))
     per_shard = -(-per_shard // chunk) * chunk
     return chunk, per_shard * shards
 

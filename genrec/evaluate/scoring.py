@@ -12,7 +12,7 @@ from typing import Callable, Optional, Sequence
 import jax
 import numpy as np
 
-from genrec.evaluate import evaluator, full_ranking, popularity, protocol, results
+from genrec.evaluate import cold_start, evaluator, full_ranking, popularity, protocol, results
 from genrec.model import trie as trie_lib
 from genrec.runtime import families
 from genrec.runtime.families import EvalInputs
@@ -99,4 +99,6 @@ def rank_all_items(scorer, max_len: int, meta: CheckpointMeta, inputs: EvalInput
     run_cost = cost(inputs.checkpoint_dir, mesh, users / seconds)
     table = {name: dict(metrics, examples=users),
              "most_popular (same users)": dict(floor, examples=users)}
+    for group, row in cold_start.configured_rows(dataset, split, per_user).items():
+        table[f"{name} [{group}]"] = row
     return results.write_results(inputs.out_dir, run, table, run_cost)

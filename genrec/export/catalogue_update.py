@@ -34,16 +34,14 @@ import uuid
 from typing import Optional
 
 import gin
-import jax
 import numpy as np
 
 from genrec.datasets import amazon, records
 from genrec.datasets.textio import DataError, parse_record, read_lines
 from genrec.evaluate import exact
 from genrec.export import bundle as bundle_lib
-from genrec.export import mips_index, params_io
-from genrec.runtime import families
-from genrec.runtime.state import FunctionalModel
+from genrec.export import mips_index
+from genrec.export import recommender as recommender_lib
 from genrec.semantic_ids import collisions
 from genrec.semantic_ids.artifact import CODES_FILE, META_FILE, Identifiers, level_token
 
@@ -182,15 +180,6 @@ def token_ids(vocabulary_path: str, identifiers: Identifiers) -> np.ndarray:
 MIPS_INDEX = "index"  # <bundle>/index/: genrec/export/mips_index.py's index.faiss + index.json
 
 
-def bundle_model(b: bundle_lib.Bundle):
-    """The bundle's model with its parameters (as recommender.load builds it)."""
-    family = families.get(b.model)
-    config = family.config_from_dict(b.manifest["model_config"])
-    functional = FunctionalModel.from_factory(family.factory(config))
-    params = params_io.read_params(b.params_path, b.manifest["param_dtypes"], functional.param_shapes())
-    return functional.module(params, jax.random.key(0))
-
-
 def update_mips_index(staging: str, b: bundle_lib.Bundle, identifiers: Identifiers) -> Optional[str]:
     """Brings the bundle's MIPS index, where it has one, to the new catalogue (its ids are row
     numbers: an index of the old catalogue would miss new items, and misname rows after a removal).
@@ -205,7 +194,7 @@ def update_mips_index(staging: str, b: bundle_lib.Bundle, identifiers: Identifie
     n, old_recall = index.num_items, index.recall
     appended = (n == len(b.source_ids) and identifiers.num_items >= n
                 and np.array_equal(identifiers.codes[:n], b.identifiers.codes))
-    model = bundle_model(b)
+    model = recommender_lib.load_model(b)
     if appended:
         index.index.add(np.ascontiguousarray(exact.item_vectors(model, identifiers.codes[n:]), np.float32))
         index.num_items = identifiers.num_items

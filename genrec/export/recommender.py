@@ -43,10 +43,15 @@ def load(directory: str, **options) -> "Catalogue":
     family (the manifest's `model`) builds the model from the bundle's parameters and picks the
     recommender (the encoder-decoder's beam search, the parallel-digit model's exact ranking, ...)."""
     b = bundle_lib.read_bundle(directory)
+    return families.get(b.model).recommender(b, load_model(b), **options)
+
+
+def load_model(b: bundle_lib.Bundle):
+    """A read bundle's model with its parameters, built by the bundle's model family."""
     family = families.get(b.model)
     functional = FunctionalModel.from_factory(family.factory(family.config_from_dict(b.manifest["model_config"])))
     params = params_io.read_params(b.params_path, b.manifest["param_dtypes"], functional.param_shapes())
-    return family.recommender(b, functional.module(params, jax.random.key(0)), **options)
+    return functional.module(params, jax.random.key(0))
 
 
 class Catalogue:
