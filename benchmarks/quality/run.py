@@ -247,6 +247,8 @@ def main(argv):
 
     from genrec.baselines import registry
     from genrec.runtime import checkpoints  # noqa: F401 - its gin configurables must exist before the lock
+    if FLAGS.genrec == "run":  # the genrec row reads task names; genrec.tasks needs seqio (not on JAX-only images)
+        from genrec.tasks import registry as _task_registry  # noqa: F401 - same: configurables before the lock
 
     workdir = FLAGS.workdir or f"/tmp/genrec_quality/{FLAGS.dataset}-{FLAGS.budget}"
     os.makedirs(workdir, exist_ok=True)

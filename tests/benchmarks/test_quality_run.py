@@ -21,7 +21,7 @@ BINDINGS = TINY_SEQUENTIAL.strip().splitlines() + [
 
 
 def _benchmark(workdir) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "benchmarks/quality/run.py", "--dataset=synthetic", "--budget=cpu",
+    cmd = [sys.executable, "-m", "benchmarks.quality.run", "--dataset=synthetic", "--budget=cpu",
            "--baselines=most_popular", f"--workdir={workdir}",
            "--genrec_recipe=tiger", "--genrec_gin=configs/experiments/quickstart_p5.gin"]
     cmd += [f"--genrec_binding={b}" for b in BINDINGS]
