@@ -16,7 +16,7 @@ import difflib
 import os
 from typing import Callable, Optional
 
-from genrec import REPO_ROOT  # sweep.run and the tests read axes.REPO_ROOT
+from genrec import REPO_ROOT, RESOURCE_ROOT  # noqa: F401 - sweep.run and the tests read axes.REPO_ROOT
 
 
 class SweepSpecError(ValueError):
@@ -33,8 +33,9 @@ class Overrides:
 
 
 def repo_path(path: str) -> str:
-    """Gin paths in sweep files are relative to the repository root (as on every launch host)."""
-    return path if os.path.isabs(path) else os.path.join(REPO_ROOT, path)
+    """Gin paths in sweep files are relative to the repository root (as on every launch host), or
+    to the installed package's copy of configs/ where there is no checkout."""
+    return path if os.path.isabs(path) else os.path.join(RESOURCE_ROOT, path)
 
 
 @dataclasses.dataclass(frozen=True)
