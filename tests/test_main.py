@@ -49,7 +49,9 @@ def test_experiment_files_parse_from_outside_the_checkout(tmp_path, monkeypatch)
     main.import_stages()
     monkeypatch.chdir(tmp_path)
     main.parse_gin([os.path.join(main.REPO_ROOT, "configs", "experiments", "parallel_ids_beauty.gin")], [])
-    assert gin.query_parameter("ParallelIdConfig.catalogue_loss_weight") == 30.0
+    from genrec.model.parallel_ids import ParallelIdConfig
+
+    assert ParallelIdConfig().catalogue_loss_weight == 30.0  # the recipe's, the code's one default
     gin.clear_config()
     # the history-excluded protocol is one more file after any parallel-digit experiment
     for name in ("parallel_ids_beauty", "parallel_ids_musical_instruments", "parallel_ids_ml100k"):

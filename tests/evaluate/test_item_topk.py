@@ -60,7 +60,8 @@ def test_placed_items_are_split_over_the_mesh():
 
 def _model(head="tied", digit_blocks=False, num_items=300, seed=0):
     levels = (16, 16, 16, 4)
-    config = parallel_ids.ParallelIdConfig(level_sizes=levels, num_items=num_items, d_model=32, num_layers=1,
+    config = parallel_ids.ParallelIdConfig(level_sizes=levels, num_items=num_items, catalogue_loss_weight=0.0,
+                                           d_model=32, num_layers=1,
                                            num_heads=2, head_dim=16, mlp_dim=64, head=head,
                                            digit_blocks=digit_blocks, max_len=10)
     model = parallel_ids.ParallelIdDecoder(config, rngs=nnx.Rngs(seed))
