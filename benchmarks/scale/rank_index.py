@@ -20,8 +20,7 @@ import time
 import jax
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import rank_common  # noqa: E402
+from benchmarks.scale import rank_common  # noqa: E402
 
 from genrec.evaluate import exact, item_topk, sequences  # noqa: E402
 from genrec.export import mips_index  # noqa: E402

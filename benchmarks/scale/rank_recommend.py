@@ -18,14 +18,12 @@ Exact modes must return the baseline's items for every user (reported).
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import rank_common  # noqa: E402  (benchmarks/scale/rank_common.py)
+from benchmarks.scale import rank_common  # noqa: E402  (benchmarks/scale/rank_common.py)
 
 from genrec.evaluate import data_parallel, exact, protocol, sequences  # noqa: E402
 from genrec.export import mips_index  # noqa: E402

@@ -28,8 +28,7 @@ if "--devices=8" in sys.argv:
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import rank_common  # noqa: E402
+from benchmarks.scale import rank_common  # noqa: E402
 
 from genrec.evaluate import exact, item_topk, sequences  # noqa: E402
 from genrec.runtime import partitioning  # noqa: E402

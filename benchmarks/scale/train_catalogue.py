@@ -23,7 +23,6 @@ import sys
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, REPO)
 OUT = os.path.join(REPO, "benchmarks", "scale", "train_catalogue.json")
 PLOT = os.path.join(REPO, "benchmarks", "scale", "train_catalogue.png")
 

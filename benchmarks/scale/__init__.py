@@ -1,0 +1,1 @@
+"""Catalogue-scale benchmarks (issue 30): training step and ranking cost against catalogue size."""
