@@ -1,4 +1,5 @@
 """genrec: generative recommendation in JAX/Flax (P5/TIGER-style)."""
+
 import setuptools
 
 # Pinned: the versions CI and every developer machine run (jax 0.10.2 is the last for Python 3.11).

@@ -1,4 +1,5 @@
 """genrec: generative recommendation in JAX/Flax (ARCHITECTURE.md is the map)."""
+
 import os
 
 PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))

@@ -7,6 +7,7 @@ Each run mode is a function `fn(ctx: RunContext)` in its stage's `run.py`; its k
 `--gin.NAME=VALUE` is shorthand for `--gin_bindings='NAME = VALUE'`. The workdir receives the
 operative `config.gin` of every run.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -46,16 +47,24 @@ flags.DEFINE_multi_string("gin_file", [], "Gin files, applied in order.")
 flags.DEFINE_multi_string("gin_bindings", [], "Gin bindings, applied after the files.")
 flags.DEFINE_enum("run_mode", None, list(RUN_MODES), "What to run.")
 flags.DEFINE_string("workdir", "workdir", "Where this run's artifacts go.")
-flags.DEFINE_string("raw_data_dir", None,
-                    "Folder of raw dataset folders (default: ../shared/data when it exists).")
+flags.DEFINE_string(
+    "raw_data_dir", None, "Folder of raw dataset folders (default: ../shared/data when it exists)."
+)
 flags.DEFINE_string("data_dir", None, "TFDS data_dir for prepared datasets (default <workdir>/../tfds).")
 flags.DEFINE_string("checkpoint_dir", None, "Checkpoint folder to evaluate or export.")
 flags.DEFINE_string("bundle", None, "Inference bundle folder (run_mode=infer, `genrec recommend`).")
 flags.DEFINE_string("history", None, "Comma-separated item ids (source ids) for run_mode=infer.")
-flags.DEFINE_string("histories", None, "run_mode=infer for many users: a JSON-lines file of "
-                    '{"user": ..., "history": [item ids]} (see genrec/export/requests.py).')
-flags.DEFINE_string("output", None, "Where run_mode=infer --histories writes its JSON lines "
-                    "(default <workdir>/recommendations.jsonl).")
+flags.DEFINE_string(
+    "histories",
+    None,
+    "run_mode=infer for many users: a JSON-lines file of "
+    '{"user": ..., "history": [item ids]} (see genrec/export/requests.py).',
+)
+flags.DEFINE_string(
+    "output",
+    None,
+    "Where run_mode=infer --histories writes its JSON lines (default <workdir>/recommendations.jsonl).",
+)
 flags.DEFINE_integer("top_k", 10, "How many items run_mode=infer returns.")
 
 
@@ -83,7 +92,7 @@ def rewrite_gin_args(argv: list[str]) -> list[str]:
     out = []
     for arg in argv:
         if arg.startswith("--gin.") and "=" in arg:
-            name, value = arg[len("--gin."):].split("=", 1)
+            name, value = arg[len("--gin.") :].split("=", 1)
             out.append(f"--gin_bindings={name} = {value}")
         else:
             out.append(arg)
@@ -93,8 +102,11 @@ def rewrite_gin_args(argv: list[str]) -> list[str]:
         if command in out[1:]:
             items = [a.split("=", 1)[1] for a in out[1:] if a.startswith("--items=")]
             rest = [a for a in out[1:] if a != command and not a.startswith("--items=")]
-            out = [out[0], f"--run_mode={mode}"] + [f"--gin_bindings={mode}_run.items_file = {f!r}"
-                                                     for f in items] + rest
+            out = (
+                [out[0], f"--run_mode={mode}"]
+                + [f"--gin_bindings={mode}_run.items_file = {f!r}" for f in items]
+                + rest
+            )
     return out
 
 
@@ -140,8 +152,9 @@ def resolve_gin_file(path: str) -> str:
     packaged = os.path.join(RESOURCE_ROOT, path)
     if not os.path.isabs(path) and os.path.exists(packaged):
         return packaged
-    raise GinConfigError(f"gin file not found: {path}" +
-                         ("" if os.path.isabs(path) else f" (nor {packaged})"))
+    raise GinConfigError(
+        f"gin file not found: {path}" + ("" if os.path.isabs(path) else f" (nor {packaged})")
+    )
 
 
 def hide_accelerators_from_tensorflow() -> None:
@@ -161,8 +174,12 @@ def initialize_distributed() -> None:
         import jax
 
         jax.distributed.initialize()
-        logging.info("JAX process %d of %d, %d local devices", jax.process_index(),
-                     jax.process_count(), jax.local_device_count())
+        logging.info(
+            "JAX process %d of %d, %d local devices",
+            jax.process_index(),
+            jax.process_count(),
+            jax.local_device_count(),
+        )
 
 
 def main(argv: list[str]) -> None:

@@ -1,5 +1,6 @@
 """Shared test setup: 8 simulated CPU devices (set before JAX starts), a fresh gin config around every
 test, and the real-data path. Tiny model configs: tests/helpers.py."""
+
 import os
 
 os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=8")

@@ -1,4 +1,5 @@
 """The entry point: gin flag rewriting, gin typos named, run-mode dispatch."""
+
 import os
 
 import gin
@@ -10,14 +11,25 @@ from genrec import main
 def test_rewrite_gin_args_turns_dotted_flags_into_bindings():
     argv = ["genrec", "--gin.LoopConfig.num_steps=10", "--run_mode=train", "--gin.X='a=b'"]
     assert main.rewrite_gin_args(argv) == [
-        "genrec", "--gin_bindings=LoopConfig.num_steps = 10", "--run_mode=train", "--gin_bindings=X = 'a=b'"]
+        "genrec",
+        "--gin_bindings=LoopConfig.num_steps = 10",
+        "--run_mode=train",
+        "--gin_bindings=X = 'a=b'",
+    ]
 
 
 def test_recommend_subcommand_is_infer_mode():
     assert main.rewrite_gin_args(["genrec", "recommend", "--bundle=b"]) == [
-        "genrec", "--run_mode=infer", "--bundle=b"]
+        "genrec",
+        "--run_mode=infer",
+        "--bundle=b",
+    ]
     assert main.rewrite_gin_args(["genrec", "--gin_file=x.gin", "recommend", "--top_k=3"]) == [
-        "genrec", "--run_mode=infer", "--gin_file=x.gin", "--top_k=3"]
+        "genrec",
+        "--run_mode=infer",
+        "--gin_file=x.gin",
+        "--top_k=3",
+    ]
 
 
 @gin.configurable
@@ -55,8 +67,13 @@ def test_experiment_files_parse_from_outside_the_checkout(tmp_path, monkeypatch)
     gin.clear_config()
     # the history-excluded protocol is one more file after any parallel-digit experiment
     for name in ("parallel_ids_beauty", "parallel_ids_musical_instruments", "parallel_ids_ml100k"):
-        main.parse_gin([os.path.join(main.REPO_ROOT, "configs", "experiments", f"{name}.gin"),
-                        os.path.join(main.REPO_ROOT, "configs", "runs", "history_excluded.gin")], [])
+        main.parse_gin(
+            [
+                os.path.join(main.REPO_ROOT, "configs", "experiments", f"{name}.gin"),
+                os.path.join(main.REPO_ROOT, "configs", "runs", "history_excluded.gin"),
+            ],
+            [],
+        )
         assert gin.query_parameter("ParallelIdConfig.catalogue_exclude_history") is True, name
         assert gin.query_parameter("EvalConfig.drop_history") is True, name
         gin.clear_config()

@@ -1,5 +1,6 @@
 """Gin bindings of the smallest sequential-task run (a 1+1-layer, d 16 model on a 48/4-token task),
 shared by the run-mode tests of training and snapshots; and a context manager that applies them."""
+
 import contextlib
 
 import gin
@@ -27,11 +28,10 @@ make_optimizer.warmup_steps = 5
 @contextlib.contextmanager
 def tiny_sequential_config(extra: str = ""):
     """Fresh task registry and gin config with TINY_SEQUENTIAL (+ extra) bound; both cleared after."""
-    from genrec import tasks
-
     import genrec.evaluate.run  # noqa: F401 - registers every configurable the bindings name
     import genrec.model.config  # noqa: F401
     import genrec.train.run  # noqa: F401
+    from genrec import tasks
 
     tasks.clear()
     gin.clear_config()

@@ -18,6 +18,7 @@ the whole command in a new process, 3 times each (Python, JAX and genrec start-u
 (`command_s`) and `python -m genrec.export.catalogue_update
 add-items` (`module_command_s`).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,14 +32,14 @@ import time
 
 import numpy as np
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
 from genrec.datasets import amazon, records
 from genrec.evaluate import exact
 from genrec.export import bundle as bundle_lib
 from genrec.export import catalogue_update, mips_index
 from genrec.export import recommender as recommender_lib
 from genrec.semantic_ids import artifact, coder, collisions, encoders, opq, rqkmeans, text
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 BEAUTY = os.path.join(REPO, "..", "shared", "data", "amazon-2014-beauty")
 
@@ -48,11 +49,18 @@ def identifiers(items: records.ItemTable, kind: str) -> artifact.Identifiers:
     if kind == "opq":
         result = opq.fit(x, opq.OPQConfig(num_digits=32, codebook_size=256, iters=4), progress=False)
     else:
-        result = rqkmeans.fit(x, rqkmeans.RQKMeansConfig(num_levels=3, codebook_size=256, iters=10),
-                              progress=False)
+        result = rqkmeans.fit(
+            x, rqkmeans.RQKMeansConfig(num_levels=3, codebook_size=256, iters=10), progress=False
+        )
     codes, size, _ = collisions.add_collision_level(result.codes)
-    return artifact.Identifiers(kind, codes, (256,) * result.codes.shape[1] + (size,), items.source_ids,
-                                "beauty", coder.ItemCoder(coder.item_texts_settings(), frozen, kind, result))
+    return artifact.Identifiers(
+        kind,
+        codes,
+        (256,) * result.codes.shape[1] + (size,),
+        items.source_ids,
+        "beauty",
+        coder.ItemCoder(coder.item_texts_settings(), frozen, kind, result),
+    )
 
 
 def parallel_bundle(directory: str, items: records.ItemTable) -> str:
@@ -62,11 +70,16 @@ def parallel_bundle(directory: str, items: records.ItemTable) -> str:
 
     ids = identifiers(items, "opq")
     config = parallel_ids.ParallelIdConfig(level_sizes=ids.level_sizes, num_items=items.num_items)
-    return bundle_lib.write_bundle(directory, model=parallel_ids.ParallelIdDecoder(config, rngs=nnx.Rngs(0)),
-                                   model_config=config.to_dict(), identifiers=ids,
-                                   source_ids=items.source_ids,
-                                   titles=items.field("title"), provenance={"dataset": "beauty"},
-                                   model_kind="parallel_ids")
+    return bundle_lib.write_bundle(
+        directory,
+        model=parallel_ids.ParallelIdDecoder(config, rngs=nnx.Rngs(0)),
+        model_config=config.to_dict(),
+        identifiers=ids,
+        source_ids=items.source_ids,
+        titles=items.field("title"),
+        provenance={"dataset": "beauty"},
+        model_kind="parallel_ids",
+    )
 
 
 def indexed_parallel_bundle(directory: str, items: records.ItemTable, built: str) -> str:
@@ -88,14 +101,28 @@ def encoder_decoder_bundle(directory: str, dataset: records.RecDataset) -> str:
 
     ids = identifiers(dataset.items, "rqkmeans")
     vocabulary = build_vocabulary(dataset, ids, os.path.join(directory + "_vocab"))
-    config = ModelConfig(vocab_size=vocabulary.vocab_size, d_model=128, num_heads=4, head_dim=32, mlp_dim=512,
-                         num_encoder_layers=2, num_decoder_layers=2)
+    config = ModelConfig(
+        vocab_size=vocabulary.vocab_size,
+        d_model=128,
+        num_heads=4,
+        head_dim=32,
+        mlp_dim=512,
+        num_encoder_layers=2,
+        num_decoder_layers=2,
+    )
     return bundle_lib.write_bundle(
-        directory, model=EncoderDecoder(config, rngs=nnx.Rngs(0)), model_config=config.to_dict(),
-        identifiers=ids, source_ids=dataset.items.source_ids, titles=dataset.items.field("title"),
-        provenance={"dataset": "beauty"}, vocabulary_path=vocabulary.sentencepiece_model_file,
-        item_tokens=item_token_ids(vocabulary, ids), prompt=bundle_lib.Prompt("Items: {history}"),
-        model_kind="encoder_decoder")
+        directory,
+        model=EncoderDecoder(config, rngs=nnx.Rngs(0)),
+        model_config=config.to_dict(),
+        identifiers=ids,
+        source_ids=dataset.items.source_ids,
+        titles=dataset.items.field("title"),
+        provenance={"dataset": "beauty"},
+        vocabulary_path=vocabulary.sentencepiece_model_file,
+        item_tokens=item_token_ids(vocabulary, ids),
+        prompt=bundle_lib.Prompt("Items: {history}"),
+        model_kind="encoder_decoder",
+    )
 
 
 def new_item_file(path: str, items: records.ItemTable, count: int, seed: int = 0) -> str:
@@ -122,10 +149,21 @@ def time_in_process(bundle: str, items_file: str, scratch: str, repeats: int) ->
 
 
 COMMANDS = {  # a fresh process each: Python, JAX (and for genrec.main every stage) start-up included
-    "command_s": lambda bundle, items, scratch: ["-m", "genrec.main", "add-items", f"--bundle={bundle}",
-                                                 f"--items={items}", f"--workdir={scratch}/cli_workdir"],
-    "module_command_s": lambda bundle, items, scratch: ["-m", "genrec.export.catalogue_update", "add-items",
-                                                        f"--bundle={bundle}", f"--items={items}"],
+    "command_s": lambda bundle, items, scratch: [
+        "-m",
+        "genrec.main",
+        "add-items",
+        f"--bundle={bundle}",
+        f"--items={items}",
+        f"--workdir={scratch}/cli_workdir",
+    ],
+    "module_command_s": lambda bundle, items, scratch: [
+        "-m",
+        "genrec.export.catalogue_update",
+        "add-items",
+        f"--bundle={bundle}",
+        f"--items={items}",
+    ],
 }
 
 
@@ -135,8 +173,12 @@ def time_command(name: str, bundle: str, items_file: str, scratch: str, repeats:
         fresh = os.path.join(scratch, "cli")
         shutil.copytree(bundle, fresh)
         start = time.perf_counter()
-        subprocess.run([sys.executable] + COMMANDS[name](fresh, items_file, scratch), check=True, cwd=REPO,
-                       capture_output=True)
+        subprocess.run(
+            [sys.executable] + COMMANDS[name](fresh, items_file, scratch),
+            check=True,
+            cwd=REPO,
+            capture_output=True,
+        )
         seconds.append(time.perf_counter() - start)
         shutil.rmtree(fresh)
     return seconds
@@ -150,20 +192,31 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", required=True)
     parser.add_argument("--repeats", type=int, default=4)
-    parser.add_argument("--work", default=None, help="where the bundles are built (default: a temp folder); "
-                        "bundles already there are reused (build_s is then the check only)")
+    parser.add_argument(
+        "--work",
+        default=None,
+        help="where the bundles are built (default: a temp folder); "
+        "bundles already there are reused (build_s is then the check only)",
+    )
     args = parser.parse_args()
     work = args.work or tempfile.mkdtemp(prefix="add_items_bench_")
     dataset = amazon.load(BEAUTY, "beauty")
     items_file = new_item_file(os.path.join(work, "new_items.tsv"), dataset.items, 1000)
     command = ["nice -n 5 .venv/bin/python -m benchmarks.catalogue.add_items"] + sys.argv[1:]
-    results = {"command": " ".join(command),
-           "uptime_before": uptime(),
-               "catalogue_items": dataset.num_items, "new_items": 1000, "bundles": {}}
-    builders = {"parallel_ids_opq32": lambda d: parallel_bundle(d, dataset.items),
-                "parallel_ids_opq32_hnsw": lambda d: indexed_parallel_bundle(
-                    d, dataset.items, os.path.join(work, "parallel_ids_opq32")),
-                "encoder_decoder_rqkmeans3": lambda d: encoder_decoder_bundle(d, dataset)}
+    results = {
+        "command": " ".join(command),
+        "uptime_before": uptime(),
+        "catalogue_items": dataset.num_items,
+        "new_items": 1000,
+        "bundles": {},
+    }
+    builders = {
+        "parallel_ids_opq32": lambda d: parallel_bundle(d, dataset.items),
+        "parallel_ids_opq32_hnsw": lambda d: indexed_parallel_bundle(
+            d, dataset.items, os.path.join(work, "parallel_ids_opq32")
+        ),
+        "encoder_decoder_rqkmeans3": lambda d: encoder_decoder_bundle(d, dataset),
+    }
     for name, build in builders.items():
         start = time.perf_counter()
         bundle = os.path.join(work, name)
@@ -171,9 +224,12 @@ def main() -> None:
             build(bundle)
         built = time.perf_counter() - start
         scratch = tempfile.mkdtemp(prefix=f"{name}_", dir=work)
-        row = {"build_s": built, **time_in_process(bundle, items_file, scratch, args.repeats),
-               **{name: time_command(name, bundle, items_file, scratch) for name in COMMANDS},
-               "level_sizes": list(bundle_lib.read_bundle(bundle).identifiers.level_sizes)}
+        row = {
+            "build_s": built,
+            **time_in_process(bundle, items_file, scratch, args.repeats),
+            **{name: time_command(name, bundle, items_file, scratch) for name in COMMANDS},
+            "level_sizes": list(bundle_lib.read_bundle(bundle).identifiers.level_sizes),
+        }
         results["bundles"][name] = row
         print(name, json.dumps(row), flush=True)
     results["uptime_after"] = uptime()

@@ -7,6 +7,7 @@ the same users first, so compiles are not timed. Both must return the same items
   bash launch/local.sh   # writes workdir/quickstart/bundle
   .venv/bin/python -m benchmarks.decode.batch_recommend --bundle=workdir/quickstart/bundle
 """
+
 from __future__ import annotations
 
 import argparse
@@ -42,23 +43,38 @@ def main():
     args = parse_args()
     rec = recommender_lib.load(args.bundle)
     rng = np.random.default_rng(0)
-    histories = [list(rng.choice(rec.source_ids, size=rng.integers(3, 11), replace=False))
-                 for _ in range(args.users)]
-    single, single_s = timed(lambda: [rec.recommend(h, args.top_k) for h in histories[:args.single_users]])
-    rows = [{"mode": "one user per call", "users": args.single_users,
-             "users_per_s": args.single_users / single_s}]
+    histories = [
+        list(rng.choice(rec.source_ids, size=rng.integers(3, 11), replace=False)) for _ in range(args.users)
+    ]
+    single, single_s = timed(lambda: [rec.recommend(h, args.top_k) for h in histories[: args.single_users]])
+    rows = [
+        {"mode": "one user per call", "users": args.single_users, "users_per_s": args.single_users / single_s}
+    ]
     for batch_size in map(int, args.batch_sizes.split(",")):
         batched, seconds = timed(lambda: rec.recommend_batch(histories, args.top_k, batch_size=batch_size))
         same = all([r.item for r in a] == [r.item for r in b] for a, b in zip(single, batched))
-        rows.append({"mode": f"recommend_batch, batch {batch_size}", "users": args.users,
-                     "users_per_s": args.users / seconds, "same_items_as_single": same})
+        rows.append(
+            {
+                "mode": f"recommend_batch, batch {batch_size}",
+                "users": args.users,
+                "users_per_s": args.users / seconds,
+                "same_items_as_single": same,
+            }
+        )
     for row in rows:
         row["speedup"] = row["users_per_s"] / rows[0]["users_per_s"]
-        print(f"{row['mode']:>28}: {row['users_per_s']:8.1f} users/s  {row['speedup']:5.1f}x"
-              + (f"  same items: {row['same_items_as_single']}" if "same_items_as_single" in row else ""))
-    report = {"bundle": os.path.abspath(args.bundle), "num_items": len(rec.source_ids),
-              "device": jax.devices()[0].device_kind, "top_k": args.top_k, "beam_size": rec.beam_size,
-              "rows": rows}
+        print(
+            f"{row['mode']:>28}: {row['users_per_s']:8.1f} users/s  {row['speedup']:5.1f}x"
+            + (f"  same items: {row['same_items_as_single']}" if "same_items_as_single" in row else "")
+        )
+    report = {
+        "bundle": os.path.abspath(args.bundle),
+        "num_items": len(rec.source_ids),
+        "device": jax.devices()[0].device_kind,
+        "top_k": args.top_k,
+        "beam_size": rec.beam_size,
+        "rows": rows,
+    }
     if args.out:
         with open(args.out, "w") as f:
             json.dump(report, f, indent=1)

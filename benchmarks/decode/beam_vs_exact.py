@@ -11,6 +11,7 @@ A parallel-digit checkpoint (genrec/model/parallel_ids.py) is ranked the same th
 forward pass per user: a trie-constrained beam over its digits in order
 (benchmarks/decode/digit_beam.py) and the exact sum of digit log-probabilities over every item.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -43,7 +44,9 @@ def parse_args():
     p.add_argument("--checkpoint_dir", required=True)
     p.add_argument("--step", type=int, default=None, help="Default: the newest checkpoint.")
     p.add_argument("--data_dir", required=True, help="TFDS folder the run prepared.")
-    p.add_argument("--raw_data_dir", default=os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "data"))
+    p.add_argument(
+        "--raw_data_dir", default=os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "data")
+    )
     p.add_argument("--users", type=int, default=1000, help="The first N test users (the eval order).")
     p.add_argument("--beams", default="20,50")
     p.add_argument("--chunk", type=int, default=4096, help="Identifiers per exact-scoring call.")
@@ -76,13 +79,17 @@ def exact_scores(model, examples, item_tokens: np.ndarray, chunk: int) -> np.nda
     graphdef, state = nnx.split(model)
     targets = np.asarray(item_tokens, np.int32)
     pad = -len(targets) % chunk  # one shape: the last block is padded, its extra scores dropped
-    blocks = np.concatenate([targets, np.repeat(targets[-1:], pad, axis=0)]).reshape(-1, chunk, targets.shape[1])
+    blocks = np.concatenate([targets, np.repeat(targets[-1:], pad, axis=0)]).reshape(
+        -1, chunk, targets.shape[1]
+    )
     inputs = evaluator.pad_inputs(examples, 1)
     out = np.zeros((len(examples), len(targets)), np.float32)
     for u in tqdm.trange(len(examples), desc="exact", mininterval=30):
-        scores = [_identifier_log_likelihood(graphdef, state, jnp.asarray(inputs[u:u + 1]), jnp.asarray(b))
-                  for b in blocks]
-        out[u] = np.concatenate([np.asarray(x) for x in scores])[:len(targets)]
+        scores = [
+            _identifier_log_likelihood(graphdef, state, jnp.asarray(inputs[u : u + 1]), jnp.asarray(b))
+            for b in blocks
+        ]
+        out[u] = np.concatenate([np.asarray(x) for x in scores])[: len(targets)]
     return out
 
 
@@ -98,9 +105,16 @@ def parallel_digit_rows(model, identifiers, dataset, users: int, beams) -> tuple
     histories, targets = histories[:users], targets[:users]
     codes, max_len = np.asarray(identifiers.codes, np.int32), model.config.max_len
     start = time.time()
-    exact_top, ranks = full_ranking.rank(exact.scorer(model, codes), histories, targets, k=10, max_len=max_len)
-    rows = {"exact (every item)": dict(ranking.metrics_from_ranks(ranks, dataset.num_items),
-                                       seconds=time.time() - start, target_rank_median=float(np.median(ranks)))}
+    exact_top, ranks = full_ranking.rank(
+        exact.scorer(model, codes), histories, targets, k=10, max_len=max_len
+    )
+    rows = {
+        "exact (every item)": dict(
+            ranking.metrics_from_ranks(ranks, dataset.num_items),
+            seconds=time.time() - start,
+            target_rank_median=float(np.median(ranks)),
+        )
+    }
     token_codes, trie = parallel_ids.token_code_table(codes), trie_lib.build_trie(codes)
     for beam in beams:
         start = time.time()
@@ -118,9 +132,12 @@ def agreement(beam_top10, exact_top10, targets, exact_hits) -> dict:
     """Where a beam's top 10 and the exact top 10 of the same users disagree."""
     hit = (beam_top10 == targets[:, None]).any(axis=1)
     overlap = [len(set(b) & set(e)) / 10 for b, e in zip(beam_top10, exact_top10)]
-    return dict(hits_only_exact=int((exact_hits & ~hit).sum()), hits_only_beam=int((hit & ~exact_hits).sum()),
-                top10_overlap_with_exact=float(np.mean(overlap)),  # share of the exact top 10 in the beam's
-                same_top10_as_exact=float(np.mean([set(b) == set(e) for b, e in zip(beam_top10, exact_top10)])))
+    return dict(
+        hits_only_exact=int((exact_hits & ~hit).sum()),
+        hits_only_beam=int((hit & ~exact_hits).sum()),
+        top10_overlap_with_exact=float(np.mean(overlap)),  # share of the exact top 10 in the beam's
+        same_top10_as_exact=float(np.mean([set(b) == set(e) for b, e in zip(beam_top10, exact_top10)])),
+    )
 
 
 def main():
@@ -132,12 +149,25 @@ def main():
     identifiers = Identifiers.load(meta.identifiers_dir)
     if meta.model == "parallel_ids":
         with jax.set_mesh(mesh):
-            rows, users = parallel_digit_rows(model, identifiers, dataset, args.users,
-                                              [int(b) for b in args.beams.split(",")])
-        report({"checkpoint_dir": os.path.abspath(args.checkpoint_dir), "step": meta.step,
-                "dataset": meta.dataset, "model": "parallel_ids", "users": users, "history": "kept",
-                "items": dataset.num_items, "digits": int(identifiers.codes.shape[1]), "rows": rows,
-                "uptime_before": uptime_before, "uptime_after": uptime()}, args.out)
+            rows, users = parallel_digit_rows(
+                model, identifiers, dataset, args.users, [int(b) for b in args.beams.split(",")]
+            )
+        report(
+            {
+                "checkpoint_dir": os.path.abspath(args.checkpoint_dir),
+                "step": meta.step,
+                "dataset": meta.dataset,
+                "model": "parallel_ids",
+                "users": users,
+                "history": "kept",
+                "items": dataset.num_items,
+                "digits": int(identifiers.codes.shape[1]),
+                "rows": rows,
+                "uptime_before": uptime_before,
+                "uptime_after": uptime(),
+            },
+            args.out,
+        )
         return
     vocabulary, _ = pipeline.register_as_trained(meta.vocabulary, dataset, identifiers, meta.dataset)
     variant = TIGER if str(meta.mixture).endswith(f"_{TIGER}") else ""
@@ -151,9 +181,15 @@ def main():
     with jax.set_mesh(mesh):
         for beam in [int(b) for b in args.beams.split(",")]:
             config = evaluator.EvalConfig(beam_size=beam, top_k=beam, drop_history=False)
-            ev = evaluator.Evaluator(model, trie=trie, item_tokens=item_tokens,
-                                     vocabulary=vocabulary, popularity=popularity, config=config,
-                                     eos_id=vocabulary.eos_id)
+            ev = evaluator.Evaluator(
+                model,
+                trie=trie,
+                item_tokens=item_tokens,
+                vocabulary=vocabulary,
+                popularity=popularity,
+                config=config,
+                eos_id=vocabulary.eos_id,
+            )
             start = time.time()
             _, topk, topk_scores = ev.recommend(examples)
             metrics = ranking.ranking_metrics(topk, targets, scores=topk_scores)
@@ -162,19 +198,34 @@ def main():
         start = time.time()
         scores = exact_scores(model, examples, item_tokens, args.chunk)
         # Reference check: the incremental scorer equals the full teacher-forced pass on a sample.
-        sample = np.asarray(evaluator.candidate_log_likelihood(
-            model, jnp.asarray(evaluator.pad_inputs(examples[:1], 1)), jnp.asarray(item_tokens[None, :256])))
+        sample = np.asarray(
+            evaluator.candidate_log_likelihood(
+                model,
+                jnp.asarray(evaluator.pad_inputs(examples[:1], 1)),
+                jnp.asarray(item_tokens[None, :256]),
+            )
+        )
         np.testing.assert_allclose(scores[0, :256], sample[0], rtol=1e-4, atol=1e-3)
         ranks = ranking.candidate_ranks(scores, targets)
-        rows["exact (every item)"] = dict(ranking.metrics_from_ranks(ranks, scores.shape[1]),
-                                          seconds=time.time() - start)
+        rows["exact (every item)"] = dict(
+            ranking.metrics_from_ranks(ranks, scores.shape[1]), seconds=time.time() - start
+        )
         rows["exact (every item)"]["target_rank_median"] = float(np.median(ranks))
         exact_top10 = np.argsort(-scores, axis=1, kind="stable")[:, :10]
         for beam in lists:  # paired, same users: where the two rankings disagree
             rows[f"beam {beam}"].update(agreement(lists[beam], exact_top10, targets, ranks < 10))
-    results = {"checkpoint_dir": os.path.abspath(args.checkpoint_dir), "step": meta.step,
-              "dataset": meta.dataset, "task": name, "users": len(examples), "history": "kept",
-               "items": len(item_tokens), "rows": rows, "uptime_before": uptime_before, "uptime_after": uptime()}
+    results = {
+        "checkpoint_dir": os.path.abspath(args.checkpoint_dir),
+        "step": meta.step,
+        "dataset": meta.dataset,
+        "task": name,
+        "users": len(examples),
+        "history": "kept",
+        "items": len(item_tokens),
+        "rows": rows,
+        "uptime_before": uptime_before,
+        "uptime_after": uptime(),
+    }
     report(results, args.out)
 
 

@@ -6,6 +6,7 @@ codes per level), and must return the same items. Needs torch and transformers (
 
   .venv/bin/python -m benchmarks.decode.decode_benchmark --num_batches=3
 """
+
 from __future__ import annotations
 
 import argparse
@@ -74,17 +75,28 @@ def to_hf(model: EncoderDecoder, config: ModelConfig):
 
     if config.mlp_activations != ("relu",):
         raise ValueError("the port handles the ReLU MLP (tiger) only")
-    hf = T5ForConditionalGeneration(T5Config(
-        vocab_size=config.vocab_size, d_model=config.d_model, d_kv=config.head_dim,
-        d_ff=config.mlp_dim, num_layers=config.num_encoder_layers,
-        num_decoder_layers=config.num_decoder_layers, num_heads=config.num_heads,
-        relative_attention_num_buckets=config.relative_attention_num_buckets,
-        relative_attention_max_distance=config.relative_attention_max_distance,
-        dropout_rate=config.dropout_rate, feed_forward_proj="relu", tie_word_embeddings=False,
-        decoder_start_token_id=0, pad_token_id=0, eos_token_id=1)).eval()
+    hf = T5ForConditionalGeneration(
+        T5Config(
+            vocab_size=config.vocab_size,
+            d_model=config.d_model,
+            d_kv=config.head_dim,
+            d_ff=config.mlp_dim,
+            num_layers=config.num_encoder_layers,
+            num_decoder_layers=config.num_decoder_layers,
+            num_heads=config.num_heads,
+            relative_attention_num_buckets=config.relative_attention_num_buckets,
+            relative_attention_max_distance=config.relative_attention_max_distance,
+            dropout_rate=config.dropout_rate,
+            feed_forward_proj="relu",
+            tie_word_embeddings=False,
+            decoder_start_token_id=0,
+            pad_token_id=0,
+            eos_token_id=1,
+        )
+    ).eval()
     t = lambda x: torch.tensor(np.asarray(x, np.float32))  # noqa: E731
     d, hk = config.d_model, config.num_heads * config.head_dim
-    scale = config.head_dim ** -0.5  # HF T5 does not scale attention logits: fold it into q
+    scale = config.head_dim**-0.5  # HF T5 does not scale attention logits: fold it into q
 
     def attention(hf_attn, ours):
         hf_attn.q.weight.data = t(ours.query[...].reshape(d, hk).T * scale)
@@ -102,10 +114,10 @@ def to_hf(model: EncoderDecoder, config: ModelConfig):
     # transformers 5 always ties lm_head to the shared embedding (tie_word_embeddings=False only
     # turns off the output rescaling): give it its own parameter.
     hf.lm_head.weight = torch.nn.Parameter(t(model.output.kernel[...].T))
-    for stack, layers, relpos, norm in ((hf.encoder, model.encoder_layers, model.encoder_relpos,
-                                         model.encoder_norm),
-                                        (hf.decoder, model.decoder_layers, model.decoder_relpos,
-                                         model.decoder_norm)):
+    for stack, layers, relpos, norm in (
+        (hf.encoder, model.encoder_layers, model.encoder_relpos, model.encoder_norm),
+        (hf.decoder, model.decoder_layers, model.decoder_relpos, model.decoder_norm),
+    ):
         stack.block[0].layer[0].SelfAttention.relative_attention_bias.weight.data = t(relpos.embedding[...])
         stack.final_layer_norm.weight.data = t(norm.scale[...])
         for block, ours in zip(stack.block, layers):
@@ -137,11 +149,19 @@ def hf_decode(hf, item_tokens, users, beam_size, top_k):
 
     ids = torch.tensor(users, dtype=torch.long)
     with torch.inference_mode():
-        out = hf.generate(input_ids=ids, attention_mask=ids > 0, num_beams=beam_size,
-                          num_return_sequences=top_k, max_new_tokens=length, min_new_tokens=length,
-                          do_sample=False, prefix_allowed_tokens_fn=prefix_allowed,
-                          output_scores=False, return_dict_in_generate=True)
-    seqs = out.sequences[:, 1:1 + length].numpy()
+        out = hf.generate(
+            input_ids=ids,
+            attention_mask=ids > 0,
+            num_beams=beam_size,
+            num_return_sequences=top_k,
+            max_new_tokens=length,
+            min_new_tokens=length,
+            do_sample=False,
+            prefix_allowed_tokens_fn=prefix_allowed,
+            output_scores=False,
+            return_dict_in_generate=True,
+        )
+    seqs = out.sequences[:, 1 : 1 + length].numpy()
     return np.array([item_of.get(tuple(s), -1) for s in seqs.tolist()]).reshape(len(users), top_k)
 
 
@@ -162,8 +182,7 @@ def main():
     config = ModelConfig(vocab_size=args.vocab_size)
     rng = np.random.default_rng(0)
     item_tokens = random_catalogue(rng, args.num_items, args.levels, args.codes, args.vocab_size)
-    users = random_users(rng, args.batch_size * (args.num_batches + 1), args.encoder_len,
-                         args.vocab_size)
+    users = random_users(rng, args.batch_size * (args.num_batches + 1), args.encoder_len, args.vocab_size)
     batches = np.split(users, args.num_batches + 1)
     model = EncoderDecoder(config, rngs=nnx.Rngs(0))
     trie = build_trie(item_tokens)
@@ -174,36 +193,47 @@ def main():
 
     jax_items, jax_s = timed(jax_decode, batches)
     graphdef, state = nnx.split(model)
-    compiled = decoding._constrained.lower(graphdef, state, jnp.asarray(batches[0]), trie,
-                                           args.beam_size, args.top_k).compile()
+    compiled = decoding._constrained.lower(
+        graphdef, state, jnp.asarray(batches[0]), trie, args.beam_size, args.top_k
+    ).compile()
     temp = compiled.memory_analysis().temp_size_in_bytes
     users_timed = args.batch_size * args.num_batches
     results = {
-        "device": jax.devices()[0].device_kind, "jax_devices": jax.device_count(),
-        "config": os.path.basename(args.model_gin), "vocab_size": args.vocab_size,
-        "num_items": args.num_items, "identifier_length": args.levels + 1,
-        "encoder_len": args.encoder_len, "batch_size": args.batch_size, "beam_size": args.beam_size,
-        "top_k": args.top_k, "timed_users": users_timed,
-        "jax_users_per_s": users_timed / sum(jax_s), "jax_batch_s": jax_s,
+        "device": jax.devices()[0].device_kind,
+        "jax_devices": jax.device_count(),
+        "config": os.path.basename(args.model_gin),
+        "vocab_size": args.vocab_size,
+        "num_items": args.num_items,
+        "identifier_length": args.levels + 1,
+        "encoder_len": args.encoder_len,
+        "batch_size": args.batch_size,
+        "beam_size": args.beam_size,
+        "top_k": args.top_k,
+        "timed_users": users_timed,
+        "jax_users_per_s": users_timed / sum(jax_s),
+        "jax_batch_s": jax_s,
         "jax_xla_temp_bytes_per_user_beam": temp / (args.batch_size * args.beam_size),
-        "formula_bytes": decoding.decode_memory_bytes(config, encoder_len=args.encoder_len,
-                                                      decode_len=args.levels + 1),
+        "formula_bytes": decoding.decode_memory_bytes(
+            config, encoder_len=args.encoder_len, decode_len=args.levels + 1
+        ),
         "trie_bytes": trie.nbytes,
     }
     if not args.skip_hf:
         import torch
 
         hf = to_hf(model, config)
-        hf_items, hf_s = timed(lambda b: hf_decode(hf, item_tokens, b, args.beam_size, args.top_k),
-                               batches)
-        results.update({
-            "torch_threads": torch.get_num_threads(),
-            "hf_users_per_s": users_timed / sum(hf_s), "hf_batch_s": hf_s,
-            "speedup": sum(hf_s) / sum(jax_s),
-            "hf_invalid_items": int((hf_items < 0).sum()),
-            "same_top1": float(np.mean(hf_items[:, 0] == jax_items[:, 0])),
-            "same_topk_set": float(np.mean([set(a) == set(b) for a, b in zip(hf_items, jax_items)])),
-        })
+        hf_items, hf_s = timed(lambda b: hf_decode(hf, item_tokens, b, args.beam_size, args.top_k), batches)
+        results.update(
+            {
+                "torch_threads": torch.get_num_threads(),
+                "hf_users_per_s": users_timed / sum(hf_s),
+                "hf_batch_s": hf_s,
+                "speedup": sum(hf_s) / sum(jax_s),
+                "hf_invalid_items": int((hf_items < 0).sum()),
+                "same_top1": float(np.mean(hf_items[:, 0] == jax_items[:, 0])),
+                "same_topk_set": float(np.mean([set(a) == set(b) for a, b in zip(hf_items, jax_items)])),
+            }
+        )
     report(results, args.out)
 
 

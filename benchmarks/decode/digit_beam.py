@@ -1,5 +1,6 @@
 """Trie-constrained beam search over the parallel-digit model's digits: what a beam loses against exact
 ranking (benchmarks/decode/beam_vs_exact.py measures it; genrec ranks exactly and never uses it)."""
+
 from __future__ import annotations
 
 import jax

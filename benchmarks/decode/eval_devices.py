@@ -8,6 +8,7 @@ what 8 real chips would.
 
   .venv/bin/python -m benchmarks.decode.eval_devices --out=benchmarks/decode/eval_devices.json
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,7 +30,9 @@ def parse_args(argv=None):
     p.add_argument("--num_items", type=int, default=3000)
     p.add_argument("--encoder_len", type=int, default=64)
     p.add_argument("--users", type=int, default=1056, help="users per run (the first call compiles, untimed)")
-    p.add_argument("--batch_size", type=int, default=32, help="EvalConfig.batch_size: users per call, all devices")
+    p.add_argument(
+        "--batch_size", type=int, default=32, help="EvalConfig.batch_size: users per call, all devices"
+    )
     p.add_argument("--beam_size", type=int, default=20)
     p.add_argument("--child", type=int, default=0, help=argparse.SUPPRESS)
     p.add_argument("--out", default=None, help="write the numbers as JSON here")
@@ -56,18 +59,29 @@ def child(args) -> dict:
     item_tokens = random_catalogue(rng, args.num_items, 2, 64, args.vocab_size)
     users = random_users(rng, args.users, args.encoder_len, args.vocab_size)
     examples = [{"inputs": u[u > 0], "history_items": np.zeros(0, np.int64)} for u in users]
-    ev = evaluator.Evaluator(EncoderDecoder(ModelConfig(vocab_size=args.vocab_size), rngs=nnx.Rngs(0)),
-                             trie=build_trie(item_tokens), item_tokens=item_tokens, vocabulary=None,
-                             popularity=np.ones(args.num_items), config=evaluator.EvalConfig(
-                                 beam_size=args.beam_size, top_k=args.beam_size, batch_size=args.batch_size))
+    ev = evaluator.Evaluator(
+        EncoderDecoder(ModelConfig(vocab_size=args.vocab_size), rngs=nnx.Rngs(0)),
+        trie=build_trie(item_tokens),
+        item_tokens=item_tokens,
+        vocabulary=None,
+        popularity=np.ones(args.num_items),
+        config=evaluator.EvalConfig(
+            beam_size=args.beam_size, top_k=args.beam_size, batch_size=args.batch_size
+        ),
+    )
     mesh = partitioning.make_mesh()
     t0 = time.perf_counter()
     with jax.set_mesh(mesh):
         raw = ev.recommend(examples)[0]
-    return {"devices": args.child, "mesh": dict(mesh.shape), "users_timed": ev.decoded_users,
-            "decode_s": ev.decode_seconds, "users_per_s": ev.decoded_users / ev.decode_seconds,
-            "wall_s_with_compile": time.perf_counter() - t0,
-            "items_sha1": hashlib.sha1(np.ascontiguousarray(raw).tobytes()).hexdigest()}
+    return {
+        "devices": args.child,
+        "mesh": dict(mesh.shape),
+        "users_timed": ev.decoded_users,
+        "decode_s": ev.decode_seconds,
+        "users_per_s": ev.decoded_users / ev.decode_seconds,
+        "wall_s_with_compile": time.perf_counter() - t0,
+        "items_sha1": hashlib.sha1(np.ascontiguousarray(raw).tobytes()).hexdigest(),
+    }
 
 
 def main():
@@ -77,19 +91,32 @@ def main():
         return
     runs, load_before = [], uptime()
     for n in map(int, args.devices.split(",")):
-        env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={n}", JAX_PLATFORMS="cpu",
-                   PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
-        out = subprocess.run([sys.executable, "-m", "benchmarks.decode.eval_devices", *sys.argv[1:],
-                              f"--child={n}"], env=env, capture_output=True, text=True, check=False)
+        env = dict(
+            os.environ,
+            XLA_FLAGS=f"--xla_force_host_platform_device_count={n}",
+            JAX_PLATFORMS="cpu",
+            PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""),
+        )
+        out = subprocess.run(
+            [sys.executable, "-m", "benchmarks.decode.eval_devices", *sys.argv[1:], f"--child={n}"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         lines = [line for line in out.stdout.splitlines() if line.startswith("RESULT ")]
         if out.returncode or not lines:
             raise SystemExit(f"{n}-device run failed:\n{out.stderr[-3000:]}")
         runs.append(json.loads(lines[-1].removeprefix("RESULT ")))
         print(f"{n} devices: {runs[-1]['users_per_s']:.1f} users/s", flush=True)
-    result = {"args": {k: v for k, v in vars(args).items() if k not in ("child", "out")}, "runs": runs,
-              "ratio_vs_first": [r["users_per_s"] / runs[0]["users_per_s"] for r in runs],
-              "same_items": len({r["items_sha1"] for r in runs}) == 1,
-              "uptime_before": load_before, "uptime_after": uptime()}
+    result = {
+        "args": {k: v for k, v in vars(args).items() if k not in ("child", "out")},
+        "runs": runs,
+        "ratio_vs_first": [r["users_per_s"] / runs[0]["users_per_s"] for r in runs],
+        "same_items": len({r["items_sha1"] for r in runs}) == 1,
+        "uptime_before": load_before,
+        "uptime_after": uptime(),
+    }
     report(result, args.out)
 
 

@@ -10,6 +10,7 @@ identifiers of the same number of items, from 20 identifiers of 4 tokens + EOS (
 
   .venv/bin/python -m benchmarks.decode.exact_ranking --num_batches=3 --out=/tmp/exact.json
 """
+
 from __future__ import annotations
 
 import argparse
@@ -57,10 +58,13 @@ def main():
         codes = np.stack([rng.integers(0, s, args.num_items) for s in levels], 1).astype(np.int32)
     num_items = len(codes)
     gin.parse_config_file(os.path.join(REPO, "configs/models/parallel_ids.gin"))
-    model = parallel_ids.ParallelIdDecoder(parallel_ids.ParallelIdConfig(level_sizes=levels, num_items=num_items),
-                                           rngs=nnx.Rngs(0))
+    model = parallel_ids.ParallelIdDecoder(
+        parallel_ids.ParallelIdConfig(level_sizes=levels, num_items=num_items), rngs=nnx.Rngs(0)
+    )
     score = exact.scorer(model, codes)
-    histories = rng.integers(1, num_items + 1, (args.batch_size * (args.num_batches + 1), HISTORY)).astype(np.int32)
+    histories = rng.integers(1, num_items + 1, (args.batch_size * (args.num_batches + 1), HISTORY)).astype(
+        np.int32
+    )
     batches = np.split(histories, args.num_batches + 1)
 
     def ours(batch):
@@ -72,20 +76,35 @@ def main():
     gin.parse_config_file(os.path.join(REPO, "configs/models/tiger.gin"))
     config = ModelConfig(vocab_size=4096)
     item_tokens = hf_side.random_catalogue(rng, num_items, 3, 256, config.vocab_size)
-    users = np.concatenate([item_tokens[histories - 1].reshape(len(histories), -1),
-                            np.ones((len(histories), 1), np.int32)], axis=1)  # 20 identifiers + EOS
+    users = np.concatenate(
+        [item_tokens[histories - 1].reshape(len(histories), -1), np.ones((len(histories), 1), np.int32)],
+        axis=1,
+    )  # 20 identifiers + EOS
     hf = hf_side.to_hf(EncoderDecoder(config, rngs=nnx.Rngs(0)), config)
-    _, hf_s = hf_side.timed(lambda b: hf_side.hf_decode(hf, item_tokens, b, args.beam_size, args.top_k),
-                            np.split(users, args.num_batches + 1))
+    _, hf_s = hf_side.timed(
+        lambda b: hf_side.hf_decode(hf, item_tokens, b, args.beam_size, args.top_k),
+        np.split(users, args.num_batches + 1),
+    )
     import torch
 
     timed = args.batch_size * args.num_batches
-    results = {"device": jax.devices()[0].device_kind, "torch_threads": torch.get_num_threads(),
-               "num_items": num_items, "digits": len(levels), "history_items": HISTORY,
-               "hf_input_tokens": users.shape[1], "batch_size": args.batch_size, "timed_users": timed,
-               "beam_size": args.beam_size, "top_k": args.top_k,
-               "exact_users_per_s": timed / sum(ours_s), "exact_batch_s": ours_s,
-               "hf_users_per_s": timed / sum(hf_s), "hf_batch_s": hf_s, "speedup": sum(hf_s) / sum(ours_s)}
+    results = {
+        "device": jax.devices()[0].device_kind,
+        "torch_threads": torch.get_num_threads(),
+        "num_items": num_items,
+        "digits": len(levels),
+        "history_items": HISTORY,
+        "hf_input_tokens": users.shape[1],
+        "batch_size": args.batch_size,
+        "timed_users": timed,
+        "beam_size": args.beam_size,
+        "top_k": args.top_k,
+        "exact_users_per_s": timed / sum(ours_s),
+        "exact_batch_s": ours_s,
+        "hf_users_per_s": timed / sum(hf_s),
+        "hf_batch_s": hf_s,
+        "speedup": sum(hf_s) / sum(ours_s),
+    }
     hf_side.report(results, args.out)
 
 

@@ -5,6 +5,7 @@ log-softmax scores (an ensemble). Each spec is `avg:S1,S2,...` or `ens:S1,S2,...
   python -m benchmarks.quality.checkpoint_average --checkpoint_dir=W/checkpoints --data_dir=D \
       --split=validation --exclude_history avg:2200 avg:1980,2200 avg:1760,1980,2200 ens:1980,2200
 """
+
 from __future__ import annotations
 
 import argparse
@@ -15,7 +16,9 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--checkpoint_dir", required=True)
     p.add_argument("--data_dir", required=True)
-    p.add_argument("--raw_data_dir", default=os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "data"))
+    p.add_argument(
+        "--raw_data_dir", default=os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "data")
+    )
     p.add_argument("--split", default="validation")
     p.add_argument("--exclude_history", action="store_true", help="drop each user's history from the ranking")
     p.add_argument("specs", nargs="+")
@@ -23,11 +26,10 @@ def main():
     import jax
 
     from genrec import datasets
-    from genrec.evaluate import full_ranking
-    from genrec.evaluate import exact
-    from genrec.semantic_ids.artifact import Identifiers
+    from genrec.evaluate import exact, full_ranking
     from genrec.runtime import checkpoints, partitioning
     from genrec.runtime.state import FunctionalModel
+    from genrec.semantic_ids.artifact import Identifiers
 
     mesh = partitioning.make_mesh()
     _, meta = checkpoints.read_meta(args.checkpoint_dir, None)
@@ -56,9 +58,17 @@ def main():
                 fn = lambda tokens: sum(jax.nn.log_softmax(s.fn(*s.args, tokens), axis=-1) for s in members)  # noqa: E731
             else:
                 raise ValueError(f"spec {spec!r}: use avg:STEPS or ens:STEPS")
-            m = full_ranking.evaluate(fn, dataset, args.split, max_len=meta.model_config["max_len"],
-                                      batch_size=exact.EVAL_BATCH, exclude_history=args.exclude_history)
-            print(f"{spec} {args.split}: Recall@10 {m['recall@10']:.4f} NDCG@10 {m['ndcg@10']:.4f}", flush=True)
+            m = full_ranking.evaluate(
+                fn,
+                dataset,
+                args.split,
+                max_len=meta.model_config["max_len"],
+                batch_size=exact.EVAL_BATCH,
+                exclude_history=args.exclude_history,
+            )
+            print(
+                f"{spec} {args.split}: Recall@10 {m['recall@10']:.4f} NDCG@10 {m['ndcg@10']:.4f}", flush=True
+            )
 
 
 if __name__ == "__main__":

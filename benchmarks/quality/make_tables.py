@@ -10,6 +10,7 @@ comparison (significance.compare on per-user test values averaged over seeds). A
 by sasrec_grid.py) becomes a table of its validation-only runs, the selected one in bold. Nothing is
 typed in: every number printed is read from the JSON or computed from the arrays it names.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,11 +30,25 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 METRICS = ("recall@10", "ndcg@10")
 HEADERS = {"recall@10": "Recall@10", "ndcg@10": "NDCG@10"}
 # Comparisons printed under each table, A against B (the primary family first: PROTOCOL.md section 5).
-COMPARISONS = (("recipe", "tuned-sasrec"), ("recipe", "sasrec-ce"), ("tuned-sasrec", "sasrec-ce"),
-               ("recipe", "most-popular"))
+COMPARISONS = (
+    ("recipe", "tuned-sasrec"),
+    ("recipe", "sasrec-ce"),
+    ("tuned-sasrec", "sasrec-ce"),
+    ("recipe", "most-popular"),
+)
 PER_USER = {"recall@10": "hit@10", "ndcg@10": "ndcg@10"}
-REQUIRED = ("dataset", "arm", "protocol", "seed", "metrics", "ranking", "history_items_read",
-            "num_params", "wall_s_total", "per_user_files")
+REQUIRED = (
+    "dataset",
+    "arm",
+    "protocol",
+    "seed",
+    "metrics",
+    "ranking",
+    "history_items_read",
+    "num_params",
+    "wall_s_total",
+    "per_user_files",
+)
 
 
 def read_rows(paths: Iterable[str]) -> list[dict]:
@@ -71,14 +86,23 @@ def comparison_lines(arms: dict[str, list[dict]], root: str) -> list[str]:
             vb = significance.seed_mean([per_user(r, metric, root) for r in arms[b]])
             c = significance.compare(va, vb)
             boot, sign = c["bootstrap"], c["sign_test"]
-            verdict = {significance.WIN: f"{a} wins", significance.LOSS: f"{b} wins",
-                       significance.NONE: "no significant difference"}[c["verdict"]]
-            out.append(f"| {a} vs {b} | {HEADERS[metric]} | {boot['mean_difference']:+.5f} "
-                       f"[{boot['low']:+.5f}, {boot['high']:+.5f}] | {sign['positive']:,} / "
-                       f"{sign['negative']:,} | {sign['p_value']:.3g} | **{verdict}** |")
+            verdict = {
+                significance.WIN: f"{a} wins",
+                significance.LOSS: f"{b} wins",
+                significance.NONE: "no significant difference",
+            }[c["verdict"]]
+            out.append(
+                f"| {a} vs {b} | {HEADERS[metric]} | {boot['mean_difference']:+.5f} "
+                f"[{boot['low']:+.5f}, {boot['high']:+.5f}] | {sign['positive']:,} / "
+                f"{sign['negative']:,} | {sign['p_value']:.3g} | **{verdict}** |"
+            )
     if out:
-        out = ["", "| comparison (test users, seed-averaged) | metric | mean difference [95 % bootstrap] "
-               "| users better / worse | sign-test p | verdict |", "|---|---|---|---|---|---|"] + out
+        out = [
+            "",
+            "| comparison (test users, seed-averaged) | metric | mean difference [95 % bootstrap] "
+            "| users better / worse | sign-test p | verdict |",
+            "|---|---|---|---|---|---|",
+        ] + out
     return out
 
 
@@ -88,10 +112,14 @@ def headline_tables(rows: list[dict], root: str = REPO) -> list[str]:
         groups[(row["dataset"], row["protocol"])][row["arm"]].append(row)
     out = []
     for (dataset, protocol), arms in sorted(groups.items()):
-        out += [f"### {dataset}, history {protocol}", "",
-                "| arm | seeds | " + " | ".join(f"test {HEADERS[m]}" for m in METRICS)
-                + " | ranking | history items read | parameters | wall time (with identifiers and embeddings) |",
-                "|---|---|" + "---|" * (len(METRICS) + 4)]
+        out += [
+            f"### {dataset}, history {protocol}",
+            "",
+            "| arm | seeds | "
+            + " | ".join(f"test {HEADERS[m]}" for m in METRICS)
+            + " | ranking | history items read | parameters | wall time (with identifiers and embeddings) |",
+            "|---|---|" + "---|" * (len(METRICS) + 4),
+        ]
         for arm, arm_rows in sorted(arms.items()):
             seeds = sorted(r["seed"] for r in arm_rows)
             if len(set(seeds)) != len(seeds):
@@ -99,9 +127,11 @@ def headline_tables(rows: list[dict], root: str = REPO) -> list[str]:
             metrics = " | ".join(mean_sd([r["metrics"]["test"][m] for r in arm_rows]) for m in METRICS)
             walls = [r["wall_s_total"] for r in arm_rows]
             params = sorted({r["num_params"] for r in arm_rows})
-            out.append(f"| {arm} | {', '.join(map(str, seeds))} | {metrics} | {arm_rows[0]['ranking']} | "
-                       f"{arm_rows[0]['history_items_read']} | {', '.join(f'{p:,}' for p in params)} | "
-                       f"{np.mean(walls) / 60:.1f} min (mean) |")
+            out.append(
+                f"| {arm} | {', '.join(map(str, seeds))} | {metrics} | {arm_rows[0]['ranking']} | "
+                f"{arm_rows[0]['history_items_read']} | {', '.join(f'{p:,}' for p in params)} | "
+                f"{np.mean(walls) / 60:.1f} min (mean) |"
+            )
         out += comparison_lines(arms, root) + [""]
     return out
 
@@ -119,21 +149,33 @@ def grid_table(folder: str) -> list[str]:
         order = {sasrec_grid.run_name(c): i for i, c in enumerate(sasrec_grid.stage_configs(1))}
         rows.sort(key=lambda r: (r["stage"], order.get(r["name"], len(order)), r["name"]))
         best = sasrec_grid.selected(rows)["name"]
-        out += [f"### {os.path.basename(folder.rstrip('/'))}, history {protocol} (validation only, seed 0)", "",
-                "| stage | configuration | validation Recall@10 | validation NDCG@10 | best epoch / epochs "
-                "| CPU-min | wall-min |", "|---|---|---|---|---|---|---|"]
+        out += [
+            f"### {os.path.basename(folder.rstrip('/'))}, history {protocol} (validation only, seed 0)",
+            "",
+            "| stage | configuration | validation Recall@10 | validation NDCG@10 | best epoch / epochs "
+            "| CPU-min | wall-min |",
+            "|---|---|---|---|---|---|---|",
+        ]
         for r in rows:
             v, c = r["metrics"]["validation"], r["cost"]
             name = f"**{r['name']}**" if r["name"] == best else r["name"]
-            out.append(f"| {r['stage']} | {name} | {v['recall@10']:.4f} | {v['ndcg@10']:.4f} | "
-                       f"{c['best_epoch']} / {c['epochs']} | {c['cpu_s'] / 60:.1f} | {r['run_wall_s'] / 60:.1f} |")
+            out.append(
+                f"| {r['stage']} | {name} | {v['recall@10']:.4f} | {v['ndcg@10']:.4f} | "
+                f"{c['best_epoch']} / {c['epochs']} | {c['cpu_s'] / 60:.1f} | {r['run_wall_s'] / 60:.1f} |"
+            )
         total = sum(r["cost"]["cpu_s"] for r in rows) / 3600
         missing = sasrec_grid.missing_runs(rows)
-        status = (f"The search is incomplete ({len(missing)} declared runs of the current stage missing): the bold "
-                  "run is the rule's pick among the runs present, not a selection." if missing else
-                  "The search is complete: the bold run is the selection.")
-        out += ["", f"{len(rows)} runs, {total:.2f} CPU-hours spent of the budget (PROTOCOL.md section 7). "
-                + status, ""]
+        status = (
+            f"The search is incomplete ({len(missing)} declared runs of the current stage missing): the bold "
+            "run is the rule's pick among the runs present, not a selection."
+            if missing
+            else "The search is complete: the bold run is the selection."
+        )
+        out += [
+            "",
+            f"{len(rows)} runs, {total:.2f} CPU-hours spent of the budget (PROTOCOL.md section 7). " + status,
+            "",
+        ]
     return out
 
 
@@ -145,9 +187,13 @@ def main(argv=None) -> str:
     args = parser.parse_args(argv)
     rows = read_rows(p for pattern in args.rows for p in glob.glob(pattern, recursive=True))
     command = "python -m benchmarks.quality.make_tables " + " ".join(
-        [f"--rows '{r}'" for r in args.rows] + [f"--grid {g}" for g in args.grid])
-    lines = ["<!-- generated by benchmarks/quality/make_tables.py from committed JSON; do not edit -->",
-             f"Command: `{command}`", ""]
+        [f"--rows '{r}'" for r in args.rows] + [f"--grid {g}" for g in args.grid]
+    )
+    lines = [
+        "<!-- generated by benchmarks/quality/make_tables.py from committed JSON; do not edit -->",
+        f"Command: `{command}`",
+        "",
+    ]
     if rows:
         lines += ["## Headline rows (PROTOCOL.md)", ""] + headline_tables(rows)
     for folder in args.grid:

@@ -4,11 +4,11 @@
 draws the curves of several recorded genrec rows on one figure; FILE is a row (rows/genrec.json)
 or a results.json (its genrec row).
 """
+
 from __future__ import annotations
 
-import os
-
 import json
+import os
 import sys
 
 import matplotlib
@@ -24,7 +24,7 @@ def validation_curves(curves: dict[str, dict[int, float]], path: str, title: str
     fig, ax = plt.subplots(figsize=(6.5, 4))
     for label, curve in curves.items():
         steps, best = sorted(curve), selection.best_step(curve)
-        line, = ax.plot(steps, [curve[s] for s in steps], marker="o", markersize=4, label=label)
+        (line,) = ax.plot(steps, [curve[s] for s in steps], marker="o", markersize=4, label=label)
         ax.plot([best], [curve[best]], marker="*", markersize=14, color=line.get_color())
     ax.set_xlabel("checkpoint step")
     ax.set_ylabel("validation NDCG@10 (star: the step tested)")

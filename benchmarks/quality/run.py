@@ -10,6 +10,7 @@ numbers, and the compute each run used. Each finished row is cached in <workdir>
 so an interrupted benchmark resumes (--force reruns). Budgets: configs/baselines/budget_{cpu,gpu}.gin
 (the same command runs on a GPU once jax[cuda12] is installed: `pip install -e .[gpu]`).
 """
+
 from __future__ import annotations
 
 import json
@@ -31,24 +32,39 @@ FLAGS = flags.FLAGS
 flags.DEFINE_string("dataset", "amazon-2014-beauty", "Dataset name (genrec.datasets.load).")
 flags.DEFINE_enum("budget", "cpu", ["cpu", "gpu"], "configs/baselines/budget_<budget>.gin.")
 flags.DEFINE_string("workdir", None, "Default: /tmp/genrec_quality/<dataset>-<budget>.")
-flags.DEFINE_list("baselines", None, "Baseline rows (default: ranking rows, + rating rows when the "
-                  "dataset has ratings).")
+flags.DEFINE_list(
+    "baselines", None, "Baseline rows (default: ranking rows, + rating rows when the dataset has ratings)."
+)
 flags.DEFINE_enum("genrec", "run", ["run", "skip"], "Run the genrec row.")
-flags.DEFINE_enum("genrec_recipe", "parallel_ids", ["parallel_ids", "tiger"],
-                  "The genrec row: the parallel-digit model ranked exactly (configs/experiments/"
-                  "parallel_ids_*.gin) or the TIGER encoder-decoder with beam search (tiger_*.gin).")
-flags.DEFINE_string("genrec_results", None, "Take the genrec row from this eval/results.json (e.g. "
-                    "written by `python -m genrec.snapshot.run` on an accelerator) instead of running it.")
-flags.DEFINE_string("genrec_gin", None, "Experiment gin file of the genrec row "
-                    "(default configs/experiments/tiger_<dataset short name>.gin).")
+flags.DEFINE_enum(
+    "genrec_recipe",
+    "parallel_ids",
+    ["parallel_ids", "tiger"],
+    "The genrec row: the parallel-digit model ranked exactly (configs/experiments/"
+    "parallel_ids_*.gin) or the TIGER encoder-decoder with beam search (tiger_*.gin).",
+)
+flags.DEFINE_string(
+    "genrec_results",
+    None,
+    "Take the genrec row from this eval/results.json (e.g. "
+    "written by `python -m genrec.snapshot.run` on an accelerator) instead of running it.",
+)
+flags.DEFINE_string(
+    "genrec_gin",
+    None,
+    "Experiment gin file of the genrec row (default configs/experiments/tiger_<dataset short name>.gin).",
+)
 flags.DEFINE_multi_string("genrec_binding", [], "Extra gin bindings for the genrec row.")
 flags.DEFINE_multi_string("gin_bindings", [], "Extra gin bindings for the baselines.")
 flags.DEFINE_string("raw_data_dir", os.path.join(REPO, "..", "shared", "data"), "Raw datasets.")
 flags.DEFINE_bool("force", False, "Rerun rows whose cached result exists.")
 
 GENREC_STAGES = ("data", "build_ids", "train")  # then validation selection and the test evaluation
-DATASET_SHORT_NAMES = {"amazon-2014-beauty": "beauty", "amazon-2014-musical-instruments": "musical_instruments",
-                       "movielens-100k": "ml100k"}
+DATASET_SHORT_NAMES = {
+    "amazon-2014-beauty": "beauty",
+    "amazon-2014-musical-instruments": "musical_instruments",
+    "movielens-100k": "ml100k",
+}
 ROW_NAMES = {"parallel_ids": "genrec-parallel-ids", "tiger": "genrec-tiger"}
 # The parallel-digit recipe fits a CPU as written (its experiment files hold the CPU budget).
 RECIPES_WITHOUT_CPU_BUDGET = ("tiger",)
@@ -68,13 +84,25 @@ RECIPES_WITHOUT_CPU_BUDGET = ("tiger",)
 # the first 1,000 test users (beam search on 2 cores is the cost). The 136-step row above was the
 # P5-prompt mixture's pipeline check.
 GENREC_CPU_BINDINGS = {
-    "amazon-2014-beauty": ["LoopConfig.num_steps = 20000", "LoopConfig.max_wall_s = 3600", "LoopConfig.batch_size = 64",
-                           "LoopConfig.log_every = 50", "LoopConfig.checkpoint_every = 300", "LoopConfig.keep_checkpoints = 20",
-                           "make_optimizer.warmup_steps = 200", "evaluate.max_eval_examples = 1000"],
-    "amazon-2014-musical-instruments": ["LoopConfig.num_steps = 800", "LoopConfig.batch_size = 64",
-                                        "LoopConfig.log_every = 50", "LoopConfig.checkpoint_every = 100",
-                                        "LoopConfig.keep_checkpoints = 8", "make_optimizer.warmup_steps = 100",
-                                        "ModelConfig.dropout_rate = 0.3"],
+    "amazon-2014-beauty": [
+        "LoopConfig.num_steps = 20000",
+        "LoopConfig.max_wall_s = 3600",
+        "LoopConfig.batch_size = 64",
+        "LoopConfig.log_every = 50",
+        "LoopConfig.checkpoint_every = 300",
+        "LoopConfig.keep_checkpoints = 20",
+        "make_optimizer.warmup_steps = 200",
+        "evaluate.max_eval_examples = 1000",
+    ],
+    "amazon-2014-musical-instruments": [
+        "LoopConfig.num_steps = 800",
+        "LoopConfig.batch_size = 64",
+        "LoopConfig.log_every = 50",
+        "LoopConfig.checkpoint_every = 100",
+        "LoopConfig.keep_checkpoints = 8",
+        "make_optimizer.warmup_steps = 100",
+        "ModelConfig.dropout_rate = 0.3",
+    ],
 }
 
 
@@ -90,8 +118,8 @@ def genrec_bindings() -> list[str]:
 def sequential_task_binding(checkpoint_dir: str) -> list[str]:
     """Evaluate the encoder-decoder on its trained sequential task only: TIGER's identifiers-only
     task when it trained on the tiger mixture, else the sequential prompts."""
-    from genrec.tasks.registry import TIGER, task_name
     from genrec.runtime import checkpoints
+    from genrec.tasks.registry import TIGER, task_name
 
     if FLAGS.genrec_recipe == "parallel_ids":
         return []
@@ -139,18 +167,28 @@ def run_genrec(workdir: str) -> dict:
     kept (the table's protocol) and dropped (`test_other_protocol`, as the SASRec rows). The
     validation curve is drawn in <workdir>/genrec/select/validation_ndcg.png."""
     short = DATASET_SHORT_NAMES.get(FLAGS.dataset)
-    gin_file = FLAGS.genrec_gin or (os.path.join(REPO, "configs", "experiments", f"{FLAGS.genrec_recipe}_{short}.gin")
-                                    if short else None)
+    gin_file = FLAGS.genrec_gin or (
+        os.path.join(REPO, "configs", "experiments", f"{FLAGS.genrec_recipe}_{short}.gin") if short else None
+    )
     if gin_file is None:
-        return {"name": row_name(), "missing": f"no genrec experiment file for {FLAGS.dataset}; "
-                                               "pass --genrec_gin"}
+        return {
+            "name": row_name(),
+            "missing": f"no genrec experiment file for {FLAGS.dataset}; pass --genrec_gin",
+        }
     if not os.path.exists(gin_file):
         return {"name": row_name(), "missing": f"{os.path.relpath(gin_file, REPO)} does not exist"}
-    if (FLAGS.budget == "cpu" and FLAGS.genrec_recipe in RECIPES_WITHOUT_CPU_BUDGET
-            and FLAGS.dataset not in GENREC_CPU_BINDINGS and not FLAGS.genrec_binding):
-        return {"name": row_name(), "missing": f"no CPU budget for the genrec row on {FLAGS.dataset} "
-                "(the experiment's full schedule would run for days on a CPU); pass --genrec_binding "
-                "to set one, or use --budget=gpu"}
+    if (
+        FLAGS.budget == "cpu"
+        and FLAGS.genrec_recipe in RECIPES_WITHOUT_CPU_BUDGET
+        and FLAGS.dataset not in GENREC_CPU_BINDINGS
+        and not FLAGS.genrec_binding
+    ):
+        return {
+            "name": row_name(),
+            "missing": f"no CPU budget for the genrec row on {FLAGS.dataset} "
+            "(the experiment's full schedule would run for days on a CPU); pass --genrec_binding "
+            "to set one, or use --budget=gpu",
+        }
     run_dir = os.path.join(workdir, row_name())
     bindings = genrec_bindings()
     walls = {}
@@ -161,27 +199,41 @@ def run_genrec(workdir: str) -> dict:
     steps = checkpoint_steps(os.path.join(run_dir, "checkpoints"))
     bindings = bindings + sequential_task_binding(os.path.join(run_dir, "checkpoints"))
     selection = None
-    trained_curve = {p["step"]: p["ndcg@10"] for p in read_json(os.path.join(run_dir, "train_summary.json"))
-                     .get("validation", []) if p["step"] in steps}
+    trained_curve = {
+        p["step"]: p["ndcg@10"]
+        for p in read_json(os.path.join(run_dir, "train_summary.json")).get("validation", [])
+        if p["step"] in steps
+    }
     if trained_curve:  # scored on validation by the train loop at each checkpoint (every user)
         best = best_step(trained_curve)
-        plots.validation_curves({row_name(): trained_curve}, os.path.join(run_dir, "select", "validation_ndcg.png"),
-                                title=f"{row_name()} on {FLAGS.dataset}")
+        plots.validation_curves(
+            {row_name(): trained_curve},
+            os.path.join(run_dir, "select", "validation_ndcg.png"),
+            title=f"{row_name()} on {FLAGS.dataset}",
+        )
         selection = {"validation_ndcg@10": trained_curve, "best_step": best}
         bindings = bindings + [f"evaluate.step = {best}"]
     elif len(steps) > 1:
         start, curve = time.time(), {}
         for step in steps:
             out_dir = os.path.join(run_dir, "select", f"step_{step}")
-            _, failed = genrec_stage(gin_file, "eval", run_dir, bindings + [
-                "evaluate.split = 'validation'", f"evaluate.step = {step}"], out_dir=out_dir)
+            _, failed = genrec_stage(
+                gin_file,
+                "eval",
+                run_dir,
+                bindings + ["evaluate.split = 'validation'", f"evaluate.step = {step}"],
+                out_dir=out_dir,
+            )
             if failed:
                 return failed
             curve[step] = eval_metrics(out_dir)["ndcg@10"]
         best = best_step(curve)
         walls["select"] = time.time() - start
-        plots.validation_curves({"genrec": curve}, os.path.join(run_dir, "select", "validation_ndcg.png"),
-                                title=f"genrec on {FLAGS.dataset}")
+        plots.validation_curves(
+            {"genrec": curve},
+            os.path.join(run_dir, "select", "validation_ndcg.png"),
+            title=f"genrec on {FLAGS.dataset}",
+        )
         selection = {"validation_ndcg@10": curve, "best_step": best}
         bindings = bindings + [f"evaluate.step = {best}"]
     walls["eval"], failed = genrec_stage(gin_file, "eval", run_dir, bindings)
@@ -190,7 +242,8 @@ def run_genrec(workdir: str) -> dict:
     # The same checkpoint with history items dropped from the ranking: the baselines' other protocol.
     excluded = os.path.join(run_dir, "history_excluded")
     walls["eval_history_excluded"], failed = genrec_stage(
-        gin_file, "eval", run_dir, bindings + ["EvalConfig.drop_history = True"], out_dir=excluded)
+        gin_file, "eval", run_dir, bindings + ["EvalConfig.drop_history = True"], out_dir=excluded
+    )
     if failed:
         return failed
     row = tables.genrec_row(read_json(os.path.join(run_dir, "eval", "results.json")), walls, row_name())
@@ -202,22 +255,29 @@ def run_genrec(workdir: str) -> dict:
     return row
 
 
-def genrec_stage(gin_file: str, stage: str, run_dir: str, bindings: list[str],
-                 out_dir: Optional[str] = None) -> tuple[float, Optional[dict]]:
+def genrec_stage(
+    gin_file: str, stage: str, run_dir: str, bindings: list[str], out_dir: Optional[str] = None
+) -> tuple[float, Optional[dict]]:
     """Runs `python -m genrec.main --run_mode=<stage>` (eval: of run_dir's checkpoints, written to
     out_dir); returns (wall seconds, None) or (wall seconds, a 'missing' row naming the log)."""
     out_dir = out_dir or run_dir
-    args = [f"--gin_file={gin_file}", f"--run_mode={stage}", f"--workdir={out_dir}",
-            f"--data_dir={os.path.join(run_dir, '..', 'tfds')}",
-            f"--raw_data_dir={FLAGS.raw_data_dir}"] + [f"--gin_bindings={b}" for b in bindings]
+    args = [
+        f"--gin_file={gin_file}",
+        f"--run_mode={stage}",
+        f"--workdir={out_dir}",
+        f"--data_dir={os.path.join(run_dir, '..', 'tfds')}",
+        f"--raw_data_dir={FLAGS.raw_data_dir}",
+    ] + [f"--gin_bindings={b}" for b in bindings]
     if stage == "eval":
         args.append(f"--checkpoint_dir={os.path.join(run_dir, 'checkpoints')}")
     log_path = os.path.join(out_dir, f"{stage}.log")
     logging.info("genrec %s (log: %s)", stage, log_path)
     code, wall = sweep_stage.run_stage(args, log_path, cwd=REPO)
     if code:
-        return wall, {"name": row_name(), "missing": f"`--run_mode={stage}` failed "
-                                                     f"with exit code {code}; see {log_path}"}
+        return wall, {
+            "name": row_name(),
+            "missing": f"`--run_mode={stage}` failed with exit code {code}; see {log_path}",
+        }
     return wall, None
 
 
@@ -247,21 +307,28 @@ def main(argv):
 
     from genrec.baselines import registry
     from genrec.runtime import checkpoints  # noqa: F401 - its gin configurables must exist before the lock
-    if FLAGS.genrec == "run":  # the genrec row reads task names; genrec.tasks needs seqio (not on JAX-only images)
+
+    if (
+        FLAGS.genrec == "run"
+    ):  # the genrec row reads task names; genrec.tasks needs seqio (not on JAX-only images)
         from genrec.tasks import registry as _task_registry  # noqa: F401 - same: configurables before the lock
 
     workdir = FLAGS.workdir or f"/tmp/genrec_quality/{FLAGS.dataset}-{FLAGS.budget}"
     os.makedirs(workdir, exist_ok=True)
     config_dir = os.path.join(REPO, "configs", "baselines")
     gin.parse_config_files_and_bindings(
-        [os.path.join(config_dir, "sequential.gin"),
-         os.path.join(config_dir, f"budget_{FLAGS.budget}.gin")], FLAGS.gin_bindings)
+        [os.path.join(config_dir, "sequential.gin"), os.path.join(config_dir, f"budget_{FLAGS.budget}.gin")],
+        FLAGS.gin_bindings,
+    )
     dataset = load_dataset(FLAGS.dataset, FLAGS.raw_data_dir, os.path.join(workdir, "tfds"))
     logging.info("%s", dataset.stats())
-    names = FLAGS.baselines or (list(registry.RANKING) +
-                                (list(registry.RATING) if dataset.has_ratings else []))
-    rows = [cached(os.path.join(workdir, "rows", f"{n}.json"),
-                   lambda n=n: registry.run_baseline(n, dataset)) for n in names]
+    names = FLAGS.baselines or (
+        list(registry.RANKING) + (list(registry.RATING) if dataset.has_ratings else [])
+    )
+    rows = [
+        cached(os.path.join(workdir, "rows", f"{n}.json"), lambda n=n: registry.run_baseline(n, dataset))
+        for n in names
+    ]
     if FLAGS.genrec_results:
         with open(FLAGS.genrec_results) as f:
             rows.append(tables.genrec_row(json.load(f), {}))
@@ -272,8 +339,9 @@ def main(argv):
             os.remove(path)
     else:
         rows.append({"name": row_name(), "missing": "skipped (--genrec=skip)"})
-    report = tables.markdown(FLAGS.dataset, FLAGS.budget, rows,
-                             published.PUBLISHED.get(FLAGS.dataset, []), " ".join(sys.argv))
+    report = tables.markdown(
+        FLAGS.dataset, FLAGS.budget, rows, published.PUBLISHED.get(FLAGS.dataset, []), " ".join(sys.argv)
+    )
     with open(os.path.join(workdir, "results.json"), "w") as f:
         json.dump({"dataset": FLAGS.dataset, "budget": FLAGS.budget, "rows": rows}, f, indent=1)
     with open(os.path.join(workdir, "results.md"), "w") as f:

@@ -7,6 +7,7 @@ Trains, for each variant, one step on every batch shape (compilation, not counte
 full epoch over split('train'), timing CPU seconds (the process's user + system) and wall seconds.
 Nothing is scored on validation or test. Writes full-precision JSON with uptime before and after.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,8 +29,11 @@ from genrec.evaluate import sequences
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 VARIANTS = (  # (loss settings, width): each at 1 head, history length 50, all positions
-    ({"loss": "ce"}, 64), ({"loss": "sampled_softmax", "num_negatives": 256}, 64),
-    ({"loss": "sampled_softmax", "num_negatives": 1024}, 64), ({"loss": "ce"}, 256))
+    ({"loss": "ce"}, 64),
+    ({"loss": "sampled_softmax", "num_negatives": 256}, 64),
+    ({"loss": "sampled_softmax", "num_negatives": 1024}, 64),
+    ({"loss": "ce"}, 256),
+)
 
 
 def epoch_cost(dataset, config: dict) -> dict:
@@ -45,8 +49,15 @@ def epoch_cost(dataset, config: dict) -> dict:
     cpu, wall = time.process_time(), time.time()
     for shape in sorted({tokens.shape for _, tokens in plan}):  # compile every batch shape once
         tokens = next(t for _, t in plan if t.shape == shape)
-        jax.block_until_ready(step(params, opt_state, tokens,
-                                   trainer.draw_negatives(train_config, tokens, dataset.num_items, rng), key))
+        jax.block_until_ready(
+            step(
+                params,
+                opt_state,
+                tokens,
+                trainer.draw_negatives(train_config, tokens, dataset.num_items, rng),
+                key,
+            )
+        )
     compile_cpu, compile_wall = time.process_time() - cpu, time.time() - wall
     cpu, wall = time.process_time(), time.time()
     for _, tokens in plan:
@@ -54,9 +65,16 @@ def epoch_cost(dataset, config: dict) -> dict:
         negatives = trainer.draw_negatives(train_config, tokens, dataset.num_items, rng)
         params, opt_state, loss = step(params, opt_state, tokens, negatives, sub)
     jax.block_until_ready(loss)
-    return {"config": config, "steps": len(plan), "training_sequences": len(seqs),
-            "epoch_cpu_s": time.process_time() - cpu, "epoch_wall_s": time.time() - wall,
-            "compile_cpu_s": compile_cpu, "compile_wall_s": compile_wall, "loss_after_epoch": float(loss)}
+    return {
+        "config": config,
+        "steps": len(plan),
+        "training_sequences": len(seqs),
+        "epoch_cpu_s": time.process_time() - cpu,
+        "epoch_wall_s": time.time() - wall,
+        "compile_cpu_s": compile_cpu,
+        "compile_wall_s": compile_wall,
+        "loss_after_epoch": float(loss),
+    }
 
 
 def main():
@@ -75,10 +93,19 @@ def main():
         print(json.dumps(rows[-1]), flush=True)
         os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
         with open(args.out, "w") as f:
-            json.dump({"dataset": args.dataset, "command": " ".join(["python -m benchmarks.quality.sasrec_epoch_cost"] + sys.argv[1:]),
-                       "commit": subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True,
-                                                text=True).stdout.strip(),
-                       "cpu_count": os.cpu_count(), "rows": rows}, f, indent=1)
+            json.dump(
+                {
+                    "dataset": args.dataset,
+                    "command": " ".join(["python -m benchmarks.quality.sasrec_epoch_cost"] + sys.argv[1:]),
+                    "commit": subprocess.run(
+                        ["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True
+                    ).stdout.strip(),
+                    "cpu_count": os.cpu_count(),
+                    "rows": rows,
+                },
+                f,
+                indent=1,
+            )
 
 
 if __name__ == "__main__":

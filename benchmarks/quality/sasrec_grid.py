@@ -15,6 +15,7 @@ configuration selected over stages < k (`selected`, PROTOCOL.md section 3).
                           seed, and writes the headline rows make_tables.py reads to
                           benchmarks/quality/protocol_runs/<dataset>/<protocol>/tuned-sasrec_seed<s>.json.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,14 +35,21 @@ from genrec.evaluate import significance
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-SHORT = {"amazon-2014-beauty": "beauty", "amazon-2014-musical-instruments": "musical_instruments",
-         "movielens-100k": "ml100k"}
+SHORT = {
+    "amazon-2014-beauty": "beauty",
+    "amazon-2014-musical-instruments": "musical_instruments",
+    "movielens-100k": "ml100k",
+}
 # Fixed by PROTOCOL.md section 8.
 FIXED_MODEL = dict(num_blocks=2, block_layout="pre_norm")
-FIXED_TRAIN = dict(batch_size=128, adam_b2=0.98, max_epochs=200, eval_every=2, patience=10,
-                   select_metric="ndcg@10")
-LOSSES = ({"loss": "ce"}, {"loss": "sampled_softmax", "num_negatives": 256},
-          {"loss": "sampled_softmax", "num_negatives": 1024})
+FIXED_TRAIN = dict(
+    batch_size=128, adam_b2=0.98, max_epochs=200, eval_every=2, patience=10, select_metric="ndcg@10"
+)
+LOSSES = (
+    {"loss": "ce"},
+    {"loss": "sampled_softmax", "num_negatives": 256},
+    {"loss": "sampled_softmax", "num_negatives": 1024},
+)
 LEARNING_RATES = (3e-4, 1e-3, 3e-3)
 DROPOUTS = (0.2, 0.3, 0.5)
 WIDTHS, HEADS = (64, 128, 256), (1, 2, 4)
@@ -52,8 +60,10 @@ STAGE1_BASE = {"d_model": 64, "num_heads": 1, "max_len": 50, "training_windows":
 def stage_configs(stage: int, base: dict | None = None) -> list[dict]:
     """The declared configurations of a stage, in search order (flat dicts of model + train fields)."""
     if stage == 1:
-        return [{**STAGE1_BASE, **loss, "learning_rate": lr, "dropout_rate": p}
-                for loss, lr, p in itertools.product(LOSSES, LEARNING_RATES, DROPOUTS)]
+        return [
+            {**STAGE1_BASE, **loss, "learning_rate": lr, "dropout_rate": p}
+            for loss, lr, p in itertools.product(LOSSES, LEARNING_RATES, DROPOUTS)
+        ]
     if base is None:
         raise ValueError(f"stage {stage} starts from the configuration selected so far")
     if stage == 2:
@@ -71,17 +81,25 @@ def stage_configs(stage: int, base: dict | None = None) -> list[dict]:
 
 def run_name(config: dict) -> str:
     loss = config["loss"] + (f"{config['num_negatives']}" if config["loss"] == "sampled_softmax" else "")
-    return (f"{loss}_lr{config['learning_rate']:g}_p{config['dropout_rate']:g}_d{config['d_model']}"
-            f"_h{config['num_heads']}_len{config['max_len']}_{config['training_windows']}")
+    return (
+        f"{loss}_lr{config['learning_rate']:g}_p{config['dropout_rate']:g}_d{config['d_model']}"
+        f"_h{config['num_heads']}_len{config['max_len']}_{config['training_windows']}"
+    )
 
 
-def split_config(config: dict, exclude_history: bool, per_user_dir: str, *, seed: int = 0,
-                 score_test: bool = False):
+def split_config(
+    config: dict, exclude_history: bool, per_user_dir: str, *, seed: int = 0, score_test: bool = False
+):
     model_fields = {f.name for f in dataclasses.fields(trainer.SasRecConfig)}
     model = trainer.SasRecConfig(**FIXED_MODEL, **{k: v for k, v in config.items() if k in model_fields})
-    train = trainer.TrainConfig(**FIXED_TRAIN, **{k: v for k, v in config.items() if k not in model_fields},
-                                exclude_history=exclude_history, score_test=score_test,
-                                per_user_dir=per_user_dir, seed=seed)
+    train = trainer.TrainConfig(
+        **FIXED_TRAIN,
+        **{k: v for k, v in config.items() if k not in model_fields},
+        exclude_history=exclude_history,
+        score_test=score_test,
+        per_user_dir=per_user_dir,
+        seed=seed,
+    )
     return model, train
 
 
@@ -97,8 +115,12 @@ def selected(rows: list[dict]) -> dict:
             return f["ndcg@10"]
 
     while True:
-        cheaper = [r for r in rows if r["cost"]["cpu_s"] < current["cost"]["cpu_s"]
-                   and significance.compare(per_user(current), per_user(r))["verdict"] != significance.WIN]
+        cheaper = [
+            r
+            for r in rows
+            if r["cost"]["cpu_s"] < current["cost"]["cpu_s"]
+            and significance.compare(per_user(current), per_user(r))["verdict"] != significance.WIN
+        ]
         if not cheaper:
             return current
         current = cheaper[0]  # the best-scoring of them (rows are sorted)
@@ -119,9 +141,16 @@ def missing_runs(done: list[dict]) -> list[str]:
 
 def headline_row(result: dict, dataset: str, protocol: str, seed: int, selection: dict) -> dict:
     """A trainer result as the row PROTOCOL.md section 6 asks for (make_tables.REQUIRED)."""
-    return {**result, "dataset": dataset, "arm": "tuned-sasrec", "protocol": protocol, "seed": seed,
-            "num_params": result["cost"]["num_params"], "wall_s_total": result["cost"]["wall_s"],
-            "selected_from": selection}
+    return {
+        **result,
+        "dataset": dataset,
+        "arm": "tuned-sasrec",
+        "protocol": protocol,
+        "seed": seed,
+        "num_params": result["cost"]["num_params"],
+        "wall_s_total": result["cost"]["wall_s"],
+        "selected_from": selection,
+    }
 
 
 def uptime() -> str:
@@ -141,17 +170,27 @@ def main():
     parser.add_argument("--protocol", required=True, choices=["excluded", "kept"])
     parser.add_argument("--stage", type=int, default=1)
     parser.add_argument("--max_runs", type=int, default=None, help="stop after this many new runs")
-    parser.add_argument("--only", default=None, help="run only the stage's configurations whose name "
-                        "contains this (the stage is complete, and selects, once all have run)")
-    parser.add_argument("--final", action="store_true", help="train the selected configuration per seed "
-                        "and score test (refused until the search is complete)")
+    parser.add_argument(
+        "--only",
+        default=None,
+        help="run only the stage's configurations whose name "
+        "contains this (the stage is complete, and selects, once all have run)",
+    )
+    parser.add_argument(
+        "--final",
+        action="store_true",
+        help="train the selected configuration per seed "
+        "and score test (refused until the search is complete)",
+    )
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--out", default=None)
     parser.add_argument("--raw_data_dir", default=os.path.join(REPO, "..", "shared", "data"))
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    out = os.path.join(args.out or os.path.join(REPO, "benchmarks", "quality",
-                                                f"sasrec_grid_{SHORT[args.dataset]}"), args.protocol)
+    out = os.path.join(
+        args.out or os.path.join(REPO, "benchmarks", "quality", f"sasrec_grid_{SHORT[args.dataset]}"),
+        args.protocol,
+    )
     os.makedirs(out, exist_ok=True)
     done = [json.load(open(os.path.join(out, f))) for f in sorted(os.listdir(out)) if f.endswith(".json")]
     base = None
@@ -160,31 +199,55 @@ def main():
         if args.stage == 2:  # stage 1 is fixed in advance; later stages follow from their selection
             missing = {run_name(c) for c in stage_configs(1)} - {r["name"] for r in earlier}
             if missing:
-                raise SystemExit(f"stage 1 is not complete ({len(missing)} of 27 runs missing, e.g. "
-                                 f"{sorted(missing)[0]}); stage 2 starts from its selection")
+                raise SystemExit(
+                    f"stage 1 is not complete ({len(missing)} of 27 runs missing, e.g. "
+                    f"{sorted(missing)[0]}); stage 2 starts from its selection"
+                )
         base = selected(earlier)["search_config"]
     dataset = load(args.dataset, args.raw_data_dir)
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
-    protocol_commit = subprocess.run(["git", "log", "-1", "--format=%H", "--", "benchmarks/quality/PROTOCOL.md"],
-                                     cwd=REPO, capture_output=True, text=True).stdout.strip()
+    commit = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True
+    ).stdout.strip()
+    protocol_commit = subprocess.run(
+        ["git", "log", "-1", "--format=%H", "--", "benchmarks/quality/PROTOCOL.md"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     if args.final:
         missing = missing_runs(done)
         if missing:
-            raise SystemExit(f"the search is not complete ({len(missing)} runs missing, e.g. {missing[0]}); "
-                             "test is scored only after selection (PROTOCOL.md section 4)")
+            raise SystemExit(
+                f"the search is not complete ({len(missing)} runs missing, e.g. {missing[0]}); "
+                "test is scored only after selection (PROTOCOL.md section 4)"
+            )
         choice = selected(done)
-        final_dir = os.path.join(REPO, "benchmarks", "quality", "protocol_runs", SHORT[args.dataset], args.protocol)
+        final_dir = os.path.join(
+            REPO, "benchmarks", "quality", "protocol_runs", SHORT[args.dataset], args.protocol
+        )
         for seed in map(int, args.seeds.split(",")):
-            model_config, train_config = split_config(choice["search_config"], args.protocol == "excluded",
-                                                      os.path.join(final_dir, f"tuned-sasrec_seed{seed}"),
-                                                      seed=seed, score_test=True)
+            model_config, train_config = split_config(
+                choice["search_config"],
+                args.protocol == "excluded",
+                os.path.join(final_dir, f"tuned-sasrec_seed{seed}"),
+                seed=seed,
+                score_test=True,
+            )
             before = uptime()
-            result = trainer.run_sasrec(dataset, name="tuned-sasrec", model_config=model_config,
-                                        train_config=train_config)
-            row = headline_row(result, args.dataset, args.protocol, seed, {"run": choice["name"], "folder": out})
-            row.update(protocol_commit=protocol_commit, commit=commit, command=" ".join(["python -m benchmarks.quality.sasrec_grid"] + sys.argv[1:]),
-                       uptime_before=before, uptime_after=uptime(),
-                       per_user_files={k: os.path.relpath(v, REPO) for k, v in result["per_user_files"].items()})
+            result = trainer.run_sasrec(
+                dataset, name="tuned-sasrec", model_config=model_config, train_config=train_config
+            )
+            row = headline_row(
+                result, args.dataset, args.protocol, seed, {"run": choice["name"], "folder": out}
+            )
+            row.update(
+                protocol_commit=protocol_commit,
+                commit=commit,
+                command=" ".join(["python -m benchmarks.quality.sasrec_grid"] + sys.argv[1:]),
+                uptime_before=before,
+                uptime_after=uptime(),
+                per_user_files={k: os.path.relpath(v, REPO) for k, v in result["per_user_files"].items()},
+            )
             with open(os.path.join(final_dir, f"tuned-sasrec_seed{seed}.json"), "w") as f:
                 json.dump(row, f, indent=1)
         return
@@ -196,17 +259,32 @@ def main():
             continue
         if args.max_runs is not None and new >= args.max_runs:
             break
-        model_config, train_config = split_config(config, args.protocol == "excluded", os.path.join(out, name))
+        model_config, train_config = split_config(
+            config, args.protocol == "excluded", os.path.join(out, name)
+        )
         before, start = uptime(), time.time()
         result = trainer.run_sasrec(dataset, name=name, model_config=model_config, train_config=train_config)
-        row = {**result, "stage": args.stage, "search_config": config, "protocol_commit": protocol_commit,
-               "commit": commit, "command": " ".join(["python -m benchmarks.quality.sasrec_grid"] + sys.argv[1:]), "uptime_before": before,
-               "uptime_after": uptime(), "run_wall_s": time.time() - start,
-               "per_user_files": {k: os.path.relpath(v, REPO) for k, v in result["per_user_files"].items()}}
+        row = {
+            **result,
+            "stage": args.stage,
+            "search_config": config,
+            "protocol_commit": protocol_commit,
+            "commit": commit,
+            "command": " ".join(["python -m benchmarks.quality.sasrec_grid"] + sys.argv[1:]),
+            "uptime_before": before,
+            "uptime_after": uptime(),
+            "run_wall_s": time.time() - start,
+            "per_user_files": {k: os.path.relpath(v, REPO) for k, v in result["per_user_files"].items()},
+        }
         with open(os.path.join(out, f"{name}.json"), "w") as f:
             json.dump(row, f, indent=1)
-        logging.info("%s: validation NDCG@10 %.6f (epoch %d), %.0f CPU-s", name,
-                     row["metrics"]["validation"]["ndcg@10"], row["cost"]["best_epoch"], row["cost"]["cpu_s"])
+        logging.info(
+            "%s: validation NDCG@10 %.6f (epoch %d), %.0f CPU-s",
+            name,
+            row["metrics"]["validation"]["ndcg@10"],
+            row["cost"]["best_epoch"],
+            row["cost"]["cpu_s"],
+        )
         new += 1
 
 

@@ -1,4 +1,5 @@
 """Rows (baseline results, the genrec run's results.json, published numbers) → markdown tables."""
+
 from __future__ import annotations
 
 from typing import Optional
@@ -8,8 +9,15 @@ from benchmarks.quality import published
 RANKING = ("recall@5", "recall@10", "ndcg@5", "ndcg@10")
 REPEATS = "history@10"  # share of top-10 slots holding items the user already had
 RATING = ("rmse", "mae")
-HEADERS = {"recall@5": "Recall@5", "recall@10": "Recall@10", "ndcg@5": "NDCG@5",
-           "ndcg@10": "NDCG@10", REPEATS: "history items in top 10", "rmse": "RMSE", "mae": "MAE"}
+HEADERS = {
+    "recall@5": "Recall@5",
+    "recall@10": "Recall@10",
+    "ndcg@5": "NDCG@5",
+    "ndcg@10": "NDCG@10",
+    REPEATS: "history items in top 10",
+    "rmse": "RMSE",
+    "mae": "MAE",
+}
 
 
 def _task(metrics: dict, family: str) -> Optional[str]:
@@ -27,18 +35,29 @@ def genrec_row(results: dict, stage_wall_s: dict, name: str = "genrec-tiger") ->
         if key:
             test.update(metrics[key])
     if not test:
-        return {"name": name, "missing": f"results.json has no sequential or rating task "
-                                                   f"(tasks: {sorted(metrics)})"}
+        return {
+            "name": name,
+            "missing": f"results.json has no sequential or rating task (tasks: {sorted(metrics)})",
+        }
     # A train stage that found the run finished (trained earlier, resumed) took seconds here; the
     # training it stands for took the checkpoint's train_wall_s.
     walls = dict(stage_wall_s)
     if "train" in walls:
         walls["train"] = max(walls["train"], cost.get("train_wall_s") or 0.0)
     wall = sum(walls.values())
-    return {"name": name, "metrics": {"test": test}, "run": results.get("run", {}),
-            "cost": {"steps": cost.get("train_steps"), "train_wall_s": cost.get("train_wall_s"),
-                     "device_kind": cost.get("device_kind"), "num_devices": cost.get("num_devices"),
-                     "stage_wall_s": stage_wall_s, "wall_s": wall}}
+    return {
+        "name": name,
+        "metrics": {"test": test},
+        "run": results.get("run", {}),
+        "cost": {
+            "steps": cost.get("train_steps"),
+            "train_wall_s": cost.get("train_wall_s"),
+            "device_kind": cost.get("device_kind"),
+            "num_devices": cost.get("num_devices"),
+            "stage_wall_s": stage_wall_s,
+            "wall_s": wall,
+        },
+    }
 
 
 def best_step(validation: dict[int, float]) -> int:
@@ -56,8 +75,10 @@ def _compute(row: dict) -> str:
     if c.get("epochs"):
         parts.append(f"{c['epochs']} epochs (best {c.get('best_epoch', '?')})")
     if c.get("steps"):
-        parts.append(f"{c['steps']:,} steps" + (f" (best {c['best_step']:,} on validation)"
-                                                if c.get("best_step") else ""))
+        parts.append(
+            f"{c['steps']:,} steps"
+            + (f" (best {c['best_step']:,} on validation)" if c.get("best_step") else "")
+        )
     if c.get("train_wall_s"):
         parts.append(f"{c['train_wall_s'] / 60:.1f} min train")
     if c.get("train_cpu_s"):
@@ -87,17 +108,22 @@ def _table(rows: list[dict], columns, published_rows: list[dict], split: str = "
     out = [head, "|" + "---|" * (len(columns) + 3)]
     for row in rows:
         if "missing" in row:
-            out.append(f"| {row['name']} | " + " | ".join("—" for _ in columns)
-                       + f" | — | NOT RUN: {row['missing']} |")
+            out.append(
+                f"| {row['name']} | "
+                + " | ".join("—" for _ in columns)
+                + f" | — | NOT RUN: {row['missing']} |"
+            )
             continue
         test = row["metrics"][split]
         if not any(c in test for c in columns):
             continue
-        out.append(f"| {row['name']} | " + " | ".join(_num(test.get(c)) for c in columns)
-                   + f" | {ranking_label(row, split)} | {_compute(row)} |")
+        out.append(
+            f"| {row['name']} | "
+            + " | ".join(_num(test.get(c)) for c in columns)
+            + f" | {ranking_label(row, split)} | {_compute(row)} |"
+        )
     for p in published_rows:
-        out.append(f"| *{p['name']}* | " + " | ".join(_num(p.get(c)) for c in columns)
-                   + " | — | published |")
+        out.append(f"| *{p['name']}* | " + " | ".join(_num(p.get(c)) for c in columns) + " | — | published |")
     return out
 
 
@@ -120,28 +146,38 @@ def target_lines(dataset: str, rows: list[dict]) -> list[str]:
         other = row["metrics"].get("test_other_protocol", {}).get(metric)
         if other is not None:
             excluded = not row.get("config", {}).get("exclude_history", False)
-            line += (f"; with history items {'excluded' if excluded else 'kept'}: {other:.4f}, "
-                     f"{verdict(other)}")
+            line += (
+                f"; with history items {'excluded' if excluded else 'kept'}: {other:.4f}, {verdict(other)}"
+            )
         out.append(line)
     return out
 
 
-def markdown(dataset: str, budget: str, rows: list[dict], published_rows: list[dict],
-             command: str) -> str:
-    lines = [f"# Quality benchmark: {dataset} ({budget} budget)", "",
-             f"Command: `{command}`", "",
-             "Test split, leave-one-out, history items kept in the ranking; ties count against the "
-             "target. The ranking column says how each row ranked the catalogue (exact: every item "
-             "scored; beam: trie-constrained beam search, targets outside the beam are misses) and "
-             "how many test users it scored (ARCHITECTURE.md, Evaluation protocol).", "",
-             "## Sequential recommendation", ""]
+def markdown(dataset: str, budget: str, rows: list[dict], published_rows: list[dict], command: str) -> str:
+    lines = [
+        f"# Quality benchmark: {dataset} ({budget} budget)",
+        "",
+        f"Command: `{command}`",
+        "",
+        "Test split, leave-one-out, history items kept in the ranking; ties count against the "
+        "target. The ranking column says how each row ranked the catalogue (exact: every item "
+        "scored; beam: trie-constrained beam search, targets outside the beam are misses) and "
+        "how many test users it scored (ARCHITECTURE.md, Evaluation protocol).",
+        "",
+        "## Sequential recommendation",
+        "",
+    ]
     rank_rows = [r for r in rows if "missing" in r or any(c in r["metrics"]["test"] for c in RANKING)]
     lines += _table(rank_rows, RANKING + (REPEATS,), published_rows)
     lines += [""] + target_lines(dataset, rows)
     other = [r for r in rank_rows if "test_other_protocol" in r.get("metrics", {})]
     if other:
-        lines += ["", "The same parameters under the other protocol (history items excluded where the "
-                      "table above keeps them, and the reverse):", ""]
+        lines += [
+            "",
+            "The same parameters under the other protocol (history items excluded where the "
+            "table above keeps them, and the reverse):",
+            "",
+        ]
         lines += _table(other, RANKING + (REPEATS,), [], split="test_other_protocol")
     rating_rows = [r for r in rows if "metrics" in r and "rmse" in r["metrics"]["test"]]
     if rating_rows:

@@ -1,6 +1,7 @@
 """Time to quality: validation NDCG@10 against training wall-clock minutes, one line per run.
 
-  python -m benchmarks.quality.time_to_quality --out=benchmarks/quality/beauty_parallel_ids/time_to_quality.png \
+  python -m benchmarks.quality.time_to_quality \
+      --out=benchmarks/quality/beauty_parallel_ids/time_to_quality.png \
       --train_summary=genrec-parallel-ids=/work/bench/beauty/genrec-parallel-ids/train_summary.json \
       --baseline_row=sasrec-ce=benchmarks/quality/beauty_cpu_full/results.json
 
@@ -8,6 +9,7 @@ A genrec run's points are the train loop's own (train_summary.json: `validation`
 training seconds). A baseline row's points are its validation history per epoch, placed at
 epoch / epochs x its training wall time (the epochs of one run take about equal time).
 """
+
 from __future__ import annotations
 
 import argparse

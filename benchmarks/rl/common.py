@@ -1,4 +1,5 @@
 """What the RL benchmark scripts share: the dataset flags and loading it."""
+
 from __future__ import annotations
 
 import argparse

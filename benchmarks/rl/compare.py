@@ -10,6 +10,7 @@ exactly; the encoder-decoder by trie-constrained beam search (beam 20), on the f
 run scores every checkpoint on validation); `--out` gets results.json and results.md, and one
 evaluator results folder per row and protocol.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,28 +46,49 @@ def main():
             step = validation["step"]
         row = {"checkpoint": os.path.abspath(directory), "step": int(step), "validation": validation}
         for protocol, drop in (("history_kept", False), ("history_excluded", True)):
-            out = evaluate_checkpoint(directory, dataset=dataset, mesh=mesh, step=int(step),
-                                      out_dir=os.path.join(args.out, name, protocol),
-                                      max_eval_examples=args.max_eval_examples,
-                                      config=evaluator.EvalConfig(drop_history=drop))
+            out = evaluate_checkpoint(
+                directory,
+                dataset=dataset,
+                mesh=mesh,
+                step=int(step),
+                out_dir=os.path.join(args.out, name, protocol),
+                max_eval_examples=args.max_eval_examples,
+                config=evaluator.EvalConfig(drop_history=drop),
+            )
             (metrics,) = [m for task, m in out["metrics"].items() if not task.startswith("most_popular")]
             row[protocol] = {k: metrics[k] for k in COLUMNS if k in metrics} | {"users": metrics["examples"]}
-            row["ranking"] = out["run"].get("ranking", f"constrained beam search, beam {out['run'].get('beam_size')}")
+            row["ranking"] = out["run"].get(
+                "ranking", f"constrained beam search, beam {out['run'].get('beam_size')}"
+            )
         rows[name] = row
         print(name, json.dumps(row))
     with open(os.path.join(args.out, "results.json"), "w") as f:
-        json.dump({"dataset": args.dataset, "split": "test", "max_eval_examples": args.max_eval_examples,
-                   "rows": rows}, f, indent=2)
+        json.dump(
+            {
+                "dataset": args.dataset,
+                "split": "test",
+                "max_eval_examples": args.max_eval_examples,
+                "rows": rows,
+            },
+            f,
+            indent=2,
+        )
     users = "every user" if args.max_eval_examples is None else f"the first {args.max_eval_examples} users"
     rankings = sorted({row["ranking"] for row in rows.values()})
-    lines = [f"# {args.dataset}, test, {users}; ranking: {'; '.join(rankings)}", "",
-             "| row | step | Recall@10 / NDCG@10, history kept | history excluded | coverage@10 | mean popularity of the top 10 | users |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        f"# {args.dataset}, test, {users}; ranking: {'; '.join(rankings)}",
+        "",
+        "| row | step | Recall@10 / NDCG@10, history kept | history excluded | coverage@10 "
+        "| mean popularity of the top 10 | users |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for name, row in rows.items():
         kept, excl = row["history_kept"], row["history_excluded"]
-        lines.append(f"| {name} | {row['step']} | {kept['recall@10']:.4f} / {kept['ndcg@10']:.4f} | "
-                     f"{excl['recall@10']:.4f} / {excl['ndcg@10']:.4f} | {kept['coverage@10']:.4f} | "
-                     f"{kept['mean_pop_rec@10']:.1f} | {kept['users']} |")
+        lines.append(
+            f"| {name} | {row['step']} | {kept['recall@10']:.4f} / {kept['ndcg@10']:.4f} | "
+            f"{excl['recall@10']:.4f} / {excl['ndcg@10']:.4f} | {kept['coverage@10']:.4f} | "
+            f"{kept['mean_pop_rec@10']:.1f} | {kept['users']} |"
+        )
     with open(os.path.join(args.out, "results.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
     print("\n".join(lines))

@@ -14,6 +14,7 @@ the model.
   python -m benchmarks.rl.validity --data_dir=D --raw_data_dir=R --dataset=amazon-2014-beauty \
       --checkpoint=NAME=DIR[@STEP] ... --out=benchmarks/rl/beauty_validity.json
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,7 +32,9 @@ from genrec.semantic_ids.artifact import Identifiers
 from genrec.train import rl_policies
 
 
-def measure(model, codes: np.ndarray, histories, *, samples: int, temperatures, batch: int = 256, seed: int = 0):
+def measure(
+    model, codes: np.ndarray, histories, *, samples: int, temperatures, batch: int = 256, seed: int = 0
+):
     item_codes = jnp.asarray(codes, jnp.int32)
     token_codes = parallel_ids.token_code_table(codes)
 
@@ -40,7 +43,9 @@ def measure(model, codes: np.ndarray, histories, *, samples: int, temperatures, 
         log_probs = exact.history_log_probs(model, token_codes, tokens)
         out = {}
         for t in temperatures:
-            logits = jnp.broadcast_to(log_probs[:, None] / t, (tokens.shape[0], samples) + log_probs.shape[1:])
+            logits = jnp.broadcast_to(
+                log_probs[:, None] / t, (tokens.shape[0], samples) + log_probs.shape[1:]
+            )
             drawn = jax.random.categorical(jax.random.fold_in(key, int(t * 1000)), logits, axis=-1)
             out[f"sampling_T{t:g}"] = (rl_policies.catalogue_lookup(item_codes, drawn) < 0).mean(-1)
         tuples, _ = parallel_ids.top_digit_tuples(log_probs, 10)
@@ -51,17 +56,20 @@ def measure(model, codes: np.ndarray, histories, *, samples: int, temperatures, 
     tokens = sequences.left_pad(histories, model.config.max_len)
     sums = {}
     for start in range(0, len(tokens), batch):
-        chunk = tokens[start:start + batch]
+        chunk = tokens[start : start + batch]
         real = len(chunk)
         chunk = np.concatenate([chunk, np.repeat(chunk[:1], batch - real, axis=0)])  # one shape
-        out = jax.device_get(invalid_counts(jnp.asarray(chunk), jax.random.fold_in(jax.random.key(seed), start)))
+        out = jax.device_get(
+            invalid_counts(jnp.asarray(chunk), jax.random.fold_in(jax.random.key(seed), start))
+        )
         for k, v in out.items():
             sums[k] = sums.get(k, 0.0) + float(np.asarray(v)[:real].sum())
     return {f"invalid_rate_{k}": v / len(tokens) for k, v in sums.items()} | {"users": len(tokens)}
 
 
-def measure_encoder_decoder(model, meta, dataset, identifiers, users, *, samples: int, temperatures,
-                            batch: int = 32, seed: int = 0):
+def measure_encoder_decoder(
+    model, meta, dataset, identifiers, users, *, samples: int, temperatures, batch: int = 32, seed: int = 0
+):
     from genrec.model import decoding
     from genrec.tasks import prompts, vocabulary
 
@@ -72,16 +80,22 @@ def measure_encoder_decoder(model, meta, dataset, identifiers, users, *, samples
     inputs = np.zeros((len(users), rendered.length), np.int32)
     for row, u in enumerate(users):
         t = rendered.tokens(u, views[u], len(views[u].items) - 1)
-        inputs[row, :len(t)] = t
+        inputs[row, : len(t)] = t
     sums = {}
     for start in range(0, len(inputs), batch):
-        chunk = inputs[start:start + batch]
+        chunk = inputs[start : start + batch]
         real = len(chunk)
         chunk = jnp.asarray(np.concatenate([chunk, np.repeat(chunk[:1], batch - real, axis=0)]))
         out = {}
         for t in temperatures:
-            drawn = decoding.sample(model, chunk, jax.random.fold_in(jax.random.key(seed), start), num_samples=samples,
-                                    length=length, temperature=t)
+            drawn = decoding.sample(
+                model,
+                chunk,
+                jax.random.fold_in(jax.random.key(seed), start),
+                num_samples=samples,
+                length=length,
+                temperature=t,
+            )
             out[f"sampling_T{t:g}"] = (rl_policies.catalogue_lookup(table, drawn.tokens) < 0).mean(-1)
         beams, _ = decoding.beam_search(model, chunk, beam_size=10, max_length=length)
         invalid = rl_policies.catalogue_lookup(table, beams) < 0
@@ -102,11 +116,16 @@ def main():
     args = p.parse_args()
     dataset = common.load_dataset(args)
     histories, _ = full_ranking.leave_one_out(dataset, "test")
-    users = list(range(len(histories)))[:args.max_users]  # every test user has a history (5-core)
+    users = list(range(len(histories)))[: args.max_users]  # every test user has a history (5-core)
     temperatures = [float(t) for t in args.temperatures.split(",")]
     mesh = partitioning.make_mesh(devices=jax.devices()[:1])
-    report = {"dataset": args.dataset, "split": "test", "samples_per_user": args.samples,
-              "max_users": args.max_users, "rows": {}}
+    report = {
+        "dataset": args.dataset,
+        "split": "test",
+        "samples_per_user": args.samples,
+        "max_users": args.max_users,
+        "rows": {},
+    }
     for spec in args.checkpoint:
         name, where = spec.split("=", 1)
         directory, step = (where.split("@") + [None])[:2]
@@ -114,11 +133,17 @@ def main():
         identifiers = Identifiers.load(meta.identifiers_dir)
         with jax.set_mesh(mesh):
             if meta.model == "parallel_ids":
-                row = measure(model, identifiers.codes, histories[:args.max_users], samples=args.samples,
-                              temperatures=temperatures)
+                row = measure(
+                    model,
+                    identifiers.codes,
+                    histories[: args.max_users],
+                    samples=args.samples,
+                    temperatures=temperatures,
+                )
             else:
-                row = measure_encoder_decoder(model, meta, dataset, identifiers, users, samples=args.samples,
-                                              temperatures=temperatures)
+                row = measure_encoder_decoder(
+                    model, meta, dataset, identifiers, users, samples=args.samples, temperatures=temperatures
+                )
         report["rows"][name] = dict(row, checkpoint=directory, step=meta.step)
         print(name, json.dumps(report["rows"][name]))
     with open(args.out, "w") as f:

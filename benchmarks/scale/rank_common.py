@@ -2,6 +2,7 @@
 shape (d 128, 2 layers, 32 digits of 256 codes + a 4-code collision digit, tied head), random item
 codes, and histories: Beauty's real sequences (all but each user's last item) mapped onto the
 catalogue. Throughput does not depend on the weights or on which items the codes name."""
+
 from __future__ import annotations
 
 import csv
@@ -22,8 +23,17 @@ LEVELS = (256,) * 32 + (4,)
 
 
 def model_and_codes(num_items: int, seed: int = 0):
-    config = parallel_ids.ParallelIdConfig(level_sizes=LEVELS, num_items=num_items, d_model=128, num_layers=2,
-                                           num_heads=4, head_dim=32, mlp_dim=512, max_len=50, head="tied")
+    config = parallel_ids.ParallelIdConfig(
+        level_sizes=LEVELS,
+        num_items=num_items,
+        d_model=128,
+        num_layers=2,
+        num_heads=4,
+        head_dim=32,
+        mlp_dim=512,
+        max_len=50,
+        head="tied",
+    )
     model = parallel_ids.ParallelIdDecoder(config, rngs=nnx.Rngs(seed))
     rng = np.random.default_rng(seed)
     codes = np.stack([rng.integers(0, s, num_items, dtype=np.int32) for s in LEVELS], 1)
@@ -45,13 +55,17 @@ def beauty_histories(num_users: int, num_items: int, seed: int = 0, path: str = 
 
 
 def load_info() -> dict:
-    return {"uptime": subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip(),
-            "device": jax.devices()[0].device_kind, "num_devices": jax.device_count(), "cpus": os.cpu_count()}
+    return {
+        "uptime": subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip(),
+        "device": jax.devices()[0].device_kind,
+        "num_devices": jax.device_count(),
+        "cpus": os.cpu_count(),
+    }
 
 
 def peak_rss_gb() -> float:
     """This process's peak resident memory so far (GB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 
 
 def write(path: str, report: dict) -> None:
@@ -72,10 +86,17 @@ def bundle_model_and_codes(directory: str, num_items: int, seed: int = 0):
     family = families.get(b.model)
     config = family.config_from_dict(b.manifest["model_config"])
     functional = FunctionalModel.from_factory(family.factory(config))
-    model = functional.module(params_io.read_params(b.params_path, b.manifest["param_dtypes"],
-                                                    functional.param_shapes()), jax.random.key(0))
+    model = functional.module(
+        params_io.read_params(b.params_path, b.manifest["param_dtypes"], functional.param_shapes()),
+        jax.random.key(0),
+    )
     codes = np.asarray(b.identifiers.codes, np.int32)
     rng = np.random.default_rng(seed)
-    extra = np.stack([rng.integers(0, s, max(0, num_items - len(codes)), dtype=np.int32)
-                      for s in model.config.level_sizes], 1)
+    extra = np.stack(
+        [
+            rng.integers(0, s, max(0, num_items - len(codes)), dtype=np.int32)
+            for s in model.config.level_sizes
+        ],
+        1,
+    )
     return model, np.concatenate([codes, extra])[:num_items]

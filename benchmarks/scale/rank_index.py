@@ -9,6 +9,7 @@ exact.Ranker's chunked matmul (item_topk.sweep) on the same CPU, in the same pro
 
   nice -n 5 .venv/bin/python benchmarks/scale/rank_index.py --num_items=1000000 --out=/tmp/i.json
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,7 +22,6 @@ import jax
 import numpy as np
 
 from benchmarks.scale import rank_common  # noqa: E402
-
 from genrec.evaluate import exact, item_topk, sequences  # noqa: E402
 from genrec.export import mips_index  # noqa: E402
 
@@ -33,8 +33,12 @@ def parse_args():
     p.add_argument("--hnsw_ef", default="16,32,64,128,256")
     p.add_argument("--ivf_nprobe", default="8,32,128")
     p.add_argument("--kinds", default="hnsw,ivf")
-    p.add_argument("--bundle", default=None, help="a trained parallel-digit bundle: its digit table and "
-                   "codes (grown to num_items with random codes) instead of a random model")
+    p.add_argument(
+        "--bundle",
+        default=None,
+        help="a trained parallel-digit bundle: its digit table and "
+        "codes (grown to num_items with random codes) instead of a random model",
+    )
     p.add_argument("--out", default=None)
     return p.parse_args()
 
@@ -54,19 +58,25 @@ def folder_gb(path: str) -> float:
 def main():
     args = parse_args()
     before = rank_common.load_info()
-    model, codes = (rank_common.bundle_model_and_codes(args.bundle, args.num_items) if args.bundle
-                    else rank_common.model_and_codes(args.num_items))
+    model, codes = (
+        rank_common.bundle_model_and_codes(args.bundle, args.num_items)
+        if args.bundle
+        else rank_common.model_and_codes(args.num_items)
+    )
     ranker = exact.Ranker(model, codes)
     histories = rank_common.beauty_histories(args.users, args.num_items)
     window = 16
     tokens = sequences.left_pad([np.asarray(h) for h in histories], window)
     (h, offset), forward_s = timed(lambda: jax.block_until_ready(ranker.queries(tokens)))
     h = np.asarray(h)
-    sweep = jax.jit(lambda h, o, items: item_topk.sweep(
-        item_topk.vector_scores, (h, o), items, num_items=ranker.num_items, k=10, mesh=ranker.mesh)[:2])
+    sweep = jax.jit(
+        lambda h, o, items: item_topk.sweep(
+            item_topk.vector_scores, (h, o), items, num_items=ranker.num_items, k=10, mesh=ranker.mesh
+        )[:2]
+    )
     (_, exact_ids), exact_s = timed(lambda: jax.block_until_ready(sweep(h, offset, ranker.items)))
     exact_ids = np.asarray(exact_ids)
-    vectors = np.asarray(ranker.items)[:ranker.num_items]
+    vectors = np.asarray(ranker.items)[: ranker.num_items]
     rows = [{"method": "exact_matmul_chunked", "users_per_s": len(h) / exact_s, "top10_recall": 1.0}]
     print(rows[-1], flush=True)
     for kind in args.kinds.split(","):
@@ -81,20 +91,36 @@ def main():
             index.params["ef_search" if kind == "hnsw" else "nprobe"] = value
             index._apply_search_params()
             (_, found), search_s = timed(lambda index=index: index.search(h, 10))
-            row = {"method": f"{kind}", "params": dict(index.params), "users_per_s": len(h) / search_s,
-                   "top10_recall": item_topk.recall(found, exact_ids), "speedup_vs_exact": exact_s / search_s,
-                   "build_s": build_s, "index_gb": size_gb}
+            row = {
+                "method": f"{kind}",
+                "params": dict(index.params),
+                "users_per_s": len(h) / search_s,
+                "top10_recall": item_topk.recall(found, exact_ids),
+                "speedup_vs_exact": exact_s / search_s,
+                "build_s": build_s,
+                "index_gb": size_gb,
+            }
             rows.append(row)
             print(row, flush=True)
-    rank_common.write(args.out or "/dev/null", {
-        "what": "MIPS index vs exact chunked matmul over the same item vectors e_n: top-10 recall, users/s "
-                "(ranking h only; the model forward is forward_users_per_s for both)",
-        "num_items": args.num_items, "bundle": args.bundle, "users": len(h), "history_window": window,
-        "forward_users_per_s": len(h) / forward_s, "exact_users_per_s": len(h) / exact_s,
-        "command": " ".join(["nice -n 5 .venv/bin/python"] + sys.argv),
-        "load_before": before, "load_after": rank_common.load_info(),
-        "peak_rss_gb": rank_common.peak_rss_gb(),
-        "rows": rows})
+    rank_common.write(
+        args.out or "/dev/null",
+        {
+            "what": "MIPS index vs exact chunked matmul over the same item vectors e_n: top-10 recall, "
+            "users/s "
+            "(ranking h only; the model forward is forward_users_per_s for both)",
+            "num_items": args.num_items,
+            "bundle": args.bundle,
+            "users": len(h),
+            "history_window": window,
+            "forward_users_per_s": len(h) / forward_s,
+            "exact_users_per_s": len(h) / exact_s,
+            "command": " ".join(["nice -n 5 .venv/bin/python"] + sys.argv),
+            "load_before": before,
+            "load_after": rank_common.load_info(),
+            "peak_rss_gb": rank_common.peak_rss_gb(),
+            "rows": rows,
+        },
+    )
 
 
 if __name__ == "__main__":

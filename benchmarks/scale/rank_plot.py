@@ -1,7 +1,8 @@
 """The log-log plot of ranking users/s against catalogue size, from the rank_scale_*.json files.
 
-  .venv/bin/python benchmarks/scale/rank_plot.py   # writes benchmarks/scale/rank_scale.png
+.venv/bin/python benchmarks/scale/rank_plot.py   # writes benchmarks/scale/rank_scale.png
 """
+
 from __future__ import annotations
 
 import glob

@@ -15,6 +15,7 @@ the ranking program (arguments + temporaries + outputs, per device).
 
   nice -n 5 .venv/bin/python benchmarks/scale/rank_scale.py --num_items=100000 --out=/tmp/r.json
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,7 +30,6 @@ import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
 from benchmarks.scale import rank_common  # noqa: E402
-
 from genrec.evaluate import exact, item_topk, sequences  # noqa: E402
 from genrec.runtime import partitioning  # noqa: E402
 
@@ -42,8 +42,9 @@ def parse_args():
     p.add_argument("--dense_users", type=int, default=16, help="users per call of dense_gather")
     p.add_argument("--calls", type=int, default=2, help="timed calls after a warm-up one")
     p.add_argument("--chunk", type=int, default=item_topk.DEFAULT_CHUNK)
-    p.add_argument("--methods",
-                   default="dense_gather,gather_chunked,matmul_dense,matmul_chunked,approx_max_k")
+    p.add_argument(
+        "--methods", default="dense_gather,gather_chunked,matmul_dense,matmul_chunked,approx_max_k"
+    )
     p.add_argument("--out", default=None)
     return p.parse_args()
 
@@ -56,10 +57,10 @@ def memory_gb(compiled) -> float:
 def main():
     args = parse_args()
     before = rank_common.load_info()
-    mesh = partitioning.make_mesh(data=args.devices, devices=jax.devices()[:args.devices])
+    mesh = partitioning.make_mesh(data=args.devices, devices=jax.devices()[: args.devices])
     model, codes = rank_common.model_and_codes(args.num_items)
     histories = [h for h in rank_common.beauty_histories(22363, args.num_items) if 8 < len(h) <= 16]
-    tokens = sequences.left_pad([np.asarray(h) for h in histories[:args.users]], 16)
+    tokens = sequences.left_pad([np.asarray(h) for h in histories[: args.users]], 16)
     rows, reference = [], None
     for method in args.methods.split(","):
         users = args.dense_users if method == "dense_gather" else args.users
@@ -75,9 +76,16 @@ def main():
             ranker = exact.Ranker(model, codes, matmul=method != "gather_chunked", chunk=chunk, mesh=mesh)
             approx = 0.95 if method == "approx_max_k" else None
             run = lambda ranker=ranker, batch=batch, approx=approx: ranker.top_k(  # noqa: E731
-                batch, None, 10, approx=approx)
-            compiled = exact._top_k.lower(ranker.state, ranker.token_codes, ranker.items, batch, None,
-                                          **ranker._static(k=10, approx=approx)).compile()
+                batch, None, 10, approx=approx
+            )
+            compiled = exact._top_k.lower(
+                ranker.state,
+                ranker.token_codes,
+                ranker.items,
+                batch,
+                None,
+                **ranker._static(k=10, approx=approx),
+            ).compile()
         prepared = time.perf_counter() - start
         jax.block_until_ready(run())  # warm-up
         start = time.perf_counter()
@@ -87,25 +95,41 @@ def main():
         ids = np.asarray(ids)
         if method != "dense_gather":
             reference = ids if reference is None and method == "matmul_chunked" else reference
-        row = {"method": method, "devices": args.devices, "users_per_call": users, "call_s": seconds,
-               "users_per_s": users / seconds, "memory_per_device_gb": memory_gb(compiled),
-               "prepare_and_compile_s": prepared, "ids": ids[:, :10].tolist()}
+        row = {
+            "method": method,
+            "devices": args.devices,
+            "users_per_call": users,
+            "call_s": seconds,
+            "users_per_s": users / seconds,
+            "memory_per_device_gb": memory_gb(compiled),
+            "prepare_and_compile_s": prepared,
+            "ids": ids[:, :10].tolist(),
+        }
         rows.append(row)
         print({k: v for k, v in row.items() if k != "ids"}, flush=True)
     for row in rows:  # recall against the exact chunked matmul, on the users both ranked
         if reference is not None:
             ids = np.asarray(row.pop("ids"))
-            row["top10_recall_vs_exact"] = item_topk.recall(ids, reference[:len(ids)])
+            row["top10_recall_vs_exact"] = item_topk.recall(ids, reference[: len(ids)])
         else:
             row.pop("ids")
-    rank_common.write(args.out or "/dev/null", {
-        "what": "ranking users/s and memory per device vs catalogue size (history kept, top 10, 16-item "
-                "histories), random-init model of the recipe's shape",
-        "num_items": args.num_items, "devices": args.devices, "chunk": args.chunk, "digits": len(codes[0]),
-        "d_model": model.config.d_model, "command": " ".join(["nice -n 5 .venv/bin/python"] + sys.argv),
-        "load_before": before, "load_after": rank_common.load_info(),
-        "peak_rss_gb": rank_common.peak_rss_gb(),
-        "rows": rows})
+    rank_common.write(
+        args.out or "/dev/null",
+        {
+            "what": "ranking users/s and memory per device vs catalogue size (history kept, top 10, 16-item "
+            "histories), random-init model of the recipe's shape",
+            "num_items": args.num_items,
+            "devices": args.devices,
+            "chunk": args.chunk,
+            "digits": len(codes[0]),
+            "d_model": model.config.d_model,
+            "command": " ".join(["nice -n 5 .venv/bin/python"] + sys.argv),
+            "load_before": before,
+            "load_after": rank_common.load_info(),
+            "peak_rss_gb": rank_common.peak_rss_gb(),
+            "rows": rows,
+        },
+    )
 
 
 if __name__ == "__main__":

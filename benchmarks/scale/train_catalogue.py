@@ -13,6 +13,7 @@ compile (time; XLA's compiled memory analysis and cost analysis per device), the
 steps (median; after one warm-up step when more than one). `--steps 0` compiles only (sizes whose
 step takes many minutes on this CPU, or whose dense buffers do not fit in its memory).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,10 +29,21 @@ PLOT = os.path.join(REPO, "benchmarks", "scale", "train_catalogue.png")
 
 # (items, devices, path, timed steps): the dense path where it fits this 24 GB machine, timed steps
 # where a step takes at most a minute or two here.
-ROWS = [(12_101, 1, "dense", 3), (12_101, 1, "new", 3), (12_101, 8, "dense", 3), (12_101, 8, "new", 3),
-        (100_000, 1, "dense", 2), (100_000, 1, "new", 2), (100_000, 8, "dense", 0), (100_000, 8, "new", 2),
-        (1_000_000, 1, "dense", 0), (1_000_000, 1, "new", 1), (1_000_000, 8, "new", 0),
-        (10_000_000, 1, "new", 0), (10_000_000, 8, "new", 0)]
+ROWS = [
+    (12_101, 1, "dense", 3),
+    (12_101, 1, "new", 3),
+    (12_101, 8, "dense", 3),
+    (12_101, 8, "new", 3),
+    (100_000, 1, "dense", 2),
+    (100_000, 1, "new", 2),
+    (100_000, 8, "dense", 0),
+    (100_000, 8, "new", 2),
+    (1_000_000, 1, "dense", 0),
+    (1_000_000, 1, "new", 1),
+    (1_000_000, 8, "new", 0),
+    (10_000_000, 1, "new", 0),
+    (10_000_000, 8, "new", 0),
+]
 
 
 def measure(items: int, path: str, steps: int, chunk: int, batch: int = 64, length: int = 51) -> dict:
@@ -53,13 +65,24 @@ def measure(items: int, path: str, steps: int, chunk: int, batch: int = 64, leng
             codes = jax.numpy.asarray(self.catalogue.codes)
             e = parallel_ids.item_scores(self.output_table(), codes)  # [d, N]
             scores = matmul(h, e).astype(jax.numpy.float32)
-            target = jax.numpy.take_along_axis(scores, jax.numpy.maximum(target_tokens - 1, 0)[..., None],
-                                               axis=-1)[..., 0]
+            target = jax.numpy.take_along_axis(
+                scores, jax.numpy.maximum(target_tokens - 1, 0)[..., None], axis=-1
+            )[..., 0]
             return jax.nn.logsumexp(scores, axis=-1) - target
 
     config = parallel_ids.ParallelIdConfig(
-        level_sizes=(256,) * 33, num_items=items, d_model=128, num_layers=2, num_heads=4, head_dim=32,
-        mlp_dim=512, dropout_rate=0.3, max_len=length - 1, catalogue_loss_weight=30.0, catalogue_chunk=chunk)
+        level_sizes=(256,) * 33,
+        num_items=items,
+        d_model=128,
+        num_layers=2,
+        num_heads=4,
+        head_dim=32,
+        mlp_dim=512,
+        dropout_rate=0.3,
+        max_len=length - 1,
+        catalogue_loss_weight=30.0,
+        catalogue_chunk=chunk,
+    )
     rng = np.random.default_rng(0)
     codes = rng.integers(0, 256, size=(items, 33), dtype=np.int32)
     mesh = partitioning.make_mesh(data=-1)
@@ -79,30 +102,53 @@ def measure(items: int, path: str, steps: int, chunk: int, batch: int = 64, leng
     data = partitioning.global_batch(host, mesh)
     batch_sharding = jax.sharding.NamedSharding(mesh, partitioning.batch_spec(mesh))
     if constants is None:
-        jitted = jax.jit(step, in_shardings=(shardings, batch_sharding), out_shardings=(shardings, None),
-                         donate_argnums=(0,))
+        jitted = jax.jit(
+            step,
+            in_shardings=(shardings, batch_sharding),
+            out_shardings=(shardings, None),
+            donate_argnums=(0,),
+        )
         args = (state, data)
     else:
+
         def with_constants(state, batch, constants):
             return step(state, dict(batch, **{state_lib.CONSTANTS: constants}))
 
-        jitted = jax.jit(with_constants, in_shardings=(shardings, batch_sharding,
-                                                       jax.tree.map(lambda x: x.sharding, constants)),
-                         out_shardings=(shardings, None), donate_argnums=(0,))
+        jitted = jax.jit(
+            with_constants,
+            in_shardings=(shardings, batch_sharding, jax.tree.map(lambda x: x.sharding, constants)),
+            out_shardings=(shardings, None),
+            donate_argnums=(0,),
+        )
         args = (state, data, constants)
     t0 = time.time()
     lowered = jitted.lower(*args)
     compiled = lowered.compile()
-    row = {"items": items, "devices": jax.device_count(), "path": path,
-           "chunk": chunk if path == "new" else None,
-           "batch": batch, "length": length, "compile_s": time.time() - t0,
-           "program_text_bytes": len(lowered.as_text())}
+    row = {
+        "items": items,
+        "devices": jax.device_count(),
+        "path": path,
+        "chunk": chunk if path == "new" else None,
+        "batch": batch,
+        "length": length,
+        "compile_s": time.time() - t0,
+        "program_text_bytes": len(lowered.as_text()),
+    }
     mem = compiled.memory_analysis()
-    for field in ("argument_size_in_bytes", "output_size_in_bytes", "alias_size_in_bytes",
-                  "temp_size_in_bytes", "generated_code_size_in_bytes"):
+    for field in (
+        "argument_size_in_bytes",
+        "output_size_in_bytes",
+        "alias_size_in_bytes",
+        "temp_size_in_bytes",
+        "generated_code_size_in_bytes",
+    ):
         row[field] = int(getattr(mem, field, 0))
-    row["compiled_peak_bytes_per_device"] = (row["argument_size_in_bytes"] + row["output_size_in_bytes"]
-                                             - row["alias_size_in_bytes"] + row["temp_size_in_bytes"])
+    row["compiled_peak_bytes_per_device"] = (
+        row["argument_size_in_bytes"]
+        + row["output_size_in_bytes"]
+        - row["alias_size_in_bytes"]
+        + row["temp_size_in_bytes"]
+    )
     cost = compiled.cost_analysis()
     cost = cost[0] if isinstance(cost, (list, tuple)) else cost
     row["flops_per_device"] = float(cost.get("flops", 0.0))
@@ -133,10 +179,15 @@ def synthetic_batch(rng, codes, batch: int, length: int) -> dict:
     segments = (np.arange(length) // 9 + 1)[None].repeat(batch, 0).astype(np.int32)
     inputs = np.concatenate([np.zeros((batch, 1), np.int32), targets[:, :-1]], axis=1)
     inputs[:, np.arange(length) % 9 == 0] = 0  # each user's begin-of-sequence
-    return {"decoder_input_tokens": inputs, "decoder_target_tokens": targets, "decoder_segment_ids": segments,
-            "decoder_positions": (np.arange(length) % 9)[None].repeat(batch, 0).astype(np.int32),
-            "decoder_loss_weights": np.ones((batch, length), np.float32),
-            "decoder_input_codes": table[inputs], "decoder_target_codes": table[targets]}
+    return {
+        "decoder_input_tokens": inputs,
+        "decoder_target_tokens": targets,
+        "decoder_segment_ids": segments,
+        "decoder_positions": (np.arange(length) % 9)[None].repeat(batch, 0).astype(np.int32),
+        "decoder_loss_weights": np.ones((batch, length), np.float32),
+        "decoder_input_codes": table[inputs],
+        "decoder_target_codes": table[targets],
+    }
 
 
 def peak_rss() -> int:
@@ -151,10 +202,26 @@ def uptime() -> str:
 
 
 def run_row(items, devices, path, steps, chunk) -> dict:
-    env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}",
-               TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
-    cmd = [sys.executable, __file__, "--items", str(items), "--devices", str(devices), "--path", path,
-           "--steps", str(steps), "--chunk", str(chunk)]
+    env = dict(
+        os.environ,
+        XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}",
+        TF_CPP_MIN_LOG_LEVEL="2",
+        CUDA_VISIBLE_DEVICES="",
+    )
+    cmd = [
+        sys.executable,
+        __file__,
+        "--items",
+        str(items),
+        "--devices",
+        str(devices),
+        "--path",
+        path,
+        "--steps",
+        str(steps),
+        "--chunk",
+        str(chunk),
+    ]
     load_before = uptime()
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
@@ -162,8 +229,13 @@ def run_row(items, devices, path, steps, chunk) -> dict:
         text = (proc.stderr or proc.stdout).strip().splitlines()
         words = ("Error", "error:", "Check failed", "RESOURCE", "Killed", "Aborted")
         said = [line for line in text if any(w in line for w in words)]
-        row = {"items": items, "devices": devices, "path": path, "returncode": proc.returncode,
-               "failed": " | ".join(said[:3] or text[-3:])[-600:]}
+        row = {
+            "items": items,
+            "devices": devices,
+            "path": path,
+            "returncode": proc.returncode,
+            "failed": " | ".join(said[:3] or text[-3:])[-600:],
+        }
     else:
         row = json.loads(lines[-1])
     row.update(loadavg_before=load_before, loadavg_after=uptime(), command=" ".join(cmd[1:]))
@@ -183,10 +255,15 @@ def plot(rows: list[dict]) -> None:
             timed = [r for r in pts if "step_s" in r]
             label = f"{path}, {devices} device{'s' if devices > 1 else ''}"
             if timed:
-                ax_time.plot([r["items"] for r in timed], [r["step_s"] for r in timed], style, marker=marker,
-                             label=label)
+                ax_time.plot(
+                    [r["items"] for r in timed],
+                    [r["step_s"] for r in timed],
+                    style,
+                    marker=marker,
+                    label=label,
+                )
             if pts:
-                mib = [r["compiled_peak_bytes_per_device"] / 2 ** 20 for r in pts]
+                mib = [r["compiled_peak_bytes_per_device"] / 2**20 for r in pts]
                 ax_mem.plot([r["items"] for r in pts], mib, style, marker=marker, label=label)
     titles = ((ax_time, "train step (s), 2-core CPU"), (ax_mem, "compiled peak memory per device (MiB)"))
     for ax, title in titles:
@@ -202,26 +279,33 @@ def plot(rows: list[dict]) -> None:
 
 def table(rows: list[dict]) -> str:
     """The RESULTS.md table of the JSON rows."""
-    out = ["| items | devices | path | step (s) | compiled peak / device (MiB) | temp / device (MiB) | "
-           "process peak RSS (GiB) | compile (s) | HLO text (MB) | load before -> after |",
-           "|---|---|---|---|---|---|---|---|---|---|"]
+    out = [
+        "| items | devices | path | step (s) | compiled peak / device (MiB) | temp / device (MiB) | "
+        "process peak RSS (GiB) | compile (s) | HLO text (MB) | load before -> after |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         if "failed" in r:
-            out.append(f"| {r['items']:,} | {r['devices']} | {r['path']} | failed: {r['failed'][:120]} "
-                       f"| | | | | | {r['loadavg_before'].split()[0]} -> {r['loadavg_after'].split()[0]} |")
+            out.append(
+                f"| {r['items']:,} | {r['devices']} | {r['path']} | failed: {r['failed'][:120]} "
+                f"| | | | | | {r['loadavg_before'].split()[0]} -> {r['loadavg_after'].split()[0]} |"
+            )
             continue
         step = f"{r['step_s']:.1f}" if "step_s" in r else "not run"
-        out.append(f"| {r['items']:,} | {r['devices']} | {r['path']} | {step} | "
-                   f"{r['compiled_peak_bytes_per_device'] / 2 ** 20:,.0f} | "
-                   f"{r['temp_size_in_bytes'] / 2 ** 20:,.0f} | {r['peak_rss_bytes'] / 2 ** 30:.2f} | "
-                   f"{r['compile_s']:.0f} | {r['program_text_bytes'] / 1e6:.1f} | "
-                   f"{r['loadavg_before'].split()[0]} -> {r['loadavg_after'].split()[0]} |")
+        out.append(
+            f"| {r['items']:,} | {r['devices']} | {r['path']} | {step} | "
+            f"{r['compiled_peak_bytes_per_device'] / 2**20:,.0f} | "
+            f"{r['temp_size_in_bytes'] / 2**20:,.0f} | {r['peak_rss_bytes'] / 2**30:.2f} | "
+            f"{r['compile_s']:.0f} | {r['program_text_bytes'] / 1e6:.1f} | "
+            f"{r['loadavg_before'].split()[0]} -> {r['loadavg_after'].split()[0]} |"
+        )
     return "\n".join(out)
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--all", action="store_true", help="every row of ROWS, each in its own process")
     parser.add_argument("--only", default="", help="with --all: comma-separated items=devices=path to run")
     parser.add_argument("--table", action="store_true", help="print the JSON's rows as a markdown table")

@@ -8,6 +8,7 @@ examples/s of an experiment for several `task_feature_lengths.targets`, measured
 Each length trains `--steps` steps (after compiling) of the experiment's model in a fresh folder
 beside W that reuses W's identifiers and vocabulary; the first row is the baseline of the ratios.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,8 +36,13 @@ def measure(gin_file: str, workdir: str, targets: int, batch_size: int, steps: i
         for part in ("semantic_ids", "vocab"):
             if os.path.isdir(os.path.join(workdir, part)):
                 shutil.copytree(os.path.join(workdir, part), os.path.join(tmp, part))
-        loop = trainer.LoopConfig(num_steps=steps, batch_size=batch_size, log_every=steps,
-                                  checkpoint_every=10 * steps, async_checkpoints=False)
+        loop = trainer.LoopConfig(
+            num_steps=steps,
+            batch_size=batch_size,
+            log_every=steps,
+            checkpoint_every=10 * steps,
+            async_checkpoints=False,
+        )
         _, summary = run.train_family(families.get("encoder_decoder"), tmp, dataset, loop)
     return {"targets": targets, "examples_per_s": summary["examples_per_s"], **summary["first_batch_fill"]}
 
@@ -55,14 +61,20 @@ def main() -> None:
 
     genrec_main.hide_accelerators_from_tensorflow()
     genrec_main.import_stages()
-    rows = [measure(args.gin_file, args.workdir, int(t), args.batch_size, args.steps)
-            for t in args.targets.split(",")]
-    print(f"{'targets':>7} {'examples/row':>12} {'inputs fill':>11} {'targets fill':>12} "
-          f"{'examples/s':>10} {'ratio':>6}")
+    rows = [
+        measure(args.gin_file, args.workdir, int(t), args.batch_size, args.steps)
+        for t in args.targets.split(",")
+    ]
+    print(
+        f"{'targets':>7} {'examples/row':>12} {'inputs fill':>11} {'targets fill':>12} "
+        f"{'examples/s':>10} {'ratio':>6}"
+    )
     for r in rows:
-        print(f"{r['targets']:>7} {r['examples_per_row']:>12.2f} {r['inputs_fill']:>11.0%} "
-              f"{r['targets_fill']:>12.0%} {r['examples_per_s']:>10.1f} "
-              f"{r['examples_per_s'] / rows[0]['examples_per_s']:>5.2f}x")
+        print(
+            f"{r['targets']:>7} {r['examples_per_row']:>12.2f} {r['inputs_fill']:>11.0%} "
+            f"{r['targets_fill']:>12.0%} {r['examples_per_s']:>10.1f} "
+            f"{r['examples_per_s'] / rows[0]['examples_per_s']:>5.2f}x"
+        )
     if args.out:
         with open(args.out, "w") as f:
             json.dump({"command": " ".join(sys.argv), "rows": rows}, f, indent=1)

@@ -27,6 +27,7 @@ compressed .npz of plain int arrays and exits; `--batches` reads them back (cycl
 fewer than steps + 1) and never imports tensorflow, seqio, tensorflow_datasets, torch or transformers
 unless `--reference` is on.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -57,13 +58,23 @@ def register_task(workdir: str) -> tuple[str, int]:
     from genrec.semantic_ids.artifact import Identifiers
     from genrec.tasks.pipeline import prepare_tasks
 
-    dataset = synthetic.generate(num_items=1000, num_users=4000, seed=0, mean_length=24.0, name="synthetic-bench")
+    dataset = synthetic.generate(
+        num_items=1000, num_users=4000, seed=0, mean_length=24.0, name="synthetic-bench"
+    )
     rng = np.random.default_rng(0)
-    codes = rng.permutation(64 ** 3)[: dataset.num_items]  # unique 3-level codes, TIGER-like
-    ids = Identifiers("random3", np.stack([codes // 4096, codes // 64 % 64, codes % 64], 1).astype(np.int32),
-                      (64, 64, 64))
-    vocab, mixture = prepare_tasks(workdir, dataset, ids, families=["sequential"], mixture="sequential_mix",
-                                   max_history=20, text_vocab_size=1000)
+    codes = rng.permutation(64**3)[: dataset.num_items]  # unique 3-level codes, TIGER-like
+    ids = Identifiers(
+        "random3", np.stack([codes // 4096, codes // 64 % 64, codes % 64], 1).astype(np.int32), (64, 64, 64)
+    )
+    vocab, mixture = prepare_tasks(
+        workdir,
+        dataset,
+        ids,
+        families=["sequential"],
+        mixture="sequential_mix",
+        max_history=20,
+        text_vocab_size=1000,
+    )
     return mixture, vocab.vocab_size
 
 
@@ -78,13 +89,18 @@ def build_batches(batch_size: int, count: int) -> tuple[int, dict[str, list[dict
     """(vocabulary size, {"packed": [...], "unpacked": [...]}) built with seqio (imports tensorflow)."""
     with tempfile.TemporaryDirectory() as workdir:
         mixture, vocab_size = register_task(workdir)
-        return vocab_size, {mode: make_batches(mixture, batch_size, count, pack) for mode, pack in MODES.items()}
+        return vocab_size, {
+            mode: make_batches(mixture, batch_size, count, pack) for mode, pack in MODES.items()
+        }
 
 
 def save_batches(path: str, vocab_size: int, batch_sets: dict[str, list[dict]]) -> None:
     """One compressed .npz: `<mode>.<feature>` int32 [count, batch, length] plus scalar metadata."""
-    arrays = {"vocab_size": np.int64(vocab_size), "inputs_length": np.int64(LENGTHS["inputs"]),
-              "targets_length": np.int64(LENGTHS["targets"])}
+    arrays = {
+        "vocab_size": np.int64(vocab_size),
+        "inputs_length": np.int64(LENGTHS["inputs"]),
+        "targets_length": np.int64(LENGTHS["targets"]),
+    }
     for mode, batches in batch_sets.items():
         for feature in batches[0]:
             arrays[f"{mode}.{feature}"] = np.stack([b[feature] for b in batches]).astype(np.int32)
@@ -99,7 +115,9 @@ def load_batches(path: str, batch_size: int | None) -> tuple[int, dict[str, list
         if lengths != LENGTHS:
             raise ValueError(f"{path} holds lengths {lengths}, this script uses {LENGTHS}")
         vocab_size = int(f["vocab_size"])
-        stacked = {mode: {k.split(".", 1)[1]: f[k] for k in f.files if k.startswith(mode + ".")} for mode in MODES}
+        stacked = {
+            mode: {k.split(".", 1)[1]: f[k] for k in f.files if k.startswith(mode + ".")} for mode in MODES
+        }
     batch_sets = {}
     for mode, features in stacked.items():
         count, rows = features["encoder_input_tokens"].shape[:2]
@@ -164,8 +182,12 @@ def compile_train_step(config, batch: dict):
     abstract = state_lib.abstract_state(factory, tx)
     shardings = partitioning.named(mesh, state_lib.state_specs(model, abstract, mesh))
     state = state_lib.create_sharded_state(factory, tx, 0, shardings)
-    fn = jax.jit(steps_lib.make_train_step(model, tx), in_shardings=(shardings, None),
-                 out_shardings=(shardings, None), donate_argnums=(0,))
+    fn = jax.jit(
+        steps_lib.make_train_step(model, tx),
+        in_shardings=(shardings, None),
+        out_shardings=(shardings, None),
+        donate_argnums=(0,),
+    )
     t0 = time.perf_counter()
     lowered = fn.lower(state, partitioning.global_batch(batch, mesh))
     t1 = time.perf_counter()
@@ -190,8 +212,13 @@ def genrec_timings(config, warmup: dict, timed: list[dict]) -> dict:
         state, metrics = fn(state, batch)
     jax.block_until_ready((state, metrics))
     memory = fn.memory_analysis()
-    return {"lower_s": lower_s, "compile_s": compile_s, "step_s": (time.perf_counter() - t0) / len(timed),
-            "loss": float(metrics["loss"]), "temp_bytes": getattr(memory, "temp_size_in_bytes", None)}
+    return {
+        "lower_s": lower_s,
+        "compile_s": compile_s,
+        "step_s": (time.perf_counter() - t0) / len(timed),
+        "loss": float(metrics["loss"]),
+        "temp_bytes": getattr(memory, "temp_size_in_bytes", None),
+    }
 
 
 def genrec_step_time(config, warmup: dict, timed: list[dict]) -> float:
@@ -210,29 +237,41 @@ def reference_step_time(config, warmup: dict, timed: list[dict], dtype: str = "f
     from transformers import T5Config, T5ForConditionalGeneration
 
     torch.manual_seed(0)
-    hf_config = T5Config(vocab_size=config.vocab_size, d_model=config.d_model, d_kv=config.head_dim,
-                         num_heads=config.num_heads, d_ff=config.mlp_dim, num_layers=config.num_encoder_layers,
-                         num_decoder_layers=config.num_decoder_layers, dropout_rate=config.dropout_rate,
-                         feed_forward_proj=hf_feed_forward_proj(config.mlp_activations),
-                         tie_word_embeddings=config.tie_embeddings,
-                         relative_attention_num_buckets=config.relative_attention_num_buckets,
-                         relative_attention_max_distance=config.relative_attention_max_distance,
-                         pad_token_id=0, eos_token_id=1, decoder_start_token_id=0)
+    hf_config = T5Config(
+        vocab_size=config.vocab_size,
+        d_model=config.d_model,
+        d_kv=config.head_dim,
+        num_heads=config.num_heads,
+        d_ff=config.mlp_dim,
+        num_layers=config.num_encoder_layers,
+        num_decoder_layers=config.num_decoder_layers,
+        dropout_rate=config.dropout_rate,
+        feed_forward_proj=hf_feed_forward_proj(config.mlp_activations),
+        tie_word_embeddings=config.tie_embeddings,
+        relative_attention_num_buckets=config.relative_attention_num_buckets,
+        relative_attention_max_distance=config.relative_attention_max_distance,
+        pad_token_id=0,
+        eos_token_id=1,
+        decoder_start_token_id=0,
+    )
     model = T5ForConditionalGeneration(hf_config).train()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.01)
 
     def tensors(b):
         labels = torch.from_numpy(b["decoder_target_tokens"].astype(np.int64))
-        return dict(input_ids=torch.from_numpy(b["encoder_input_tokens"].astype(np.int64)),
-                    attention_mask=torch.from_numpy((b["encoder_input_tokens"] > 0).astype(np.int64)),
-                    decoder_input_ids=torch.from_numpy(b["decoder_input_tokens"].astype(np.int64)),
-                    decoder_attention_mask=torch.from_numpy((b["decoder_target_tokens"] > 0).astype(np.int64)),
-                    labels=labels.masked_fill(labels == 0, -100))
+        return dict(
+            input_ids=torch.from_numpy(b["encoder_input_tokens"].astype(np.int64)),
+            attention_mask=torch.from_numpy((b["encoder_input_tokens"] > 0).astype(np.int64)),
+            decoder_input_ids=torch.from_numpy(b["decoder_input_tokens"].astype(np.int64)),
+            decoder_attention_mask=torch.from_numpy((b["decoder_target_tokens"] > 0).astype(np.int64)),
+            labels=labels.masked_fill(labels == 0, -100),
+        )
 
     def step(b):
         opt.zero_grad(set_to_none=True)
-        autocast = (torch.autocast("cpu", dtype=torch.bfloat16) if dtype == "bfloat16"
-                    else contextlib.nullcontext())
+        autocast = (
+            torch.autocast("cpu", dtype=torch.bfloat16) if dtype == "bfloat16" else contextlib.nullcontext()
+        )
         with autocast:
             loss = model(**b).loss
         loss.backward()
@@ -249,27 +288,55 @@ def reference_step_time(config, warmup: dict, timed: list[dict], dtype: str = "f
 
 
 # ------------------------------------------------------------------------------------------- results
-def make_row(*, model: str, implementation: str, pack: bool, dtype: str, config, seconds: float,
-             timed: list[dict], device_kind: str) -> dict:
+def make_row(
+    *,
+    model: str,
+    implementation: str,
+    pack: bool,
+    dtype: str,
+    config,
+    seconds: float,
+    timed: list[dict],
+    device_kind: str,
+) -> dict:
     """One result row: step time, examples/s, tokens/s, TFLOP/s/device and MFU (None if peak unknown)."""
     from genrec.model import flops
     from genrec.train.metrics import peak_flops, throughput
     from genrec.train.trainer import count_examples, count_tokens
 
     rows_per_step = timed[0]["encoder_input_tokens"].shape[0]
-    flops_per_step = rows_per_step * flops.train_flops_per_example(config, LENGTHS["inputs"], LENGTHS["targets"])
+    flops_per_step = rows_per_step * flops.train_flops_per_example(
+        config, LENGTHS["inputs"], LENGTHS["targets"]
+    )
     examples = float(np.mean([count_examples(b) for b in timed]))
     tokens = float(np.mean([count_tokens(b) for b in timed]))
-    rates = throughput(steps=1, seconds=seconds, batch_size=examples, tokens_per_batch=tokens,
-                       flops_per_step=flops_per_step, num_devices=1, device_kind=device_kind)
-    return {"model": model, "implementation": implementation, "pack": pack, "dtype": dtype,
-            "device_kind": device_kind, "step_s": seconds, "examples_per_step": examples,
-            "tokens_per_step": tokens, "examples_per_s": rates["examples_per_s"],
-            "tokens_per_s": rates["tokens_per_s_per_device"], "flops_per_step": float(flops_per_step),
-            "tflops_per_s_per_device": rates["tflops_per_s_per_device"],
-            "peak_flops_per_device": peak_flops(device_kind),
-            "mfu": None if math.isnan(rates["mfu"]) else rates["mfu"],
-            "params": flops.num_params(config), "vocab_size": config.vocab_size}
+    rates = throughput(
+        steps=1,
+        seconds=seconds,
+        batch_size=examples,
+        tokens_per_batch=tokens,
+        flops_per_step=flops_per_step,
+        num_devices=1,
+        device_kind=device_kind,
+    )
+    return {
+        "model": model,
+        "implementation": implementation,
+        "pack": pack,
+        "dtype": dtype,
+        "device_kind": device_kind,
+        "step_s": seconds,
+        "examples_per_step": examples,
+        "tokens_per_step": tokens,
+        "examples_per_s": rates["examples_per_s"],
+        "tokens_per_s": rates["tokens_per_s_per_device"],
+        "flops_per_step": float(flops_per_step),
+        "tflops_per_s_per_device": rates["tflops_per_s_per_device"],
+        "peak_flops_per_device": peak_flops(device_kind),
+        "mfu": None if math.isnan(rates["mfu"]) else rates["mfu"],
+        "params": flops.num_params(config),
+        "vocab_size": config.vocab_size,
+    }
 
 
 def benchmark_model(name: str, vocab_size: int, batch_sets: dict[str, list[dict]], args) -> list[dict]:
@@ -277,18 +344,38 @@ def benchmark_model(name: str, vocab_size: int, batch_sets: dict[str, list[dict]
     import jax
 
     config = model_config(name, vocab_size, args.dtype, args.scan_layers)
-    runs = [(f"genrec, {mode}", mode, genrec_step_time, args.dtype, jax.devices()[0].device_kind)
-            for mode in MODES]
+    runs = [
+        (f"genrec, {mode}", mode, genrec_step_time, args.dtype, jax.devices()[0].device_kind)
+        for mode in MODES
+    ]
     if args.reference:
-        runs += [("HF T5 (PyTorch), unpacked" + ("" if d == "float32" else f", {d} autocast"), "unpacked",
-                  functools.partial(reference_step_time, dtype=d), d, "cpu") for d in args.reference_dtypes]
+        runs += [
+            (
+                "HF T5 (PyTorch), unpacked" + ("" if d == "float32" else f", {d} autocast"),
+                "unpacked",
+                functools.partial(reference_step_time, dtype=d),
+                d,
+                "cpu",
+            )
+            for d in args.reference_dtypes
+        ]
     rows = []
     for implementation, mode, timer, dtype, device_kind in runs:
         warmup, timed = schedule(batch_sets[mode], args.steps)
         print(f"timing {name}: {implementation} ...", flush=True)
         seconds = timer(config, warmup, timed)
-        rows.append(make_row(model=name, implementation=implementation, pack=MODES[mode], dtype=dtype,
-                             config=config, seconds=seconds, timed=timed, device_kind=device_kind))
+        rows.append(
+            make_row(
+                model=name,
+                implementation=implementation,
+                pack=MODES[mode],
+                dtype=dtype,
+                config=config,
+                seconds=seconds,
+                timed=timed,
+                device_kind=device_kind,
+            )
+        )
         print(json.dumps(rows[-1]), flush=True)
     ref = rows[len(MODES)]["examples_per_s"] if args.reference else None  # the first reference row
     for r in rows:
@@ -300,22 +387,32 @@ def print_table(rows: list[dict]) -> None:
     def fmt(value, spec):
         return "-" if value is None else format(value, spec)
 
-    print("\n| model | implementation | dtype | step (s) | examples/step | examples/s | tokens/s "
-          "| TFLOP/s/device | MFU | × reference |")
+    print(
+        "\n| model | implementation | dtype | step (s) | examples/step | examples/s | tokens/s "
+        "| TFLOP/s/device | MFU | × reference |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         mfu = None if r["mfu"] is None else 100 * r["mfu"]
-        print(f"| {r['model']} | {r['implementation']} | {r['dtype']} | {r['step_s']:.4g} | "
-              f"{r['examples_per_step']:.0f} | {r['examples_per_s']:,.1f} | {r['tokens_per_s']:,.0f} | "
-              f"{r['tflops_per_s_per_device']:.3g} | {fmt(mfu, '.2f')}{'' if mfu is None else '%'} | "
-              f"{fmt(r['ratio_vs_reference'], '.2f')} |")
+        print(
+            f"| {r['model']} | {r['implementation']} | {r['dtype']} | {r['step_s']:.4g} | "
+            f"{r['examples_per_step']:.0f} | {r['examples_per_s']:,.1f} | {r['tokens_per_s']:,.0f} | "
+            f"{r['tflops_per_s_per_device']:.3g} | {fmt(mfu, '.2f')}{'' if mfu is None else '%'} | "
+            f"{fmt(r['ratio_vs_reference'], '.2f')} |"
+        )
 
 
 def environment(args) -> dict:
     import jax
 
-    env = {"device": jax.devices()[0].device_kind, "backend": jax.default_backend(), "cpus": os.cpu_count(),
-           "platform": platform.platform(), "jax": jax.__version__, "load_average_at_end": os.getloadavg()}
+    env = {
+        "device": jax.devices()[0].device_kind,
+        "backend": jax.default_backend(),
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+        "jax": jax.__version__,
+        "load_average_at_end": os.getloadavg(),
+    }
     if args.reference:
         import torch
         import transformers
@@ -327,29 +424,62 @@ def environment(args) -> dict:
 # ----------------------------------------------------------------------------------------------- main
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--batch_size", type=int, default=None,
-                        help=f"rows per batch (default {DEFAULT_BATCH_SIZE}; with --batches, the file's)")
-    parser.add_argument("--steps", type=int, default=None,
-                        help=f"timed steps per configuration (default {DEFAULT_STEPS['cpu']} on CPU, "
-                             f"{DEFAULT_STEPS['accelerator']} on an accelerator)")
+    parser.add_argument(
+        "--batch_size",
+        type=int,
+        default=None,
+        help=f"rows per batch (default {DEFAULT_BATCH_SIZE}; with --batches, the file's)",
+    )
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help=f"timed steps per configuration (default {DEFAULT_STEPS['cpu']} on CPU, "
+        f"{DEFAULT_STEPS['accelerator']} on an accelerator)",
+    )
     parser.add_argument("--models", default="tiger", help="comma-separated configs/models/<name>.gin sizes")
-    parser.add_argument("--dtype", default="float32", choices=("float32", "bfloat16"),
-                        help="genrec's compute dtype (ModelConfig.dtype); params stay float32")
-    parser.add_argument("--scan_layers", dest="scan_layers", action="store_true", default=None,
-                        help="scan over each stack's layers (ModelConfig.scan_layers; default: as the "
-                             "size's gin file says, which scans base only)")
+    parser.add_argument(
+        "--dtype",
+        default="float32",
+        choices=("float32", "bfloat16"),
+        help="genrec's compute dtype (ModelConfig.dtype); params stay float32",
+    )
+    parser.add_argument(
+        "--scan_layers",
+        dest="scan_layers",
+        action="store_true",
+        default=None,
+        help="scan over each stack's layers (ModelConfig.scan_layers; default: as the "
+        "size's gin file says, which scans base only)",
+    )
     parser.add_argument("--noscan_layers", dest="scan_layers", action="store_false")
-    parser.add_argument("--reference", dest="reference", action="store_true", default=None,
-                        help="also time HF T5 in PyTorch on the CPU (default: on when jax runs on the CPU)")
+    parser.add_argument(
+        "--reference",
+        dest="reference",
+        action="store_true",
+        default=None,
+        help="also time HF T5 in PyTorch on the CPU (default: on when jax runs on the CPU)",
+    )
     parser.add_argument("--noreference", dest="reference", action="store_false")
-    parser.add_argument("--reference_dtypes", default="float32",
-                        help="comma-separated reference precisions, one row each: float32 and/or bfloat16 "
-                             "(torch.autocast); × reference is relative to the first")
+    parser.add_argument(
+        "--reference_dtypes",
+        default="float32",
+        help="comma-separated reference precisions, one row each: float32 and/or bfloat16 "
+        "(torch.autocast); × reference is relative to the first",
+    )
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="torch intra-op threads")
-    parser.add_argument("--batches", default=None, help="read the batches from this .npz (no tensorflow/seqio)")
-    parser.add_argument("--save_batches", default=None, help="build the batches, write them to this .npz, exit")
-    parser.add_argument("--num_batches", type=int, default=None,
-                        help="distinct batches per packing mode to build (default steps + 1; cycled when fewer)")
+    parser.add_argument(
+        "--batches", default=None, help="read the batches from this .npz (no tensorflow/seqio)"
+    )
+    parser.add_argument(
+        "--save_batches", default=None, help="build the batches, write them to this .npz, exit"
+    )
+    parser.add_argument(
+        "--num_batches",
+        type=int,
+        default=None,
+        help="distinct batches per packing mode to build (default steps + 1; cycled when fewer)",
+    )
     parser.add_argument("--out", default=None, help="write the results JSON here")
     args = parser.parse_args(argv)
     if args.batches and args.save_batches:
@@ -381,20 +511,35 @@ def main(argv=None) -> None:
         vocab_size, batch_sets = build_batches(args.batch_size or DEFAULT_BATCH_SIZE, count)
     if args.save_batches:
         save_batches(args.save_batches, vocab_size, batch_sets)
-        print(f"wrote {args.save_batches} ({os.path.getsize(args.save_batches) / 2 ** 20:.2f} MiB, "
-              f"{count} batches per mode)")
+        print(
+            f"wrote {args.save_batches} ({os.path.getsize(args.save_batches) / 2**20:.2f} MiB, "
+            f"{count} batches per mode)"
+        )
         return
     if args.reference:
         import torch
 
         torch.set_num_threads(args.threads)
-    rows = [r for name in args.models.split(",") for r in benchmark_model(name.strip(), vocab_size, batch_sets, args)]
+    rows = [
+        r
+        for name in args.models.split(",")
+        for r in benchmark_model(name.strip(), vocab_size, batch_sets, args)
+    ]
     batch_size = batch_sets["unpacked"][0]["encoder_input_tokens"].shape[0]
-    result = {"rows": rows, "batch_size": batch_size, "steps": args.steps, "lengths": LENGTHS,
-              "distinct_batches": len(batch_sets["unpacked"]), "batches_file": args.batches,
-              "models": {r["model"]: model_config(r["model"], vocab_size, args.dtype, args.scan_layers).to_dict()
-                         for r in rows},
-              "optimizer": OPTIMIZER, **environment(args)}
+    result = {
+        "rows": rows,
+        "batch_size": batch_size,
+        "steps": args.steps,
+        "lengths": LENGTHS,
+        "distinct_batches": len(batch_sets["unpacked"]),
+        "batches_file": args.batches,
+        "models": {
+            r["model"]: model_config(r["model"], vocab_size, args.dtype, args.scan_layers).to_dict()
+            for r in rows
+        },
+        "optimizer": OPTIMIZER,
+        **environment(args),
+    }
     print_table(rows)
     if args.out:
         with open(args.out, "w") as f:

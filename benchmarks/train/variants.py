@@ -10,6 +10,7 @@ temporary buffers (XLA's memory analysis: activations kept for the backward pass
 then seconds per step over `--steps` random token batches (`--batch_size` rows, inputs 160 /
 targets 8 tokens, vocabulary `--vocab_size`).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,10 +38,12 @@ def parse_variant(text: str) -> dict:
 def random_batch(rng: np.random.Generator, rows: int, vocab_size: int) -> dict:
     inputs, targets = throughput.LENGTHS["inputs"], throughput.LENGTHS["targets"]
     target_tokens = rng.integers(3, vocab_size, (rows, targets), dtype=np.int32)
-    return {"encoder_input_tokens": rng.integers(3, vocab_size, (rows, inputs), dtype=np.int32),
-            "decoder_input_tokens": np.pad(target_tokens[:, :-1], ((0, 0), (1, 0))),
-            "decoder_target_tokens": target_tokens,
-            "decoder_loss_weights": np.ones((rows, targets), np.float32)}
+    return {
+        "encoder_input_tokens": rng.integers(3, vocab_size, (rows, inputs), dtype=np.int32),
+        "decoder_input_tokens": np.pad(target_tokens[:, :-1], ((0, 0), (1, 0))),
+        "decoder_target_tokens": target_tokens,
+        "decoder_loss_weights": np.ones((rows, targets), np.float32),
+    }
 
 
 def main() -> None:
@@ -59,22 +62,41 @@ def main() -> None:
     rng = np.random.default_rng(0)
     batches = [random_batch(rng, args.batch_size, args.vocab_size) for _ in range(args.steps + 1)]
     rows = []
-    print("| model | variant | trace + lower (s) | compile (s) | temp memory (MiB) | step (s) |\n"
-          "|---|---|---|---|---|---|")
+    print(
+        "| model | variant | trace + lower (s) | compile (s) | temp memory (MiB) | step (s) |\n"
+        "|---|---|---|---|---|---|"
+    )
     for name in args.models.split(","):
         base = throughput.model_config(name.strip(), args.vocab_size, "float32")
         for text, overrides in variants.items():
             config = dataclasses.replace(base, **overrides)
-            row = {"model": name, "variant": text, **throughput.genrec_timings(config, batches[0], batches[1:])}
+            row = {
+                "model": name,
+                "variant": text,
+                **throughput.genrec_timings(config, batches[0], batches[1:]),
+            }
             rows.append(row)
-            memory = "-" if row["temp_bytes"] is None else f"{row['temp_bytes'] / 2 ** 20:,.0f}"
-            print(f"| {name} | {text} | {row['lower_s']:.1f} | {row['compile_s']:.1f} | {memory} | "
-                  f"{row['step_s']:.3f} |", flush=True)
+            memory = "-" if row["temp_bytes"] is None else f"{row['temp_bytes'] / 2**20:,.0f}"
+            print(
+                f"| {name} | {text} | {row['lower_s']:.1f} | {row['compile_s']:.1f} | {memory} | "
+                f"{row['step_s']:.3f} |",
+                flush=True,
+            )
     if args.out:
         with open(args.out, "w") as f:
-            json.dump({"rows": rows, "device": jax.devices()[0].device_kind, "batch_size": args.batch_size,
-                       "steps": args.steps, "vocab_size": args.vocab_size, "lengths": throughput.LENGTHS,
-                       "load_average_at_end": os.getloadavg()}, f, indent=2)
+            json.dump(
+                {
+                    "rows": rows,
+                    "device": jax.devices()[0].device_kind,
+                    "batch_size": args.batch_size,
+                    "steps": args.steps,
+                    "vocab_size": args.vocab_size,
+                    "lengths": throughput.LENGTHS,
+                    "load_average_at_end": os.getloadavg(),
+                },
+                f,
+                indent=2,
+            )
 
 
 if __name__ == "__main__":

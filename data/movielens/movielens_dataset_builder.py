@@ -4,6 +4,7 @@
 (or `python -m genrec.datasets.build ...`, the same command, where the tfds CLI lacks
 apache-beam / mlcroissant: see genrec/datasets/build.py)
 """
+
 import os
 import sys
 
@@ -19,10 +20,16 @@ class Builder(tfds_format.RecBuilder):
     """Per-user rating sequences and the movie table of MovieLens."""
 
     BUILDER_CONFIGS = [
-        tfds_format.RecConfig(name="100k", description="MovieLens 100K (u.data, u.item).",
-                              options={"name": "movielens-100k", "format": "100k"}),
-        tfds_format.RecConfig(name="1m", description="MovieLens 1M (ratings.dat, movies.dat).",
-                              options={"name": "movielens-1m", "format": "1m"}),
+        tfds_format.RecConfig(
+            name="100k",
+            description="MovieLens 100K (u.data, u.item).",
+            options={"name": "movielens-100k", "format": "100k"},
+        ),
+        tfds_format.RecConfig(
+            name="1m",
+            description="MovieLens 1M (ratings.dat, movies.dat).",
+            options={"name": "movielens-1m", "format": "1m"},
+        ),
     ]
     MANUAL_DOWNLOAD_INSTRUCTIONS = f"""
     Unpack the GroupLens archive (https://grouplens.org/datasets/movielens/) into the manual dir:

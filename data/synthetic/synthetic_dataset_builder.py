@@ -4,6 +4,7 @@
 (or `python -m genrec.datasets.build ...`, the same command, where the tfds CLI lacks
 apache-beam / mlcroissant: see genrec/datasets/build.py)
 """
+
 import os
 import sys
 
@@ -22,9 +23,10 @@ class Builder(tfds_format.RecBuilder):
 
     BUILDER_CONFIGS = [
         tfds_format.RecConfig(
-            name=size, description=f"{n:,} items, {2 * n:,} users, seed 0.",
-            options={"name": "synthetic" if size == "1k" else f"synthetic-{size}",
-                     "num_items": n, "seed": 0})
+            name=size,
+            description=f"{n:,} items, {2 * n:,} users, seed 0.",
+            options={"name": "synthetic" if size == "1k" else f"synthetic-{size}", "num_items": n, "seed": 0},
+        )
         for size, n in _SIZES.items()
     ]
 

@@ -6,6 +6,7 @@ profile. It needs only item text, so a cold item (no training interaction) is sc
 warm one: the reference point for item cold-start (genrec/datasets/cold_start.py). The scorer follows
 genrec/evaluate/full_ranking.py (left-padded tokens, item i = token i + 1, 0 = padding → [B, N]).
 """
+
 from __future__ import annotations
 
 import jax
@@ -20,8 +21,9 @@ def unit_rows(x: np.ndarray) -> np.ndarray:
 
 def scorer(item_embeddings: np.ndarray, decay: float = 1.0):
     """tokens [B, T] (left-padded) → cosine scores [B, num_items]; decay 1.0: the plain mean."""
-    table = jnp.asarray(np.concatenate([np.zeros((1, item_embeddings.shape[1]), np.float32),
-                                        unit_rows(item_embeddings)]))
+    table = jnp.asarray(
+        np.concatenate([np.zeros((1, item_embeddings.shape[1]), np.float32), unit_rows(item_embeddings)])
+    )
 
     @jax.jit
     def score(tokens: jax.Array) -> jax.Array:

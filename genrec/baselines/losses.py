@@ -2,6 +2,7 @@
 
 Both return the weighted mean over positions (weights are 1 for real positions, 0 for padding).
 """
+
 from __future__ import annotations
 
 import jax

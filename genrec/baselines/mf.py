@@ -6,6 +6,7 @@ epoch by validation RMSE (the rating of each user's second-to-last item), report
 evaluator clips parsed ratings. Loss: mean squared error + l2 · (|p_u|² + |q_i|² + b_u² + b_i²) per
 rating, minibatch Adam.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -37,8 +38,7 @@ class MfConfig:
 
 
 class BiasedMF(nnx.Module):
-    def __init__(self, num_users: int, num_items: int, dim: int, global_mean: float, *,
-                 rngs: nnx.Rngs):
+    def __init__(self, num_users: int, num_items: int, dim: int, global_mean: float, *, rngs: nnx.Rngs):
         init = nnx.initializers.normal(stddev=0.01)
         self.global_mean = float(global_mean)
         self.user_vec = nnx.Param(init(rngs.params(), (num_users, dim)))
@@ -52,13 +52,17 @@ class BiasedMF(nnx.Module):
 
     def penalty(self, users: jax.Array, items: jax.Array) -> jax.Array:
         """Per-rating L2 of the parameters it touches."""
-        return ((self.user_vec[...][users] ** 2).sum(-1) + (self.item_vec[...][items] ** 2).sum(-1)
-                + self.user_bias[...][users] ** 2 + self.item_bias[...][items] ** 2)
+        return (
+            (self.user_vec[...][users] ** 2).sum(-1)
+            + (self.item_vec[...][items] ** 2).sum(-1)
+            + self.user_bias[...][users] ** 2
+            + self.item_bias[...][items] ** 2
+        )
 
 
 def rmse_mae(predictions: np.ndarray, targets: np.ndarray) -> dict[str, float]:
     err = np.asarray(predictions, np.float64) - np.asarray(targets, np.float64)
-    return {"rmse": float(np.sqrt(np.mean(err ** 2))), "mae": float(np.mean(np.abs(err)))}
+    return {"rmse": float(np.sqrt(np.mean(err**2))), "mae": float(np.mean(np.abs(err)))}
 
 
 def rating_triples(dataset: RecDataset, split: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -69,8 +73,11 @@ def rating_triples(dataset: RecDataset, split: str) -> tuple[np.ndarray, np.ndar
     if split == "train":
         u = np.concatenate([np.full(len(h), k, np.int32) for k, h in enumerate(users)])
         return u, np.concatenate([h.items for h in users]), np.concatenate([h.ratings for h in users])
-    return (np.arange(len(users), dtype=np.int32), np.array([h.items[-1] for h in users]),
-            np.array([h.ratings[-1] for h in users], np.float32))
+    return (
+        np.arange(len(users), dtype=np.int32),
+        np.array([h.items[-1] for h in users]),
+        np.array([h.ratings[-1] for h in users], np.float32),
+    )
 
 
 def predict(model: BiasedMF, users, items) -> np.ndarray:
@@ -80,10 +87,18 @@ def predict(model: BiasedMF, users, items) -> np.ndarray:
 def run_global_mean(dataset: RecDataset) -> dict:
     """The constant prediction μ (the training mean): the floor any rating model must beat."""
     mean = float(rating_triples(dataset, "train")[2].mean())
-    metrics = {s: rmse_mae(np.full(len(t), mean), t)
-               for s in ("validation", "test") for t in [rating_triples(dataset, s)[2]]}
-    return {"name": "global-mean", "dataset": dataset.name, "metrics": metrics,
-            "cost": {"epochs": 0, "steps": 0, "train_wall_s": 0.0}, "config": {"mean": mean}}
+    metrics = {
+        s: rmse_mae(np.full(len(t), mean), t)
+        for s in ("validation", "test")
+        for t in [rating_triples(dataset, s)[2]]
+    }
+    return {
+        "name": "global-mean",
+        "dataset": dataset.name,
+        "metrics": metrics,
+        "cost": {"epochs": 0, "steps": 0, "train_wall_s": 0.0},
+        "config": {"mean": mean},
+    }
 
 
 @gin.configurable
@@ -92,8 +107,9 @@ def run_biased_mf(dataset: RecDataset, *, name: str = "biased-mf", config: MfCon
     users, items, ratings = rating_triples(dataset, "train")
     val = rating_triples(dataset, "validation")
     test = rating_triples(dataset, "test")
-    model = BiasedMF(len(dataset.users), dataset.num_items, config.dim, ratings.mean(),
-                     rngs=nnx.Rngs(config.seed))
+    model = BiasedMF(
+        len(dataset.users), dataset.num_items, config.dim, ratings.mean(), rngs=nnx.Rngs(config.seed)
+    )
     graphdef, params = nnx.split(model)
     tx = optax.adam(config.learning_rate)
     opt_state = tx.init(params)
@@ -125,18 +141,34 @@ def run_biased_mf(dataset: RecDataset, *, name: str = "biased-mf", config: MfCon
         if val_rmse < best["rmse"]:
             best = {"rmse": val_rmse, "epoch": epoch, "params": params}
         if epoch % 10 == 0:
-            logging.info("%s epoch %d: validation rmse %.4f (best %.4f at %d)", name, epoch,
-                         val_rmse, best["rmse"], best["epoch"])
+            logging.info(
+                "%s epoch %d: validation rmse %.4f (best %.4f at %d)",
+                name,
+                epoch,
+                val_rmse,
+                best["rmse"],
+                best["epoch"],
+            )
         if epoch - best["epoch"] >= config.patience:
             break
     train_wall_s = time.time() - start
     model = nnx.merge(graphdef, best["params"])
-    metrics = {s: rmse_mae(predict(model, t[0], t[1]), t[2])
-               for s, t in (("validation", val), ("test", test))}
+    metrics = {
+        s: rmse_mae(predict(model, t[0], t[1]), t[2]) for s, t in (("validation", val), ("test", test))
+    }
     device = jax.devices()[0]
-    return {"name": name, "dataset": dataset.name, "metrics": metrics,
-            "cost": {"epochs": epoch, "best_epoch": best["epoch"], "steps": steps,
-                     "train_wall_s": train_wall_s, "train_cpu_s": time.process_time() - cpu_start,
-                     "device_kind": device.device_kind,
-                     "num_devices": 1},
-            "config": dataclasses.asdict(config)}
+    return {
+        "name": name,
+        "dataset": dataset.name,
+        "metrics": metrics,
+        "cost": {
+            "epochs": epoch,
+            "best_epoch": best["epoch"],
+            "steps": steps,
+            "train_wall_s": train_wall_s,
+            "train_cpu_s": time.process_time() - cpu_start,
+            "device_kind": device.device_kind,
+            "num_devices": 1,
+        },
+        "config": dataclasses.asdict(config),
+    }

@@ -3,13 +3,14 @@
 `sasrec_ce/TrainConfig.loss = 'ce'` binds only the SASRec-CE row; unscoped bindings (a budget's
 `TrainConfig.max_epochs`) bind every row.
 """
+
 from __future__ import annotations
 
 import gin
 
 from genrec.baselines import mf, trainer
-from genrec.evaluate import popularity
 from genrec.datasets.records import RecDataset
+from genrec.evaluate import popularity
 
 RANKING = {
     "most_popular": popularity.run_most_popular,

@@ -9,6 +9,7 @@ final LN; attention is causal and ignores padding keys:
   x = x + ffn(x), with dropout inside the FFN as well.
 Dropout takes an explicit key (None = deterministic), so the model holds only parameters.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -38,8 +39,9 @@ class SasRecConfig:
 
     def __post_init__(self):
         if self.block_layout not in BLOCK_LAYOUTS:
-            raise ValueError(f"SasRecConfig.block_layout={self.block_layout!r}; expected one of "
-                             f"{BLOCK_LAYOUTS}")
+            raise ValueError(
+                f"SasRecConfig.block_layout={self.block_layout!r}; expected one of {BLOCK_LAYOUTS}"
+            )
 
 
 def dropout(x: jax.Array, rate: float, key: Optional[jax.Array]) -> jax.Array:
@@ -70,15 +72,17 @@ class SelfAttention(nnx.Module):
         self.qkv = nnx.Linear(d_model, 3 * d_model, rngs=rngs)
         self.out = nnx.Linear(d_model, d_model, rngs=rngs)
 
-    def __call__(self, x: jax.Array, mask: jax.Array, rate: float, key,
-                 keys_values: Optional[jax.Array] = None) -> jax.Array:
+    def __call__(
+        self, x: jax.Array, mask: jax.Array, rate: float, key, keys_values: Optional[jax.Array] = None
+    ) -> jax.Array:
         """Queries from x; keys and values from `keys_values` (default x)."""
         b, t, d = x.shape
         q, k, v = jnp.split(self.qkv(x), 3, -1)
         if keys_values is not None:
             _, k, v = jnp.split(self.qkv(keys_values), 3, -1)
-        q, k, v = (a.reshape(b, t, self.num_heads, d // self.num_heads).transpose(0, 2, 1, 3)
-                   for a in (q, k, v))  # [B, H, T, Dh]
+        q, k, v = (
+            a.reshape(b, t, self.num_heads, d // self.num_heads).transpose(0, 2, 1, 3) for a in (q, k, v)
+        )  # [B, H, T, Dh]
         logits = q @ k.transpose(0, 1, 3, 2) / jnp.sqrt(q.shape[-1]).astype(x.dtype)
         weights = jax.nn.softmax(jnp.where(mask, logits, -1e9), axis=-1)
         weights = dropout(weights, rate, key)
@@ -113,11 +117,12 @@ class SasRec(nnx.Module):
     def __init__(self, num_items: int, config: SasRecConfig, *, rngs: nnx.Rngs):
         self.config = config
         d = config.d_model
-        init = nnx.initializers.normal(stddev=d ** -0.5)
+        init = nnx.initializers.normal(stddev=d**-0.5)
         self.item_embed = nnx.Embed(num_items + 1, d, embedding_init=init, rngs=rngs)
         self.pos_embed = nnx.Embed(config.max_len, d, embedding_init=init, rngs=rngs)
-        self.blocks = nnx.List([Block(d, config.num_heads, config.block_layout, rngs=rngs)
-                                for _ in range(config.num_blocks)])
+        self.blocks = nnx.List(
+            [Block(d, config.num_heads, config.block_layout, rngs=rngs) for _ in range(config.num_blocks)]
+        )
         self.final_norm = nnx.LayerNorm(d, rngs=rngs)
 
     def item_embeddings(self) -> jax.Array:
@@ -132,12 +137,11 @@ class SasRec(nnx.Module):
         pos = jnp.arange(cfg.max_len - tokens.shape[1], cfg.max_len)
         x = self.item_embed(tokens) * jnp.sqrt(cfg.d_model) + self.pos_embed(pos)[None]
         per_block = KEYS_PER_BLOCK[cfg.block_layout]
-        keys = (None if dropout_key is None
-                else jax.random.split(dropout_key, 1 + per_block * cfg.num_blocks))
+        keys = None if dropout_key is None else jax.random.split(dropout_key, 1 + per_block * cfg.num_blocks)
         x = dropout(x, cfg.dropout_rate, None if keys is None else keys[0]) * is_item
         mask = causal_padding_mask(tokens)
         for i, block in enumerate(self.blocks):
-            block_keys = None if keys is None else keys[1 + per_block * i:][:per_block]
+            block_keys = None if keys is None else keys[1 + per_block * i :][:per_block]
             x = block(x, mask, cfg.dropout_rate, block_keys)
             x = x * is_item
         return self.final_norm(x)

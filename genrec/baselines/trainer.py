@@ -5,14 +5,16 @@ Every position of a training sequence predicts the next item (SASRec's recipe); 
 training item is a target (`all_position_windows`), else only the last max_len + 1 items are read.
 Loss 'ce' is the full softmax over the catalogue; 'bce' is the original sampled loss with one negative
 per position, drawn uniformly from the items not in the row's training window; 'sampled_softmax' is
-eSASRec's loss, a softmax over the target and `num_negatives` uniform items shared by the batch. The model is evaluated on the
-validation split every `eval_every` epochs; the best parameters by `select_metric` are kept, training
-stops after `patience` evaluations without improvement or past `max_wall_s`, and the kept parameters
-are scored on the test split: `test` under the configured protocol, `test_other_protocol` with
-history items excluded if they were not, and the reverse (the same parameters, for comparison).
+eSASRec's loss, a softmax over the target and `num_negatives` uniform items shared by the batch. The
+model is evaluated on the validation split every `eval_every` epochs; the best parameters by
+`select_metric` are kept, training stops after `patience` evaluations without improvement or past
+`max_wall_s`, and the kept parameters are scored on the test split: `test` under the configured
+protocol, `test_other_protocol` with history items excluded if they were not, and the reverse (the
+same parameters, for comparison).
 `score_test=False` stops after selection (a validation-only search, benchmarks/quality/PROTOCOL.md);
 `per_user_dir` writes each user's NDCG@10 and hit@10 of the selected parameters there (.npz).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -30,10 +32,9 @@ import optax
 from flax import nnx
 
 from genrec.baselines import losses
-from genrec.evaluate import full_ranking, sequences
 from genrec.baselines.sasrec import SasRec, SasRecConfig
 from genrec.datasets.records import RecDataset
-from genrec.evaluate import protocol
+from genrec.evaluate import full_ranking, protocol, sequences
 
 LOSSES = ("ce", "bce", "sampled_softmax")
 WINDOWS = ("last", "all")
@@ -63,8 +64,9 @@ class TrainConfig:
         if self.loss not in LOSSES:
             raise ValueError(f"TrainConfig.loss={self.loss!r}; expected one of {LOSSES}")
         if self.training_windows not in WINDOWS:
-            raise ValueError(f"TrainConfig.training_windows={self.training_windows!r}; expected one "
-                             f"of {WINDOWS}")
+            raise ValueError(
+                f"TrainConfig.training_windows={self.training_windows!r}; expected one of {WINDOWS}"
+            )
 
 
 def sample_negatives(tokens: np.ndarray, num_items: int, rng: np.random.Generator) -> np.ndarray:
@@ -84,14 +86,15 @@ def all_position_windows(seqs, max_len: int) -> list[np.ndarray]:
     out = []
     for s in seqs:
         s = np.asarray(s)
-        out.append(s[max(0, len(s) - max_len - 1):])
+        out.append(s[max(0, len(s) - max_len - 1) :])
         for end in range(len(s) - max_len, 1, -max_len):
-            out.append(s[max(0, end - max_len - 1):end])
+            out.append(s[max(0, end - max_len - 1) : end])
     return out
 
 
-def draw_negatives(config: "TrainConfig", tokens: np.ndarray, num_items: int,
-                   rng: np.random.Generator) -> np.ndarray:
+def draw_negatives(
+    config: "TrainConfig", tokens: np.ndarray, num_items: int, rng: np.random.Generator
+) -> np.ndarray:
     """The negatives a training batch's loss needs: per position for 'bce', [K] shared for
     'sampled_softmax', a placeholder for 'ce'."""
     if config.loss == "bce":
@@ -147,8 +150,9 @@ def training_sequences(dataset: RecDataset, config: TrainConfig, max_len: int) -
     return all_position_windows(train_seqs, max_len) if config.training_windows == "all" else train_seqs
 
 
-def train_sequential(dataset: RecDataset, model: SasRec, config: TrainConfig, *,
-                     name: str = "sasrec") -> dict:
+def train_sequential(
+    dataset: RecDataset, model: SasRec, config: TrainConfig, *, name: str = "sasrec"
+) -> dict:
     """Trains `model`'s parameters (functionally; `model` itself is left as built) and scores them."""
     max_len = model.config.max_len
     tx = optax.adam(config.learning_rate, b2=config.adam_b2)
@@ -159,8 +163,9 @@ def train_sequential(dataset: RecDataset, model: SasRec, config: TrainConfig, *,
     rng = np.random.default_rng(config.seed)
     key = jax.random.key(config.seed)
     best = {"score": -1.0, "epoch": 0, "params": params, "validation": {}, "per_user": None}
-    evaluate = functools.partial(full_ranking.evaluate_per_user, dataset=dataset, max_len=max_len,
-                                 batch_size=config.eval_batch_size)
+    evaluate = functools.partial(
+        full_ranking.evaluate_per_user, dataset=dataset, max_len=max_len, batch_size=config.eval_batch_size
+    )
     history, steps, evals_since_best = [], 0, 0
     start, cpu_start = time.time(), time.process_time()
     epoch = 0
@@ -173,43 +178,56 @@ def train_sequential(dataset: RecDataset, model: SasRec, config: TrainConfig, *,
             total, count, steps = total + float(loss), count + 1, steps + 1
         if not np.isfinite(total):
             raise FloatingPointError(f"{name}: non-finite loss in epoch {epoch}")
-        line = (f"{name} epoch {epoch}: loss={total / count:.4f} {time.time() - epoch_start:.1f}s "
-                f"(cpu {time.process_time() - cpu_start:.0f}s in all)")
+        line = (
+            f"{name} epoch {epoch}: loss={total / count:.4f} {time.time() - epoch_start:.1f}s "
+            f"(cpu {time.process_time() - cpu_start:.0f}s in all)"
+        )
         if epoch % config.eval_every == 0 or epoch == config.max_epochs:
-            val, per_user = evaluate(make_scorer(graphdef, params), split="validation",
-                                     exclude_history=config.exclude_history)
+            val, per_user = evaluate(
+                make_scorer(graphdef, params), split="validation", exclude_history=config.exclude_history
+            )
             history.append({"epoch": epoch, "loss": total / count, **val})
             line += f" val recall@10={val['recall@10']:.4f} ndcg@10={val['ndcg@10']:.4f}"
             if val[config.select_metric] > best["score"]:
-                best = {"score": val[config.select_metric], "epoch": epoch, "params": params,
-                        "validation": val, "per_user": per_user}
+                best = {
+                    "score": val[config.select_metric],
+                    "epoch": epoch,
+                    "params": params,
+                    "validation": val,
+                    "per_user": per_user,
+                }
                 evals_since_best = 0
             else:
                 evals_since_best += 1
         logging.info(line)
         if evals_since_best >= config.patience:
-            logging.info("%s: no validation improvement in %d evaluations; stopping", name,
-                         config.patience)
+            logging.info("%s: no validation improvement in %d evaluations; stopping", name, config.patience)
             break
         if config.max_wall_s is not None and time.time() - start > config.max_wall_s:
             logging.info("%s: wall-clock budget %.0fs reached; stopping", name, config.max_wall_s)
             break
     train_wall_s, train_cpu_s = time.time() - start, time.process_time() - cpu_start
     if not best["validation"]:  # budget ran out before the first scheduled evaluation
-        best["validation"], best["per_user"] = evaluate(make_scorer(graphdef, params), split="validation",
-                                                        exclude_history=config.exclude_history)
+        best["validation"], best["per_user"] = evaluate(
+            make_scorer(graphdef, params), split="validation", exclude_history=config.exclude_history
+        )
         best.update(epoch=epoch, params=params)
     scorer = make_scorer(graphdef, best["params"])
     test, per_user = {}, {"validation": best["per_user"]}
     if config.score_test:
-        for key, exclude in (("test", config.exclude_history),
-                             ("test_other_protocol", not config.exclude_history)):
+        for key, exclude in (
+            ("test", config.exclude_history),
+            ("test_other_protocol", not config.exclude_history),
+        ):
             test[key], per_user[key] = evaluate(scorer, split="test", exclude_history=exclude)
     per_user_files = {}
     if config.per_user_dir:
         os.makedirs(config.per_user_dir, exist_ok=True)
-        excluded = {"validation": config.exclude_history, "test": config.exclude_history,
-                    "test_other_protocol": not config.exclude_history}
+        excluded = {
+            "validation": config.exclude_history,
+            "test": config.exclude_history,
+            "test_other_protocol": not config.exclude_history,
+        }
         for key, arrays in per_user.items():  # PROTOCOL.md: per_user_<split>_<protocol>.npz
             split = key.split("_")[0]
             protocol_name = "excluded" if excluded[key] else "kept"
@@ -219,23 +237,38 @@ def train_sequential(dataset: RecDataset, model: SasRec, config: TrainConfig, *,
     num_params = sum(int(np.prod(x.shape)) for x in jax.tree.leaves(params))
     device = jax.devices()[0]
     return {
-        "name": name, "dataset": dataset.name,
+        "name": name,
+        "dataset": dataset.name,
         "metrics": {"validation": best["validation"], **test},
-        "cost": {"epochs": epoch, "best_epoch": best["epoch"], "steps": steps,
-                 "train_wall_s": train_wall_s, "train_cpu_s": train_cpu_s,
-                 "wall_s": time.time() - start, "cpu_s": time.process_time() - cpu_start,
-                 "device_kind": device.device_kind, "num_devices": 1, "num_params": num_params},
+        "cost": {
+            "epochs": epoch,
+            "best_epoch": best["epoch"],
+            "steps": steps,
+            "train_wall_s": train_wall_s,
+            "train_cpu_s": train_cpu_s,
+            "wall_s": time.time() - start,
+            "cpu_s": time.process_time() - cpu_start,
+            "device_kind": device.device_kind,
+            "num_devices": 1,
+            "num_params": num_params,
+        },
         "config": {**dataclasses.asdict(model.config), **dataclasses.asdict(config)},
         "protocol": protocol.describe(config.exclude_history),  # of "validation" and "test"
         "validation_history": history,
         "per_user_files": per_user_files,  # {"validation" / "test" / "test_other_protocol": .npz path}
-        "history_items_read": max_len, "ranking": "exact over the catalogue",
+        "history_items_read": max_len,
+        "ranking": "exact over the catalogue",
     }
 
 
 @gin.configurable
-def run_sasrec(dataset: RecDataset, *, name: str = "sasrec", model_config: SasRecConfig = None,
-               train_config: TrainConfig = None) -> dict:
+def run_sasrec(
+    dataset: RecDataset,
+    *,
+    name: str = "sasrec",
+    model_config: SasRecConfig = None,
+    train_config: TrainConfig = None,
+) -> dict:
     """SASRec with the gin-bound configs (scoped per baseline, e.g. `sasrec_bce/TrainConfig.loss`)."""
     model_config = model_config or SasRecConfig()
     train_config = train_config or TrainConfig()

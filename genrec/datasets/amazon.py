@@ -9,6 +9,7 @@ Formats of a manual dir (`detect_format` picks the first present, in this order)
 Users are reviewer ids and items ASINs in every format, so the same data in two formats gives the
 same dataset. Drop policy: see data/README.md.
 """
+
 from __future__ import annotations
 
 import glob
@@ -20,13 +21,23 @@ import re
 from typing import Optional
 
 from genrec.datasets import prepare, records
-from genrec.datasets.textio import (DataError, check_dir, field, find, parse_record, read_lines,
-                                    to_float, to_int)
+from genrec.datasets.textio import (
+    DataError,
+    check_dir,
+    field,
+    find,
+    parse_record,
+    read_lines,
+    to_float,
+    to_int,
+)
 
 FORMATS = ("tsv", "p5", "raw")
-EXPECTED = ("interactions.tsv + items.tsv, or sequential_data.txt + datamaps.json, or a review file "
-            "reviews_<Category>_5.json.gz (2014) / <Category>_5.json.gz (2018) with an optional "
-            "meta_<Category>.json.gz")
+EXPECTED = (
+    "interactions.tsv + items.tsv, or sequential_data.txt + datamaps.json, or a review file "
+    "reviews_<Category>_5.json.gz (2014) / <Category>_5.json.gz (2018) with an optional "
+    "meta_<Category>.json.gz"
+)
 _TSV = ("interactions.tsv", "items.tsv")
 _P5 = ("sequential_data.txt", "datamaps.json")
 
@@ -39,12 +50,14 @@ def detect_format(manual_dir: str) -> str:
         return "p5"
     if _review_files(manual_dir):
         return "raw"
-    raise DataError(f"{manual_dir}: no Amazon data found (has {sorted(os.listdir(manual_dir))}); "
-                    f"expected {EXPECTED}")
+    raise DataError(
+        f"{manual_dir}: no Amazon data found (has {sorted(os.listdir(manual_dir))}); expected {EXPECTED}"
+    )
 
 
-def load(manual_dir: str, name: str, *, format: Optional[str] = None,
-         k_core: Optional[int] = None) -> records.RecDataset:
+def load(
+    manual_dir: str, name: str, *, format: Optional[str] = None, k_core: Optional[int] = None
+) -> records.RecDataset:
     """Parses the manual dir and builds the dataset (k_core: optional k-core filter, raw only)."""
     format = format or detect_format(manual_dir)
     if format not in FORMATS:
@@ -52,12 +65,14 @@ def load(manual_dir: str, name: str, *, format: Optional[str] = None,
     check_dir(manual_dir, EXPECTED)
     raw, items = {"tsv": read_tsv, "p5": read_p5, "raw": read_raw}[format](manual_dir)
     if k_core and format != "raw":
-        raise ValueError(f"k_core applies to raw review files, not the {format} format "
-                         "(those are already filtered)")
+        raise ValueError(
+            f"k_core applies to raw review files, not the {format} format (those are already filtered)"
+        )
     return prepare.build_dataset(name, raw, items, k_core=k_core)
 
 
 # --- tsv -------------------------------------------------------------------------------------
+
 
 def tsv_rows(path: str, columns: tuple[str, ...]):
     """(line number, {column: value}) for each data row; checks the header and column counts."""
@@ -75,8 +90,10 @@ def tsv_rows(path: str, columns: tuple[str, ...]):
             continue
         values = line.split("\t")
         if len(values) != len(header):
-            raise DataError(f"{path}:{number}: malformed line, {len(values)} tab-separated fields "
-                            f"where the header has {len(header)}")
+            raise DataError(
+                f"{path}:{number}: malformed line, {len(values)} tab-separated fields "
+                f"where the header has {len(header)}"
+            )
         yield number, dict(zip(header, values))
 
 
@@ -102,6 +119,7 @@ def read_tsv(manual_dir: str) -> tuple[prepare.RawInteractions, prepare.RawItems
 
 # --- p5 --------------------------------------------------------------------------------------
 
+
 def read_p5(manual_dir: str) -> tuple[prepare.RawInteractions, prepare.RawItems]:
     seq_path, maps_path = (os.path.join(manual_dir, n) for n in _P5)
     text = "\n".join(line for _, line in read_lines(maps_path))
@@ -123,8 +141,9 @@ def read_p5(manual_dir: str) -> tuple[prepare.RawInteractions, prepare.RawItems]
             raise DataError(f"{seq_path}:{number}: user {ids[0]!r} is not in {maps_path} id2user")
         for pos, item in enumerate(ids[1:]):
             if item not in id2item:
-                raise DataError(f"{seq_path}:{number}: item {item!r} is not in the item table "
-                                f"({maps_path} id2item)")
+                raise DataError(
+                    f"{seq_path}:{number}: item {item!r} is not in the item table ({maps_path} id2item)"
+                )
             raw.users.append(id2user[ids[0]])
             raw.items.append(id2item[item])
             raw.timestamps.append(0)  # the P5 format has no times: order = position in the line
@@ -135,17 +154,21 @@ def read_p5(manual_dir: str) -> tuple[prepare.RawInteractions, prepare.RawItems]
 
 # --- raw reviews + metadata ------------------------------------------------------------------
 
+
 def _review_files(manual_dir: str) -> list[str]:
     paths = glob.glob(os.path.join(manual_dir, "*_5.json.gz")) + glob.glob(
-        os.path.join(manual_dir, "*_5.json"))
+        os.path.join(manual_dir, "*_5.json")
+    )
     return sorted(p for p in paths if not os.path.basename(p).startswith("meta_"))
 
 
 def read_raw(manual_dir: str) -> tuple[prepare.RawInteractions, prepare.RawItems]:
     reviews = _review_files(manual_dir)
     if len(reviews) != 1:
-        raise DataError(f"{manual_dir}: expected one review file (*_5.json.gz), found "
-                        f"{[os.path.basename(p) for p in reviews] or 'none'}")
+        raise DataError(
+            f"{manual_dir}: expected one review file (*_5.json.gz), found "
+            f"{[os.path.basename(p) for p in reviews] or 'none'}"
+        )
     path = reviews[0]
     category = re.sub(r"^reviews_|_5\.json(\.gz)?$", "", os.path.basename(path))
     raw = _empty(path, ratings=True)
@@ -155,8 +178,9 @@ def read_raw(manual_dir: str) -> tuple[prepare.RawInteractions, prepare.RawItems
         r = parse_record(path, number, line)
         raw.users.append(str(field(r, "reviewerID", path, number)))
         raw.items.append(str(field(r, "asin", path, number)))
-        raw.timestamps.append(to_int(field(r, "unixReviewTime", path, number), "unixReviewTime",
-                                     path, number))
+        raw.timestamps.append(
+            to_int(field(r, "unixReviewTime", path, number), "unixReviewTime", path, number)
+        )
         raw.ratings.append(to_float(field(r, "overall", path, number), "overall", path, number))
         raw.reviews.append(str(r.get("reviewText") or ""))
         raw.summaries.append(str(r.get("summary") or ""))
@@ -165,8 +189,12 @@ def read_raw(manual_dir: str) -> tuple[prepare.RawInteractions, prepare.RawItems
     items = read_meta(meta[0]) if meta else {}
     missing = sorted(set(raw.items) - set(items))
     if missing:  # policy: reviewed items keep their place, with empty text (counted and logged)
-        logging.warning("%s: %d reviewed items have no metadata%s; their text is empty",
-                        path, len(missing), f" in {meta[0]}" if meta else " (no meta file)")
+        logging.warning(
+            "%s: %d reviewed items have no metadata%s; their text is empty",
+            path,
+            len(missing),
+            f" in {meta[0]}" if meta else " (no meta file)",
+        )
         items.update({asin: {} for asin in missing})
     return raw, items
 
@@ -209,9 +237,16 @@ def _clean(value) -> str:
 
 def _empty(source: str, *, seq_pos=False, ratings=False) -> prepare.RawInteractions:
     return prepare.RawInteractions(
-        users=[], items=[], timestamps=[], seq_pos=[] if seq_pos else None,
-        ratings=[] if ratings else None, reviews=[] if ratings else None,
-        summaries=[] if ratings else None, source=source, lines=[])
+        users=[],
+        items=[],
+        timestamps=[],
+        seq_pos=[] if seq_pos else None,
+        ratings=[] if ratings else None,
+        reviews=[] if ratings else None,
+        summaries=[] if ratings else None,
+        source=source,
+        lines=[],
+    )
 
 
 # The names genrec/export/catalogue_update.py used before these became public; drop them once it

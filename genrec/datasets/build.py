@@ -10,8 +10,8 @@ building anything. This runs TFDS's own build command (the same code and flags) 
 `tfds build` takes the same arguments; with apache-beam and mlcroissant installed it should run
 as well (not verified here: neither is installed).
 """
-from absl import app
-from absl import logging
+
+from absl import app, logging
 from tensorflow_datasets.scripts.cli import build, cli_utils
 
 

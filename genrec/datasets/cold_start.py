@@ -14,6 +14,7 @@ i.e. never in a user's items[:-2]):
 User cold-start is a view, not a split: `cold_users` marks the users whose visible history has at
 most `max_history` items (genrec/evaluate/cold_start.py reports them beside everyone).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -49,26 +50,38 @@ def target_items(dataset: records.RecDataset) -> np.ndarray:
 
 
 def _keep(user: records.UserHistory, mask: np.ndarray) -> records.UserHistory:
-    pick = lambda seq: None if seq is None else (
-        seq[mask] if isinstance(seq, np.ndarray) else tuple(s for s, m in zip(seq, mask) if m))
-    return records.UserHistory(user.user_id, user.items[mask], user.timestamps[mask], pick(user.ratings),
-                               pick(user.reviews), pick(user.summaries))
+    pick = lambda seq: (
+        None
+        if seq is None
+        else (seq[mask] if isinstance(seq, np.ndarray) else tuple(s for s, m in zip(seq, mask) if m))
+    )
+    return records.UserHistory(
+        user.user_id,
+        user.items[mask],
+        user.timestamps[mask],
+        pick(user.ratings),
+        pick(user.reviews),
+        pick(user.summaries),
+    )
 
 
 def cut_histories(dataset: records.RecDataset, max_items: int) -> records.RecDataset:
     """Every user's newest `max_items` interactions (LIGER cuts before it splits)."""
-    users = tuple(u if len(u) <= max_items else _keep(u, np.arange(len(u)) >= len(u) - max_items)
-                  for u in dataset.users)
+    users = tuple(
+        u if len(u) <= max_items else _keep(u, np.arange(len(u)) >= len(u) - max_items) for u in dataset.users
+    )
     return dataclasses.replace(dataset, users=users)
 
 
-def liger_split(dataset: records.RecDataset, max_items_per_seq: int = LIGER_MAX_ITEMS_PER_SEQ
-                ) -> ColdStartSplit:
+def liger_split(
+    dataset: records.RecDataset, max_items_per_seq: int = LIGER_MAX_ITEMS_PER_SEQ
+) -> ColdStartSplit:
     cut = cut_histories(dataset, max_items_per_seq)
     cold = np.setdiff1d(target_items(cut), training_items(cut)).astype(np.int32)
     removed = sum(len(u) for u in dataset.users) - sum(len(u) for u in cut.users)
-    return ColdStartSplit(cut, cold, "liger", {"max_items_per_seq": max_items_per_seq,
-                                               "interactions_cut": int(removed)})
+    return ColdStartSplit(
+        cut, cold, "liger", {"max_items_per_seq": max_items_per_seq, "interactions_cut": int(removed)}
+    )
 
 
 def seeded_split(dataset: records.RecDataset, fraction: float = 0.05, seed: int = 0) -> ColdStartSplit:
@@ -88,22 +101,33 @@ def seeded_split(dataset: records.RecDataset, fraction: float = 0.05, seed: int 
             dropped += 1
             continue
         users.append(u if keep.all() else _keep(u, keep))
-    return ColdStartSplit(dataclasses.replace(dataset, users=tuple(users)), cold, "seeded",
-                          {"fraction": fraction, "seed": seed, "interactions_removed": removed,
-                           "users_dropped": dropped})
+    return ColdStartSplit(
+        dataclasses.replace(dataset, users=tuple(users)),
+        cold,
+        "seeded",
+        {"fraction": fraction, "seed": seed, "interactions_removed": removed, "users_dropped": dropped},
+    )
 
 
 @gin.configurable
-def cold_start_split(dataset: records.RecDataset, protocol: Optional[str] = None, *,
-                     fraction: float = 0.05, seed: int = 0,
-                     max_items_per_seq: int = LIGER_MAX_ITEMS_PER_SEQ) -> ColdStartSplit:
+def cold_start_split(
+    dataset: records.RecDataset,
+    protocol: Optional[str] = None,
+    *,
+    fraction: float = 0.05,
+    seed: int = 0,
+    max_items_per_seq: int = LIGER_MAX_ITEMS_PER_SEQ,
+) -> ColdStartSplit:
     """The protocol chosen in gin (`cold_start_split.protocol = 'liger'`); None: no cold items."""
     if protocol is None:
         return ColdStartSplit(dataset, np.zeros(0, np.int32), "none", {})
     if protocol not in PROTOCOLS:
         raise ValueError(f"cold_start_split.protocol: {protocol!r} is not one of {PROTOCOLS}")
-    out = (liger_split(dataset, max_items_per_seq) if protocol == "liger"
-           else seeded_split(dataset, fraction, seed))
+    out = (
+        liger_split(dataset, max_items_per_seq)
+        if protocol == "liger"
+        else seeded_split(dataset, fraction, seed)
+    )
     logging.info("cold start (%s): %d cold items, %s", out.protocol, len(out.cold_items), out.info)
     return out
 

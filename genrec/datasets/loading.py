@@ -10,6 +10,7 @@ Your own interaction log, by path, with no code edit (read straight from the fil
   load_dataset.format = 'tsv'          # one of PATH_FORMATS
   load_dataset.name = 'my-log'         # optional: default the file or folder name
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -39,11 +40,13 @@ DATASETS = {
     "synthetic-100k": Source("synthetic", "100k"),
     "synthetic-1m": Source("synthetic", "1m"),
     "amazon-2014-beauty": Source("amazon", "beauty_2014", "amazon-2014-beauty"),
-    "amazon-2014-musical-instruments": Source("amazon", "musical_instruments_2014",
-                                              "amazon-2014-musical-instruments"),
+    "amazon-2014-musical-instruments": Source(
+        "amazon", "musical_instruments_2014", "amazon-2014-musical-instruments"
+    ),
     "amazon-2018-gift-cards": Source("amazon", "gift_cards_2018", "amazon-2018-gift-cards"),
-    "amazon-2018-magazine-subscriptions": Source("amazon", "magazine_subscriptions_2018",
-                                                 "amazon-2018-magazine-subscriptions"),
+    "amazon-2018-magazine-subscriptions": Source(
+        "amazon", "magazine_subscriptions_2018", "amazon-2018-magazine-subscriptions"
+    ),
     "movielens-100k": Source("movielens", "100k", "movielens-100k"),
     "movielens-1m": Source("movielens", "1m", "movielens-1m"),
 }
@@ -70,8 +73,10 @@ def path_dataset_name(path: str) -> str:
 def read_path(path: str, format: Optional[str], name: Optional[str] = None) -> records.RecDataset:
     """The dataset at `path` in `format` (PATH_FORMATS), parsed without TFDS."""
     if format not in PATH_FORMATS:
-        raise ValueError(f"load_dataset.format={format!r} with load_dataset.path={path!r}; expected one "
-                         "of: " + "; ".join(f"'{k}' ({v})" for k, v in PATH_FORMATS.items()))
+        raise ValueError(
+            f"load_dataset.format={format!r} with load_dataset.path={path!r}; expected one "
+            "of: " + "; ".join(f"'{k}' ({v})" for k, v in PATH_FORMATS.items())
+        )
     name = name or path_dataset_name(path)
     if format == "tsv":
         return plain_tsv.load(path, name)
@@ -81,8 +86,7 @@ def read_path(path: str, format: Optional[str], name: Optional[str] = None) -> r
 
 def source(name: Optional[str]) -> Source:
     if name not in DATASETS:
-        raise ValueError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)} "
-                         "(bind load_dataset.name)")
+        raise ValueError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)} (bind load_dataset.name)")
     return DATASETS[name]
 
 
@@ -98,8 +102,10 @@ def builder_class(name: str):
 
     path = os.path.join(BUILDERS_DIR, name, f"{name}_dataset_builder.py")
     if not os.path.exists(path):
-        raise FileNotFoundError(f"TFDS builder {path} not found (neither a checkout's data/ nor the "
-                                "installed package's copy of it)")
+        raise FileNotFoundError(
+            f"TFDS builder {path} not found (neither a checkout's data/ nor the "
+            "installed package's copy of it)"
+        )
     with tfds.core.utils.add_sys_path(BUILDERS_DIR):
         return tfds.core.community.builder_cls_from_module(f"{name}.{name}_dataset_builder")
 
@@ -113,9 +119,11 @@ def manual_dir(name: str, raw_data_dir: Optional[str]) -> Optional[str]:
     expected = " ".join(cls.MANUAL_DOWNLOAD_INSTRUCTIONS.split())
     root = raw_data_dir or default_raw_data_dir()
     if root is None:
-        raise textio.DataError(f"dataset {name!r} needs its raw files in <raw_data_dir>/"
-                               f"{src.raw_subdir}/ and no raw data dir was found (pass "
-                               f"--raw_data_dir or set GENREC_RAW_DATA_DIR). {expected}")
+        raise textio.DataError(
+            f"dataset {name!r} needs its raw files in <raw_data_dir>/"
+            f"{src.raw_subdir}/ and no raw data dir was found (pass "
+            f"--raw_data_dir or set GENREC_RAW_DATA_DIR). {expected}"
+        )
     return textio.check_dir(os.path.join(root, src.raw_subdir), expected)
 
 
@@ -137,10 +145,15 @@ def prepare(name: str, *, data_dir: Optional[str] = None, raw_data_dir: Optional
 
 
 @gin.configurable("load_dataset")
-def load(name: Optional[str] = None, *, path: Optional[str] = None, format: Optional[str] = None,
-         data_dir: Optional[str] = None, raw_data_dir: Optional[str] = None,
-         transform: Optional[Callable[[records.RecDataset], records.RecDataset]] = None
-         ) -> records.RecDataset:
+def load(
+    name: Optional[str] = None,
+    *,
+    path: Optional[str] = None,
+    format: Optional[str] = None,
+    data_dir: Optional[str] = None,
+    raw_data_dir: Optional[str] = None,
+    transform: Optional[Callable[[records.RecDataset], records.RecDataset]] = None,
+) -> records.RecDataset:
     """The prepared dataset `name` (prepared first if needed), read back through TFDS; or, with
     `path`, the interaction log there in `format` (PATH_FORMATS), named `name` or after the path.
     `transform` rewrites it after loading (gin: `load_dataset.transform = @subsample_train_users`)."""
@@ -150,8 +163,9 @@ def load(name: Optional[str] = None, *, path: Optional[str] = None, format: Opti
         dataset = read_path(path, format, name)
         return transform(dataset) if transform is not None else dataset
     if format is not None:
-        raise ValueError(f"load_dataset.format={format!r} needs load_dataset.path (a named dataset "
-                         "knows its format)")
+        raise ValueError(
+            f"load_dataset.format={format!r} needs load_dataset.path (a named dataset knows its format)"
+        )
     source(name)
     dataset = tfds_format.read_dataset(prepare(name, data_dir=data_dir, raw_data_dir=raw_data_dir))
     return transform(dataset) if transform is not None else dataset

@@ -6,6 +6,7 @@
         latin-1)
 User demographics (u.user / users.dat) are not part of the schema and are not read.
 """
+
 from __future__ import annotations
 
 import os
@@ -14,9 +15,27 @@ from typing import Optional
 from genrec.datasets import prepare, records
 from genrec.datasets.textio import DataError, check_dir, find, read_lines, to_float, to_int
 
-GENRES_100K = ("unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime",
-               "Documentary", "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery",
-               "Romance", "Sci-Fi", "Thriller", "War", "Western")
+GENRES_100K = (
+    "unknown",
+    "Action",
+    "Adventure",
+    "Animation",
+    "Children's",
+    "Comedy",
+    "Crime",
+    "Documentary",
+    "Drama",
+    "Fantasy",
+    "Film-Noir",
+    "Horror",
+    "Musical",
+    "Mystery",
+    "Romance",
+    "Sci-Fi",
+    "Thriller",
+    "War",
+    "Western",
+)
 FILES = {"100k": ("u.data", "u.item"), "1m": ("ratings.dat", "movies.dat")}
 EXPECTED = "u.data + u.item (MovieLens 100K) or ratings.dat + movies.dat (MovieLens 1M)"
 
@@ -26,8 +45,9 @@ def detect_format(manual_dir: str) -> str:
     for fmt, names in FILES.items():
         if len(find(manual_dir, names)) == len(names):
             return fmt
-    raise DataError(f"{manual_dir}: no MovieLens files found (has {sorted(os.listdir(manual_dir))})"
-                    f"; expected {EXPECTED}")
+    raise DataError(
+        f"{manual_dir}: no MovieLens files found (has {sorted(os.listdir(manual_dir))}); expected {EXPECTED}"
+    )
 
 
 def load(manual_dir: str, name: str, *, format: Optional[str] = None) -> records.RecDataset:
@@ -52,14 +72,14 @@ def _fields(path: str, sep: str, count: int, encoding: str = "utf-8"):
             continue
         values = line.split(sep)
         if len(values) != count:
-            raise DataError(f"{path}:{number}: malformed line, {len(values)} {sep!r}-separated "
-                            f"fields, expected {count}")
+            raise DataError(
+                f"{path}:{number}: malformed line, {len(values)} {sep!r}-separated fields, expected {count}"
+            )
         yield number, values
 
 
 def _ratings(path: str, sep: str) -> prepare.RawInteractions:
-    raw = prepare.RawInteractions(users=[], items=[], timestamps=[], ratings=[], source=path,
-                                  lines=[])
+    raw = prepare.RawInteractions(users=[], items=[], timestamps=[], ratings=[], source=path, lines=[])
     for number, (user, item, rating, time) in _fields(path, sep, 4):
         for name, value in (("user", user), ("item", item)):
             if not value.strip():
@@ -77,11 +97,12 @@ def _items_100k(path: str) -> prepare.RawItems:
     for _, values in _fields(path, "|", 5 + len(GENRES_100K), "latin-1"):
         movie, title, released, _, url = values[:5]
         genres = [g for g, flag in zip(GENRES_100K, values[5:]) if flag.strip() == "1"]
-        items[movie] = {"title": title, "categories": "|".join(genres),
-                        "release_date": released, "url": url}
+        items[movie] = {"title": title, "categories": "|".join(genres), "release_date": released, "url": url}
     return items
 
 
 def _items_1m(path: str) -> prepare.RawItems:
-    return {movie: {"title": title, "categories": genres}
-            for _, (movie, title, genres) in _fields(path, "::", 3, "latin-1")}
+    return {
+        movie: {"title": title, "categories": genres}
+        for _, (movie, title, genres) in _fields(path, "::", 3, "latin-1")
+    }

@@ -8,6 +8,7 @@ the order matters) and, optionally, a fourth field with a numeric rating. An opt
 `user item timestamp [rating]` is a header. Lines are ordered by timestamp per user, same-time lines
 in file order; items have no text. Ids are remapped to ours (genrec/datasets/prepare.py).
 """
+
 from __future__ import annotations
 
 import os
@@ -31,8 +32,9 @@ def read(path: str) -> prepare.RawInteractions:
         if number == 1 and tuple(v.strip().lower() for v in values[:3]) == HEADER:
             continue
         if len(values) not in (3, 4):
-            raise DataError(f"{path}:{number}: malformed line, {len(values)} tab-separated fields; "
-                            f"expected {EXPECTED}")
+            raise DataError(
+                f"{path}:{number}: malformed line, {len(values)} tab-separated fields; expected {EXPECTED}"
+            )
         if width is not None and len(values) != width:
             raise DataError(f"{path}:{number}: {len(values)} fields where earlier lines have {width}")
         width = len(values)

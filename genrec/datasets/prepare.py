@@ -3,6 +3,7 @@
 Parsers produce a columnar `RawInteractions` (one entry per interaction, in file order) and a
 `RawItems` mapping; `build_dataset` is the one place where ids are remapped and histories sorted.
 """
+
 from __future__ import annotations
 
 import collections
@@ -137,14 +138,16 @@ def build_dataset(
     reviews, summaries = column(raw.reviews, object), column(raw.summaries, object)
     users = []
     for u, (a, b) in enumerate(zip(starts, ends)):
-        users.append(records.UserHistory(
-            user_id=str(user_names[u]),
-            items=item_ids[a:b],
-            timestamps=times[a:b],
-            ratings=None if ratings is None else ratings[a:b],
-            reviews=None if reviews is None else tuple(reviews[a:b]),
-            summaries=None if summaries is None else tuple(summaries[a:b]),
-        ))
+        users.append(
+            records.UserHistory(
+                user_id=str(user_names[u]),
+                items=item_ids[a:b],
+                timestamps=times[a:b],
+                ratings=None if ratings is None else ratings[a:b],
+                reviews=None if reviews is None else tuple(reviews[a:b]),
+                summaries=None if summaries is None else tuple(summaries[a:b]),
+            )
+        )
     drops.report(name)
     return records.RecDataset(name=name, items=table, users=tuple(users))
 
@@ -162,7 +165,13 @@ def _subset(raw: RawInteractions, keep: np.ndarray) -> RawInteractions:
         return None if col is None else [col[r] for r in rows]
 
     return RawInteractions(
-        users=take(raw.users), items=take(raw.items), timestamps=take(raw.timestamps),
-        seq_pos=take(raw.seq_pos), ratings=take(raw.ratings), reviews=take(raw.reviews),
-        summaries=take(raw.summaries), source=raw.source,
-        lines=take(raw.lines) if raw.lines is not None else [r + 1 for r in rows])
+        users=take(raw.users),
+        items=take(raw.items),
+        timestamps=take(raw.timestamps),
+        seq_pos=take(raw.seq_pos),
+        ratings=take(raw.ratings),
+        reviews=take(raw.reviews),
+        summaries=take(raw.summaries),
+        source=raw.source,
+        lines=take(raw.lines) if raw.lines is not None else [r + 1 for r in rows],
+    )

@@ -9,6 +9,7 @@ Leave-one-out: for a user with history [i_1 .. i_n] (n >= 3)
   validation = history i_1 .. i_{n-2}, target i_{n-1}
   test       = history i_1 .. i_{n-1}, target i_n
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -35,7 +36,8 @@ class ItemTable:
         for field, values in self.text.items():
             if len(values) != len(self.source_ids):
                 raise ValueError(
-                    f"item field {field!r} has {len(values)} values for {len(self.source_ids)} items")
+                    f"item field {field!r} has {len(values)} values for {len(self.source_ids)} items"
+                )
 
     @property
     def num_items(self) -> int:
@@ -130,7 +132,8 @@ def format_stats(stats: dict) -> str:
     return (
         f"{stats['dataset']}: users={stats['users']:,} items={stats['items']:,} "
         f"interactions={stats['interactions']:,} mean_seq_len={stats['mean_seq_len']:.2f} "
-        f"median_seq_len={stats['median_seq_len']:.1f} density={stats['density']:.6f}")
+        f"median_seq_len={stats['median_seq_len']:.1f} density={stats['density']:.6f}"
+    )
 
 
 def check_users(users: Sequence[UserHistory], num_items: int) -> None:

@@ -5,6 +5,7 @@
 Stats go to stdout and `<workdir>/data_stats.json`. Other stages add their own numbers (e.g. seqio
 example counts per task family) with `register_stats_provider(fn)`, fn(dataset) -> dict.
 """
+
 from __future__ import annotations
 
 import json
@@ -37,7 +38,10 @@ def prepare_data(ctx) -> None:
     path (`load_dataset.path`) has nothing to prepare: it is parsed and checked, and read at each stage."""
     if _bound("load_dataset.path") and gin.query_parameter("load_dataset.path"):
         ds = loading.load(data_dir=ctx.data_dir, raw_data_dir=ctx.raw_data_dir)
-        print(f"{ds.name}: read from {gin.query_parameter('load_dataset.path')} at each stage; nothing to prepare")
+        print(
+            f"{ds.name}: read from {gin.query_parameter('load_dataset.path')} at each stage; "
+            "nothing to prepare"
+        )
         return
     name = _dataset_name()
     builder = loading.prepare(name, data_dir=ctx.data_dir, raw_data_dir=ctx.raw_data_dir)

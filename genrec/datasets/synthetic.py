@@ -9,6 +9,7 @@ summaries are short texts that mention the item's noun and agree with the rating
 
 Everything is vectorised over users, so 1M items / 2M users take a minute, not an hour.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -16,11 +17,50 @@ import numpy as np
 from genrec.datasets import prepare, records
 
 _TOPS = ("Makeup", "Skin Care", "Hair Care", "Fragrance", "Bath", "Nails", "Tools", "Men")
-_NOUNS = ("lipstick", "mascara", "serum", "cleanser", "shampoo", "conditioner", "perfume", "soap",
-          "lotion", "polish", "brush", "razor", "primer", "toner", "mask", "oil", "balm", "gel",
-          "cream", "spray", "scrub", "powder", "liner", "clipper")
-_ADJECTIVES = ("Gentle", "Radiant", "Matte", "Hydrating", "Classic", "Ultra", "Pure", "Velvet",
-               "Fresh", "Daily", "Silk", "Bold", "Natural", "Deep", "Soft", "Bright")
+_NOUNS = (
+    "lipstick",
+    "mascara",
+    "serum",
+    "cleanser",
+    "shampoo",
+    "conditioner",
+    "perfume",
+    "soap",
+    "lotion",
+    "polish",
+    "brush",
+    "razor",
+    "primer",
+    "toner",
+    "mask",
+    "oil",
+    "balm",
+    "gel",
+    "cream",
+    "spray",
+    "scrub",
+    "powder",
+    "liner",
+    "clipper",
+)
+_ADJECTIVES = (
+    "Gentle",
+    "Radiant",
+    "Matte",
+    "Hydrating",
+    "Classic",
+    "Ultra",
+    "Pure",
+    "Velvet",
+    "Fresh",
+    "Daily",
+    "Silk",
+    "Bold",
+    "Natural",
+    "Deep",
+    "Soft",
+    "Bright",
+)
 _BRAND_SYLLABLES = ("lu", "ve", "ra", "no", "mi", "ka", "zo", "te", "sa", "bel", "or", "qui")
 _PRAISE = ("love", "really like", "am happy with", "recommend")
 _COMPLAINT = ("dislike", "am disappointed by", "returned", "regret buying")
@@ -42,15 +82,21 @@ def _brand_names(rng: np.random.Generator, n: int) -> list[str]:
     return sorted(names)
 
 
-def generate(num_items: int = 1000, num_users: int | None = None, seed: int = 0,
-             mean_length: float = 9.0, name: str = "synthetic") -> records.RecDataset:
+def generate(
+    num_items: int = 1000,
+    num_users: int | None = None,
+    seed: int = 0,
+    mean_length: float = 9.0,
+    name: str = "synthetic",
+) -> records.RecDataset:
     """A synthetic dataset; the same arguments always give the same dataset."""
     raw, items = generate_raw(num_items, num_users, seed, mean_length)
     return prepare.build_dataset(name, raw, items)
 
 
-def generate_raw(num_items: int = 1000, num_users: int | None = None, seed: int = 0,
-                 mean_length: float = 9.0) -> tuple[prepare.RawInteractions, prepare.RawItems]:
+def generate_raw(
+    num_items: int = 1000, num_users: int | None = None, seed: int = 0, mean_length: float = 9.0
+) -> tuple[prepare.RawInteractions, prepare.RawItems]:
     if num_items < 20:
         raise ValueError(f"num_items={num_items}: the synthetic generator needs at least 20 items")
     rng = np.random.default_rng(seed)
@@ -67,14 +113,27 @@ def generate_raw(num_items: int = 1000, num_users: int | None = None, seed: int 
     item_sub = np.sort(rng.integers(0, num_subs, num_items))
     sub_start = np.searchsorted(item_sub, np.arange(num_subs))
     sub_size = np.bincount(item_sub, minlength=num_subs)
-    item_brand = np.array([rng.choice(np.flatnonzero(brand_top == sub_top[s]) if
-                                      (brand_top == sub_top[s]).any() else len(brands))
-                           for s in item_sub]) if num_items <= 20000 else rng.integers(0, len(brands), num_items)
+    item_brand = (
+        np.array(
+            [
+                rng.choice(
+                    np.flatnonzero(brand_top == sub_top[s])
+                    if (brand_top == sub_top[s]).any()
+                    else len(brands)
+                )
+                for s in item_sub
+            ]
+        )
+        if num_items <= 20000
+        else rng.integers(0, len(brands), num_items)
+    )
     item_adj = rng.integers(0, len(_ADJECTIVES), num_items)
-    follow_up = np.where(rng.random(num_items) < 0.7,
-                         sub_start[item_sub] + rng.integers(0, np.maximum(sub_size[item_sub], 1)),
-                         rng.integers(0, num_items, num_items))
-    source_ids = np.array([f"S{x:09X}" for x in rng.choice(16 ** 9, num_items, replace=False)])
+    follow_up = np.where(
+        rng.random(num_items) < 0.7,
+        sub_start[item_sub] + rng.integers(0, np.maximum(sub_size[item_sub], 1)),
+        rng.integers(0, num_items, num_items),
+    )
+    source_ids = np.array([f"S{x:09X}" for x in rng.choice(16**9, num_items, replace=False)])
     items: prepare.RawItems = {}
     for i in range(num_items):
         s, b = item_sub[i], item_brand[i]
@@ -106,8 +165,9 @@ def generate_raw(num_items: int = 1000, num_users: int | None = None, seed: int 
             drift = rng.random(len(active)) < 0.05
             fav_top[active[drift]] = rng.integers(0, len(_TOPS), int(drift.sum()))
             jump_sub = fav_top[active] * num_subs_per_top + rng.integers(0, num_subs_per_top, len(active))
-            sub = np.where(move < 0.45, cur_sub[active],
-                           np.where(move < 0.7, sub_complement[cur_sub[active]], jump_sub))
+            sub = np.where(
+                move < 0.45, cur_sub[active], np.where(move < 0.7, sub_complement[cur_sub[active]], jump_sub)
+            )
             nxt = popular_in(sub)
             follow = move >= 0.9
             nxt[follow] = follow_up[cur_item[active[follow]]]
@@ -125,8 +185,9 @@ def generate_raw(num_items: int = 1000, num_users: int | None = None, seed: int 
     user_col = np.concatenate(users_out)
     item_col = np.concatenate(items_out)
     rating_col = np.concatenate(ratings_out)
-    reviews, summaries = _review_texts(rng.integers(0, 1 << 30, (len(item_col), 3)),
-                                       sub_noun[item_sub[item_col]], rating_col >= 4)
+    reviews, summaries = _review_texts(
+        rng.integers(0, 1 << 30, (len(item_col), 3)), sub_noun[item_sub[item_col]], rating_col >= 4
+    )
     user_names = np.array([f"U{u:08d}" for u in range(num_users)])
     raw = prepare.RawInteractions(  # numpy columns: build_dataset reads them without copies
         users=user_names[user_col],
@@ -145,13 +206,26 @@ def _review_texts(words: np.ndarray, nouns: np.ndarray, good: np.ndarray):
     interactions share a few thousand string objects (fast, and little memory)."""
     w0, w1, w2 = (words[:, j] for j in range(3))
     verbs, qualities = (_COMPLAINT, _PRAISE), (_BAD, _GOOD)
-    review_table = np.array([
-        f"I {verbs[g][v]} this {noun}. The {aspect} is {qualities[g][q]}."
-        for g in range(2) for v in range(4) for noun in _NOUNS for aspect in _ASPECTS
-        for q in range(5)], dtype=object)
-    summary_table = np.array([f"{qualities[g][q].capitalize()} {aspect}"
-                              for g in range(2) for aspect in _ASPECTS for q in range(5)],
-                             dtype=object)
+    review_table = np.array(
+        [
+            f"I {verbs[g][v]} this {noun}. The {aspect} is {qualities[g][q]}."
+            for g in range(2)
+            for v in range(4)
+            for noun in _NOUNS
+            for aspect in _ASPECTS
+            for q in range(5)
+        ],
+        dtype=object,
+    )
+    summary_table = np.array(
+        [
+            f"{qualities[g][q].capitalize()} {aspect}"
+            for g in range(2)
+            for aspect in _ASPECTS
+            for q in range(5)
+        ],
+        dtype=object,
+    )
     g, a, q = good.astype(np.int64), w1 % len(_ASPECTS), w2 % 5
     review = (((g * 4 + w0 % 4) * len(_NOUNS) + nouns) * len(_ASPECTS) + a) * 5 + q
     summary = (g * len(_ASPECTS) + a) * 5 + q

@@ -1,4 +1,5 @@
 """Reading raw files line by line, with errors that name the file and line."""
+
 from __future__ import annotations
 
 import ast
@@ -20,8 +21,9 @@ def read_lines(path: str, encoding: str = "utf-8") -> Iterator[tuple[int, str]]:
             try:
                 line = raw.decode(encoding)
             except UnicodeDecodeError as e:
-                raise DataError(f"{path}:{number}: not valid {encoding} text ({e.reason} at byte "
-                                f"{e.start})") from None
+                raise DataError(
+                    f"{path}:{number}: not valid {encoding} text ({e.reason} at byte {e.start})"
+                ) from None
             yield number, line.rstrip("\r\n")
 
 
@@ -33,11 +35,11 @@ def parse_record(path: str, number: int, line: str) -> dict:
         try:
             record = ast.literal_eval(line)  # literals only: never eval()
         except (ValueError, SyntaxError, MemoryError, RecursionError) as e:
-            raise DataError(f"{path}:{number}: malformed line, neither JSON nor a Python literal "
-                            f"({type(e).__name__})") from None
+            raise DataError(
+                f"{path}:{number}: malformed line, neither JSON nor a Python literal ({type(e).__name__})"
+            ) from None
     if not isinstance(record, dict):
-        raise DataError(f"{path}:{number}: malformed line, expected an object, got "
-                        f"{type(record).__name__}")
+        raise DataError(f"{path}:{number}: malformed line, expected an object, got {type(record).__name__}")
     return record
 
 

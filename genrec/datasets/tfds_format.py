@@ -6,6 +6,7 @@ in user order (shuffling disabled). The item table is a side file next to the sp
 `items.tfrecord` (tf.train.Examples in the `item_features` schema), and `metadata.json` says which
 columns and item fields the dataset has. data/README.md documents the schema.
 """
+
 from __future__ import annotations
 
 import abc
@@ -14,10 +15,10 @@ import inspect
 import os
 from typing import Optional
 
-from etils import epath
 import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
+from etils import epath
 
 from genrec.datasets import records
 
@@ -27,29 +28,34 @@ COLUMNS = ("ratings", "reviews", "summaries")  # optional per-interaction column
 
 
 def user_features() -> tfds.features.FeaturesDict:
-    return tfds.features.FeaturesDict({
-        "user_index": np.int64,  # position in the dataset's user order (sorted user_id)
-        "user_id": tfds.features.Text(),
-        "items": tfds.features.Sequence(np.int32),  # our item ids, chronological
-        "timestamps": tfds.features.Sequence(np.int64),
-        "ratings": tfds.features.Sequence(np.float32),  # empty where the dataset has none
-        "reviews": tfds.features.Sequence(tfds.features.Text()),
-        "summaries": tfds.features.Sequence(tfds.features.Text()),
-    })
+    return tfds.features.FeaturesDict(
+        {
+            "user_index": np.int64,  # position in the dataset's user order (sorted user_id)
+            "user_id": tfds.features.Text(),
+            "items": tfds.features.Sequence(np.int32),  # our item ids, chronological
+            "timestamps": tfds.features.Sequence(np.int64),
+            "ratings": tfds.features.Sequence(np.float32),  # empty where the dataset has none
+            "reviews": tfds.features.Sequence(tfds.features.Text()),
+            "summaries": tfds.features.Sequence(tfds.features.Text()),
+        }
+    )
 
 
 def item_features(fields) -> tfds.features.FeaturesDict:
-    return tfds.features.FeaturesDict({
-        "item_id": np.int64, "source_id": tfds.features.Text(),
-        **{f: tfds.features.Text() for f in fields}})
+    return tfds.features.FeaturesDict(
+        {"item_id": np.int64, "source_id": tfds.features.Text(), **{f: tfds.features.Text() for f in fields}}
+    )
 
 
 def user_example(index: int, user: records.UserHistory) -> dict:
     return {
-        "user_index": index, "user_id": user.user_id, "items": user.items,
+        "user_index": index,
+        "user_id": user.user_id,
+        "items": user.items,
         "timestamps": user.timestamps,
         "ratings": np.zeros(0, np.float32) if user.ratings is None else user.ratings,
-        "reviews": list(user.reviews or ()), "summaries": list(user.summaries or ()),
+        "reviews": list(user.reviews or ()),
+        "summaries": list(user.summaries or ()),
     }
 
 
@@ -70,16 +76,25 @@ def write_items(path: str, items: records.ItemTable) -> None:
     features = item_features(sorted(items.text))
     with tf.io.TFRecordWriter(path) as writer:
         for i, source_id in enumerate(items.source_ids):
-            writer.write(features.serialize_example(
-                {"item_id": i, "source_id": source_id,
-                 **{f: values[i] for f, values in items.text.items()}}))
+            writer.write(
+                features.serialize_example(
+                    {
+                        "item_id": i,
+                        "source_id": source_id,
+                        **{f: values[i] for f, values in items.text.items()},
+                    }
+                )
+            )
 
 
 def read_items(path: str, fields, batch_size: int = 65536) -> records.ItemTable:
     """items.tfrecord → ItemTable, parsed in batches (the schema of `item_features`)."""
     string = tf.io.FixedLenFeature([], tf.string)
-    spec = {"item_id": tf.io.FixedLenFeature([], tf.int64), "source_id": string,
-            **{f: string for f in fields}}
+    spec = {
+        "item_id": tf.io.FixedLenFeature([], tf.int64),
+        "source_id": string,
+        **{f: string for f in fields},
+    }
     columns = {name: [] for name in spec}
     for batch in tf.data.TFRecordDataset(path).batch(batch_size):
         for name, values in tf.io.parse_example(batch, spec).items():
@@ -87,8 +102,9 @@ def read_items(path: str, fields, batch_size: int = 65536) -> records.ItemTable:
     columns = {name: np.concatenate(v) if v else np.zeros(0) for name, v in columns.items()}
     if not np.array_equal(columns["item_id"], np.arange(len(columns["item_id"]))):
         raise ValueError(f"{path}: item ids are not 0..{len(columns['item_id']) - 1} in order")
-    return records.ItemTable(source_ids=_text(columns["source_id"]),
-                             text={f: _text(columns[f]) for f in sorted(fields)})
+    return records.ItemTable(
+        source_ids=_text(columns["source_id"]), text={f: _text(columns[f]) for f in sorted(fields)}
+    )
 
 
 @dataclasses.dataclass(eq=False)
@@ -117,19 +133,22 @@ class RecBuilder(tfds.core.GeneratorBasedBuilder, abc.ABC):
 
     def _info(self) -> tfds.core.DatasetInfo:
         return self.dataset_info_from_configs(
-            features=user_features(), metadata=ItemTableMetadata(), disable_shuffling=True)
+            features=user_features(), metadata=ItemTableMetadata(), disable_shuffling=True
+        )
 
     def _split_generators(self, dl_manager):
         manual_dir = os.fspath(dl_manager.manual_dir) if self.MANUAL_DOWNLOAD_INSTRUCTIONS else None
         dataset = self.make_dataset(manual_dir)
         records.check_users(dataset.users, dataset.num_items)
         self.info.metadata.item_table = dataset.items
-        self.info.metadata.update({
-            "name": dataset.name,
-            "item_fields": sorted(dataset.items.text),
-            "columns": [c for c in COLUMNS if getattr(dataset.users[0], c) is not None],
-            "stats": dataset.stats(),
-        })
+        self.info.metadata.update(
+            {
+                "name": dataset.name,
+                "item_fields": sorted(dataset.items.text),
+                "columns": [c for c in COLUMNS if getattr(dataset.users[0], c) is not None],
+                "stats": dataset.stats(),
+            }
+        )
         return {split: self._generate_examples(dataset, split) for split in records.SPLITS}
 
     def _generate_examples(self, dataset: records.RecDataset, split: str):
@@ -150,14 +169,16 @@ def read_dataset(builder: tfds.core.DatasetBuilder, batch_size: int = 4096) -> r
             raise ValueError(f"{builder.data_dir}: users missing or out of order near {len(users)}")
         rows = {name: _rows(batch[name]) for name in ("items", "timestamps", *columns)}
         for j, user_id in enumerate(batch["user_id"].numpy()):
-            users.append(records.UserHistory(
-                user_id=user_id.decode("utf-8"),
-                items=rows["items"][j].astype(np.int32),
-                timestamps=rows["timestamps"][j].astype(np.int64),
-                ratings=rows["ratings"][j].astype(np.float32) if "ratings" in columns else None,
-                reviews=_text(rows["reviews"][j]) if "reviews" in columns else None,
-                summaries=_text(rows["summaries"][j]) if "summaries" in columns else None,
-            ))
+            users.append(
+                records.UserHistory(
+                    user_id=user_id.decode("utf-8"),
+                    items=rows["items"][j].astype(np.int32),
+                    timestamps=rows["timestamps"][j].astype(np.int64),
+                    ratings=rows["ratings"][j].astype(np.float32) if "ratings" in columns else None,
+                    reviews=_text(rows["reviews"][j]) if "reviews" in columns else None,
+                    summaries=_text(rows["summaries"][j]) if "summaries" in columns else None,
+                )
+            )
     return records.RecDataset(name=meta["name"], items=items, users=tuple(users))
 
 

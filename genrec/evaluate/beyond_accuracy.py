@@ -4,6 +4,7 @@ and how much of the list repeats the history the model was given.
 Popularity = number of training-split interactions of an item. Head items are the top 20% of the
 catalogue by that count (ties broken by the lower item id); every other item is tail.
 """
+
 from __future__ import annotations
 
 import math
@@ -26,7 +27,7 @@ def head_mask(popularity: np.ndarray, fraction: float = HEAD_FRACTION) -> np.nda
     """bool [num_items]: the ceil(fraction * N) most popular items."""
     order = np.argsort(-np.asarray(popularity), kind="stable")
     mask = np.zeros(len(popularity), bool)
-    mask[order[:math.ceil(fraction * len(popularity))]] = True
+    mask[order[: math.ceil(fraction * len(popularity))]] = True
     return mask
 
 
@@ -36,8 +37,9 @@ def invalid_rate(topk: np.ndarray, num_items: int) -> float:
     return float(((topk < 0) | (topk >= num_items)).mean()) if topk.size else 0.0
 
 
-def beyond_accuracy(topk: np.ndarray, targets: np.ndarray, popularity: np.ndarray,
-                    k: int = 10) -> dict[str, float]:
+def beyond_accuracy(
+    topk: np.ndarray, targets: np.ndarray, popularity: np.ndarray, k: int = 10
+) -> dict[str, float]:
     """Coverage@k, mean popularity of recommended vs target items, recall@k on head vs tail targets."""
     topk, targets = np.asarray(topk)[:, :k], np.asarray(targets)
     popularity = np.asarray(popularity)
@@ -69,5 +71,7 @@ def history_repeats(topk: np.ndarray, histories, targets: np.ndarray, k: int = 1
         seen = set(np.asarray(history).tolist())
         in_history += int(target) in seen
         in_top += sum(int(i) in seen for i in topk[row])
-    return {"target_in_history": in_history / max(len(targets), 1),
-            f"history@{k}": in_top / max(topk.size, 1)}
+    return {
+        "target_in_history": in_history / max(len(targets), 1),
+        f"history@{k}": in_top / max(topk.size, 1),
+    }

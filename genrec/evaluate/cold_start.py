@@ -9,6 +9,7 @@ Every group's metrics come from the same per-user ranks (protocol.py: full catal
 the target), so the groups' rows are comparable and `all` is the users-weighted mean of the
 cold_items and warm_items rows.
 """
+
 from __future__ import annotations
 
 from typing import Optional
@@ -23,8 +24,12 @@ from genrec.evaluate.ranking import SEQUENTIAL_KS, metrics_from_ranks
 DEFAULT_MAX_HISTORY = 4  # Beauty 5-core: the test users with the shortest possible history
 
 
-def group_masks(dataset: records.RecDataset, split: str, cold_items: np.ndarray,
-                max_history: Optional[int] = DEFAULT_MAX_HISTORY) -> dict[str, np.ndarray]:
+def group_masks(
+    dataset: records.RecDataset,
+    split: str,
+    cold_items: np.ndarray,
+    max_history: Optional[int] = DEFAULT_MAX_HISTORY,
+) -> dict[str, np.ndarray]:
     cold_target = cold_start.cold_target_users(dataset, split, cold_items)
     masks = {"all": np.ones(len(cold_target), bool), "cold_items": cold_target, "warm_items": ~cold_target}
     if max_history is not None:
@@ -32,8 +37,9 @@ def group_masks(dataset: records.RecDataset, split: str, cold_items: np.ndarray,
     return masks
 
 
-def metrics_by_group(ranks: np.ndarray, masks: dict[str, np.ndarray], depth: int,
-                     ks=SEQUENTIAL_KS) -> dict[str, dict[str, float]]:
+def metrics_by_group(
+    ranks: np.ndarray, masks: dict[str, np.ndarray], depth: int, ks=SEQUENTIAL_KS
+) -> dict[str, dict[str, float]]:
     """{group: metrics_from_ranks of its users, plus `users` (its size)}; an empty group has only
     `users` = 0 (no metric is invented for it)."""
     ranks = np.asarray(ranks)
@@ -52,21 +58,39 @@ def flatten(groups: dict[str, dict[str, float]]) -> dict[str, float]:
     return {f"{group}/{name}": value for group, row in groups.items() for name, value in row.items()}
 
 
-def evaluate(scorer: full_ranking.Scorer, split: cold_start.ColdStartSplit, eval_split: str, *,
-             max_len: int, max_history: Optional[int] = DEFAULT_MAX_HISTORY, batch_size: int = 512,
-             exclude_history: bool = protocol.OFFLINE_DROP_HISTORY) -> dict[str, dict[str, float]]:
+def evaluate(
+    scorer: full_ranking.Scorer,
+    split: cold_start.ColdStartSplit,
+    eval_split: str,
+    *,
+    max_len: int,
+    max_history: Optional[int] = DEFAULT_MAX_HISTORY,
+    batch_size: int = 512,
+    exclude_history: bool = protocol.OFFLINE_DROP_HISTORY,
+) -> dict[str, dict[str, float]]:
     """Full-ranking metrics of every group of `eval_split` ('validation' or 'test') of a cold-start
     split, for any scorer full_ranking accepts (exact parallel-digit ranking, SASRec, content)."""
     histories, targets = full_ranking.leave_one_out(split.dataset, eval_split)
     depth = min(max(SEQUENTIAL_KS), split.dataset.num_items)
-    _, ranks = full_ranking.rank(scorer, histories, targets, k=depth, max_len=max_len,
-                                 batch_size=batch_size, exclude_history=exclude_history)
+    _, ranks = full_ranking.rank(
+        scorer,
+        histories,
+        targets,
+        k=depth,
+        max_len=max_len,
+        batch_size=batch_size,
+        exclude_history=exclude_history,
+    )
     masks = group_masks(split.dataset, eval_split, split.cold_items, max_history)
     return metrics_by_group(ranks, masks, depth)
 
 
-def configured_rows(dataset: records.RecDataset, split: str, per_user: dict[str, np.ndarray],
-                    max_history: Optional[int] = DEFAULT_MAX_HISTORY) -> dict[str, dict[str, float]]:
+def configured_rows(
+    dataset: records.RecDataset,
+    split: str,
+    per_user: dict[str, np.ndarray],
+    max_history: Optional[int] = DEFAULT_MAX_HISTORY,
+) -> dict[str, dict[str, float]]:
     """Results rows per cold-start group ('cold_items', 'warm_items', 'cold_users') from per-user
     NDCG@10 / hit@10 arrays, when a cold-start protocol is configured (`cold_start_split.protocol`);
     {} otherwise. Cold items are the targets in no training part."""
@@ -77,7 +101,12 @@ def configured_rows(dataset: records.RecDataset, split: str, per_user: dict[str,
     if configured is None:
         return {}
     masks = group_masks(dataset, split, cold_start.unseen_target_items(dataset), max_history)
-    return {group: {"ndcg@10": float(per_user["ndcg@10"][mask].mean()) if mask.any() else 0.0,
-                    "recall@10": float(per_user["hit@10"][mask].mean()) if mask.any() else 0.0,
-                    "examples": int(mask.sum())}
-            for group, mask in masks.items() if group != "all"}
+    return {
+        group: {
+            "ndcg@10": float(per_user["ndcg@10"][mask].mean()) if mask.any() else 0.0,
+            "recall@10": float(per_user["hit@10"][mask].mean()) if mask.any() else 0.0,
+            "examples": int(mask.sum()),
+        }
+        for group, mask in masks.items()
+        if group != "all"
+    }

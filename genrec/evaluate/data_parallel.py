@@ -11,6 +11,7 @@ array that must stay concrete in `Constant`).
 
 The mesh is the one set by `jax.set_mesh`; without one, the first local device decodes everything.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -22,7 +23,8 @@ import jax
 import numpy as np
 from flax import nnx
 from jax.experimental import multihost_utils
-from jax.sharding import NamedSharding, PartitionSpec as P
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
 
 from genrec.runtime import partitioning
 
@@ -31,6 +33,7 @@ from genrec.runtime import partitioning
 class Bound:
     """`fn` with its leading replicated arguments bound: callable like a plain scorer, and `run`
     passes `args` as jit arguments (a closure would embed them in the program as constants)."""
+
     fn: Callable
     args: tuple
 
@@ -46,8 +49,12 @@ class Constant:
 
     def __init__(self, value):
         self.original, self.key = value, id(value)  # held: a cached program keeps its id taken
-        self.value = jax.tree.map(lambda x: jax.device_put(np.asarray(x), jax.local_devices()[0])
-                                  if isinstance(x, jax.Array) else x, value)
+        self.value = jax.tree.map(
+            lambda x: (
+                jax.device_put(np.asarray(x), jax.local_devices()[0]) if isinstance(x, jax.Array) else x
+            ),
+            value,
+        )
 
     def __hash__(self):
         return self.key
@@ -87,31 +94,43 @@ def place(batched: Sequence[np.ndarray], mesh: jax.sharding.Mesh) -> tuple[jax.A
     for x in map(np.asarray, batched):
         rows = x.shape[0] if x.ndim else 0
         if not rows or rows % shards:
-            raise ValueError(f"{rows} rows do not split over the {shards} batch shards of mesh "
-                             f"{dict(mesh.shape)}; pad to rows_per_call()")
+            raise ValueError(
+                f"{rows} rows do not split over the {shards} batch shards of mesh "
+                f"{dict(mesh.shape)}; pad to rows_per_call()"
+            )
         out.append(jax.make_array_from_callback(x.shape, sharding, lambda index, x=x: x[index]))
     return tuple(out)
 
 
 def gather(tree) -> Any:
     """Global arrays → numpy on every host (all rows, in order)."""
+
     def one(x):
         if isinstance(x, jax.Array) and not x.is_fully_addressable:
             return np.asarray(multihost_utils.process_allgather(x, tiled=True))
         return np.asarray(jax.device_get(x))
+
     return jax.tree.map(one, tree)
 
 
-def call(fn: Callable, replicated: Sequence, batched: Sequence[jax.Array], mesh: jax.sharding.Mesh, /,
-         **static) -> Any:
+def call(
+    fn: Callable, replicated: Sequence, batched: Sequence[jax.Array], mesh: jax.sharding.Mesh, /, **static
+) -> Any:
     """`fn` on global arrays from `place`: → its outputs as global arrays split like the inputs."""
     graphdefs, states = zip(*map(_split, replicated)) if replicated else ((), ())
     program = _program(fn, mesh, tuple(graphdefs), tuple(sorted(static.items())), len(batched))
     return program(tuple(states), *batched)
 
 
-def run(fn: Callable, replicated: Sequence, batched: Sequence[np.ndarray], /, *,
-        mesh: Optional[jax.sharding.Mesh] = None, **static) -> Any:
+def run(
+    fn: Callable,
+    replicated: Sequence,
+    batched: Sequence[np.ndarray],
+    /,
+    *,
+    mesh: Optional[jax.sharding.Mesh] = None,
+    **static,
+) -> Any:
     """`fn(*replicated, *rows, **static)` over the users of `batched`, split over the mesh → numpy."""
     mesh = mesh or current_mesh()
     return gather(call(fn, replicated, place(batched, mesh), mesh, **static))
@@ -130,6 +149,13 @@ def _program(fn, mesh, graphdefs: tuple, static: tuple, num_batched: int):
         args = [s if g is None else nnx.merge(g, s) for g, s in zip(graphdefs, states)]
         return fn(*args, *rows, **dict(static))
 
-    return jax.jit(jax.shard_map(local, mesh=mesh, in_specs=(P(),) + (spec,) * num_batched,
-                                 out_specs=spec, axis_names=set(dict(partitioning.LOGICAL_AXIS_RULES)["batch"]),
-                                 check_vma=False))  # decoders start loops from unsplit constants
+    return jax.jit(
+        jax.shard_map(
+            local,
+            mesh=mesh,
+            in_specs=(P(),) + (spec,) * num_batched,
+            out_specs=spec,
+            axis_names=set(dict(partitioning.LOGICAL_AXIS_RULES)["batch"]),
+            check_vma=False,
+        )
+    )  # decoders start loops from unsplit constants

@@ -14,6 +14,7 @@ template answers (genrec/tasks/templates):
   text        greedy decoding → sacrebleu corpus BLEU-4, rouge-score ROUGE-1/2/L F1 (x100).
   yes_no, like_dislike      greedy decoding → exact-match accuracy.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -72,7 +73,7 @@ def pad_inputs(examples: Sequence[Example], batch_size: int) -> np.ndarray:
     rows = -(-len(examples) // batch_size) * batch_size
     out = np.zeros((rows, length), np.int32)
     for i, e in enumerate(examples):
-        out[i, :len(e["inputs"])] = e["inputs"]
+        out[i, : len(e["inputs"])] = e["inputs"]
     return out
 
 
@@ -102,9 +103,19 @@ def _greedy_tokens(model, inputs, *, greedy, max_length: int, eos_id: int):
 class Evaluator:
     """Everything needed to score a model: decoding functions, trie, vocabulary, item table."""
 
-    def __init__(self, model, *, trie, item_tokens: np.ndarray, vocabulary, popularity: np.ndarray,
-                 config: EvalConfig = EvalConfig(), eos_id: int = 1,
-                 beam_search: Optional[Callable] = None, greedy: Optional[Callable] = None):
+    def __init__(
+        self,
+        model,
+        *,
+        trie,
+        item_tokens: np.ndarray,
+        vocabulary,
+        popularity: np.ndarray,
+        config: EvalConfig = EvalConfig(),
+        eos_id: int = 1,
+        beam_search: Optional[Callable] = None,
+        greedy: Optional[Callable] = None,
+    ):
         if beam_search is None or greedy is None:
             beam_search = beam_search or decoding.constrained_beam_search
             greedy = greedy or decoding.greedy_decode
@@ -125,8 +136,14 @@ class Evaluator:
         inputs = pad_inputs(examples, rows)
 
         def decode(start: int) -> tuple[np.ndarray, np.ndarray]:
-            return data_parallel.run(constrained_beams, (self.model,), (inputs[start:start + rows],),
-                                     search=self.beam_search, trie=data_parallel.Constant(self.trie), width=width)
+            return data_parallel.run(
+                constrained_beams,
+                (self.model,),
+                (inputs[start : start + rows],),
+                search=self.beam_search,
+                trie=data_parallel.Constant(self.trie),
+                width=width,
+            )
 
         beams = [decode(0)]  # compiles
         starts = list(range(rows, len(inputs), rows)) or [0]  # time >= 1 warm call
@@ -137,18 +154,22 @@ class Evaluator:
                 beams.append(items)
         self.decode_seconds += time.perf_counter() - t0
         self.decoded_users += sum(min(rows, len(examples) - s) for s in starts)  # real users
-        raw, raw_scores = (np.concatenate(part)[:len(examples)] for part in zip(*beams))
+        raw, raw_scores = (np.concatenate(part)[: len(examples)] for part in zip(*beams))
         histories = [np.asarray(e["history_items"]) for e in examples]
-        topk, scores = postprocess.postprocess(raw, raw_scores, histories, cfg.top_k,
-                                               drop_history=cfg.drop_history, item_filter=cfg.item_filter)
+        topk, scores = postprocess.postprocess(
+            raw, raw_scores, histories, cfg.top_k, drop_history=cfg.drop_history, item_filter=cfg.item_filter
+        )
         return raw, topk, scores
 
     def sequential_metrics(self, raw, topk, scores, examples) -> dict[str, float]:
         targets = np.array([e["target_item"] for e in examples])
         out = ranking.ranking_metrics(topk, targets, ranking.SEQUENTIAL_KS, scores=scores)
         out.update(beyond_accuracy.beyond_accuracy(topk, targets, self.popularity, self.config.beyond_k))
-        out.update(beyond_accuracy.history_repeats(
-            topk, [e["history_items"] for e in examples], targets, self.config.beyond_k))
+        out.update(
+            beyond_accuracy.history_repeats(
+                topk, [e["history_items"] for e in examples], targets, self.config.beyond_k
+            )
+        )
         out["invalid_rate"] = beyond_accuracy.invalid_rate(raw, len(self.item_tokens))
         return out
 
@@ -163,12 +184,15 @@ class Evaluator:
         padded = np.zeros((len(inputs), width), np.int64)
         valid = np.zeros((len(inputs), width), bool)
         for i, c in enumerate(cands):
-            padded[i, :len(c)], valid[i, :len(c)] = c, True
+            padded[i, : len(c)], valid[i, : len(c)] = c, True
         targets = self.item_tokens[padded]  # [rows, C, L]
-        scores = [data_parallel.run(candidate_log_likelihood, (self.model,),
-                                    (inputs[s:s + per_call], targets[s:s + per_call]))
-                  for s in range(0, len(inputs), per_call)]
-        return np.where(valid, np.concatenate(scores), -np.inf)[:len(examples)]
+        scores = [
+            data_parallel.run(
+                candidate_log_likelihood, (self.model,), (inputs[s : s + per_call], targets[s : s + per_call])
+            )
+            for s in range(0, len(inputs), per_call)
+        ]
+        return np.where(valid, np.concatenate(scores), -np.inf)[: len(examples)]
 
     @staticmethod
     def direct_metrics(scores: np.ndarray, examples: Sequence[Example]) -> dict[str, float]:
@@ -176,8 +200,10 @@ class Evaluator:
         for i, e in enumerate(examples):
             where = np.flatnonzero(np.asarray(e["candidates"]) == e["target_item"])
             if not len(where):
-                raise ValueError(f"direct example {i} (user {e.get('user_index')}): target item "
-                                 f"{e['target_item']} is not among its candidates")
+                raise ValueError(
+                    f"direct example {i} (user {e.get('user_index')}): target item "
+                    f"{e['target_item']} is not among its candidates"
+                )
             target_index.append(where[0])
         return ranking.candidate_metrics(scores, np.array(target_index), ranking.DIRECT_KS)
 
@@ -188,13 +214,19 @@ class Evaluator:
         inputs = pad_inputs(examples, rows)
         texts = []
         for start in range(0, len(inputs), rows):
-            tokens = data_parallel.run(_greedy_tokens, (self.model,), (inputs[start:start + rows],),
-                                       greedy=self.greedy, max_length=cfg.max_decode_length, eos_id=self.eos_id)
+            tokens = data_parallel.run(
+                _greedy_tokens,
+                (self.model,),
+                (inputs[start : start + rows],),
+                greedy=self.greedy,
+                max_length=cfg.max_decode_length,
+                eos_id=self.eos_id,
+            )
             for row in tokens:
                 row = row.tolist()
-                row = row[:row.index(self.eos_id)] if self.eos_id in row else row
+                row = row[: row.index(self.eos_id)] if self.eos_id in row else row
                 texts.append(self.vocabulary.decode([t for t in row if t > 0]))
-        return texts[:len(examples)]
+        return texts[: len(examples)]
 
     # --- one task ----------------------------------------------------------------------------
     def evaluate_task(self, task_name: str, examples: Sequence[Example]) -> tuple[dict, dict]:
@@ -224,8 +256,9 @@ class Evaluator:
         everything = summarize(np.arange(len(examples)))
         ids = np.array([_text(e.get("template_id", "")) for e in examples])
         templates = {tid: summarize(np.flatnonzero(ids == tid)) for tid in sorted(set(ids))}
-        logging.info("%s: %d examples in %.1fs: %s", task_name, len(examples),
-                     time.perf_counter() - t0, everything)
+        logging.info(
+            "%s: %d examples in %.1fs: %s", task_name, len(examples), time.perf_counter() - t0, everything
+        )
         return everything, templates
 
     def _scorer(self, family: str, kind: str, examples: list[Example]) -> Callable[[np.ndarray], dict]:
@@ -239,13 +272,16 @@ class Evaluator:
         texts = self.generate(examples)
         targets = [_text(e["targets_pretokenized"]) for e in examples]
         if kind == "rating":
-            values = [float(e["target_rating"]) if "target_rating" in e else rating.parse_rating(t)
-                      for e, t in zip(examples, targets)]
+            values = [
+                float(e["target_rating"]) if "target_rating" in e else rating.parse_rating(t)
+                for e, t in zip(examples, targets)
+            ]
             return lambda pos: rating.rating_metrics(_take(texts, pos), _take(values, pos))
         if kind == "text":
             return lambda pos: text_metrics.text_metrics(_take(texts, pos), _take(targets, pos))
-        return lambda pos: {"accuracy": float(np.mean(
-            [texts[p].strip().lower() == targets[p].strip().lower() for p in pos]))}
+        return lambda pos: {
+            "accuracy": float(np.mean([texts[p].strip().lower() == targets[p].strip().lower() for p in pos]))
+        }
 
 
 def answer_kind(family: str, example: Example) -> str:
@@ -255,7 +291,6 @@ def answer_kind(family: str, example: Example) -> str:
         return _text(example["answer_kind"])
     # genrec.tasks imports seqio on import; the evaluator runs where TensorFlow is absent (snapshots)
     from genrec.tasks.templates import all_families
-
 
     try:
         return all_families()[family].by_id(_text(example.get("template_id", ""))).answer

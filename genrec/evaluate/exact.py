@@ -10,6 +10,7 @@ chunks, split over the mesh (genrec/evaluate/item_topk.py), so memory stays O(us
 Histories, targets, history exclusion, ties and metrics are those of genrec/evaluate/full_ranking.py
 (genrec/evaluate/protocol.py), so these rows and the SASRec rows rank the same users the same way.
 """
+
 from __future__ import annotations
 
 import functools
@@ -63,9 +64,11 @@ def item_vectors(model, codes) -> jax.Array:
     """[N, M] item codes → e [N, d] float32, e_n = sum_m output_table[:, m, codes[n, m]] (linear
     heads only: then h . e_n is the digit sum of item n's logits). One gather per digit."""
     if not linear_head(model.config):
-        raise ValueError(f"item vectors need a linear head (head 'tied' or 'untied' without digit_blocks); "
-                         f"this model has head={model.config.head!r}, "
-                         f"digit_blocks={model.config.digit_blocks}")
+        raise ValueError(
+            f"item vectors need a linear head (head 'tied' or 'untied' without digit_blocks); "
+            f"this model has head={model.config.head!r}, "
+            f"digit_blocks={model.config.digit_blocks}"
+        )
     graphdef, state = nnx.split(model)
     return _item_vectors(graphdef, state, jnp.asarray(codes, jnp.int32))
 
@@ -93,8 +96,15 @@ class Ranker:
     """A model and its catalogue made ready to rank: the item table (vectors e_n for a linear head,
     unless `matmul=False`, else the codes) computed once and split over the mesh's item axes."""
 
-    def __init__(self, model, codes: np.ndarray, *, matmul: bool | None = None,
-                 chunk: int = item_topk.DEFAULT_CHUNK, mesh=None):
+    def __init__(
+        self,
+        model,
+        codes: np.ndarray,
+        *,
+        matmul: bool | None = None,
+        chunk: int = item_topk.DEFAULT_CHUNK,
+        mesh=None,
+    ):
         self.vectors = linear_head(model.config) if matmul is None else matmul
         self.max_len = model.config.max_len  # history items the model reads
         self.num_items, self.chunk, self.mesh = len(codes), chunk, item_topk.resolve_mesh(mesh)
@@ -104,21 +114,30 @@ class Ranker:
         self.items = item_topk.place_items(table, num_items=self.num_items, chunk=chunk, mesh=self.mesh)
 
     def _static(self, **kw):
-        return dict(graphdef=self.graphdef, vectors=self.vectors, num_items=self.num_items, chunk=self.chunk,
-                    mesh=self.mesh, **kw)
+        return dict(
+            graphdef=self.graphdef,
+            vectors=self.vectors,
+            num_items=self.num_items,
+            chunk=self.chunk,
+            mesh=self.mesh,
+            **kw,
+        )
 
     def queries(self, tokens: np.ndarray):
         """Left-padded history tokens [B, T] → the chunk scorer's query (see `queries`)."""
         return _queries(self.state, self.token_codes, tokens, graphdef=self.graphdef, vectors=self.vectors)
 
-    def top_k(self, tokens: np.ndarray, history: np.ndarray | None, k: int, *,
-              approx: float | None = None) -> tuple[jax.Array, jax.Array]:
+    def top_k(
+        self, tokens: np.ndarray, history: np.ndarray | None, k: int, *, approx: float | None = None
+    ) -> tuple[jax.Array, jax.Array]:
         """(scores [B, k], item ids [B, k]) best first, items of `history` [B, H] excluded."""
-        return _top_k(self.state, self.token_codes, self.items, tokens, history,
-                      **self._static(k=k, approx=approx))
+        return _top_k(
+            self.state, self.token_codes, self.items, tokens, history, **self._static(k=k, approx=approx)
+        )
 
-    def rank(self, tokens: np.ndarray, history: np.ndarray | None, targets: np.ndarray,
-             k: int) -> tuple[jax.Array, jax.Array]:
+    def rank(
+        self, tokens: np.ndarray, history: np.ndarray | None, targets: np.ndarray, k: int
+    ) -> tuple[jax.Array, jax.Array]:
         """(top-k ids [B, k], each target's rank over the catalogue [B], ties against it)."""
         return _rank(self.state, self.token_codes, self.items, tokens, history, targets, **self._static(k=k))
 
@@ -132,22 +151,34 @@ def _queries(state, token_codes, tokens, *, graphdef, vectors):
 
 
 @functools.partial(jax.jit, static_argnames=_STATIC + ("approx",))
-def _top_k(state, token_codes, items, tokens, history, *, graphdef, vectors, num_items, chunk, mesh, k,
-           approx):
+def _top_k(
+    state, token_codes, items, tokens, history, *, graphdef, vectors, num_items, chunk, mesh, k, approx
+):
     query = queries(nnx.merge(graphdef, state), token_codes, tokens, vectors=vectors)
     score_fn = item_topk.vector_scores if vectors else item_topk.digit_scores
-    scores, ids, _, _ = item_topk.sweep(score_fn, query, items, num_items=num_items, k=k, chunk=chunk,
-                                        history=history, approx=approx, mesh=mesh)
+    scores, ids, _, _ = item_topk.sweep(
+        score_fn,
+        query,
+        items,
+        num_items=num_items,
+        k=k,
+        chunk=chunk,
+        history=history,
+        approx=approx,
+        mesh=mesh,
+    )
     return scores, ids
 
 
 @functools.partial(jax.jit, static_argnames=_STATIC)
-def _rank(state, token_codes, items, tokens, history, targets, *, graphdef, vectors, num_items, chunk, mesh,
-          k):
+def _rank(
+    state, token_codes, items, tokens, history, targets, *, graphdef, vectors, num_items, chunk, mesh, k
+):
     query = queries(nnx.merge(graphdef, state), token_codes, tokens, vectors=vectors)
     score_fn = item_topk.vector_scores if vectors else item_topk.digit_scores
-    return item_topk.ranks(score_fn, query, items, targets, num_items=num_items, k=k, chunk=chunk,
-                           history=history, mesh=mesh)
+    return item_topk.ranks(
+        score_fn, query, items, targets, num_items=num_items, k=k, chunk=chunk, history=history, mesh=mesh
+    )
 
 
 @nnx.jit
@@ -159,12 +190,21 @@ def scorer(model: parallel_ids.ParallelIdDecoder, codes: np.ndarray) -> full_ran
     """full_ranking's dense Scorer (left-padded tokens → [B, num_items] scores by the digit gather) for
     `model` and the item code table `codes` [num_items, M]; bound, so full_ranking splits its users
     over the mesh. `Ranker` is the scalable form."""
-    return data_parallel.Bound(_scores, (model, parallel_ids.token_code_table(codes),
-                                         jnp.asarray(codes, jnp.int32)))
+    return data_parallel.Bound(
+        _scores, (model, parallel_ids.token_code_table(codes), jnp.asarray(codes, jnp.int32))
+    )
 
 
-def rank(ranker: Ranker, histories, targets, *, k: int, max_len: int, batch_size: int = EVAL_BATCH,
-         exclude_history: bool = protocol.OFFLINE_DROP_HISTORY) -> tuple[np.ndarray, np.ndarray]:
+def rank(
+    ranker: Ranker,
+    histories,
+    targets,
+    *,
+    k: int,
+    max_len: int,
+    batch_size: int = EVAL_BATCH,
+    exclude_history: bool = protocol.OFFLINE_DROP_HISTORY,
+) -> tuple[np.ndarray, np.ndarray]:
     """full_ranking.rank by a `Ranker`: ([len(histories), k] item ids best first, equal scores lower
     id first; [len] each target's 0-based rank over the whole catalogue, ties counted against it)."""
     targets = np.asarray(targets, np.int32)
@@ -178,25 +218,47 @@ def rank(ranker: Ranker, histories, targets, *, k: int, max_len: int, batch_size
     return topk, ranks
 
 
-def evaluate(model: parallel_ids.ParallelIdDecoder, codes: np.ndarray, dataset, split: str, *,
-             exclude_history: bool = protocol.OFFLINE_DROP_HISTORY, batch_size: int = EVAL_BATCH,
-             beyond: bool = False, chunk: int = item_topk.DEFAULT_CHUNK) -> dict[str, float]:
+def evaluate(
+    model: parallel_ids.ParallelIdDecoder,
+    codes: np.ndarray,
+    dataset,
+    split: str,
+    *,
+    exclude_history: bool = protocol.OFFLINE_DROP_HISTORY,
+    batch_size: int = EVAL_BATCH,
+    beyond: bool = False,
+    chunk: int = item_topk.DEFAULT_CHUNK,
+) -> dict[str, float]:
     """Ranking metrics of every user of `split`, every item scored exactly (`beyond`: and the
     coverage and popularity of the top 10); the metrics of full_ranking.evaluate."""
     histories, targets = full_ranking.leave_one_out(dataset, split)
     k = min(max(full_ranking.KS), dataset.num_items)
-    topk, ranks = rank(Ranker(model, codes, chunk=chunk), histories, targets, k=k,
-                       max_len=model.config.max_len,
-                       batch_size=batch_size, exclude_history=exclude_history)
+    topk, ranks = rank(
+        Ranker(model, codes, chunk=chunk),
+        histories,
+        targets,
+        k=k,
+        max_len=model.config.max_len,
+        batch_size=batch_size,
+        exclude_history=exclude_history,
+    )
     out = {**metrics_from_ranks(ranks, k, ks=full_ranking.KS), **history_repeats(topk, histories, targets)}
     if beyond:
         out.update(beyond_accuracy(topk, targets, train_popularity(dataset)))
     return out
 
 
-def serve_top_k(ranker, histories: Sequence[Sequence[int]], k: int, *, max_len: int, drop_history: bool,
-                batch_size: int = SERVE_BATCH, index=None,
-                progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def serve_top_k(
+    ranker,
+    histories: Sequence[Sequence[int]],
+    k: int,
+    *,
+    max_len: int,
+    drop_history: bool,
+    batch_size: int = SERVE_BATCH,
+    index=None,
+    progress: bool = False,
+) -> tuple[np.ndarray, np.ndarray]:
     """The top lists of many users, for serving: ([U, W] item ids best first, NO_ITEM-padded; [U, W]
     their scores). `ranker`: a `Ranker` (or anything with its `top_k`); with `index` (anything with
     `search(h [B, d], k) -> (inner products, ids)`, e.g. genrec/export/mips_index.py) the ranker
@@ -214,17 +276,20 @@ def serve_top_k(ranker, histories: Sequence[Sequence[int]], k: int, *, max_len: 
     ids = np.full((len(histories), k + extra), NO_ITEM, np.int64)
     scores = np.full((len(histories), k + extra), -np.inf, np.float32)
     for start in tqdm(range(0, len(order), batch_size), desc="recommend", unit="batch", disable=not progress):
-        rows = order[start:start + batch_size]
+        rows = order[start : start + batch_size]
         chunk = [np.asarray(histories[r], np.int32) for r in rows]
         tokens = np.zeros((batch_size, windows[rows].max()), np.int32)
-        tokens[:len(rows)] = sequences.left_pad(chunk, tokens.shape[1])
+        tokens[: len(rows)] = sequences.left_pad(chunk, tokens.shape[1])
         if index is not None:
-            h, offset = (np.asarray(x)[:len(rows)] for x in ranker.queries(tokens))
+            h, offset = (np.asarray(x)[: len(rows)] for x in ranker.queries(tokens))
             best, found = index.search(h, k + (int(lengths[rows].max()) if drop_history else 0))
-            ids[rows, :found.shape[1]], scores[rows, :found.shape[1]] = found, best - offset[:, None]
+            ids[rows, : found.shape[1]], scores[rows, : found.shape[1]] = found, best - offset[:, None]
             continue
-        excluded = (protocol.padded_histories(chunk + [()] * (batch_size - len(rows)), excluded_width)
-                    if drop_history else None)
+        excluded = (
+            protocol.padded_histories(chunk + [()] * (batch_size - len(rows)), excluded_width)
+            if drop_history
+            else None
+        )
         best, found = ranker.top_k(tokens, excluded, k)
-        ids[rows], scores[rows] = np.asarray(found)[:len(rows)], np.asarray(best)[:len(rows)]
+        ids[rows], scores[rows] = np.asarray(found)[: len(rows)], np.asarray(best)[: len(rows)]
     return ids, scores

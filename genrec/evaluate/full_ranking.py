@@ -9,6 +9,7 @@ the user's whole history is excluded (not only the max_len items the model reads
 Amazon Beauty no target is a history item, yet a converged SASRec-CE fills 13 % of its top-10 with
 them (benchmarks/quality/RESULTS.md).
 """
+
 from __future__ import annotations
 
 import functools
@@ -18,9 +19,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from genrec.evaluate import sequences
 from genrec.datasets.records import RecDataset
-from genrec.evaluate import data_parallel, protocol
+from genrec.evaluate import data_parallel, protocol, sequences
 from genrec.evaluate.beyond_accuracy import beyond_accuracy, history_repeats, train_popularity
 from genrec.evaluate.ranking import SEQUENTIAL_KS, metrics_from_ranks
 
@@ -51,8 +51,16 @@ def _bound_rank_batch(*args, fn, k: int):
     return rank_batch(fn(*bound, tokens), history, targets, k)
 
 
-def rank(scorer: Scorer, histories, targets, *, k: int, max_len: int, batch_size: int = 512,
-         exclude_history: bool = protocol.OFFLINE_DROP_HISTORY) -> tuple[np.ndarray, np.ndarray]:
+def rank(
+    scorer: Scorer,
+    histories,
+    targets,
+    *,
+    k: int,
+    max_len: int,
+    batch_size: int = 512,
+    exclude_history: bool = protocol.OFFLINE_DROP_HISTORY,
+) -> tuple[np.ndarray, np.ndarray]:
     """([len(histories), k] item ids best first (equal scores: lower item id first), [len] each
     target's 0-based rank over the whole catalogue, ties counted against it)."""
     targets = np.asarray(targets, np.int32)
@@ -83,27 +91,55 @@ def per_user_metrics(ranks: np.ndarray, k: int = PER_USER_K) -> dict[str, np.nda
     return {f"ndcg@{k}": np.where(hit, 1.0 / np.log2(ranks + 2.0), 0.0), f"hit@{k}": hit.astype(np.float64)}
 
 
-def evaluate_per_user(scorer: Scorer, dataset: RecDataset, split: str, *, max_len: int,
-                      batch_size: int = 512, exclude_history: bool = protocol.OFFLINE_DROP_HISTORY,
-                      beyond: bool = False) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+def evaluate_per_user(
+    scorer: Scorer,
+    dataset: RecDataset,
+    split: str,
+    *,
+    max_len: int,
+    batch_size: int = 512,
+    exclude_history: bool = protocol.OFFLINE_DROP_HISTORY,
+    beyond: bool = False,
+) -> tuple[dict[str, float], dict[str, np.ndarray]]:
     """`evaluate`'s metrics and, per user of `split` in its order, NDCG@10 and hit@10 arrays."""
     histories, targets = leave_one_out(dataset, split)
     k = min(max(KS), dataset.num_items)
-    topk, ranks = rank(scorer, histories, targets, k=k, max_len=max_len, batch_size=batch_size,
-                       exclude_history=exclude_history)
+    topk, ranks = rank(
+        scorer,
+        histories,
+        targets,
+        k=k,
+        max_len=max_len,
+        batch_size=batch_size,
+        exclude_history=exclude_history,
+    )
     out = {**metrics_from_ranks(ranks, k, ks=KS), **history_repeats(topk, histories, targets)}
     if beyond:
         out.update(beyond_accuracy(topk, targets, train_popularity(dataset)))
     return out, per_user_metrics(ranks)
 
 
-def evaluate(scorer: Scorer, dataset: RecDataset, split: str, *, max_len: int,
-             batch_size: int = 512, exclude_history: bool = protocol.OFFLINE_DROP_HISTORY,
-             beyond: bool = False) -> dict[str, float]:
+def evaluate(
+    scorer: Scorer,
+    dataset: RecDataset,
+    split: str,
+    *,
+    max_len: int,
+    batch_size: int = 512,
+    exclude_history: bool = protocol.OFFLINE_DROP_HISTORY,
+    beyond: bool = False,
+) -> dict[str, float]:
     """Ranking metrics of every user of `split`; with `beyond`, also coverage@10 and the mean
     training popularity of the recommended items (genrec/evaluate/beyond_accuracy.py)."""
-    return evaluate_per_user(scorer, dataset, split, max_len=max_len, batch_size=batch_size,
-                             exclude_history=exclude_history, beyond=beyond)[0]
+    return evaluate_per_user(
+        scorer,
+        dataset,
+        split,
+        max_len=max_len,
+        batch_size=batch_size,
+        exclude_history=exclude_history,
+        beyond=beyond,
+    )[0]
 
 
 def save_per_user(path: str, per_user: dict[str, np.ndarray]) -> None:

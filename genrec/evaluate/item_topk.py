@@ -19,6 +19,7 @@ lax.top_k keeps the earlier of equal values), so the result equals `lax.top_k` o
 arithmetic (the target's score is read from its own chunk, then a second sweep counts the items
 scoring at least as high).
 """
+
 from __future__ import annotations
 
 import functools
@@ -72,8 +73,20 @@ def _chunk_top(scores: jax.Array, k: int, approx: float | None):
     return jax.lax.approx_max_k(scores, k, recall_target=approx)
 
 
-def _sweep(score_fn, query, items, first_id, *, num_items: int, k: int, chunk: int, history, targets,
-           threshold, approx: float | None):
+def _sweep(
+    score_fn,
+    query,
+    items,
+    first_id,
+    *,
+    num_items: int,
+    k: int,
+    chunk: int,
+    history,
+    targets,
+    threshold,
+    approx: float | None,
+):
     """One device's items (leaves [n, ...], n a multiple of chunk, global ids first_id + row) →
     (top scores [B, k], ids [B, k], target scores [B] (-inf where not here), counts [B] of scores
     >= threshold)."""
@@ -102,8 +115,11 @@ def _sweep(score_fn, query, items, first_id, *, num_items: int, k: int, chunk: i
         top, where = _chunk_top(scores, min(k, chunk), approx)
         return (_merge(best, (top, jnp.take(ids, where)), k), target_score, count), None
 
-    init = ((jnp.full((batch, k), -jnp.inf, jnp.float32), jnp.full((batch, k), -1, jnp.int32)),
-            jnp.full((batch,), -jnp.inf, jnp.float32), jnp.zeros((batch,), jnp.int32))
+    init = (
+        (jnp.full((batch, k), -jnp.inf, jnp.float32), jnp.full((batch, k), -1, jnp.int32)),
+        jnp.full((batch,), -jnp.inf, jnp.float32),
+        jnp.zeros((batch,), jnp.int32),
+    )
     (best, target_score, count), _ = jax.lax.scan(body, init, jnp.arange(n // chunk))
     return best[0], best[1], target_score, count
 
@@ -120,14 +136,15 @@ def _layout(num_items: int, shards: int, chunk: int) -> tuple[int, int]:
 
 def pad_items(items, num_rows: int):
     """Item table leaves [N, ...] → [num_rows, ...], zero rows appended (they score -inf in `_sweep`)."""
+
     def pad(x):
         extra = num_rows - x.shape[0]
         return x if extra == 0 else jnp.concatenate([x, jnp.zeros((extra,) + x.shape[1:], x.dtype)])
+
     return jax.tree.map(pad, items)
 
 
-def place_items(items, *, num_items: int, chunk: int = DEFAULT_CHUNK,
-                mesh: jax.sharding.Mesh | None = None):
+def place_items(items, *, num_items: int, chunk: int = DEFAULT_CHUNK, mesh: jax.sharding.Mesh | None = None):
     """The item table (leaves [N, ...]) padded to `sweep`'s layout and split over the mesh's item axes
     (`item_axes`): each device holds only its own rows. Done once per catalogue (serving) or step."""
     mesh = resolve_mesh(mesh)
@@ -135,8 +152,10 @@ def place_items(items, *, num_items: int, chunk: int = DEFAULT_CHUNK,
     shards = math.prod(mesh.shape[a] for a in axes)
     _, rows = _layout(num_items, shards, chunk)
     spec = P(axes) if axes else P()
-    return jax.tree.map(lambda x: jax.device_put(x, NamedSharding(mesh, spec)),
-                        pad_items(jax.tree.map(jnp.asarray, items), rows))
+    return jax.tree.map(
+        lambda x: jax.device_put(x, NamedSharding(mesh, spec)),
+        pad_items(jax.tree.map(jnp.asarray, items), rows),
+    )
 
 
 def resolve_mesh(mesh: jax.sharding.Mesh | None = None) -> jax.sharding.Mesh:
@@ -147,9 +166,20 @@ def resolve_mesh(mesh: jax.sharding.Mesh | None = None) -> jax.sharding.Mesh:
     return partitioning.make_mesh(devices=jax.devices()[:1]) if mesh.empty else mesh
 
 
-def sweep(score_fn: ChunkScorer, query, items, *, num_items: int, k: int, chunk: int = DEFAULT_CHUNK,
-          history=None, targets=None, threshold=None, approx: float | None = None,
-          mesh: jax.sharding.Mesh | None = None):
+def sweep(
+    score_fn: ChunkScorer,
+    query,
+    items,
+    *,
+    num_items: int,
+    k: int,
+    chunk: int = DEFAULT_CHUNK,
+    history=None,
+    targets=None,
+    threshold=None,
+    approx: float | None = None,
+    mesh: jax.sharding.Mesh | None = None,
+):
     """Top-k of every user over `num_items` items, chunked and split over the mesh's item axes.
 
     score_fn(query, items chunk) → [B, chunk]; items: leaves [N or more rows, ...] (`place_items`
@@ -176,20 +206,36 @@ def sweep(score_fn: ChunkScorer, query, items, *, num_items: int, k: int, chunk:
 
     def shard(query, items, history, targets, threshold):
         first_id = jax.lax.axis_index(axes) * (rows // shards)
-        scores, ids, target_score, count = local(query, items, first_id, history=history, targets=targets,
-                                                 threshold=threshold)
+        scores, ids, target_score, count = local(
+            query, items, first_id, history=history, targets=targets, threshold=threshold
+        )
         scores = jax.lax.all_gather(scores, axes, axis=1, tiled=True)  # shards in id order
         ids = jax.lax.all_gather(ids, axes, axis=1, tiled=True)
         top, where = jax.lax.top_k(scores, k)
-        return (top, jnp.take_along_axis(ids, where, axis=1), jax.lax.pmax(target_score, axes),
-                jax.lax.psum(count, axes))
+        return (
+            top,
+            jnp.take_along_axis(ids, where, axis=1),
+            jax.lax.pmax(target_score, axes),
+            jax.lax.psum(count, axes),
+        )
 
-    return jax.shard_map(shard, mesh=mesh, in_specs=(P(), P(axes), P(), P(), P()), out_specs=P(),
-                         check_vma=False)(query, items, history, targets, threshold)
+    return jax.shard_map(
+        shard, mesh=mesh, in_specs=(P(), P(axes), P(), P(), P()), out_specs=P(), check_vma=False
+    )(query, items, history, targets, threshold)
 
 
-def ranks(score_fn: ChunkScorer, query, items, targets, *, num_items: int, k: int,
-          chunk: int = DEFAULT_CHUNK, history=None, mesh=None):
+def ranks(
+    score_fn: ChunkScorer,
+    query,
+    items,
+    targets,
+    *,
+    num_items: int,
+    k: int,
+    chunk: int = DEFAULT_CHUNK,
+    history=None,
+    mesh=None,
+):
     """(top-k ids [B, k], each target's 0-based rank [B] over the catalogue, ties against it; an
     excluded target ranks num_items). Two sweeps of the same arithmetic: the first finds the
     targets' scores, the second counts the items scoring at least as high."""

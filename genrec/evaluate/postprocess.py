@@ -4,6 +4,7 @@ The search is the same whether history is kept or dropped (`decode_width`): drop
 only removes entries from the ranked list (protocol.exclude_history), and lists that run short are
 padded with NO_ITEM (counted as misses). Items scored -inf are never kept.
 """
+
 from __future__ import annotations
 
 from typing import Callable, Optional, Sequence
@@ -30,8 +31,15 @@ def exclude_items(items: np.ndarray, history: np.ndarray, *, excluded: Sequence[
     return ~np.isin(items, np.asarray(excluded, np.int64))
 
 
-def postprocess(ranked: np.ndarray, scores: np.ndarray, histories: Sequence[Sequence[int]], top_k: int, *,
-                drop_history: bool, item_filter: Optional[ItemFilter] = None) -> tuple[np.ndarray, np.ndarray]:
+def postprocess(
+    ranked: np.ndarray,
+    scores: np.ndarray,
+    histories: Sequence[Sequence[int]],
+    top_k: int,
+    *,
+    drop_history: bool,
+    item_filter: Optional[ItemFilter] = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """ranked, scores: [N, B] item ids best first (NO_ITEM allowed) and their scores →
     ([N, top_k] items padded with NO_ITEM, [N, top_k] their scores padded with -inf)."""
     ranked, scores = np.asarray(ranked), np.asarray(scores, np.float32)
@@ -48,5 +56,5 @@ def postprocess(ranked: np.ndarray, scores: np.ndarray, histories: Sequence[Sequ
         kept = np.flatnonzero(keep)
         _, first = np.unique(items[kept], return_index=True)
         kept = kept[np.sort(first)][:top_k]  # deduplicated, order kept
-        out[row, :len(kept)], out_scores[row, :len(kept)] = items[kept], scores[row, kept]
+        out[row, : len(kept)], out_scores[row, : len(kept)] = items[kept], scores[row, kept]
     return out, out_scores

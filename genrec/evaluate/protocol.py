@@ -10,6 +10,7 @@
 
 Functions take numpy or JAX arrays and answer in the same kind, so jitted code calls them too.
 """
+
 from __future__ import annotations
 
 from typing import Optional, Sequence
@@ -47,12 +48,13 @@ def padded_histories(histories: Sequence[Sequence[int]], width: Optional[int] = 
     for row, h in enumerate(histories):
         if len(h) > width:
             raise ValueError(f"history {row} has {len(h)} items, more than width {width}")
-        out[row, :len(h)] = h
+        out[row, : len(h)] = h
     return out
 
 
-def excluded_histories(histories: Sequence[Sequence[int]], exclude: bool,
-                        rows: Optional[int] = None) -> np.ndarray:
+def excluded_histories(
+    histories: Sequence[Sequence[int]], exclude: bool, rows: Optional[int] = None
+) -> np.ndarray:
     """[rows, W] the item ids each row excludes (`padded_histories`): its history when `exclude`, else
     none. Rows past len(histories) exclude nothing; W is a power of two (few distinct shapes to compile)."""
     rows = len(histories) if rows is None else rows
@@ -82,5 +84,8 @@ def exclude_history(scores, history, items=None):
 
 def describe(drop_history: bool) -> dict[str, str]:
     """The protocol a result was measured under, recorded with the result."""
-    return {"history": "excluded (whole)" if drop_history else "kept", "ties": "against target",
-            "identifier_score": "token log-probs, no EOS"}
+    return {
+        "history": "excluded (whole)" if drop_history else "kept",
+        "ties": "against target",
+        "identifier_score": "token log-probs, no EOS",
+    }

@@ -4,6 +4,7 @@ Recall@k equals HR@k here (one relevant item per user). Ranks are 0-based; a tar
 the list gets rank = list depth and counts as a miss at every cutoff. Where scores are known, ties
 count against the target (protocol.pessimistic_ranks).
 """
+
 from __future__ import annotations
 
 from typing import Optional
@@ -45,8 +46,9 @@ def list_ranks(topk: np.ndarray, scores: np.ndarray, targets: np.ndarray) -> np.
     return protocol.pessimistic_ranks(scores, np.where(hit, scores, -np.inf).max(axis=1))
 
 
-def ranking_metrics(topk: np.ndarray, targets: np.ndarray, ks=SEQUENTIAL_KS,
-                    scores: Optional[np.ndarray] = None) -> dict[str, float]:
+def ranking_metrics(
+    topk: np.ndarray, targets: np.ndarray, ks=SEQUENTIAL_KS, scores: Optional[np.ndarray] = None
+) -> dict[str, float]:
     """Recall@k (= HR@k with one target), NDCG@k and MRR (within the top-K list) averaged over users;
     with the list's `scores`, ties count against the target, else list positions are ranks."""
     ranks = target_ranks(topk, targets) if scores is None else list_ranks(topk, scores, targets)
@@ -55,7 +57,8 @@ def ranking_metrics(topk: np.ndarray, targets: np.ndarray, ks=SEQUENTIAL_KS,
 
 def candidate_ranks(scores: np.ndarray, target_index: np.ndarray) -> np.ndarray:
     """0-based rank of the target among scored candidates, ties counted against it
-    (protocol.pessimistic_ranks). scores: [N, C] (higher is better); target_index: [N], the target's column."""
+    (protocol.pessimistic_ranks). scores: [N, C] (higher is better); target_index: [N], the target's
+    column."""
     scores = np.asarray(scores, np.float64)
     return protocol.pessimistic_ranks(scores, scores[np.arange(len(scores)), np.asarray(target_index)])
 

@@ -1,4 +1,5 @@
 """results.json (the shared contract) and results.md: one table per task, one row per template."""
+
 from __future__ import annotations
 
 import json
@@ -7,11 +8,14 @@ from typing import Optional
 
 RESULTS_JSON = "results.json"
 RESULTS_MD = "results.md"
-_NOTES = ("Recall@k = HR@k (one held-out target per user). Sequential: full-catalogue ranking by "
-          "constrained beam search (or, where the run says `ranking=exact`, every item scored); direct: the target's rank among its candidates by exact "
-          "log-likelihood. Ties count against the target; history items are kept or excluded as "
-          "the run's `history` says (genrec/evaluate/protocol.py). BLEU-4 / ROUGE F1 are x100. "
-          "Head = top 20% items by training popularity.")
+_NOTES = (
+    "Recall@k = HR@k (one held-out target per user). Sequential: full-catalogue ranking by "
+    "constrained beam search (or, where the run says `ranking=exact`, every item scored); direct: "
+    "the target's rank among its candidates by exact "
+    "log-likelihood. Ties count against the target; history items are kept or excluded as "
+    "the run's `history` says (genrec/evaluate/protocol.py). BLEU-4 / ROUGE F1 are x100. "
+    "Head = top 20% items by training popularity."
+)
 
 
 def _fmt(value) -> str:
@@ -33,8 +37,20 @@ def _table(rows: dict[str, dict]) -> list[str]:
 
 
 # The summary table's columns: each family's headline metrics, where present.
-HEADLINE = ("recall@5", "ndcg@5", "recall@10", "ndcg@10", "rmse", "mae", "bleu4", "rougeL", "accuracy",
-            "coverage@10", "invalid_rate", "examples")
+HEADLINE = (
+    "recall@5",
+    "ndcg@5",
+    "recall@10",
+    "ndcg@10",
+    "rmse",
+    "mae",
+    "bleu4",
+    "rougeL",
+    "accuracy",
+    "coverage@10",
+    "invalid_rate",
+    "examples",
+)
 
 
 def summary(results: dict) -> list[str]:
@@ -47,8 +63,11 @@ def summary(results: dict) -> list[str]:
     lines = ["| task | templates | " + " | ".join(columns) + " |", "|---" * (len(columns) + 2) + "|"]
     for task in order:
         kind = "held-out" if task.endswith("_heldout") else "seen"
-        lines.append(f"| {task.removesuffix('_heldout')} | {kind} | "
-                     + " | ".join(_fmt(metrics[task].get(c, "")) for c in columns) + " |")
+        lines.append(
+            f"| {task.removesuffix('_heldout')} | {kind} | "
+            + " | ".join(_fmt(metrics[task].get(c, "")) for c in columns)
+            + " |"
+        )
     return lines
 
 
@@ -64,13 +83,20 @@ def markdown(results: dict) -> str:
         lines += _table({"all": metrics, **templates.get(task, {})}) + [""]
     cost = results.get("cost")
     if cost:
-        lines += ["## cost", "", "| " + " | ".join(cost) + " |", "|---" * len(cost) + "|",
-                  "| " + " | ".join(_fmt(v) for v in cost.values()) + " |", ""]
+        lines += [
+            "## cost",
+            "",
+            "| " + " | ".join(cost) + " |",
+            "|---" * len(cost) + "|",
+            "| " + " | ".join(_fmt(v) for v in cost.values()) + " |",
+            "",
+        ]
     return "\n".join(lines)
 
 
-def write_results(out_dir: str, run: dict, metrics: dict, cost: dict,
-                  templates: Optional[dict] = None) -> dict:
+def write_results(
+    out_dir: str, run: dict, metrics: dict, cost: dict, templates: Optional[dict] = None
+) -> dict:
     """Writes results.json + results.md under out_dir and returns the results dict."""
     results = {"run": run, "metrics": metrics, "cost": cost, "templates": templates or {}}
     os.makedirs(out_dir, exist_ok=True)

@@ -6,6 +6,7 @@
 The checkpoint's meta names everything else: vocabulary, identifiers, dataset, mixture, lengths.
 The mesh comes from `make_mesh` bindings (configs/partitioning/*.gin), not from the training run.
 """
+
 from __future__ import annotations
 
 import os
@@ -37,16 +38,23 @@ def eval_task_names(registered: Sequence[str], mixture: Optional[str]) -> list[s
 def task_examples(task_name: str, split: str, feature_lengths: dict, limit: Optional[int]) -> list[dict]:
     """The first `limit` examples (all when None) of a task split, in order, as numpy dicts."""
     ds = seqio.get_mixture_or_task(task_name).get_dataset(
-        sequence_length=feature_lengths, split=split, shuffle=False, num_epochs=1)
+        sequence_length=feature_lengths, split=split, shuffle=False, num_epochs=1
+    )
     if limit is not None:
         ds = ds.take(limit)
     return list(ds.as_numpy_iterator())
 
 
 @gin.configurable(module="genrec.evaluate")
-def evaluate(ctx, *, split: str = "test", tasks: Optional[Sequence[str]] = None,
-             max_eval_examples: Optional[int] = None, config: Optional[evaluator.EvalConfig] = None,
-             step: Optional[int] = None) -> dict:
+def evaluate(
+    ctx,
+    *,
+    split: str = "test",
+    tasks: Optional[Sequence[str]] = None,
+    max_eval_examples: Optional[int] = None,
+    config: Optional[evaluator.EvalConfig] = None,
+    step: Optional[int] = None,
+) -> dict:
     """Evaluates the newest (or `step`) checkpoint on every task of its mixture; prints the table.
 
     tasks: task names to evaluate (default: the trained mixture's tasks + held-out twins).
@@ -55,35 +63,74 @@ def evaluate(ctx, *, split: str = "test", tasks: Optional[Sequence[str]] = None,
     checkpoint_dir = ctx.checkpoint_dir or os.path.join(ctx.workdir, "checkpoints")
     _, meta = checkpoints.read_meta(checkpoint_dir, step)
     dataset = datasets.load(meta.dataset, data_dir=ctx.data_dir, raw_data_dir=ctx.raw_data_dir)
-    out = evaluate_checkpoint(checkpoint_dir, dataset=dataset, mesh=partitioning.make_mesh(),
-                              out_dir=os.path.join(ctx.workdir, "eval"), split=split, tasks=tasks,
-                              max_eval_examples=max_eval_examples, config=config or EvalConfig(), step=step)
+    out = evaluate_checkpoint(
+        checkpoint_dir,
+        dataset=dataset,
+        mesh=partitioning.make_mesh(),
+        out_dir=os.path.join(ctx.workdir, "eval"),
+        split=split,
+        tasks=tasks,
+        max_eval_examples=max_eval_examples,
+        config=config or EvalConfig(),
+        step=step,
+    )
     print(results.markdown(out))
     return out
 
 
-def evaluate_checkpoint(checkpoint_dir: str, *, dataset, mesh, out_dir: str, split: str = "test",
-                        tasks: Optional[Sequence[str]] = None, max_eval_examples: Optional[int] = None,
-                        config: evaluator.EvalConfig = evaluator.EvalConfig(),
-                        step: Optional[int] = None) -> dict:
+def evaluate_checkpoint(
+    checkpoint_dir: str,
+    *,
+    dataset,
+    mesh,
+    out_dir: str,
+    split: str = "test",
+    tasks: Optional[Sequence[str]] = None,
+    max_eval_examples: Optional[int] = None,
+    config: evaluator.EvalConfig = evaluator.EvalConfig(),
+    step: Optional[int] = None,
+) -> dict:
     """The gin-free core of `evaluate`: restore onto `mesh`; the checkpoint's model family scores it."""
     model, meta = checkpoints.load_for_inference(checkpoint_dir, mesh, step=step)
-    return families.for_meta(meta).evaluate(model, meta, families.EvalInputs(
-        dataset=dataset, checkpoint_dir=checkpoint_dir, mesh=mesh, out_dir=out_dir, split=split, config=config,
-        tasks=tuple(tasks) if tasks else None, max_eval_examples=max_eval_examples))
+    return families.for_meta(meta).evaluate(
+        model,
+        meta,
+        families.EvalInputs(
+            dataset=dataset,
+            checkpoint_dir=checkpoint_dir,
+            mesh=mesh,
+            out_dir=out_dir,
+            split=split,
+            config=config,
+            tasks=tuple(tasks) if tasks else None,
+            max_eval_examples=max_eval_examples,
+        ),
+    )
 
 
 def score_trained_tasks(model, meta: CheckpointMeta, inputs: families.EvalInputs) -> dict:
     """Text-to-text models: every task of the trained mixture (and held-out twins), decoded and scored
     as training built them (candidates, history length, seed: vocab/tasks.json)."""
     identifiers = Identifiers.load(meta.identifiers_dir)
-    vocabulary, registered = pipeline.register_as_trained(meta.vocabulary, inputs.dataset, identifiers, meta.dataset)
+    vocabulary, registered = pipeline.register_as_trained(
+        meta.vocabulary, inputs.dataset, identifiers, meta.dataset
+    )
     names = list(inputs.tasks) if inputs.tasks else eval_task_names(registered, meta.mixture)
     return scoring.score_tasks(
-        model, meta, checkpoint_dir=inputs.checkpoint_dir, names=names,
-        examples_of=lambda name: task_examples(name, inputs.split, meta.task_feature_lengths,
-                                               inputs.max_eval_examples),
+        model,
+        meta,
+        checkpoint_dir=inputs.checkpoint_dir,
+        names=names,
+        examples_of=lambda name: task_examples(
+            name, inputs.split, meta.task_feature_lengths, inputs.max_eval_examples
+        ),
         item_tokens=item_token_ids(vocabulary, identifiers),
-        popularity=beyond_accuracy.train_popularity(inputs.dataset), vocabulary=vocabulary,
-        identifier_scheme=identifiers.scheme, mesh=inputs.mesh, out_dir=inputs.out_dir, split=inputs.split,
-        max_eval_examples=inputs.max_eval_examples, config=inputs.config)
+        popularity=beyond_accuracy.train_popularity(inputs.dataset),
+        vocabulary=vocabulary,
+        identifier_scheme=identifiers.scheme,
+        mesh=inputs.mesh,
+        out_dir=inputs.out_dir,
+        split=inputs.split,
+        max_eval_examples=inputs.max_eval_examples,
+        config=inputs.config,
+    )

@@ -1,6 +1,7 @@
 """Scores a restored model on named tasks and writes results: the part of evaluation that needs no
 TensorFlow or seqio (examples arrive as numpy dicts from seqio in run.py, or from an array snapshot
 in genrec/snapshot)."""
+
 from __future__ import annotations
 
 import json
@@ -32,21 +33,45 @@ def cost(checkpoint_dir: str, mesh: jax.sharding.Mesh, users_per_s: Optional[flo
     """The results' cost table: the training behind the checkpoint (its train_summary.json), the
     devices, and decoding throughput over the whole mesh."""
     train = read_train_summary(checkpoint_dir)
-    return {"device_kind": jax.devices()[0].device_kind, "num_devices": mesh.size, "train_steps": train.get("steps"),
-            "train_wall_s": train.get("cumulative_wall_s", train.get("wall_s")),
-            "train_flops": train.get("total_flops"), "num_params": train.get("num_params"),
-            "decode_users_per_s": users_per_s,
-            "decode_ms_per_user": 1000.0 / users_per_s if users_per_s else None}
+    return {
+        "device_kind": jax.devices()[0].device_kind,
+        "num_devices": mesh.size,
+        "train_steps": train.get("steps"),
+        "train_wall_s": train.get("cumulative_wall_s", train.get("wall_s")),
+        "train_flops": train.get("total_flops"),
+        "num_params": train.get("num_params"),
+        "decode_users_per_s": users_per_s,
+        "decode_ms_per_user": 1000.0 / users_per_s if users_per_s else None,
+    }
 
 
-def score_tasks(model, meta: CheckpointMeta, *, checkpoint_dir: str, names: Sequence[str],
-                examples_of: Callable[[str], list[dict]], item_tokens: np.ndarray, popularity: np.ndarray,
-                vocabulary, identifier_scheme: str, mesh: jax.sharding.Mesh, out_dir: str, split: str,
-                max_eval_examples: Optional[int], config: evaluator.EvalConfig) -> dict:
+def score_tasks(
+    model,
+    meta: CheckpointMeta,
+    *,
+    checkpoint_dir: str,
+    names: Sequence[str],
+    examples_of: Callable[[str], list[dict]],
+    item_tokens: np.ndarray,
+    popularity: np.ndarray,
+    vocabulary,
+    identifier_scheme: str,
+    mesh: jax.sharding.Mesh,
+    out_dir: str,
+    split: str,
+    max_eval_examples: Optional[int],
+    config: evaluator.EvalConfig,
+) -> dict:
     """Every task in `names` (examples_of(name) → its examples), then <out_dir>/results.{json,md}."""
-    ev = evaluator.Evaluator(model, trie=trie_lib.build_trie(item_tokens), item_tokens=item_tokens,
-                             vocabulary=vocabulary, popularity=popularity, config=config,
-                             eos_id=vocabulary.eos_id)
+    ev = evaluator.Evaluator(
+        model,
+        trie=trie_lib.build_trie(item_tokens),
+        item_tokens=item_tokens,
+        vocabulary=vocabulary,
+        popularity=popularity,
+        config=config,
+        eos_id=vocabulary.eos_id,
+    )
     metrics, templates = {}, {}
     with jax.set_mesh(mesh):
         for name in names:
@@ -55,11 +80,19 @@ def score_tasks(model, meta: CheckpointMeta, *, checkpoint_dir: str, names: Sequ
                 logging.warning("%s: no %s examples; skipped", name, split)
                 continue
             metrics[name], templates[name] = ev.evaluate_task(name, examples)
-    run = {"dataset": meta.dataset, "mixture": meta.mixture, "identifier_scheme": identifier_scheme,
-           "model_size": meta.model_size or families.for_meta(meta).size_name(meta.model_config),
-           "checkpoint_step": meta.step, "split": split, "max_eval_examples": max_eval_examples,
-           "beam_size": config.beam_size, "drop_history": config.drop_history,
-           **protocol.describe(config.drop_history), "mesh": dict(mesh.shape)}
+    run = {
+        "dataset": meta.dataset,
+        "mixture": meta.mixture,
+        "identifier_scheme": identifier_scheme,
+        "model_size": meta.model_size or families.for_meta(meta).size_name(meta.model_config),
+        "checkpoint_step": meta.step,
+        "split": split,
+        "max_eval_examples": max_eval_examples,
+        "beam_size": config.beam_size,
+        "drop_history": config.drop_history,
+        **protocol.describe(config.drop_history),
+        "mesh": dict(mesh.shape),
+    }
     costs = cost(checkpoint_dir, mesh, ev.decoded_users / ev.decode_seconds if ev.decode_seconds else None)
     # Every host decoded only its devices' share of the users (evaluate/data_parallel.py) and holds
     # every result, so all hosts have the same metrics; process 0 writes them.
@@ -68,8 +101,9 @@ def score_tasks(model, meta: CheckpointMeta, *, checkpoint_dir: str, names: Sequ
     return results.write_results(out_dir, run, metrics, costs, templates)
 
 
-def rank_all_items(scorer, max_len: int, meta: CheckpointMeta, inputs: EvalInputs, *,
-                   name: str, batch_size: int = 512) -> dict:
+def rank_all_items(
+    scorer, max_len: int, meta: CheckpointMeta, inputs: EvalInputs, *, name: str, batch_size: int = 512
+) -> dict:
     """Models that score every catalogue item (a full_ranking Scorer: left-padded histories of at most
     `max_len` items -> [B, N] scores): every user of the split ranked over every item, beside
     most-popular on the same users, results written like the beam-search evaluator's (the model's
@@ -79,26 +113,45 @@ def rank_all_items(scorer, max_len: int, meta: CheckpointMeta, inputs: EvalInput
     exclude_history = inputs.config.drop_history
     start = time.time()
     with jax.set_mesh(mesh):
-        metrics, per_user = full_ranking.evaluate_per_user(scorer, dataset, split, max_len=max_len,
-                                                           batch_size=batch_size, exclude_history=exclude_history,
-                                                           beyond=True)
+        metrics, per_user = full_ranking.evaluate_per_user(
+            scorer,
+            dataset,
+            split,
+            max_len=max_len,
+            batch_size=batch_size,
+            exclude_history=exclude_history,
+            beyond=True,
+        )
     seconds = time.time() - start
     users = len(dataset.split(split))
     # The floor on the same users, ranked the same way: the training split's most popular items.
-    floor = full_ranking.evaluate(popularity.popularity_scorer(popularity.item_counts(dataset)), dataset,
-                                  split, max_len=max_len, exclude_history=exclude_history)
-    run = {"dataset": meta.dataset, "model": meta.model, "identifier_scheme": meta.identifier_scheme,
-           "model_size": families.for_meta(meta).size_name(meta.model_config), "checkpoint_step": meta.step,
-           "split": split, "users": users, "ranking": f"exact: all {dataset.num_items} items scored",
-           "drop_history": exclude_history, **protocol.describe(exclude_history), "mesh": dict(mesh.shape)}
+    floor = full_ranking.evaluate(
+        popularity.popularity_scorer(popularity.item_counts(dataset)),
+        dataset,
+        split,
+        max_len=max_len,
+        exclude_history=exclude_history,
+    )
+    run = {
+        "dataset": meta.dataset,
+        "model": meta.model,
+        "identifier_scheme": meta.identifier_scheme,
+        "model_size": families.for_meta(meta).size_name(meta.model_config),
+        "checkpoint_step": meta.step,
+        "split": split,
+        "users": users,
+        "ranking": f"exact: all {dataset.num_items} items scored",
+        "drop_history": exclude_history,
+        **protocol.describe(exclude_history),
+        "mesh": dict(mesh.shape),
+    }
     # each user's NDCG@10 and hit@10, in the split's user order: what paired tests compare
     per_user_file = f"per_user_{split}_{'excluded' if exclude_history else 'kept'}.npz"
     os.makedirs(inputs.out_dir, exist_ok=True)
     full_ranking.save_per_user(os.path.join(inputs.out_dir, per_user_file), per_user)
     run["per_user_files"] = [per_user_file]
     run_cost = cost(inputs.checkpoint_dir, mesh, users / seconds)
-    table = {name: dict(metrics, examples=users),
-             "most_popular (same users)": dict(floor, examples=users)}
+    table = {name: dict(metrics, examples=users), "most_popular (same users)": dict(floor, examples=users)}
     for group, row in cold_start.configured_rows(dataset, split, per_user).items():
         table[f"{name} [{group}]"] = row
     return results.write_results(inputs.out_dir, run, table, run_cost)

@@ -7,6 +7,7 @@ for every user would spend most compute on padding. Position embeddings are inde
 of the max_len window (see `positions`), and padding keys are masked, so a sequence's outputs do not
 depend on which bucket it lands in.
 """
+
 from __future__ import annotations
 
 from typing import Iterator, Optional, Sequence
@@ -42,12 +43,18 @@ def left_pad(seqs: Sequence[np.ndarray], window: int) -> np.ndarray:
     for row, s in enumerate(seqs):
         s = np.asarray(s)[-window:]
         if len(s):
-            out[row, window - len(s):] = s + 1
+            out[row, window - len(s) :] = s + 1
     return out
 
 
-def batches(seqs: Sequence[np.ndarray], batch_size: int, max_len: int, *, extra: int = 0,
-            rng: Optional[np.random.Generator] = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+def batches(
+    seqs: Sequence[np.ndarray],
+    batch_size: int,
+    max_len: int,
+    *,
+    extra: int = 0,
+    rng: Optional[np.random.Generator] = None,
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Yields (row indices, tokens [batch_size, window + extra]) covering every sequence once.
 
     Each sequence keeps its last max_len + extra items; `extra=1` leaves room for the shifted
@@ -62,12 +69,12 @@ def batches(seqs: Sequence[np.ndarray], batch_size: int, max_len: int, *, extra:
         rows = np.flatnonzero(which == b)
         if rng is not None:
             rows = rng.permutation(rows)
-        plan += [(window, rows[i:i + batch_size]) for i in range(0, len(rows), batch_size)]
+        plan += [(window, rows[i : i + batch_size]) for i in range(0, len(rows), batch_size)]
     order = rng.permutation(len(plan)) if rng is not None else range(len(plan))
     for k in order:
         window, rows = plan[k]
         tokens = np.full((batch_size, window + extra), PAD, np.int32)
-        tokens[:len(rows)] = left_pad([seqs[r] for r in rows], window + extra)
+        tokens[: len(rows)] = left_pad([seqs[r] for r in rows], window + extra)
         index = np.full(batch_size, -1, np.int64)
-        index[:len(rows)] = rows
+        index[: len(rows)] = rows
         yield index, tokens

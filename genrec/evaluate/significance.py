@@ -5,6 +5,7 @@ averaged over the arm's seeds; A wins on a metric only if the paired bootstrap's
 mean difference lies above 0 and the exact two-sided sign test on the users that differ gives
 p < 0.05 with more users favouring A. Holm's correction covers a declared family of comparisons.
 """
+
 from __future__ import annotations
 
 import math
@@ -38,20 +39,25 @@ def seed_mean(per_seed: Sequence[np.ndarray]) -> np.ndarray:
     return stacked.mean(axis=0)
 
 
-def bootstrap_means(differences: np.ndarray, num_resamples: int = NUM_RESAMPLES,
-                    seed: int = 0) -> np.ndarray:
+def bootstrap_means(differences: np.ndarray, num_resamples: int = NUM_RESAMPLES, seed: int = 0) -> np.ndarray:
     """[num_resamples] means of `differences` resampled over users with replacement."""
     d = np.asarray(differences, np.float64)
     rng = np.random.default_rng(seed)
     out = np.empty(num_resamples)
     for start in range(0, num_resamples, _CHUNK):
         rows = min(_CHUNK, num_resamples - start)
-        out[start:start + rows] = d[rng.integers(0, len(d), (rows, len(d)))].mean(axis=1)
+        out[start : start + rows] = d[rng.integers(0, len(d), (rows, len(d)))].mean(axis=1)
     return out
 
 
-def paired_bootstrap(a: np.ndarray, b: np.ndarray, *, num_resamples: int = NUM_RESAMPLES,
-                     confidence: float = CONFIDENCE, seed: int = 0) -> dict:
+def paired_bootstrap(
+    a: np.ndarray,
+    b: np.ndarray,
+    *,
+    num_resamples: int = NUM_RESAMPLES,
+    confidence: float = CONFIDENCE,
+    seed: int = 0,
+) -> dict:
     """Mean of a - b over users, its percentile interval, and the two-sided bootstrap p-value
     (twice the smaller share of resampled means on either side of 0, at most 1)."""
     d = paired_differences(a, b)
@@ -59,8 +65,14 @@ def paired_bootstrap(a: np.ndarray, b: np.ndarray, *, num_resamples: int = NUM_R
     tail = (1.0 - confidence) / 2.0
     low, high = np.quantile(means, [tail, 1.0 - tail])
     p = min(1.0, 2.0 * min((means <= 0).mean(), (means >= 0).mean()))
-    return {"mean_difference": float(d.mean()), "low": float(low), "high": float(high),
-            "confidence": confidence, "num_resamples": num_resamples, "p_value": float(p)}
+    return {
+        "mean_difference": float(d.mean()),
+        "low": float(low),
+        "high": float(high),
+        "confidence": confidence,
+        "num_resamples": num_resamples,
+        "p_value": float(p),
+    }
 
 
 def _log_binomial_cdf_half(k: int, n: int) -> float:
@@ -106,5 +118,11 @@ def compare(a: np.ndarray, b: np.ndarray, *, num_resamples: int = NUM_RESAMPLES,
     """Both tests and the verdict for per-user values a (arm A) and b (arm B) of the same users."""
     boot = paired_bootstrap(a, b, num_resamples=num_resamples, seed=seed)
     sign = sign_test(a, b)
-    return {"users": int(len(np.asarray(a))), "mean_a": float(np.mean(a)), "mean_b": float(np.mean(b)),
-            "bootstrap": boot, "sign_test": sign, "verdict": verdict(boot, sign)}
+    return {
+        "users": int(len(np.asarray(a))),
+        "mean_a": float(np.mean(a)),
+        "mean_b": float(np.mean(b)),
+        "bootstrap": boot,
+        "sign_test": sign,
+        "verdict": verdict(boot, sign),
+    }

@@ -12,6 +12,7 @@ The manifest's `model` names the model family (genrec/runtime/families.py) that 
 bundle of a model that scores items from a history of item positions (the parallel-digit model) has
 no vocabulary, prompt or trie (manifest `prompt: null`): it ranks every item exactly.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -30,7 +31,13 @@ from genrec.semantic_ids.artifact import Identifiers
 
 FORMAT = "genrec-bundle/1"
 MANIFEST, PARAMS, VOCABULARY, IDENTIFIERS, TRIE, ITEMS = (
-    "manifest.json", "params.npz", "spm.model", "semantic_ids", "trie.npz", "items.json")
+    "manifest.json",
+    "params.npz",
+    "spm.model",
+    "semantic_ids",
+    "trie.npz",
+    "items.json",
+)
 _TRIE_ARRAYS = ("child_start", "node_token", "node_item")
 
 
@@ -47,10 +54,11 @@ class Prompt:
     def render(self, history_text: Sequence[str], user: str | None = None) -> str:
         from genrec.tasks.examples import user_token
 
-        shown = list(history_text)[-self.max_history:] if self.max_history else list(history_text)
+        shown = list(history_text)[-self.max_history :] if self.max_history else list(history_text)
         token = user_token(user, self.user_token_buckets) if user and self.user_token_buckets else ""
-        return self.template.format(user=user or self.anonymous_user, user_token=token,
-                                    history="".join(shown) or self.empty_history)
+        return self.template.format(
+            user=user or self.anonymous_user, user_token=token, history="".join(shown) or self.empty_history
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,10 +89,20 @@ class Bundle:
         return Prompt(**self.manifest["prompt"])
 
 
-def write_bundle(directory: str, *, model, model_config: dict, identifiers: Identifiers,
-                 source_ids: Sequence[str], titles: Sequence[str], provenance: dict,
-                 vocabulary_path: Optional[str] = None, item_tokens: Optional[np.ndarray] = None,
-                 prompt: Optional[Prompt] = None, model_kind: str = DEFAULT_MODEL) -> str:
+def write_bundle(
+    directory: str,
+    *,
+    model,
+    model_config: dict,
+    identifiers: Identifiers,
+    source_ids: Sequence[str],
+    titles: Sequence[str],
+    provenance: dict,
+    vocabulary_path: Optional[str] = None,
+    item_tokens: Optional[np.ndarray] = None,
+    prompt: Optional[Prompt] = None,
+    model_kind: str = DEFAULT_MODEL,
+) -> str:
     """Writes a bundle (replacing one already there); returns its directory. A prompted model gives
     its vocabulary, item tokens and prompt together; a model ranked from item positions none of them."""
     n = identifiers.num_items
@@ -93,8 +111,10 @@ def write_bundle(directory: str, *, model, model_config: dict, identifiers: Iden
     if any(p is not None for p in text_parts) and not all(p is not None for p in text_parts):
         raise ValueError("bundle: a prompted model needs vocabulary_path, item_tokens and prompt together")
     if (text_model and len(item_tokens) != n) or len(source_ids) != n or len(titles) != n:
-        raise ValueError(f"bundle: {n} identifiers but {len(item_tokens) if text_model else n} token "
-                         f"rows, {len(source_ids)} source ids, {len(titles)} titles")
+        raise ValueError(
+            f"bundle: {n} identifiers but {len(item_tokens) if text_model else n} token "
+            f"rows, {len(source_ids)} source ids, {len(titles)} titles"
+        )
     os.makedirs(directory, exist_ok=True)
     dtypes = params_io.save_params(model, os.path.join(directory, PARAMS))
     identifiers.save(os.path.join(directory, IDENTIFIERS))
@@ -103,8 +123,14 @@ def write_bundle(directory: str, *, model, model_config: dict, identifiers: Iden
         write_trie(directory, item_tokens)
     with open(os.path.join(directory, ITEMS), "w") as f:
         json.dump({"source_ids": list(source_ids), "titles": list(titles)}, f)
-    manifest = {"format": FORMAT, "model": model_kind, "model_config": model_config, "param_dtypes": dtypes,
-                "prompt": dataclasses.asdict(prompt) if prompt else None, **provenance}
+    manifest = {
+        "format": FORMAT,
+        "model": model_kind,
+        "model_config": model_config,
+        "param_dtypes": dtypes,
+        "prompt": dataclasses.asdict(prompt) if prompt else None,
+        **provenance,
+    }
     with open(os.path.join(directory, MANIFEST), "w") as f:
         json.dump(manifest, f, indent=2)
     return directory
@@ -113,16 +139,21 @@ def write_bundle(directory: str, *, model, model_config: dict, identifiers: Iden
 def write_trie(directory: str, item_tokens: np.ndarray) -> None:
     """<directory>/trie.npz: the trie of the catalogue's identifier tokens [N, L] and those tokens."""
     trie = trie_lib.build_trie(item_tokens)
-    np.savez(os.path.join(directory, TRIE), item_tokens=np.asarray(item_tokens, np.int32),
-             **{f: np.asarray(getattr(trie, f)) for f in _TRIE_ARRAYS},
-             depth=np.int32(trie.depth), width=np.int32(trie.width))
+    np.savez(
+        os.path.join(directory, TRIE),
+        item_tokens=np.asarray(item_tokens, np.int32),
+        **{f: np.asarray(getattr(trie, f)) for f in _TRIE_ARRAYS},
+        depth=np.int32(trie.depth),
+        width=np.int32(trie.width),
+    )
 
 
 def read_bundle(directory: str) -> Bundle:
     """Reads and checks everything but the parameters (see Recommender.load)."""
     if not os.path.exists(os.path.join(directory, MANIFEST)):
-        raise FileNotFoundError(f"{directory}: not an inference bundle (no {MANIFEST}); "
-                                "write one with --run_mode=export")
+        raise FileNotFoundError(
+            f"{directory}: not an inference bundle (no {MANIFEST}); write one with --run_mode=export"
+        )
     with open(os.path.join(directory, MANIFEST)) as f:
         manifest = json.load(f)
     if manifest.get("format") != FORMAT:
@@ -130,14 +161,18 @@ def read_bundle(directory: str) -> Bundle:
     text_model = manifest.get("prompt") is not None
     for name in (PARAMS, IDENTIFIERS, ITEMS) + ((VOCABULARY, TRIE) if text_model else ()):
         if not os.path.exists(os.path.join(directory, name)):
-            raise FileNotFoundError(f"{directory}: not an inference bundle (no {name}); "
-                                    "write one with --run_mode=export")
+            raise FileNotFoundError(
+                f"{directory}: not an inference bundle (no {name}); write one with --run_mode=export"
+            )
     item_tokens = trie = None
     if text_model:
         with np.load(os.path.join(directory, TRIE), allow_pickle=False) as npz:
             item_tokens = npz["item_tokens"]
-            trie = trie_lib.Trie(**{f: jnp.asarray(npz[f]) for f in _TRIE_ARRAYS},
-                                 depth=int(npz["depth"]), width=int(npz["width"]))
+            trie = trie_lib.Trie(
+                **{f: jnp.asarray(npz[f]) for f in _TRIE_ARRAYS},
+                depth=int(npz["depth"]),
+                width=int(npz["width"]),
+            )
     with open(os.path.join(directory, ITEMS)) as f:
         items = json.load(f)
     identifiers = Identifiers.load(os.path.join(directory, IDENTIFIERS))
@@ -145,6 +180,15 @@ def read_bundle(directory: str) -> Bundle:
     if not (rows == len(items["source_ids"]) == len(items["titles"]) == identifiers.num_items):
         raise ValueError(f"{directory}: item table, trie and identifiers disagree on the number of items")
     if text_model and trie.num_items != len(item_tokens):
-        raise ValueError(f"{directory}/{TRIE}: the trie has {trie.num_items} items, the table {len(item_tokens)}")
-    return Bundle(os.path.abspath(directory), manifest, identifiers, item_tokens, trie,
-                  tuple(items["source_ids"]), tuple(items["titles"]))
+        raise ValueError(
+            f"{directory}/{TRIE}: the trie has {trie.num_items} items, the table {len(item_tokens)}"
+        )
+    return Bundle(
+        os.path.abspath(directory),
+        manifest,
+        identifiers,
+        item_tokens,
+        trie,
+        tuple(items["source_ids"]),
+        tuple(items["titles"]),
+    )

@@ -20,6 +20,7 @@ renameat2(RENAME_EXCHANGE) (two renames where the kernel lacks it); the previous
 leaves the bundle as it was. <bundle>/catalogue.json holds the version and the update log. A reader
 that opened the old version keeps reading it; `recommend` loads the newest at start.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -59,6 +60,7 @@ class NewItem:
 
 # ----------------------------------------------------------------------------- item files
 
+
 def read_item_file(path: str) -> list[NewItem]:
     """Items of a dataset item file: `.tsv` (header with asin, title, attributes: the amazon tsv
     format) or JSON lines (`.json`, `.jsonl`, optionally `.gz`: asin, title, brand, categories,
@@ -66,8 +68,10 @@ def read_item_file(path: str) -> list[NewItem]:
     if not os.path.isfile(path):
         raise DataError(f"{path}: no such item file")
     if path.endswith(".tsv") or path.endswith(".tsv.gz"):
-        rows = ((n, row["asin"], {"title": row["title"], "categories": row["attributes"]})
-                for n, row in amazon._tsv_rows(path, ("asin", "title", "attributes")))
+        rows = (
+            (n, row["asin"], {"title": row["title"], "categories": row["attributes"]})
+            for n, row in amazon._tsv_rows(path, ("asin", "title", "attributes"))
+        )
     else:
         rows = _json_rows(path)
     items, seen = [], {}
@@ -105,25 +109,32 @@ def read_id_file(path: str) -> list[tuple[int, str]]:
 
 # ----------------------------------------------------------------------------- identifiers
 
+
 def _item_table(items: list[NewItem]) -> records.ItemTable:
-    return records.ItemTable(tuple(i.source_id for i in items),
-                             {f: tuple(i.text.get(f, "") for i in items) for f in records.ITEM_TEXT_FIELDS})
+    return records.ItemTable(
+        tuple(i.source_id for i in items),
+        {f: tuple(i.text.get(f, "") for i in items) for f in records.ITEM_TEXT_FIELDS},
+    )
 
 
 def new_identifiers(b: bundle_lib.Bundle, items: list[NewItem], path: str) -> np.ndarray:
     """int32 [len(items), L]: identifiers from the bundle's frozen coder, none an existing one."""
     coder = b.identifiers.coder
     if coder is None:
-        raise ValueError(f"{b.directory}: its identifiers ({b.identifiers.scheme}) carry no frozen text "
-                         "encoder and quantiser (semantic_ids/coder.json); rebuild them with "
-                         "--run_mode=build_ids (a text scheme: opq, rqvae, rqkmeans) and export again")
+        raise ValueError(
+            f"{b.directory}: its identifiers ({b.identifiers.scheme}) carry no frozen text "
+            "encoder and quantiser (semantic_ids/coder.json); rebuild them with "
+            "--run_mode=build_ids (a text scheme: opq, rqvae, rqkmeans) and export again"
+        )
     known = set(b.source_ids)
     for item in items:
         if item.source_id in known:
             raise DataError(f"{path}:{item.line}: item {item.source_id!r} is already in the catalogue")
         if not any(item.text.get(f, "").strip() for f in coder.recipe["fields"]):
-            raise DataError(f"{path}:{item.line}: item {item.source_id!r} has no text in the fields "
-                            f"{coder.recipe['fields']} the identifiers are built from")
+            raise DataError(
+                f"{path}:{item.line}: item {item.source_id!r} has no text in the fields "
+                f"{coder.recipe['fields']} the identifiers are built from"
+            )
     candidates = coder.candidates(_item_table(items), CANDIDATES)
     existing = b.identifiers.codes
     collision_level = existing.shape[1] == candidates.shape[2] + 1
@@ -132,8 +143,11 @@ def new_identifiers(b: bundle_lib.Bundle, items: list[NewItem], path: str) -> np
     except collisions.NoFreeIdentifier as e:
         raise DataError(f"{path}:{items[e.item].line}: item {items[e.item].source_id!r}: {e}") from None
     if (took > 0).any():
-        logging.info("add-items: %d of %d new items took a fallback code tuple (theirs was full)",
-                     int((took > 0).sum()), len(items))
+        logging.info(
+            "add-items: %d of %d new items took a fallback code tuple (theirs was full)",
+            int((took > 0).sum()),
+            len(items),
+        )
     return codes
 
 
@@ -143,6 +157,7 @@ def _model_reads_item_ids(b: bundle_lib.Bundle) -> bool:
 
 
 # ----------------------------------------------------------------------------- writing
+
 
 def _link_tree(src: str, dst: str, skip: set[str]) -> None:
     """dst mirrors src by hard links (copies across devices), leaving out the relative paths in skip."""
@@ -192,8 +207,11 @@ def update_mips_index(staging: str, b: bundle_lib.Bundle, identifiers: Identifie
         return None
     index = mips_index.MipsIndex.load(os.path.join(b.directory, MIPS_INDEX))
     n, old_recall = index.num_items, index.recall
-    appended = (n == len(b.source_ids) and identifiers.num_items >= n
-                and np.array_equal(identifiers.codes[:n], b.identifiers.codes))
+    appended = (
+        n == len(b.source_ids)
+        and identifiers.num_items >= n
+        and np.array_equal(identifiers.codes[:n], b.identifiers.codes)
+    )
     model = recommender_lib.load_model(b)
     if appended:
         index.index.add(np.ascontiguousarray(exact.item_vectors(model, identifiers.codes[n:]), np.float32))
@@ -202,8 +220,9 @@ def update_mips_index(staging: str, b: bundle_lib.Bundle, identifiers: Identifie
     else:
         vectors = np.asarray(exact.item_vectors(model, identifiers.codes))
         settings = mips_index.default_params(index.kind, len(vectors))
-        index = mips_index.build(vectors, kind=index.kind,
-                                 **{k: v for k, v in index.params.items() if k in settings})
+        index = mips_index.build(
+            vectors, kind=index.kind, **{k: v for k, v in index.params.items() if k in settings}
+        )
         outcome = "rebuilt"
     index.recall = {"recall_before_update": old_recall}
     shutil.rmtree(os.path.join(staging, MIPS_INDEX))  # hard links to the old version's files
@@ -219,14 +238,24 @@ def _catalogue_log(directory: str) -> dict:
         return json.load(f)
 
 
-def _write_version(b: bundle_lib.Bundle, identifiers: Identifiers, titles: tuple[str, ...],
-                   item_tokens: Optional[np.ndarray], entry: dict, keep_versions: int) -> dict:
+def _write_version(
+    b: bundle_lib.Bundle,
+    identifiers: Identifiers,
+    titles: tuple[str, ...],
+    item_tokens: Optional[np.ndarray],
+    entry: dict,
+    keep_versions: int,
+) -> dict:
     """Writes the bundle's next version beside it and swaps it in; returns the catalogue log."""
     directory = b.directory
     staging = f"{directory}.staging-{uuid.uuid4().hex[:8]}"
     ids_dir = bundle_lib.IDENTIFIERS
-    rewritten = {bundle_lib.ITEMS, CATALOGUE, os.path.join(ids_dir, CODES_FILE),
-                 os.path.join(ids_dir, META_FILE)}
+    rewritten = {
+        bundle_lib.ITEMS,
+        CATALOGUE,
+        os.path.join(ids_dir, CODES_FILE),
+        os.path.join(ids_dir, META_FILE),
+    }
     if item_tokens is not None:
         rewritten.add(bundle_lib.TRIE)
     log = _catalogue_log(directory)
@@ -303,6 +332,7 @@ class _Lock:
 
 # ----------------------------------------------------------------------------- updates
 
+
 def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
@@ -314,23 +344,42 @@ def add_items(directory: str, items_path: str, *, keep_versions: int = 1) -> dic
     with _Lock(directory):
         b = bundle_lib.read_bundle(directory)
         if _model_reads_item_ids(b):
-            raise ValueError(f"{directory}: the model has a learned vector per item id "
-                             "(item_input_embedding); new items need retraining")
+            raise ValueError(
+                f"{directory}: the model has a learned vector per item id "
+                "(item_input_embedding); new items need retraining"
+            )
         items = read_item_file(items_path)
         codes = new_identifiers(b, items, items_path)
         old = b.identifiers
-        identifiers = Identifiers(old.scheme, np.concatenate([old.codes, codes]), old.level_sizes,
-                                  b.source_ids + tuple(i.source_id for i in items), old.dataset, old.coder)
+        identifiers = Identifiers(
+            old.scheme,
+            np.concatenate([old.codes, codes]),
+            old.level_sizes,
+            b.source_ids + tuple(i.source_id for i in items),
+            old.dataset,
+            old.coder,
+        )
         titles = b.titles + tuple(i.text.get("title", "") for i in items)
         item_tokens = None
         if b.item_tokens is not None:
             added = Identifiers(old.scheme, codes, old.level_sizes)
             item_tokens = np.concatenate([b.item_tokens, token_ids(b.vocabulary_path, added)])
-        entry = {"action": "add", "items_file": os.path.abspath(items_path), "added": len(items),
-                 "num_items": identifiers.num_items, "time": _now()}
+        entry = {
+            "action": "add",
+            "items_file": os.path.abspath(items_path),
+            "added": len(items),
+            "num_items": identifiers.num_items,
+            "time": _now(),
+        }
         log = _write_version(b, identifiers, titles, item_tokens, entry, keep_versions)
-    logging.info("add-items: %d items into %s (now %d, version %d) in %.2f s", len(items), directory,
-                 identifiers.num_items, log["version"], time.perf_counter() - start)
+    logging.info(
+        "add-items: %d items into %s (now %d, version %d) in %.2f s",
+        len(items),
+        directory,
+        identifiers.num_items,
+        log["version"],
+        time.perf_counter() - start,
+    )
     return log["updates"][-1]
 
 
@@ -340,8 +389,10 @@ def remove_items(directory: str, ids_path: str, *, keep_versions: int = 1) -> di
     with _Lock(directory):
         b = bundle_lib.read_bundle(directory)
         if _model_reads_item_ids(b):
-            raise ValueError(f"{directory}: the model has a learned vector per item id "
-                             "(item_input_embedding); removing items would renumber them")
+            raise ValueError(
+                f"{directory}: the model has a learned vector per item id "
+                "(item_input_embedding); removing items would renumber them"
+            )
         index = {s: i for i, s in enumerate(b.source_ids)}
         gone = set()
         for line, source_id in read_id_file(ids_path):
@@ -352,19 +403,36 @@ def remove_items(directory: str, ids_path: str, *, keep_versions: int = 1) -> di
         if not len(keep):
             raise DataError(f"{ids_path}: would remove every item of the catalogue")
         old = b.identifiers
-        identifiers = Identifiers(old.scheme, old.codes[keep], old.level_sizes,
-                                  tuple(b.source_ids[i] for i in keep), old.dataset, old.coder)
+        identifiers = Identifiers(
+            old.scheme,
+            old.codes[keep],
+            old.level_sizes,
+            tuple(b.source_ids[i] for i in keep),
+            old.dataset,
+            old.coder,
+        )
         titles = tuple(b.titles[i] for i in keep)
         item_tokens = None if b.item_tokens is None else b.item_tokens[keep]
-        entry = {"action": "remove", "items_file": os.path.abspath(ids_path), "removed": len(gone),
-                 "num_items": identifiers.num_items, "time": _now()}
+        entry = {
+            "action": "remove",
+            "items_file": os.path.abspath(ids_path),
+            "removed": len(gone),
+            "num_items": identifiers.num_items,
+            "time": _now(),
+        }
         log = _write_version(b, identifiers, titles, item_tokens, entry, keep_versions)
-    logging.info("remove-items: %d items from %s (now %d, version %d)", len(gone), directory,
-                 identifiers.num_items, log["version"])
+    logging.info(
+        "remove-items: %d items from %s (now %d, version %d)",
+        len(gone),
+        directory,
+        identifiers.num_items,
+        log["version"],
+    )
     return log["updates"][-1]
 
 
 # ----------------------------------------------------------------------------- run modes
+
 
 @gin.configurable(module="genrec.export")
 def add_items_run(ctx, *, items_file: Optional[str] = None, keep_versions: int = 1) -> dict:
@@ -372,8 +440,10 @@ def add_items_run(ctx, *, items_file: Optional[str] = None, keep_versions: int =
     if not ctx.bundle or not items_file:
         raise ValueError("add-items needs --bundle=BUNDLE and --items=FILE (a dataset item file)")
     entry = add_items(ctx.bundle, items_file, keep_versions=keep_versions)
-    print(f"added {entry['added']} items to {ctx.bundle}: {entry['num_items']} items, "
-          f"version {entry['version']}")
+    print(
+        f"added {entry['added']} items to {ctx.bundle}: {entry['num_items']} items, "
+        f"version {entry['version']}"
+    )
     return entry
 
 
@@ -383,8 +453,10 @@ def remove_items_run(ctx, *, items_file: Optional[str] = None, keep_versions: in
     if not ctx.bundle or not items_file:
         raise ValueError("remove-items needs --bundle=BUNDLE and --items=FILE (item ids, one a line)")
     entry = remove_items(ctx.bundle, items_file, keep_versions=keep_versions)
-    print(f"removed {entry['removed']} items from {ctx.bundle}: {entry['num_items']} items, "
-          f"version {entry['version']}")
+    print(
+        f"removed {entry['removed']} items from {ctx.bundle}: {entry['num_items']} items, "
+        f"version {entry['version']}"
+    )
     return entry
 
 
@@ -393,14 +465,17 @@ def main(argv: Optional[list[str]] = None) -> None:
     as `genrec add-items` without the start-up of every stage (no TensorFlow, no gin files)."""
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m genrec.export.catalogue_update",
-                                     description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m genrec.export.catalogue_update", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("action", choices=("add-items", "remove-items"))
     parser.add_argument("--bundle", required=True, help="the bundle folder (written by --run_mode=export)")
-    parser.add_argument("--items", required=True,
-                        help="add: a dataset item file; remove: item ids, one a line")
-    parser.add_argument("--keep_versions", type=int, default=1,
-                        help="previous versions kept in <bundle>.versions")
+    parser.add_argument(
+        "--items", required=True, help="add: a dataset item file; remove: item ids, one a line"
+    )
+    parser.add_argument(
+        "--keep_versions", type=int, default=1, help="previous versions kept in <bundle>.versions"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     update = add_items if args.action == "add-items" else remove_items

@@ -11,6 +11,7 @@ Its top-10 recall against exact ranking is measured on users' histories when it 
 and kept with it. On disk: a folder with `index.faiss` (FAISS's own format: write_index/read_index,
 no pickle) and `index.json` (kind, parameters, catalogue size, measured recall).
 """
+
 from __future__ import annotations
 
 import json
@@ -40,8 +41,9 @@ def _faiss():
 class MipsIndex:
     """A FAISS inner-product index over item vectors [N, d]; ids are item ids."""
 
-    def __init__(self, index, *, kind: str, params: dict, num_items: int, dim: int,
-                 recall: dict | None = None):
+    def __init__(
+        self, index, *, kind: str, params: dict, num_items: int, dim: int, recall: dict | None = None
+    ):
         self.index, self.kind, self.params = index, kind, dict(params)
         self.num_items, self.dim, self.recall = num_items, dim, recall
         self._apply_search_params()
@@ -62,8 +64,13 @@ class MipsIndex:
         return scores, ids.astype(np.int64)
 
     def describe(self) -> dict:
-        return {"kind": self.kind, "params": self.params, "num_items": self.num_items, "dim": self.dim,
-                "recall": self.recall}
+        return {
+            "kind": self.kind,
+            "params": self.params,
+            "num_items": self.num_items,
+            "dim": self.dim,
+            "recall": self.recall,
+        }
 
     def save(self, directory: str) -> None:
         """`directory`/index.faiss and index.json (written beside, then renamed)."""
@@ -81,21 +88,31 @@ class MipsIndex:
         meta_path, index_path = os.path.join(directory, META_FILE), os.path.join(directory, INDEX_FILE)
         for path in (meta_path, index_path):
             if not os.path.isfile(path):
-                raise FileNotFoundError(f"{path}: missing (a MIPS index folder holds {INDEX_FILE} and "
-                                        f"{META_FILE})")
+                raise FileNotFoundError(
+                    f"{path}: missing (a MIPS index folder holds {INDEX_FILE} and {META_FILE})"
+                )
         with open(meta_path) as f:
             meta = json.load(f)
         missing = [key for key in ("kind", "params", "num_items", "dim") if key not in meta]
         if missing or meta["kind"] not in KINDS:
-            raise ValueError(f"{meta_path}: needs kind (one of {KINDS}), params, num_items and dim; "
-                             f"missing {missing or 'nothing'}, kind {meta.get('kind')!r}")
+            raise ValueError(
+                f"{meta_path}: needs kind (one of {KINDS}), params, num_items and dim; "
+                f"missing {missing or 'nothing'}, kind {meta.get('kind')!r}"
+            )
         index = _faiss().read_index(index_path)
         if index.ntotal != meta["num_items"] or index.d != meta["dim"]:
-            raise ValueError(f"{index_path}: {index.ntotal} vectors of dimension {index.d}, but {meta_path} "
-                             f"says {meta['num_items']} of {meta['dim']}")
-        return cls(index, kind=meta["kind"], params=meta["params"], num_items=meta["num_items"],
-                   dim=meta["dim"],
-                   recall=meta.get("recall"))
+            raise ValueError(
+                f"{index_path}: {index.ntotal} vectors of dimension {index.d}, but {meta_path} "
+                f"says {meta['num_items']} of {meta['dim']}"
+            )
+        return cls(
+            index,
+            kind=meta["kind"],
+            params=meta["params"],
+            num_items=meta["num_items"],
+            dim=meta["dim"],
+            recall=meta.get("recall"),
+        )
 
 
 def default_params(kind: str, num_items: int) -> dict:
@@ -121,7 +138,7 @@ def build(vectors: np.ndarray, *, kind: str = "hnsw", seed: int = 0, **params) -
     elif kind == "ivf":
         index = faiss.IndexIVFFlat(faiss.IndexFlatIP(d), d, int(params["nlist"]), faiss.METRIC_INNER_PRODUCT)
         index.cp.seed = seed
-        sample = np.random.default_rng(seed).permutation(n)[:min(n, 64 * int(params["nlist"]))]
+        sample = np.random.default_rng(seed).permutation(n)[: min(n, 64 * int(params["nlist"]))]
         index.train(vectors[sample])
     else:
         index = faiss.IndexHNSWFlat(d, int(params["m"]), faiss.METRIC_INNER_PRODUCT)
@@ -136,16 +153,24 @@ def recall_at_k(index: MipsIndex, queries: np.ndarray, exact_ids: np.ndarray, k:
     return item_topk.recall(found, np.asarray(exact_ids)[:, :k])
 
 
-def build_index(ranker: exact.Ranker, histories: Sequence[Sequence[int]], *, kind: str = "hnsw",
-                k: int = 10, users: int = RECALL_USERS, batch_size: int = exact.SERVE_BATCH, seed: int = 0,
-                **params) -> MipsIndex:
+def build_index(
+    ranker: exact.Ranker,
+    histories: Sequence[Sequence[int]],
+    *,
+    kind: str = "hnsw",
+    k: int = 10,
+    users: int = RECALL_USERS,
+    batch_size: int = exact.SERVE_BATCH,
+    seed: int = 0,
+    **params,
+) -> MipsIndex:
     """The index over `ranker`'s item vectors, its top-k recall against the ranker's exact top-k
     measured on (up to `users` of) `histories` (history kept: recall of the inner-product search
     itself), printed and kept in `index.recall`."""
     if not ranker.vectors:
         raise ValueError("a MIPS index needs a linear head's item vectors (exact.Ranker with vectors)")
     start = time.perf_counter()
-    index = build(np.asarray(ranker.items)[:ranker.num_items], kind=kind, seed=seed, **params)
+    index = build(np.asarray(ranker.items)[: ranker.num_items], kind=kind, seed=seed, **params)
     built_s = time.perf_counter() - start
     rng = np.random.default_rng(seed)
     sample = [histories[i] for i in rng.permutation(len(histories))[:users]]
@@ -154,8 +179,10 @@ def build_index(ranker: exact.Ranker, histories: Sequence[Sequence[int]], *, kin
     exact_ids, _ = exact.serve_top_k(ranker, sample, k, **kw)
     found, _ = exact.serve_top_k(ranker, sample, k, index=index, **kw)
     index.recall = {f"top{k}": item_topk.recall(found, exact_ids), "users": len(sample), "build_s": built_s}
-    message = (f"MIPS index ({kind} {index.params}, {index.num_items} items): top-{k} recall against exact "
-               f"{index.recall[f'top{k}']:.4f} on {len(sample)} users; built in {built_s:.1f} s")
+    message = (
+        f"MIPS index ({kind} {index.params}, {index.num_items} items): top-{k} recall against exact "
+        f"{index.recall[f'top{k}']:.4f} on {len(sample)} users; built in {built_s:.1f} s"
+    )
     print(message)
     logging.info(message)
     return index

@@ -3,6 +3,7 @@
 Plain arrays only (np.savez + np.load(allow_pickle=False)): a bundle is loadable without orbax, the
 optimizer or the training code. bfloat16 (not an npz dtype) is stored as float32 and cast back.
 """
+
 from __future__ import annotations
 
 import jax
@@ -38,13 +39,17 @@ def read_params(path: str, dtypes: dict[str, str], expected_shapes: dict) -> dic
     expected = {SEP.join(str(k) for k in ks): v for ks, v in _flatten(expected_shapes)}
     if set(expected) != set(stored):
         missing, extra = sorted(set(expected) - set(stored)), sorted(set(stored) - set(expected))
-        raise ValueError(f"{path}: parameters do not match the model config "
-                         f"(missing {missing[:5]}, unexpected {extra[:5]})")
+        raise ValueError(
+            f"{path}: parameters do not match the model config "
+            f"(missing {missing[:5]}, unexpected {extra[:5]})"
+        )
     out: dict = {}
     for name, value in stored.items():
         if tuple(value.shape) != tuple(expected[name].shape):
-            raise ValueError(f"{path}: {name} has shape {value.shape}, the model config wants "
-                             f"{tuple(expected[name].shape)}")
+            raise ValueError(
+                f"{path}: {name} has shape {value.shape}, the model config wants "
+                f"{tuple(expected[name].shape)}"
+            )
         node = out
         keys = name.split(SEP)
         for k in keys[:-1]:

@@ -13,6 +13,7 @@ evaluate/postprocess.py). The beam is max(beam_size, top_k) wide whether history
 encoder-decoder, an `ExactRecommender` for a model that ranks every item exactly (the parallel-digit
 model): same interface, no beam.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -49,7 +50,9 @@ def load(directory: str, **options) -> "Catalogue":
 def load_model(b: bundle_lib.Bundle):
     """A read bundle's model with its parameters, built by the bundle's model family."""
     family = families.get(b.model)
-    functional = FunctionalModel.from_factory(family.factory(family.config_from_dict(b.manifest["model_config"])))
+    functional = FunctionalModel.from_factory(
+        family.factory(family.config_from_dict(b.manifest["model_config"]))
+    )
     params = params_io.read_params(b.params_path, b.manifest["param_dtypes"], functional.param_shapes())
     return functional.module(params, jax.random.key(0))
 
@@ -73,8 +76,10 @@ class Catalogue:
             else:
                 unknown.append(str(h))
         if unknown:
-            raise ValueError(f"unknown items in history: {', '.join(unknown)} (not in this bundle's "
-                             f"catalogue of {len(self.source_ids)} items)")
+            raise ValueError(
+                f"unknown items in history: {', '.join(unknown)} (not in this bundle's "
+                f"catalogue of {len(self.source_ids)} items)"
+            )
         return out
 
     def _checked(self, histories, users) -> tuple[list[list[int]], list]:
@@ -84,27 +89,51 @@ class Catalogue:
             raise ValueError(f"{len(users)} users for {len(items)} histories")
         return items, users
 
-    def recommend(self, history: Sequence[Union[str, int]], top_k: int = 10, *,
-                  user: Optional[str] = None, drop_history: bool = protocol.SERVING_DROP_HISTORY,
-                  item_filter: Optional[postprocess.ItemFilter] = None) -> list[Recommendation]:
-        return self.recommend_batch([history], top_k, users=[user], batch_size=1,
-                                    drop_history=drop_history, item_filter=item_filter)[0]
+    def recommend(
+        self,
+        history: Sequence[Union[str, int]],
+        top_k: int = 10,
+        *,
+        user: Optional[str] = None,
+        drop_history: bool = protocol.SERVING_DROP_HISTORY,
+        item_filter: Optional[postprocess.ItemFilter] = None,
+    ) -> list[Recommendation]:
+        return self.recommend_batch(
+            [history], top_k, users=[user], batch_size=1, drop_history=drop_history, item_filter=item_filter
+        )[0]
 
-    def _results(self, ranked: np.ndarray, scores: np.ndarray, chunk, top_k: int, drop_history: bool,
-                 item_filter) -> list[list[Recommendation]]:
-        kept, kept_scores = postprocess.postprocess(ranked, scores, chunk, top_k, drop_history=drop_history,
-                                                    item_filter=item_filter)
-        return [[Recommendation(int(i), self.source_ids[i], self.titles[i], float(s))
-                 for i, s in zip(items, row_scores) if i != postprocess.NO_ITEM]
-                for items, row_scores in zip(kept, kept_scores)]
+    def _results(
+        self, ranked: np.ndarray, scores: np.ndarray, chunk, top_k: int, drop_history: bool, item_filter
+    ) -> list[list[Recommendation]]:
+        kept, kept_scores = postprocess.postprocess(
+            ranked, scores, chunk, top_k, drop_history=drop_history, item_filter=item_filter
+        )
+        return [
+            [
+                Recommendation(int(i), self.source_ids[i], self.titles[i], float(s))
+                for i, s in zip(items, row_scores)
+                if i != postprocess.NO_ITEM
+            ]
+            for items, row_scores in zip(kept, kept_scores)
+        ]
 
 
 class Recommender(Catalogue):
     """The encoder-decoder's recommender: prompt → trie-constrained beam search."""
 
-    def __init__(self, model, *, vocabulary, identifiers: Identifiers, item_tokens: np.ndarray,
-                 source_ids: Sequence[str], titles: Sequence[str], prompt: bundle_lib.Prompt,
-                 beam_size: int = 20, trie=None):
+    def __init__(
+        self,
+        model,
+        *,
+        vocabulary,
+        identifiers: Identifiers,
+        item_tokens: np.ndarray,
+        source_ids: Sequence[str],
+        titles: Sequence[str],
+        prompt: bundle_lib.Prompt,
+        beam_size: int = 20,
+        trie=None,
+    ):
         from genrec.model import trie as trie_lib
 
         super().__init__(source_ids, titles)
@@ -118,11 +147,17 @@ class Recommender(Catalogue):
         text = self.prompt.render([self.identifiers.text(i) for i in items], user)
         return np.array(list(self.vocabulary.encode(text)) + [self.vocabulary.eos_id], np.int32)
 
-    def recommend_batch(self, histories: Sequence[Sequence[Union[str, int]]], top_k: int = 10, *,
-                        users: Optional[Sequence[Optional[str]]] = None, batch_size: int = 64,
-                        drop_history: bool = protocol.SERVING_DROP_HISTORY,
-                        item_filter: Optional[postprocess.ItemFilter] = None,
-                        progress: bool = False) -> list[list[Recommendation]]:
+    def recommend_batch(
+        self,
+        histories: Sequence[Sequence[Union[str, int]]],
+        top_k: int = 10,
+        *,
+        users: Optional[Sequence[Optional[str]]] = None,
+        batch_size: int = 64,
+        drop_history: bool = protocol.SERVING_DROP_HISTORY,
+        item_filter: Optional[postprocess.ItemFilter] = None,
+        progress: bool = False,
+    ) -> list[list[Recommendation]]:
         """`recommend` for many histories, decoded `batch_size` at a time (rows padded to the batch,
         rounded up to split evenly over the mesh's batch axes, and inputs to a length bucket: one
         compile per bucket). Every history is checked first, so an unknown item fails before any
@@ -137,15 +172,20 @@ class Recommender(Catalogue):
         out = []
         starts = range(0, len(items), batch_size)
         for start in tqdm(starts, desc="recommend", unit="batch", disable=not progress):
-            chunk = items[start:start + batch_size]
-            tokens = [self.encode(h, u) for h, u in zip(chunk, users[start:start + batch_size])]
+            chunk = items[start : start + batch_size]
+            tokens = [self.encode(h, u) for h, u in zip(chunk, users[start : start + batch_size])]
             inputs = np.zeros((batch_size, bucketed(max(map(len, tokens)))), np.int32)
             for row, t in enumerate(tokens):  # padding is masked by the encoder
-                inputs[row, :len(t)] = t
+                inputs[row, : len(t)] = t
             ranked, scores = data_parallel.run(
-                constrained_beams, (self.model,), (inputs,), search=decoding.constrained_beam_search,
-                trie=data_parallel.Constant(self.trie), width=width)
-            ranked, scores = ranked[:len(chunk)], scores[:len(chunk)]
+                constrained_beams,
+                (self.model,),
+                (inputs,),
+                search=decoding.constrained_beam_search,
+                trie=data_parallel.Constant(self.trie),
+                width=width,
+            )
+            ranked, scores = ranked[: len(chunk)], scores[: len(chunk)]
             out += self._results(ranked, scores, chunk, top_k, drop_history, item_filter)
         return out
 
@@ -163,34 +203,63 @@ class ExactRecommender(Catalogue):
     (approximate: its recall against exact is measured when it is built), asked for top_k + headroom
     + the history's length items so that dropping the history leaves enough."""
 
-    def __init__(self, scorer, *, max_len: int, source_ids: Sequence[str], titles: Sequence[str],
-                 headroom: int = 10, index=None):
+    def __init__(
+        self,
+        scorer,
+        *,
+        max_len: int,
+        source_ids: Sequence[str],
+        titles: Sequence[str],
+        headroom: int = 10,
+        index=None,
+    ):
         super().__init__(source_ids, titles)
         self.max_len, self.headroom, self.index = max_len, headroom, index
         self._ranker = scorer if hasattr(scorer, "top_k") else _BoundRanker(scorer)
         if index is not None and not getattr(self._ranker, "vectors", False):
-            raise ValueError("a MIPS index needs an exact.Ranker over item vectors (a linear head), "
-                             f"not {type(scorer).__name__}")
+            raise ValueError(
+                "a MIPS index needs an exact.Ranker over item vectors (a linear head), "
+                f"not {type(scorer).__name__}"
+            )
 
-    def recommend_batch(self, histories, top_k: int = 10, *, users=None, batch_size: int = exact.SERVE_BATCH,
-                        drop_history: bool = protocol.SERVING_DROP_HISTORY,
-                        item_filter: Optional[postprocess.ItemFilter] = None,
-                        progress: bool = False) -> list[list[Recommendation]]:
+    def recommend_batch(
+        self,
+        histories,
+        top_k: int = 10,
+        *,
+        users=None,
+        batch_size: int = exact.SERVE_BATCH,
+        drop_history: bool = protocol.SERVING_DROP_HISTORY,
+        item_filter: Optional[postprocess.ItemFilter] = None,
+        progress: bool = False,
+    ) -> list[list[Recommendation]]:
         """Every history is checked first; then `batch_size` users per call (exact.serve_top_k: users
         grouped by history-length bucket, one compile per bucket), answers in the input order."""
         items, _ = self._checked(histories, users)
         batch_size = data_parallel.rows_per_call(max(1, min(batch_size, len(items))))
         width = min(len(self.source_ids), top_k + self.headroom)
-        ranked, scores = exact.serve_top_k(self._ranker, items, width, max_len=self.max_len,
-                                           drop_history=drop_history, batch_size=batch_size, index=self.index,
-                                           progress=progress)
+        ranked, scores = exact.serve_top_k(
+            self._ranker,
+            items,
+            width,
+            max_len=self.max_len,
+            drop_history=drop_history,
+            batch_size=batch_size,
+            index=self.index,
+            progress=progress,
+        )
         if item_filter is None and self.index is None:
             # Exact lists already hold distinct items with the history at -inf: what postprocess would
             # keep is each list's first top_k finite scores (its per-user numpy work, skipped, was a
             # third of the Python time per user: benchmarks/scale/RESULTS.md, "Ranking").
-            return [[Recommendation(int(i), self.source_ids[i], self.titles[i], float(s))
-                     for i, s in zip(row, row_scores) if s > -np.inf]
-                    for row, row_scores in zip(ranked[:, :top_k].tolist(), scores[:, :top_k].tolist())]
+            return [
+                [
+                    Recommendation(int(i), self.source_ids[i], self.titles[i], float(s))
+                    for i, s in zip(row, row_scores)
+                    if s > -np.inf
+                ]
+                for row, row_scores in zip(ranked[:, :top_k].tolist(), scores[:, :top_k].tolist())
+            ]
         return self._results(ranked, scores, items, top_k, drop_history, item_filter)
 
 

@@ -6,6 +6,7 @@
 Every request is checked before any decoding (a bad line is an error naming file:line and what is
 wrong), and the output appears whole or not at all (written beside, then renamed).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -34,13 +35,16 @@ def read_requests(path: str, catalogue: Sequence[str]) -> list[Request]:
         record = parse_record(path, number, line)
         history = record.get("history")
         if not isinstance(history, list) or not history:
-            raise DataError(f"{path}:{number}: 'history' must be a non-empty list of item ids, "
-                            f"got {history!r}")
+            raise DataError(
+                f"{path}:{number}: 'history' must be a non-empty list of item ids, got {history!r}"
+            )
         history = tuple(str(h).strip() for h in history)
         unknown = [h for h in history if h not in known]
         if unknown:
-            raise DataError(f"{path}:{number}: unknown items in history: {', '.join(unknown)} (not "
-                            f"in this bundle's catalogue of {len(known)} items)")
+            raise DataError(
+                f"{path}:{number}: unknown items in history: {', '.join(unknown)} (not "
+                f"in this bundle's catalogue of {len(known)} items)"
+            )
         user = record.get("user")
         requests.append(Request(number, None if user is None else str(user), history))
     if not requests:

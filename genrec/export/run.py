@@ -1,9 +1,10 @@
 """`--run_mode=export` (checkpoint → inference bundle) and `--run_mode=infer` (`genrec recommend`).
 
-  python -m genrec.main --run_mode=export --workdir=/tmp/run --bundle=/tmp/bundle
-  genrec recommend --bundle=/tmp/bundle --history=B0001,B0002 --top_k=5
-  genrec recommend --bundle=/tmp/bundle --histories=users.jsonl --output=recs.jsonl
+python -m genrec.main --run_mode=export --workdir=/tmp/run --bundle=/tmp/bundle
+genrec recommend --bundle=/tmp/bundle --history=B0001,B0002 --top_k=5
+genrec recommend --bundle=/tmp/bundle --histories=users.jsonl --output=recs.jsonl
 """
+
 from __future__ import annotations
 
 import logging
@@ -29,8 +30,14 @@ from genrec.tasks.vocabulary import item_token_ids
 
 
 @gin.configurable(module="genrec.export")
-def export(ctx, *, template_id: str = "sequential-1", anonymous_user: str = "a user",
-           step: Optional[int] = None, mips_index: Optional[str] = None) -> str:
+def export(
+    ctx,
+    *,
+    template_id: str = "sequential-1",
+    anonymous_user: str = "a user",
+    step: Optional[int] = None,
+    mips_index: Optional[str] = None,
+) -> str:
     """Writes the bundle of the newest (or `step`) checkpoint to --bundle (default <workdir>/bundle).
 
     template_id: the sequential template recommend() prompts with (a trained, evaluated one); a
@@ -43,22 +50,41 @@ def export(ctx, *, template_id: str = "sequential-1", anonymous_user: str = "a u
     checkpoint_dir = ctx.checkpoint_dir or os.path.join(ctx.workdir, "checkpoints")
     _, meta = checkpoints.read_meta(checkpoint_dir, step)
     dataset = datasets.load(meta.dataset, data_dir=ctx.data_dir, raw_data_dir=ctx.raw_data_dir)
-    out = export_checkpoint(checkpoint_dir, ctx.bundle or os.path.join(ctx.workdir, "bundle"),
-                            dataset=dataset, template_id=template_id, anonymous_user=anonymous_user,
-                            step=step, mips_index=mips_index)
+    out = export_checkpoint(
+        checkpoint_dir,
+        ctx.bundle or os.path.join(ctx.workdir, "bundle"),
+        dataset=dataset,
+        template_id=template_id,
+        anonymous_user=anonymous_user,
+        step=step,
+        mips_index=mips_index,
+    )
     print(f"bundle: {out}")
     return out
 
 
-def export_checkpoint(checkpoint_dir: str, out_dir: str, *, dataset, template_id: str = "sequential-1",
-                      anonymous_user: str = "a user", step: Optional[int] = None,
-                      mips_index: Optional[str] = None) -> str:
+def export_checkpoint(
+    checkpoint_dir: str,
+    out_dir: str,
+    *,
+    dataset,
+    template_id: str = "sequential-1",
+    anonymous_user: str = "a user",
+    step: Optional[int] = None,
+    mips_index: Optional[str] = None,
+) -> str:
     """The gin-free core of `export`; `dataset` supplies item source ids and titles. The checkpoint's
     model family writes the bundle (`template_id` / `anonymous_user` reach families that prompt)."""
     model, meta = checkpoints.load_for_inference(
-        checkpoint_dir, partitioning.make_mesh(devices=jax.devices()[:1]), step=step)
-    out = families.for_meta(meta).export(model, meta, dataset=dataset, out_dir=out_dir, options={
-        "template_id": template_id, "anonymous_user": anonymous_user, "mips_index": mips_index})
+        checkpoint_dir, partitioning.make_mesh(devices=jax.devices()[:1]), step=step
+    )
+    out = families.for_meta(meta).export(
+        model,
+        meta,
+        dataset=dataset,
+        out_dir=out_dir,
+        options={"template_id": template_id, "anonymous_user": anonymous_user, "mips_index": mips_index},
+    )
     logging.info("wrote inference bundle %s (checkpoint step %s)", out, meta.step)
     return out
 
@@ -67,26 +93,45 @@ def write_scorer_bundle(model, meta: CheckpointMeta, *, dataset, out_dir: str) -
     """The bundle of a model that scores every item from its history (no vocabulary, prompt or trie)."""
     identifiers = Identifiers.load(meta.identifiers_dir)
     return bundle_lib.write_bundle(
-        out_dir, model=model, model_config=meta.model_config, identifiers=identifiers,
-        source_ids=dataset.items.source_ids, titles=dataset.items.field("title"), model_kind=meta.model,
-        provenance=meta.provenance())
+        out_dir,
+        model=model,
+        model_config=meta.model_config,
+        identifiers=identifiers,
+        source_ids=dataset.items.source_ids,
+        titles=dataset.items.field("title"),
+        model_kind=meta.model,
+        provenance=meta.provenance(),
+    )
 
 
-def write_prompted_bundle(model, meta: CheckpointMeta, *, dataset, out_dir: str, template_id: str,
-                          anonymous_user: str) -> str:
+def write_prompted_bundle(
+    model, meta: CheckpointMeta, *, dataset, out_dir: str, template_id: str, anonymous_user: str
+) -> str:
     """The bundle of a text-to-text model: its vocabulary, the sequential prompt it was trained with
     (`template_id`; TIGER's for a TIGER-task model) and the trie of the catalogue's identifiers."""
     vocabulary = seqio.SentencePieceVocabulary(meta.vocabulary)
     identifiers = Identifiers.load(meta.identifiers_dir)
     template = sequential_template(meta.mixture, meta.dataset, template_id)
     example_config = trained_example_config(meta.vocabulary)
-    prompt = bundle_lib.Prompt(template.inputs, example_config.max_history, anonymous_user,
-                               user_token_buckets=example_config.user_tokens)
+    prompt = bundle_lib.Prompt(
+        template.inputs,
+        example_config.max_history,
+        anonymous_user,
+        user_token_buckets=example_config.user_tokens,
+    )
     return bundle_lib.write_bundle(
-        out_dir, model=model, model_config=meta.model_config, vocabulary_path=meta.vocabulary,
-        identifiers=identifiers, item_tokens=item_token_ids(vocabulary, identifiers),
-        source_ids=dataset.items.source_ids, titles=dataset.items.field("title"), prompt=prompt,
-        model_kind=meta.model, provenance=meta.provenance() | {"template_id": template.id})
+        out_dir,
+        model=model,
+        model_config=meta.model_config,
+        vocabulary_path=meta.vocabulary,
+        identifiers=identifiers,
+        item_tokens=item_token_ids(vocabulary, identifiers),
+        source_ids=dataset.items.source_ids,
+        titles=dataset.items.field("title"),
+        prompt=prompt,
+        model_kind=meta.model,
+        provenance=meta.provenance() | {"template_id": template.id},
+    )
 
 
 def format_recommendations(recs) -> str:
@@ -96,8 +141,14 @@ def format_recommendations(recs) -> str:
 
 
 @gin.configurable(module="genrec.export")
-def infer(ctx, *, beam_size: int = 20, drop_history: bool = protocol.SERVING_DROP_HISTORY,
-          item_filter=None, batch_size: Optional[int] = None):
+def infer(
+    ctx,
+    *,
+    beam_size: int = 20,
+    drop_history: bool = protocol.SERVING_DROP_HISTORY,
+    item_filter=None,
+    batch_size: Optional[int] = None,
+):
     """Prints the top --top_k items (with titles) for --history (comma-separated source item ids);
     or, for --histories (a JSON-lines file, one user per line), writes one JSON line of
     recommendations per user to --output, `batch_size` users per call (default: the recommender's:
@@ -112,31 +163,60 @@ def infer(ctx, *, beam_size: int = 20, drop_history: bool = protocol.SERVING_DRO
     if ctx.history and ctx.histories:
         raise ValueError("give --history (one user) or --histories (a file of users), not both")
     if ctx.histories:
-        return infer_file(recommender_lib.load(ctx.bundle, beam_size=beam_size), ctx.histories,
-                          ctx.output or os.path.join(ctx.workdir, "recommendations.jsonl"), ctx.top_k,
-                          drop_history=drop_history, item_filter=item_filter, batch_size=batch_size)
+        return infer_file(
+            recommender_lib.load(ctx.bundle, beam_size=beam_size),
+            ctx.histories,
+            ctx.output or os.path.join(ctx.workdir, "recommendations.jsonl"),
+            ctx.top_k,
+            drop_history=drop_history,
+            item_filter=item_filter,
+            batch_size=batch_size,
+        )
     history = [h.strip() for h in (ctx.history or "").split(",") if h.strip()]
     if not history:
-        raise ValueError("--history is required: comma-separated item ids, e.g. --history=B0001,B0002 "
-                         "(or --histories=FILE.jsonl for many users)")
+        raise ValueError(
+            "--history is required: comma-separated item ids, e.g. --history=B0001,B0002 "
+            "(or --histories=FILE.jsonl for many users)"
+        )
     recs = recommender_lib.load(ctx.bundle, beam_size=beam_size).recommend(
-        history, ctx.top_k, drop_history=drop_history, item_filter=item_filter)
+        history, ctx.top_k, drop_history=drop_history, item_filter=item_filter
+    )
     print(format_recommendations(recs))
     return recs
 
 
-def infer_file(recommender, requests_path: str, output: str, top_k: int, *, batch_size: Optional[int] = None,
-               drop_history: bool = protocol.SERVING_DROP_HISTORY, item_filter=None) -> str:
+def infer_file(
+    recommender,
+    requests_path: str,
+    output: str,
+    top_k: int,
+    *,
+    batch_size: Optional[int] = None,
+    drop_history: bool = protocol.SERVING_DROP_HISTORY,
+    item_filter=None,
+) -> str:
     """Recommendations for every request in a JSON-lines file, written to `output`."""
     todo = requests.read_requests(requests_path, recommender.source_ids)
     start = time.time()
     sizing = {} if batch_size is None else {"batch_size": batch_size}
-    recs = recommender.recommend_batch([r.history for r in todo], top_k, users=[r.user for r in todo],
-                                       **sizing, drop_history=drop_history,
-                                       item_filter=item_filter, progress=True)
+    recs = recommender.recommend_batch(
+        [r.history for r in todo],
+        top_k,
+        users=[r.user for r in todo],
+        **sizing,
+        drop_history=drop_history,
+        item_filter=item_filter,
+        progress=True,
+    )
     seconds = time.time() - start
     requests.write_recommendations(output, todo, recs)
-    logging.info("recommended for %d users in %.1f s (%.1f users/s, batch %s; history %s)", len(todo),
-                 seconds, len(todo) / seconds, batch_size or "default", protocol.describe(drop_history)["history"])
+    logging.info(
+        "recommended for %d users in %.1f s (%.1f users/s, batch %s; history %s)",
+        len(todo),
+        seconds,
+        len(todo) / seconds,
+        batch_size or "default",
+        protocol.describe(drop_history)["history"],
+    )
     print(f"recommendations: {output} ({len(todo)} users)")
     return output

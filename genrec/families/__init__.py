@@ -7,4 +7,5 @@ The family modules import only what a JAX-only machine has (array snapshots rest
 where TensorFlow is absent, genrec/snapshot); stages that read seqio tasks are imported inside the
 method that uses them.
 """
+
 from genrec.families import encoder_decoder, parallel_ids  # noqa: F401  (each registers itself)

@@ -6,6 +6,7 @@ item exactly for every user (genrec/evaluate/full_ranking.py, beside most-popula
 parameters and identifiers only, and serving is `ExactRecommender`. A subclass supplies the config,
 the model, its training plan and the scorer.
 """
+
 from __future__ import annotations
 
 import abc
@@ -36,8 +37,14 @@ class ItemScorerFamily(families.ModelFamily):
 
     def evaluate(self, model, meta: CheckpointMeta, inputs: families.EvalInputs) -> dict:
         scorer = self.scorer(model, Identifiers.load(meta.identifiers_dir))
-        return scoring.rank_all_items(scorer, self.history_length(model), meta, inputs,
-                                           name=self.ranking_name(meta), batch_size=self.eval_batch_size)
+        return scoring.rank_all_items(
+            scorer,
+            self.history_length(model),
+            meta,
+            inputs,
+            name=self.ranking_name(meta),
+            batch_size=self.eval_batch_size,
+        )
 
     def export(self, model, meta: CheckpointMeta, *, dataset, out_dir: str, options: dict) -> str:
         from genrec.export import run as export_run  # seqio-backed: see genrec/families/__init__.py
@@ -47,5 +54,9 @@ class ItemScorerFamily(families.ModelFamily):
     def recommender(self, bundle, model, **options):
         options.pop("beam_size", None)  # exact: no beam
         return recommender_lib.ExactRecommender(
-            self.scorer(model, bundle.identifiers), max_len=self.history_length(model),
-            source_ids=bundle.source_ids, titles=bundle.titles, **options)
+            self.scorer(model, bundle.identifiers),
+            max_len=self.history_length(model),
+            source_ids=bundle.source_ids,
+            titles=bundle.titles,
+            **options,
+        )

@@ -8,6 +8,7 @@ catalogue and returns (digit logits, the next item's catalogue NLL), which
 trainer's token cross-entropy applies per digit. Every checkpoint is scored on validation by exact
 ranking, with history excluded when the model trained for that protocol.
 """
+
 from __future__ import annotations
 
 import logging
@@ -59,7 +60,8 @@ class ParallelIdFamily(item_scorer.ItemScorerFamily):
             histories, _ = full_ranking.leave_one_out(dataset, "validation")
             ranker = exact.Ranker(model, Identifiers.load(meta.identifiers_dir).codes)
             mips_index.build_index(ranker, histories, kind=options["mips_index"]).save(
-                os.path.join(out, INDEX_DIR))
+                os.path.join(out, INDEX_DIR)
+            )
         return out
 
     def recommender(self, bundle, model, **options):
@@ -69,8 +71,13 @@ class ParallelIdFamily(item_scorer.ItemScorerFamily):
         index_dir = os.path.join(bundle.directory, INDEX_DIR)
         index = mips_index.MipsIndex.load(index_dir) if os.path.isdir(index_dir) else None
         return recommender_lib.ExactRecommender(
-            exact.Ranker(model, bundle.identifiers.codes), max_len=model.config.max_len,
-            source_ids=bundle.source_ids, titles=bundle.titles, index=index, **options)
+            exact.Ranker(model, bundle.identifiers.codes),
+            max_len=model.config.max_len,
+            source_ids=bundle.source_ids,
+            titles=bundle.titles,
+            index=index,
+            **options,
+        )
 
     def ranking_name(self, meta: CheckpointMeta) -> str:
         from genrec.tasks import item_sequences  # seqio-backed: see genrec/families/__init__.py
@@ -81,42 +88,74 @@ class ParallelIdFamily(item_scorer.ItemScorerFamily):
         from genrec.tasks import item_sequences  # seqio-backed: see genrec/families/__init__.py
 
         dataset, identifiers, loop = inputs.dataset, inputs.identifiers, inputs.loop
-        config = inputs.model_config or model_lib.ParallelIdConfig(level_sizes=identifiers.level_sizes,
-                                                                   num_items=dataset.num_items)
+        config = inputs.model_config or model_lib.ParallelIdConfig(
+            level_sizes=identifiers.level_sizes, num_items=dataset.num_items
+        )
         if tuple(config.level_sizes) != tuple(identifiers.level_sizes):
-            raise ValueError(f"ParallelIdConfig.level_sizes {config.level_sizes} != the identifiers' "
-                             f"{identifiers.level_sizes} ({inputs.identifiers_dir})")
+            raise ValueError(
+                f"ParallelIdConfig.level_sizes {config.level_sizes} != the identifiers' "
+                f"{identifiers.level_sizes} ({inputs.identifiers_dir})"
+            )
         task = item_sequences.register(dataset, config.max_len + 1)
         lengths = {"targets": config.max_len + 1}
         local_batch = partitioning.batch_size_per_process(loop.batch_size, inputs.mesh)
         converter = item_sequences.ItemSequenceConverter(identifiers.codes, pack=inputs.pack)
-        meta = CheckpointMeta(model=self.name, model_config=config.to_dict(), dataset=dataset.name,
-                              identifiers_dir=os.path.abspath(inputs.identifiers_dir),
-                              identifier_scheme=identifiers.scheme, task=task, pack=inputs.pack,
-                              task_feature_lengths=lengths, batch_size=loop.batch_size)
-        logging.info("training the parallel-digit model on %s (%d items, %s identifiers, %d digits), mesh %s",
-                     dataset.name, dataset.num_items, identifiers.scheme, config.num_digits, dict(inputs.mesh.shape))
+        meta = CheckpointMeta(
+            model=self.name,
+            model_config=config.to_dict(),
+            dataset=dataset.name,
+            identifiers_dir=os.path.abspath(inputs.identifiers_dir),
+            identifier_scheme=identifiers.scheme,
+            task=task,
+            pack=inputs.pack,
+            task_feature_lengths=lengths,
+            batch_size=loop.batch_size,
+        )
+        logging.info(
+            "training the parallel-digit model on %s (%d items, %s identifiers, %d digits), mesh %s",
+            dataset.name,
+            dataset.num_items,
+            identifiers.scheme,
+            config.num_digits,
+            dict(inputs.mesh.shape),
+        )
         with_catalogue = config.catalogue_loss_weight > 0
         factory = self.factory(config)
         mesh = inputs.mesh
         # the catalogue is an input of the step, split over the mesh's 'items' axes (never a constant)
-        constants = ({"catalogue": model_lib.training_catalogue(
-            identifiers.codes, config, mesh, item_popularity=popularity.item_counts(dataset))}
-            if with_catalogue else None)
+        constants = (
+            {
+                "catalogue": model_lib.training_catalogue(
+                    identifiers.codes, config, mesh, item_popularity=popularity.item_counts(dataset)
+                )
+            }
+            if with_catalogue
+            else None
+        )
 
         def validation(params):
             model = FunctionalModel.from_factory(factory).module(params, jax.random.key(0))
             with jax.set_mesh(mesh):
-                return exact.evaluate(model, identifiers.codes, dataset, "validation",
-                                      exclude_history=config.catalogue_exclude_history)
+                return exact.evaluate(
+                    model,
+                    identifiers.codes,
+                    dataset,
+                    "validation",
+                    exclude_history=config.catalogue_exclude_history,
+                )
 
         return families.TrainingPlan(
-            config=config, factory=factory, meta=meta,
-            batch_source=lambda start: data.batches(task, lengths, local_batch, start_step=start, seed=loop.seed,
-                                                    converter=converter),
+            config=config,
+            factory=factory,
+            meta=meta,
+            batch_source=lambda start: data.batches(
+                task, lengths, local_batch, start_step=start, seed=loop.seed, converter=converter
+            ),
             flops_per_step=loop.batch_size * model_lib.train_flops_per_row(config, lengths["targets"]),
             loss_fn=losses.digit_and_catalogue_loss(config.catalogue_loss_weight) if with_catalogue else None,
-            validate=validation if inputs.validate else None, constants=constants)
+            validate=validation if inputs.validate else None,
+            constants=constants,
+        )
 
     def rl_parts(self, meta: CheckpointMeta, *, dataset, identifiers, factory, mesh, config, **options):
         def validation(params):
@@ -127,8 +166,12 @@ class ParallelIdFamily(item_scorer.ItemScorerFamily):
         model_config = self.config_from_dict(meta.model_config)
         # a user's history row with the head at its last position (the K samples are scored by a gather)
         flops = model_lib.forward_flops(model_config, model_config.max_len + 1, head_positions=1)
-        return rl.RlParts(rl_policies.ParallelIdPolicy(identifiers.codes),
-                          rl_data.item_sequence_features(model_config.max_len), flops, validation)
+        return rl.RlParts(
+            rl_policies.ParallelIdPolicy(identifiers.codes),
+            rl_data.item_sequence_features(model_config.max_len),
+            flops,
+            validation,
+        )
 
 
 families.register(ParallelIdFamily())

@@ -1,4 +1,5 @@
 """Rating prediction from generated text: parse the first number, then RMSE and MAE over every answer."""
+
 from __future__ import annotations
 
 import re
@@ -15,8 +16,9 @@ def parse_rating(text: str) -> Optional[float]:
     return float(match.group()) if match else None
 
 
-def rating_metrics(predictions: Sequence[str], targets: Sequence[float],
-                   low: float = 1.0, high: float = 5.0) -> dict[str, float]:
+def rating_metrics(
+    predictions: Sequence[str], targets: Sequence[float], low: float = 1.0, high: float = 5.0
+) -> dict[str, float]:
     """RMSE and MAE over every prediction, parsed and clipped to [low, high]. An unparseable one is
     scored as the rating on the scale farthest from its target (the worst a clipped parseable answer
     can do), so answering nothing parseable never scores better; `unparseable_rate` counts them."""
@@ -31,5 +33,8 @@ def rating_metrics(predictions: Sequence[str], targets: Sequence[float],
     worst = np.where(target - low >= high - target, low, high)
     pred = np.where(np.isnan(parsed), worst, np.clip(parsed, low, high))
     err = pred - target
-    return {"unparseable_rate": float(np.isnan(parsed).mean()),
-            "rmse": float(np.sqrt(np.mean(err ** 2))), "mae": float(np.mean(np.abs(err)))}
+    return {
+        "unparseable_rate": float(np.isnan(parsed).mean()),
+        "rmse": float(np.sqrt(np.mean(err**2))),
+        "mae": float(np.mean(np.abs(err))),
+    }

@@ -5,6 +5,7 @@ BLEU: sacrebleu's corpus BLEU with its defaults, signature
 of zero n-gram counts). ROUGE: Google's rouge-score, F1 per example
 (lower-cased alphanumeric tokens, no stemming) averaged over examples. Both x100, as P5 reports them.
 """
+
 from __future__ import annotations
 
 from typing import Sequence

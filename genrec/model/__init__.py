@@ -1,4 +1,5 @@
 """T5.1.1-style encoder-decoder, its losses and FLOPs, and trie-constrained decoding."""
+
 from genrec.model.config import ModelConfig
 from genrec.model.network import EncoderDecoder
 

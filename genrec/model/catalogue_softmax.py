@@ -26,6 +26,7 @@ sum of exp(score) over every non-target item, and candidates = every item once g
 The code table is data: a `Catalogue` (a pytree: codes and popularity are leaves, already placed on
 the mesh; the item count, mesh and axes are static) rides in the batch under `CATALOGUE`.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -60,8 +61,15 @@ class Catalogue:
     position_axes: tuple[str, ...] = dataclasses.field(default=(), metadata=dict(static=True))
 
 
-def make_catalogue(codes, *, mesh: jax.sharding.Mesh | None = None, chunk: int = 1,
-                   popularity=None, split: bool = True, rules=partitioning.LOGICAL_AXIS_RULES) -> Catalogue:
+def make_catalogue(
+    codes,
+    *,
+    mesh: jax.sharding.Mesh | None = None,
+    chunk: int = 1,
+    popularity=None,
+    split: bool = True,
+    rules=partitioning.LOGICAL_AXIS_RULES,
+) -> Catalogue:
     """Host codes [N, M] (and item popularity [N], counts or probabilities) → a Catalogue: rows padded
     to a multiple of (item shards x chunk) and, with a mesh, placed split over the 'items' rule's mesh
     axes (`split`; else whole on every device; popularity always whole). Without a mesh the arrays
@@ -86,14 +94,18 @@ def make_catalogue(codes, *, mesh: jax.sharding.Mesh | None = None, chunk: int =
         pop = np.concatenate([pop / pop.sum(), np.zeros(padded - n)]).astype(np.float32)
     if mesh is None:
         return Catalogue(codes, pop, n)
-    spec = (partitioning.logical_to_spec(("items", None), codes.shape, mesh, rules, name="catalogue codes")
-            if split else P())
+    spec = (
+        partitioning.logical_to_spec(("items", None), codes.shape, mesh, rules, name="catalogue codes")
+        if split
+        else P()
+    )
     first = spec[0] if len(spec) else None
     axes = () if first is None else (first,) if isinstance(first, str) else tuple(first)
     placed = jax.device_put(codes, NamedSharding(mesh, spec))
     pop = None if pop is None else jax.device_put(pop, NamedSharding(mesh, P()))
-    position_axes = (tuple(a for a in dict(rules)["batch"] if mesh.shape[a] > 1 and a not in axes)
-                     if axes else ())
+    position_axes = (
+        tuple(a for a in dict(rules)["batch"] if mesh.shape[a] > 1 and a not in axes) if axes else ()
+    )
     return Catalogue(placed, pop, n, mesh, axes, position_axes)
 
 
@@ -121,8 +133,12 @@ def history_columns(tokens: jax.Array, segment_ids, target_tokens: jax.Array) ->
     t = tokens.shape[1]
     if segment_ids is None:
         segment_ids = jnp.ones_like(tokens)
-    seen = (jnp.tril(jnp.ones((t, t), bool))[None] & (segment_ids[:, :, None] == segment_ids[:, None, :])
-            & (tokens[:, None, :] > 0) & (tokens[:, None, :] != target_tokens[:, :, None]))
+    seen = (
+        jnp.tril(jnp.ones((t, t), bool))[None]
+        & (segment_ids[:, :, None] == segment_ids[:, None, :])
+        & (tokens[:, None, :] > 0)
+        & (tokens[:, None, :] != target_tokens[:, :, None])
+    )
     return jnp.where(seen, tokens[:, None, :] - 1, -1)
 
 
@@ -175,8 +191,15 @@ def _target_scores(h, table, codes, first, targets):
     return jnp.where(held, jnp.sum(h.astype(_acc(h)) * e.astype(_acc(h)), axis=-1), 0.0)
 
 
-def catalogue_nll(h: jax.Array, table: jax.Array, catalogue: Catalogue, targets: jax.Array,
-                  exclude: jax.Array | None = None, *, chunk: int = 8192) -> jax.Array:
+def catalogue_nll(
+    h: jax.Array,
+    table: jax.Array,
+    catalogue: Catalogue,
+    targets: jax.Array,
+    exclude: jax.Array | None = None,
+    *,
+    chunk: int = 8192,
+) -> jax.Array:
     """-log softmax over the catalogue of each position's target: h [..., d], table [d, M, K], targets
     [...] item indices (-1: padding, a finite unweighted value), exclude [..., H] item indices left out
     of that position's softmax (-1: none) → NLL [...] float32."""
@@ -185,19 +208,29 @@ def catalogue_nll(h: jax.Array, table: jax.Array, catalogue: Catalogue, targets:
     tp = targets.reshape(-1)
     ep = None if exclude is None else exclude.reshape(tp.shape[0], -1)
     codes = catalogue.codes
-    n_local = codes.shape[0] // max(1, math.prod(catalogue.mesh.shape[a] for a in catalogue.axes)
-                                    if catalogue.axes else 1)
+    n_local = codes.shape[0] // max(
+        1, math.prod(catalogue.mesh.shape[a] for a in catalogue.axes) if catalogue.axes else 1
+    )
     size = max(1, min(chunk, n_local))
 
     def local(hp, table, codes, tp, *ep):
         first = jax.lax.axis_index(catalogue.axes) * codes.shape[0] if catalogue.axes else 0
-        top, total = _chunk_stats(hp, table, codes, first, catalogue.num_items, size, ep[0] if ep else None,
-                                  catalogue.axes + catalogue.position_axes)
+        top, total = _chunk_stats(
+            hp,
+            table,
+            codes,
+            first,
+            catalogue.num_items,
+            size,
+            ep[0] if ep else None,
+            catalogue.axes + catalogue.position_axes,
+        )
         target = _target_scores(hp, table, codes, first, tp)
         if catalogue.axes:  # combine the shards: max, then the sums rescaled to it; the target's shard
             top_all = jax.lax.pmax(top, catalogue.axes)
-            total = jax.lax.psum(total * jnp.exp(top - jnp.where(jnp.isfinite(top_all), top_all, 0.0)),
-                                 catalogue.axes)
+            total = jax.lax.psum(
+                total * jnp.exp(top - jnp.where(jnp.isfinite(top_all), top_all, 0.0)), catalogue.axes
+            )
             top, target = top_all, jax.lax.psum(target, catalogue.axes)
         return top + jnp.log(total) - target
 
@@ -228,8 +261,10 @@ def dense_nll(h, table, codes, targets, exclude=None):
 
 # --- the sampled softmax ---------------------------------------------------------------------------
 
-def candidates(key: jax.Array, catalogue: Catalogue, targets: jax.Array, *, num: int, sampler: str,
-               in_batch: bool) -> tuple[jax.Array, jax.Array]:
+
+def candidates(
+    key: jax.Array, catalogue: Catalogue, targets: jax.Array, *, num: int, sampler: str, in_batch: bool
+) -> tuple[jax.Array, jax.Array]:
     """The shared candidate set of one step: (item indices [C], log expected count of each in the set
     [C]). In-batch: every valid target of the batch (popularity-distributed, so each entry's expected
     count is num_targets x popularity); sampled: `num` draws with replacement from the uniform or
@@ -240,8 +275,10 @@ def candidates(key: jax.Array, catalogue: Catalogue, targets: jax.Array, *, num:
     pop = catalogue.popularity
     needs_pop = in_batch or sampler == "popularity"
     if needs_pop and pop is None:
-        raise ValueError("the sampled catalogue softmax with in-batch or popularity negatives needs the "
-                         "catalogue's item popularity (make_catalogue(popularity=...))")
+        raise ValueError(
+            "the sampled catalogue softmax with in-batch or popularity negatives needs the "
+            "catalogue's item popularity (make_catalogue(popularity=...))"
+        )
     pop = None if pop is None else jnp.asarray(pop)[:n]
     q = jnp.full((n,), 1.0 / n, jnp.float32) if sampler == "uniform" else pop
 
@@ -266,8 +303,15 @@ def candidates(key: jax.Array, catalogue: Catalogue, targets: jax.Array, *, num:
     return items, jnp.where(valid, expected(jnp.maximum(items, 0)), jnp.inf)
 
 
-def sampled_nll(h: jax.Array, table: jax.Array, codes: jax.Array, targets: jax.Array,
-                items: jax.Array, log_count: jax.Array, exclude: jax.Array | None = None) -> jax.Array:
+def sampled_nll(
+    h: jax.Array,
+    table: jax.Array,
+    codes: jax.Array,
+    targets: jax.Array,
+    items: jax.Array,
+    log_count: jax.Array,
+    exclude: jax.Array | None = None,
+) -> jax.Array:
     """The sampled catalogue NLL: h [..., d], table [d, M, K], codes [N(_pad), M], targets [...] (-1:
     padding), candidates (items [C], log expected counts [C], +inf: not a candidate), exclude [..., H]
     → log(exp(s_target) + Σ_c exp(s_c - log_count_c)) - s_target over candidates c that are neither the

@@ -3,6 +3,7 @@
 Sizes live in configs/models/{tiny,tiger,small,base}.gin. `vocab_size` normally comes from the
 vocabulary (the trainer passes it explicitly, which overrides any binding).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -55,9 +56,17 @@ class ModelConfig:
 
     def __post_init__(self):
         object.__setattr__(self, "mlp_activations", tuple(self.mlp_activations))
-        for name in ("vocab_size", "d_model", "num_heads", "head_dim", "mlp_dim",
-                     "num_encoder_layers", "num_decoder_layers", "relative_attention_num_buckets",
-                     "relative_attention_max_distance"):
+        for name in (
+            "vocab_size",
+            "d_model",
+            "num_heads",
+            "head_dim",
+            "mlp_dim",
+            "num_encoder_layers",
+            "num_decoder_layers",
+            "relative_attention_num_buckets",
+            "relative_attention_max_distance",
+        ):
             if int(getattr(self, name)) <= 0:
                 raise ValueError(f"ModelConfig.{name} must be positive, got {getattr(self, name)}")
         if not 0.0 <= self.dropout_rate < 1.0:
@@ -68,8 +77,9 @@ class ModelConfig:
         if self.embedding_lookup not in EMBEDDING_LOOKUPS:
             raise ValueError(f"ModelConfig.embedding_lookup must be one of {EMBEDDING_LOOKUPS}")
         if self.remat_policy not in REMAT_POLICIES:
-            raise ValueError(f"ModelConfig.remat_policy must be one of {tuple(REMAT_POLICIES)}, "
-                             f"got {self.remat_policy!r}")
+            raise ValueError(
+                f"ModelConfig.remat_policy must be one of {tuple(REMAT_POLICIES)}, got {self.remat_policy!r}"
+            )
         if self.dropout_rng_impl not in DROPOUT_RNG_IMPLS:
             raise ValueError(f"ModelConfig.dropout_rng_impl must be one of {DROPOUT_RNG_IMPLS}")
         jnp.dtype(self.dtype)  # raises on an unknown dtype name

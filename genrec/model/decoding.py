@@ -12,6 +12,7 @@ Memory (bytes, b = bytes of the compute dtype; see `decode_memory_bytes`):
 The cross-attention keys/values are never copied per beam (beams are that user's query positions),
 so memory grows with the beam only through the short self-attention cache and the step scores.
 """
+
 from __future__ import annotations
 
 import functools
@@ -49,24 +50,33 @@ def _rebuilder(model: EncoderDecoder) -> Callable[[], EncoderDecoder]:
     return lambda: nnx.merge(graphdef, jax.tree.map(lambda x: x, state))
 
 
-def _beam_search(model: EncoderDecoder, encoder_input_tokens: jax.Array, *, beam_size: int,
-                 num_steps: int, init_aux: jax.Array, expand: Expand,
-                 is_done: Callable[[jax.Array], jax.Array]) -> _Beams:
+def _beam_search(
+    model: EncoderDecoder,
+    encoder_input_tokens: jax.Array,
+    *,
+    beam_size: int,
+    num_steps: int,
+    init_aux: jax.Array,
+    expand: Expand,
+    is_done: Callable[[jax.Array], jax.Array],
+) -> _Beams:
     """Generic beam search: each step scores every beam's candidates and keeps the best N."""
     batch, n = encoder_input_tokens.shape[0], beam_size
     cross_kv = model.cross_key_values(model.encode(encoder_input_tokens))
     rebuild = _rebuilder(model)
     first_beam_only = jnp.where(jnp.arange(n) == 0, 0.0, -jnp.inf)  # all beams start identical
-    init = _Beams(tokens=jnp.full((batch, n, num_steps + 1), PAD_ID, jnp.int32),
-                  scores=jnp.broadcast_to(first_beam_only, (batch, n)).astype(jnp.float32),
-                  aux=init_aux, cache=model.init_cache(batch, n, num_steps),
-                  step=jnp.zeros((), jnp.int32))
+    init = _Beams(
+        tokens=jnp.full((batch, n, num_steps + 1), PAD_ID, jnp.int32),
+        scores=jnp.broadcast_to(first_beam_only, (batch, n)).astype(jnp.float32),
+        aux=init_aux,
+        cache=model.init_cache(batch, n, num_steps),
+        step=jnp.zeros((), jnp.int32),
+    )
 
     def step(beams: _Beams) -> _Beams:
         model = rebuild()
         inputs = jax.lax.dynamic_index_in_dim(beams.tokens, beams.step, axis=2, keepdims=False)
-        logits, cache = model.decode_step(inputs, beams.step, beams.cache, cross_kv,
-                                          encoder_input_tokens)
+        logits, cache = model.decode_step(inputs, beams.step, beams.cache, cross_kv, encoder_input_tokens)
         cand_tokens, cand_logp, cand_aux = expand(jax.nn.log_softmax(logits, axis=-1), beams.aux)
         width = cand_tokens.shape[-1]
         totals = (beams.scores[..., None] + cand_logp).reshape(batch, n * width)
@@ -78,8 +88,7 @@ def _beam_search(model: EncoderDecoder, encoder_input_tokens: jax.Array, *, beam
             return jnp.take_along_axis(flat_x, flat, axis=1)
 
         parent_tokens = jnp.take_along_axis(beams.tokens, parent[..., None], axis=1)
-        tokens = jax.lax.dynamic_update_index_in_dim(parent_tokens, pick(cand_tokens),
-                                                     beams.step + 1, axis=2)
+        tokens = jax.lax.dynamic_update_index_in_dim(parent_tokens, pick(cand_tokens), beams.step + 1, axis=2)
         return _Beams(tokens, scores, pick(cand_aux), model.reorder_cache(cache, parent), beams.step + 1)
 
     return jax.lax.while_loop(lambda b: (b.step < num_steps) & ~is_done(b.aux), step, init)
@@ -96,14 +105,21 @@ def _constrained(graphdef, state, encoder_input_tokens, trie: Trie, beam_size: i
         return tokens, logp, children
 
     batch = encoder_input_tokens.shape[0]
-    beams = _beam_search(model, encoder_input_tokens, beam_size=beam_size, num_steps=trie.depth,
-                         init_aux=jnp.zeros((batch, beam_size), jnp.int32), expand=expand,
-                         is_done=lambda nodes: jnp.zeros((), bool))
+    beams = _beam_search(
+        model,
+        encoder_input_tokens,
+        beam_size=beam_size,
+        num_steps=trie.depth,
+        init_aux=jnp.zeros((batch, beam_size), jnp.int32),
+        expand=expand,
+        is_done=lambda nodes: jnp.zeros((), bool),
+    )
     return trie.node_item[beams.aux[:, :top_k]], beams.scores[:, :top_k]
 
 
-def constrained_beam_search(model: EncoderDecoder, encoder_input_tokens, trie: Trie,
-                            beam_size: int, top_k: int) -> tuple[jax.Array, jax.Array]:
+def constrained_beam_search(
+    model: EncoderDecoder, encoder_input_tokens, trie: Trie, beam_size: int, top_k: int
+) -> tuple[jax.Array, jax.Array]:
     """The top_k distinct catalogue items per input, best first.
 
     Beam search over identifier tokens where each step may only extend a beam along the trie, so
@@ -121,8 +137,7 @@ def constrained_beam_search(model: EncoderDecoder, encoder_input_tokens, trie: T
     if trie.max_token >= model.config.vocab_size:
         raise ValueError(f"the trie holds token ids >= the model's vocab_size {model.config.vocab_size}")
     graphdef, state = nnx.split(model)
-    return _constrained(graphdef, state, jnp.asarray(encoder_input_tokens, jnp.int32), trie,
-                        beam_size, top_k)
+    return _constrained(graphdef, state, jnp.asarray(encoder_input_tokens, jnp.int32), trie, beam_size, top_k)
 
 
 class Samples(NamedTuple):
@@ -158,15 +173,26 @@ def _sample(graphdef, state, encoder_input_tokens, trie, key, num_samples: int, 
         entropy = -jnp.sum(jnp.where(p > 0, p * log_probs, 0.0), axis=-1)
         return (token, nodes, cache), (token, token_logp, entropy)
 
-    init = (jnp.full((batch, k), PAD_ID, jnp.int32), jnp.zeros((batch, k), jnp.int32),
-            model.init_cache(batch, k, length))
+    init = (
+        jnp.full((batch, k), PAD_ID, jnp.int32),
+        jnp.zeros((batch, k), jnp.int32),
+        model.init_cache(batch, k, length),
+    )
     (_, nodes, _), (tokens, token_logp, entropy) = jax.lax.scan(step, init, jnp.arange(length))
     items = jnp.full((batch, k), -1, jnp.int32) if trie is None else trie.node_item[nodes]
     return Samples(items, jnp.moveaxis(tokens, 0, -1), jnp.moveaxis(token_logp, 0, -1), entropy.mean(0))
 
 
-def sample(model: EncoderDecoder, encoder_input_tokens, key: jax.Array, *, num_samples: int,
-           trie: Trie | None = None, length: int | None = None, temperature: float = 1.0) -> Samples:
+def sample(
+    model: EncoderDecoder,
+    encoder_input_tokens,
+    key: jax.Array,
+    *,
+    num_samples: int,
+    trie: Trie | None = None,
+    length: int | None = None,
+    temperature: float = 1.0,
+) -> Samples:
     """K ancestral samples of an identifier per input (independent, with replacement), each token
     drawn with probability proportional to p(token | prefix)^(1/temperature):
       trie given  among the trie's children of the prefix only, so every sample is a catalogue
@@ -183,8 +209,16 @@ def sample(model: EncoderDecoder, encoder_input_tokens, key: jax.Array, *, num_s
     if trie is None and not length:
         raise ValueError("sampling without a trie needs the identifier length")
     graphdef, state = nnx.split(model)
-    return _sample(graphdef, state, jnp.asarray(encoder_input_tokens, jnp.int32), trie, key, num_samples,
-                   trie.depth if trie is not None else length, jnp.float32(temperature))
+    return _sample(
+        graphdef,
+        state,
+        jnp.asarray(encoder_input_tokens, jnp.int32),
+        trie,
+        key,
+        num_samples,
+        trie.depth if trie is not None else length,
+        jnp.float32(temperature),
+    )
 
 
 @functools.partial(jax.jit, static_argnames=("graphdef", "beam_size", "max_length", "eos_id"))
@@ -199,21 +233,29 @@ def _text_beam(graphdef, state, encoder_input_tokens, beam_size: int, max_length
         return tokens, logp, finished[..., None] | (tokens == eos_id)
 
     batch = encoder_input_tokens.shape[0]
-    beams = _beam_search(model, encoder_input_tokens, beam_size=beam_size, num_steps=max_length,
-                         init_aux=jnp.zeros((batch, beam_size), bool), expand=expand,
-                         is_done=jnp.all)
+    beams = _beam_search(
+        model,
+        encoder_input_tokens,
+        beam_size=beam_size,
+        num_steps=max_length,
+        init_aux=jnp.zeros((batch, beam_size), bool),
+        expand=expand,
+        is_done=jnp.all,
+    )
     return beams.tokens[:, :, 1:], beams.scores
 
 
-def beam_search(model: EncoderDecoder, encoder_input_tokens, *, beam_size: int, max_length: int,
-                eos_id: int = EOS_ID) -> tuple[jax.Array, jax.Array]:
+def beam_search(
+    model: EncoderDecoder, encoder_input_tokens, *, beam_size: int, max_length: int, eos_id: int = EOS_ID
+) -> tuple[jax.Array, jax.Array]:
     """Unconstrained text beam search (EOS-terminated, no length penalty).
 
     → (tokens [B, beam, max_length] int32, best first, padded with 0 after EOS;
        scores [B, beam] total log-probabilities)."""
     graphdef, state = nnx.split(model)
-    return _text_beam(graphdef, state, jnp.asarray(encoder_input_tokens, jnp.int32), beam_size,
-                      max_length, eos_id)
+    return _text_beam(
+        graphdef, state, jnp.asarray(encoder_input_tokens, jnp.int32), beam_size, max_length, eos_id
+    )
 
 
 @functools.partial(jax.jit, static_argnames=("graphdef", "max_length", "eos_id"))
@@ -225,8 +267,7 @@ def _greedy(graphdef, state, encoder_input_tokens, max_length: int, eos_id: int)
 
     def step(carry):
         t, tokens, score, finished, cache = carry
-        logits, cache = rebuild().decode_step(tokens[:, t][:, None], t, cache, cross_kv,
-                                          encoder_input_tokens)
+        logits, cache = rebuild().decode_step(tokens[:, t][:, None], t, cache, cross_kv, encoder_input_tokens)
         log_probs = jax.nn.log_softmax(logits[:, 0], axis=-1)
         best = jnp.argmax(log_probs, axis=-1).astype(jnp.int32)
         gain = jnp.take_along_axis(log_probs, best[:, None], axis=-1)[:, 0]
@@ -234,16 +275,20 @@ def _greedy(graphdef, state, encoder_input_tokens, max_length: int, eos_id: int)
         best = jnp.where(finished, PAD_ID, best)
         return t + 1, tokens.at[:, t + 1].set(best), score, finished | (best == eos_id), cache
 
-    init = (jnp.zeros((), jnp.int32), jnp.full((batch, max_length + 1), PAD_ID, jnp.int32),
-            jnp.zeros((batch,), jnp.float32), jnp.zeros((batch,), bool),
-            model.init_cache(batch, 1, max_length))
-    _, tokens, score, _, _ = jax.lax.while_loop(
-        lambda c: (c[0] < max_length) & ~jnp.all(c[3]), step, init)
+    init = (
+        jnp.zeros((), jnp.int32),
+        jnp.full((batch, max_length + 1), PAD_ID, jnp.int32),
+        jnp.zeros((batch,), jnp.float32),
+        jnp.zeros((batch,), bool),
+        model.init_cache(batch, 1, max_length),
+    )
+    _, tokens, score, _, _ = jax.lax.while_loop(lambda c: (c[0] < max_length) & ~jnp.all(c[3]), step, init)
     return tokens[:, 1:], score
 
 
-def greedy_decode(model: EncoderDecoder, encoder_input_tokens, *, max_length: int,
-                  eos_id: int = EOS_ID) -> tuple[jax.Array, jax.Array]:
+def greedy_decode(
+    model: EncoderDecoder, encoder_input_tokens, *, max_length: int, eos_id: int = EOS_ID
+) -> tuple[jax.Array, jax.Array]:
     """Greedy text decoding → (tokens [B, max_length], 0 after EOS; scores [B] log-probabilities)."""
     graphdef, state = nnx.split(model)
     return _greedy(graphdef, state, jnp.asarray(encoder_input_tokens, jnp.int32), max_length, eos_id)
@@ -259,5 +304,5 @@ def decode_memory_bytes(config: ModelConfig, *, encoder_len: int, decode_len: in
         "step_scores_per_user_beam": 3 * config.vocab_size * 4,
         "per_user_beam": per_beam_cache + 3 * config.vocab_size * 4,
         "per_user": encoder_len * config.d_model * b
-                    + 2 * config.num_decoder_layers * encoder_len * heads * b,
+        + 2 * config.num_decoder_layers * encoder_len * heads * b,
     }

@@ -14,6 +14,7 @@ Attention is counted over the full (masked) score matrix — what the hardware c
 packed row S and T are the packed lengths. The embedding lookup, norms, softmax and relative
 position biases are not counted (the usual "model FLOPs" convention).
 """
+
 from __future__ import annotations
 
 from genrec.model.config import ModelConfig
@@ -28,8 +29,13 @@ def num_params(config: ModelConfig) -> int:
     decoder_layer = 2 * attention + mlp + 3 * d
     relpos = c.relative_attention_num_buckets * c.num_heads
     embeddings = c.vocab_size * d * (1 if c.tie_embeddings else 2)
-    return (embeddings + 2 * relpos + 2 * d  # final norms
-            + c.num_encoder_layers * encoder_layer + c.num_decoder_layers * decoder_layer)
+    return (
+        embeddings
+        + 2 * relpos
+        + 2 * d  # final norms
+        + c.num_encoder_layers * encoder_layer
+        + c.num_decoder_layers * decoder_layer
+    )
 
 
 def train_flops_per_example(config: ModelConfig, encoder_len: int, decoder_len: int) -> int:
@@ -38,8 +44,10 @@ def train_flops_per_example(config: ModelConfig, encoder_len: int, decoder_len: 
     d, a, f, n = c.d_model, c.num_heads * c.head_dim, c.mlp_dim, len(c.mlp_activations)
     s, t = encoder_len, decoder_len
     mlp = (n + 1) * d * f
-    matmul_param_tokens = (c.num_encoder_layers * (4 * d * a + mlp) * s
-                           + c.num_decoder_layers * ((6 * d * a + mlp) * t + 2 * d * a * s)
-                           + d * c.vocab_size * t)
+    matmul_param_tokens = (
+        c.num_encoder_layers * (4 * d * a + mlp) * s
+        + c.num_decoder_layers * ((6 * d * a + mlp) * t + 2 * d * a * s)
+        + d * c.vocab_size * t
+    )
     attention = 12 * a * (c.num_encoder_layers * s * s + c.num_decoder_layers * (t * t + t * s))
     return 6 * matmul_param_tokens + attention

@@ -10,6 +10,7 @@ Per-layer inputs and outputs (the decoder's KV cache, its cross-attention keys/v
 layout: a tuple with one entry per layer when unrolled, arrays stacked on axis 0 when scanned.
 `stack_layer_params` / `unstack_layer_params` convert a parameter tree between the two layouts.
 """
+
 from __future__ import annotations
 
 from typing import Any, Callable
@@ -57,8 +58,12 @@ def apply_layers(layers, fn: LayerFn, carry, per_layer=(), *, scanned: bool, rem
     if remat is not None:
         fn = nnx.remat(fn, policy=REMAT_POLICIES[remat])
     if scanned:
-        scan = nnx.scan(fn, in_axes=(0, nnx.Carry, 0), out_axes=(nnx.Carry, 0),
-                        transform_metadata={nnx.PARTITION_NAME: LAYERS_AXIS})
+        scan = nnx.scan(
+            fn,
+            in_axes=(0, nnx.Carry, 0),
+            out_axes=(nnx.Carry, 0),
+            transform_metadata={nnx.PARTITION_NAME: LAYERS_AXIS},
+        )
         return scan(layers, carry, per_layer)
     outputs = []
     for index, layer in enumerate(layers):
@@ -70,8 +75,9 @@ def apply_layers(layers, fn: LayerFn, carry, per_layer=(), *, scanned: bool, rem
 def is_layer_list(node: Any) -> bool:
     """A node holding an unrolled stack: a dict keyed 0..n-1 (ints, or their strings as orbax
     returns them)."""
-    return (isinstance(node, dict) and bool(node)
-            and {str(k) for k in node} == {str(i) for i in range(len(node))})
+    return (
+        isinstance(node, dict) and bool(node) and {str(k) for k in node} == {str(i) for i in range(len(node))}
+    )
 
 
 # Layer trees are parameters or the optimizer statistics that mirror them, except that Adafactor keeps

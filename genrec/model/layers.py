@@ -6,6 +6,7 @@ are created with `eager_sharding=False`, so a model can be built with or without
 come from the annotations (`nnx.get_partition_spec`).
 Parameters are float32; matmuls run in `config.dtype`; attention softmax runs in float32.
 """
+
 from __future__ import annotations
 
 import math
@@ -25,7 +26,7 @@ def matmul(x: jax.Array, kernel: jax.Array, contract: int = 1) -> jax.Array:
     matrix), so the kernel's gradient contracts one axis. With the leading [batch, length] axes kept,
     XLA:CPU transposed the [tokens, mlp] activation gradient into a copy for each weight gradient,
     which made the MLP's backward pass ~2x slower."""
-    lead = x.shape[:x.ndim - contract]
+    lead = x.shape[: x.ndim - contract]
     size = math.prod(kernel.shape[:contract])
     y = x.reshape(-1, size) @ kernel.reshape(size, -1)
     return y.reshape(lead + kernel.shape[contract:])
@@ -37,8 +38,9 @@ def param(rngs: nnx.Rngs, init, shape: tuple[int, ...], axes: tuple[str, ...]) -
 
 
 def fan_in_init(in_axis, out_axis):
-    return nnx.initializers.variance_scaling(1.0, "fan_in", "truncated_normal",
-                                             in_axis=in_axis, out_axis=out_axis)
+    return nnx.initializers.variance_scaling(
+        1.0, "fan_in", "truncated_normal", in_axis=in_axis, out_axis=out_axis
+    )
 
 
 class RMSNorm(nnx.Module):
@@ -59,8 +61,9 @@ class Embed(nnx.Module):
     """Token embedding table [vocab, embed], also the output projection when embeddings are tied."""
 
     def __init__(self, config: ModelConfig, *, rngs: nnx.Rngs):
-        self.embedding = param(rngs, nnx.initializers.normal(1.0), (config.vocab_size, config.d_model),
-                               ("vocab", "embed"))
+        self.embedding = param(
+            rngs, nnx.initializers.normal(1.0), (config.vocab_size, config.d_model), ("vocab", "embed")
+        )
         self.dtype = config.compute_dtype
         self.one_hot = config.embedding_lookup == "one_hot"
 
@@ -75,8 +78,9 @@ class Embed(nnx.Module):
         return matmul(x, self.embedding[...].astype(self.dtype).T)
 
 
-def relative_position_bucket(relative_position: jax.Array, *, bidirectional: bool, num_buckets: int,
-                             max_distance: int) -> jax.Array:
+def relative_position_bucket(
+    relative_position: jax.Array, *, bidirectional: bool, num_buckets: int, max_distance: int
+) -> jax.Array:
     """T5's bucketing of `key_position - query_position`.
 
     Half the buckets are exact distances 0..max_exact-1; the rest grow logarithmically up to
@@ -93,8 +97,9 @@ def relative_position_bucket(relative_position: jax.Array, *, bidirectional: boo
         n = jnp.maximum(n, 0)
     max_exact = num_buckets // 2
     log_ratio = jnp.log(n.astype(jnp.float32) / max_exact + jnp.finfo(jnp.float32).eps)
-    large = max_exact + (log_ratio / math.log(max_distance / max_exact)
-                         * (num_buckets - max_exact)).astype(jnp.int32)
+    large = max_exact + (log_ratio / math.log(max_distance / max_exact) * (num_buckets - max_exact)).astype(
+        jnp.int32
+    )
     large = jnp.minimum(large, num_buckets - 1)
     return bucket + jnp.where(n < max_exact, n, large)
 
@@ -107,14 +112,16 @@ class RelativePositionBias(nnx.Module):
         self.max_distance = config.relative_attention_max_distance
         self.bidirectional = bidirectional
         init = nnx.initializers.variance_scaling(1.0, "fan_avg", "uniform")
-        self.embedding = param(rngs, init, (self.num_buckets, config.num_heads),
-                               ("relpos_buckets", "heads"))
+        self.embedding = param(rngs, init, (self.num_buckets, config.num_heads), ("relpos_buckets", "heads"))
 
     def __call__(self, query_positions: jax.Array, key_positions: jax.Array) -> jax.Array:
         """Positions [B, Q] and [B, K] (B may be 1) → bias [B, heads, Q, K] (float32)."""
         buckets = relative_position_bucket(
-            key_positions[:, None, :] - query_positions[:, :, None], bidirectional=self.bidirectional,
-            num_buckets=self.num_buckets, max_distance=self.max_distance)
+            key_positions[:, None, :] - query_positions[:, :, None],
+            bidirectional=self.bidirectional,
+            num_buckets=self.num_buckets,
+            max_distance=self.max_distance,
+        )
         bias = jnp.take(self.embedding[...], buckets, axis=0)  # [B, Q, K, H]; tiny table, replicated
         return jnp.transpose(bias, (0, 3, 1, 2))
 
@@ -137,7 +144,7 @@ def hashed_bits(seeds: jax.Array, shape: tuple[int, ...]) -> jax.Array:
     full = (1,) + shape[1:]
     index, stride = jnp.zeros(full, jnp.uint32), 1
     for axis in reversed(range(1, len(shape))):
-        index = index + jax.lax.broadcasted_iota(jnp.uint32, full, axis) * jnp.uint32(stride % 2 ** 32)
+        index = index + jax.lax.broadcasted_iota(jnp.uint32, full, axis) * jnp.uint32(stride % 2**32)
         stride *= shape[axis]
     rows = jax.lax.broadcasted_iota(jnp.uint32, (shape[0],) + (1,) * (len(shape) - 1), 0)
     row_mix = _mix32(rows * jnp.uint32(0x9E3779B9) ^ seeds[1])
@@ -169,7 +176,7 @@ class Dropout(nnx.Dropout):
 
     def keep_mask(self, key: jax.Array, shape: tuple[int, ...]) -> tuple[jax.Array, float]:
         """(boolean keep mask of `shape`, keep probability) from the key `key`."""
-        threshold = min(round(self.rate * 2 ** 32), 2 ** 32 - 1)
+        threshold = min(round(self.rate * 2**32), 2**32 - 1)
         if self.rng_impl == "hash":
             bits = hashed_bits(jax.random.bits(key, (2,), jnp.uint32), shape).reshape(shape)
         else:
@@ -177,7 +184,7 @@ class Dropout(nnx.Dropout):
                 words = jax.random.bits(key, (KEY_WORDS[self.rng_impl],), jnp.uint32)
                 key = jax.random.wrap_key_data(words, impl=self.rng_impl)
             bits = jax.random.bits(key, shape, jnp.uint32)
-        return bits >= jnp.uint32(threshold), 1.0 - threshold / 2 ** 32
+        return bits >= jnp.uint32(threshold), 1.0 - threshold / 2**32
 
 
 KEY_WORDS = {"threefry2x32": 2, "rbg": 4, "unsafe_rbg": 4}  # uint32 words of a key's data
@@ -216,8 +223,9 @@ class Attention(nnx.Module):
         """x [B, K, embed] → keys, values [B, K, heads, kv]."""
         return self._project(self.key, x), self._project(self.value, x)
 
-    def attend(self, q: jax.Array, k: jax.Array, v: jax.Array, bias: jax.Array,
-               deterministic: bool = True) -> jax.Array:
+    def attend(
+        self, q: jax.Array, k: jax.Array, v: jax.Array, bias: jax.Array, deterministic: bool = True
+    ) -> jax.Array:
         """q [B, Q, H, Dh], k/v [B, K, H, Dh], bias broadcastable to [B, H, Q, K] → [B, Q, embed]."""
         logits = jnp.einsum("bqhk,bshk->bhqs", q, k, preferred_element_type=jnp.float32)
         weights = jax.nn.softmax(logits * self.scale + bias, axis=-1)
@@ -225,8 +233,9 @@ class Attention(nnx.Module):
         mixed = jnp.einsum("bhqs,bshk->bqhk", weights, v)
         return matmul(mixed, self.out[...].astype(self.dtype), contract=2)
 
-    def __call__(self, x: jax.Array, kv_input: jax.Array, bias: jax.Array,
-                 deterministic: bool = True) -> jax.Array:
+    def __call__(
+        self, x: jax.Array, kv_input: jax.Array, bias: jax.Array, deterministic: bool = True
+    ) -> jax.Array:
         k, v = self.project_key_value(kv_input)
         return self.attend(self.project_query(x), k, v, bias, deterministic)
 
@@ -244,8 +253,9 @@ class Mlp(nnx.Module):
     def __init__(self, config: ModelConfig, *, rngs: nnx.Rngs):
         d, f = config.d_model, config.mlp_dim
         self.activations = config.mlp_activations
-        self.wi = nnx.List([param(rngs, fan_in_init(0, 1), (d, f), ("embed", "mlp"))
-                            for _ in self.activations])
+        self.wi = nnx.List(
+            [param(rngs, fan_in_init(0, 1), (d, f), ("embed", "mlp")) for _ in self.activations]
+        )
         self.wo = param(rngs, fan_in_init(0, 1), (f, d), ("mlp", "embed"))
         self.dropout = Dropout(config, rngs=rngs)
         self.dtype = config.compute_dtype
@@ -263,8 +273,7 @@ class Dense(nnx.Module):
     """Untied output projection [embed, vocab]."""
 
     def __init__(self, config: ModelConfig, *, rngs: nnx.Rngs):
-        self.kernel = param(rngs, fan_in_init(0, 1), (config.d_model, config.vocab_size),
-                            ("embed", "vocab"))
+        self.kernel = param(rngs, fan_in_init(0, 1), (config.d_model, config.vocab_size), ("embed", "vocab"))
         self.dtype = config.compute_dtype
 
     def __call__(self, x: jax.Array) -> jax.Array:

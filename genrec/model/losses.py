@@ -1,12 +1,14 @@
 """Token cross-entropy with T5's z-loss (keeps log Z near 0 so bf16 logits stay well scaled)."""
+
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
 
 
-def cross_entropy_with_z_loss(logits: jax.Array, targets: jax.Array, weights: jax.Array,
-                              z_loss: float = 0.0) -> tuple[jax.Array, jax.Array, jax.Array]:
+def cross_entropy_with_z_loss(
+    logits: jax.Array, targets: jax.Array, weights: jax.Array, z_loss: float = 0.0
+) -> tuple[jax.Array, jax.Array, jax.Array]:
     """Weighted sums over all tokens (divide by `weight_sum` for a mean).
 
     Per token: loss = logsumexp(logits) - logits[target] + z_loss * logsumexp(logits)**2.

@@ -14,6 +14,7 @@ Decoding (genrec/model/decoding.py) uses `encode`, `cross_key_values`, `init_cac
 and `reorder_cache`; the KV cache holds explicit (keys, values) arrays: a pair per decoder layer
 when unrolled, one pair stacked over layers when scanned.
 """
+
 from __future__ import annotations
 
 import math
@@ -24,15 +25,23 @@ from flax import nnx
 
 from genrec.model import layer_stack
 from genrec.model.config import ModelConfig
-from genrec.model.layers import (Attention, Dense, Dropout, Embed, Mlp, RelativePositionBias, RMSNorm,
-                                 mask_to_bias, token_index)
+from genrec.model.layers import (
+    Attention,
+    Dense,
+    Dropout,
+    Embed,
+    Mlp,
+    RelativePositionBias,
+    RMSNorm,
+    mask_to_bias,
+    token_index,
+)
 
 # Unrolled: per decoder layer (keys, values); scanned: (keys, values) stacked on a leading layer axis.
 KVCache = tuple
 
 
 class EncoderLayer(nnx.Module):
-
     def __init__(self, config: ModelConfig, *, rngs: nnx.Rngs):
         self.attention_norm = RMSNorm(config, rngs=rngs)
         self.attention = Attention(config, rngs=rngs)
@@ -48,7 +57,6 @@ class EncoderLayer(nnx.Module):
 
 
 class DecoderLayer(nnx.Module):
-
     def __init__(self, config: ModelConfig, *, rngs: nnx.Rngs):
         self.self_attention_norm = RMSNorm(config, rngs=rngs)
         self.self_attention = Attention(config, rngs=rngs)
@@ -58,8 +66,7 @@ class DecoderLayer(nnx.Module):
         self.mlp = Mlp(config, rngs=rngs)
         self.dropout = Dropout(config, rngs=rngs)
 
-    def __call__(self, x, cross_kv, self_bias, cross_bias, deterministic=True, cache=None,
-                 cache_index=None):
+    def __call__(self, x, cross_kv, self_bias, cross_bias, deterministic=True, cache=None, cache_index=None):
         """Full sequence: x [B, T, D]. Cached step: x [B, N, D] holds one new token per beam, `cache`
         is (keys, values) [B*N, max_len, H, Dh] and the new token sits at `cache_index`."""
         h = self.self_attention_norm(x)
@@ -70,8 +77,9 @@ class DecoderLayer(nnx.Module):
             keys = jax.lax.dynamic_update_slice_in_dim(cache[0], keys, cache_index, axis=1)
             values = jax.lax.dynamic_update_slice_in_dim(cache[1], values, cache_index, axis=1)
             cache = (keys, values)
-        h = self.self_attention.attend(self.self_attention.project_query(h), keys, values, self_bias,
-                                       deterministic).reshape(x.shape)
+        h = self.self_attention.attend(
+            self.self_attention.project_query(h), keys, values, self_bias, deterministic
+        ).reshape(x.shape)
         x = x + self.dropout(h, deterministic=deterministic)
         # Cross-attention: the beams of a user are its query positions against the shared encoding.
         q = self.cross_attention.project_query(self.cross_attention_norm(x))
@@ -97,43 +105,61 @@ class EncoderDecoder(nnx.Module):
         self.embed = Embed(config, rngs=rngs)
         self.dropout = Dropout(config, rngs=rngs)
         self.encoder_relpos = RelativePositionBias(config, bidirectional=True, rngs=rngs)
-        self.encoder_layers = layer_stack.make_layers(lambda r: EncoderLayer(config, rngs=r),
-                                                      config.num_encoder_layers, config.scan_layers, rngs)
+        self.encoder_layers = layer_stack.make_layers(
+            lambda r: EncoderLayer(config, rngs=r), config.num_encoder_layers, config.scan_layers, rngs
+        )
         self.encoder_norm = RMSNorm(config, rngs=rngs)
         self.decoder_relpos = RelativePositionBias(config, bidirectional=False, rngs=rngs)
-        self.decoder_layers = layer_stack.make_layers(lambda r: DecoderLayer(config, rngs=r),
-                                                      config.num_decoder_layers, config.scan_layers, rngs)
+        self.decoder_layers = layer_stack.make_layers(
+            lambda r: DecoderLayer(config, rngs=r), config.num_decoder_layers, config.scan_layers, rngs
+        )
         self.decoder_norm = RMSNorm(config, rngs=rngs)
         self.output = None if config.tie_embeddings else Dense(config, rngs=rngs)
 
     def _run(self, layers, fn, carry, per_layer=(), train=True):
         """The layers in order (layer_stack.apply_layers); `train` paths honour ModelConfig.remat."""
         c = self.config
-        return layer_stack.apply_layers(layers, fn, carry, per_layer, scanned=c.scan_layers,
-                                        remat=c.remat_policy if c.remat and train else None)
+        return layer_stack.apply_layers(
+            layers,
+            fn,
+            carry,
+            per_layer,
+            scanned=c.scan_layers,
+            remat=c.remat_policy if c.remat and train else None,
+        )
 
-    def encode(self, encoder_input_tokens, *, encoder_segment_ids=None, encoder_positions=None,
-               deterministic=True) -> jax.Array:
+    def encode(
+        self, encoder_input_tokens, *, encoder_segment_ids=None, encoder_positions=None, deterministic=True
+    ) -> jax.Array:
         """Tokens [B, S] (0 = padding) → encoding [B, S, d_model]."""
         valid = encoder_input_tokens > 0
         index = token_index(encoder_input_tokens.shape[1])
         bias = self.encoder_relpos(index, index) + mask_to_bias(
-            _pair_mask(valid, valid, encoder_segment_ids, encoder_segment_ids))
+            _pair_mask(valid, valid, encoder_segment_ids, encoder_segment_ids)
+        )
         x = self.dropout(self.embed(encoder_input_tokens), deterministic=deterministic)
-        x, _ = self._run(self.encoder_layers,
-                         lambda layer, x, _: (layer(x, bias, deterministic=deterministic), None), x)
+        x, _ = self._run(
+            self.encoder_layers, lambda layer, x, _: (layer(x, bias, deterministic=deterministic), None), x
+        )
         return self.dropout(self.encoder_norm(x), deterministic=deterministic)
 
-    def decode(self, encoded, encoder_input_tokens, decoder_input_tokens, *,
-               encoder_segment_ids=None, decoder_segment_ids=None, decoder_positions=None,
-               deterministic=True) -> jax.Array:
+    def decode(
+        self,
+        encoded,
+        encoder_input_tokens,
+        decoder_input_tokens,
+        *,
+        encoder_segment_ids=None,
+        decoder_segment_ids=None,
+        decoder_positions=None,
+        deterministic=True,
+    ) -> jax.Array:
         """Teacher-forced decoder over a whole target sequence → float32 logits [B, T, vocab]."""
         batch, length = decoder_input_tokens.shape
         causal = jnp.tril(jnp.ones((length, length), bool))[None]
         all_valid = jnp.ones((batch, length), bool)
         self_mask = causal & _pair_mask(all_valid, all_valid, decoder_segment_ids, decoder_segment_ids)
-        cross_mask = _pair_mask(all_valid, encoder_input_tokens > 0, decoder_segment_ids,
-                                encoder_segment_ids)
+        cross_mask = _pair_mask(all_valid, encoder_input_tokens > 0, decoder_segment_ids, encoder_segment_ids)
         index = token_index(length)
         self_bias = self.decoder_relpos(index, index) + mask_to_bias(self_mask)
         cross_bias = mask_to_bias(cross_mask)
@@ -146,15 +172,32 @@ class EncoderDecoder(nnx.Module):
         x, _ = self._run(self.decoder_layers, layer_fn, x)
         return self._logits(self.dropout(self.decoder_norm(x), deterministic=deterministic))
 
-    def __call__(self, encoder_input_tokens, decoder_input_tokens, *, encoder_segment_ids=None,
-                 decoder_segment_ids=None, encoder_positions=None, decoder_positions=None,
-                 deterministic=True) -> jax.Array:
-        encoded = self.encode(encoder_input_tokens, encoder_segment_ids=encoder_segment_ids,
-                              encoder_positions=encoder_positions, deterministic=deterministic)
-        return self.decode(encoded, encoder_input_tokens, decoder_input_tokens,
-                           encoder_segment_ids=encoder_segment_ids,
-                           decoder_segment_ids=decoder_segment_ids,
-                           decoder_positions=decoder_positions, deterministic=deterministic)
+    def __call__(
+        self,
+        encoder_input_tokens,
+        decoder_input_tokens,
+        *,
+        encoder_segment_ids=None,
+        decoder_segment_ids=None,
+        encoder_positions=None,
+        decoder_positions=None,
+        deterministic=True,
+    ) -> jax.Array:
+        encoded = self.encode(
+            encoder_input_tokens,
+            encoder_segment_ids=encoder_segment_ids,
+            encoder_positions=encoder_positions,
+            deterministic=deterministic,
+        )
+        return self.decode(
+            encoded,
+            encoder_input_tokens,
+            decoder_input_tokens,
+            encoder_segment_ids=encoder_segment_ids,
+            decoder_segment_ids=decoder_segment_ids,
+            decoder_positions=decoder_positions,
+            deterministic=deterministic,
+        )
 
     def _logits(self, x: jax.Array) -> jax.Array:
         if self.output is None:  # tied: T5 rescales by 1/sqrt(d_model)
@@ -168,6 +211,7 @@ class EncoderDecoder(nnx.Module):
     def cross_key_values(self, encoded: jax.Array) -> KVCache:
         """Each decoder layer's cross-attention keys/values [B, S, H, Dh], computed once per user
         and shared by all of that user's beams (per layer, or stacked over layers when scanned)."""
+
         def layer_fn(layer, carry, _):
             return carry, layer.cross_attention.project_key_value(encoded)
 
@@ -186,29 +230,40 @@ class EncoderDecoder(nnx.Module):
 
     def reorder_cache(self, cache: KVCache, parent: jax.Array) -> KVCache:
         """Each user's beams take the cache of their parent beam: parent [B, N] beam indices."""
+
         def reorder(x):  # x [B, N, ...]
             return jnp.take_along_axis(x, parent.reshape(parent.shape + (1,) * (x.ndim - 2)), axis=1)
 
         return jax.tree.map(jax.vmap(reorder) if self.config.scan_layers else reorder, cache)
 
-    def decode_step(self, tokens: jax.Array, index: jax.Array, cache: KVCache, cross_kv: KVCache,
-                    encoder_input_tokens: jax.Array) -> tuple[jax.Array, KVCache]:
+    def decode_step(
+        self,
+        tokens: jax.Array,
+        index: jax.Array,
+        cache: KVCache,
+        cross_kv: KVCache,
+        encoder_input_tokens: jax.Array,
+    ) -> tuple[jax.Array, KVCache]:
         """One decoder step for every beam: tokens [B, N] at position `index` (a scalar) →
         float32 logits [B, N, vocab] and the cache with this position's keys/values written."""
         keys_shape = (cache[0] if self.config.scan_layers else cache[0][0]).shape[-5:]
         batch, beams, max_length = keys_shape[:3]
         key_positions = jnp.arange(max_length, dtype=jnp.int32)[None]
-        self_bias = (self.decoder_relpos(jnp.reshape(index, (1, 1)).astype(jnp.int32), key_positions)
-                     + mask_to_bias(key_positions[:, None, :] <= index))
+        self_bias = self.decoder_relpos(
+            jnp.reshape(index, (1, 1)).astype(jnp.int32), key_positions
+        ) + mask_to_bias(key_positions[:, None, :] <= index)
         cross_bias = mask_to_bias((encoder_input_tokens > 0)[:, None, :])
 
         def layer_fn(layer, x, inputs):
             (keys, values), kv = inputs
-            flat = (keys.reshape((batch * beams,) + keys.shape[2:]),
-                    values.reshape((batch * beams,) + values.shape[2:]))
+            flat = (
+                keys.reshape((batch * beams,) + keys.shape[2:]),
+                values.reshape((batch * beams,) + values.shape[2:]),
+            )
             x, (keys, values) = layer(x, kv, self_bias, cross_bias, cache=flat, cache_index=index)
             return x, (keys.reshape(keys_shape), values.reshape(keys_shape))
 
-        x, new_cache = self._run(self.decoder_layers, layer_fn, self.embed(tokens), (cache, cross_kv),
-                                 train=False)
+        x, new_cache = self._run(
+            self.decoder_layers, layer_fn, self.embed(tokens), (cache, cross_kv), train=False
+        )
         return self._logits(self.decoder_norm(x)), new_cache

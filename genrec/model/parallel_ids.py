@@ -19,6 +19,7 @@ Batches (genrec/tasks/item_sequences.py): `decoder_input_codes` / `decoder_targe
 (item i = i + 1, 0 = padding; input 0 at a segment start is the begin-of-sequence position),
 `decoder_loss_weights`, and with packing `decoder_segment_ids` / `decoder_positions`.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -34,8 +35,17 @@ from flax import nnx
 from genrec.model import catalogue_softmax, layer_stack
 from genrec.model import config as config_lib
 from genrec.model.config import ModelConfig
-from genrec.model.layers import (NEG_INF, Dropout, RelativePositionBias, RMSNorm, fan_in_init,
-                                 mask_to_bias, matmul, param, token_index)
+from genrec.model.layers import (
+    NEG_INF,
+    Dropout,
+    RelativePositionBias,
+    RMSNorm,
+    fan_in_init,
+    mask_to_bias,
+    matmul,
+    param,
+    token_index,
+)
 from genrec.model.network import EncoderLayer, _pair_mask
 from genrec.runtime.state import CONSTANTS
 
@@ -108,21 +118,34 @@ class ParallelIdConfig:
         if self.head == "cosine" and not self.temperature > 0:
             raise ValueError(f"ParallelIdConfig.temperature={self.temperature}; must be > 0")
         if self.catalogue_loss_weight > 0 and (self.head == "cosine" or self.digit_blocks):
-            raise ValueError("ParallelIdConfig.catalogue_loss_weight needs a linear head: head 'tied' or "
-                             "'untied' without digit_blocks")
+            raise ValueError(
+                "ParallelIdConfig.catalogue_loss_weight needs a linear head: head 'tied' or "
+                "'untied' without digit_blocks"
+            )
         if self.catalogue_softmax not in CATALOGUE_SOFTMAXES:
-            raise ValueError(f"ParallelIdConfig.catalogue_softmax={self.catalogue_softmax!r}; expected "
-                             f"one of {CATALOGUE_SOFTMAXES}")
+            raise ValueError(
+                f"ParallelIdConfig.catalogue_softmax={self.catalogue_softmax!r}; expected "
+                f"one of {CATALOGUE_SOFTMAXES}"
+            )
         if self.catalogue_sampler not in catalogue_softmax.SAMPLERS:
-            raise ValueError(f"ParallelIdConfig.catalogue_sampler={self.catalogue_sampler!r}; expected "
-                             f"one of {catalogue_softmax.SAMPLERS}")
+            raise ValueError(
+                f"ParallelIdConfig.catalogue_sampler={self.catalogue_sampler!r}; expected "
+                f"one of {catalogue_softmax.SAMPLERS}"
+            )
         if self.catalogue_chunk < 1 or self.catalogue_negatives < 0:
-            raise ValueError(f"ParallelIdConfig.catalogue_chunk={self.catalogue_chunk} must be >= 1 and "
-                             f"catalogue_negatives={self.catalogue_negatives} >= 0")
-        if (self.catalogue_softmax == "sampled" and not self.catalogue_negatives
-                and not self.catalogue_in_batch_negatives):
-            raise ValueError("ParallelIdConfig.catalogue_softmax='sampled' needs catalogue_negatives > 0 or "
-                             "catalogue_in_batch_negatives")
+            raise ValueError(
+                f"ParallelIdConfig.catalogue_chunk={self.catalogue_chunk} must be >= 1 and "
+                f"catalogue_negatives={self.catalogue_negatives} >= 0"
+            )
+        if (
+            self.catalogue_softmax == "sampled"
+            and not self.catalogue_negatives
+            and not self.catalogue_in_batch_negatives
+        ):
+            raise ValueError(
+                "ParallelIdConfig.catalogue_softmax='sampled' needs catalogue_negatives > 0 or "
+                "catalogue_in_batch_negatives"
+            )
         if self.catalogue_exclude_history and not self.catalogue_loss_weight > 0:
             raise ValueError("ParallelIdConfig.catalogue_exclude_history needs catalogue_loss_weight > 0")
         if self.item_input_embedding and self.num_items <= 0:
@@ -139,13 +162,21 @@ class ParallelIdConfig:
 
     def layer_config(self) -> ModelConfig:
         """The T5 block settings (genrec/model/layers.py) this model's layers are built from."""
-        return ModelConfig(vocab_size=self.codebook_size, d_model=self.d_model, num_heads=self.num_heads,
-                           head_dim=self.head_dim, mlp_dim=self.mlp_dim, num_encoder_layers=self.num_layers,
-                           num_decoder_layers=1, dropout_rate=self.dropout_rate,
-                           mlp_activations=self.mlp_activations, dtype=self.dtype,
-                           relative_attention_num_buckets=self.relative_attention_num_buckets,
-                           relative_attention_max_distance=self.relative_attention_max_distance,
-                           dropout_rng_impl=self.dropout_rng_impl)
+        return ModelConfig(
+            vocab_size=self.codebook_size,
+            d_model=self.d_model,
+            num_heads=self.num_heads,
+            head_dim=self.head_dim,
+            mlp_dim=self.mlp_dim,
+            num_encoder_layers=self.num_layers,
+            num_decoder_layers=1,
+            dropout_rate=self.dropout_rate,
+            mlp_activations=self.mlp_activations,
+            dtype=self.dtype,
+            relative_attention_num_buckets=self.relative_attention_num_buckets,
+            relative_attention_max_distance=self.relative_attention_max_distance,
+            dropout_rng_impl=self.dropout_rng_impl,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -176,22 +207,36 @@ class ParallelIdDecoder(nnx.Module):
         m, k, d = config.num_digits, config.codebook_size, config.d_model
         self.codes = param(rngs, nnx.initializers.normal(1.0), (m, k, d), ("digits", "vocab", "embed"))
         self.bos = param(rngs, nnx.initializers.normal(1.0), (d,), ("embed",))
-        self.items = (param(rngs, nnx.initializers.normal(1.0), (config.num_items, d), ("vocab", "embed"))
-                      if config.item_input_embedding else None)
+        self.items = (
+            param(rngs, nnx.initializers.normal(1.0), (config.num_items, d), ("vocab", "embed"))
+            if config.item_input_embedding
+            else None
+        )
         self.input_norm = RMSNorm(layer_config, rngs=rngs) if config.input_norm else None
         self.relpos = RelativePositionBias(layer_config, bidirectional=False, rngs=rngs)
-        self.layers = layer_stack.make_layers(lambda r: EncoderLayer(layer_config, rngs=r),
-                                              config.num_layers, False, rngs)
+        self.layers = layer_stack.make_layers(
+            lambda r: EncoderLayer(layer_config, rngs=r), config.num_layers, False, rngs
+        )
         self.norm = RMSNorm(layer_config, rngs=rngs)
         self.dropout = Dropout(layer_config, rngs=rngs)
         tied = config.head != "untied"
-        self.project = param(rngs, fan_in_init(0, (1, 2)), (d, m, d), ("embed", "digits", "mlp")) if tied else None
-        self.out = None if tied else param(rngs, fan_in_init(0, (1, 2)), (d, m, k), ("embed", "digits", "vocab"))
-        self.blocks = (param(rngs, nnx.initializers.zeros, (m, d, d), ("digits", "embed", "mlp"))
-                       if config.digit_blocks else None)
+        self.project = (
+            param(rngs, fan_in_init(0, (1, 2)), (d, m, d), ("embed", "digits", "mlp")) if tied else None
+        )
+        self.out = (
+            None if tied else param(rngs, fan_in_init(0, (1, 2)), (d, m, k), ("embed", "digits", "vocab"))
+        )
+        self.blocks = (
+            param(rngs, nnx.initializers.zeros, (m, d, d), ("digits", "embed", "mlp"))
+            if config.digit_blocks
+            else None
+        )
         self.dtype = layer_config.compute_dtype
-        self.catalogue = (_Catalogue(item_codes, item_popularity)
-                          if item_codes is not None and config.catalogue_loss_weight > 0 else None)
+        self.catalogue = (
+            _Catalogue(item_codes, item_popularity)
+            if item_codes is not None and config.catalogue_loss_weight > 0
+            else None
+        )
         # the sampled softmax's negatives: a stream of its own (only then, so other models' dropout
         # streams and hence their training runs stay exactly as they were)
         sampled = config.catalogue_loss_weight > 0 and config.catalogue_softmax == "sampled"
@@ -218,12 +263,16 @@ class ParallelIdDecoder(nnx.Module):
         valid = segment_ids > 0
         causal = jnp.tril(jnp.ones((length, length), bool))[None]
         index = token_index(length)
-        bias = self.relpos(index, index) + mask_to_bias(causal & _pair_mask(valid, valid, segment_ids,
-                                                                             segment_ids))
+        bias = self.relpos(index, index) + mask_to_bias(
+            causal & _pair_mask(valid, valid, segment_ids, segment_ids)
+        )
         x = self.dropout(self.embed(codes, tokens), deterministic=deterministic)
         x, _ = layer_stack.apply_layers(
-            self.layers, lambda layer, x, _: (layer(x, bias, deterministic=deterministic), None), x,
-            scanned=False)
+            self.layers,
+            lambda layer, x, _: (layer(x, bias, deterministic=deterministic), None),
+            x,
+            scanned=False,
+        )
         return self.dropout(self.norm(x), deterministic=deterministic)
 
     def output_table(self) -> jax.Array:
@@ -254,8 +303,11 @@ class ParallelIdDecoder(nnx.Module):
         logits = logits.astype(jnp.float32)
         if c.head == "cosine":  # divide by |P_m h|: one [d, M*d] matmul, half the cost of the logits
             project = self.project[...].astype(self.dtype)
-            projected = (matmul(states, project) if self.blocks is None
-                         else jnp.einsum("...md,dme->...me", states, project)).astype(jnp.float32)
+            projected = (
+                matmul(states, project)
+                if self.blocks is None
+                else jnp.einsum("...md,dme->...me", states, project)
+            ).astype(jnp.float32)
             logits = logits * jax.lax.rsqrt(jnp.sum(projected * projected, axis=-1, keepdims=True) + 1e-12)
         valid = jnp.arange(c.codebook_size)[None, :] < jnp.asarray(c.level_sizes)[:, None]  # [M, K]
         return logits + jnp.where(valid, 0.0, NEG_INF)
@@ -272,8 +324,9 @@ class ParallelIdDecoder(nnx.Module):
         history = (tokens, segment_ids) if self.config.catalogue_exclude_history else None
         return logits, self.catalogue_nll(h, batch["decoder_target_tokens"], history, catalogue)
 
-    def catalogue_nll(self, h: jax.Array, target_tokens: jax.Array, history=None,
-                      catalogue=None) -> jax.Array:
+    def catalogue_nll(
+        self, h: jax.Array, target_tokens: jax.Array, history=None, catalogue=None
+    ) -> jax.Array:
         """-log softmax over the catalogue of the target's digit-sum score; target tokens are item + 1
         (padding 0 gives a finite, unweighted value). Per-digit normalisers are constant over items
         and cancel, so the digit sum of raw logits is used: h . e_n, e_n = Σ_m table[:, m, codes[n, m]].
@@ -286,13 +339,20 @@ class ParallelIdDecoder(nnx.Module):
         targets = target_tokens - 1  # padding: -1
         exclude = None if history is None else catalogue_softmax.history_columns(*history, target_tokens)
         if c.catalogue_softmax == "full":
-            return catalogue_softmax.catalogue_nll(h, table, catalogue, targets, exclude,
-                                                   chunk=c.catalogue_chunk)
+            return catalogue_softmax.catalogue_nll(
+                h, table, catalogue, targets, exclude, chunk=c.catalogue_chunk
+            )
         items, log_count = catalogue_softmax.candidates(
-            self.negatives(), catalogue, targets, num=c.catalogue_negatives, sampler=c.catalogue_sampler,
-            in_batch=c.catalogue_in_batch_negatives)
-        return catalogue_softmax.sampled_nll(h, table, jnp.asarray(catalogue.codes), targets, items,
-                                             log_count, exclude)
+            self.negatives(),
+            catalogue,
+            targets,
+            num=c.catalogue_negatives,
+            sampler=c.catalogue_sampler,
+            in_batch=c.catalogue_in_batch_negatives,
+        )
+        return catalogue_softmax.sampled_nll(
+            h, table, jnp.asarray(catalogue.codes), targets, items, log_count, exclude
+        )
 
     # --- ranking ----------------------------------------------------------------------------------
 
@@ -314,8 +374,12 @@ def history_items_mask(tokens: jax.Array, segment_ids, target_tokens: jax.Array,
     b, t = tokens.shape
     if segment_ids is None:
         segment_ids = jnp.ones_like(tokens)
-    seen = (jnp.tril(jnp.ones((t, t), bool))[None] & (segment_ids[:, :, None] == segment_ids[:, None, :])
-            & (tokens[:, None, :] > 0) & (tokens[:, None, :] != target_tokens[:, :, None]))  # [B, T, T]
+    seen = (
+        jnp.tril(jnp.ones((t, t), bool))[None]
+        & (segment_ids[:, :, None] == segment_ids[:, None, :])
+        & (tokens[:, None, :] > 0)
+        & (tokens[:, None, :] != target_tokens[:, :, None])
+    )  # [B, T, T]
     column = jnp.where(seen, tokens[:, None, :] - 1, num_items)  # num_items: a spare column
     rows = jnp.arange(b)[:, None, None], jnp.arange(t)[None, :, None]
     return jnp.zeros((b, t, num_items + 1), bool).at[rows[0], rows[1], column].set(True)[..., :num_items]
@@ -339,20 +403,29 @@ class _Catalogue:
         return self._hash
 
     def __eq__(self, other):
-        return (isinstance(other, _Catalogue) and np.array_equal(self.codes, other.codes)
-                and (self.popularity is None) == (other.popularity is None)
-                and (self.popularity is None or np.array_equal(self.popularity, other.popularity)))
+        return (
+            isinstance(other, _Catalogue)
+            and np.array_equal(self.codes, other.codes)
+            and (self.popularity is None) == (other.popularity is None)
+            and (self.popularity is None or np.array_equal(self.popularity, other.popularity))
+        )
 
 
-def training_catalogue(item_codes, config: ParallelIdConfig, mesh: jax.sharding.Mesh,
-                       item_popularity=None) -> catalogue_softmax.Catalogue:
+def training_catalogue(
+    item_codes, config: ParallelIdConfig, mesh: jax.sharding.Mesh, item_popularity=None
+) -> catalogue_softmax.Catalogue:
     """The catalogue input of training (`trainer.train_loop(constants={'catalogue': ...})`): the code
     table padded to the config's chunk and split over the mesh's 'items' axes for the full softmax;
     whole on every device for the sampled one (it gathers its candidates' rows); with the item
     popularity (training-target counts) the sampled softmax's in-batch / popularity negatives need."""
     full = config.catalogue_softmax == "full"
-    return catalogue_softmax.make_catalogue(item_codes, mesh=mesh, popularity=item_popularity, split=full,
-                                            chunk=config.catalogue_chunk if full else 1)
+    return catalogue_softmax.make_catalogue(
+        item_codes,
+        mesh=mesh,
+        popularity=item_popularity,
+        split=full,
+        chunk=config.catalogue_chunk if full else 1,
+    )
 
 
 def _unit(x: jax.Array) -> jax.Array:
@@ -381,11 +454,17 @@ def num_params(config: ParallelIdConfig) -> int:
     d, a, f, n = lc.d_model, lc.num_heads * lc.head_dim, lc.mlp_dim, len(lc.mlp_activations)
     layer = 4 * d * a + (n + 1) * d * f + 2 * d
     m, k = config.num_digits, config.codebook_size
-    return (m * k * d + d + (config.num_items * d if config.item_input_embedding else 0)
-            + (d if config.input_norm else 0)
-            + lc.relative_attention_num_buckets * lc.num_heads + config.num_layers * layer + d
-            + (d * m * k if config.head == "untied" else d * m * d)
-            + (m * d * d if config.digit_blocks else 0))
+    return (
+        m * k * d
+        + d
+        + (config.num_items * d if config.item_input_embedding else 0)
+        + (d if config.input_norm else 0)
+        + lc.relative_attention_num_buckets * lc.num_heads
+        + config.num_layers * layer
+        + d
+        + (d * m * k if config.head == "untied" else d * m * d)
+        + (m * d * d if config.digit_blocks else 0)
+    )
 
 
 def forward_flops(config: ParallelIdConfig, length: int, head_positions: int | None = None) -> int:
@@ -422,5 +501,7 @@ def top_digit_tuples(log_probs: jax.Array, k: int) -> tuple[jax.Array, jax.Array
         width = min(k, cand.shape[1] * cand.shape[2])
         scores, flat = jax.lax.top_k(cand.reshape(b, -1), width)
         parent, code = flat // cand.shape[2], (flat % cand.shape[2]).astype(jnp.int32)
-        tuples = jnp.concatenate([jnp.take_along_axis(tuples, parent[..., None], axis=1), code[..., None]], axis=-1)
+        tuples = jnp.concatenate(
+            [jnp.take_along_axis(tuples, parent[..., None], axis=1), code[..., None]], axis=-1
+        )
     return tuples, scores

@@ -10,6 +10,7 @@ token prefix, so every node's children are a contiguous id range. Three int32 ar
 Memory is 12 bytes per node (at most 1 + L × num_items nodes), independent of the vocabulary.
 A decoding step gathers, per beam, the `width` (= max children of any node) child slots of its node.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -52,18 +53,24 @@ class Trie:
         catalogues share array shapes (one compilation of the decoder for all of them)."""
         extra = num_nodes - self.num_nodes
         if extra < 0 or width < self.width:
-            raise ValueError(f"cannot pad a trie of {self.num_nodes} nodes, width {self.width} "
-                             f"to {num_nodes} nodes, width {width}")
+            raise ValueError(
+                f"cannot pad a trie of {self.num_nodes} nodes, width {self.width} "
+                f"to {num_nodes} nodes, width {width}"
+            )
         end = self.child_start[-1:]
-        return Trie(child_start=jnp.concatenate([self.child_start, jnp.repeat(end, extra)]),
-                    node_token=jnp.pad(self.node_token, (0, extra), constant_values=-1),
-                    node_item=jnp.pad(self.node_item, (0, extra), constant_values=-1),
-                    depth=self.depth, width=width)
+        return Trie(
+            child_start=jnp.concatenate([self.child_start, jnp.repeat(end, extra)]),
+            node_token=jnp.pad(self.node_token, (0, extra), constant_values=-1),
+            node_item=jnp.pad(self.node_item, (0, extra), constant_values=-1),
+            depth=self.depth,
+            width=width,
+        )
 
     @property
     def nbytes(self) -> int:
-        return sum(int(a.size) * a.dtype.itemsize for a in (self.child_start, self.node_token,
-                                                             self.node_item))
+        return sum(
+            int(a.size) * a.dtype.itemsize for a in (self.child_start, self.node_token, self.node_item)
+        )
 
 
 def build_trie(item_token_ids: np.ndarray) -> Trie:
@@ -79,8 +86,7 @@ def build_trie(item_token_ids: np.ndarray) -> Trie:
     same_as_previous = np.all(sorted_ids[1:] == sorted_ids[:-1], axis=1)
     if same_as_previous.any():
         i = int(np.argmax(same_as_previous))
-        raise ValueError(f"items {order[i]} and {order[i + 1]} share the identifier "
-                         f"{sorted_ids[i].tolist()}")
+        raise ValueError(f"items {order[i]} and {order[i + 1]} share the identifier {sorted_ids[i].tolist()}")
     # node_of[d][r]: node id of sorted row r's prefix of length d.
     node_of = [np.zeros(num_items, np.int64)]
     tokens, parents, next_id = [np.array([-1])], [], 1
@@ -97,6 +103,10 @@ def build_trie(item_token_ids: np.ndarray) -> Trie:
     child_start = np.concatenate([[1], 1 + np.cumsum(counts)]).astype(np.int32)
     node_item = np.full(num_nodes, -1, np.int32)
     node_item[node_of[length]] = order
-    return Trie(child_start=jnp.asarray(child_start),
-                node_token=jnp.asarray(np.concatenate(tokens).astype(np.int32)),
-                node_item=jnp.asarray(node_item), depth=length, width=int(counts.max()))
+    return Trie(
+        child_start=jnp.asarray(child_start),
+        node_token=jnp.asarray(np.concatenate(tokens).astype(np.int32)),
+        node_item=jnp.asarray(node_item),
+        depth=length,
+        width=int(counts.max()),
+    )

@@ -9,6 +9,7 @@ one before it is used. A readable checkpoint of a different model or optimizer (
 names or shapes: a changed size, layer layout or optimizer) stops the run with an error that lists
 the differences; it is neither used nor set aside.
 """
+
 from __future__ import annotations
 
 import logging
@@ -32,7 +33,9 @@ class CheckpointMismatchError(ValueError):
 
 
 def _restore_args(abstract):
-    return ocp.args.PyTreeRestore(abstract, restore_args=ocp.checkpoint_utils.construct_restore_args(abstract))
+    return ocp.args.PyTreeRestore(
+        abstract, restore_args=ocp.checkpoint_utils.construct_restore_args(abstract)
+    )
 
 
 class Checkpointer:
@@ -41,8 +44,11 @@ class Checkpointer:
     def __init__(self, directory: str, *, save_every: int = 1000, keep: int = 3, async_save: bool = True):
         self.directory = os.path.abspath(directory)
         self._options = ocp.CheckpointManagerOptions(
-            save_interval_steps=max(1, save_every), max_to_keep=keep,
-            enable_async_checkpointing=async_save, create=True)
+            save_interval_steps=max(1, save_every),
+            max_to_keep=keep,
+            enable_async_checkpointing=async_save,
+            create=True,
+        )
         self.manager = ocp.CheckpointManager(self.directory, options=self._options)
 
     def all_steps(self) -> list[int]:
@@ -50,9 +56,14 @@ class Checkpointer:
 
     def save(self, step: int, state: TrainState, meta: CheckpointMeta, *, force: bool = False) -> bool:
         """Starts an (async) save if `step` is due (or `force`); returns whether it saved."""
-        return self.manager.save(step, args=ocp.args.Composite(
-            state=ocp.args.PyTreeSave(state), meta=ocp.args.JsonSave(meta.replace(step=int(step)).to_dict())),
-            force=force)
+        return self.manager.save(
+            step,
+            args=ocp.args.Composite(
+                state=ocp.args.PyTreeSave(state),
+                meta=ocp.args.JsonSave(meta.replace(step=int(step)).to_dict()),
+            ),
+            force=force,
+        )
 
     def reached_preemption(self, step: int) -> bool:
         return self.manager.reached_preemption(step)
@@ -69,9 +80,13 @@ class Checkpointer:
                 continue
             _check_same_arrays(os.path.join(self.directory, str(step)), saved, abstract_state)
             try:
-                out = self.manager.restore(step, args=ocp.args.Composite(
-                    state=_restore_args(abstract_state), meta=ocp.args.JsonRestore()))
-                return out["state"], CheckpointMeta.from_dict(dict(out["meta"]), where=f"{self.directory}/{step}")
+                out = self.manager.restore(
+                    step,
+                    args=ocp.args.Composite(state=_restore_args(abstract_state), meta=ocp.args.JsonRestore()),
+                )
+                return out["state"], CheckpointMeta.from_dict(
+                    dict(out["meta"]), where=f"{self.directory}/{step}"
+                )
             except Exception as e:  # noqa: BLE001 - any failure to read means "unusable", see below
                 self._set_aside(step, e)
         return None
@@ -79,8 +94,12 @@ class Checkpointer:
     def _set_aside(self, step: int, error: Exception) -> None:
         """Moves a checkpoint that cannot be restored out of the manager's way (kept for inspection)."""
         src = os.path.join(self.directory, str(step))
-        logging.warning("checkpoint %s is unusable (%s: %s); falling back to the previous one",
-                        src, type(error).__name__, str(error).splitlines()[0] if str(error) else "")
+        logging.warning(
+            "checkpoint %s is unusable (%s: %s); falling back to the previous one",
+            src,
+            type(error).__name__,
+            str(error).splitlines()[0] if str(error) else "",
+        )
         if jax.process_index() == 0 and os.path.exists(src):
             dst = os.path.join(self.directory + ".corrupt", f"{step}-{int(time.time())}")
             os.makedirs(os.path.dirname(dst), exist_ok=True)
@@ -96,8 +115,10 @@ class Checkpointer:
 
 
 def _shapes(tree) -> dict[str, tuple[int, ...]]:
-    return {"/".join(path_keys(path)): tuple(leaf.shape)
-            for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]}
+    return {
+        "/".join(path_keys(path)): tuple(leaf.shape)
+        for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]
+    }
 
 
 def saved_tree(state_dir: str) -> Any:
@@ -115,27 +136,35 @@ def _check_same_arrays(where: str, saved: dict, abstract_state) -> None:
         return
     found = [(p, "in the checkpoint, not in this run") for p in set(saved) - set(expected)]
     found += [(p, "in this run, not in the checkpoint") for p in set(expected) - set(saved)]
-    found += [(p, f"checkpoint shape {saved[p]}, this run {expected[p]}")
-              for p in set(saved) & set(expected) if saved[p] != expected[p]]
+    found += [
+        (p, f"checkpoint shape {saved[p]}, this run {expected[p]}")
+        for p in set(saved) & set(expected)
+        if saved[p] != expected[p]
+    ]
     found.sort(key=lambda f: (not f[0].startswith("params/"), f[0]))  # parameters before optimizer state
     lines = [f"  {p}: {what}" for p, what in found]
     hint = ""
     saved_unrolled = any("_layers/0/" in p for p in saved)
     if saved_unrolled != any("_layers/0/" in p for p in expected):
-        hint = (f" The layer layout differs: this checkpoint is {'unrolled' if saved_unrolled else 'scanned'}, "
-                f"so resume with --gin.ModelConfig.scan_layers={not saved_unrolled}, or convert it "
-                f"(python -m genrec.train.convert_layout --checkpoint_dir={os.path.dirname(where)} "
-                f"--out_dir={os.path.dirname(where)}.converted, then swap the two folders).")
+        hint = (
+            f" The layer layout differs: this checkpoint is {'unrolled' if saved_unrolled else 'scanned'}, "
+            f"so resume with --gin.ModelConfig.scan_layers={not saved_unrolled}, or convert it "
+            f"(python -m genrec.train.convert_layout --checkpoint_dir={os.path.dirname(where)} "
+            f"--out_dir={os.path.dirname(where)}.converted, then swap the two folders)."
+        )
     raise CheckpointMismatchError(
         f"checkpoint {where} holds a different train state than this run builds ({len(lines)} "
         f"differences; first ones:\n" + "\n".join(lines[:8]) + "\n). Was the model size, layer "
         "layout or optimizer changed? Resume with the settings it was written with, or train in a new "
-        f"--workdir.{hint}")
+        f"--workdir.{hint}"
+    )
 
 
 def _reader(checkpoint_dir: str) -> ocp.CheckpointManager:
-    return ocp.CheckpointManager(os.path.abspath(checkpoint_dir), options=ocp.CheckpointManagerOptions(
-        read_only=True, create=False, save_interval_steps=0))  # no warnings about options a reader ignores
+    return ocp.CheckpointManager(
+        os.path.abspath(checkpoint_dir),
+        options=ocp.CheckpointManagerOptions(read_only=True, create=False, save_interval_steps=0),
+    )  # no warnings about options a reader ignores
 
 
 def saved_steps(checkpoint_dir: str) -> list[int]:
@@ -154,15 +183,18 @@ def read_meta(checkpoint_dir: str, step: Optional[int] = None) -> tuple[int, Che
         try:
             raw = dict(manager.restore(s, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"])
         except Exception as e:  # noqa: BLE001
-            logging.warning("checkpoint %s/%d: cannot read meta (%s); trying the previous one", checkpoint_dir, s, e)
+            logging.warning(
+                "checkpoint %s/%d: cannot read meta (%s); trying the previous one", checkpoint_dir, s, e
+            )
             errors.append(f"{s}: {e}")
             continue
         return s, CheckpointMeta.from_dict(raw, where=f"{checkpoint_dir}/{s}/meta")
     raise FileNotFoundError(f"{checkpoint_dir}: no readable checkpoint ({'; '.join(errors)})")
 
 
-def load_for_inference(checkpoint_dir: str, mesh: Optional[jax.sharding.Mesh] = None,
-                       step: Optional[int] = None) -> tuple[Any, CheckpointMeta]:
+def load_for_inference(
+    checkpoint_dir: str, mesh: Optional[jax.sharding.Mesh] = None, step: Optional[int] = None
+) -> tuple[Any, CheckpointMeta]:
     """(the checkpoint's model with its parameters, meta): the model its meta's family builds. Reads
     only the parameters (not the optimizer state), sharded over `mesh` by the logical-axis rules
     (default: all local devices, dp)."""
@@ -177,16 +209,25 @@ def sharded_param_shapes(model, mesh: jax.sharding.Mesh) -> Any:
     """A tree of ShapeDtypeStruct: `model`'s (a FunctionalModel) parameters, sharded over `mesh` by
     the logical-axis rules; the target restore_params reads into."""
     specs = partitioning.param_specs(model.abstract_params, mesh)
-    return jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=jax.sharding.NamedSharding(mesh, s)),
-                        model.param_shapes(), specs)
+    return jax.tree.map(
+        lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=jax.sharding.NamedSharding(mesh, s)),
+        model.param_shapes(),
+        specs,
+    )
 
 
 def restore_params(checkpoint_dir: str, step: int, abstract_params) -> Any:
     """Only the parameters of checkpoint `step` (not the optimizer state), into the shapes and
     shardings of `abstract_params` (a tree of ShapeDtypeStruct)."""
     target = {"params": abstract_params}
-    restored = _reader(checkpoint_dir).restore(step, args=ocp.args.Composite(state=ocp.args.PyTreeRestore(
-        target, restore_args=ocp.checkpoint_utils.construct_restore_args(target), partial_restore=True)))
+    restored = _reader(checkpoint_dir).restore(
+        step,
+        args=ocp.args.Composite(
+            state=ocp.args.PyTreeRestore(
+                target, restore_args=ocp.checkpoint_utils.construct_restore_args(target), partial_restore=True
+            )
+        ),
+    )
     return restored["state"]["params"]
 
 

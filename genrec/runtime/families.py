@@ -12,6 +12,7 @@ package is imported, which `get` does on first use. A new family is one module t
 `ModelFamily` and calls `register(MyFamily())`; importing it (a gin file's `import` line, or the test
 that defines it) makes it available to every stage.
 """
+
 from __future__ import annotations
 
 import abc
@@ -142,8 +143,10 @@ def get(name: str) -> ModelFamily:
     """The registered family called `name`; an unknown name is an error listing the known ones."""
     _load_builtins()
     if name not in _REGISTRY:
-        raise ValueError(f"unknown model family {name!r}; registered: {', '.join(sorted(_REGISTRY))} "
-                         "(a new family registers itself with genrec.runtime.families.register)")
+        raise ValueError(
+            f"unknown model family {name!r}; registered: {', '.join(sorted(_REGISTRY))} "
+            "(a new family registers itself with genrec.runtime.families.register)"
+        )
     return _REGISTRY[name]
 
 

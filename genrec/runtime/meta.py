@@ -5,6 +5,7 @@ copies the provenance part into its manifest. Version 1 adds `meta_version` and 
 (checkpoints written before this module) held as an untyped dict; `from_dict` reads both, so old
 checkpoints and bundles still load. Fields a family adds of its own go in `extra` (kept verbatim).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -44,13 +45,17 @@ class CheckpointMeta:
         unknown keys go to `extra`. A newer version than this code knows is an error naming `where`."""
         version = int(d.get("meta_version", 0))
         if version > META_VERSION:
-            raise ValueError(f"{where}: meta_version {version} is newer than this genrec reads "
-                             f"({META_VERSION}); upgrade genrec")
+            raise ValueError(
+                f"{where}: meta_version {version} is newer than this genrec reads "
+                f"({META_VERSION}); upgrade genrec"
+            )
         if "model_config" not in d:
             raise ValueError(f"{where}: no 'model_config' (not a genrec checkpoint meta)")
         names = {f.name for f in dataclasses.fields(cls)} - {"extra", "meta_version"}
         known = {k: v for k, v in d.items() if k in names}
-        extra = dict(d.get("extra") or {}, **{k: v for k, v in d.items() if k not in names | {"extra", "meta_version"}})
+        extra = dict(
+            d.get("extra") or {}, **{k: v for k, v in d.items() if k not in names | {"extra", "meta_version"}}
+        )
         known.setdefault("model", DEFAULT_MODEL)
         return cls(**known, extra=extra)
 

@@ -3,7 +3,8 @@
 Every parameter of the model names its dimensions with logical axes ('vocab', 'embed', 'mlp',
 'heads', 'kv', 'relpos_buckets', and 'layers' for scanned layer stacks); activations use 'batch'
 and 'length'. One rule table maps each logical axis to mesh axes, so data parallelism, FSDP and
-FSDP + tensor parallelism are the same code with different mesh shapes (configs/partitioning/{dp,fsdp,fsdp_tp}.gin):
+FSDP + tensor parallelism are the same code with different mesh shapes
+(configs/partitioning/{dp,fsdp,fsdp_tp}.gin):
 
   dp       data=-1                 batch split over all devices, parameters replicated
   fsdp     fsdp=-1                 batch and parameters ('embed') split over all devices
@@ -12,6 +13,7 @@ FSDP + tensor parallelism are the same code with different mesh shapes (configs/
 A mesh axis is used at most once per PartitionSpec, axes of size 1 are left out, and a dimension
 that the mesh axes do not divide stays replicated (logged), so every rule table fits every model.
 """
+
 from __future__ import annotations
 
 import logging
@@ -21,7 +23,8 @@ from typing import Any, Optional, Sequence
 import gin
 import jax
 import numpy as np
-from jax.sharding import NamedSharding, PartitionSpec as P
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
 
 MESH_AXES = ("data", "fsdp", "tensor")
 
@@ -44,8 +47,9 @@ LOGICAL_AXIS_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
 
 
 @gin.configurable
-def make_mesh(data: int = -1, fsdp: int = 1, tensor: int = 1,
-              devices: Optional[Sequence[jax.Device]] = None) -> jax.sharding.Mesh:
+def make_mesh(
+    data: int = -1, fsdp: int = 1, tensor: int = 1, devices: Optional[Sequence[jax.Device]] = None
+) -> jax.sharding.Mesh:
     """A ('data', 'fsdp', 'tensor') mesh; one size may be -1 ("all remaining devices")."""
     devices = list(jax.devices() if devices is None else devices)
     shape = [data, fsdp, tensor]
@@ -57,14 +61,21 @@ def make_mesh(data: int = -1, fsdp: int = 1, tensor: int = 1,
             raise ValueError(f"{len(devices)} devices do not divide into mesh {dict(zip(MESH_AXES, shape))}")
         shape[shape.index(-1)] = len(devices) // known
     if math.prod(shape) != len(devices):
-        raise ValueError(f"mesh {dict(zip(MESH_AXES, shape))} needs {math.prod(shape)} devices, "
-                         f"have {len(devices)}")
-    return jax.make_mesh(tuple(shape), MESH_AXES, axis_types=(jax.sharding.AxisType.Auto,) * 3,
-                         devices=devices)
+        raise ValueError(
+            f"mesh {dict(zip(MESH_AXES, shape))} needs {math.prod(shape)} devices, have {len(devices)}"
+        )
+    return jax.make_mesh(
+        tuple(shape), MESH_AXES, axis_types=(jax.sharding.AxisType.Auto,) * 3, devices=devices
+    )
 
 
-def logical_to_spec(logical: Optional[Sequence[Optional[str]]], shape: Sequence[int],
-                    mesh: jax.sharding.Mesh, rules=LOGICAL_AXIS_RULES, name: str = "") -> P:
+def logical_to_spec(
+    logical: Optional[Sequence[Optional[str]]],
+    shape: Sequence[int],
+    mesh: jax.sharding.Mesh,
+    rules=LOGICAL_AXIS_RULES,
+    name: str = "",
+) -> P:
     """The PartitionSpec of an array whose dimensions have the given logical axis names."""
     if not logical:
         return P()
@@ -79,8 +90,14 @@ def logical_to_spec(logical: Optional[Sequence[Optional[str]]], shape: Sequence[
         mesh_axes = [a for a in table.get(axis_name, ()) if a not in used and mesh.shape[a] > 1]
         size = math.prod(mesh.shape[a] for a in mesh_axes)
         if mesh_axes and dim % size:
-            logging.info("%s: dim %s (%d) not divisible by mesh axes %s (%d); replicated",
-                         name, axis_name, dim, mesh_axes, size)
+            logging.info(
+                "%s: dim %s (%d) not divisible by mesh axes %s (%d); replicated",
+                name,
+                axis_name,
+                dim,
+                mesh_axes,
+                size,
+            )
             mesh_axes = []
         used.update(mesh_axes)
         spec.append(None if not mesh_axes else mesh_axes[0] if len(mesh_axes) == 1 else tuple(mesh_axes))
@@ -125,9 +142,14 @@ def optimizer_specs(abstract_opt_state, abstract_params: dict, specs: dict) -> A
     """Optimizer-state PartitionSpecs: a leaf whose key path ends with a parameter's path and whose
     shape equals that parameter's takes its spec (AdamW moments); anything else (counts, Adafactor's
     factored row/column statistics) is small and replicated."""
-    spec_by_path = {path_keys(p): s for p, s in
-                    jax.tree_util.tree_flatten_with_path(specs, is_leaf=lambda x: isinstance(x, P))[0]}
-    shapes = {path_keys(p): tuple(leaf.shape) for p, leaf in jax.tree_util.tree_flatten_with_path(abstract_params)[0]}
+    spec_by_path = {
+        path_keys(p): s
+        for p, s in jax.tree_util.tree_flatten_with_path(specs, is_leaf=lambda x: isinstance(x, P))[0]
+    }
+    shapes = {
+        path_keys(p): tuple(leaf.shape)
+        for p, leaf in jax.tree_util.tree_flatten_with_path(abstract_params)[0]
+    }
 
     def spec(path, leaf):
         keys = path_keys(path)
@@ -159,8 +181,10 @@ def batch_size_per_process(global_batch: int, mesh: jax.sharding.Mesh) -> int:
     """Each process feeds global_batch / process_count examples; checks every split is even."""
     shards = math.prod(mesh.shape[a] for a in dict(LOGICAL_AXIS_RULES)["batch"])
     if global_batch % shards:
-        raise ValueError(f"batch size {global_batch} is not divisible by the {shards} batch shards "
-                         f"of mesh {dict(mesh.shape)}")
+        raise ValueError(
+            f"batch size {global_batch} is not divisible by the {shards} batch shards "
+            f"of mesh {dict(mesh.shape)}"
+        )
     if global_batch % jax.process_count():
         raise ValueError(f"batch size {global_batch} not divisible by {jax.process_count()} processes")
     return global_batch // jax.process_count()

@@ -5,6 +5,7 @@ TrainState = {'step': int32, 'params': pure dict of arrays, 'opt_state': optax s
 Non-parameter model state (the dropout RNG streams of nnx.Dropout) is not stored: each step rebuilds
 it from fold_in(rng, step), so a resumed run draws exactly the dropout masks of an uninterrupted one.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -45,10 +46,13 @@ class FunctionalModel:
             model = nnx.eval_shape(lambda: factory(nnx.Rngs(0)))
         graphdef, params, other = nnx.split(model, nnx.Param, ...)
         for path, var in jax.tree_util.tree_flatten_with_path(
-                other, is_leaf=lambda x: isinstance(x, nnx.Variable))[0]:
+            other, is_leaf=lambda x: isinstance(x, nnx.Variable)
+        )[0]:
             if not isinstance(var, (nnx.RngKey, nnx.RngCount)):
-                raise TypeError(f"model state {jax.tree_util.keystr(path)} ({type(var).__name__}) is "
-                                "neither a Param nor an RNG stream; the trainer does not carry it")
+                raise TypeError(
+                    f"model state {jax.tree_util.keystr(path)} ({type(var).__name__}) is "
+                    "neither a Param nor an RNG stream; the trainer does not carry it"
+                )
         targets = getattr(type(model), "TARGETS", None)
         return cls(graphdef, params, other, targets is not None, targets or DEFAULT_TARGETS)
 
@@ -59,7 +63,8 @@ class FunctionalModel:
         """The model with `params`; its dropout streams seeded from `key` (call inside the trace).
         A stream of scanned layers holds one key per layer (a split of its folded key)."""
         leaves, treedef = jax.tree_util.tree_flatten(
-            self.abstract_other, is_leaf=lambda x: isinstance(x, nnx.Variable))
+            self.abstract_other, is_leaf=lambda x: isinstance(x, nnx.Variable)
+        )
 
         def fresh_variable(i, var):
             shape = var.get_value().shape
@@ -82,8 +87,12 @@ class FunctionalModel:
         if self.reads_batch:
             return model(batch, deterministic=deterministic)
         kwargs = {k: batch[k] for k in SEGMENT_FEATURES if k in batch}
-        return model(batch["encoder_input_tokens"], batch["decoder_input_tokens"],
-                     deterministic=deterministic, **kwargs)
+        return model(
+            batch["encoder_input_tokens"],
+            batch["decoder_input_tokens"],
+            deterministic=deterministic,
+            **kwargs,
+        )
 
 
 def init_params(factory: Callable[[nnx.Rngs], nnx.Module], seed: int) -> dict:
@@ -94,8 +103,12 @@ def init_params(factory: Callable[[nnx.Rngs], nnx.Module], seed: int) -> dict:
 
 def init_state(factory, tx: optax.GradientTransformation, seed: int) -> TrainState:
     params = init_params(factory, seed)
-    return {"step": jnp.zeros((), jnp.int32), "params": params, "opt_state": tx.init(params),
-            "rng": jax.random.key_data(jax.random.key(seed + 1))}
+    return {
+        "step": jnp.zeros((), jnp.int32),
+        "params": params,
+        "opt_state": tx.init(params),
+        "rng": jax.random.key_data(jax.random.key(seed + 1)),
+    }
 
 
 def abstract_state(factory, tx, seed: int = 0) -> TrainState:
@@ -106,8 +119,12 @@ def state_specs(model: FunctionalModel, abstract: TrainState, mesh) -> TrainStat
     """PartitionSpecs for every leaf of the train state, from the parameters' logical axes."""
     specs = partitioning.param_specs(model.abstract_params, mesh)
     P = jax.sharding.PartitionSpec
-    return {"step": P(), "params": specs, "rng": P(),
-            "opt_state": partitioning.optimizer_specs(abstract["opt_state"], abstract["params"], specs)}
+    return {
+        "step": P(),
+        "params": specs,
+        "rng": P(),
+        "opt_state": partitioning.optimizer_specs(abstract["opt_state"], abstract["params"], specs),
+    }
 
 
 def create_sharded_state(factory, tx, seed: int, shardings: TrainState) -> TrainState:

@@ -6,6 +6,7 @@ frozen text encoder and quantiser, genrec/semantic_ids/coder.py: identifiers for
 Level l's code c is the token `<{letter_l}_{c}>`
 (letters a, b, c, ..., z, aa, ab, ...), so item 5 with codes (12, 201, 7, 0) is `<a_12><b_201><c_7><d_0>`.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -86,8 +87,12 @@ class Identifiers:
     def save(self, directory: str) -> None:
         os.makedirs(directory, exist_ok=True)
         np.save(os.path.join(directory, CODES_FILE), np.asarray(self.codes, np.int32))
-        meta = {"scheme": self.scheme, "level_sizes": list(self.level_sizes), "dataset": self.dataset,
-                "source_ids": list(self.source_ids) if self.source_ids is not None else None}
+        meta = {
+            "scheme": self.scheme,
+            "level_sizes": list(self.level_sizes),
+            "dataset": self.dataset,
+            "source_ids": list(self.source_ids) if self.source_ids is not None else None,
+        }
         with open(os.path.join(directory, META_FILE), "w") as f:
             json.dump(meta, f)
         if self.coder is not None:
@@ -102,6 +107,11 @@ class Identifiers:
             meta = json.load(f)
         codes = np.load(os.path.join(directory, CODES_FILE), allow_pickle=False)
         src = meta.get("source_ids")
-        return cls(meta["scheme"], codes, tuple(meta["level_sizes"]),
-                   tuple(src) if src is not None else None, meta.get("dataset", ""),
-                   ItemCoder.load(directory))
+        return cls(
+            meta["scheme"],
+            codes,
+            tuple(meta["level_sizes"]),
+            tuple(src) if src is not None else None,
+            meta.get("dataset", ""),
+            ItemCoder.load(directory),
+        )

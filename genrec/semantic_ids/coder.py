@@ -9,6 +9,7 @@ sentence-transformers model (named; its weights come from the installed package)
 RQ-KMeans, RQ-VAE (encoder MLP + codebooks). `candidates` gives each new item its own code tuple
 first, then near fallbacks for when that tuple and every collision code under it are taken.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -31,8 +32,9 @@ TextEncoder = Union[encoders.FrozenTfidfSvd, encoders.SentenceEncoder]
 
 def item_texts_settings() -> dict:
     """The item_texts arguments in force (gin bindings over the defaults): how the recipe renders."""
-    params = inspect.signature(text.item_texts.__wrapped__ if hasattr(text.item_texts, "__wrapped__")
-                               else text.item_texts).parameters
+    params = inspect.signature(
+        text.item_texts.__wrapped__ if hasattr(text.item_texts, "__wrapped__") else text.item_texts
+    ).parameters
     settings = {k: params[k].default for k in ("fields", "field_template", "separator")}
     settings.update({k: v for k, v in gin.get_bindings(text.item_texts).items() if k in settings})
     settings["fields"] = list(settings["fields"])
@@ -85,7 +87,7 @@ class ItemCoder:
             meta = json.load(f)
         with np.load(os.path.join(directory, CODER_ARRAYS), allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in npz.files}
-        part = lambda prefix: {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
+        part = lambda prefix: {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
         if meta["quantiser"] not in QUANTISERS:
             raise ValueError(f"{directory}/{CODER_META}: unknown quantiser {meta['quantiser']!r}")
         quantiser = QUANTISERS[meta["quantiser"]].from_arrays(part("quantiser__"))

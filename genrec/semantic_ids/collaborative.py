@@ -13,6 +13,7 @@ co-occurrence graph) and `text_and_cooccurrence_embeddings` (both blocks, each s
 training split's items and weighted to an equal share of the squared norm). Only training
 interactions shape them: validation and test targets never enter the graph.
 """
+
 from __future__ import annotations
 
 import logging
@@ -35,8 +36,9 @@ _DENSE_MAX = 1500  # groups up to this size use a dense eigendecomposition
 def cooccurrence(dataset: records.RecDataset) -> scipy.sparse.csr_matrix:
     """Item × item counts of users who interacted with both, in the training split only."""
     users, items = dataset.train_matrix_pairs()
-    b = scipy.sparse.csr_matrix((np.ones(len(users), np.float32), (users, items)),
-                                shape=(int(users.max()) + 1, dataset.num_items))
+    b = scipy.sparse.csr_matrix(
+        (np.ones(len(users), np.float32), (users, items)), shape=(int(users.max()) + 1, dataset.num_items)
+    )
     b.data[:] = 1.0  # repeated purchases count once
     a = (b.T @ b).tocsr()
     a.setdiag(0)
@@ -55,10 +57,12 @@ def spectral_embedding(a: scipy.sparse.csr_matrix, dim: int, rng: np.random.Gene
         m = inv_sqrt[:, None] * m * inv_sqrt[None, :]
         _, vecs = scipy.linalg.eigh(m, subset_by_index=(n - dim, n - 1))
     else:
+
         def matvec(x):
             x = x.reshape(n, -1)
             y = inv_sqrt[:, None] * x
             return (inv_sqrt[:, None] * (a @ y + tau / n * y.sum(0, keepdims=True))).reshape(x.shape)
+
         op = scipy.sparse.linalg.LinearOperator((n, n), matvec=matvec, dtype=np.float64)
         _, vecs = scipy.sparse.linalg.eigsh(op, k=dim, which="LA", v0=rng.normal(size=n))
     return vecs / np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
@@ -76,8 +80,9 @@ def capacity_assign(dist: np.ndarray, capacity: np.ndarray) -> np.ndarray:
     return labels
 
 
-def split_group(a: scipy.sparse.csr_matrix, branching: int, rng: np.random.Generator,
-                balanced: bool = True) -> np.ndarray:
+def split_group(
+    a: scipy.sparse.csr_matrix, branching: int, rng: np.random.Generator, balanced: bool = True
+) -> np.ndarray:
     """Cluster label in [0, branching) for every node of the (sub)graph a. Balanced: no cluster
     holds more than ceil(n / branching) nodes, so every level shrinks groups by `branching`."""
     n = a.shape[0]
@@ -102,12 +107,19 @@ def split_group(a: scipy.sparse.csr_matrix, branching: int, rng: np.random.Gener
     return labels
 
 
-def collaborative_codes(dataset: records.RecDataset, num_levels: int = 3, branching: int = 32,
-                        seed: int = 0, balanced: bool = True) -> np.ndarray:
+def collaborative_codes(
+    dataset: records.RecDataset,
+    num_levels: int = 3,
+    branching: int = 32,
+    seed: int = 0,
+    balanced: bool = True,
+) -> np.ndarray:
     """int32 [num_items, num_levels] codes from recursive spectral clustering."""
     if dataset.num_items < branching:
-        raise ValueError(f"collaborative indexing: {dataset.num_items} items are fewer than the "
-                         f"{branching} codes per level; use a smaller branching")
+        raise ValueError(
+            f"collaborative indexing: {dataset.num_items} items are fewer than the "
+            f"{branching} codes per level; use a smaller branching"
+        )
     rng = np.random.default_rng(seed)
     a = cooccurrence(dataset)
     codes = np.zeros((dataset.num_items, num_levels), np.int32)
@@ -118,15 +130,15 @@ def collaborative_codes(dataset: records.RecDataset, num_levels: int = 3, branch
             labels = split_group(a[members][:, members], branching, rng, balanced)
             codes[members, level] = labels
             next_groups += [members[labels == c] for c in range(branching) if (labels == c).sum() > 1]
-        logging.info("collaborative level %d: %d groups with more than one item", level,
-                     len(next_groups))
+        logging.info("collaborative level %d: %d groups with more than one item", level, len(next_groups))
         groups = next_groups
     return codes
 
 
 @gin.configurable
-def cooccurrence_embeddings(dataset: records.RecDataset, cache_dir: Optional[str] = None,
-                            dim: int = 128, seed: int = 0) -> np.ndarray:
+def cooccurrence_embeddings(
+    dataset: records.RecDataset, cache_dir: Optional[str] = None, dim: int = 128, seed: int = 0
+) -> np.ndarray:
     """float32 [num_items, dim]: the spectral embedding (`spectral_embedding`) of the training
     split's item co-occurrence graph; an item absent from training gets the regulariser's vector.
     cache_dir is unused (the embedding takes seconds to minutes, and depends on the split)."""
@@ -154,12 +166,19 @@ def balanced_blocks(blocks: list[np.ndarray], fit_rows: np.ndarray, weights: tup
 
 
 @gin.configurable
-def text_and_cooccurrence_embeddings(dataset: records.RecDataset, cache_dir: Optional[str] = None,
-                                     text_embed: Callable[..., np.ndarray] = embeddings.item_embeddings,
-                                     text_weight: float = 1.0, collaborative_weight: float = 1.0) -> np.ndarray:
+def text_and_cooccurrence_embeddings(
+    dataset: records.RecDataset,
+    cache_dir: Optional[str] = None,
+    text_embed: Callable[..., np.ndarray] = embeddings.item_embeddings,
+    text_weight: float = 1.0,
+    collaborative_weight: float = 1.0,
+) -> np.ndarray:
     """float32 [num_items, D_text + D_collab]: the text embedding beside `cooccurrence_embeddings`,
     balanced by `balanced_blocks` on the training split's items (bind OPQConfig.standardize = False
     so OPQ keeps the balance)."""
     text_vectors = text_embed(dataset, cache_dir=cache_dir)
-    return balanced_blocks([text_vectors, cooccurrence_embeddings(dataset)], training_items(dataset),
-                           (text_weight, collaborative_weight))
+    return balanced_blocks(
+        [text_vectors, cooccurrence_embeddings(dataset)],
+        training_items(dataset),
+        (text_weight, collaborative_weight),
+    )

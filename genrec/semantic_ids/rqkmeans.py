@@ -1,5 +1,6 @@
 """RQ-KMeans: residual k-means on standardised embeddings, level by level (optionally balanced,
 optionally on whitened principal components)."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -58,33 +59,43 @@ class RQKMeansResult:
     @classmethod
     def from_arrays(cls, arrays) -> "RQKMeansResult":
         books = np.asarray(arrays["codebooks"])
-        return cls(codebooks=books, standardizer=inputs.standardizer_from(arrays),
-                   codes=np.zeros((0, len(books)), np.int32), reconstruction_error=float("nan"),
-                   projection=np.asarray(arrays["projection"]) if "projection" in arrays else None,
-                   whitener=inputs.standardizer_from(arrays, "white_"))
+        return cls(
+            codebooks=books,
+            standardizer=inputs.standardizer_from(arrays),
+            codes=np.zeros((0, len(books)), np.int32),
+            reconstruction_error=float("nan"),
+            projection=np.asarray(arrays["projection"]) if "projection" in arrays else None,
+            whitener=inputs.standardizer_from(arrays, "white_"),
+        )
 
 
-def fit(embeddings: np.ndarray, config: RQKMeansConfig = RQKMeansConfig(),
-        progress: bool = True) -> RQKMeansResult:
+def fit(
+    embeddings: np.ndarray, config: RQKMeansConfig = RQKMeansConfig(), progress: bool = True
+) -> RQKMeansResult:
     raw = inputs.check_embeddings(embeddings, config.codebook_size)
     standardizer = inputs.Standardizer.fit(raw)
     z = standardizer(raw)
     projection = whitener = None
     if config.pca_dim:
-        projection = np.linalg.svd(z, full_matrices=False)[2][:config.pca_dim].T
+        projection = np.linalg.svd(z, full_matrices=False)[2][: config.pca_dim].T
         whitener = inputs.Standardizer.fit(z @ projection)
         z = whitener(z @ projection)
     residual = jnp.asarray(z)
     books, codes = [], []
     keys = jax.random.split(jax.random.key(config.seed), config.num_levels)
     for l in tqdm.trange(config.num_levels, desc="rq-kmeans", unit="level", disable=not progress):
-        centers, a = kmeans.kmeans(residual, config.codebook_size, keys[l], iters=config.iters,
-                                   balanced=config.balanced)
+        centers, a = kmeans.kmeans(
+            residual, config.codebook_size, keys[l], iters=config.iters, balanced=config.balanced
+        )
         residual = residual - centers[a]
         books.append(np.asarray(centers))
         codes.append(np.asarray(a, np.int32))
-        logging.info("rq-kmeans level %d: residual mse %.4f", l, float(jnp.mean(residual ** 2)))
-    return RQKMeansResult(codebooks=np.stack(books), standardizer=standardizer,
-                          codes=np.stack(codes, axis=1),
-                          reconstruction_error=float(jnp.mean(residual ** 2)),
-                          projection=projection, whitener=whitener)
+        logging.info("rq-kmeans level %d: residual mse %.4f", l, float(jnp.mean(residual**2)))
+    return RQKMeansResult(
+        codebooks=np.stack(books),
+        standardizer=standardizer,
+        codes=np.stack(codes, axis=1),
+        reconstruction_error=float(jnp.mean(residual**2)),
+        projection=projection,
+        whitener=whitener,
+    )

@@ -8,6 +8,7 @@ residuals from the current batch, their Adam moments zeroed. No reset falls in t
 `reset_every` steps, so the final codes and their usage are what training produced, not codes
 just placed on items. Same seed, same codes.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -62,8 +63,10 @@ class RQVAEResult:
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         """What `candidates` needs (the encoder MLP and codebooks; no decoder), as plain arrays."""
-        out = {"codebooks": np.asarray(self.params["codebooks"]),
-               **inputs.standardizer_arrays(self.standardizer)}
+        out = {
+            "codebooks": np.asarray(self.params["codebooks"]),
+            **inputs.standardizer_arrays(self.standardizer),
+        }
         for i, layer in enumerate(self.params["encoder"]):
             out[f"encoder_{i}_w"], out[f"encoder_{i}_b"] = np.asarray(layer["w"]), np.asarray(layer["b"])
         return out
@@ -71,16 +74,22 @@ class RQVAEResult:
     @classmethod
     def from_arrays(cls, arrays) -> "RQVAEResult":
         layers = sum(1 for name in arrays if name.startswith("encoder_") and name.endswith("_w"))
-        encoder = [{"w": jnp.asarray(arrays[f"encoder_{i}_w"]), "b": jnp.asarray(arrays[f"encoder_{i}_b"])}
-                   for i in range(layers)]
+        encoder = [
+            {"w": jnp.asarray(arrays[f"encoder_{i}_w"]), "b": jnp.asarray(arrays[f"encoder_{i}_b"])}
+            for i in range(layers)
+        ]
         books = jnp.asarray(arrays["codebooks"])
-        return cls(params={"encoder": encoder, "codebooks": books},
-                   standardizer=inputs.standardizer_from(arrays),
-                   codes=np.zeros((0, books.shape[0]), np.int32), reconstruction_error=float("nan"),
-                   history=[])
+        return cls(
+            params={"encoder": encoder, "codebooks": books},
+            standardizer=inputs.standardizer_from(arrays),
+            codes=np.zeros((0, books.shape[0]), np.int32),
+            reconstruction_error=float("nan"),
+            history=[],
+        )
 
 
 # ----------------------------------------------------------------------------- network
+
 
 def _mlp_init(key, dims):
     layers = []
@@ -102,8 +111,11 @@ def init_params(key: jax.Array, input_dim: int, config: RQVAEConfig) -> dict:
     dims = (input_dim, *config.hidden_dims, config.latent_dim)
     k_enc, k_dec, k_cb = jax.random.split(key, 3)
     codebooks = jax.random.normal(k_cb, (config.num_levels, config.codebook_size, config.latent_dim))
-    return {"encoder": _mlp_init(k_enc, dims), "decoder": _mlp_init(k_dec, dims[::-1]),
-            "codebooks": codebooks}
+    return {
+        "encoder": _mlp_init(k_enc, dims),
+        "decoder": _mlp_init(k_dec, dims[::-1]),
+        "codebooks": codebooks,
+    }
 
 
 def encode(params: dict, x: jax.Array) -> jax.Array:
@@ -120,6 +132,7 @@ def quantize(codebooks: jax.Array, z: jax.Array):
     Returns (codes [B, L], quantized [L, B, d] (each level's chosen code vector),
     residuals [L, B, d] (what level l quantized)).
     """
+
     def level(residual, codebook):
         code = kmeans.assign(residual, codebook)
         q = codebook[code]
@@ -138,11 +151,18 @@ def loss_fn(params: dict, x: jax.Array, beta: float):
     z_q = z + sg(quantized.sum(0) - z)  # straight-through estimator
     recon = jnp.mean((decode(params, z_q) - x) ** 2)
     total = recon + codebook + beta * commitment
-    return total, {"loss": total, "recon": recon, "codebook": codebook, "commitment": commitment,
-                   "codes": codes, "residuals": residuals}
+    return total, {
+        "loss": total,
+        "recon": recon,
+        "codebook": codebook,
+        "commitment": commitment,
+        "codes": codes,
+        "residuals": residuals,
+    }
 
 
 # ----------------------------------------------------------------------------- training
+
 
 def _kmeans_init(params, x, config, key):
     """Codebooks from k-means on the initial latents, level by level on the residuals."""
@@ -168,7 +188,8 @@ def _revive(params, opt_state, dead, candidates, optimizer):
     params = {**params, "codebooks": jnp.where(keep, params["codebooks"], candidates)}
     mask = {**jax.tree.map(lambda _: None, params), "codebooks": keep}  # None: leave the moments alone
     opt_state = optax.tree_utils.tree_map_params(
-        optimizer, lambda v, k: v if k is None else jnp.where(k, v, 0), opt_state, mask)
+        optimizer, lambda v, k: v if k is None else jnp.where(k, v, 0), opt_state, mask
+    )
     return params, opt_state
 
 
@@ -192,7 +213,8 @@ def _make_step(config: RQVAEConfig, x: jax.Array, optimizer):
             dead = do_reset & (usage == 0)  # [L, K]
             # Distinct batch rows per level (where the batch is large enough).
             pick = jax.vmap(lambda kk: jax.random.choice(kk, batch, (k,), replace=batch < k))(
-                jax.random.split(k_reset, config.num_levels))
+                jax.random.split(k_reset, config.num_levels)
+            )
             candidates = jnp.take_along_axis(aux["residuals"], pick[..., None], axis=1)
             params, opt_state = _revive(params, opt_state, dead, candidates, optimizer)
             usage = jnp.where(do_reset, 0, usage)
@@ -249,8 +271,7 @@ def _optimizer(config: RQVAEConfig):
     return optax.adam(config.learning_rate)
 
 
-def fit(embeddings: np.ndarray, config: RQVAEConfig = RQVAEConfig(),
-        progress: bool = True) -> RQVAEResult:
+def fit(embeddings: np.ndarray, config: RQVAEConfig = RQVAEConfig(), progress: bool = True) -> RQVAEResult:
     """Trains an RQ-VAE on item embeddings [N, D] and returns every item's code tuple."""
     raw = inputs.check_embeddings(embeddings, config.codebook_size)
     standardizer = inputs.Standardizer.fit(raw)
@@ -271,11 +292,20 @@ def fit(embeddings: np.ndarray, config: RQVAEConfig = RQVAEConfig(),
             raise FloatingPointError(f"rq-vae loss is {summary['loss']} at step {done}")
         history.append(summary)
         bar.set_postfix(loss=f"{summary['loss']:.4f}", usage=summary["usage"])
-        logging.info("rq-vae step %d loss %.4f recon %.4f usage %s perplexity %s resets %s", done,
-                     summary["loss"], summary["recon"], summary["usage"], summary["perplexity"],
-                     summary["resets"])
+        logging.info(
+            "rq-vae step %d loss %.4f recon %.4f usage %s perplexity %s resets %s",
+            done,
+            summary["loss"],
+            summary["recon"],
+            summary["usage"],
+            summary["perplexity"],
+            summary["resets"],
+        )
     params = state[0]
-    return RQVAEResult(params=params, standardizer=standardizer,
-                       codes=np.asarray(codes_for(params, x), np.int32),
-                       reconstruction_error=float(reconstruction_error(params, x)),
-                       history=history)
+    return RQVAEResult(
+        params=params,
+        standardizer=standardizer,
+        codes=np.asarray(codes_for(params, x), np.int32),
+        reconstruction_error=float(reconstruction_error(params, x)),
+        history=history,
+    )

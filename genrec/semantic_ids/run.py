@@ -4,6 +4,7 @@ Writes codes.npy + identifiers.json (the artifact), item_index.json (source id â
 stats.json (per-level usage, perplexity, unique-prefix fraction, collision rate, largest group,
 reconstruction error, training curve) and usage_level_<x>.png plots.
 """
+
 from __future__ import annotations
 
 import json
@@ -22,8 +23,13 @@ from genrec.semantic_ids import schemes, stats
 OUT_DIR = "semantic_ids"
 
 
-def build_identifiers(dataset: records.RecDataset, scheme: Callable[..., schemes.SchemeCodes],
-                      out_dir: str, cache_dir: Optional[str] = None, plots: bool = True) -> dict:
+def build_identifiers(
+    dataset: records.RecDataset,
+    scheme: Callable[..., schemes.SchemeCodes],
+    out_dir: str,
+    cache_dir: Optional[str] = None,
+    plots: bool = True,
+) -> dict:
     """Runs `scheme` on `dataset` and writes the artifact, stats and plots into out_dir."""
     start = time.time()
     raw = scheme(dataset, cache_dir=cache_dir)
@@ -37,16 +43,27 @@ def build_identifiers(dataset: records.RecDataset, scheme: Callable[..., schemes
         json.dump(info, f, indent=1, default=lambda o: o.tolist() if isinstance(o, np.ndarray) else str(o))
     if plots and raw.scheme != "atomic":
         stats.plot_usage(ids.codes, ids.level_sizes, out_dir)
-    logging.info("%s identifiers for %d items: level sizes %s, usage %s, %d items needed a "
-                 "collision code, largest group %d -> %s", raw.scheme, dataset.num_items,
-                 ids.level_sizes, [round(l["usage"], 4) for l in info["levels"]],
-                 info["items_needing_collision_code"], info["largest_group"], out_dir)
+    logging.info(
+        "%s identifiers for %d items: level sizes %s, usage %s, %d items needed a "
+        "collision code, largest group %d -> %s",
+        raw.scheme,
+        dataset.num_items,
+        ids.level_sizes,
+        [round(l["usage"], 4) for l in info["levels"]],
+        info["items_needing_collision_code"],
+        info["largest_group"],
+        out_dir,
+    )
     return info
 
 
 @gin.configurable
-def build_ids(ctx, scheme: Callable[..., schemes.SchemeCodes] = schemes.rqvae_scheme,
-              embedding_cache_dir: Optional[str] = None, plots: bool = True) -> dict:
+def build_ids(
+    ctx,
+    scheme: Callable[..., schemes.SchemeCodes] = schemes.rqvae_scheme,
+    embedding_cache_dir: Optional[str] = None,
+    plots: bool = True,
+) -> dict:
     """Run mode. The dataset is `genrec.datasets.load` (gin: load_dataset.name = '...').
 
     Embeddings are cached in `embedding_cache_dir` (default <workdir>/../embeddings).

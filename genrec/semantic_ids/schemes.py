@@ -5,6 +5,7 @@ Only item text and TRAINING interactions shape an identifier: the collaborative 
 `dataset.train_matrix_pairs()`, the OPQ scheme fits only on the items those pairs hold, the others
 read no interactions at all.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -14,8 +15,17 @@ import gin
 import numpy as np
 
 from genrec.datasets import records
-from genrec.semantic_ids import (artifact, coder, collaborative, collisions, embeddings, opq, rqkmeans,
-                                 rqvae, stats)
+from genrec.semantic_ids import (
+    artifact,
+    coder,
+    collaborative,
+    collisions,
+    embeddings,
+    opq,
+    rqkmeans,
+    rqvae,
+    stats,
+)
 
 gin.external_configurable(rqvae.RQVAEConfig, module="genrec.semantic_ids")
 gin.external_configurable(rqkmeans.RQKMeansConfig, module="genrec.semantic_ids")
@@ -55,8 +65,13 @@ def atomic_scheme(dataset: records.RecDataset, cache_dir: Optional[str] = None) 
 
 
 @gin.configurable
-def random_scheme(dataset: records.RecDataset, cache_dir: Optional[str] = None,
-                  num_levels: int = 3, codebook_size: int = 256, seed: int = 0) -> SchemeCodes:
+def random_scheme(
+    dataset: records.RecDataset,
+    cache_dir: Optional[str] = None,
+    num_levels: int = 3,
+    codebook_size: int = 256,
+    seed: int = 0,
+) -> SchemeCodes:
     """Uniformly random code tuples (the 'random ID' ablation of TIGER)."""
     rng = np.random.default_rng(seed)
     codes = rng.integers(0, codebook_size, (dataset.num_items, num_levels)).astype(np.int32)
@@ -64,37 +79,56 @@ def random_scheme(dataset: records.RecDataset, cache_dir: Optional[str] = None,
 
 
 @gin.configurable
-def rqvae_scheme(dataset: records.RecDataset, cache_dir: Optional[str] = None,
-                 config: Optional[rqvae.RQVAEConfig] = None,
-                 embed: Embed = embeddings.item_embeddings) -> SchemeCodes:
+def rqvae_scheme(
+    dataset: records.RecDataset,
+    cache_dir: Optional[str] = None,
+    config: Optional[rqvae.RQVAEConfig] = None,
+    embed: Embed = embeddings.item_embeddings,
+) -> SchemeCodes:
     """TIGER semantic IDs: RQ-VAE over item text embeddings."""
     config = config or rqvae.RQVAEConfig()
     x, text_encoder = _embed(embed, dataset, cache_dir)
     result = rqvae.fit(x, config)
-    return SchemeCodes("rqvae", result.codes, (config.codebook_size,) * config.num_levels,
-                       coder=_coder(text_encoder, "rqvae", result),
-                       info={"reconstruction_error": result.reconstruction_error,
-                             "config": dataclasses.asdict(config), "training": result.history})
+    return SchemeCodes(
+        "rqvae",
+        result.codes,
+        (config.codebook_size,) * config.num_levels,
+        coder=_coder(text_encoder, "rqvae", result),
+        info={
+            "reconstruction_error": result.reconstruction_error,
+            "config": dataclasses.asdict(config),
+            "training": result.history,
+        },
+    )
 
 
 @gin.configurable
-def rqkmeans_scheme(dataset: records.RecDataset, cache_dir: Optional[str] = None,
-                    config: Optional[rqkmeans.RQKMeansConfig] = None,
-                    embed: Embed = embeddings.item_embeddings) -> SchemeCodes:
+def rqkmeans_scheme(
+    dataset: records.RecDataset,
+    cache_dir: Optional[str] = None,
+    config: Optional[rqkmeans.RQKMeansConfig] = None,
+    embed: Embed = embeddings.item_embeddings,
+) -> SchemeCodes:
     """Semantic IDs from residual k-means over item text embeddings."""
     config = config or rqkmeans.RQKMeansConfig()
     x, text_encoder = _embed(embed, dataset, cache_dir)
     result = rqkmeans.fit(x, config)
-    return SchemeCodes("rqkmeans", result.codes, (config.codebook_size,) * config.num_levels,
-                       coder=_coder(text_encoder, "rqkmeans", result),
-                       info={"reconstruction_error": result.reconstruction_error,
-                             "config": dataclasses.asdict(config)})
+    return SchemeCodes(
+        "rqkmeans",
+        result.codes,
+        (config.codebook_size,) * config.num_levels,
+        coder=_coder(text_encoder, "rqkmeans", result),
+        info={"reconstruction_error": result.reconstruction_error, "config": dataclasses.asdict(config)},
+    )
 
 
 @gin.configurable
-def opq_scheme(dataset: records.RecDataset, cache_dir: Optional[str] = None,
-               config: Optional[opq.OPQConfig] = None,
-               embed: Embed = embeddings.item_embeddings) -> SchemeCodes:
+def opq_scheme(
+    dataset: records.RecDataset,
+    cache_dir: Optional[str] = None,
+    config: Optional[opq.OPQConfig] = None,
+    embed: Embed = embeddings.item_embeddings,
+) -> SchemeCodes:
     """Long semantic IDs (RPG): optimized product quantisation of item text embeddings. The
     rotation, codebooks and standardisation are fitted on the items of the training split only;
     every item is then encoded."""
@@ -103,22 +137,39 @@ def opq_scheme(dataset: records.RecDataset, cache_dir: Optional[str] = None,
     fit_rows = None if len(train_items) == dataset.num_items else train_items
     x, text_encoder = _embed(embed, dataset, cache_dir)
     result = opq.fit(x, config, fit_rows)
-    return SchemeCodes("opq", result.codes, (config.codebook_size,) * config.num_digits,
-                       coder=_coder(text_encoder, "opq", result),
-                       info={"reconstruction_error": result.reconstruction_error,
-                             "config": dataclasses.asdict(config), "training": result.history,
-                             "fit_items": len(train_items)})
+    return SchemeCodes(
+        "opq",
+        result.codes,
+        (config.codebook_size,) * config.num_digits,
+        coder=_coder(text_encoder, "opq", result),
+        info={
+            "reconstruction_error": result.reconstruction_error,
+            "config": dataclasses.asdict(config),
+            "training": result.history,
+            "fit_items": len(train_items),
+        },
+    )
 
 
 @gin.configurable
-def collaborative_scheme(dataset: records.RecDataset, cache_dir: Optional[str] = None,
-                         num_levels: int = 3, branching: int = 32, seed: int = 0,
-                         balanced: bool = True) -> SchemeCodes:
+def collaborative_scheme(
+    dataset: records.RecDataset,
+    cache_dir: Optional[str] = None,
+    num_levels: int = 3,
+    branching: int = 32,
+    seed: int = 0,
+    balanced: bool = True,
+) -> SchemeCodes:
     """Collaborative indexing: recursive spectral clustering of training co-occurrence."""
     codes = collaborative.collaborative_codes(dataset, num_levels, branching, seed, balanced)
-    return SchemeCodes("collaborative", codes, (branching,) * num_levels,
-                       info={"config": {"num_levels": num_levels, "branching": branching,
-                                        "seed": seed, "balanced": balanced}})
+    return SchemeCodes(
+        "collaborative",
+        codes,
+        (branching,) * num_levels,
+        info={
+            "config": {"num_levels": num_levels, "branching": branching, "seed": seed, "balanced": balanced}
+        },
+    )
 
 
 def identifiers_from(dataset: records.RecDataset, raw: SchemeCodes) -> tuple[artifact.Identifiers, dict]:

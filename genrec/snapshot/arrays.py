@@ -5,6 +5,7 @@ An example is a dict of scalars, strings and 1-D int/float arrays (what a seqio 
 file each key holds one column: scalars and strings as arrays, 1-D values as `<key>` (all values
 concatenated) plus `<key>.lengths`.
 """
+
 from __future__ import annotations
 
 from typing import Iterator, Mapping, Sequence
@@ -67,22 +68,25 @@ def _padded(rows: Sequence[np.ndarray], length: int) -> np.ndarray:
     out = np.zeros((len(rows), length), np.int32)
     for i, r in enumerate(rows):
         r = r[:length]
-        out[i, :len(r)] = r
+        out[i, : len(r)] = r
     return out
 
 
-def encdec_features(inputs: Sequence[np.ndarray], targets: Sequence[np.ndarray],
-                    lengths: Mapping[str, int]) -> dict[str, np.ndarray]:
+def encdec_features(
+    inputs: Sequence[np.ndarray], targets: Sequence[np.ndarray], lengths: Mapping[str, int]
+) -> dict[str, np.ndarray]:
     """What seqio.EncDecFeatureConverter(pack=False) makes of these inputs/targets: zero-padded
     encoder inputs and decoder targets, decoder inputs = targets shifted right (0 first), and loss
     weights on non-padding targets."""
     target = _padded(targets, lengths["targets"])
     decoder_inputs = np.zeros_like(target)
     decoder_inputs[:, 1:] = target[:, :-1]
-    return {"encoder_input_tokens": _padded(inputs, lengths["inputs"]),
-            "decoder_target_tokens": target,
-            "decoder_input_tokens": decoder_inputs,
-            "decoder_loss_weights": (target > 0).astype(np.int32)}
+    return {
+        "encoder_input_tokens": _padded(inputs, lengths["inputs"]),
+        "decoder_target_tokens": target,
+        "decoder_input_tokens": decoder_inputs,
+        "decoder_loss_weights": (target > 0).astype(np.int32),
+    }
 
 
 class Batches:
@@ -92,8 +96,15 @@ class Batches:
     With several processes, process p takes rows [p * local, (p + 1) * local) of each global batch.
     """
 
-    def __init__(self, features: Mapping[str, np.ndarray], global_batch: int, *, seed: int = 0,
-                 process_index: int = 0, process_count: int = 1):
+    def __init__(
+        self,
+        features: Mapping[str, np.ndarray],
+        global_batch: int,
+        *,
+        seed: int = 0,
+        process_index: int = 0,
+        process_count: int = 1,
+    ):
         self.features = dict(features)
         self.num_examples = len(next(iter(self.features.values())))
         if global_batch % process_count:
@@ -112,7 +123,7 @@ class Batches:
             self._epoch = epoch
             self._order = np.random.default_rng([self.seed, epoch]).permutation(self.num_examples)
         start = k * self.global_batch + self.offset
-        return self._order[start:start + self.local]
+        return self._order[start : start + self.local]
 
     def __call__(self, start_step: int = 0) -> Iterator[dict[str, np.ndarray]]:
         step = start_step

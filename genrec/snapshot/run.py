@@ -8,6 +8,7 @@ as `--run_mode=train` and `--run_mode=eval`: <workdir>/checkpoints (whose meta p
 snapshot's vocabulary and identifiers, so `--run_mode=eval` reads them too), train_summary.json,
 TensorBoard scalars, loss curve, model-info.txt, eval/results.{json,md}.
 """
+
 from __future__ import annotations
 
 import json
@@ -49,8 +50,14 @@ def read_meta(snapshot: str) -> dict:
         return json.load(f)
 
 
-def train(snapshot: str, workdir: str, *, num_steps: Optional[int] = None, batch_size: Optional[int] = None,
-          max_wall_s: Optional[float] = None) -> dict:
+def train(
+    snapshot: str,
+    workdir: str,
+    *,
+    num_steps: Optional[int] = None,
+    batch_size: Optional[int] = None,
+    max_wall_s: Optional[float] = None,
+) -> dict:
     """Trains on the snapshot's train split; returns the run summary."""
     meta = read_meta(snapshot)
     recorded = dict(meta["train"])
@@ -58,40 +65,72 @@ def train(snapshot: str, workdir: str, *, num_steps: Optional[int] = None, batch
         logging.info("snapshots train on unpacked rows (the recorded train.pack is ignored)")
     family = families.get(recorded.pop("model", DEFAULT_MODEL))
     if not family.text_to_text:
-        raise ValueError(f"{snapshot}: snapshots hold text-to-text task examples; the {family.name!r} model "
-                         "trains from its own Task (--run_mode=train)")
+        raise ValueError(
+            f"{snapshot}: snapshots hold text-to-text task examples; the {family.name!r} model "
+            "trains from its own Task (--run_mode=train)"
+        )
     overrides = {"num_steps": num_steps, "batch_size": batch_size, "max_wall_s": max_wall_s}
     loop = trainer.LoopConfig(**{**meta["loop"], **{k: v for k, v in overrides.items() if v is not None}})
     lengths = meta["task_feature_lengths"]
-    columns = [arrays.load_columns(os.path.join(snapshot, "train", f"{t}.npz")) for t in meta["train_tasks"]
-               if meta["counts"]["train"].get(t)]
-    features = arrays.encdec_features([r for c in columns for r in c["inputs"]],
-                                      [r for c in columns for r in c["targets"]], lengths)
-    logging.info("snapshot %s: %d training examples; %s", snapshot, len(features["decoder_target_tokens"]), loop)
+    columns = [
+        arrays.load_columns(os.path.join(snapshot, "train", f"{t}.npz"))
+        for t in meta["train_tasks"]
+        if meta["counts"]["train"].get(t)
+    ]
+    features = arrays.encdec_features(
+        [r for c in columns for r in c["inputs"]], [r for c in columns for r in c["targets"]], lengths
+    )
+    logging.info(
+        "snapshot %s: %d training examples; %s", snapshot, len(features["decoder_target_tokens"]), loop
+    )
     mesh = partitioning.make_mesh()
-    source = arrays.Batches(features, loop.batch_size, seed=loop.seed, process_index=jax.process_index(),
-                            process_count=jax.process_count())
+    source = arrays.Batches(
+        features,
+        loop.batch_size,
+        seed=loop.seed,
+        process_index=jax.process_index(),
+        process_count=jax.process_count(),
+    )
     run_meta = CheckpointMeta(
-        model=family.name, model_config={}, vocabulary=os.path.abspath(os.path.join(snapshot, "vocab", "spm.model")),
+        model=family.name,
+        model_config={},
+        vocabulary=os.path.abspath(os.path.join(snapshot, "vocab", "spm.model")),
         identifiers_dir=os.path.abspath(os.path.join(snapshot, "identifiers")),
-        identifier_scheme=meta["identifier_scheme"], dataset=meta["dataset"], mixture=meta["mixture"], pack=False,
-        snapshot=os.path.abspath(snapshot))
-    plan = family.plan_for_batches(family.config_from_dict(meta["model_config"]), lengths, loop, run_meta, source)
-    _, summary = train_run.train_plan(plan, workdir, loop, mesh,
-                                      tx=optimizers.make_optimizer(loop.num_steps, **meta["optimizer"]))
+        identifier_scheme=meta["identifier_scheme"],
+        dataset=meta["dataset"],
+        mixture=meta["mixture"],
+        pack=False,
+        snapshot=os.path.abspath(snapshot),
+    )
+    plan = family.plan_for_batches(
+        family.config_from_dict(meta["model_config"]), lengths, loop, run_meta, source
+    )
+    _, summary = train_run.train_plan(
+        plan, workdir, loop, mesh, tx=optimizers.make_optimizer(loop.num_steps, **meta["optimizer"])
+    )
     return summary
 
 
-def evaluate(snapshot: str, workdir: str, *, split: str = "test", tasks: Optional[Sequence[str]] = None,
-             max_eval_examples: Optional[int] = None, batch_size: Optional[int] = None) -> dict:
+def evaluate(
+    snapshot: str,
+    workdir: str,
+    *,
+    split: str = "test",
+    tasks: Optional[Sequence[str]] = None,
+    max_eval_examples: Optional[int] = None,
+    batch_size: Optional[int] = None,
+) -> dict:
     """Scores the newest checkpoint in <workdir>/checkpoints on the snapshot's `split` examples."""
     meta = read_meta(snapshot)
-    config = evaluator.EvalConfig(**dict(meta["eval_config"], **({"batch_size": batch_size} if batch_size else {})))
+    config = evaluator.EvalConfig(
+        **dict(meta["eval_config"], **({"batch_size": batch_size} if batch_size else {}))
+    )
     names = list(tasks or meta["eval_tasks"])
     unknown = [n for n in names if n not in meta["counts"].get(split, {})]
     if unknown:
-        raise ValueError(f"{snapshot}: no {split} examples of {unknown}; it holds "
-                         f"{sorted(meta['counts'].get(split, {}))}")
+        raise ValueError(
+            f"{snapshot}: no {split} examples of {unknown}; it holds {sorted(meta['counts'].get(split, {}))}"
+        )
     checkpoint_dir = os.path.join(workdir, "checkpoints")
     mesh = partitioning.make_mesh()
     model, ckpt_meta = checkpoints.load_for_inference(checkpoint_dir, mesh)
@@ -103,12 +142,21 @@ def evaluate(snapshot: str, workdir: str, *, split: str = "test", tasks: Optiona
         return examples[:max_eval_examples] if max_eval_examples is not None else examples
 
     return scoring.score_tasks(
-        model, ckpt_meta, checkpoint_dir=checkpoint_dir, names=names, examples_of=examples_of,
+        model,
+        ckpt_meta,
+        checkpoint_dir=checkpoint_dir,
+        names=names,
+        examples_of=examples_of,
         item_tokens=np.load(os.path.join(snapshot, "item_tokens.npy")),
         popularity=np.load(os.path.join(snapshot, "popularity.npy")),
         vocabulary=SentencePieceDecoder(os.path.join(snapshot, "vocab", "spm.model"), meta["eos_id"]),
-        identifier_scheme=meta["identifier_scheme"], mesh=mesh, out_dir=os.path.join(workdir, "eval"),
-        split=split, max_eval_examples=max_eval_examples, config=config)
+        identifier_scheme=meta["identifier_scheme"],
+        mesh=mesh,
+        out_dir=os.path.join(workdir, "eval"),
+        split=split,
+        max_eval_examples=max_eval_examples,
+        config=config,
+    )
 
 
 def main(argv):
@@ -116,11 +164,22 @@ def main(argv):
     FLAGS = flags.FLAGS
     logging.getLogger().setLevel(logging.INFO)
     if FLAGS.stage in ("all", "train"):
-        train(FLAGS.snapshot, FLAGS.workdir, num_steps=FLAGS.num_steps, batch_size=FLAGS.batch_size,
-              max_wall_s=FLAGS.max_wall_s)
+        train(
+            FLAGS.snapshot,
+            FLAGS.workdir,
+            num_steps=FLAGS.num_steps,
+            batch_size=FLAGS.batch_size,
+            max_wall_s=FLAGS.max_wall_s,
+        )
     if FLAGS.stage in ("all", "eval"):
-        out = evaluate(FLAGS.snapshot, FLAGS.workdir, split=FLAGS.eval_split, tasks=FLAGS.tasks,
-                       max_eval_examples=FLAGS.max_eval_examples, batch_size=FLAGS.eval_batch_size)
+        out = evaluate(
+            FLAGS.snapshot,
+            FLAGS.workdir,
+            split=FLAGS.eval_split,
+            tasks=FLAGS.tasks,
+            max_eval_examples=FLAGS.max_eval_examples,
+            batch_size=FLAGS.eval_batch_size,
+        )
         print(results.markdown(out))
 
 
@@ -136,7 +195,9 @@ def define_flags() -> None:
     flags.DEFINE_string("eval_split", "test", "Split to evaluate.")
     flags.DEFINE_list("tasks", None, "Tasks to evaluate (default: every evaluation task in the snapshot).")
     flags.DEFINE_integer("max_eval_examples", None, "Cap per task (default: all).")
-    flags.DEFINE_integer("eval_batch_size", None, "Override EvalConfig.batch_size (inputs per decoding call).")
+    flags.DEFINE_integer(
+        "eval_batch_size", None, "Override EvalConfig.batch_size (inputs per decoding call)."
+    )
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ Grid keys are one of:
   * any other name whose values are a dict `{label: [overrides]}`: a custom axis with named choices,
     where an override ending in `.gin` is a gin file and anything else a binding.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -47,8 +48,11 @@ class GinFileAxis:
     def check(self, value, where: str) -> None:
         if not os.path.exists(repo_path(f"{self.folder}/{value}.gin")):
             folder = repo_path(self.folder)
-            have = sorted(f[:-4] for f in os.listdir(folder) if f.endswith(".gin")) \
-                if os.path.isdir(folder) else []
+            have = (
+                sorted(f[:-4] for f in os.listdir(folder) if f.endswith(".gin"))
+                if os.path.isdir(folder)
+                else []
+            )
             raise SweepSpecError(f"{where}: no {self.folder}/{value}.gin; available: {have}")
 
     def overrides(self, value) -> Overrides:
@@ -88,8 +92,9 @@ class NamedChoiceAxis:
 
     def overrides(self, label) -> Overrides:
         items = self.choices[label]
-        return Overrides(tuple(i for i in items if i.endswith(".gin")),
-                         tuple(i for i in items if not i.endswith(".gin")))
+        return Overrides(
+            tuple(i for i in items if i.endswith(".gin")), tuple(i for i in items if not i.endswith(".gin"))
+        )
 
 
 def _is_fraction(v) -> bool:
@@ -107,8 +112,9 @@ AXES = {
     # Task mixture: configs/tasks/<value>.gin ('sequential': single-task, 'p5': all five families).
     "mixture": GinFileAxis("configs/tasks"),
     # The fraction of users whose training sequences are kept (genrec/sweep/subsample.py).
-    "train_fraction": BindingAxis(("subsample_train_users.fraction",), _is_fraction, "in (0, 1]",
-                                  ("configs/sweeps/train_fraction.gin",)),
+    "train_fraction": BindingAxis(
+        ("subsample_train_users.fraction",), _is_fraction, "in (0, 1]", ("configs/sweeps/train_fraction.gin",)
+    ),
     "seed": BindingAxis(("LoopConfig.seed",), _is_int, "an int"),
 }
 
@@ -122,8 +128,10 @@ def axis_for(key: str, values) -> object:
         return BindingAxis((key,))
     close = difflib.get_close_matches(key, list(AXES), n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
-    raise SweepSpecError(f"unknown grid axis {key!r}{hint}; known axes: {', '.join(AXES)}; or use a "
-                         f"gin binding name (with a dot), or a dict of named choices")
+    raise SweepSpecError(
+        f"unknown grid axis {key!r}{hint}; known axes: {', '.join(AXES)}; or use a "
+        f"gin binding name (with a dot), or a dict of named choices"
+    )
 
 
 def check_axis(key: str, values, where: str) -> None:

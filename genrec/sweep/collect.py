@@ -1,4 +1,5 @@
 """Reads a sweep's runs back: point values, results.json metrics and the cost of each run."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -9,10 +10,16 @@ from typing import Optional
 from genrec.sweep import layout
 
 # train_summary.json key → results.json cost key, for runs whose eval did not fill them in.
-_SUMMARY_TO_COST = {"steps": "train_steps", "wall_s": "train_wall_s", "total_flops": "train_flops",
-                    "num_params": "num_params", "device_kind": "device_kind",
-                    "num_devices": "num_devices", "examples_per_s": "train_examples_per_s",
-                    "final_loss": "final_loss"}
+_SUMMARY_TO_COST = {
+    "steps": "train_steps",
+    "wall_s": "train_wall_s",
+    "total_flops": "train_flops",
+    "num_params": "num_params",
+    "device_kind": "device_kind",
+    "num_devices": "num_devices",
+    "examples_per_s": "train_examples_per_s",
+    "final_loss": "final_loss",
+}
 HELDOUT = "_heldout"
 
 
@@ -62,8 +69,15 @@ def read_run(workdir: str, values: dict) -> RunRecord:
             cost[cost_key] = summary[key]
     failed = [m for m, s in stages.items() if s.get("rc") not in (0, None)]
     status = "finished" if results else (f"failed: {failed[0]}" if failed else "incomplete")
-    return RunRecord(os.path.basename(workdir), values, status, results.get("metrics", {}), cost,
-                     results.get("run", {}), {m: s.get("wall_s") for m, s in stages.items()})
+    return RunRecord(
+        os.path.basename(workdir),
+        values,
+        status,
+        results.get("metrics", {}),
+        cost,
+        results.get("run", {}),
+        {m: s.get("wall_s") for m, s in stages.items()},
+    )
 
 
 def collect(sweep_dir: str) -> tuple[dict, list[RunRecord]]:
@@ -71,5 +85,4 @@ def collect(sweep_dir: str) -> tuple[dict, list[RunRecord]]:
     sweep = _read_json(os.path.join(sweep_dir, layout.SWEEP_FILE))
     if sweep is None:
         raise FileNotFoundError(f"{sweep_dir}: no {layout.SWEEP_FILE}; is it a sweep folder?")
-    return sweep, [read_run(os.path.join(sweep_dir, "runs", p["name"]), p["values"])
-                   for p in sweep["points"]]
+    return sweep, [read_run(os.path.join(sweep_dir, "runs", p["name"]), p["values"]) for p in sweep["points"]]

@@ -1,4 +1,5 @@
 """Grid expansion: a SweepSpec → one Point (name, axis values, gin overrides) per grid point."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -18,8 +19,7 @@ class Point:
 
     def genrec_args(self) -> list[str]:
         """The gin arguments every `python -m genrec.main` call of this point gets."""
-        return ([f"--gin_file={f}" for f in self.gin_files]
-                + [f"--gin_bindings={b}" for b in self.bindings])
+        return [f"--gin_file={f}" for f in self.gin_files] + [f"--gin_bindings={b}" for b in self.bindings]
 
 
 def _safe(text: str) -> str:
@@ -42,6 +42,8 @@ def expand(spec: SweepSpec) -> list[Point]:
         points.append(Point(point_name(values), values, over.gin_files, over.bindings))
     names = [p.name for p in points]
     if len(set(names)) != len(names):
-        raise axes.SweepSpecError(f"{spec.source}: two grid points share a run name; make the values "
-                                  f"differ after replacing characters outside [A-Za-z0-9._+-]")
+        raise axes.SweepSpecError(
+            f"{spec.source}: two grid points share a run name; make the values "
+            f"differ after replacing characters outside [A-Za-z0-9._+-]"
+        )
     return points

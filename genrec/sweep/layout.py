@@ -1,4 +1,5 @@
 """The on-disk layout of a sweep folder: sweep.json, runs/<point>/ with point.json and its results."""
+
 from __future__ import annotations
 
 import json
@@ -39,10 +40,14 @@ def write_point(workdir: str, record: dict) -> None:
 
 def write_sweep(sweep_dir: str, spec: SweepSpec, points: Sequence[grid.Point]) -> None:
     os.makedirs(sweep_dir, exist_ok=True)
-    record = {"name": spec.name, "source": spec.source, "base_gin_files": list(spec.base_gin_files),
-              "run_modes": list(spec.run_modes), "bindings": list(spec.bindings),
-              "grid": {k: (v if isinstance(v, dict) else list(v)) for k, v in spec.grid.items()},
-              "points": [{"name": p.name, "values": p.values, "genrec_args": p.genrec_args()}
-                         for p in points]}
+    record = {
+        "name": spec.name,
+        "source": spec.source,
+        "base_gin_files": list(spec.base_gin_files),
+        "run_modes": list(spec.run_modes),
+        "bindings": list(spec.bindings),
+        "grid": {k: (v if isinstance(v, dict) else list(v)) for k, v in spec.grid.items()},
+        "points": [{"name": p.name, "values": p.values, "genrec_args": p.genrec_args()} for p in points],
+    }
     with open(os.path.join(sweep_dir, SWEEP_FILE), "w") as f:
         json.dump(record, f, indent=2)

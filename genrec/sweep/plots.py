@@ -1,4 +1,5 @@
 """PNG figures of a sweep (matplotlib Agg). Each returns the file it wrote, or raises Skip(reason)."""
+
 from __future__ import annotations
 
 import os
@@ -24,8 +25,7 @@ class Skip(Exception):
 def varying(records: Sequence[RunRecord], exclude: Sequence[str] = ("seed",)) -> list[str]:
     """Axes that take more than one value among the runs, in grid order."""
     axes = list(records[0].values) if records else []
-    return [a for a in axes if a not in exclude
-            and len({repr(r.values.get(a)) for r in records}) > 1]
+    return [a for a in axes if a not in exclude and len({repr(r.values.get(a)) for r in records}) > 1]
 
 
 def group_label(record: RunRecord, axes: Sequence[str]) -> str:
@@ -50,8 +50,9 @@ def pareto(costs: np.ndarray, quality: np.ndarray) -> np.ndarray:
     return np.array(front, int)
 
 
-def frontier(records: Sequence[RunRecord], cost_key: str, cost_label: str, family: str,
-             metric: str, path: str) -> str:
+def frontier(
+    records: Sequence[RunRecord], cost_key: str, cost_label: str, family: str, metric: str, path: str
+) -> str:
     """Quality against a cost (log x), one marker per run, the Pareto frontier as a step line."""
     pts = [(r.cost.get(cost_key), r.metric(family, metric), r) for r in records]
     pts = [(c, q, r) for c, q, r in pts if c is not None and q is not None and c > 0]
@@ -62,11 +63,19 @@ def frontier(records: Sequence[RunRecord], cost_key: str, cost_label: str, famil
     axes = varying([p[2] for p in pts])
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
     for label, group in _groups([p[2] for p in pts], axes).items():
-        ax.scatter([r.cost[cost_key] for r in group], [r.metric(family, metric) for r in group],
-                   label=label, s=36)
+        ax.scatter(
+            [r.cost[cost_key] for r in group], [r.metric(family, metric) for r in group], label=label, s=36
+        )
     front = pareto(costs, quality)  # best quality at cost <= x, drawn out to the costliest run
-    ax.step(np.append(costs[front], costs.max()), np.append(quality[front], quality[front[-1]]),
-            where="post", color="0.3", lw=1, ls="--", label="frontier")
+    ax.step(
+        np.append(costs[front], costs.max()),
+        np.append(quality[front], quality[front[-1]]),
+        where="post",
+        color="0.3",
+        lw=1,
+        ls="--",
+        label="frontier",
+    )
     ax.set_xscale("log")
     ax.set(xlabel=cost_label, ylabel=f"{family} {metric}", title=f"{family} {metric} vs {cost_label}")
     ax.grid(alpha=0.3)
@@ -74,8 +83,9 @@ def frontier(records: Sequence[RunRecord], cost_key: str, cost_label: str, famil
     return _save(fig, path)
 
 
-def sample_efficiency(records: Sequence[RunRecord], family: str, metric: str, path: str,
-                      axis: str = "train_fraction") -> str:
+def sample_efficiency(
+    records: Sequence[RunRecord], family: str, metric: str, path: str, axis: str = "train_fraction"
+) -> str:
     """Quality against the fraction of training users: mean ± std over seeds, a line per group."""
     runs = [r for r in records if r.values.get(axis) is not None and r.metric(family, metric) is not None]
     if len({r.values[axis] for r in runs}) < 2:
@@ -83,12 +93,22 @@ def sample_efficiency(records: Sequence[RunRecord], family: str, metric: str, pa
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
     for label, group in _groups(runs, varying(runs, exclude=("seed", axis))).items():
         fractions = sorted({r.values[axis] for r in group})
-        stats = [_mean_std([r.metric(family, metric) for r in group if r.values[axis] == f])
-                 for f in fractions]
-        ax.errorbar(100 * np.array(fractions), [s[0] for s in stats], yerr=[s[1] for s in stats],
-                    marker="o", capsize=3, label=label)
-    ax.set(xlabel="training users (%)", ylabel=f"{family} {metric}",
-           title=f"sample efficiency: {family} {metric}")
+        stats = [
+            _mean_std([r.metric(family, metric) for r in group if r.values[axis] == f]) for f in fractions
+        ]
+        ax.errorbar(
+            100 * np.array(fractions),
+            [s[0] for s in stats],
+            yerr=[s[1] for s in stats],
+            marker="o",
+            capsize=3,
+            label=label,
+        )
+    ax.set(
+        xlabel="training users (%)",
+        ylabel=f"{family} {metric}",
+        title=f"sample efficiency: {family} {metric}",
+    )
     ax.set_xticks([10, 25, 50, 100])
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
@@ -110,8 +130,9 @@ def by_family(records: Sequence[RunRecord], path: str, compare: str) -> str:
     else:
         groups = _groups(runs, varying(runs))
         series = [("seen", False), ("held-out", True)]
-    families = sorted({task_family(t)[0] for r in runs for t in r.metrics
-                       if compare != "templates" or task_family(t)[1]})
+    families = sorted(
+        {task_family(t)[0] for r in runs for t in r.metrics if compare != "templates" or task_family(t)[1]}
+    )
     if not families:
         raise Skip("no held-out template results" if compare == "templates" else "no results")
     fig, axs = plt.subplots(1, len(families), figsize=(3.6 * len(families), 4.0), squeeze=False)
@@ -121,11 +142,11 @@ def by_family(records: Sequence[RunRecord], path: str, compare: str) -> str:
         for j, (name, heldout) in enumerate(series):
             stats = [_mean_std([r.metric(family, metric, heldout) for r in g]) for g in groups.values()]
             x = np.arange(len(groups)) + (j - (len(series) - 1) / 2) * width
-            ax.bar(x, [s[0] for s in stats], width, yerr=[s[1] for s in stats], capsize=3,
-                   label=name or None)
+            ax.bar(x, [s[0] for s in stats], width, yerr=[s[1] for s in stats], capsize=3, label=name or None)
         ax.set_xticks(np.arange(len(groups)), list(groups), rotation=30, ha="right", fontsize=7)
-        ax.set_title(f"{family}: {metric}" + (" (lower is better)" if metric in LOWER_IS_BETTER else ""),
-                     fontsize=9)
+        ax.set_title(
+            f"{family}: {metric}" + (" (lower is better)" if metric in LOWER_IS_BETTER else ""), fontsize=9
+        )
         ax.grid(alpha=0.3, axis="y")
         if len(series) > 1:
             ax.legend(fontsize=7)
@@ -134,8 +155,7 @@ def by_family(records: Sequence[RunRecord], path: str, compare: str) -> str:
 
 
 def _primary(records: Sequence[RunRecord], family: str) -> str:
-    names = {m for r in records for t, ms in r.metrics.items() if task_family(t)[0] == family
-             for m in ms}
+    names = {m for r in records for t, ms in r.metrics.items() if task_family(t)[0] == family for m in ms}
     return next((m for m in PRIMARY_METRICS if m in names), min(names))
 
 

@@ -16,6 +16,7 @@ sweeps/<name>); copy the runs back there (the command is logged) and run the rep
 Resumable: a point whose eval/results.json exists is skipped; inside a point, a run mode that
 finished (recorded in point.json) is not run again. A failing point is recorded and the sweep goes on.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,16 +28,22 @@ import sys
 from typing import Optional, Sequence
 
 from genrec.sweep import axes, grid, report, stage
-from genrec.sweep.layout import (POINT_FILE, RESULTS, SWEEP_FILE, data_dir, read_point,  # noqa: F401
-                                   run_dir, write_point, write_sweep)
+from genrec.sweep.layout import (
+    RESULTS,
+    data_dir,
+    read_point,  # noqa: F401
+    run_dir,
+    write_point,
+    write_sweep,
+)
 from genrec.sweep.spec import SweepSpec, load_spec
 
 CHECKPOINT_MODES = ("eval", "export")  # run modes that read <workdir>/checkpoints
 LAUNCHERS = {
     "tpu": "bash launch/tpu_pod.sh --name={name} --workdir={workdir} --data_dir={data_dir} "
-           "--run_modes={run_modes}",
+    "--run_modes={run_modes}",
     "slurm": "sbatch --job-name={name} launch/gpu_slurm.sbatch --workdir={workdir} "
-             "--data_dir={data_dir} --run_modes={run_modes}",
+    "--data_dir={data_dir} --run_modes={run_modes}",
 }
 
 
@@ -57,8 +64,9 @@ def stage_args(point: grid.Point, mode: str, workdir: str, datadir: str) -> list
     return args + point.genrec_args()
 
 
-def run_point(spec: SweepSpec, point: grid.Point, sweep_dir: str, python: str,
-              extra_args: Sequence[str] = ()) -> bool:
+def run_point(
+    spec: SweepSpec, point: grid.Point, sweep_dir: str, python: str, extra_args: Sequence[str] = ()
+) -> bool:
     """Runs the point's run modes in order, each a `genrec.main` subprocess; True if all succeed."""
     workdir = run_dir(sweep_dir, point)
     record = read_point(workdir) or {"name": point.name, "values": point.values, "stages": {}}
@@ -69,13 +77,27 @@ def run_point(spec: SweepSpec, point: grid.Point, sweep_dir: str, python: str,
             continue
         log_path = os.path.join(workdir, "logs", f"{mode}.log")
         logging.info("%s: %s (log: %s)", point.name, mode, log_path)
-        rc, wall = stage.run_stage(stage_args(point, mode, workdir, data_dir(sweep_dir)) + list(extra_args),
-                                   log_path, python=python, cwd=axes.REPO_ROOT)
-        record["stages"][mode] = {"rc": rc, "wall_s": round(wall, 2), "log": os.path.relpath(log_path, workdir)}
+        rc, wall = stage.run_stage(
+            stage_args(point, mode, workdir, data_dir(sweep_dir)) + list(extra_args),
+            log_path,
+            python=python,
+            cwd=axes.REPO_ROOT,
+        )
+        record["stages"][mode] = {
+            "rc": rc,
+            "wall_s": round(wall, 2),
+            "log": os.path.relpath(log_path, workdir),
+        }
         write_point(workdir, record)
         if rc != 0:
-            logging.error("%s: run mode %s failed (exit %d); last lines of %s:\n%s",
-                          point.name, mode, rc, log_path, _tail(log_path))
+            logging.error(
+                "%s: run mode %s failed (exit %d); last lines of %s:\n%s",
+                point.name,
+                mode,
+                rc,
+                log_path,
+                _tail(log_path),
+            )
             return False
     return True
 
@@ -85,8 +107,13 @@ def _tail(path: str, lines: int = 15) -> str:
         return "".join(f.readlines()[-lines:])
 
 
-def run_local(spec: SweepSpec, sweep_dir: str, python: str = sys.executable,
-              extra_args: Sequence[str] = (), fail_fast: bool = False) -> dict:
+def run_local(
+    spec: SweepSpec,
+    sweep_dir: str,
+    python: str = sys.executable,
+    extra_args: Sequence[str] = (),
+    fail_fast: bool = False,
+) -> dict:
     """Every unfinished point in sequence; returns {point name: 'done'|'skipped'|'failed'}."""
     from tqdm import tqdm
 
@@ -98,8 +125,11 @@ def run_local(spec: SweepSpec, sweep_dir: str, python: str = sys.executable,
             status[point.name] = "skipped"
             recorded = read_point(run_dir(sweep_dir, point)).get("genrec_args")
             if recorded not in (None, point.genrec_args()):
-                logging.warning("%s: finished with other gin arguments than the sweep's now; delete "
-                                "%s to run it again", point.name, run_dir(sweep_dir, point))
+                logging.warning(
+                    "%s: finished with other gin arguments than the sweep's now; delete %s to run it again",
+                    point.name,
+                    run_dir(sweep_dir, point),
+                )
             continue
         ok = run_point(spec, point, sweep_dir, python, extra_args)
         status[point.name] = "done" if ok else "failed"
@@ -108,8 +138,9 @@ def run_local(spec: SweepSpec, sweep_dir: str, python: str = sys.executable,
     return status
 
 
-def launch_commands(spec: SweepSpec, sweep_dir: str, launcher: str,
-                    launcher_args: Sequence[str] = ()) -> list[str]:
+def launch_commands(
+    spec: SweepSpec, sweep_dir: str, launcher: str, launcher_args: Sequence[str] = ()
+) -> list[str]:
     """One shell command per unfinished point, for launch/tpu_pod.sh or launch/gpu_slurm.sbatch."""
     if launcher not in LAUNCHERS:
         raise ValueError(f"unknown launcher {launcher!r}; expected one of {list(LAUNCHERS)}")
@@ -120,16 +151,20 @@ def launch_commands(spec: SweepSpec, sweep_dir: str, launcher: str,
             continue
         name = re.sub(r"[^a-z0-9-]", "-", f"genrec-{spec.name}-{i:03d}".lower())[:60]
         head = LAUNCHERS[launcher].format(
-            name=name, workdir=shlex.quote(run_dir(sweep_dir, point)),
-            data_dir=shlex.quote(data_dir(sweep_dir)), run_modes=",".join(spec.run_modes))
+            name=name,
+            workdir=shlex.quote(run_dir(sweep_dir, point)),
+            data_dir=shlex.quote(data_dir(sweep_dir)),
+            run_modes=",".join(spec.run_modes),
+        )
         tail = [shlex.quote(a) for a in list(launcher_args)] + ["--"]
         tail += [shlex.quote(a) for a in point.genrec_args()]
         commands.append(" ".join([head] + tail))
     return commands
 
 
-def write_launch_script(spec: SweepSpec, sweep_dir: str, launcher: str, commands: Sequence[str],
-                        local_dir: Optional[str] = None) -> str:
+def write_launch_script(
+    spec: SweepSpec, sweep_dir: str, launcher: str, commands: Sequence[str], local_dir: Optional[str] = None
+) -> str:
     """sweep.json + launch_<launcher>.sh in the sweep folder, or for a bucket sweep_dir in
     local_dir (default sweeps/<name>), where the runs are copied back for the report."""
     remote = "://" in sweep_dir
@@ -141,9 +176,13 @@ def write_launch_script(spec: SweepSpec, sweep_dir: str, launcher: str, commands
         f.write("\n".join(commands) + "\n")
     logging.info("wrote %d launch commands to %s", len(commands), path)
     if remote:
-        logging.info("when they finish: gcloud storage rsync -r --exclude='.*/checkpoints/.*' "
-                     "%s/runs %s/runs && python -m genrec.sweep.report --sweep_dir=%s",
-                     sweep_dir, record_dir, record_dir)
+        logging.info(
+            "when they finish: gcloud storage rsync -r --exclude='.*/checkpoints/.*' "
+            "%s/runs %s/runs && python -m genrec.sweep.report --sweep_dir=%s",
+            sweep_dir,
+            record_dir,
+            record_dir,
+        )
     return path
 
 
@@ -152,13 +191,23 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--sweep", required=True, help="The sweep file (gin with sweep.* bindings).")
     parser.add_argument("--sweep_dir", required=True, help="Where the runs and the report go.")
     parser.add_argument("--launcher", choices=["local"] + list(LAUNCHERS), default="local")
-    parser.add_argument("--launcher_args", default="",
-                        help="Extra arguments for the launcher script (one shell-quoted string).")
-    parser.add_argument("--sweep_binding", action="append", default=[],
-                        help="A sweep.* binding overriding the file, e.g. \"sweep.grid = {...}\".")
-    parser.add_argument("--local_dir", default=None,
-                        help="For a bucket --sweep_dir: where sweep.json and the launch script go "
-                             "(default sweeps/<name>); copy runs/ here for the report.")
+    parser.add_argument(
+        "--launcher_args",
+        default="",
+        help="Extra arguments for the launcher script (one shell-quoted string).",
+    )
+    parser.add_argument(
+        "--sweep_binding",
+        action="append",
+        default=[],
+        help='A sweep.* binding overriding the file, e.g. "sweep.grid = {...}".',
+    )
+    parser.add_argument(
+        "--local_dir",
+        default=None,
+        help="For a bucket --sweep_dir: where sweep.json and the launch script go "
+        "(default sweeps/<name>); copy runs/ here for the report.",
+    )
     parser.add_argument("--raw_data_dir", default=None, help="Passed to every local genrec.main call.")
     parser.add_argument("--dry_run", action="store_true", help="Print the points and commands only.")
     parser.add_argument("--fail_fast", action="store_true", help="Stop at the first failing point.")

@@ -10,6 +10,7 @@ A sweep file is a small gin file read by the sweep runner only (genrec.main neve
 
 The grid's keys are axes (see genrec/sweep/axes.py); every point of their product is one run.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -40,7 +41,8 @@ class SweepSpec:
         for mode in self.run_modes:
             if mode not in KNOWN_RUN_MODES:
                 raise axes.SweepSpecError(
-                    f"{where}: unknown run mode {mode!r} in sweep.run_modes; known: {KNOWN_RUN_MODES}")
+                    f"{where}: unknown run mode {mode!r} in sweep.run_modes; known: {KNOWN_RUN_MODES}"
+                )
         for path in self.base_gin_files:
             if not os.path.exists(axes.repo_path(path)):
                 raise axes.SweepSpecError(f"{where}: base gin file not found: {path}")
@@ -49,12 +51,21 @@ class SweepSpec:
 
 
 @gin.configurable("sweep")
-def sweep_bindings(name: str = gin.REQUIRED, base_gin_files: Sequence[str] = gin.REQUIRED,
-                   grid: dict = gin.REQUIRED, run_modes: Sequence[str] = DEFAULT_RUN_MODES,
-                   bindings: Sequence[str] = ()) -> dict:
+def sweep_bindings(
+    name: str = gin.REQUIRED,
+    base_gin_files: Sequence[str] = gin.REQUIRED,
+    grid: dict = gin.REQUIRED,
+    run_modes: Sequence[str] = DEFAULT_RUN_MODES,
+    bindings: Sequence[str] = (),
+) -> dict:
     """The `sweep.*` bindings of a sweep file, as SweepSpec's arguments."""
-    return {"name": name, "base_gin_files": tuple(base_gin_files), "grid": dict(grid),
-            "run_modes": tuple(run_modes), "bindings": tuple(bindings)}
+    return {
+        "name": name,
+        "base_gin_files": tuple(base_gin_files),
+        "grid": dict(grid),
+        "run_modes": tuple(run_modes),
+        "bindings": tuple(bindings),
+    }
 
 
 def load_spec(path: str, extra_bindings: Sequence[str] = ()) -> SweepSpec:

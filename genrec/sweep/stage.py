@@ -1,4 +1,5 @@
 """One genrec run mode as a logged subprocess: what a sweep's points and the quality benchmark run."""
+
 from __future__ import annotations
 
 import os
@@ -11,8 +12,9 @@ from typing import Optional, Sequence
 from genrec import REPO_ROOT
 
 
-def run_stage(args: Sequence[str], log_path: str, *, python: str = sys.executable,
-              cwd: Optional[str] = None) -> tuple[int, float]:
+def run_stage(
+    args: Sequence[str], log_path: str, *, python: str = sys.executable, cwd: Optional[str] = None
+) -> tuple[int, float]:
     """`python -m genrec.main ARGS` with stdout and stderr in `log_path` (its first line the command);
     returns (exit code, wall seconds)."""
     cmd = [python, "-m", "genrec.main", *args]

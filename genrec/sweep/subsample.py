@@ -6,6 +6,7 @@ Bound through the dataset loader (configs/sweeps/train_fraction.gin):
     load_dataset.transform = @subsample_train_users
     subsample_train_users.fraction = 0.25
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -47,5 +48,4 @@ def subsample_train_users(dataset: RecDataset, fraction: float = 1.0, seed: int 
     if fraction == 1.0:
         return dataset
     kept = choose_users(len(dataset.users), fraction, seed)
-    return TrainUserSubset(dataset.name, dataset.items, dataset.users,
-                           train_users=frozenset(kept.tolist()))
+    return TrainUserSubset(dataset.name, dataset.items, dataset.users, train_users=frozenset(kept.tolist()))

@@ -1,4 +1,5 @@
 """Tables of a sweep: one row per run (Markdown + CSV), every metric (CSV), means over seeds."""
+
 from __future__ import annotations
 
 import csv
@@ -11,25 +12,40 @@ from genrec.sweep.axes import label
 from genrec.sweep.collect import RunRecord
 
 # (results.json cost key, column title)
-COST_COLUMNS = (("train_steps", "steps"), ("train_wall_s", "train wall s"),
-                ("train_flops", "train FLOPs"), ("num_params", "params"),
-                ("decode_ms_per_user", "decode ms/user"), ("device_kind", "device"),
-                ("num_devices", "devices"))
+COST_COLUMNS = (
+    ("train_steps", "steps"),
+    ("train_wall_s", "train wall s"),
+    ("train_flops", "train FLOPs"),
+    ("num_params", "params"),
+    ("decode_ms_per_user", "decode ms/user"),
+    ("device_kind", "device"),
+    ("num_devices", "devices"),
+)
 
 
 def metric_title(family: str, metric: str, heldout: bool = False) -> str:
     return f"{family}{' held-out' if heldout else ''} {metric}"
 
 
-def per_run(axes: Sequence[str], records: Sequence[RunRecord], family: str,
-            metrics: Sequence[str], with_cost: bool = True) -> tuple[list[str], list[list]]:
+def per_run(
+    axes: Sequence[str],
+    records: Sequence[RunRecord],
+    family: str,
+    metrics: Sequence[str],
+    with_cost: bool = True,
+) -> tuple[list[str], list[list]]:
     """One row per run: axis values, status, the family's metrics (seen templates), cost."""
     cost = COST_COLUMNS if with_cost else ()
     header = ["run"] + list(axes) + ["status"] + [metric_title(family, m) for m in metrics]
     header += [title for _, title in cost]
-    rows = [[r.name] + [label(r.values.get(a)) for a in axes] + [r.status]
-            + [r.metric(family, m) for m in metrics] + [r.cost.get(key) for key, _ in cost]
-            for r in records]
+    rows = [
+        [r.name]
+        + [label(r.values.get(a)) for a in axes]
+        + [r.status]
+        + [r.metric(family, m) for m in metrics]
+        + [r.cost.get(key) for key, _ in cost]
+        for r in records
+    ]
     return header, rows
 
 
@@ -40,14 +56,24 @@ def every_metric(axes: Sequence[str], records: Sequence[RunRecord]) -> tuple[lis
         columns += [(t, m) for t, ms in r.metrics.items() for m in ms if (t, m) not in columns]
         cost_keys += [k for k in r.cost if k not in cost_keys]
     header = ["run"] + list(axes) + ["status"] + [f"{t}/{m}" for t, m in columns] + cost_keys
-    rows = [[r.name] + [label(r.values.get(a)) for a in axes] + [r.status]
-            + [r.metrics.get(t, {}).get(m) for t, m in columns] + [r.cost.get(k) for k in cost_keys]
-            for r in records]
+    rows = [
+        [r.name]
+        + [label(r.values.get(a)) for a in axes]
+        + [r.status]
+        + [r.metrics.get(t, {}).get(m) for t, m in columns]
+        + [r.cost.get(k) for k in cost_keys]
+        for r in records
+    ]
     return header, rows
 
 
-def over_seeds(axes: Sequence[str], records: Sequence[RunRecord], family: str,
-               metrics: Sequence[str], seed_axis: str = "seed") -> tuple[list[str], list[list]]:
+def over_seeds(
+    axes: Sequence[str],
+    records: Sequence[RunRecord],
+    family: str,
+    metrics: Sequence[str],
+    seed_axis: str = "seed",
+) -> tuple[list[str], list[list]]:
     """Finished runs grouped by every axis but the seed: 'mean ± std (n)' per metric (std: ddof=1)."""
     keys = [a for a in axes if a != seed_axis]
     groups: dict[tuple, list[RunRecord]] = {}

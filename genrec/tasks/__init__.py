@@ -8,6 +8,7 @@ Modules: vocabulary (SentencePiece + identifier tokens), templates/<family> (pro
 (samples per family and split, leakage-free), source (samples → tf.data), registry (Tasks, Mixtures),
 metrics (seqio postprocess/metric fns), stats (examples per family, for --run_mode=stats), pipeline.
 """
+
 from genrec.tasks.examples import FAMILIES, ExampleConfig  # noqa: F401
 from genrec.tasks.registry import clear, get, mixture_name, register_tasks, task_name  # noqa: F401
 from genrec.tasks.vocabulary import build_vocabulary, item_token_ids, load_vocabulary  # noqa: F401

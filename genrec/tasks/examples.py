@@ -7,6 +7,7 @@ user (its last item is the target). Randomness (negatives, yes/no coin flips) is
 generators seeded by (seed, family, split, user), so samples are reproducible and do not depend on
 which other users or families are built; TIGER's user tokens hash the user's source id.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -27,7 +28,8 @@ _STOPWORDS = frozenset(
     "a an the and or but if so of to in on at by for with from this that these those it its is are was "
     "were be been am i me my we our you your he she they them their his her not no very too also just "
     "really than then there here have has had do does did will would can could should as all any some "
-    "one much more most get got".split())
+    "one much more most get got".split()
+)
 USER_TOKEN = "<u_{}>"
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 _WORD = re.compile(r"[A-Za-z]+")
@@ -137,26 +139,34 @@ class Builder:
 
     def __init__(self, dataset: RecDataset, identifiers: Identifiers, config: ExampleConfig):
         if identifiers.num_items != dataset.num_items:
-            raise ValueError(f"identifiers cover {identifiers.num_items} items but dataset "
-                             f"{dataset.name!r} has {dataset.num_items}")
+            raise ValueError(
+                f"identifiers cover {identifiers.num_items} items but dataset "
+                f"{dataset.name!r} has {dataset.num_items}"
+            )
         self.dataset, self.config = dataset, config
         self.item_text = [identifiers.text(i) for i in range(dataset.num_items)]
-        self.titles = [_truncate(t, config.max_title_words) or "an untitled item"
-                       for t in dataset.items.field("title")]
+        self.titles = [
+            _truncate(t, config.max_title_words) or "an untitled item" for t in dataset.items.field("title")
+        ]
 
     def items(self, ids: Sequence[int]) -> str:
         return "".join(self.item_text[i] for i in ids) or "nothing yet"
 
     def recent_titles(self, ids: Sequence[int]) -> str:
-        shown = list(ids)[-self.config.recent_titles:]
+        shown = list(ids)[-self.config.recent_titles :]
         return "; ".join(self.titles[i] for i in shown) or "nothing yet"
 
     def common(self, u: int, hist: UserHistory, pos: int) -> dict[str, str]:
         item = int(hist.items[pos])
-        prefix = hist.items[:pos][-self.config.max_history:]
-        return {"user": f"user_{u}", "item": self.item_text[item], "target": self.item_text[item],
-                "title": self.titles[item], "history": self.items(prefix),
-                "recent_titles": self.recent_titles(prefix)}
+        prefix = hist.items[:pos][-self.config.max_history :]
+        return {
+            "user": f"user_{u}",
+            "item": self.item_text[item],
+            "target": self.item_text[item],
+            "title": self.titles[item],
+            "history": self.items(prefix),
+            "recent_titles": self.recent_titles(prefix),
+        }
 
     def yes_no(self, rng, full: UserHistory, item: int) -> dict[str, str]:
         """A candidate that is `item` or (half the time) an item the user never had."""
@@ -168,8 +178,13 @@ class Builder:
         return {"candidate": self.item_text[int(neg[0])], "candidate_answer": "no"}
 
     def sample(self, u: int, hist: UserHistory, pos: int, fields: dict[str, str], **meta) -> Sample:
-        return Sample(user_index=u, fields=fields, target_item=int(hist.items[pos]),
-                      history_items=hist.items[:pos].astype(np.int64), **meta)
+        return Sample(
+            user_index=u,
+            fields=fields,
+            target_item=int(hist.items[pos]),
+            history_items=hist.items[:pos].astype(np.int64),
+            **meta,
+        )
 
     # --- one generator per family: (user index, split view, full history, positions, rng) → samples
 
@@ -178,8 +193,11 @@ class Builder:
             r = float(hist.ratings[pos])
             guess = r if rng.random() < 0.5 else float(rng.choice([x for x in range(1, 6) if x != round(r)]))
             fields = self.common(u, hist, pos) | {
-                "rating": rating_text(r), "guess": rating_text(guess),
-                "guess_answer": "yes" if guess == r else "no", "like": "like" if r >= 4 else "dislike"}
+                "rating": rating_text(r),
+                "guess": rating_text(guess),
+                "guess_answer": "yes" if guess == r else "no",
+                "like": "like" if r >= 4 else "dislike",
+            }
             yield self.sample(u, hist, pos, fields, target_rating=r)
 
     def sequential(self, u, hist, full, positions, rng):
@@ -192,24 +210,36 @@ class Builder:
     def explanation(self, u, hist, full, positions, rng):
         for pos in positions:
             sentence, feature = explanation_and_feature(hist.reviews[pos], self.config.max_explanation_words)
-            fields = self.common(u, hist, pos) | {"explanation": sentence, "feature": feature,
-                                                  "rating": self._rating(hist, pos)}
+            fields = self.common(u, hist, pos) | {
+                "explanation": sentence,
+                "feature": feature,
+                "rating": self._rating(hist, pos),
+            }
             yield self.sample(u, hist, pos, fields, target_rating=float(self._rating_value(hist, pos)))
 
     def review(self, u, hist, full, positions, rng):
         for pos in positions:
             summary = hist.summaries[pos] if hist.summaries is not None else ""
-            fields = {"user": f"user_{u}", "review": _truncate(hist.reviews[pos], self.config.max_review_words),
-                      "summary": summary.strip() or "no summary", "rating": self._rating(hist, pos)}
+            fields = {
+                "user": f"user_{u}",
+                "review": _truncate(hist.reviews[pos], self.config.max_review_words),
+                "summary": summary.strip() or "no summary",
+                "rating": self._rating(hist, pos),
+            }
             yield self.sample(u, hist, pos, fields, target_rating=float(self._rating_value(hist, pos)))
 
     def direct(self, u, hist, full, positions, rng):
         for pos in positions:
             item = int(hist.items[pos])
-            negatives = sample_negatives(rng, self.dataset.num_items, full.items, self.config.num_candidates - 1)
+            negatives = sample_negatives(
+                rng, self.dataset.num_items, full.items, self.config.num_candidates - 1
+            )
             candidates = np.insert(negatives, rng.integers(0, len(negatives) + 1), item)
-            fields = self.common(u, hist, pos) | self.yes_no(rng, full, item) | {
-                "candidates": self.items(candidates)}
+            fields = (
+                self.common(u, hist, pos)
+                | self.yes_no(rng, full, item)
+                | {"candidates": self.items(candidates)}
+            )
             yield self.sample(u, hist, pos, fields, candidates=candidates.astype(np.int64))
 
     @staticmethod
@@ -220,8 +250,13 @@ class Builder:
         return rating_text(self._rating_value(hist, pos))
 
 
-def positions(family: str, hist: UserHistory, split: str, config: ExampleConfig,
-              rng: Optional[np.random.Generator] = None) -> list[int]:
+def positions(
+    family: str,
+    hist: UserHistory,
+    split: str,
+    config: ExampleConfig,
+    rng: Optional[np.random.Generator] = None,
+) -> list[int]:
     """Which interactions of a split view become samples (validation/test: the last one only)."""
     candidates = range(len(hist)) if split == "train" else [len(hist) - 1]
     if family in ("explanation", "review"):
@@ -235,8 +270,13 @@ def positions(family: str, hist: UserHistory, split: str, config: ExampleConfig,
     return list(candidates)
 
 
-def samples(family: str, dataset: RecDataset, identifiers: Identifiers, split: str,
-            config: ExampleConfig = ExampleConfig()) -> Iterator[Sample]:
+def samples(
+    family: str,
+    dataset: RecDataset,
+    identifiers: Identifiers,
+    split: str,
+    config: ExampleConfig = ExampleConfig(),
+) -> Iterator[Sample]:
     """Every sample of `family` in `split`, user by user."""
     reason = unavailable_reason(family, dataset)
     if reason:

@@ -10,6 +10,7 @@ shifted right per segment, 0 = begin-of-sequence) and adds each position's ident
 the code table: `decoder_input_codes` and `decoder_target_codes` [T, M] (see
 genrec/model/parallel_ids.py).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -33,7 +34,7 @@ def windows(items: np.ndarray, window: int) -> list[np.ndarray]:
     if len(items) <= window:
         return [items]
     starts = list(range(len(items) - window, 0, -(window - 1)))[::-1]  # every start is > 0
-    return [items[:starts[0] + 1]] + [items[s:s + window] for s in starts]
+    return [items[: starts[0] + 1]] + [items[s : s + window] for s in starts]
 
 
 def training_sequences(dataset: RecDataset, window: int) -> list[np.ndarray]:
@@ -60,11 +61,16 @@ def register(dataset: RecDataset, window: int) -> str:
     seqio.TaskRegistry.remove(name)
     seqio.TaskRegistry.add(
         name,
-        source=seqio.FunctionDataSource(dataset_fn, splits=("train",),
-                                        num_input_examples={"train": len(sequences)}),
-        output_features={"targets": seqio.Feature(seqio.PassThroughVocabulary(dataset.num_items + 1),
-                                                  add_eos=False, dtype=tf.int32)},
-        preprocessors=[])
+        source=seqio.FunctionDataSource(
+            dataset_fn, splits=("train",), num_input_examples={"train": len(sequences)}
+        ),
+        output_features={
+            "targets": seqio.Feature(
+                seqio.PassThroughVocabulary(dataset.num_items + 1), add_eos=False, dtype=tf.int32
+            )
+        },
+        preprocessors=[],
+    )
     return name
 
 
@@ -79,11 +85,15 @@ class ItemSequenceConverter:
         return seqio.LMFeatureConverter(pack=self.pack)
 
     def add_codes(self, ds: tf.data.Dataset) -> tf.data.Dataset:
-        table = tf.constant(np.concatenate([np.zeros((1, self.codes.shape[1]), np.int32),
-                                            np.asarray(self.codes, np.int32)]))
+        table = tf.constant(
+            np.concatenate([np.zeros((1, self.codes.shape[1]), np.int32), np.asarray(self.codes, np.int32)])
+        )
 
         def add(ex: Mapping[str, tf.Tensor]) -> dict[str, tf.Tensor]:
-            return {**ex, "decoder_input_codes": tf.gather(table, ex["decoder_input_tokens"]),
-                    "decoder_target_codes": tf.gather(table, ex["decoder_target_tokens"])}
+            return {
+                **ex,
+                "decoder_input_codes": tf.gather(table, ex["decoder_input_tokens"]),
+                "decoder_target_codes": tf.gather(table, ex["decoder_target_tokens"]),
+            }
 
         return ds.map(add, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)

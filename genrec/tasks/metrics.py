@@ -5,6 +5,7 @@ needs (the target rating, the answer kind). Each answer kind has its metric (see
 the full ranking evaluation (beam search over the identifier trie) lives in genrec/evaluate, not here.
 `METRICS` is the pluggable table: replace an entry to change what seqio reports for that kind.
 """
+
 from __future__ import annotations
 
 from typing import Any, Callable, Optional, Sequence

@@ -5,6 +5,7 @@ vocabulary, EOS, and the task's input length. RL rollouts of the encoder-decoder
   prompts = trained_prompts(meta, dataset, identifiers)     # meta: a checkpoint's
   tokens = prompts.tokens(user, view, position)             # view.items[:position] → view.items[position]
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -19,7 +20,9 @@ from genrec.tasks.templates import Template, all_families
 from genrec.tasks.templates import sequential as sequential_templates
 
 
-def sequential_template(mixture: str | None, dataset_name: str, template_id: str = "sequential-1") -> Template:
+def sequential_template(
+    mixture: str | None, dataset_name: str, template_id: str = "sequential-1"
+) -> Template:
     """TIGER's template for a model trained on TIGER's mixture (it never saw prose), else the
     sequential family's `template_id`."""
     if mixture == registry.mixture_name(dataset_name, registry.TIGER):
@@ -46,15 +49,20 @@ class SequentialPrompts:
         return self.template.inputs.format(**sample.fields)
 
     def tokens(self, user: int, view: UserHistory, position: int) -> np.ndarray:
-        ids = list(self.vocabulary.encode(self.text(user, view, position)))[:self.length - 1]
+        ids = list(self.vocabulary.encode(self.text(user, view, position)))[: self.length - 1]
         return np.asarray(ids + [self.vocabulary.eos_id], np.int32)
 
 
-def trained_prompts(meta, dataset: RecDataset, identifiers: Identifiers,
-                    template_id: str = "sequential-1") -> SequentialPrompts:
+def trained_prompts(
+    meta, dataset: RecDataset, identifiers: Identifiers, template_id: str = "sequential-1"
+) -> SequentialPrompts:
     """The prompts of the encoder-decoder checkpoint whose meta is `meta`."""
     vocab_path = meta.vocabulary
     return SequentialPrompts(
-        dataset, identifiers, vocabulary.load_vocabulary(os.path.dirname(vocab_path)),
+        dataset,
+        identifiers,
+        vocabulary.load_vocabulary(os.path.dirname(vocab_path)),
         sequential_template(meta.mixture, meta.dataset, template_id),
-        pipeline.trained_example_config(vocab_path), int(meta.task_feature_lengths["inputs"]))
+        pipeline.trained_example_config(vocab_path),
+        int(meta.task_feature_lengths["inputs"]),
+    )

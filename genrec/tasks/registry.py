@@ -11,6 +11,7 @@ dataset part is the dataset name with every character seqio does not allow in na
 (`amazon-2014-beauty` → `amazon_2014_beauty`). seqio's registries are global: registering again
 replaces this dataset's tasks, and `clear()` removes them (tests).
 """
+
 from __future__ import annotations
 
 import logging
@@ -36,8 +37,12 @@ def slug(dataset_name: str) -> str:
 
 
 def task_name(dataset_name: str, family: str, heldout: bool = False, variant: str = "") -> str:
-    return f"{PREFIX}{slug(dataset_name)}_" + (f"{variant}_" if variant else "") + family + (
-        "_heldout" if heldout else "")
+    return (
+        f"{PREFIX}{slug(dataset_name)}_"
+        + (f"{variant}_" if variant else "")
+        + family
+        + ("_heldout" if heldout else "")
+    )
 
 
 def mixture_name(dataset_name: str, mixture: str = "p5_all") -> str:
@@ -47,8 +52,10 @@ def mixture_name(dataset_name: str, mixture: str = "p5_all") -> str:
 
 
 def output_features(vocabulary: seqio.Vocabulary) -> dict[str, seqio.Feature]:
-    return {"inputs": seqio.Feature(vocabulary, add_eos=True),
-            "targets": seqio.Feature(vocabulary, add_eos=True)}
+    return {
+        "inputs": seqio.Feature(vocabulary, add_eos=True),
+        "targets": seqio.Feature(vocabulary, add_eos=True),
+    }
 
 
 def get(name: str):
@@ -74,24 +81,38 @@ def clear(dataset_name: Optional[str] = None) -> None:
 
 def _logged(name: str, build):
     """`build(split)`, logging how many examples it made and how long it took (large datasets)."""
+
     def fn(split):
         start = time.time()
         columns = build(split)
-        logging.info("%s/%s: built %d examples in %.1fs", name, split, source.num_examples(columns),
-                     time.time() - start)
+        logging.info(
+            "%s/%s: built %d examples in %.1fs",
+            name,
+            split,
+            source.num_examples(columns),
+            time.time() - start,
+        )
         return columns
 
     return fn
 
 
-def _add_task(name: str, build, splits: Sequence[str], counts: Mapping[str, int],
-              vocabulary: seqio.Vocabulary, train_templates: Sequence = (), seed: Sequence[int] = ()) -> None:
+def _add_task(
+    name: str,
+    build,
+    splits: Sequence[str],
+    counts: Mapping[str, int],
+    vocabulary: seqio.Vocabulary,
+    train_templates: Sequence = (),
+    seed: Sequence[int] = (),
+) -> None:
     seqio.TaskRegistry.remove(name)
     choose = [source.choose_template(train_templates, seed)] if train_templates else []
     seqio.TaskRegistry.add(
         name,
-        source=seqio.FunctionDataSource(source.dataset_fn(_logged(name, build)), splits=splits,
-                                        num_input_examples=dict(counts)),
+        source=seqio.FunctionDataSource(
+            source.dataset_fn(_logged(name, build)), splits=splits, num_input_examples=dict(counts)
+        ),
         output_features=output_features(vocabulary),
         preprocessors=[*choose, seqio.preprocessors.tokenize, seqio.preprocessors.append_eos_after_trim],
         postprocess_fn=metrics.postprocess,
@@ -99,10 +120,16 @@ def _add_task(name: str, build, splits: Sequence[str], counts: Mapping[str, int]
     )
 
 
-def register_tasks(dataset_name: str, dataset: RecDataset, identifiers: Identifiers,
-                   vocabulary: seqio.Vocabulary, families: Optional[Sequence[str]] = None, *,
-                   config: examples.ExampleConfig = examples.ExampleConfig(),
-                   mixture_rates: Optional[Mapping[str, float]] = None) -> list[str]:
+def register_tasks(
+    dataset_name: str,
+    dataset: RecDataset,
+    identifiers: Identifiers,
+    vocabulary: seqio.Vocabulary,
+    families: Optional[Sequence[str]] = None,
+    *,
+    config: examples.ExampleConfig = examples.ExampleConfig(),
+    mixture_rates: Optional[Mapping[str, float]] = None,
+) -> list[str]:
     """Registers this dataset's tasks and mixtures; returns their names (tasks first).
 
     families: None registers every family the dataset supports (the others are logged and `get`
@@ -126,6 +153,7 @@ def register_tasks(dataset_name: str, dataset: RecDataset, identifiers: Identifi
 
     def add(name, family, train, evaluate, counts, splits=("train", "validation", "test")):
         """Task `name`: training examples take one of `train` per epoch, evaluation ones every `evaluate`."""
+
         def build(split):
             samples = examples.samples(family, dataset, identifiers, split, config)
             return source.fields(samples, train) if split == "train" else source.render(samples, evaluate)
@@ -136,19 +164,37 @@ def register_tasks(dataset_name: str, dataset: RecDataset, identifiers: Identifi
 
     for family in (f for f in examples.FAMILIES if f in families and f not in reasons):
         templates = all_families()[family].usable(have)
-        add(task_name(dataset_name, family), family, templates.train,
-            [templates.by_id(i) for i in templates.seen], counts[family])
+        add(
+            task_name(dataset_name, family),
+            family,
+            templates.train,
+            [templates.by_id(i) for i in templates.seen],
+            counts[family],
+        )
         if set(templates.heldout.needs) <= have:
-            add(task_name(dataset_name, family, heldout=True), family, (), [templates.heldout],
-                heldout_counts[family], splits=("validation", "test"))
+            add(
+                task_name(dataset_name, family, heldout=True),
+                family,
+                (),
+                [templates.heldout],
+                heldout_counts[family],
+                splits=("validation", "test"),
+            )
         if family == "sequential":  # one template, so the held-out counts (one per sample) are its own
-            add(task_name(dataset_name, family, variant=TIGER), family, [sequential.TIGER],
-                [sequential.TIGER], {"train": counts[family]["train"], **heldout_counts[family]})
+            add(
+                task_name(dataset_name, family, variant=TIGER),
+                family,
+                [sequential.TIGER],
+                [sequential.TIGER],
+                {"train": counts[family]["train"], **heldout_counts[family]},
+            )
 
     train_tasks = {f: task_name(dataset_name, f) for f in families if f not in reasons}
     rates = {f: float((mixture_rates or {}).get(f, counts[f]["train"])) for f in train_tasks}
     sequential_only = {"sequential": train_tasks.get("sequential")}
-    tiger = {"sequential": "sequential" in train_tasks and task_name(dataset_name, "sequential", variant=TIGER)}
+    tiger = {
+        "sequential": "sequential" in train_tasks and task_name(dataset_name, "sequential", variant=TIGER)
+    }
     for mixture, members in (("p5_all", train_tasks), ("sequential_mix", sequential_only), (TIGER, tiger)):
         members = {f: t for f, t in members.items() if t and rates[f] > 0}
         if members:

@@ -7,6 +7,7 @@ Evaluation splits are rendered here with every evaluation template; training spl
 samples' text fields instead, and `choose_template` renders each example with a template drawn
 afresh every time the example comes round (every epoch).
 """
+
 from __future__ import annotations
 
 import functools
@@ -51,6 +52,7 @@ def _columns(rows: Iterable[tuple[Sample, dict[str, str]]], text_keys: Sequence[
 
 def render(samples: Iterable[Sample], templates: Sequence[Template]) -> dict[str, list]:
     """Evaluation columns: every template applied to every sample (sample-major order)."""
+
     def rows():
         for sample in samples:
             for t in templates:
@@ -63,8 +65,9 @@ def render(samples: Iterable[Sample], templates: Sequence[Template]) -> dict[str
 def fields(samples: Iterable[Sample], templates: Sequence[Template]) -> dict[str, list]:
     """Training columns: the text fields `templates` read, one row per sample (see choose_template)."""
     names = sorted(set().union(*(t.fields for t in templates)))
-    return _columns(((s, {_FIELD + n: s.fields[n] for n in names}) for s in samples),
-                    [_FIELD + n for n in names])
+    return _columns(
+        ((s, {_FIELD + n: s.fields[n] for n in names}) for s in samples), [_FIELD + n for n in names]
+    )
 
 
 def _fill(text: str, example: dict[str, tf.Tensor]) -> tf.Tensor:
@@ -77,8 +80,9 @@ def _fill(text: str, example: dict[str, tf.Tensor]) -> tf.Tensor:
     return tf.strings.join(parts)
 
 
-def choose_template(templates: Sequence[Template],
-                    seed: Sequence[int]) -> Callable[[tf.data.Dataset], tf.data.Dataset]:
+def choose_template(
+    templates: Sequence[Template], seed: Sequence[int]
+) -> Callable[[tf.data.Dataset], tf.data.Dataset]:
     """A seqio preprocessor rendering each training example with one of `templates`, drawn afresh for
     every example the (repeated) stream yields, so every epoch draws a new template per sample;
     evaluation splits (already rendered) pass through.
@@ -101,10 +105,21 @@ def choose_template(templates: Sequence[Template],
             return ds
 
         def render_one(position, ex):
-            draw = tf.random.stateless_uniform([], tf.random.experimental.stateless_fold_in(key, position),
-                                               maxval=len(templates), dtype=tf.int32)
-            branches = [lambda t=t: (_fill(t.inputs, ex), _fill(t.targets, ex), tf.constant(t.id),
-                                     tf.constant(t.answer)) for t in templates]
+            draw = tf.random.stateless_uniform(
+                [],
+                tf.random.experimental.stateless_fold_in(key, position),
+                maxval=len(templates),
+                dtype=tf.int32,
+            )
+            branches = [
+                lambda t=t: (
+                    _fill(t.inputs, ex),
+                    _fill(t.targets, ex),
+                    tf.constant(t.id),
+                    tf.constant(t.answer),
+                )
+                for t in templates
+            ]
             rendered = tf.switch_case(draw, branches)
             out = {k: v for k, v in ex.items() if not k.startswith(_FIELD)}
             return out | dict(zip(_RENDERED, rendered))

@@ -3,6 +3,7 @@
 Importing this module adds the counts to `--run_mode=stats` (genrec.datasets.run stats providers).
 The counts equal the number of examples the registered tasks yield (tests check both ways).
 """
+
 from __future__ import annotations
 
 from genrec.datasets import run as datasets_run
@@ -24,8 +25,9 @@ def _samples_per_user(family: str, split: str, length: int, reviews, config: Exa
     return length  # rating: every training interaction
 
 
-def family_example_counts(dataset: RecDataset, config: ExampleConfig = ExampleConfig(),
-                          heldout: bool = False) -> dict[str, dict[str, int]]:
+def family_example_counts(
+    dataset: RecDataset, config: ExampleConfig = ExampleConfig(), heldout: bool = False
+) -> dict[str, dict[str, int]]:
     """{family: {split: examples}} for every family the dataset supports (evaluation splits count one
     example per sample and seen template; heldout=True counts the `..._heldout` tasks instead)."""
     have = available_fields(dataset)

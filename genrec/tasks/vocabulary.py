@@ -7,6 +7,7 @@ surrounds them. Ids: pad=0, eos=1, unk=2 (the T5 convention seqio expects); digi
 bytes instead of unk. Training is single-threaded on a deterministic corpus, so the same dataset and
 identifiers give the same model bytes.
 """
+
 from __future__ import annotations
 
 import io
@@ -14,8 +15,8 @@ import logging
 import os
 
 import numpy as np
-import seqio
 import sentencepiece as spm
+import seqio
 
 from genrec.datasets.records import RecDataset
 from genrec.semantic_ids.artifact import Identifiers
@@ -39,8 +40,14 @@ def corpus(dataset: RecDataset, max_sentences: int = 1_000_000, seed: int = 0) -
     if len(lines) > max_sentences:
         keep = np.sort(np.random.default_rng(seed).choice(len(lines), max_sentences, replace=False))
         lines = [lines[i] for i in keep]
-    placeholder = {"user": "user_0123456789", "rating": "1 2 3 4 5", "guess": "4.5",
-                   "guess_answer": "yes no", "like": "like dislike", "candidate_answer": "yes no"}
+    placeholder = {
+        "user": "user_0123456789",
+        "rating": "1 2 3 4 5",
+        "guess": "4.5",
+        "guess_answer": "yes no",
+        "like": "like dislike",
+        "candidate_answer": "yes no",
+    }
     for family in all_families().values():
         for template in family.train:
             values = {f: placeholder.get(f, "") for f in template.fields}
@@ -48,9 +55,15 @@ def corpus(dataset: RecDataset, max_sentences: int = 1_000_000, seed: int = 0) -
     return [line[:_MAX_LINE_CHARS] for line in lines]
 
 
-def build_vocabulary(dataset: RecDataset, identifiers: Identifiers, out_dir: str, *,
-                     text_vocab_size: int = 8000, character_coverage: float = 0.9995,
-                     num_user_tokens: int = 0) -> seqio.Vocabulary:
+def build_vocabulary(
+    dataset: RecDataset,
+    identifiers: Identifiers,
+    out_dir: str,
+    *,
+    text_vocab_size: int = 8000,
+    character_coverage: float = 0.9995,
+    num_user_tokens: int = 0,
+) -> seqio.Vocabulary:
     """Trains the SentencePiece model into `out_dir/spm.model` and returns it as a seqio vocabulary.
 
     text_vocab_size: pieces for text (an upper bound: a small corpus yields fewer); the model has
@@ -62,11 +75,24 @@ def build_vocabulary(dataset: RecDataset, identifiers: Identifiers, out_dir: str
     logging.info("training SentencePiece on %d lines with %d identifier tokens", len(lines), len(symbols))
     model = io.BytesIO()
     spm.SentencePieceTrainer.train(
-        sentence_iterator=iter(lines), model_writer=model, model_type="unigram",
-        vocab_size=text_vocab_size + len(symbols) + _SPECIAL + _BYTES, hard_vocab_limit=False,
-        pad_id=0, eos_id=1, unk_id=2, bos_id=-1, user_defined_symbols=symbols,
-        split_digits=True, byte_fallback=True, add_dummy_prefix=False,
-        character_coverage=character_coverage, input_sentence_size=0, num_threads=1, minloglevel=2)
+        sentence_iterator=iter(lines),
+        model_writer=model,
+        model_type="unigram",
+        vocab_size=text_vocab_size + len(symbols) + _SPECIAL + _BYTES,
+        hard_vocab_limit=False,
+        pad_id=0,
+        eos_id=1,
+        unk_id=2,
+        bos_id=-1,
+        user_defined_symbols=symbols,
+        split_digits=True,
+        byte_fallback=True,
+        add_dummy_prefix=False,
+        character_coverage=character_coverage,
+        input_sentence_size=0,
+        num_threads=1,
+        minloglevel=2,
+    )
     os.makedirs(out_dir, exist_ok=True)
     path = os.path.join(out_dir, MODEL_FILE)
     with open(path, "wb") as f:
@@ -102,12 +128,14 @@ def item_token_ids(vocab: seqio.SentencePieceVocabulary, identifiers: Identifier
     starts = np.cumsum((0,) + tuple(identifiers.level_sizes))
     level_ids = []
     for level in range(identifiers.num_levels):
-        tokens = all_tokens[starts[level]:starts[level + 1]]
+        tokens = all_tokens[starts[level] : starts[level + 1]]
         encoded = processor.encode(tokens)
         for token, ids in zip(tokens, encoded):
             if len(ids) != 1 or ids[0] == processor.unk_id():
-                raise ValueError(f"identifier token {token!r} encodes to {ids}, not one piece of "
-                                 f"{vocab.sentencepiece_model_file}; rebuild the vocabulary")
+                raise ValueError(
+                    f"identifier token {token!r} encodes to {ids}, not one piece of "
+                    f"{vocab.sentencepiece_model_file}; rebuild the vocabulary"
+                )
         level_ids.append(np.array([ids[0] for ids in encoded], np.int32))
     codes = np.asarray(identifiers.codes)
     return np.stack([level_ids[l][codes[:, l]] for l in range(identifiers.num_levels)], axis=1)

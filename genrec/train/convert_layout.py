@@ -10,6 +10,7 @@ optimizer statistic that does not convert by stacking is refused there with the 
 To go on in the same workdir (its vocabulary and identifiers stay), convert into a new folder, then
 move W/checkpoints aside and the new folder into its place.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,8 +32,12 @@ def convert_stacks(tree: Any, to_scanned: bool) -> Any:
         for key, value in tree.items():
             if key in layer_stack.STACKS and value is not None:
                 if layer_stack.is_layer_list(value) != to_scanned:
-                    raise ValueError(f"{key}: already in the {'scanned' if to_scanned else 'unrolled'} layout")
-                out[key] = layer_stack.stack_layers(value) if to_scanned else layer_stack.unstack_layers(value)
+                    raise ValueError(
+                        f"{key}: already in the {'scanned' if to_scanned else 'unrolled'} layout"
+                    )
+                out[key] = (
+                    layer_stack.stack_layers(value) if to_scanned else layer_stack.unstack_layers(value)
+                )
             else:
                 out[key] = convert_stacks(value, to_scanned)
         return out
@@ -66,8 +71,10 @@ def main(argv=None) -> None:
     parser.add_argument("--step", type=int, default=None, help="default: the newest readable checkpoint")
     args = parser.parse_args(argv)
     step, scanned = convert_checkpoint(args.checkpoint_dir, args.out_dir, args.step)
-    print(f"wrote step {step} to {args.out_dir} in the {'scanned' if scanned else 'unrolled'} layout; "
-          f"resume with --gin.ModelConfig.scan_layers={scanned}")
+    print(
+        f"wrote step {step} to {args.out_dir} in the {'scanned' if scanned else 'unrolled'} layout; "
+        f"resume with --gin.ModelConfig.scan_layers={scanned}"
+    )
 
 
 if __name__ == "__main__":

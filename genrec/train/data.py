@@ -6,6 +6,7 @@ seed, `deterministic` tf.data options, infinite repeat) and a resumed run skips 
 Skipping costs the input-processing time of those batches but needs no iterator state in the
 checkpoint and works unchanged with any number of hosts (each host reads its own shard).
 """
+
 from __future__ import annotations
 
 from typing import Iterator, Mapping, Optional
@@ -14,10 +15,19 @@ import jax
 import numpy as np
 
 
-def batches(mixture_or_task: str, task_feature_lengths: Mapping[str, int], batch_size: int, *,
-            start_step: int = 0, seed: int = 0, pack: bool = True, split: str = "train",
-            shuffle: bool = True, num_epochs: Optional[int] = None,
-            converter=None) -> Iterator[dict[str, np.ndarray]]:
+def batches(
+    mixture_or_task: str,
+    task_feature_lengths: Mapping[str, int],
+    batch_size: int,
+    *,
+    start_step: int = 0,
+    seed: int = 0,
+    pack: bool = True,
+    split: str = "train",
+    shuffle: bool = True,
+    num_epochs: Optional[int] = None,
+    converter=None,
+) -> Iterator[dict[str, np.ndarray]]:
     """This process's [batch_size, ...] numpy batches of EncDecFeatureConverter features (or of
     `converter`: its `seqio_converter()`, then its `add_codes(ds)`), starting at batch
     `start_step` of the deterministic stream."""
@@ -25,10 +35,18 @@ def batches(mixture_or_task: str, task_feature_lengths: Mapping[str, int], batch
     import tensorflow as tf
 
     ds = seqio.get_dataset(
-        mixture_or_task, dict(task_feature_lengths),
-        feature_converter=converter.seqio_converter() if converter else seqio.EncDecFeatureConverter(pack=pack),
-        dataset_split=split, shuffle=shuffle, num_epochs=num_epochs, seed=seed, verbose=False,
-        shard_info=seqio.ShardInfo(jax.process_index(), jax.process_count()))
+        mixture_or_task,
+        dict(task_feature_lengths),
+        feature_converter=converter.seqio_converter()
+        if converter
+        else seqio.EncDecFeatureConverter(pack=pack),
+        dataset_split=split,
+        shuffle=shuffle,
+        num_epochs=num_epochs,
+        seed=seed,
+        verbose=False,
+        shard_info=seqio.ShardInfo(jax.process_index(), jax.process_count()),
+    )
     if converter:
         ds = converter.add_codes(ds)
     options = tf.data.Options()

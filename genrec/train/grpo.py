@@ -7,6 +7,7 @@ its log-probability under a policy is the sum of its tokens' log-probabilities.
 
 Shapes: B users, K samples per user (the group), L tokens per identifier.
 """
+
 from __future__ import annotations
 
 from typing import Mapping
@@ -25,8 +26,13 @@ def list_ranks(log_likelihood: jax.Array) -> jax.Array:
     return ahead.sum(-1)  # counts j itself, so the best sample has rank 1
 
 
-def rewards(samples: jax.Array, targets: jax.Array, valid: jax.Array, log_likelihood: jax.Array,
-            weights: Mapping[str, float]) -> tuple[jax.Array, dict[str, jax.Array]]:
+def rewards(
+    samples: jax.Array,
+    targets: jax.Array,
+    valid: jax.Array,
+    log_likelihood: jax.Array,
+    weights: Mapping[str, float],
+) -> tuple[jax.Array, dict[str, jax.Array]]:
     """The weighted sum of the named rewards of each sample, and each reward's [B, K] values.
 
     samples [B, K, L], targets [B, L] (the held-in next item's identifier), valid [B, K] (the sample
@@ -41,8 +47,12 @@ def rewards(samples: jax.Array, targets: jax.Array, valid: jax.Array, log_likeli
     dtype = log_likelihood.dtype
     hit = jnp.all(samples == targets[:, None, :], axis=-1).astype(dtype)
     rank = list_ranks(log_likelihood).astype(dtype)
-    parts = {"hit": hit, "reciprocal_rank": hit / rank, "ndcg": hit / jnp.log2(1.0 + rank),
-             "valid": valid.astype(dtype)}
+    parts = {
+        "hit": hit,
+        "reciprocal_rank": hit / rank,
+        "ndcg": hit / jnp.log2(1.0 + rank),
+        "valid": valid.astype(dtype),
+    }
     total = sum(float(w) * parts[name] for name, w in weights.items())
     return total, parts
 
@@ -76,9 +86,17 @@ def contested(samples: jax.Array) -> jax.Array:
     return ~jnp.all(samples == samples[:, :1], axis=1, keepdims=True)
 
 
-def loss(log_probs: jax.Array, old_log_probs: jax.Array, ref_log_probs: jax.Array,
-         advantages: jax.Array, mask: jax.Array, *, clip_epsilon: float, kl_coef: float,
-         pg_mask: jax.Array | None = None) -> tuple[jax.Array, dict[str, jax.Array]]:
+def loss(
+    log_probs: jax.Array,
+    old_log_probs: jax.Array,
+    ref_log_probs: jax.Array,
+    advantages: jax.Array,
+    mask: jax.Array,
+    *,
+    clip_epsilon: float,
+    kl_coef: float,
+    pg_mask: jax.Array | None = None,
+) -> tuple[jax.Array, dict[str, jax.Array]]:
     """The GRPO objective to minimise and its diagnostics.
 
     log_probs / old_log_probs / ref_log_probs [B, K, L]: each sampled token's log-probability under
@@ -98,8 +116,10 @@ def loss(log_probs: jax.Array, old_log_probs: jax.Array, ref_log_probs: jax.Arra
     tokens = jnp.maximum(mask.sum(-1), 1.0)
     per_sample = (per_token * mask).sum(-1) / tokens
     clipped = (jnp.abs(ratio - 1.0) > clip_epsilon) & (mask > 0)
-    metrics = {"kl": ((kl * mask).sum(-1) / tokens).mean(),
-               "clip_fraction": clipped.sum() / jnp.maximum(mask.sum(), 1.0)}
+    metrics = {
+        "kl": ((kl * mask).sum(-1) / tokens).mean(),
+        "clip_fraction": clipped.sum() / jnp.maximum(mask.sum(), 1.0),
+    }
     return per_sample.mean(), metrics
 
 

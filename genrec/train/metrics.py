@@ -1,4 +1,5 @@
 """Throughput / MFU bookkeeping, TensorBoard scalars, the log line and the PNG loss curve."""
+
 from __future__ import annotations
 
 import logging
@@ -31,8 +32,16 @@ def peak_flops(device_kind: str) -> Optional[float]:
     return None
 
 
-def throughput(*, steps: int, seconds: float, batch_size: int, tokens_per_batch: int,
-               flops_per_step: float, num_devices: int, device_kind: str) -> dict[str, float]:
+def throughput(
+    *,
+    steps: int,
+    seconds: float,
+    batch_size: int,
+    tokens_per_batch: int,
+    flops_per_step: float,
+    num_devices: int,
+    device_kind: str,
+) -> dict[str, float]:
     """examples/s, tokens/s/device, TFLOP/s/device and MFU over `steps` steps in `seconds`."""
     seconds = max(seconds, 1e-9)
     flops_per_device = flops_per_step * steps / seconds / num_devices
@@ -51,9 +60,11 @@ EXTRA_LOG = ("reward", "kl", "entropy", "invalid_rate")
 
 def log_line(step: int, seconds: float, values: dict[str, float]) -> str:
     extra = "".join(f" | {k} {values[k]:.4f}" for k in EXTRA_LOG if k in values)
-    return (f"step {step} | {seconds:.1f}s | loss {values['loss']:.4f}{extra} | "
-            f"{values['examples_per_s']:.1f} examples/s | {values['tokens_per_s_per_device']:.0f} tokens/s/device"
-            f" | {values['tflops_per_s_per_device']:.4f} TFLOP/s/device | MFU {100 * values['mfu']:.2f}%")
+    return (
+        f"step {step} | {seconds:.1f}s | loss {values['loss']:.4f}{extra} | "
+        f"{values['examples_per_s']:.1f} examples/s | {values['tokens_per_s_per_device']:.0f} tokens/s/device"
+        f" | {values['tflops_per_s_per_device']:.4f} TFLOP/s/device | MFU {100 * values['mfu']:.2f}%"
+    )
 
 
 class MetricsWriter:
@@ -61,8 +72,10 @@ class MetricsWriter:
     but the first. Writes event files with the `tensorboard` package alone (no TensorFlow needed)."""
 
     # Scalars drawn as PNG curves by `loss_curve` (each when present): name -> (y label, file).
-    CURVES = {"loss": ("train loss (per target token)", "loss_curve.png"),
-              "reward": ("mean reward of the sampled groups", "reward_curve.png")}
+    CURVES = {
+        "loss": ("train loss (per target token)", "loss_curve.png"),
+        "reward": ("mean reward of the sampled groups", "reward_curve.png"),
+    }
 
     def __init__(self, workdir: str, enabled: bool = True):
         self.workdir = workdir
@@ -82,8 +95,12 @@ class MetricsWriter:
             return
         from tensorboard.compat.proto import event_pb2, summary_pb2
 
-        summary = summary_pb2.Summary(value=[summary_pb2.Summary.Value(tag=name, simple_value=float(value))
-                                             for name, value in values.items()])
+        summary = summary_pb2.Summary(
+            value=[
+                summary_pb2.Summary.Value(tag=name, simple_value=float(value))
+                for name, value in values.items()
+            ]
+        )
         self._writer.add_event(event_pb2.Event(wall_time=time.time(), step=int(step), summary=summary))
         self._writer.flush()
 

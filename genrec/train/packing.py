@@ -5,6 +5,7 @@ is nearly full and the other mostly padding, every extra example is refused for 
 length alone: TIGER's sequential task with `targets = 8` fits one 5-token identifier per row while
 the 160 input positions hold 2-4 histories (benchmarks/train/RESULTS.md, "packing").
 """
+
 from __future__ import annotations
 
 from typing import Optional
@@ -46,8 +47,10 @@ def bound_hint(report: dict[str, float]) -> Optional[str]:
         if f"{other}_room" not in report or f"{full}_room" not in report:
             return None
         if report[f"{full}_room"] < 1.0 <= report[f"{other}_room"]:
-            return (f"packing is bound by the {full} length: {report['examples_per_row']:.2f} examples "
-                    f"per row, {full} {report[f'{full}_fill']:.0%} full, {other} "
-                    f"{report[f'{other}_fill']:.0%} full (room for {report[f'{other}_room']:.1f} more "
-                    f"examples); a longer task_feature_lengths.{full} fits more examples per row")
+            return (
+                f"packing is bound by the {full} length: {report['examples_per_row']:.2f} examples "
+                f"per row, {full} {report[f'{full}_fill']:.0%} full, {other} "
+                f"{report[f'{other}_fill']:.0%} full (room for {report[f'{other}_room']:.1f} more "
+                f"examples); a longer task_feature_lengths.{full} fits more examples per row"
+            )
     return None

@@ -13,6 +13,7 @@ A batch's rows are (user index, training view, cut); the model's featurizer turn
   prompt_features (the encoder-decoder): `encoder_input_tokens` [B, S] (the sequential prompt as
       training rendered it, `tasks/prompts.py`, 0 padding) and `target_item` [B].
 """
+
 from __future__ import annotations
 
 from typing import Callable, Iterator, Sequence
@@ -40,8 +41,9 @@ def epoch_examples(lengths: np.ndarray, seed: int, epoch: int) -> tuple[np.ndarr
     return order, cuts
 
 
-def batches(dataset, batch_size: int, featurize: Featurize, *, start_step: int = 0, seed: int = 0
-            ) -> Iterator[dict[str, np.ndarray]]:
+def batches(
+    dataset, batch_size: int, featurize: Featurize, *, start_step: int = 0, seed: int = 0
+) -> Iterator[dict[str, np.ndarray]]:
     """This process's endless [batch_size] batches from global batch `start_step` on."""
     views = training_views(dataset)
     if not views:
@@ -68,8 +70,8 @@ def item_sequence_features(max_len: int) -> Featurize:
         tokens = np.zeros((len(rows), max_len + 1), np.int32)
         targets = np.zeros((len(rows), 1), np.int32)
         for i, (_, view, cut) in enumerate(rows):
-            history = view.items[max(0, cut - max_len):cut]
-            tokens[i, 1:1 + len(history)] = history + 1
+            history = view.items[max(0, cut - max_len) : cut]
+            tokens[i, 1 : 1 + len(history)] = history + 1
             targets[i, 0] = view.items[cut] + 1
         return {"decoder_input_tokens": tokens, "decoder_target_tokens": targets}
 
@@ -78,12 +80,15 @@ def item_sequence_features(max_len: int) -> Featurize:
 
 def prompt_features(prompts) -> Featurize:
     """`prompts`: a tasks.prompts.SequentialPrompts (its `length` is the padded input length)."""
+
     def featurize(rows: Sequence[Row]) -> dict[str, np.ndarray]:
         tokens = np.zeros((len(rows), prompts.length), np.int32)
         for i, (user, view, cut) in enumerate(rows):
             t = prompts.tokens(user, view, cut)
-            tokens[i, :len(t)] = t
-        return {"encoder_input_tokens": tokens,
-                "target_item": np.array([view.items[cut] for _, view, cut in rows], np.int32)}
+            tokens[i, : len(t)] = t
+        return {
+            "encoder_input_tokens": tokens,
+            "target_item": np.array([view.items[cut] for _, view, cut in rows], np.int32),
+        }
 
     return featurize

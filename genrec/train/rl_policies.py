@@ -19,6 +19,7 @@ forward pass of the policy fewer; `token_log_probs` recomputes them with gradien
 decoder by teacher forcing through its incremental decoder: one encoder pass per user, shared by its K
 samples).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -67,10 +68,13 @@ class ParallelIdPolicy:
 
     def targets(self, batch: dict) -> jax.Array:
         """[B, M]: the held-in next item's digits."""
-        return jnp.asarray(self.item_codes, jnp.int32)[jnp.maximum(batch["decoder_target_tokens"][:, 0] - 1, 0)]
+        return jnp.asarray(self.item_codes, jnp.int32)[
+            jnp.maximum(batch["decoder_target_tokens"][:, 0] - 1, 0)
+        ]
 
-    def sample(self, model, batch: dict, key: jax.Array, *, group_size: int, constrained: bool,
-               temperature: float) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
+    def sample(
+        self, model, batch: dict, key: jax.Array, *, group_size: int, constrained: bool, temperature: float
+    ) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
         """(samples [B, K, M], valid [B, K], each sampled digit's log-probability under `model`
         [B, K, M], the mean per-digit entropy [B]): one forward pass draws and scores the group."""
         log_probs = self._log_probs(model, batch)
@@ -106,13 +110,20 @@ class EncoderDecoderPolicy:
         """[B, L]: the held-in next item's identifier tokens."""
         return jnp.asarray(self.item_tokens, jnp.int32)[batch["target_item"]]
 
-    def sample(self, model, batch: dict, key: jax.Array, *, group_size: int, constrained: bool,
-               temperature: float) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
+    def sample(
+        self, model, batch: dict, key: jax.Array, *, group_size: int, constrained: bool, temperature: float
+    ) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
         """(samples [B, K, L], valid [B, K], each sampled token's log-probability [B, K, L], the
         mean next-token entropy [B]) from one incremental decoding pass per user."""
-        out = decoding.sample(model, batch["encoder_input_tokens"], key, num_samples=group_size,
-                              trie=self.trie if constrained else None, length=self.item_tokens.shape[1],
-                              temperature=temperature)
+        out = decoding.sample(
+            model,
+            batch["encoder_input_tokens"],
+            key,
+            num_samples=group_size,
+            trie=self.trie if constrained else None,
+            length=self.item_tokens.shape[1],
+            temperature=temperature,
+        )
         if constrained:
             valid = out.items >= 0
         else:

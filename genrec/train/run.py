@@ -14,6 +14,7 @@ Identifiers come from <workdir>/semantic_ids/ (run_mode=build_ids) when present,
 token per item (saved to <workdir>/atomic_ids/ so the evaluator can read them back); a config that
 names another scheme (`build_ids.scheme`) but has none built is an error, not a silent fallback.
 """
+
 from __future__ import annotations
 
 import logging
@@ -38,14 +39,18 @@ def identifiers_for(workdir: str, dataset) -> tuple[Any, str]:
     if os.path.isdir(built):
         ids = Identifiers.load(built)
         if ids.num_items != dataset.num_items:
-            raise ValueError(f"{built}: identifiers for {ids.num_items} items, dataset "
-                             f"{dataset.name!r} has {dataset.num_items}; rebuild with --run_mode=build_ids")
+            raise ValueError(
+                f"{built}: identifiers for {ids.num_items} items, dataset "
+                f"{dataset.name!r} has {dataset.num_items}; rebuild with --run_mode=build_ids"
+            )
         return ids, built
     scheme = configured_scheme()
     if scheme not in (None, "atomic_scheme"):
-        raise FileNotFoundError(f"{built} does not exist, but the config names build_ids.scheme = "
-                                f"@{scheme}: run --run_mode=build_ids with the same gin files and "
-                                "workdir first (training would otherwise use atomic identifiers)")
+        raise FileNotFoundError(
+            f"{built} does not exist, but the config names build_ids.scheme = "
+            f"@{scheme}: run --run_mode=build_ids with the same gin files and "
+            "workdir first (training would otherwise use atomic identifiers)"
+        )
     logging.info("no %s: using atomic identifiers (one token per item)", built)
     ids = Identifiers.atomic(dataset.num_items, source_ids=dataset.items.source_ids, dataset=dataset.name)
     path = os.path.join(workdir, ATOMIC_IDS_DIR)
@@ -63,8 +68,14 @@ def configured_scheme() -> Optional[str]:
 
 
 @gin.configurable
-def train(ctx, *, model: str = "encoder_decoder", pack: bool = True, validate: bool = True,
-          loop: Optional[trainer.LoopConfig] = None) -> dict:
+def train(
+    ctx,
+    *,
+    model: str = "encoder_decoder",
+    pack: bool = True,
+    validate: bool = True,
+    loop: Optional[trainer.LoopConfig] = None,
+) -> dict:
     """The train run mode; returns the summary also written to <workdir>/train_summary.json.
 
     model: the registered model family (genrec/runtime/families.py): 'encoder_decoder' (T5 on the
@@ -80,23 +91,50 @@ def train(ctx, *, model: str = "encoder_decoder", pack: bool = True, validate: b
     return summary
 
 
-def train_family(family: families.ModelFamily, workdir: str, dataset, loop: trainer.LoopConfig, *,
-                 pack: bool = True, mesh: Optional[jax.sharding.Mesh] = None, model_config=None,
-                 validate: bool = False):
+def train_family(
+    family: families.ModelFamily,
+    workdir: str,
+    dataset,
+    loop: trainer.LoopConfig,
+    *,
+    pack: bool = True,
+    mesh: Optional[jax.sharding.Mesh] = None,
+    model_config=None,
+    validate: bool = False,
+):
     """Trains `family`'s model on an in-memory RecDataset (the run mode's core; tests call it directly):
     identifiers from the workdir, the family's plan (config, batches, loss, validation, FLOPs), the one
     train loop; optimizer settings from gin (`make_optimizer.*`). Returns (state, summary)."""
     identifiers, identifiers_dir = identifiers_for(workdir, dataset)
     mesh = mesh or partitioning.make_mesh()
-    plan = family.training_plan(families.TrainingInputs(
-        workdir=workdir, dataset=dataset, identifiers=identifiers, identifiers_dir=identifiers_dir, loop=loop,
-        mesh=mesh, pack=pack, validate=validate, model_config=model_config))
+    plan = family.training_plan(
+        families.TrainingInputs(
+            workdir=workdir,
+            dataset=dataset,
+            identifiers=identifiers,
+            identifiers_dir=identifiers_dir,
+            loop=loop,
+            mesh=mesh,
+            pack=pack,
+            validate=validate,
+            model_config=model_config,
+        )
+    )
     return train_plan(plan, workdir, loop, mesh, tx=optimizers.make_optimizer(loop.num_steps))
 
 
 def train_plan(plan: families.TrainingPlan, workdir: str, loop: trainer.LoopConfig, mesh, *, tx):
     """A family's training plan run by `trainer.train_loop` (also the snapshot trainer's core)."""
     return trainer.train_loop(
-        factory=plan.factory, tx=tx, batch_source=plan.batch_source, mesh=mesh, workdir=workdir, config=loop,
-        meta=plan.meta, flops_per_step=plan.flops_per_step, loss_fn=plan.loss_fn, validate=plan.validate,
-        constants=plan.constants)
+        factory=plan.factory,
+        tx=tx,
+        batch_source=plan.batch_source,
+        mesh=mesh,
+        workdir=workdir,
+        config=loop,
+        meta=plan.meta,
+        flops_per_step=plan.flops_per_step,
+        loss_fn=plan.loss_fn,
+        validate=plan.validate,
+        constants=plan.constants,
+    )

@@ -4,6 +4,7 @@ A run's validation curve is train_summary.json's `validation` list ({"step": s, 
 checkpoint). The chosen step has the highest value of the metric (NDCG@10 by default); of a tie, the
 earlier step.
 """
+
 from __future__ import annotations
 
 import json

@@ -3,6 +3,7 @@
 Losses are token sums divided by the batch's total loss weight, so accumulating the gradients of
 `num_microbatches` slices and dividing once gives exactly the full-batch gradient.
 """
+
 from __future__ import annotations
 
 from typing import Callable
@@ -26,6 +27,7 @@ def default_loss_fn() -> LossFn:
 def split_microbatches(batch: dict, n: int) -> dict:
     """[B, ...] → [n, B/n, ...] with microbatch m = examples m, m+n, m+2n, ... so every
     microbatch stays spread over all batch shards (no resharding). batch[CONSTANTS] is not split."""
+
     def split(x):
         if x.shape[0] % n:
             raise ValueError(f"batch of {x.shape[0]} does not split into {n} microbatches")
@@ -34,9 +36,19 @@ def split_microbatches(batch: dict, n: int) -> dict:
     return jax.tree.map(split, {k: v for k, v in batch.items() if k != CONSTANTS})
 
 
-def loss_and_grads(model: FunctionalModel, params: dict, batch: dict, key: jax.Array, *,
-                   z_loss: float, num_microbatches: int, loss_fn: LossFn, deterministic: bool = False):
+def loss_and_grads(
+    model: FunctionalModel,
+    params: dict,
+    batch: dict,
+    key: jax.Array,
+    *,
+    z_loss: float,
+    num_microbatches: int,
+    loss_fn: LossFn,
+    deterministic: bool = False,
+):
     """Summed loss, summed z-loss, weight sum and summed gradients over the whole batch."""
+
     def summed(p, mb, k):
         logits = model(p, mb, k, deterministic=deterministic)
         loss, zl, weight = loss_fn(logits, *model.targets(mb), z_loss)
@@ -61,23 +73,43 @@ def loss_and_grads(model: FunctionalModel, params: dict, batch: dict, key: jax.A
     return loss, zl, weight, grads
 
 
-def make_train_step(model: FunctionalModel, tx: optax.GradientTransformation, *, z_loss: float = 1e-4,
-                    num_microbatches: int = 1, loss_fn: LossFn | None = None):
+def make_train_step(
+    model: FunctionalModel,
+    tx: optax.GradientTransformation,
+    *,
+    z_loss: float = 1e-4,
+    num_microbatches: int = 1,
+    loss_fn: LossFn | None = None,
+):
     """train_step(state, batch) -> (state, metrics); metrics are means per loss token."""
     loss_fn = loss_fn or default_loss_fn()
 
     def train_step(state: TrainState, batch: dict):
         key = jax.random.fold_in(jax.random.wrap_key_data(state["rng"]), state["step"])
         loss, zl, weight, grads = loss_and_grads(
-            model, state["params"], batch, key, z_loss=z_loss, num_microbatches=num_microbatches,
-            loss_fn=loss_fn)
+            model,
+            state["params"],
+            batch,
+            key,
+            z_loss=z_loss,
+            num_microbatches=num_microbatches,
+            loss_fn=loss_fn,
+        )
         denom = jnp.maximum(weight, 1.0)
         grads = jax.tree.map(lambda g: g / denom, grads)
         updates, opt_state = tx.update(grads, state["opt_state"], state["params"])
-        new_state = {"step": state["step"] + 1, "params": optax.apply_updates(state["params"], updates),
-                     "opt_state": opt_state, "rng": state["rng"]}
-        metrics = {"loss": loss / denom, "z_loss": zl / denom, "weight_sum": weight,
-                   "grad_norm": optax.global_norm(grads)}
+        new_state = {
+            "step": state["step"] + 1,
+            "params": optax.apply_updates(state["params"], updates),
+            "opt_state": opt_state,
+            "rng": state["rng"],
+        }
+        metrics = {
+            "loss": loss / denom,
+            "z_loss": zl / denom,
+            "weight_sum": weight,
+            "grad_norm": optax.global_norm(grads),
+        }
         return new_state, metrics
 
     return train_step

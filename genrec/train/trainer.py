@@ -3,6 +3,7 @@
 Everything it needs is injected (model factory, optimizer, batch source, mesh), so the same loop runs
 the real run mode, the tests' tiny models and the benchmark.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -19,10 +20,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from genrec.runtime import partitioning, state as state_lib
-from genrec.train import packing, steps
+from genrec.runtime import partitioning
+from genrec.runtime import state as state_lib
 from genrec.runtime.checkpoints import Checkpointer
 from genrec.runtime.meta import CheckpointMeta
+from genrec.train import packing, steps
 from genrec.train.metrics import MetricsWriter, log_line, throughput
 
 BatchSource = Callable[[int], Iterator[dict[str, np.ndarray]]]  # start_step -> host-local batches
@@ -72,8 +74,11 @@ def count_examples(batch: dict[str, np.ndarray]) -> int:
 
 def count_tokens(batch: dict[str, np.ndarray]) -> int:
     """Non-padding encoder input (if any) + decoder target tokens in a host batch."""
-    return sum(int((np.asarray(batch[k]) > 0).sum())
-               for k in ("encoder_input_tokens", "decoder_target_tokens") if k in batch)
+    return sum(
+        int((np.asarray(batch[k]) > 0).sum())
+        for k in ("encoder_input_tokens", "decoder_target_tokens")
+        if k in batch
+    )
 
 
 def write_model_info(path: str, model: state_lib.FunctionalModel, specs: dict) -> int:
@@ -81,14 +86,22 @@ def write_model_info(path: str, model: state_lib.FunctionalModel, specs: dict) -
     axes = partitioning.logical_axes(model.abstract_params)
     shapes = model.param_shapes()
     flat_shapes = jax.tree_util.tree_flatten_with_path(shapes)[0]
-    flat_axes = dict(jax.tree_util.tree_flatten_with_path(axes, is_leaf=lambda x: x is None or isinstance(x, tuple))[0])
-    flat_specs = dict(jax.tree_util.tree_flatten_with_path(specs, is_leaf=lambda x: isinstance(x, jax.sharding.PartitionSpec))[0])
+    flat_axes = dict(
+        jax.tree_util.tree_flatten_with_path(axes, is_leaf=lambda x: x is None or isinstance(x, tuple))[0]
+    )
+    flat_specs = dict(
+        jax.tree_util.tree_flatten_with_path(
+            specs, is_leaf=lambda x: isinstance(x, jax.sharding.PartitionSpec)
+        )[0]
+    )
     total = 0
     lines = []
     for key, leaf in flat_shapes:
         total += math.prod(leaf.shape)
-        lines.append(f"{jax.tree_util.keystr(key, simple=True, separator='/'):70s} "
-                     f"{str(tuple(leaf.shape)):18s} {str(flat_axes.get(key)):28s} {flat_specs[key]}")
+        lines.append(
+            f"{jax.tree_util.keystr(key, simple=True, separator='/'):70s} "
+            f"{str(tuple(leaf.shape)):18s} {str(flat_axes.get(key)):28s} {flat_specs[key]}"
+        )
     with open(path, "w") as f:
         f.write(f"{'parameter':70s} {'shape':18s} {'logical axes':28s} PartitionSpec\n")
         f.write("\n".join(lines) + f"\n\ntotal parameters: {total:,}\n")
@@ -103,10 +116,17 @@ def _log_memory(compiled) -> None:
     if mem is None:
         logging.info("compiled train step: no memory analysis on this backend")
         return
-    fields = ("argument_size_in_bytes", "output_size_in_bytes", "alias_size_in_bytes", "temp_size_in_bytes",
-              "generated_code_size_in_bytes")
-    logging.info("compiled train step memory per device: %s",
-                 ", ".join(f"{f.replace('_size_in_bytes', '')}={getattr(mem, f, 0) / 2**20:.1f} MiB" for f in fields))
+    fields = (
+        "argument_size_in_bytes",
+        "output_size_in_bytes",
+        "alias_size_in_bytes",
+        "temp_size_in_bytes",
+        "generated_code_size_in_bytes",
+    )
+    logging.info(
+        "compiled train step memory per device: %s",
+        ", ".join(f"{f.replace('_size_in_bytes', '')}={getattr(mem, f, 0) / 2**20:.1f} MiB" for f in fields),
+    )
 
 
 class _SigtermFlag:
@@ -134,12 +154,22 @@ class _SigtermFlag:
             signal.signal(signal.SIGTERM, self._previous)
 
 
-def train_loop(*, factory: Callable, tx, batch_source: BatchSource, mesh: jax.sharding.Mesh,
-               workdir: str, config: LoopConfig, meta: CheckpointMeta, flops_per_step: float = 0.0,
-               loss_fn: Optional[steps.LossFn] = None,
-               validate: Optional[Callable[[dict], dict[str, float]]] = None,
-               make_step: Optional[StepBuilder] = None, warm_start: Optional[WarmStart] = None,
-               constants: Optional[dict[str, Any]] = None) -> tuple[state_lib.TrainState, dict[str, Any]]:
+def train_loop(
+    *,
+    factory: Callable,
+    tx,
+    batch_source: BatchSource,
+    mesh: jax.sharding.Mesh,
+    workdir: str,
+    config: LoopConfig,
+    meta: CheckpointMeta,
+    flops_per_step: float = 0.0,
+    loss_fn: Optional[steps.LossFn] = None,
+    validate: Optional[Callable[[dict], dict[str, float]]] = None,
+    make_step: Optional[StepBuilder] = None,
+    warm_start: Optional[WarmStart] = None,
+    constants: Optional[dict[str, Any]] = None,
+) -> tuple[state_lib.TrainState, dict[str, Any]]:
     """Trains to `config.num_steps` (resuming from <workdir>/checkpoints if there is one); returns
     the final state and the run summary (also written to <workdir>/train_summary.json).
 
@@ -153,26 +183,40 @@ def train_loop(*, factory: Callable, tx, batch_source: BatchSource, mesh: jax.sh
     the compiled step in their own shardings, not constants of its program."""
     primary = jax.process_index() == 0
     if config.max_wall_s is not None and jax.process_count() > 1:
-        raise ValueError("LoopConfig.max_wall_s is single-process only: hosts' clocks would stop "
-                         "them at different steps")
+        raise ValueError(
+            "LoopConfig.max_wall_s is single-process only: hosts' clocks would stop them at different steps"
+        )
     os.makedirs(workdir, exist_ok=True)
     model = state_lib.FunctionalModel.from_factory(factory)
     abstract = state_lib.abstract_state(factory, tx, config.seed)
     specs = state_lib.state_specs(model, abstract, mesh)
     if warm_start is not None and warm_start.keep_reference:
-        abstract, specs = dict(abstract, ref_params=abstract["params"]), dict(specs, ref_params=specs["params"])
+        abstract, specs = (
+            dict(abstract, ref_params=abstract["params"]),
+            dict(specs, ref_params=specs["params"]),
+        )
     shardings = partitioning.named(mesh, specs)
-    num_params = write_model_info(os.path.join(workdir, "model-info.txt"), model, specs["params"]) \
-        if primary else sum(math.prod(x.shape) for x in jax.tree.leaves(abstract["params"]))
+    num_params = (
+        write_model_info(os.path.join(workdir, "model-info.txt"), model, specs["params"])
+        if primary
+        else sum(math.prod(x.shape) for x in jax.tree.leaves(abstract["params"]))
+    )
     local_batch = partitioning.batch_size_per_process(config.batch_size, mesh)
 
-    ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), save_every=config.checkpoint_every,
-                        keep=config.keep_checkpoints, async_save=config.async_checkpoints)
-    target = jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s), abstract, shardings)
+    ckpt = Checkpointer(
+        os.path.join(workdir, "checkpoints"),
+        save_every=config.checkpoint_every,
+        keep=config.keep_checkpoints,
+        async_save=config.async_checkpoints,
+    )
+    target = jax.tree.map(
+        lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s), abstract, shardings
+    )
     restored = ckpt.restore_latest(target)
     if restored is None:
-        state = state_lib.create_sharded_state(factory, tx, config.seed,
-                                               {k: v for k, v in shardings.items() if k != "ref_params"})
+        state = state_lib.create_sharded_state(
+            factory, tx, config.seed, {k: v for k, v in shardings.items() if k != "ref_params"}
+        )
         if warm_start is not None:
             state = _warm_started(state, warm_start, tx, target, shardings)
         start = 0
@@ -183,19 +227,35 @@ def train_loop(*, factory: Callable, tx, batch_source: BatchSource, mesh: jax.sh
     earlier = _earlier_run(workdir, start)
 
     batch_iter = batch_source(start)
-    train_step = (make_step(model, tx) if make_step is not None else steps.make_train_step(
-        model, tx, z_loss=config.z_loss, num_microbatches=config.num_microbatches, loss_fn=loss_fn))
+    train_step = (
+        make_step(model, tx)
+        if make_step is not None
+        else steps.make_train_step(
+            model, tx, z_loss=config.z_loss, num_microbatches=config.num_microbatches, loss_fn=loss_fn
+        )
+    )
     batch_sharding = jax.sharding.NamedSharding(mesh, partitioning.batch_spec(mesh))
-    jitted = jax.jit(train_step, in_shardings=(shardings, batch_sharding), out_shardings=(shardings, None),
-                     donate_argnums=(0,))
+    jitted = jax.jit(
+        train_step,
+        in_shardings=(shardings, batch_sharding),
+        out_shardings=(shardings, None),
+        donate_argnums=(0,),
+    )
     if constants is not None:
         jitted = _with_constants(train_step, shardings, batch_sharding, constants)
 
     writer = MetricsWriter(workdir, enabled=primary)
     writer.history.update(earlier.curves)  # a resumed run's PNGs start at step 0
-    summary: dict[str, Any] = {"steps": start, "wall_s": 0.0, "examples_per_s": 0.0, "num_params": num_params,
-                               "device_kind": jax.devices()[0].device_kind, "num_devices": jax.device_count(),
-                               "flops_per_step": flops_per_step, "final_loss": None}
+    summary: dict[str, Any] = {
+        "steps": start,
+        "wall_s": 0.0,
+        "examples_per_s": 0.0,
+        "num_params": num_params,
+        "device_kind": jax.devices()[0].device_kind,
+        "num_devices": jax.device_count(),
+        "flops_per_step": flops_per_step,
+        "final_loss": None,
+    }
     if start >= config.num_steps:
         logging.info("checkpoint is at step %d >= num_steps %d: nothing to train", start, config.num_steps)
         ckpt.close()
@@ -204,8 +264,10 @@ def train_loop(*, factory: Callable, tx, batch_source: BatchSource, mesh: jax.sh
     host_batch = _next(batch_iter, start)
     rows = len(next(iter(host_batch.values())))
     if rows != local_batch:
-        raise ValueError(f"the batch source gave {rows} rows; this process needs {local_batch} "
-                         f"(batch_size {config.batch_size} / {jax.process_count()} processes)")
+        raise ValueError(
+            f"the batch source gave {rows} rows; this process needs {local_batch} "
+            f"(batch_size {config.batch_size} / {jax.process_count()} processes)"
+        )
     _log_packing(host_batch, summary)
     batch = partitioning.global_batch(host_batch, mesh)
     t0 = time.time()
@@ -238,8 +300,11 @@ def train_loop(*, factory: Callable, tx, batch_source: BatchSource, mesh: jax.sh
                 if saving:
                     ckpt.save(step, state, meta, force=done or preempted)
                     if validate is not None and not preempted:  # a preempted run exits at once
-                        total.pause(lambda: _validate(validate, state, step, earlier.wall_s + total.seconds(),
-                                                      writer, curve))
+                        total.pause(
+                            lambda: _validate(
+                                validate, state, step, earlier.wall_s + total.seconds(), writer, curve
+                            )
+                        )
                         window = _Window()
                 if done or preempted:
                     break
@@ -248,9 +313,15 @@ def train_loop(*, factory: Callable, tx, batch_source: BatchSource, mesh: jax.sh
     finally:
         ckpt.close()  # waits for the in-flight async save, also when the loop raised
     wall = total.seconds()
-    summary.update(steps=step, wall_s=wall, cumulative_wall_s=earlier.wall_s + wall,
-                   examples_per_s=total.examples / max(wall, 1e-9),
-                   total_flops=flops_per_step * (step - start), final_loss=last_loss, preempted=preempted)
+    summary.update(
+        steps=step,
+        wall_s=wall,
+        cumulative_wall_s=earlier.wall_s + wall,
+        examples_per_s=total.examples / max(wall, 1e-9),
+        total_flops=flops_per_step * (step - start),
+        final_loss=last_loss,
+        preempted=preempted,
+    )
     if curve:
         summary["validation"] = curve
     summary["curves"] = {name: points for name, points in writer.history.items() if points}
@@ -267,6 +338,7 @@ def train_loop(*, factory: Callable, tx, batch_source: BatchSource, mesh: jax.sh
 def _with_constants(train_step, shardings, batch_sharding, constants):
     """The jitted step(state, batch, constants) that hands `constants` to train_step inside the batch
     (see train_loop)."""
+
     def step(state, batch, constants):
         return train_step(state, dict(batch, **{state_lib.CONSTANTS: constants}))
 
@@ -282,10 +354,13 @@ def _warm_started(state, warm_start: WarmStart, tx, target, shardings):
 
     params = checkpoints.restore_params(warm_start.checkpoint_dir, warm_start.step, target["params"])
     logging.info("warm start: parameters of %s step %d", warm_start.checkpoint_dir, warm_start.step)
-    state = dict(state, params=params,
-                 opt_state=jax.jit(tx.init, out_shardings=shardings["opt_state"])(params))
+    state = dict(
+        state, params=params, opt_state=jax.jit(tx.init, out_shardings=shardings["opt_state"])(params)
+    )
     if warm_start.keep_reference:  # a copy: the train step donates its state, the two must not alias
-        state["ref_params"] = jax.jit(lambda p: jax.tree.map(jnp.copy, p), out_shardings=shardings["params"])(params)
+        state["ref_params"] = jax.jit(lambda p: jax.tree.map(jnp.copy, p), out_shardings=shardings["params"])(
+            params
+        )
     return state
 
 
@@ -318,17 +393,28 @@ class _Window:
 
     def rates(self, flops_per_step: float, device_kind: str) -> dict[str, float]:
         n = max(1, self.steps)
-        return throughput(steps=self.steps, seconds=self.seconds(), batch_size=self.examples / n,
-                          tokens_per_batch=self.tokens / n, flops_per_step=flops_per_step,
-                          num_devices=jax.device_count(), device_kind=device_kind)
+        return throughput(
+            steps=self.steps,
+            seconds=self.seconds(),
+            batch_size=self.examples / n,
+            tokens_per_batch=self.tokens / n,
+            flops_per_step=flops_per_step,
+            num_devices=jax.device_count(),
+            device_kind=device_kind,
+        )
 
 
-def _validate(validate, state, step: int, train_seconds: float, writer: MetricsWriter,
-              curve: list[dict]) -> None:
+def _validate(
+    validate, state, step: int, train_seconds: float, writer: MetricsWriter, curve: list[dict]
+) -> None:
     start = time.time()
     values = {k: float(v) for k, v in validate(state["params"]).items()}
-    logging.info("step %d validation (%.1fs): %s", step, time.time() - start,
-                 " ".join(f"{k}={v:.4f}" for k, v in values.items()))
+    logging.info(
+        "step %d validation (%.1fs): %s",
+        step,
+        time.time() - start,
+        " ".join(f"{k}={v:.4f}" for k, v in values.items()),
+    )
     writer.scalars(step, {f"validation/{k}": v for k, v in values.items()})
     curve.append({"step": step, "train_wall_s": train_seconds, **values})
 
@@ -350,13 +436,22 @@ def _earlier_run(workdir: str, start: int) -> _Earlier:
         earlier = json.load(f)
     wall = 0.0
     if earlier.get("steps") != start:
-        logging.warning("%s ends at step %s, not at the resumed step %d: earlier training time unknown",
-                        path, earlier.get("steps"), start)
+        logging.warning(
+            "%s ends at step %s, not at the resumed step %d: earlier training time unknown",
+            path,
+            earlier.get("steps"),
+            start,
+        )
     else:
         wall = float(earlier.get("cumulative_wall_s", earlier.get("wall_s", 0.0)))
-    return _Earlier(wall_s=wall, validation=[p for p in earlier.get("validation", []) if p["step"] <= start],
-                    curves={name: [tuple(p) for p in points if p[0] <= start]
-                            for name, points in earlier.get("curves", {}).items()})
+    return _Earlier(
+        wall_s=wall,
+        validation=[p for p in earlier.get("validation", []) if p["step"] <= start],
+        curves={
+            name: [tuple(p) for p in points if p[0] <= start]
+            for name, points in earlier.get("curves", {}).items()
+        },
+    )
 
 
 def _log_packing(host_batch: dict[str, np.ndarray], summary: dict[str, Any]) -> None:
@@ -364,9 +459,13 @@ def _log_packing(host_batch: dict[str, np.ndarray], summary: dict[str, Any]) -> 
     length alone limits packing."""
     report = packing.fill(host_batch)
     summary["first_batch_fill"] = report
-    logging.info("first batch: %.2f examples per row, %s", report["examples_per_row"],
-                 ", ".join(f"{f} {100 * report[f + '_fill']:.0f}% full" for f in packing.FEATURES
-                           if f + "_fill" in report))
+    logging.info(
+        "first batch: %.2f examples per row, %s",
+        report["examples_per_row"],
+        ", ".join(
+            f"{f} {100 * report[f + '_fill']:.0f}% full" for f in packing.FEATURES if f + "_fill" in report
+        ),
+    )
     hint = packing.bound_hint(report) if "decoder_segment_ids" in host_batch else None
     if hint:
         logging.warning(hint)
@@ -376,16 +475,19 @@ def _next(it: Iterator, step: int) -> dict[str, np.ndarray]:
     try:
         return next(it)
     except StopIteration:
-        raise RuntimeError(f"the training data ran out at step {step}; use an infinitely repeating "
-                           "source (num_epochs=None)") from None
+        raise RuntimeError(
+            f"the training data ran out at step {step}; use an infinitely repeating source (num_epochs=None)"
+        ) from None
 
 
 def _check_finite(step: int, values: dict[str, float], ckpt: Checkpointer) -> None:
     bad = {k: v for k, v in values.items() if not math.isfinite(v)}
     if bad:
         good = ckpt.all_steps()
-        msg = (f"non-finite training metrics at step {step}: {bad} (all metrics: {values}). Stopping without "
-               f"saving; last good checkpoint: step {good[-1] if good else None} in {ckpt.directory}. "
-               "Try a lower learning rate, gradient clipping, float32 compute or a larger z_loss.")
+        msg = (
+            f"non-finite training metrics at step {step}: {bad} (all metrics: {values}). Stopping without "
+            f"saving; last good checkpoint: step {good[-1] if good else None} in {ckpt.directory}. "
+            "Try a lower learning rate, gradient clipping, float32 compute or a larger z_loss."
+        )
         logging.error(msg)
         raise NonFiniteLossError(msg)

@@ -1,16 +1,23 @@
 """Most-popular and full ranking on hand-built datasets."""
+
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from genrec.evaluate import full_ranking, popularity
 from genrec.datasets.records import ItemTable, RecDataset, UserHistory
+from genrec.evaluate import full_ranking, popularity
 
 
 def dataset(histories, num_items, ratings=None):
-    users = tuple(UserHistory(f"u{k}", np.array(h, np.int32), np.arange(len(h), dtype=np.int64),
-                              None if ratings is None else np.array(ratings[k], np.float32))
-                  for k, h in enumerate(histories))
+    users = tuple(
+        UserHistory(
+            f"u{k}",
+            np.array(h, np.int32),
+            np.arange(len(h), dtype=np.int64),
+            None if ratings is None else np.array(ratings[k], np.float32),
+        )
+        for k, h in enumerate(histories)
+    )
     items = ItemTable(tuple(f"i{i}" for i in range(num_items)), {})
     return RecDataset("hand", items, users)
 
@@ -72,7 +79,6 @@ def test_rank_matches_argsort_reference():
     scores = table[[(h[-1] + 1) % 7 for h in histories]]
     np.testing.assert_array_equal(got, np.argsort(-scores, axis=1, kind="stable")[:, :6])
     np.testing.assert_array_equal(ranks, (scores >= scores[np.arange(7), targets][:, None]).sum(1) - 1)
-
 
 
 def test_history_repeats_count_the_whole_history():

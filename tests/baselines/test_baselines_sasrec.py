@@ -1,4 +1,5 @@
 """SASRec: causal masking, padding and length-bucket invariance, loss functions vs numpy."""
+
 import jax
 import numpy as np
 import pytest
@@ -64,10 +65,16 @@ def test_losses_match_numpy_reference():
     targets = rng.integers(0, 11, (3, 4))
     negatives = rng.integers(0, 11, (3, 4))
     weights = (rng.random((3, 4)) < 0.7).astype(np.float32)
-    np.testing.assert_allclose(losses.softmax_cross_entropy(h, emb, targets, weights),
-                               _reference_ce(h, emb, targets, weights), rtol=1e-5)
-    np.testing.assert_allclose(losses.sampled_bce(h, emb, targets, negatives, weights),
-                               _reference_bce(h, emb, targets, negatives, weights), rtol=1e-5)
+    np.testing.assert_allclose(
+        losses.softmax_cross_entropy(h, emb, targets, weights),
+        _reference_ce(h, emb, targets, weights),
+        rtol=1e-5,
+    )
+    np.testing.assert_allclose(
+        losses.sampled_bce(h, emb, targets, negatives, weights),
+        _reference_bce(h, emb, targets, negatives, weights),
+        rtol=1e-5,
+    )
 
 
 def test_losses_by_hand():
@@ -75,11 +82,13 @@ def test_losses_by_hand():
     h = np.array([[np.log(3.0)]], np.float32)
     emb = np.array([[1.0], [0.0]], np.float32)
     one = np.ones(1, np.float32)
-    np.testing.assert_allclose(losses.softmax_cross_entropy(h, emb, np.array([1]), one), np.log(4.0),
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        losses.softmax_cross_entropy(h, emb, np.array([1]), one), np.log(4.0), rtol=1e-6
+    )
     # BCE: -log σ(ln 3) - log(1 - σ(0)) = -log(3/4) - log(1/2)
-    np.testing.assert_allclose(losses.sampled_bce(h, emb, np.array([0]), np.array([1]), one),
-                               -np.log(0.75) + np.log(2.0), rtol=1e-6)
+    np.testing.assert_allclose(
+        losses.sampled_bce(h, emb, np.array([0]), np.array([1]), one), -np.log(0.75) + np.log(2.0), rtol=1e-6
+    )
 
 
 def _numpy_forward(model, tokens):
@@ -107,8 +116,10 @@ def _numpy_forward(model, tokens):
     t = tokens.shape[1]
     is_item = (tokens != 0)[..., None]
     mask = (np.tril(np.ones((t, t), bool))[None] & (tokens != 0)[:, None, :]) | np.eye(t, dtype=bool)
-    x = (p(model.item_embed.embedding)[tokens] * np.sqrt(cfg.d_model)
-         + p(model.pos_embed.embedding)[cfg.max_len - t:]) * is_item
+    x = (
+        p(model.item_embed.embedding)[tokens] * np.sqrt(cfg.d_model)
+        + p(model.pos_embed.embedding)[cfg.max_len - t :]
+    ) * is_item
     for blk in model.blocks:
         q = norm(blk.attn_norm, x)
         if cfg.block_layout == "original":
@@ -132,8 +143,9 @@ def test_forward_matches_float64_reference(layout):
 def test_layouts_differ_and_the_original_keeps_causality_and_padding_invariance():
     config = SasRecConfig(d_model=16, num_blocks=2, num_heads=2, max_len=12, block_layout="original")
     original = SasRec(NUM_ITEMS, config, rngs=nnx.Rngs(0))
-    pre_norm = SasRec(NUM_ITEMS, SasRecConfig(d_model=16, num_blocks=2, num_heads=2, max_len=12),
-                      rngs=nnx.Rngs(0))
+    pre_norm = SasRec(
+        NUM_ITEMS, SasRecConfig(d_model=16, num_blocks=2, num_heads=2, max_len=12), rngs=nnx.Rngs(0)
+    )
     seq = np.array([[4, 9, 2, 17, 5]], np.int32)
     assert np.abs(np.asarray(original(seq)) - np.asarray(pre_norm(seq))).max() > 1e-3
     test_future_items_do_not_change_earlier_outputs(original)

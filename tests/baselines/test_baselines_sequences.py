@@ -1,4 +1,5 @@
 """Left padding, length buckets, negative sampling."""
+
 import numpy as np
 
 from genrec.baselines import trainer
@@ -29,8 +30,8 @@ def test_batches_cover_every_sequence_once_in_its_bucket():
                 continue
             seen.append(i)
             kept = seqs[i][-21:]
-            np.testing.assert_array_equal(tokens[row, -len(kept):], kept + 1)
-            assert (tokens[row, :-len(kept)] == 0).all()
+            np.testing.assert_array_equal(tokens[row, -len(kept) :], kept + 1)
+            assert (tokens[row, : -len(kept)] == 0).all()
     assert sorted(seen) == list(range(len(seqs)))
 
 

@@ -1,9 +1,10 @@
 """Behaviour: a short SASRec training run on synthetic data beats most-popular on the test split."""
+
 import pytest
 
 from genrec.baselines import trainer
-from genrec.evaluate import popularity
 from genrec.datasets import synthetic
+from genrec.evaluate import popularity
 
 
 @pytest.fixture(scope="module")
@@ -15,8 +16,13 @@ def data():
 def test_sasrec_beats_most_popular(data, loss):
     floor = popularity.run_most_popular(data, max_len=8)["metrics"]["test"]
     config = trainer.SasRecConfig(d_model=24, num_blocks=1, max_len=8, dropout_rate=0.2)
-    result = trainer.run_sasrec(data, model_config=config, train_config=trainer.TrainConfig(
-        loss=loss, batch_size=64, learning_rate=3e-3, max_epochs=6, eval_every=3))
+    result = trainer.run_sasrec(
+        data,
+        model_config=config,
+        train_config=trainer.TrainConfig(
+            loss=loss, batch_size=64, learning_rate=3e-3, max_epochs=6, eval_every=3
+        ),
+    )
     test = result["metrics"]["test"]
     assert test["ndcg@10"] > 1.3 * floor["ndcg@10"], (test, floor)
     assert test["recall@10"] > floor["recall@10"]

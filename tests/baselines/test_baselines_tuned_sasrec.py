@@ -1,4 +1,5 @@
 """The tuned-SASRec grid's options: sampled softmax, all training positions, validation-only runs."""
+
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ def test_sampled_softmax_matches_float64_reference():
     hidden, table = rng.normal(size=(2, 3, 4)), rng.normal(size=(9, 4))
     targets = np.array([[1, 2, 3], [4, 5, 1]])
     negatives = np.array([2, 7, 1, 8])  # 1 and 2 are also targets: left out of those positions
-    weights = np.array([[1, 1, 0], [1, 1, 1.]])
+    weights = np.array([[1, 1, 0], [1, 1, 1.0]])
     expected, total = 0.0, 0.0
     for b in range(2):
         for t in range(3):
@@ -32,24 +33,36 @@ def test_all_position_windows_make_every_item_a_target_once(length):
     windows = trainer.all_position_windows([seq], max_len)
     targets = []
     assert len(windows) == max(1, -(-(length - 1) // max_len))  # ceil((n - 1) / max_len) windows
-    for w in windows[1 if length == 0 else 0:]:
+    for w in windows[1 if length == 0 else 0 :]:
         assert 1 <= len(w) <= max_len + 1
         start = int(w[0]) - 100
-        np.testing.assert_array_equal(w, seq[start:start + len(w)])  # contiguous slices
+        np.testing.assert_array_equal(w, seq[start : start + len(w)])  # contiguous slices
         targets += list(w[1:])
     assert sorted(targets) == list(seq[1:])  # every item after the first, once
     # The newest window is the one the "last" setting reads.
     if length:
-        np.testing.assert_array_equal(windows[0], seq[-(max_len + 1):])
+        np.testing.assert_array_equal(windows[0], seq[-(max_len + 1) :])
 
 
 def test_sampled_softmax_all_positions_learns_and_skips_test(tmp_path):
     data = synthetic.generate(num_items=200, num_users=800, seed=3)
     floor = popularity.run_most_popular(data, max_len=8)["metrics"]["validation"]
     config = trainer.SasRecConfig(d_model=24, num_blocks=1, max_len=8, dropout_rate=0.2)
-    result = trainer.run_sasrec(data, model_config=config, train_config=trainer.TrainConfig(
-        loss="sampled_softmax", num_negatives=64, training_windows="all", batch_size=64,
-        learning_rate=3e-3, max_epochs=6, eval_every=3, score_test=False, per_user_dir=str(tmp_path)))
+    result = trainer.run_sasrec(
+        data,
+        model_config=config,
+        train_config=trainer.TrainConfig(
+            loss="sampled_softmax",
+            num_negatives=64,
+            training_windows="all",
+            batch_size=64,
+            learning_rate=3e-3,
+            max_epochs=6,
+            eval_every=3,
+            score_test=False,
+            per_user_dir=str(tmp_path),
+        ),
+    )
     val = result["metrics"]["validation"]
     assert val["ndcg@10"] > 1.3 * floor["ndcg@10"], (val, floor)
     assert set(result["metrics"]) == {"validation"}  # no test number was computed

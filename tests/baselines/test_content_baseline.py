@@ -1,4 +1,5 @@
 """The content-only scorer against a float64 hand computation."""
+
 import jax.numpy as jnp
 import numpy as np
 

@@ -1,5 +1,6 @@
 """benchmarks/ is a package: scripts run as `python -m benchmarks.<area>.<script>` from the repository root
 and import each other as `benchmarks.<area>.<module>`, with no sys.path edits."""
+
 import ast
 import os
 import subprocess
@@ -11,9 +12,13 @@ PENDING: set[str] = set()  # areas not yet converted to the package layout
 
 
 def _areas():
-    return sorted(d for d in os.listdir(BENCHMARKS)
-                  if d not in PENDING and not d.startswith((".", "_"))
-                  and any(f.endswith(".py") for f in os.listdir(os.path.join(BENCHMARKS, d))))
+    return sorted(
+        d
+        for d in os.listdir(BENCHMARKS)
+        if d not in PENDING
+        and not d.startswith((".", "_"))
+        and any(f.endswith(".py") for f in os.listdir(os.path.join(BENCHMARKS, d)))
+    )
 
 
 def _sources():
@@ -34,13 +39,24 @@ def _path_edits_and_sibling_imports(area: str, path: str) -> list[str]:
     siblings = {f[:-3] for f in os.listdir(os.path.dirname(path)) if f.endswith(".py")}
     problems = []  # (line, text)
     for node in ast.walk(ast.parse(open(path).read(), path)):
-        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-                and ast.unparse(node.func.value) == "sys.path"):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and ast.unparse(node.func.value) == "sys.path"
+        ):
             problems.append((node.lineno, f"{path}:{node.lineno}: sys.path.{node.func.attr}"))
-        names = ([a.name for a in node.names] if isinstance(node, ast.Import)
-                 else [node.module] if isinstance(node, ast.ImportFrom) and node.level == 0 else [])
-        problems += [(node.lineno, f"{path}:{node.lineno}: `import {n}`: write "
-                      f"`from benchmarks.{area} import {n}`") for n in names if n.split(".")[0] in siblings]
+        names = (
+            [a.name for a in node.names]
+            if isinstance(node, ast.Import)
+            else [node.module]
+            if isinstance(node, ast.ImportFrom) and node.level == 0
+            else []
+        )
+        problems += [
+            (node.lineno, f"{path}:{node.lineno}: `import {n}`: write `from benchmarks.{area} import {n}`")
+            for n in names
+            if n.split(".")[0] in siblings
+        ]
     return [text for _, text in sorted(problems)]
 
 
@@ -59,7 +75,12 @@ def test_the_checker_sees_a_path_edit_and_a_bare_sibling_import(tmp_path):
 
 
 def test_a_script_that_imports_a_sibling_runs_as_a_module_from_the_root():
-    out = subprocess.run([sys.executable, "-m", "benchmarks.train.variants", "--help"], cwd=REPO,
-                         capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-m", "benchmarks.train.variants", "--help"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     assert "--variants" in out.stdout

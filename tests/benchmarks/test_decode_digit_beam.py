@@ -1,5 +1,6 @@
 """benchmarks/decode/digit_beam.py: the constrained digit beam against the same search written out over
 code prefixes in Python, and against exact ranking (a catalogue-wide beam is exact; beam 1 is not)."""
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -20,8 +21,12 @@ def test_constrained_digit_beam_against_a_python_beam_and_exact_ranking():
         for b in range(3):  # the same search, written out over code prefixes
             prefixes = [((), 0.0)]
             for m in range(3):
-                grown = {(p + (int(c[m]),)): s + float(log_probs[b, m, c[m]])
-                         for p, s in prefixes for c in codes if tuple(c[:m]) == p}
+                grown = {
+                    (p + (int(c[m]),)): s + float(log_probs[b, m, c[m]])
+                    for p, s in prefixes
+                    for c in codes
+                    if tuple(c[:m]) == p
+                }
                 prefixes = sorted(grown.items(), key=lambda x: -x[1])[:beam]
             expected = [int(np.flatnonzero((codes == p).all(axis=1))[0]) for p, _ in prefixes]
             assert items[b].tolist() == expected

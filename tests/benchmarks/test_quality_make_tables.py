@@ -1,4 +1,5 @@
 """benchmarks/quality/make_tables.py: tables come from the JSON rows and their per-user arrays only."""
+
 import json
 import os
 
@@ -13,10 +14,18 @@ def write_row(folder, arm, seed, hits, ndcg_scale=0.5):
     per_user = {"hit@10": hits, "ndcg@10": hits * ndcg_scale}
     npz = os.path.join(folder, f"{arm}_{seed}.npz")
     np.savez(npz, **per_user)
-    row = {"dataset": "toy", "arm": arm, "protocol": "excluded", "seed": seed,
-           "metrics": {"test": {"recall@10": float(hits.mean()), "ndcg@10": float(hits.mean() * ndcg_scale)}},
-           "ranking": "exact over the catalogue", "history_items_read": 50, "num_params": 1234,
-           "wall_s_total": 600.0 + seed * 60, "per_user_files": {"test": npz}}
+    row = {
+        "dataset": "toy",
+        "arm": arm,
+        "protocol": "excluded",
+        "seed": seed,
+        "metrics": {"test": {"recall@10": float(hits.mean()), "ndcg@10": float(hits.mean() * ndcg_scale)}},
+        "ranking": "exact over the catalogue",
+        "history_items_read": 50,
+        "num_params": 1234,
+        "wall_s_total": 600.0 + seed * 60,
+        "per_user_files": {"test": npz},
+    }
     path = os.path.join(folder, f"{arm}_{seed}.json")
     with open(path, "w") as f:
         json.dump(row, f)
@@ -61,15 +70,22 @@ def test_grid_table_bolds_the_run_the_selection_rule_picks(tmp_path):
     sub = tmp_path / "grid" / "excluded"
     sub.mkdir(parents=True)
     users = 200
-    for name, ndcg, cpu, first in (("ce_lr0.001_p0.5_d64_h1_len50_all", 0.101, 900.0, 0),
-                                   ("ce_lr0.003_p0.5_d64_h1_len50_all", 0.100, 300.0, 1)):
+    for name, ndcg, cpu, first in (
+        ("ce_lr0.001_p0.5_d64_h1_len50_all", 0.101, 900.0, 0),
+        ("ce_lr0.003_p0.5_d64_h1_len50_all", 0.100, 300.0, 1),
+    ):
         values = np.zeros(users)
-        values[first:first + 101] = 0.2  # the two runs differ on two users, one each way
+        values[first : first + 101] = 0.2  # the two runs differ on two users, one each way
         (sub / name).mkdir()
         np.savez(sub / name / "per_user_validation_excluded.npz", **{"ndcg@10": values, "hit@10": values > 0})
-        row = {"name": name, "stage": 1, "metrics": {"validation": {"recall@10": 0.2, "ndcg@10": ndcg}},
-               "per_user_files": {"validation": str(sub / name / "per_user_validation_excluded.npz")},
-               "cost": {"cpu_s": cpu, "best_epoch": 10, "epochs": 30}, "run_wall_s": cpu}
+        row = {
+            "name": name,
+            "stage": 1,
+            "metrics": {"validation": {"recall@10": 0.2, "ndcg@10": ndcg}},
+            "per_user_files": {"validation": str(sub / name / "per_user_validation_excluded.npz")},
+            "cost": {"cpu_s": cpu, "best_epoch": 10, "epochs": 30},
+            "run_wall_s": cpu,
+        }
         with open(sub / f"{name}.json", "w") as f:
             json.dump(row, f)
     text = make_tables.main(["--grid", str(tmp_path / "grid")])

@@ -1,13 +1,13 @@
 """The quality benchmark's one command, end to end on the synthetic dataset: a baseline row and the
 genrec row, whose stages (data, build_ids, train, validation selection, test eval with history kept
 and dropped) run as `genrec.main` subprocesses. Slow: run with -m slow."""
+
 import json
 import os
 import subprocess
 import sys
 
 import pytest
-
 from tiny_run import TINY_SEQUENTIAL
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -15,15 +15,29 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 # identifiers), a short RQ-VAE, 20 steps with a checkpoint every 10 (both kept, so the validation
 # selection has two to choose from).
 BINDINGS = TINY_SEQUENTIAL.strip().splitlines() + [
-    "task_feature_lengths.inputs = 96", "task_feature_lengths.targets = 8",
-    "RQVAEConfig.num_steps = 100", "LoopConfig.num_steps = 20", "LoopConfig.checkpoint_every = 10",
-    "LoopConfig.keep_checkpoints = 2", "LoopConfig.log_every = 10", "evaluate.max_eval_examples = 40"]
+    "task_feature_lengths.inputs = 96",
+    "task_feature_lengths.targets = 8",
+    "RQVAEConfig.num_steps = 100",
+    "LoopConfig.num_steps = 20",
+    "LoopConfig.checkpoint_every = 10",
+    "LoopConfig.keep_checkpoints = 2",
+    "LoopConfig.log_every = 10",
+    "evaluate.max_eval_examples = 40",
+]
 
 
 def _benchmark(workdir) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "benchmarks.quality.run", "--dataset=synthetic", "--budget=cpu",
-           "--baselines=most_popular", f"--workdir={workdir}",
-           "--genrec_recipe=tiger", "--genrec_gin=configs/experiments/quickstart_p5.gin"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "benchmarks.quality.run",
+        "--dataset=synthetic",
+        "--budget=cpu",
+        "--baselines=most_popular",
+        f"--workdir={workdir}",
+        "--genrec_recipe=tiger",
+        "--genrec_gin=configs/experiments/quickstart_p5.gin",
+    ]
     cmd += [f"--genrec_binding={b}" for b in BINDINGS]
     return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=1800)
 
@@ -61,7 +75,8 @@ def test_quality_benchmark_end_to_end_on_synthetic(tmp_path):
     for metric in ("recall@5", "recall@10", "ndcg@5", "ndcg@10"):
         assert genrec["metrics"]["test"][metric] == pytest.approx(sequential[metric])
         assert genrec["metrics"]["test_other_protocol"][metric] == pytest.approx(
-            excluded["metrics"]["genrec_synthetic_sequential"][metric])
+            excluded["metrics"]["genrec_synthetic_sequential"][metric]
+        )
     assert genrec["cost"]["steps"] == 20
     assert 0 < rows["most-popular"]["metrics"]["test"]["recall@10"] <= 1
 

@@ -14,10 +14,18 @@ def test_stages_enumerate_the_declared_grid():
     assert base["learning_rate"] == 1e-3 and base["dropout_rate"] == 0.3
     assert len(sasrec_grid.stage_configs(2, base)) == 9
     assert {(c["max_len"], c["training_windows"]) for c in sasrec_grid.stage_configs(3, base)} == {
-        (50, "last"), (50, "all"), (200, "last"), (200, "all")}
+        (50, "last"),
+        (50, "all"),
+        (200, "last"),
+        (200, "all"),
+    }
     neighbours = sasrec_grid.stage_configs(4, base)
     assert sorted((c["dropout_rate"], c["learning_rate"]) for c in neighbours) == [
-        (0.2, 1e-3), (0.3, 3e-4), (0.3, 3e-3), (0.5, 1e-3)]
+        (0.2, 1e-3),
+        (0.3, 3e-4),
+        (0.3, 3e-3),
+        (0.5, 1e-3),
+    ]
     with pytest.raises(ValueError, match="selected so far"):
         sasrec_grid.stage_configs(2)
 

@@ -1,5 +1,6 @@
 """Cold-start splits: every training interaction of a cold item goes, nothing else does; metrics by
 group agree with the metrics of everyone."""
+
 import numpy as np
 import pytest
 

@@ -1,4 +1,5 @@
 """Bad raw input: each case fails naming the file and line, or is a counted, logged drop."""
+
 import gzip
 import json
 import logging

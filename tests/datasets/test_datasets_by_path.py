@@ -1,4 +1,5 @@
 """Your own interaction log by path (load_dataset.path / .format): readers, gin, one-line errors."""
+
 import os
 
 import gin
@@ -26,16 +27,19 @@ def test_plain_tsv_by_gin_binding_orders_by_time_then_file_order():
     assert sequences(dataset) == {  # u4 has one interaction: dropped (counted)
         "u1": ["song_a", "song_b", "song_c"],
         "u2": ["song_a", "song_b", "song_c"],  # song_b and song_c share a time: file order
-        "u3": ["song_a", "song_d", "song_b", "song_c"]}
+        "u3": ["song_a", "song_d", "song_b", "song_c"],
+    }
     assert dataset.items.text == {} and dataset.users[0].ratings is None
 
 
 def test_p5_format_without_text():
     dataset = loading.load("my-p5", path=os.path.join(FIXTURES, "p5_no_text"), format="p5")
     assert dataset.name == "my-p5" and dataset.items.text == {}
-    assert sequences(dataset) == {"listener-a": ["track-x", "track-y", "track-z"],
-                                  "listener-b": ["track-y", "track-z", "track-x", "track-w"],
-                                  "listener-c": ["track-w", "track-x", "track-y"]}
+    assert sequences(dataset) == {
+        "listener-a": ["track-x", "track-y", "track-z"],
+        "listener-b": ["track-y", "track-z", "track-x", "track-w"],
+        "listener-c": ["track-w", "track-x", "track-y"],
+    }
 
 
 def test_the_amazon_formats_by_path_give_one_dataset():
@@ -56,15 +60,18 @@ def test_ratings_column_is_read(tmp_path):
     np.testing.assert_allclose(dataset.users[0].ratings, [4.5, 3, 5])
 
 
-@pytest.mark.parametrize("text,message", [
-    ("a\tx\t1\na\ty\n", r"log.tsv:2: malformed line, 2 tab-separated fields"),
-    ("a\tx\t1\na\ty\tnoon\n", r"log.tsv:2: field 'timestamp' is not an integer: 'noon'"),
-    ("a\tx\t1\n\tz\t3\n", r"log.tsv:2: missing required field 'user'"),
-    ("a\tx\t1\na\ty\t2\t5\n", r"log.tsv:2: 4 fields where earlier lines have 3"),
-    ("a\tx\t1\t4\na\ty\t2\tgood\n", r"log.tsv:2: field 'rating' is not a number: 'good'"),
-    ("user\titem\ttimestamp\n", r"log.tsv:1: no interactions"),
-    ("a x 1\n", r"log.tsv:1: malformed line, 1 tab-separated fields"),
-])
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        ("a\tx\t1\na\ty\n", r"log.tsv:2: malformed line, 2 tab-separated fields"),
+        ("a\tx\t1\na\ty\tnoon\n", r"log.tsv:2: field 'timestamp' is not an integer: 'noon'"),
+        ("a\tx\t1\n\tz\t3\n", r"log.tsv:2: missing required field 'user'"),
+        ("a\tx\t1\na\ty\t2\t5\n", r"log.tsv:2: 4 fields where earlier lines have 3"),
+        ("a\tx\t1\t4\na\ty\t2\tgood\n", r"log.tsv:2: field 'rating' is not a number: 'good'"),
+        ("user\titem\ttimestamp\n", r"log.tsv:1: no interactions"),
+        ("a x 1\n", r"log.tsv:1: malformed line, 1 tab-separated fields"),
+    ],
+)
 def test_malformed_plain_tsv_names_file_and_line(tmp_path, text, message):
     path = tmp_path / "log.tsv"
     path.write_text(text)

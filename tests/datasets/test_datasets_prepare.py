@@ -1,4 +1,5 @@
 """build_dataset (vectorised) against a plain per-row reference; ordering, remapping, drop policy."""
+
 import collections
 import logging
 
@@ -26,8 +27,9 @@ def reference_build(raw, items=None, k_core=None):
     for user, rs in by_user.items():
         if len(rs) >= 3:
             rs = sorted(rs, key=lambda r: (raw.timestamps[r], tie[r], r))
-            out[user] = [(raw.items[r], raw.timestamps[r],
-                          None if raw.ratings is None else raw.ratings[r]) for r in rs]
+            out[user] = [
+                (raw.items[r], raw.timestamps[r], None if raw.ratings is None else raw.ratings[r]) for r in rs
+            ]
     return out
 
 
@@ -35,8 +37,9 @@ def as_reference(ds):
     out = {}
     for u in ds.users:
         ratings = [None] * len(u) if u.ratings is None else u.ratings.tolist()
-        out[u.user_id] = [(ds.items.source_ids[i], int(t), r)
-                          for i, t, r in zip(u.items, u.timestamps, ratings)]
+        out[u.user_id] = [
+            (ds.items.source_ids[i], int(t), r) for i, t, r in zip(u.items, u.timestamps, ratings)
+        ]
     return out
 
 
@@ -63,7 +66,8 @@ def test_hand_worked_order_ties_and_remap(caplog):
         users=["u2", "u1", "u1", "u1", "u2", "u2", "u3", "u3"],
         items=["Z", "B", "A", "C", "A", "C", "A", "B"],
         timestamps=[5, 10, 10, 5, 1, 9, 1, 2],
-        seq_pos=[2, 2, 1, 0, 0, 1, 0, 1])
+        seq_pos=[2, 2, 1, 0, 0, 1, 0, 1],
+    )
     with caplog.at_level(logging.WARNING):
         ds = prepare.build_dataset("h", raw)
     assert ds.items.source_ids == ("A", "B", "C", "Z")
@@ -74,8 +78,9 @@ def test_hand_worked_order_ties_and_remap(caplog):
 
 
 def test_unknown_item_error_names_file_and_line():
-    raw = prepare.RawInteractions(users=["u"] * 3, items=["A", "B", "X"], timestamps=[1, 2, 3],
-                                  source="f.tsv", lines=[2, 3, 7])
+    raw = prepare.RawInteractions(
+        users=["u"] * 3, items=["A", "B", "X"], timestamps=[1, 2, 3], source="f.tsv", lines=[2, 3, 7]
+    )
     with pytest.raises(ValueError, match=r"f\.tsv:7: item 'X' is not in the item table"):
         prepare.build_dataset("x", raw, {"A": {}, "B": {}})
 

@@ -1,4 +1,5 @@
 """The real datasets in ../shared/data (skipped where absent): published statistics, formats agree."""
+
 import os
 import subprocess
 import sys
@@ -51,27 +52,45 @@ def test_musical_instruments_through_tfds(raw_data_dir, tmp_path):
 @pytest.mark.slow
 def test_beauty_tfds_build_and_stats_run_mode(raw_data_dir, tmp_path):
     """The issue's acceptance command, then `--run_mode=stats` on the prepared dataset (~1 min)."""
-    build = [sys.executable, "-m", "genrec.datasets.build", "data/amazon", "--config=beauty_2014",
-             f"--manual_dir={raw_data_dir}/amazon-2014-beauty", f"--data_dir={tmp_path}/tfds"]
+    build = [
+        sys.executable,
+        "-m",
+        "genrec.datasets.build",
+        "data/amazon",
+        "--config=beauty_2014",
+        f"--manual_dir={raw_data_dir}/amazon-2014-beauty",
+        f"--data_dir={tmp_path}/tfds",
+    ]
     out = subprocess.run(build, cwd=REPO, capture_output=True, text=True, timeout=900)
     assert out.returncode == 0, out.stderr[-3000:]
-    stats = [sys.executable, "-m", "genrec.main", "--run_mode=stats",
-             "--gin.load_dataset.name='amazon-2014-beauty'", f"--workdir={tmp_path}/run",
-             f"--data_dir={tmp_path}/tfds", f"--raw_data_dir={raw_data_dir}"]
+    stats = [
+        sys.executable,
+        "-m",
+        "genrec.main",
+        "--run_mode=stats",
+        "--gin.load_dataset.name='amazon-2014-beauty'",
+        f"--workdir={tmp_path}/run",
+        f"--data_dir={tmp_path}/tfds",
+        f"--raw_data_dir={raw_data_dir}",
+    ]
     out = subprocess.run(stats, cwd=REPO, capture_output=True, text=True, timeout=900)
     assert out.returncode == 0, out.stderr[-3000:]
-    assert ("amazon-2014-beauty: users=22,363 items=12,101 interactions=198,502 "
-            "mean_seq_len=8.88 median_seq_len=6.0") in out.stdout
+    assert (
+        "amazon-2014-beauty: users=22,363 items=12,101 interactions=198,502 "
+        "mean_seq_len=8.88 median_seq_len=6.0"
+    ) in out.stdout
     assert "Downloading and preparing" not in out.stderr  # read the prepared data, not rebuilt
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["amazon-2018-gift-cards", "amazon-2018-magazine-subscriptions",
-                                  "movielens-100k"])
+@pytest.mark.parametrize(
+    "name", ["amazon-2018-gift-cards", "amazon-2018-magazine-subscriptions", "movielens-100k"]
+)
 def test_tfds_equals_parse(raw_data_dir, tmp_path, name):
     got = loading.load(name, data_dir=str(tmp_path), raw_data_dir=raw_data_dir)
     expected = loading.parse(name, raw_data_dir)
     assert got.items == expected.items
-    assert all(np.array_equal(a.items, b.items) and a.user_id == b.user_id
-               for a, b in zip(got.users, expected.users))
+    assert all(
+        np.array_equal(a.items, b.items) and a.user_id == b.user_id for a, b in zip(got.users, expected.users)
+    )
     assert records.format_stats(got.stats()) == records.format_stats(expected.stats())

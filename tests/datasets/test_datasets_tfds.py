@@ -1,4 +1,5 @@
 """TFDS builders in data/ on the fixtures: build, read back, splits, CLI, run modes."""
+
 import json
 import os
 import subprocess
@@ -32,13 +33,16 @@ def build(builder_name, config, data_dir, manual_dir=None):
     return builder
 
 
-@pytest.mark.parametrize("builder_name,config,folder", [
-    ("amazon", "custom", "amazon2014"),
-    ("amazon", "custom", "amazon2018"),
-    ("amazon", "beauty_2014", "amazon_tsv_p5"),
-    ("movielens", "100k", "movielens100k"),
-    ("movielens", "1m", "movielens1m"),
-])
+@pytest.mark.parametrize(
+    "builder_name,config,folder",
+    [
+        ("amazon", "custom", "amazon2014"),
+        ("amazon", "custom", "amazon2018"),
+        ("amazon", "beauty_2014", "amazon_tsv_p5"),
+        ("movielens", "100k", "movielens100k"),
+        ("movielens", "1m", "movielens1m"),
+    ],
+)
 def test_builder_round_trip(fixtures_dir, tmp_path, builder_name, config, folder):
     manual = os.path.join(fixtures_dir, folder)
     builder = build(builder_name, config, tmp_path, manual)
@@ -52,7 +56,7 @@ def test_builder_round_trip(fixtures_dir, tmp_path, builder_name, config, folder
         examples = list(tfds.as_numpy(builder.as_dataset(split=split)))
         assert [e["user_index"] for e in examples] == list(range(len(expected.users)))
         for e, user in zip(examples, expected.users):
-            assert e["items"].tolist() == user.items[:len(user) - hidden].tolist()
+            assert e["items"].tolist() == user.items[: len(user) - hidden].tolist()
     assert builder.info.metadata["stats"] == expected.stats()
 
 
@@ -65,8 +69,15 @@ def test_synthetic_builder_is_the_generator(tmp_path):
 
 def test_tfds_build_command(fixtures_dir, tmp_path):
     """The documented `tfds build` equivalent, as a user runs it from the repo root."""
-    cmd = [sys.executable, "-m", "genrec.datasets.build", "data/amazon", "--config=custom",
-           f"--manual_dir={fixtures_dir}/amazon_tsv_p5", f"--data_dir={tmp_path}"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "genrec.datasets.build",
+        "data/amazon",
+        "--config=custom",
+        f"--manual_dir={fixtures_dir}/amazon_tsv_p5",
+        f"--data_dir={tmp_path}",
+    ]
     out = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     folder = tmp_path / "amazon" / "custom" / "1.0.0"

@@ -1,5 +1,6 @@
 """What the data-parallel tests and their multi-process worker share: an Evaluator whose beam search
 records the batch it is traced with (per device, under data_parallel), and the run's settings."""
+
 import eval_helpers
 
 TASK = f"genrec_{eval_helpers.DATASET}_"
@@ -19,10 +20,16 @@ def spied_evaluator(setup, seen: list, **config):
         return decoding.constrained_beam_search(model, inputs, trie, beam_size=beam_size, top_k=top_k)
 
     tokens = item_token_ids(setup["vocabulary"], setup["identifiers"])
-    return evaluator.Evaluator(setup["model"], trie=trie_lib.build_trie(tokens), item_tokens=tokens,
-                               vocabulary=setup["vocabulary"], popularity=beyond_accuracy.train_popularity(setup["dataset"]),
-                               config=evaluator.EvalConfig(**(CONFIG | config)), beam_search=search,
-                               eos_id=setup["vocabulary"].eos_id)
+    return evaluator.Evaluator(
+        setup["model"],
+        trie=trie_lib.build_trie(tokens),
+        item_tokens=tokens,
+        vocabulary=setup["vocabulary"],
+        popularity=beyond_accuracy.train_popularity(setup["dataset"]),
+        config=evaluator.EvalConfig(**(CONFIG | config)),
+        beam_search=search,
+        eos_id=setup["vocabulary"].eos_id,
+    )
 
 
 def evaluate_families(ev, mesh) -> dict:

@@ -1,6 +1,8 @@
 """A tiny end-to-end setup for evaluator/export tests: 39-item synthetic data, two-level
-identifiers, SentencePiece vocabulary, sequential, direct, rating and review tasks, an untrained tiny model, and a
-checkpoint of it written with the trainer's Checkpointer (meta as the train run mode writes it)."""
+identifiers, SentencePiece vocabulary, sequential, direct, rating and review tasks, an untrained tiny
+model, and a checkpoint of it written with the trainer's Checkpointer (meta as the train run mode
+writes it)."""
+
 import os
 
 import helpers
@@ -20,16 +22,31 @@ def build_setup(root: str) -> dict:
 
     dataset = synthetic.generate(num_items=40, num_users=60, seed=0)
     n = dataset.num_items
-    identifiers = Identifiers("test2level", np.stack([np.arange(n) // 8, (np.arange(n) * 3) % 8], 1),
-                              ((n + 7) // 8, 8), dataset.items.source_ids, dataset.name)
+    identifiers = Identifiers(
+        "test2level",
+        np.stack([np.arange(n) // 8, (np.arange(n) * 3) % 8], 1),
+        ((n + 7) // 8, 8),
+        dataset.items.source_ids,
+        dataset.name,
+    )
     ids_dir = os.path.join(root, "semantic_ids")
     identifiers.save(ids_dir)
     vocabulary = build_vocabulary(dataset, identifiers, os.path.join(root, "vocab"), text_vocab_size=200)
-    names = register_tasks(DATASET, dataset, identifiers, vocabulary, families=["sequential", "direct", "rating", "review"])
+    names = register_tasks(
+        DATASET, dataset, identifiers, vocabulary, families=["sequential", "direct", "rating", "review"]
+    )
     config = helpers.tiny_t5_config(vocabulary.vocab_size)
     model = EncoderDecoder(config, rngs=nnx.Rngs(0))
-    return dict(root=root, dataset=dataset, identifiers=identifiers, identifiers_dir=ids_dir,
-                vocabulary=vocabulary, tasks=names, config=config, model=model)
+    return dict(
+        root=root,
+        dataset=dataset,
+        identifiers=identifiers,
+        identifiers_dir=ids_dir,
+        vocabulary=vocabulary,
+        tasks=names,
+        config=config,
+        model=model,
+    )
 
 
 def save_checkpoint(setup: dict, checkpoint_dir: str, step: int = 3) -> str:
@@ -42,10 +59,15 @@ def save_checkpoint(setup: dict, checkpoint_dir: str, step: int = 3) -> str:
 
     params = nnx.to_pure_dict(nnx.state(setup["model"], nnx.Param))
     state = {"step": np.int32(step), "params": params, "rng": jax.random.key_data(jax.random.key(0))}
-    meta = CheckpointMeta(model="encoder_decoder", model_config=setup["config"].to_dict(),
-                          vocabulary=setup["vocabulary"].sentencepiece_model_file,
-                          identifiers_dir=setup["identifiers_dir"], dataset=DATASET,
-                          mixture=f"genrec_{DATASET}_p5_all", task_feature_lengths=FEATURE_LENGTHS)
+    meta = CheckpointMeta(
+        model="encoder_decoder",
+        model_config=setup["config"].to_dict(),
+        vocabulary=setup["vocabulary"].sentencepiece_model_file,
+        identifiers_dir=setup["identifiers_dir"],
+        dataset=DATASET,
+        mixture=f"genrec_{DATASET}_p5_all",
+        task_feature_lengths=FEATURE_LENGTHS,
+    )
     ckpt = Checkpointer(checkpoint_dir, save_every=1, async_save=False)
     ckpt.save(step, state, meta, force=True)
     ckpt.close()

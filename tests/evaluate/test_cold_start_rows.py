@@ -1,4 +1,5 @@
 """Cold-start rows in results: only when a protocol is configured, from the per-user arrays."""
+
 import gin
 import numpy as np
 

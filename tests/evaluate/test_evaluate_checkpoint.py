@@ -1,11 +1,11 @@
 """Sequential evaluation against exhaustive scoring, and a checkpoint evaluated on two meshes."""
+
 import json
 
+import eval_helpers
 import jax.numpy as jnp
 import numpy as np
 import pytest
-
-import eval_helpers
 
 SEQ = f"genrec_{eval_helpers.DATASET}_sequential"
 
@@ -19,16 +19,23 @@ def test_beam_search_ranking_is_exact_for_two_level_ids(eval_setup):
 
     tokens = item_token_ids(eval_setup["vocabulary"], eval_setup["identifiers"])
     ev = evaluator.Evaluator(
-        eval_setup["model"], trie=build_trie(tokens), item_tokens=tokens,
-        vocabulary=eval_setup["vocabulary"], popularity=beyond_accuracy.train_popularity(eval_setup["dataset"]),
-        config=evaluator.EvalConfig(beam_size=20, top_k=10, batch_size=4))
+        eval_setup["model"],
+        trie=build_trie(tokens),
+        item_tokens=tokens,
+        vocabulary=eval_setup["vocabulary"],
+        popularity=beyond_accuracy.train_popularity(eval_setup["dataset"]),
+        config=evaluator.EvalConfig(beam_size=20, top_k=10, batch_size=4),
+    )
     examples = eval_helpers.examples(SEQ, limit=4)
     raw, topk, scores = ev.recommend(examples)
     assert raw.shape == (4, 20) and topk.shape == (4, 10) and scores.shape == (4, 10)
     inputs = evaluator.pad_inputs(examples, 4)
     n = len(tokens)
-    exact = np.asarray(evaluator.candidate_log_likelihood(
-        eval_setup["model"], jnp.asarray(inputs), jnp.asarray(np.broadcast_to(tokens, (4, n, 2)))))
+    exact = np.asarray(
+        evaluator.candidate_log_likelihood(
+            eval_setup["model"], jnp.asarray(inputs), jnp.asarray(np.broadcast_to(tokens, (4, n, 2)))
+        )
+    )
     np.testing.assert_array_equal(raw, np.argsort(-exact, axis=1, kind="stable")[:, :20])
     np.testing.assert_array_equal(topk, raw[:, :10])  # history kept by default
     # one identifier score: the beam's scores are the direct family's teacher-forced scores
@@ -50,11 +57,19 @@ def test_checkpoint_evaluates_the_same_on_another_mesh(eval_setup, tmp_path):
     tasks = [SEQ]
     config = run.evaluator.EvalConfig(beam_size=10, top_k=10, batch_size=8)
     out = {}
-    for name, mesh in (("dp", partitioning.make_mesh(data=8)),
-                       ("fsdp_tp", partitioning.make_mesh(data=1, fsdp=4, tensor=2))):
-        out[name] = run.evaluate_checkpoint(ckpt, dataset=eval_setup["dataset"], mesh=mesh,
-                                            out_dir=str(tmp_path / name), tasks=tasks,
-                                            max_eval_examples=16, config=config)
+    for name, mesh in (
+        ("dp", partitioning.make_mesh(data=8)),
+        ("fsdp_tp", partitioning.make_mesh(data=1, fsdp=4, tensor=2)),
+    ):
+        out[name] = run.evaluate_checkpoint(
+            ckpt,
+            dataset=eval_setup["dataset"],
+            mesh=mesh,
+            out_dir=str(tmp_path / name),
+            tasks=tasks,
+            max_eval_examples=16,
+            config=config,
+        )
     a, b = out["dp"], out["fsdp_tp"]
     assert set(a["metrics"]) == set(tasks)
     for task in tasks:

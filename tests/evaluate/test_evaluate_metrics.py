@@ -1,4 +1,5 @@
 """Every metric against hand-worked examples, published examples, or a brute-force reference."""
+
 import math
 
 import numpy as np
@@ -44,8 +45,9 @@ def test_candidate_ranks_count_ties_against_target():
 def test_bleu_is_sacrebleu_smoothed_hand_example():
     # 13a splits "log." into "log ."; 9 tokens each side (no brevity penalty); matches 6/9 unigrams,
     # 2/8 bigrams, 1/7 trigrams and no 4-gram, which exp smoothing counts as 1/(2*6) instead of 0.
-    m = text_metrics.text_metrics(["The quick brown dog jumps on the log."],
-                                  ["The quick brown fox jumps over the lazy dog"])
+    m = text_metrics.text_metrics(
+        ["The quick brown dog jumps on the log."], ["The quick brown fox jumps over the lazy dog"]
+    )
     assert m["bleu4"] == pytest.approx(100 * (6 / 9 * 2 / 8 * 1 / 7 * 1 / 12) ** 0.25, abs=1e-9)
 
 
@@ -53,10 +55,12 @@ def test_bleu_corpus_counts_and_brevity_penalty_hand_example():
     ref = "he was interested in world history because he read the book"
     # NLTK's example: precisions 11/11, 9/10, 6/9, 4/8 and equal lengths.
     assert text_metrics.text_metrics(["he read the book because he was interested in world history"], [ref])[
-        "bleu4"] == pytest.approx(100 * (9 / 10 * 6 / 9 * 4 / 8) ** 0.25, abs=1e-9)
+        "bleu4"
+    ] == pytest.approx(100 * (9 / 10 * 6 / 9 * 4 / 8) ** 0.25, abs=1e-9)
     # every n-gram matches, but 4 tokens against 11: brevity penalty exp(1 - 11/4)
     assert text_metrics.text_metrics(["he read the book"], [ref])["bleu4"] == pytest.approx(
-        100 * math.exp(1 - 11 / 4), abs=1e-9)
+        100 * math.exp(1 - 11 / 4), abs=1e-9
+    )
     # corpus level: n-gram counts and lengths are summed over the sentences before dividing
     whole = text_metrics.text_metrics(["a b c d e f", "g h i j"], ["a b c d e x", "g h i j"])["bleu4"]
     assert whole == pytest.approx(100 * (9 / 10 * 7 / 8 * 5 / 6 * 3 / 4) ** 0.25, abs=1e-9)
@@ -65,8 +69,10 @@ def test_bleu_corpus_counts_and_brevity_penalty_hand_example():
 def test_rouge_is_rouge_score_hand_example():
     # rouge-score lower-cases and keeps alphanumeric runs: 9 reference and 8 hypothesis tokens;
     # 6 shared unigrams, 2 shared bigrams ("the quick", "quick brown"), LCS "the quick brown jumps the".
-    m = text_metrics.text_metrics(["The quick brown dog jumps on the log.", "a b"], [
-        "The quick brown fox jumps over the lazy dog", "A B!"])
+    m = text_metrics.text_metrics(
+        ["The quick brown dog jumps on the log.", "a b"],
+        ["The quick brown fox jumps over the lazy dog", "A B!"],
+    )
     assert m["rouge1"] == pytest.approx(100 * (12 / 17 + 1) / 2)
     assert m["rouge2"] == pytest.approx(100 * (4 / 15 + 1) / 2)
     assert m["rougeL"] == pytest.approx(100 * (10 / 17 + 1) / 2)
@@ -120,6 +126,7 @@ def test_history_repeats_hand_example():
     assert m == {"target_in_history": pytest.approx(1 / 3), "history@3": pytest.approx(3 / 9)}
     assert beyond_accuracy.history_repeats(topk, histories, targets, k=1)["history@1"] == pytest.approx(1 / 3)
 
+
 def test_train_popularity_counts_train_split(synthetic_small):
     pop = beyond_accuracy.train_popularity(synthetic_small)
     expected = np.zeros(synthetic_small.num_items, np.int64)
@@ -140,7 +147,9 @@ def test_postprocess_drops_history_dedupes_and_filters():
     np.testing.assert_array_equal(items, [[5, 1, 2], [1, -1, -1]])
     np.testing.assert_array_equal(kept, [[0, -1, -3], [-6, -np.inf, -np.inf]])
     no_two = lambda items, history: postprocess.exclude_items(items, history, excluded=[2])  # noqa
-    items, _ = postprocess.postprocess(ranked[:1], scores[:1], hist[:1], 3, drop_history=True, item_filter=no_two)
+    items, _ = postprocess.postprocess(
+        ranked[:1], scores[:1], hist[:1], 3, drop_history=True, item_filter=no_two
+    )
     np.testing.assert_array_equal(items, [[5, 7, -1]])
     with pytest.raises(ValueError, match="2 ranked lists, 1 score lists, 2 histories"):
         postprocess.postprocess(ranked, scores[:1], hist, 3, drop_history=True)
@@ -154,10 +163,15 @@ def test_the_search_does_not_depend_on_history_dropping():
 
 def test_results_written_and_tabulated(tmp_path):
     out = results.write_results(
-        str(tmp_path), {"dataset": "synthetic"},
-        {"genrec_synthetic_sequential": {"recall@5": 0.25}, "genrec_synthetic_sequential_heldout": {
-            "recall@5": 0.125}},
-        {"num_params": 10}, {"genrec_synthetic_sequential": {"seq-1": {"recall@5": 0.5}}})
+        str(tmp_path),
+        {"dataset": "synthetic"},
+        {
+            "genrec_synthetic_sequential": {"recall@5": 0.25},
+            "genrec_synthetic_sequential_heldout": {"recall@5": 0.125},
+        },
+        {"num_params": 10},
+        {"genrec_synthetic_sequential": {"seq-1": {"recall@5": 0.5}}},
+    )
     assert results.read_results(str(tmp_path)) == out
     md = (tmp_path / "results.md").read_text()
     assert "## genrec_synthetic_sequential (seen templates)" in md
@@ -165,4 +179,7 @@ def test_results_written_and_tabulated(tmp_path):
     assert "| seq-1 | 0.5000 |" in md and "| all | 0.2500 |" in md
     # summary: one row per task, the held-out twin under its seen task, headline columns only
     assert "| task | templates | recall@5 |" in md
-    assert "| genrec_synthetic_sequential | seen | 0.2500 |\n| genrec_synthetic_sequential | held-out | 0.1250 |" in md
+    assert (
+        "| genrec_synthetic_sequential | seen | 0.2500 |\n| genrec_synthetic_sequential | held-out | 0.1250 |"
+        in md
+    )

@@ -1,4 +1,5 @@
 """The one ranking protocol: ties against the target, whole-history exclusion, the same search."""
+
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -11,7 +12,9 @@ def test_ties_count_against_the_target_in_numpy_and_jax():
     target_scores = np.array([2.0, 1.0, -np.inf], np.float32)
     want = [2, 3, 4]  # tied with one item → behind it; all equal → last; excluded → a miss (N)
     np.testing.assert_array_equal(protocol.pessimistic_ranks(scores, target_scores), want)
-    np.testing.assert_array_equal(protocol.pessimistic_ranks(jnp.asarray(scores), jnp.asarray(target_scores)), want)
+    np.testing.assert_array_equal(
+        protocol.pessimistic_ranks(jnp.asarray(scores), jnp.asarray(target_scores)), want
+    )
 
 
 def test_scored_lists_rank_ties_against_the_target():
@@ -30,11 +33,15 @@ def test_history_exclusion_over_the_catalogue_and_over_lists():
     catalogue = np.arange(12, dtype=np.float32).reshape(3, 4)
     want = np.array([[-np.inf, 1, 2, -np.inf], [4, 5, 6, 7], [8, 9, -np.inf, 11]])
     np.testing.assert_array_equal(protocol.exclude_history(catalogue, history), want)
-    np.testing.assert_array_equal(protocol.exclude_history(jnp.asarray(catalogue), jnp.asarray(history)), want)
+    np.testing.assert_array_equal(
+        protocol.exclude_history(jnp.asarray(catalogue), jnp.asarray(history)), want
+    )
     items = np.array([[3, 1, -1], [0, 2, 1], [2, 2, 5]])
     listed = np.zeros((3, 3), np.float32)
-    np.testing.assert_array_equal(protocol.exclude_history(listed, history, items=items),
-                                  [[-np.inf, 0, 0], [0, 0, 0], [-np.inf, -np.inf, 0]])
+    np.testing.assert_array_equal(
+        protocol.exclude_history(listed, history, items=items),
+        [[-np.inf, 0, 0], [0, 0, 0], [-np.inf, -np.inf, 0]],
+    )
     with pytest.raises(ValueError, match="history 0 has 2 items, more than width 1"):
         protocol.padded_histories([[0, 3]], width=1)
 
@@ -47,6 +54,7 @@ def test_excluded_histories_pad_rows_and_bucket_the_width():
 
 def _stub_evaluator(drop_history: bool, widths: list):
     """An Evaluator whose beam search returns items 0..width-1 with scores 0, -1, -1, -3, -4, ..."""
+
     def beam_search(model, inputs, trie, beam_size, top_k):
         widths.append(beam_size)
         scores = -np.arange(beam_size, dtype=np.float32)
@@ -54,13 +62,26 @@ def _stub_evaluator(drop_history: bool, widths: list):
         return np.tile(np.arange(beam_size), (len(inputs), 1)), np.tile(scores, (len(inputs), 1))
 
     config = evaluator.EvalConfig(beam_size=6, top_k=4, batch_size=2, drop_history=drop_history, beyond_k=4)
-    return evaluator.Evaluator(None, trie=None, item_tokens=np.zeros((30, 2), np.int32), vocabulary=None,
-                               popularity=np.ones(30), config=config, beam_search=beam_search, greedy=print)
+    return evaluator.Evaluator(
+        None,
+        trie=None,
+        item_tokens=np.zeros((30, 2), np.int32),
+        vocabulary=None,
+        popularity=np.ones(30),
+        config=config,
+        beam_search=beam_search,
+        greedy=print,
+    )
 
 
 def _example(history, target):
-    return {"inputs": np.array([5, 6, 1]), "history_items": np.array(history), "target_item": target,
-            "answer_kind": "item", "template_id": "t"}
+    return {
+        "inputs": np.array([5, 6, 1]),
+        "history_items": np.array(history),
+        "target_item": target,
+        "answer_kind": "item",
+        "template_id": "t",
+    }
 
 
 def test_kept_and_excluded_history_share_one_search():

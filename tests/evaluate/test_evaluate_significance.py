@@ -1,4 +1,5 @@
 """Paired tests of genrec/evaluate/significance.py against hand values, scipy and normal theory."""
+
 import numpy as np
 import pytest
 from scipy import stats
@@ -16,7 +17,10 @@ def test_sign_test_hand_values():
     assert five["p_value"] == pytest.approx(2 / 32, rel=1e-12) and five["ties"] == 3
     assert significance.sign_test(np.zeros(4), np.zeros(4))["p_value"] == 1.0
     # 3 against 3 is the middle of the distribution: p capped at 1.
-    assert significance.sign_test(np.array([1, 1, 1, 0, 0, 0.]), np.array([0, 0, 0, 1, 1, 1.]))["p_value"] == 1.0
+    assert (
+        significance.sign_test(np.array([1, 1, 1, 0, 0, 0.0]), np.array([0, 0, 0, 1, 1, 1.0]))["p_value"]
+        == 1.0
+    )
 
 
 @pytest.mark.parametrize("positive,negative", [(80, 120), (9800, 10200), (3, 17), (501, 499)])

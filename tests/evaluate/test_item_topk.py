@@ -1,5 +1,6 @@
 """Chunked, sharded top-k over items (genrec/evaluate/item_topk.py) against the dense ranking, and
 the parallel-digit model's matmul path against its digit gather (genrec/evaluate/exact.py)."""
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -26,8 +27,11 @@ def _integer_problem(num_users=6, num_items=53, dim=4, seed=0):
 
 def _meshes():
     devices = jax.devices()
-    return [None, partitioning.make_mesh(data=8, devices=devices[:8]),
-            partitioning.make_mesh(data=4, fsdp=2, devices=devices[:8])]
+    return [
+        None,
+        partitioning.make_mesh(data=8, devices=devices[:8]),
+        partitioning.make_mesh(data=4, fsdp=2, devices=devices[:8]),
+    ]
 
 
 @pytest.mark.parametrize("mesh_index", [0, 1, 2])
@@ -60,10 +64,19 @@ def test_placed_items_are_split_over_the_mesh():
 
 def _model(head="tied", digit_blocks=False, num_items=300, seed=0):
     levels = (16, 16, 16, 4)
-    config = parallel_ids.ParallelIdConfig(level_sizes=levels, num_items=num_items, catalogue_loss_weight=0.0,
-                                           d_model=32, num_layers=1,
-                                           num_heads=2, head_dim=16, mlp_dim=64, head=head,
-                                           digit_blocks=digit_blocks, max_len=10)
+    config = parallel_ids.ParallelIdConfig(
+        level_sizes=levels,
+        num_items=num_items,
+        catalogue_loss_weight=0.0,
+        d_model=32,
+        num_layers=1,
+        num_heads=2,
+        head_dim=16,
+        mlp_dim=64,
+        head=head,
+        digit_blocks=digit_blocks,
+        max_len=10,
+    )
     model = parallel_ids.ParallelIdDecoder(config, rngs=nnx.Rngs(seed))
     rng = np.random.default_rng(seed)
     codes = np.stack([rng.integers(0, s, num_items) for s in levels], 1).astype(np.int32)

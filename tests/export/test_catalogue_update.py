@@ -1,6 +1,7 @@
 """Catalogue updates of a bundle (genrec/export/catalogue_update.py): added items are recommended,
 removed ones are not, existing identifiers never change, a failed update changes nothing, and users
 whose histories do not touch the new items keep their recommendations bit for bit."""
+
 import hashlib
 import json
 import os
@@ -24,8 +25,10 @@ def dataset():
 
 
 def _subset(items: records.ItemTable, rows) -> records.ItemTable:
-    return records.ItemTable(tuple(items.source_ids[i] for i in rows),
-                             {f: tuple(v[i] for i in rows) for f, v in items.text.items()})
+    return records.ItemTable(
+        tuple(items.source_ids[i] for i in rows),
+        {f: tuple(v[i] for i in rows) for f, v in items.text.items()},
+    )
 
 
 def write_parallel_bundle(directory: str, items: records.ItemTable, *, seed: int = 0) -> str:
@@ -37,24 +40,53 @@ def write_parallel_bundle(directory: str, items: records.ItemTable, *, seed: int
     x, frozen = encoders.TfidfSvdEncoder(dim=32).fit(text.item_texts(items))
     result = opq.fit(x, opq.OPQConfig(num_digits=4, codebook_size=16, iters=3, seed=seed), progress=False)
     codes, size, _ = collisions.add_collision_level(result.codes)
-    ids = artifact.Identifiers("opq", codes, (16,) * 4 + (size,), items.source_ids, "synthetic",
-                               coder.ItemCoder(coder.item_texts_settings(), frozen, "opq", result))
-    config = parallel_ids.ParallelIdConfig(level_sizes=ids.level_sizes, num_items=items.num_items, d_model=32,
-                                           num_layers=1, num_heads=2, head_dim=16, mlp_dim=64,
-                                           dropout_rate=0.0, max_len=20)
+    ids = artifact.Identifiers(
+        "opq",
+        codes,
+        (16,) * 4 + (size,),
+        items.source_ids,
+        "synthetic",
+        coder.ItemCoder(coder.item_texts_settings(), frozen, "opq", result),
+    )
+    config = parallel_ids.ParallelIdConfig(
+        level_sizes=ids.level_sizes,
+        num_items=items.num_items,
+        d_model=32,
+        num_layers=1,
+        num_heads=2,
+        head_dim=16,
+        mlp_dim=64,
+        dropout_rate=0.0,
+        max_len=20,
+    )
     model = parallel_ids.ParallelIdDecoder(config, rngs=nnx.Rngs(seed))
-    return bundle_lib.write_bundle(directory, model=model, model_config=config.to_dict(), identifiers=ids,
-                                   source_ids=items.source_ids, titles=items.field("title"),
-                                   provenance={"dataset": "synthetic"}, model_kind="parallel_ids")
+    return bundle_lib.write_bundle(
+        directory,
+        model=model,
+        model_config=config.to_dict(),
+        identifiers=ids,
+        source_ids=items.source_ids,
+        titles=items.field("title"),
+        provenance={"dataset": "synthetic"},
+        model_kind="parallel_ids",
+    )
 
 
 def write_item_file(path: str, items: records.ItemTable) -> str:
     """The metadata JSON-lines format of the Amazon datasets."""
     with open(path, "w") as f:
         for i, source_id in enumerate(items.source_ids):
-            f.write(json.dumps({"asin": source_id, "title": items.field("title")[i],
-                                "brand": items.field("brand")[i],
-                                "categories": [items.field("categories")[i].split("|")]}) + "\n")
+            f.write(
+                json.dumps(
+                    {
+                        "asin": source_id,
+                        "title": items.field("title")[i],
+                        "brand": items.field("brand")[i],
+                        "categories": [items.field("categories")[i].split("|")],
+                    }
+                )
+                + "\n"
+            )
     return path
 
 
@@ -123,7 +155,7 @@ def test_add_items_keeps_identifiers_and_recommendations_and_serves_the_new_item
         kept = [(r.item, r.score) for r in new_list if r.item < N_OLD]
         # the old items keep their order and their scores bit for bit; new items only slot in between
         # (item_topk._layout keeps the matmul shapes when the catalogue grows a little)
-        assert kept == [(r.item, r.score) for r in old_list[:len(kept)]]
+        assert kept == [(r.item, r.score) for r in old_list[: len(kept)]]
         recommended_new += sum(r.item >= N_OLD for r in new_list)
         if len(kept) < 10:
             assert min(r.score for r in new_list if r.item >= N_OLD) >= old_list[len(kept)].score
@@ -156,15 +188,23 @@ def test_remove_items_takes_them_out_of_every_list(dataset, catalogue, tmp_path)
 
 
 BAD_FILES = {
-    "malformed.jsonl": ('{"asin": "N1", "title": "fine"}\n\n{"asin": "N2", "title": \n',
-                        r"malformed.jsonl:3"),
-    "dup.jsonl": ('{"asin": "N1", "title": "a"}\n{"asin": "N1", "title": "b"}\n',
-                  r"dup.jsonl:2: item 'N1' already given on line 1"),
+    "malformed.jsonl": (
+        '{"asin": "N1", "title": "fine"}\n\n{"asin": "N2", "title": \n',
+        r"malformed.jsonl:3",
+    ),
+    "dup.jsonl": (
+        '{"asin": "N1", "title": "a"}\n{"asin": "N1", "title": "b"}\n',
+        r"dup.jsonl:2: item 'N1' already given on line 1",
+    ),
     "known.jsonl": (None, r"known.jsonl:1: item .* is already in the catalogue"),
-    "notext.jsonl": ('{"asin": "N1", "title": "a"}\n{"asin": "N9", "title": "  "}\n',
-                     r"notext.jsonl:2: item 'N9' has no text"),
-    "noid.tsv": ("item_id\tasin\ttitle\tattributes\n1\tN1\tLip gloss\tMakeup\n2\t\tNo id\tMakeup\n",
-                 r"noid.tsv:3: missing required field 'asin'"),
+    "notext.jsonl": (
+        '{"asin": "N1", "title": "a"}\n{"asin": "N9", "title": "  "}\n',
+        r"notext.jsonl:2: item 'N9' has no text",
+    ),
+    "noid.tsv": (
+        "item_id\tasin\ttitle\tattributes\n1\tN1\tLip gloss\tMakeup\n2\t\tNo id\tMakeup\n",
+        r"noid.tsv:3: missing required field 'asin'",
+    ),
 }
 
 
@@ -196,8 +236,9 @@ def test_the_mips_index_follows_the_catalogue(dataset, tmp_path):
     b = bundle_lib.read_bundle(bundle)
     vectors = exact.item_vectors(recommender_lib.load_model(b), b.identifiers.codes)
     mips_index.build(np.asarray(vectors), kind="flat").save(os.path.join(bundle, catalogue_update.MIPS_INDEX))
-    entry = catalogue_update.add_items(bundle, write_item_file(str(tmp_path / "new.jsonl"),
-                                                               _subset(dataset.items, range(40, 60))))
+    entry = catalogue_update.add_items(
+        bundle, write_item_file(str(tmp_path / "new.jsonl"), _subset(dataset.items, range(40, 60)))
+    )
     assert entry["mips_index"] == "extended"
     assert mips_index.MipsIndex.load(os.path.join(bundle, catalogue_update.MIPS_INDEX)).num_items == 60
     exact_copy = str(tmp_path / "exact")
@@ -233,10 +274,16 @@ def test_subcommands_become_run_modes():
     from genrec import main
 
     argv = main.rewrite_gin_args(["genrec", "add-items", "--bundle=/b", "--items=/d/new items.tsv"])
-    assert argv == ["genrec", "--run_mode=add_items",
-                    "--gin_bindings=add_items_run.items_file = '/d/new items.tsv'", "--bundle=/b"]
-    assert main.rewrite_gin_args(["genrec", "remove-items", "--items=x.txt", "--bundle=/b"])[1] == \
-        "--run_mode=remove_items"
+    assert argv == [
+        "genrec",
+        "--run_mode=add_items",
+        "--gin_bindings=add_items_run.items_file = '/d/new items.tsv'",
+        "--bundle=/b",
+    ]
+    assert (
+        main.rewrite_gin_args(["genrec", "remove-items", "--items=x.txt", "--bundle=/b"])[1]
+        == "--run_mode=remove_items"
+    )
 
 
 def test_encoder_decoder_bundle_gets_new_items_in_its_trie(dataset, tmp_path):
@@ -254,24 +301,48 @@ def test_encoder_decoder_bundle_gets_new_items_in_its_trie(dataset, tmp_path):
     x, frozen = encoders.TfidfSvdEncoder(dim=32).fit(text.item_texts(old_items))
     result = rqkmeans.fit(x, rqkmeans.RQKMeansConfig(num_levels=2, codebook_size=16, iters=5), progress=False)
     codes, size, _ = collisions.add_collision_level(result.codes)
-    ids = artifact.Identifiers("rqkmeans", codes, (16, 16, size), old_items.source_ids, "synthetic",
-                               coder.ItemCoder(coder.item_texts_settings(), frozen, "rqkmeans", result))
-    vocabulary = build_vocabulary(records.RecDataset("synthetic", old_items, ()), ids,
-                                  str(tmp_path / "vocab"), text_vocab_size=200)
-    config = ModelConfig(vocab_size=vocabulary.vocab_size, d_model=16, num_heads=2, head_dim=8, mlp_dim=32,
-                         num_encoder_layers=1, num_decoder_layers=1, dropout_rate=0.0,
-                         relative_attention_num_buckets=8, relative_attention_max_distance=16)
+    ids = artifact.Identifiers(
+        "rqkmeans",
+        codes,
+        (16, 16, size),
+        old_items.source_ids,
+        "synthetic",
+        coder.ItemCoder(coder.item_texts_settings(), frozen, "rqkmeans", result),
+    )
+    vocabulary = build_vocabulary(
+        records.RecDataset("synthetic", old_items, ()), ids, str(tmp_path / "vocab"), text_vocab_size=200
+    )
+    config = ModelConfig(
+        vocab_size=vocabulary.vocab_size,
+        d_model=16,
+        num_heads=2,
+        head_dim=8,
+        mlp_dim=32,
+        num_encoder_layers=1,
+        num_decoder_layers=1,
+        dropout_rate=0.0,
+        relative_attention_num_buckets=8,
+        relative_attention_max_distance=16,
+    )
     bundle = bundle_lib.write_bundle(
-        str(tmp_path / "bundle"), model=EncoderDecoder(config, rngs=nnx.Rngs(0)),
+        str(tmp_path / "bundle"),
+        model=EncoderDecoder(config, rngs=nnx.Rngs(0)),
         model_config=config.to_dict(),
-        identifiers=ids, source_ids=old_items.source_ids, titles=old_items.field("title"), provenance={},
-        vocabulary_path=vocabulary.sentencepiece_model_file, item_tokens=item_token_ids(vocabulary, ids),
-        prompt=bundle_lib.Prompt("Items: {history}"), model_kind="encoder_decoder")
+        identifiers=ids,
+        source_ids=old_items.source_ids,
+        titles=old_items.field("title"),
+        provenance={},
+        vocabulary_path=vocabulary.sentencepiece_model_file,
+        item_tokens=item_token_ids(vocabulary, ids),
+        prompt=bundle_lib.Prompt("Items: {history}"),
+        model_kind="encoder_decoder",
+    )
     history = [old_items.source_ids[i] for i in (3, 17, 40)]
     before = load_recommender(bundle, beam_size=320).recommend(history, top_k=N_OLD - 3)
 
-    catalogue_update.add_items(bundle, write_item_file(str(tmp_path / "new.jsonl"),
-                                                       _subset(dataset.items, range(N_OLD, 300))))
+    catalogue_update.add_items(
+        bundle, write_item_file(str(tmp_path / "new.jsonl"), _subset(dataset.items, range(N_OLD, 300)))
+    )
     b = bundle_lib.read_bundle(bundle)
     assert b.trie.num_items == 300
     np.testing.assert_array_equal(b.identifiers.codes[:N_OLD], ids.codes)
@@ -280,4 +351,3 @@ def test_encoder_decoder_bundle_gets_new_items_in_its_trie(dataset, tmp_path):
     after = load_recommender(bundle, beam_size=320).recommend(history, top_k=300 - 3)
     assert {r.item for r in after} == set(range(300)) - {3, 17, 40}  # every new item is reachable
     assert [(r.item, r.score) for r in after if r.item < N_OLD] == [(r.item, r.score) for r in before]
-

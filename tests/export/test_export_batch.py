@@ -1,5 +1,6 @@
 """Batch recommendation: `recommend_batch` against one-at-a-time `recommend`, and `genrec recommend
 --histories=FILE.jsonl` (the file's format, its errors, the output)."""
+
 import json
 
 import numpy as np
@@ -18,7 +19,10 @@ def recommender(export_setup):
 def _histories(setup, n):
     """n test users' visible histories (source ids), of different lengths."""
     ids = setup["dataset"].items.source_ids
-    return [[ids[i] for i in u.items[:-1][-(1 + k % 4):]] for k, u in enumerate(setup["dataset"].split("test")[:n])]
+    return [
+        [ids[i] for i in u.items[:-1][-(1 + k % 4) :]]
+        for k, u in enumerate(setup["dataset"].split("test")[:n])
+    ]
 
 
 def test_a_batch_recommends_what_each_user_gets_alone(export_setup, recommender):
@@ -66,11 +70,23 @@ def test_recommend_histories_file(export_setup, recommender, tmp_path):
     lines += ["", json.dumps({"history": histories[3]}), json.dumps({"user": 7, "history": histories[4]})]
     requests.write_text("\n".join(lines) + "\n")
     out = tmp_path / "recs" / "out.jsonl"
-    _main([f"--bundle={export_setup['bundle']}", f"--histories={requests}", f"--output={out}",
-           "--top_k=3", f"--workdir={tmp_path / 'w'}"])
+    _main(
+        [
+            f"--bundle={export_setup['bundle']}",
+            f"--histories={requests}",
+            f"--output={out}",
+            "--top_k=3",
+            f"--workdir={tmp_path / 'w'}",
+        ]
+    )
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert [(r["user"], r["line"]) for r in rows] == [
-        ("user_0", 1), ("user_1", 2), ("user_2", 3), (None, 5), ("7", 6)]
+        ("user_0", 1),
+        ("user_1", 2),
+        ("user_2", 3),
+        (None, 5),
+        ("7", 6),
+    ]
     for row, history in zip(rows, histories):
         want = recommender.recommend(history, top_k=3, user=row["user"])
         assert [x["item"] for x in row["items"]] == [r.source_id for r in want]
@@ -78,21 +94,30 @@ def test_recommend_histories_file(export_setup, recommender, tmp_path):
         np.testing.assert_allclose([x["score"] for x in row["items"]], [r.score for r in want], atol=1e-4)
 
 
-@pytest.mark.parametrize("line, message", [
-    ('{"user": "a", "history": ["KNOWN", "NOPE"]}', r"users.jsonl:2: unknown items in history: NOPE"),
-    ('{"user": "a", "history": []}', r"users.jsonl:2: 'history' must be a non-empty list"),
-    ('{"user": "a", "items": ["KNOWN"]}', r"users.jsonl:2: 'history' must be a non-empty list"),
-    ('{"user": "a", "history": ["KNOWN"', r"users.jsonl:2: malformed line"),
-    ('["KNOWN"]', r"users.jsonl:2: malformed line, expected an object"),
-])
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        ('{"user": "a", "history": ["KNOWN", "NOPE"]}', r"users.jsonl:2: unknown items in history: NOPE"),
+        ('{"user": "a", "history": []}', r"users.jsonl:2: 'history' must be a non-empty list"),
+        ('{"user": "a", "items": ["KNOWN"]}', r"users.jsonl:2: 'history' must be a non-empty list"),
+        ('{"user": "a", "history": ["KNOWN"', r"users.jsonl:2: malformed line"),
+        ('["KNOWN"]', r"users.jsonl:2: malformed line, expected an object"),
+    ],
+)
 def test_a_bad_request_line_is_named_and_nothing_is_written(export_setup, tmp_path, line, message):
     known = export_setup["dataset"].items.source_ids[0]
     requests = tmp_path / "users.jsonl"
     requests.write_text(json.dumps({"history": [known]}) + "\n" + line.replace("KNOWN", known) + "\n")
     out = tmp_path / "out.jsonl"
     with pytest.raises(DataError, match=message):
-        _main([f"--bundle={export_setup['bundle']}", f"--histories={requests}", f"--output={out}",
-               f"--workdir={tmp_path / 'w'}"])
+        _main(
+            [
+                f"--bundle={export_setup['bundle']}",
+                f"--histories={requests}",
+                f"--output={out}",
+                f"--workdir={tmp_path / 'w'}",
+            ]
+        )
     assert not out.exists() and not (tmp_path / "out.jsonl.tmp").exists()
 
 
@@ -105,5 +130,11 @@ def test_request_file_mistakes(export_setup, tmp_path):
     with pytest.raises(DataError, match="empty.jsonl: holds no requests"):
         requests.read_requests(str(tmp_path / "empty.jsonl"), ["A"])
     with pytest.raises(ValueError, match="not both"):
-        _main([f"--bundle={export_setup['bundle']}", "--history=A", f"--histories={tmp_path / 'x'}",
-               f"--workdir={tmp_path / 'w'}"])
+        _main(
+            [
+                f"--bundle={export_setup['bundle']}",
+                "--history=A",
+                f"--histories={tmp_path / 'x'}",
+                f"--workdir={tmp_path / 'w'}",
+            ]
+        )

@@ -1,11 +1,11 @@
 """Bundle round trip (checkpoint → bundle → Recommender), prompts, errors, and the recommend CLI."""
+
 import json
 import os
 
+import eval_helpers
 import numpy as np
 import pytest
-
-import eval_helpers
 
 
 def _in_process(setup, **kw):
@@ -14,11 +14,16 @@ def _in_process(setup, **kw):
     from genrec.tasks import item_token_ids
     from genrec.tasks.templates import all_families
 
-    return Recommender(setup["model"], vocabulary=setup["vocabulary"], identifiers=setup["identifiers"],
-                       item_tokens=item_token_ids(setup["vocabulary"], setup["identifiers"]),
-                       source_ids=setup["dataset"].items.source_ids,
-                       titles=setup["dataset"].items.field("title"),
-                       prompt=Prompt(all_families()["sequential"].by_id("sequential-1").inputs), **kw)
+    return Recommender(
+        setup["model"],
+        vocabulary=setup["vocabulary"],
+        identifiers=setup["identifiers"],
+        item_tokens=item_token_ids(setup["vocabulary"], setup["identifiers"]),
+        source_ids=setup["dataset"].items.source_ids,
+        titles=setup["dataset"].items.field("title"),
+        prompt=Prompt(all_families()["sequential"].by_id("sequential-1").inputs),
+        **kw,
+    )
 
 
 def test_bundle_recommends_like_the_in_process_model(export_setup):
@@ -26,7 +31,8 @@ def test_bundle_recommends_like_the_in_process_model(export_setup):
 
     bundle = export_setup["bundle"]
     assert sorted(os.listdir(bundle)) == sorted(
-        ["manifest.json", "params.npz", "spm.model", "semantic_ids", "trie.npz", "items.json"])
+        ["manifest.json", "params.npz", "spm.model", "semantic_ids", "trie.npz", "items.json"]
+    )
     with open(os.path.join(bundle, "manifest.json")) as f:
         manifest = json.load(f)
     assert manifest["step"] == 3 and manifest["template_id"] == "sequential-1"
@@ -74,17 +80,25 @@ def test_bundle_params_must_match_config(export_setup, tmp_path):
     bigger = ModelConfig.from_dict(dict(manifest["model_config"], d_model=32))
     shapes = FunctionalModel.from_factory(lambda rngs: EncoderDecoder(bigger, rngs=rngs)).param_shapes()
     with pytest.raises(ValueError, match="has shape"):
-        params_io.read_params(os.path.join(export_setup["bundle"], "params.npz"),
-                              manifest["param_dtypes"], shapes)
+        params_io.read_params(
+            os.path.join(export_setup["bundle"], "params.npz"), manifest["param_dtypes"], shapes
+        )
 
 
 def test_recommend_cli(export_setup, tmp_path, capsys):
     from genrec import main
 
     items = export_setup["dataset"].items.source_ids
-    argv = main.rewrite_gin_args(["genrec", "recommend", f"--bundle={export_setup['bundle']}",
-                                  f"--history={items[3]},{items[5]}", "--top_k=4",
-                                  f"--workdir={tmp_path}"])
+    argv = main.rewrite_gin_args(
+        [
+            "genrec",
+            "recommend",
+            f"--bundle={export_setup['bundle']}",
+            f"--history={items[3]},{items[5]}",
+            "--top_k=4",
+            f"--workdir={tmp_path}",
+        ]
+    )
     main.FLAGS.unparse_flags()
     main.FLAGS(argv)
     try:
@@ -96,8 +110,15 @@ def test_recommend_cli(export_setup, tmp_path, capsys):
         for row in rows:
             assert row[1] in items and row[1] not in (items[3], items[5])
             assert row[3] == export_setup["dataset"].items.title(items.index(row[1]))
-        bad = main.rewrite_gin_args(["genrec", "recommend", f"--bundle={export_setup['bundle']}",
-                                     "--history=XYZ", f"--workdir={tmp_path}"])
+        bad = main.rewrite_gin_args(
+            [
+                "genrec",
+                "recommend",
+                f"--bundle={export_setup['bundle']}",
+                "--history=XYZ",
+                f"--workdir={tmp_path}",
+            ]
+        )
         main.FLAGS.unparse_flags()
         main.FLAGS(bad)
         with pytest.raises(ValueError, match="unknown items in history: XYZ"):
@@ -113,15 +134,29 @@ def test_recommend_console_command(export_setup, tmp_path):
 
     repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     items = export_setup["dataset"].items.source_ids
-    cmd = [sys.executable, "-m", "genrec.main", "recommend", f"--bundle={export_setup['bundle']}",
-           f"--history={items[1]},{items[2]}", "--top_k=3", f"--workdir={tmp_path}"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "genrec.main",
+        "recommend",
+        f"--bundle={export_setup['bundle']}",
+        f"--history={items[1]},{items[2]}",
+        "--top_k=3",
+        f"--workdir={tmp_path}",
+    ]
     env = dict(os.environ, PYTHONPATH=repo)
     out = subprocess.run(cmd, cwd=repo, env=env, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-2000:]
     rows = [line.split("\t") for line in out.stdout.strip().splitlines()[1:]]
     assert len(rows) == 3 and all(r[1] in items for r in rows)
-    bad = subprocess.run(cmd[:5] + ["--history=NOT_AN_ITEM", f"--workdir={tmp_path}"], cwd=repo, env=env,
-                         capture_output=True, text=True, timeout=600)
+    bad = subprocess.run(
+        cmd[:5] + ["--history=NOT_AN_ITEM", f"--workdir={tmp_path}"],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert bad.returncode != 0 and "unknown items in history: NOT_AN_ITEM" in bad.stderr
 
 

@@ -1,5 +1,6 @@
 """The MIPS index over item vectors (genrec/export/mips_index.py): recall against brute force, the
 save/load round trip, and ExactRecommender serving through it."""
+
 import json
 import os
 
@@ -59,8 +60,16 @@ def test_save_load_round_trip(kind, tmp_path):
 
 def _ranker(num_items=400, seed=0):
     levels = (16, 16, 4)
-    config = parallel_ids.ParallelIdConfig(level_sizes=levels, num_items=num_items, d_model=16, num_layers=1,
-                                           num_heads=2, head_dim=8, mlp_dim=32, max_len=8)
+    config = parallel_ids.ParallelIdConfig(
+        level_sizes=levels,
+        num_items=num_items,
+        d_model=16,
+        num_layers=1,
+        num_heads=2,
+        head_dim=8,
+        mlp_dim=32,
+        max_len=8,
+    )
     rng = np.random.default_rng(seed)
     codes = np.stack([rng.integers(0, s, num_items) for s in levels], 1).astype(np.int32)
     model = parallel_ids.ParallelIdDecoder(config, rngs=nnx.Rngs(seed))
@@ -75,6 +84,7 @@ def test_build_index_measures_recall_against_exact_and_prints_it(capsys):
     # the same recall by brute force: per-digit log-probabilities summed over each item's digits
     token_codes = parallel_ids.token_code_table(codes)
     from genrec.evaluate import sequences
+
     tokens = sequences.left_pad([np.asarray(h) for h in histories], 8)
     scores = np.asarray(exact.scorer(model, codes)(tokens))
     brute = np.argsort(-scores, axis=1, kind="stable")[:, :10]
@@ -88,22 +98,38 @@ def test_exact_recommender_serves_through_the_index():
     ids = [f"i{n}" for n in range(len(codes))]
     plain = ExactRecommender(ranker, max_len=8, source_ids=ids, titles=ids)
     dense = ExactRecommender(exact.scorer(model, codes), max_len=8, source_ids=ids, titles=ids)
-    flat = ExactRecommender(ranker, max_len=8, source_ids=ids, titles=ids,
-                            index=mips_index.build_index(ranker, histories, kind="flat"))
+    flat = ExactRecommender(
+        ranker,
+        max_len=8,
+        source_ids=ids,
+        titles=ids,
+        index=mips_index.build_index(ranker, histories, kind="flat"),
+    )
     by_ranker = plain.recommend_batch(histories, 10, batch_size=16)
     for other in (dense.recommend_batch(histories, 10, batch_size=8), flat.recommend_batch(histories, 10)):
         # the same lists up to near-ties (a random model scores items within 1e-6 of each other)
         for a, b in zip(other, by_ranker, strict=True):
             np.testing.assert_allclose([r.score for r in a], [r.score for r in b], rtol=1e-5, atol=1e-5)
-        overlap = np.mean([len({r.item for r in a} & {r.item for r in b}) / 10
-                           for a, b in zip(other, by_ranker, strict=True)])
+        overlap = np.mean(
+            [
+                len({r.item for r in a} & {r.item for r in b}) / 10
+                for a, b in zip(other, by_ranker, strict=True)
+            ]
+        )
         assert overlap >= 0.95
     for recs, history in zip(by_ranker, histories, strict=True):
         assert len(recs) == 10 and not {r.item for r in recs} & set(history)  # history dropped
     kept = flat.recommend_batch(histories, 10, drop_history=False)
     kept_exact = plain.recommend_batch(histories, 10, drop_history=False)
-    assert np.mean([len({r.item for r in a} & {r.item for r in b}) / 10
-                    for a, b in zip(kept, kept_exact, strict=True)]) >= 0.95
+    assert (
+        np.mean(
+            [
+                len({r.item for r in a} & {r.item for r in b}) / 10
+                for a, b in zip(kept, kept_exact, strict=True)
+            ]
+        )
+        >= 0.95
+    )
     # history kept: some of it comes back
     assert any({r.item for r in a} & set(h) for a, h in zip(kept, histories, strict=True))
     with pytest.raises(ValueError, match="MIPS index needs"):

@@ -1,6 +1,7 @@
 """A third model family defined only in this file (an item-ID, SASRec-style causal decoder), registered
 with genrec.runtime.families and taken through data, train, eval, export and `genrec recommend` by
 genrec.main, with no change to any file under genrec/."""
+
 import dataclasses
 import json
 import os
@@ -32,8 +33,16 @@ class ItemIdConfig:
     max_len: int = 10
 
     def layers(self) -> ModelConfig:
-        return ModelConfig(vocab_size=self.num_items + 1, d_model=self.d_model, num_heads=2, head_dim=8,
-                           mlp_dim=32, num_encoder_layers=1, num_decoder_layers=1, dropout_rate=0.0)
+        return ModelConfig(
+            vocab_size=self.num_items + 1,
+            d_model=self.d_model,
+            num_heads=2,
+            head_dim=8,
+            mlp_dim=32,
+            num_encoder_layers=1,
+            num_decoder_layers=1,
+            dropout_rate=0.0,
+        )
 
 
 class ItemIdDecoder(nnx.Module):
@@ -44,8 +53,9 @@ class ItemIdDecoder(nnx.Module):
     def __init__(self, config: ItemIdConfig, *, rngs: nnx.Rngs):
         self.config = config
         layers = config.layers()
-        self.items = param(rngs, nnx.initializers.normal(1.0), (config.num_items + 1, config.d_model),
-                           ("vocab", "embed"))
+        self.items = param(
+            rngs, nnx.initializers.normal(1.0), (config.num_items + 1, config.d_model), ("vocab", "embed")
+        )
         self.relpos = RelativePositionBias(layers, bidirectional=False, rngs=rngs)
         self.layer = EncoderLayer(layers, rngs=rngs)
         self.norm = RMSNorm(layers, rngs=rngs)
@@ -91,14 +101,26 @@ class ItemIdFamily(item_scorer.ItemScorerFamily):
         lengths = {"targets": config.max_len + 1}
         converter = item_sequences.ItemSequenceConverter(inputs.identifiers.codes, pack=False)
         batch = partitioning.batch_size_per_process(inputs.loop.batch_size, inputs.mesh)
-        meta = CheckpointMeta(model=self.name, model_config=dataclasses.asdict(config),
-                              dataset=inputs.dataset.name, identifiers_dir=os.path.abspath(inputs.identifiers_dir),
-                              identifier_scheme=inputs.identifiers.scheme, task=task, pack=False,
-                              task_feature_lengths=lengths, batch_size=inputs.loop.batch_size)
+        meta = CheckpointMeta(
+            model=self.name,
+            model_config=dataclasses.asdict(config),
+            dataset=inputs.dataset.name,
+            identifiers_dir=os.path.abspath(inputs.identifiers_dir),
+            identifier_scheme=inputs.identifiers.scheme,
+            task=task,
+            pack=False,
+            task_feature_lengths=lengths,
+            batch_size=inputs.loop.batch_size,
+        )
         return families.TrainingPlan(
-            config=config, factory=self.factory(config), meta=meta, flops_per_step=0.0,
-            batch_source=lambda start: data.batches(task, lengths, batch, start_step=start, seed=0,
-                                                    converter=converter))
+            config=config,
+            factory=self.factory(config),
+            meta=meta,
+            flops_per_step=0.0,
+            batch_source=lambda start: data.batches(
+                task, lengths, batch, start_step=start, seed=0, converter=converter
+            ),
+        )
 
 
 @pytest.fixture
@@ -111,8 +133,9 @@ def registered():
 def _run(mode: str, workdir, *extra: str, bindings=()):
     """One `genrec` command in this process, as the console script runs it."""
     command = ["recommend"] if mode == "recommend" else [f"--run_mode={mode}"]
-    argv = genrec_main.rewrite_gin_args(["genrec", *command, f"--workdir={workdir}",
-                                         f"--data_dir={workdir}/../tfds", *extra, *bindings])
+    argv = genrec_main.rewrite_gin_args(
+        ["genrec", *command, f"--workdir={workdir}", f"--data_dir={workdir}/../tfds", *extra, *bindings]
+    )
     gin.clear_config()
     genrec_main.FLAGS.unparse_flags()
     genrec_main.FLAGS(argv)
@@ -123,11 +146,20 @@ def _run(mode: str, workdir, *extra: str, bindings=()):
         gin.clear_config()
 
 
-def test_a_family_defined_outside_genrec_trains_evaluates_exports_and_recommends(registered, tmp_path, capsys):
+def test_a_family_defined_outside_genrec_trains_evaluates_exports_and_recommends(
+    registered, tmp_path, capsys
+):
     workdir = tmp_path / "run"
-    bindings = ["--gin.load_dataset.name='synthetic'", f"--gin.train.model='{NAME}'", "--gin.LoopConfig.num_steps=30",
-                "--gin.LoopConfig.batch_size=16", "--gin.LoopConfig.checkpoint_every=30", "--gin.LoopConfig.log_every=10",
-                "--gin.LoopConfig.async_checkpoints=False", "--gin.make_optimizer.learning_rate=0.01"]
+    bindings = [
+        "--gin.load_dataset.name='synthetic'",
+        f"--gin.train.model='{NAME}'",
+        "--gin.LoopConfig.num_steps=30",
+        "--gin.LoopConfig.batch_size=16",
+        "--gin.LoopConfig.checkpoint_every=30",
+        "--gin.LoopConfig.log_every=10",
+        "--gin.LoopConfig.async_checkpoints=False",
+        "--gin.make_optimizer.learning_rate=0.01",
+    ]
     _run("data", workdir, bindings=bindings)
     _run("train", workdir, bindings=bindings)
     step, meta = checkpoints.read_meta(str(workdir / "checkpoints"))
@@ -137,7 +169,10 @@ def test_a_family_defined_outside_genrec_trains_evaluates_exports_and_recommends
     _run("eval", workdir, bindings=["--gin.load_dataset.name='synthetic'"])
     with open(workdir / "eval" / "results.json") as f:
         results = json.load(f)
-    assert results["run"]["model"] == NAME and results["run"]["ranking"] == f"exact: all {num_items} items scored"
+    assert (
+        results["run"]["model"] == NAME
+        and results["run"]["ranking"] == f"exact: all {num_items} items scored"
+    )
     ours, floor = results["metrics"][meta.task], results["metrics"]["most_popular (same users)"]
     assert ours["examples"] == floor["examples"] == results["run"]["users"] > 1000
     assert 0.0 <= ours["ndcg@10"] <= 1.0 and ours["ndcg@10"] != floor["ndcg@10"]
@@ -149,8 +184,13 @@ def test_a_family_defined_outside_genrec_trains_evaluates_exports_and_recommends
     with open(bundle / "items.json") as f:
         source_ids = json.load(f)["source_ids"]
     capsys.readouterr()
-    _run("recommend", tmp_path / "serve", f"--bundle={bundle}", f"--history={source_ids[4]},{source_ids[9]}",
-         "--top_k=3")
+    _run(
+        "recommend",
+        tmp_path / "serve",
+        f"--bundle={bundle}",
+        f"--history={source_ids[4]},{source_ids[9]}",
+        "--top_k=3",
+    )
     rows = [line.split("\t") for line in capsys.readouterr().out.strip().splitlines()]
     assert rows[0] == ["rank", "item", "score", "title"] and [r[0] for r in rows[1:]] == ["1", "2", "3"]
     assert all(r[1] in source_ids and r[1] not in (source_ids[4], source_ids[9]) for r in rows[1:])
@@ -165,5 +205,7 @@ def test_a_family_defined_outside_genrec_trains_evaluates_exports_and_recommends
 
 
 def test_an_unknown_family_name_is_an_error_listing_the_registered_ones():
-    with pytest.raises(ValueError, match="unknown model family 'nope'; registered: encoder_decoder, parallel_ids"):
+    with pytest.raises(
+        ValueError, match="unknown model family 'nope'; registered: encoder_decoder, parallel_ids"
+    ):
         families.get("nope")

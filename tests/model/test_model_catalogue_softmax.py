@@ -2,6 +2,7 @@
 every item, in float64 on the 8 simulated devices: chunked == dense, sharded + chunked == dense (loss
 and gradients wrt the hidden states and the output table), history exclusion, padding items that must
 never count, and the sampled softmax (its full-candidate limit, a hand example, its expectation)."""
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -71,8 +72,9 @@ def test_sharded_chunked_loss_and_gradients_equal_dense(n, chunk):
 def test_items_over_one_axis_positions_over_the_other_equal_dense():
     """A pod layout: a rule table whose 'items' names only 'tensor' (4) of a data 2 x tensor 4 mesh;
     the positions split over 'data'. Loss and gradients as the dense softmax, history excluded."""
-    rules = tuple((name, ("tensor",) if name == "items" else axes)
-                  for name, axes in partitioning.LOGICAL_AXIS_RULES)
+    rules = tuple(
+        (name, ("tensor",) if name == "items" else axes) for name, axes in partitioning.LOGICAL_AXIS_RULES
+    )
     with jax.enable_x64(True):
         n, chunk = 21, 2
         h, table, codes, targets = problem(n)
@@ -81,6 +83,7 @@ def test_items_over_one_axis_positions_over_the_other_equal_dense():
         catalogue = cs.make_catalogue(codes, mesh=mesh, chunk=chunk, rules=rules)
         assert (catalogue.axes, catalogue.position_axes) == (("tensor",), ("data",))
         weights = (targets >= 0).astype(h.dtype)
+
         def dense(h, t):
             return jnp.sum(cs.dense_nll(h, t, codes, targets, exclude) * weights)
 
@@ -104,7 +107,9 @@ def test_history_exclusion_sharded_and_chunked_equals_dense_masked():
         valid = np.asarray(targets) >= 0
         for mesh in (None, mesh8()):
             catalogue = cs.make_catalogue(codes, mesh=mesh, chunk=chunk)
-            got = jax.jit(lambda h, c=catalogue: cs.catalogue_nll(h, table, c, targets, exclude, chunk=chunk))(h)
+            got = jax.jit(
+                lambda h, c=catalogue: cs.catalogue_nll(h, table, c, targets, exclude, chunk=chunk)
+            )(h)
             np.testing.assert_allclose(np.asarray(got)[valid], np.asarray(want)[valid], rtol=1e-12)
         # excluding items lowers the loss exactly where a position has history items
         has = (np.asarray(exclude) >= 0).any(-1) & valid
@@ -127,8 +132,9 @@ def test_history_columns_follow_the_history_mask_rule():
     segments = jnp.asarray([[1, 1, 1, 2, 2, 2], [1, 1, 1, 1, 0, 0]])
     columns = cs.history_columns(tokens, segments, targets)
     mask = cs._columns_mask(columns.reshape(12, -1), 0, 20).reshape(2, 6, 20)
-    np.testing.assert_array_equal(np.asarray(mask),
-                                  np.asarray(parallel_ids.history_items_mask(tokens, segments, targets, 20)))
+    np.testing.assert_array_equal(
+        np.asarray(mask), np.asarray(parallel_ids.history_items_mask(tokens, segments, targets, 20))
+    )
 
 
 def test_sampled_softmax_with_every_item_once_is_the_full_softmax():
@@ -149,9 +155,15 @@ def test_sampled_softmax_hand_example():
     count 4 and item 0 (an accidental hit, dropped): NLL = log(e^1 + e^2 / 4) - 1."""
     table = jnp.zeros((1, 1, 2)).at[0, 0, :].set(jnp.asarray([1.0, 2.0]))
     codes = jnp.asarray([[0], [1]])
-    got = cs.sampled_nll(jnp.ones((1, 1)), table, codes, jnp.asarray([0]), jnp.asarray([1, 0]),
-                         jnp.log(jnp.asarray([4.0, 1.0])))
-    np.testing.assert_allclose(float(got[0]), np.log(np.e + np.e ** 2 / 4) - 1, rtol=1e-6)
+    got = cs.sampled_nll(
+        jnp.ones((1, 1)),
+        table,
+        codes,
+        jnp.asarray([0]),
+        jnp.asarray([1, 0]),
+        jnp.log(jnp.asarray([4.0, 1.0])),
+    )
+    np.testing.assert_allclose(float(got[0]), np.log(np.e + np.e**2 / 4) - 1, rtol=1e-6)
 
 
 @pytest.mark.parametrize("sampler,in_batch", [("uniform", False), ("popularity", False), ("uniform", True)])
@@ -173,8 +185,9 @@ def test_sampled_negatives_estimate_the_partition_function(sampler, in_batch):
         def estimate(key):
             k1, k2 = jax.random.split(key)
             batch_targets = jax.random.choice(k1, n, (6,), p=jnp.asarray(pop / pop.sum()))
-            items, log_count = cs.candidates(k2, catalogue, batch_targets, num=5, sampler=sampler,
-                                             in_batch=in_batch)
+            items, log_count = cs.candidates(
+                k2, catalogue, batch_targets, num=5, sampler=sampler, in_batch=in_batch
+            )
             s = scores[items] - log_count
             return jnp.sum(jnp.where(items == target, 0.0, jnp.exp(s)))
 
@@ -190,5 +203,11 @@ def test_bad_catalogues_are_refused():
     with pytest.raises(ValueError, match="popularity"):
         cs.make_catalogue(np.zeros((4, 3)), popularity=[1, 2])
     with pytest.raises(ValueError, match="needs the catalogue's item popularity"):
-        cs.candidates(jax.random.key(0), cs.make_catalogue(np.zeros((4, 3))), jnp.zeros(3, jnp.int32),
-                      num=2, sampler="uniform", in_batch=True)
+        cs.candidates(
+            jax.random.key(0),
+            cs.make_catalogue(np.zeros((4, 3))),
+            jnp.zeros(3, jnp.int32),
+            num=2,
+            sampler="uniform",
+            in_batch=True,
+        )

@@ -32,8 +32,7 @@ def teacher_forced_log_probs(model, enc, sequences):
 
 def random_catalogue(rng, num_items, length):
     """Distinct random identifiers; tokens may repeat across levels and are not contiguous."""
-    level_tokens = [rng.choice(ITEM_TOKENS, size=rng.integers(2, 8), replace=False)
-                    for _ in range(length)]
+    level_tokens = [rng.choice(ITEM_TOKENS, size=rng.integers(2, 8), replace=False) for _ in range(length)]
     codes = set()
     while len(codes) < num_items:
         codes.add(tuple(int(rng.choice(t)) for t in level_tokens))
@@ -55,8 +54,7 @@ def test_trie_hand_worked():
 
 def test_beam_search_equals_brute_force_over_all_items(model):
     ids = random_catalogue(np.random.default_rng(0), 24, 3)
-    items, scores = decoding.constrained_beam_search(model, ENC, build_trie(ids), beam_size=24,
-                                                     top_k=6)
+    items, scores = decoding.constrained_beam_search(model, ENC, build_trie(ids), beam_size=24, top_k=6)
     all_scores = teacher_forced_log_probs(model, ENC, np.repeat(ids[None], 3, axis=0)).sum(-1)
     expected = np.argsort(-all_scores, axis=1)[:, :6]
     np.testing.assert_array_equal(items, expected)
@@ -89,8 +87,9 @@ def test_incremental_decoding_matches_full_forward(model):
     """decode_step with the KV cache, fed 2 beams of different sequences, reproduces the
     teacher-forced logits of a full forward pass at every position."""
     enc = ENC[:2]
-    seqs = jnp.array([[[0, 11, 12, 13, 14], [0, 15, 16, 17, 18]],
-                      [[0, 21, 22, 23, 24], [0, 25, 26, 27, 28]]], jnp.int32)
+    seqs = jnp.array(
+        [[[0, 11, 12, 13, 14], [0, 15, 16, 17, 18]], [[0, 21, 22, 23, 24], [0, 25, 26, 27, 28]]], jnp.int32
+    )
     full = forward(model, jnp.repeat(enc, 2, axis=0), seqs.reshape(4, 5)).reshape(2, 2, 5, -1)
 
     @nnx.jit
@@ -123,7 +122,7 @@ def test_beam_one_equals_greedy_and_greedy_matches_uncached_reference():
     for row in expected:  # after EOS, padding
         eos = np.flatnonzero(row == 1)
         if eos.size:
-            row[eos[0] + 1:] = 0
+            row[eos[0] + 1 :] = 0
     assert (expected == 1).any(), "the test needs at least one EOS"
     np.testing.assert_array_equal(greedy_tokens, expected)
 
@@ -169,7 +168,9 @@ def test_constrained_samples_are_items_with_the_models_log_probs_and_its_distrib
     items, tokens, logp = np.asarray(out.items), np.asarray(out.tokens), np.asarray(out.log_probs)
     assert ((items >= 0) & (items < 12)).all()
     np.testing.assert_array_equal(tokens, ids[items])
-    np.testing.assert_allclose(logp[:, :50], teacher_forced_log_probs(model, enc, tokens[:, :50]), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        logp[:, :50], teacher_forced_log_probs(model, enc, tokens[:, :50]), rtol=1e-4, atol=1e-5
+    )
 
     every = teacher_forced_log_probs(model, enc, np.repeat(ids[None], 2, axis=0))  # [2, 12, 3]
     for b in range(2):
@@ -196,8 +197,12 @@ def test_free_samples_follow_the_models_full_distribution_and_report_its_entropy
     out = decoding.sample(model, enc, jax.random.key(1), num_samples=6000, length=2)
     tokens, logp = np.asarray(out.tokens), np.asarray(out.log_probs)
     assert (np.asarray(out.items) == -1).all() and tokens.shape == (1, 6000, 2)
-    np.testing.assert_allclose(logp[:, :40], teacher_forced_log_probs(model, enc, tokens[:, :40]), rtol=1e-4, atol=1e-5)
-    first = np.asarray(jax.nn.log_softmax(forward(model, enc, jnp.zeros((1, 1), jnp.int32))[0, 0]), np.float64)
+    np.testing.assert_allclose(
+        logp[:, :40], teacher_forced_log_probs(model, enc, tokens[:, :40]), rtol=1e-4, atol=1e-5
+    )
+    first = np.asarray(
+        jax.nn.log_softmax(forward(model, enc, jnp.zeros((1, 1), jnp.int32))[0, 0]), np.float64
+    )
     freq = np.bincount(tokens[0, :, 0], minlength=first.shape[0]) / tokens.shape[1]
     np.testing.assert_allclose(freq, np.exp(first), atol=0.02)
     # entropy of sample 0: mean over its two steps of the teacher-forced next-token entropies

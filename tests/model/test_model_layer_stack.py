@@ -1,4 +1,5 @@
 """Scanned layers (ModelConfig.scan_layers) compute exactly what unrolled layers compute."""
+
 import dataclasses
 
 import jax
@@ -57,10 +58,13 @@ def test_stack_and_unstack_are_inverse_and_check_the_layout(pair):
 def test_scanned_forward_equals_unrolled(pair):
     unrolled, scanned = pair
     np.testing.assert_allclose(forward(scanned, ENC, DEC), forward(unrolled, ENC, DEC), atol=1e-5)
-    packing = dict(encoder_segment_ids=jnp.array([[1, 1, 2, 2, 0, 0]] * 3),
-                   decoder_segment_ids=jnp.array([[1, 1, 2, 2]] * 3))
-    np.testing.assert_allclose(forward(scanned, ENC, DEC, **packing),
-                               forward(unrolled, ENC, DEC, **packing), atol=1e-5)
+    packing = dict(
+        encoder_segment_ids=jnp.array([[1, 1, 2, 2, 0, 0]] * 3),
+        decoder_segment_ids=jnp.array([[1, 1, 2, 2]] * 3),
+    )
+    np.testing.assert_allclose(
+        forward(scanned, ENC, DEC, **packing), forward(unrolled, ENC, DEC, **packing), atol=1e-5
+    )
 
 
 def _grads(config, params):
@@ -81,8 +85,11 @@ def test_remat_gradients_equal_plain_unrolled_gradients(pair, scan_layers, polic
     params = _params(unrolled)
     config = dataclasses.replace(CONFIG, scan_layers=scan_layers, remat=True, remat_policy=policy)
     grads = _grads(config, layer_stack.stack_layer_params(params) if scan_layers else params)
-    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-7),
-                 layer_stack.unstack_layer_params(grads) if scan_layers else grads, _grads(CONFIG, params))
+    jax.tree.map(
+        lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-7),
+        layer_stack.unstack_layer_params(grads) if scan_layers else grads,
+        _grads(CONFIG, params),
+    )
 
 
 def test_scanned_decoding_equals_unrolled(pair):
@@ -115,8 +122,11 @@ def _program_size(config) -> int:
 
 def test_scanned_program_does_not_grow_with_depth():
     def size(layers, scan):
-        return _program_size(dataclasses.replace(TINY, num_encoder_layers=layers, dropout_rate=0.1,
-                                                 num_decoder_layers=layers, scan_layers=scan))
+        return _program_size(
+            dataclasses.replace(
+                TINY, num_encoder_layers=layers, dropout_rate=0.1, num_decoder_layers=layers, scan_layers=scan
+            )
+        )
 
     assert size(8, True) < 1.05 * size(2, True)  # one layer body per stack, whatever the depth
     assert size(8, False) > 2.5 * size(2, False)

@@ -56,11 +56,14 @@ def test_packed_segments_equal_separate_examples():
     enc_a, dec_a = jnp.array([[5, 6, 7]]), jnp.array([[0, 11, 12]])
     enc_b, dec_b = jnp.array([[9, 3]]), jnp.array([[0, 14]])
     packed = forward(
-        model, jnp.array([[5, 6, 7, 9, 3, 0]]), jnp.array([[0, 11, 12, 0, 14, 0]]),
+        model,
+        jnp.array([[5, 6, 7, 9, 3, 0]]),
+        jnp.array([[0, 11, 12, 0, 14, 0]]),
         encoder_segment_ids=jnp.array([[1, 1, 1, 2, 2, 0]]),
         decoder_segment_ids=jnp.array([[1, 1, 1, 2, 2, 0]]),
         encoder_positions=jnp.array([[0, 1, 2, 0, 1, 0]]),
-        decoder_positions=jnp.array([[0, 1, 2, 0, 1, 0]]))
+        decoder_positions=jnp.array([[0, 1, 2, 0, 1, 0]]),
+    )
     np.testing.assert_allclose(packed[:, :3], forward(model, enc_a, dec_a), atol=1e-5)
     np.testing.assert_allclose(packed[:, 3:5], forward(model, enc_b, dec_b), atol=1e-5)
 
@@ -106,8 +109,9 @@ def _dot_flops(jaxpr) -> int:
         if eqn.primitive.name == "dot_general":
             (lhs_contract, _), _ = eqn.params["dimension_numbers"]
             lhs = eqn.invars[0].aval.shape
-            total += 2 * int(np.prod(eqn.outvars[0].aval.shape)) * int(
-                np.prod([lhs[i] for i in lhs_contract]))
+            total += (
+                2 * int(np.prod(eqn.outvars[0].aval.shape)) * int(np.prod([lhs[i] for i in lhs_contract]))
+            )
         for sub in jax.core.jaxprs_in_params(eqn.params):
             total += _dot_flops(sub)
     return total
@@ -126,11 +130,14 @@ def test_remat_gives_same_logits_and_grads():
     def loss_and_grads(model):
         def loss(m):
             return jnp.sum(m(ENC, DEC, deterministic=True) ** 2)
+
         return nnx.jit(nnx.value_and_grad(loss))(model)
 
     one_layer = dict(num_encoder_layers=1, num_decoder_layers=1)
-    (l1, g1), (l2, g2) = (loss_and_grads(tiny_model(**one_layer)),
-                          loss_and_grads(tiny_model(remat=True, **one_layer)))
+    (l1, g1), (l2, g2) = (
+        loss_and_grads(tiny_model(**one_layer)),
+        loss_and_grads(tiny_model(remat=True, **one_layer)),
+    )
     np.testing.assert_allclose(l1, l2, rtol=1e-6)
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6), g1, g2)
 
@@ -162,13 +169,14 @@ def test_cross_entropy_with_z_loss_matches_float64():
     logits = rng.normal(size=(2, 3, 6)).astype(np.float32) * 3
     targets = rng.integers(0, 6, size=(2, 3))
     weights = np.array([[1, 1, 0], [1, 0, 0]], np.float32)
-    loss, z, wsum = cross_entropy_with_z_loss(jnp.asarray(logits), jnp.asarray(targets),
-                                              jnp.asarray(weights), z_loss=1e-2)
+    loss, z, wsum = cross_entropy_with_z_loss(
+        jnp.asarray(logits), jnp.asarray(targets), jnp.asarray(weights), z_loss=1e-2
+    )
     x = logits.astype(np.float64)
     log_z = np.log(np.exp(x).sum(-1))
     nll = log_z - np.take_along_axis(x, targets[..., None], -1)[..., 0]
-    np.testing.assert_allclose(z, (1e-2 * log_z ** 2 * weights).sum(), rtol=1e-5)
-    np.testing.assert_allclose(loss, ((nll + 1e-2 * log_z ** 2) * weights).sum(), rtol=1e-5)
+    np.testing.assert_allclose(z, (1e-2 * log_z**2 * weights).sum(), rtol=1e-5)
+    np.testing.assert_allclose(loss, ((nll + 1e-2 * log_z**2) * weights).sum(), rtol=1e-5)
     assert float(wsum) == 3.0
 
 

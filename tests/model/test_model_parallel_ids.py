@@ -1,6 +1,7 @@
 """The parallel-digit model: exact item scores against brute force, the one-pass every-position loss
 against per-prefix examples (float64 reference), packed rows against separate rows, the history
 layout of exact ranking."""
+
 import dataclasses
 
 import helpers
@@ -17,8 +18,9 @@ LEVELS = (8, 8, 8, 3)  # three digits of 8 codes + a collision digit of 3
 
 
 def tiny(**overrides):
-    return helpers.tiny_parallel_ids_config(**{"level_sizes": LEVELS, "num_items": 30, "num_layers": 2,
-                                               **overrides})
+    return helpers.tiny_parallel_ids_config(
+        **{"level_sizes": LEVELS, "num_items": 30, "num_layers": 2, **overrides}
+    )
 
 
 def item_codes(num_items=30, seed=0):
@@ -41,8 +43,9 @@ def test_hand_example_of_item_scores():
     # Two digits, two codes each: p(digit0) = (0.75, 0.25), p(digit1) = (0.5, 0.5).
     log_probs = jnp.log(jnp.array([[[0.75, 0.25], [0.5, 0.5]]]))
     codes = jnp.array([[0, 1], [1, 0], [0, 0]])
-    np.testing.assert_allclose(np.exp(parallel_ids.item_scores(log_probs, codes)), [[0.375, 0.125, 0.375]],
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        np.exp(parallel_ids.item_scores(log_probs, codes)), [[0.375, 0.125, 0.375]], rtol=1e-6
+    )
 
 
 def _sequences_batch(sequences, codes, length):
@@ -50,13 +53,17 @@ def _sequences_batch(sequences, codes, length):
     rows = len(sequences)
     targets = np.zeros((rows, length), np.int32)
     for r, s in enumerate(sequences):
-        targets[r, :len(s)] = np.asarray(s) + 1
+        targets[r, : len(s)] = np.asarray(s) + 1
     inputs = np.concatenate([np.zeros((rows, 1), np.int32), targets[:, :-1]], axis=1)
     table = np.concatenate([np.zeros((1, codes.shape[1]), np.int32), codes])
-    return {"decoder_input_tokens": inputs, "decoder_target_tokens": targets,
-            "decoder_loss_weights": (targets > 0).astype(np.float32),
-            "decoder_segment_ids": ((targets > 0) | (np.arange(length) == 0)).astype(np.int32),
-            "decoder_input_codes": table[inputs], "decoder_target_codes": table[targets]}
+    return {
+        "decoder_input_tokens": inputs,
+        "decoder_target_tokens": targets,
+        "decoder_loss_weights": (targets > 0).astype(np.float32),
+        "decoder_segment_ids": ((targets > 0) | (np.arange(length) == 0)).astype(np.int32),
+        "decoder_input_codes": table[inputs],
+        "decoder_target_codes": table[targets],
+    }
 
 
 @pytest.mark.slow  # ~75 s of eager float64 calls; CI's slow pass runs it
@@ -91,8 +98,9 @@ def test_packed_rows_score_each_user_as_its_own_row():
     separate = _sequences_batch([[3, 7, 1], [11, 2, 9, 4]], codes, 8)
     logits = model({k: jnp.asarray(v) for k, v in separate.items()})
     # The same two users packed into one row: [BOS 3 7 1 | BOS 11 2 9 4] with segment ids 1 and 2.
-    packed = {k: np.concatenate([v[0, :3], v[1, :4], np.zeros_like(v[0, :1])])[None]
-              for k, v in separate.items()}
+    packed = {
+        k: np.concatenate([v[0, :3], v[1, :4], np.zeros_like(v[0, :1])])[None] for k, v in separate.items()
+    }
     packed["decoder_input_tokens"] = np.array([[0, 4, 8, 0, 12, 3, 10, 0]], np.int32)
     packed["decoder_segment_ids"] = np.array([[1, 1, 1, 2, 2, 2, 2, 0]], np.int32)
     table = np.concatenate([np.zeros((1, 4), np.int32), codes])
@@ -135,8 +143,12 @@ def test_digit_blocks_against_a_per_digit_float64_reference(head):
     rng = np.random.default_rng(4)
     h = rng.normal(size=(2, 3, 16))
     plain = parallel_ids.ParallelIdDecoder(dataclasses.replace(config, digit_blocks=False), rngs=nnx.Rngs(2))
-    np.testing.assert_allclose(model.digit_logits(jnp.asarray(h, jnp.float32)),
-                               plain.digit_logits(jnp.asarray(h, jnp.float32)), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        model.digit_logits(jnp.asarray(h, jnp.float32)),
+        plain.digit_logits(jnp.asarray(h, jnp.float32)),
+        rtol=1e-5,
+        atol=1e-5,
+    )
     w = rng.normal(size=model.blocks[...].shape) * 0.3
     model.blocks[...] = jnp.asarray(w, jnp.float32)
     logits = np.asarray(model.digit_logits(jnp.asarray(h, jnp.float32)))
@@ -156,7 +168,9 @@ def test_digit_blocks_against_a_per_digit_float64_reference(head):
         np.testing.assert_allclose(logits[..., m, :size], want, rtol=2e-4, atol=2e-4)
 
 
-@pytest.mark.parametrize("head,blocks", [("tied", False), ("untied", False), ("cosine", False), ("tied", True)])
+@pytest.mark.parametrize(
+    "head,blocks", [("tied", False), ("untied", False), ("cosine", False), ("tied", True)]
+)
 def test_parameter_count_matches_the_model(head, blocks):
     config = tiny(head=head, item_input_embedding=True, digit_blocks=blocks)
     model = parallel_ids.ParallelIdDecoder(config, rngs=nnx.Rngs(0))
@@ -183,8 +197,13 @@ def test_top_digit_tuples_equal_brute_force():
     log_probs = jax.nn.log_softmax(jnp.asarray(rng.normal(size=(2, 3, 5)), jnp.float32), axis=-1)
     tuples, scores = parallel_ids.top_digit_tuples(log_probs, 7)
     for b in range(2):
-        every = sorted(((float(sum(log_probs[b, m, c] for m, c in enumerate(t))), t)
-                        for t in itertools.product(range(5), repeat=3)), reverse=True)[:7]
+        every = sorted(
+            (
+                (float(sum(log_probs[b, m, c] for m, c in enumerate(t))), t)
+                for t in itertools.product(range(5), repeat=3)
+            ),
+            reverse=True,
+        )[:7]
         np.testing.assert_allclose(np.asarray(scores[b]), [s for s, _ in every], rtol=1e-5)
         assert [tuple(int(c) for c in t) for t in tuples[b]] == [t for _, t in every]
 
@@ -214,12 +233,16 @@ def test_catalogue_loss_against_a_brute_force_softmax_over_item_scores(head):
     total, _, weight_sum = fn((logits, item_nll), batch["decoder_target_codes"], w)
     digits, _, _ = cross_entropy_with_z_loss(logits, batch["decoder_target_codes"], w)
     assert float(weight_sum) == weights.sum()
-    np.testing.assert_allclose(float(total), float(digits) + 0.5 * float((item_nll * weights).sum()), rtol=1e-6)
+    np.testing.assert_allclose(
+        float(total), float(digits) + 0.5 * float((item_nll * weights).sum()), rtol=1e-6
+    )
 
     def item_term(h):
         return (model.catalogue_nll(h, batch["decoder_target_tokens"]) * batch["decoder_loss_weights"]).sum()
 
-    h = model.hidden(batch["decoder_input_codes"], batch["decoder_input_tokens"], batch["decoder_segment_ids"])
+    h = model.hidden(
+        batch["decoder_input_codes"], batch["decoder_input_tokens"], batch["decoder_segment_ids"]
+    )
     grads = np.asarray(jax.grad(item_term)(h))
     assert np.isfinite(grads).all() and not grads[weights == 0].any() and grads[weights > 0].any()
     # without the catalogue (inference, export) the model returns plain logits
@@ -239,22 +262,32 @@ def test_catalogue_loss_without_history_items_against_brute_force():
     targets = np.array([[4, 8, 2, 8, 3, 8], [12, 3, 12, 6, 0, 0]], np.int32)
     segments = np.array([[1, 1, 1, 2, 2, 2], [1, 1, 1, 1, 0, 0]], np.int32)
     table = np.concatenate([np.zeros((1, codes.shape[1]), np.int32), codes])
-    batch = {"decoder_input_tokens": inputs, "decoder_target_tokens": targets, "decoder_segment_ids": segments,
-             "decoder_loss_weights": (targets > 0).astype(np.float32), "decoder_input_codes": table[inputs],
-             "decoder_target_codes": table[targets]}
+    batch = {
+        "decoder_input_tokens": inputs,
+        "decoder_target_tokens": targets,
+        "decoder_segment_ids": segments,
+        "decoder_loss_weights": (targets > 0).astype(np.float32),
+        "decoder_input_codes": table[inputs],
+        "decoder_target_codes": table[targets],
+    }
     batch = {k: jnp.asarray(v) for k, v in batch.items()}
     config = tiny(catalogue_loss_weight=1.0, catalogue_exclude_history=True)
     model = parallel_ids.ParallelIdDecoder(config, rngs=nnx.Rngs(0), item_codes=codes)
     logits, item_nll = model(batch)
-    _, full_nll = parallel_ids.ParallelIdDecoder(tiny(catalogue_loss_weight=1.0), rngs=nnx.Rngs(0),
-                                                 item_codes=codes)(batch)
+    _, full_nll = parallel_ids.ParallelIdDecoder(
+        tiny(catalogue_loss_weight=1.0), rngs=nnx.Rngs(0), item_codes=codes
+    )(batch)
     lp = np.asarray(jax.nn.log_softmax(np.asarray(logits, np.float64), axis=-1))
     for b, t in zip(*np.nonzero(targets)):
-        seen = {int(inputs[b, s]) for s in range(t + 1) if segments[b, s] == segments[b, t] and inputs[b, s] > 0}
+        seen = {
+            int(inputs[b, s]) for s in range(t + 1) if segments[b, s] == segments[b, t] and inputs[b, s] > 0
+        }
         seen.discard(int(targets[b, t]))
         scores = np.array([sum(lp[b, t, m, c[m]] for m in range(len(LEVELS))) for c in codes])
         kept = np.array([n + 1 not in seen for n in range(len(codes))])
-        expected = np.log(np.exp(scores[kept] - scores.max()).sum()) + scores.max() - scores[targets[b, t] - 1]
+        expected = (
+            np.log(np.exp(scores[kept] - scores.max()).sum()) + scores.max() - scores[targets[b, t] - 1]
+        )
         np.testing.assert_allclose(float(item_nll[b, t]), expected, rtol=2e-5, atol=1e-5)
         assert (float(item_nll[b, t]) < float(full_nll[b, t])) == bool(seen)
     with pytest.raises(ValueError, match="catalogue_exclude_history needs catalogue_loss_weight"):

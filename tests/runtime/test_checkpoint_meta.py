@@ -1,5 +1,6 @@
 """The typed checkpoint meta: version-0 checkpoints and bundles (written by genrec before
 CheckpointMeta and model families, checked in under data/fixtures/legacy) still load and serve."""
+
 import json
 import os
 import shutil
@@ -25,7 +26,9 @@ def test_a_version_0_encoder_decoder_meta_reads_as_the_encoder_decoder():
 
 
 def test_unknown_keys_survive_a_round_trip_and_a_newer_version_is_refused():
-    meta = CheckpointMeta.from_dict({"model": "parallel_ids", "model_config": {"d_model": 8}, "custom": [1, 2]})
+    meta = CheckpointMeta.from_dict(
+        {"model": "parallel_ids", "model_config": {"d_model": 8}, "custom": [1, 2]}
+    )
     assert meta.extra == {"custom": [1, 2]}
     assert CheckpointMeta.from_dict(meta.to_dict()) == meta
     with pytest.raises(ValueError, match="meta_version 99 is newer"):

@@ -1,5 +1,6 @@
 """The frozen item coder: saved with the identifiers, it codes the fitted items as the fit did, and
 new items get identifiers that leave every existing one unchanged."""
+
 import numpy as np
 import pytest
 
@@ -17,16 +18,18 @@ def _fit(dataset, kind):
     if kind == "opq":
         result = opq.fit(x, opq.OPQConfig(num_digits=8, codebook_size=16, iters=3), progress=False)
     else:
-        result = rqkmeans.fit(x, rqkmeans.RQKMeansConfig(num_levels=3, codebook_size=16, iters=5),
-                              progress=False)
+        result = rqkmeans.fit(
+            x, rqkmeans.RQKMeansConfig(num_levels=3, codebook_size=16, iters=5), progress=False
+        )
     return x, coder.ItemCoder(coder.item_texts_settings(), frozen, kind, result)
 
 
 @pytest.mark.parametrize("kind", ["opq", "rqkmeans"])
 def test_saved_coder_codes_the_fitted_embeddings_as_the_fit_did(dataset, kind, tmp_path):
     x, item_coder = _fit(dataset, kind)
-    raw = schemes.SchemeCodes(kind, item_coder.quantiser.codes, (16,) * item_coder.quantiser.codes.shape[1],
-                              coder=item_coder)
+    raw = schemes.SchemeCodes(
+        kind, item_coder.quantiser.codes, (16,) * item_coder.quantiser.codes.shape[1], coder=item_coder
+    )
     ids, _ = schemes.identifiers_from(dataset, raw)
     ids.save(str(tmp_path))
     loaded = artifact.Identifiers.load(str(tmp_path))
@@ -54,9 +57,14 @@ def test_one_digit_candidates_follow_the_summed_distance():
 
 def test_assign_new_keeps_existing_identifiers_and_uses_free_collision_codes():
     existing = np.array([[0, 0, 0], [0, 0, 1], [1, 2, 0]], np.int32)
-    cands = np.array([[[0, 0], [1, 1]],  # (0,0) has codes 0 and 1 taken; level size 3 → code 2
-                      [[0, 0], [1, 2]],  # (0,0) now full → next candidate (1,2) gets code 1
-                      [[2, 2], [0, 0]]], np.int32)
+    cands = np.array(
+        [
+            [[0, 0], [1, 1]],  # (0,0) has codes 0 and 1 taken; level size 3 → code 2
+            [[0, 0], [1, 2]],  # (0,0) now full → next candidate (1,2) gets code 1
+            [[2, 2], [0, 0]],
+        ],
+        np.int32,
+    )
     codes, took = collisions.assign_new(existing, (3, 3, 3), cands)
     np.testing.assert_array_equal(codes, [[0, 0, 2], [1, 2, 1], [2, 2, 0]])
     np.testing.assert_array_equal(took, [0, 1, 0])
@@ -67,11 +75,13 @@ def test_assign_new_keeps_existing_identifiers_and_uses_free_collision_codes():
 
 
 def test_coder_is_built_by_the_text_schemes(dataset):
-    raw = schemes.rqkmeans_scheme(dataset, config=rqkmeans.RQKMeansConfig(num_levels=2, codebook_size=16,
-                                                                          iters=3))
+    raw = schemes.rqkmeans_scheme(
+        dataset, config=rqkmeans.RQKMeansConfig(num_levels=2, codebook_size=16, iters=3)
+    )
     assert raw.coder is not None and raw.coder.quantiser_kind == "rqkmeans"
-    new_items = records.ItemTable(("NEW1",), {"title": ("a brand new lipstick",), "brand": ("",),
-                                               "categories": ("Makeup",)})
+    new_items = records.ItemTable(
+        ("NEW1",), {"title": ("a brand new lipstick",), "brand": ("",), "categories": ("Makeup",)}
+    )
     assert raw.coder.candidates(new_items, 3).shape == (1, 3, 2)
 
 

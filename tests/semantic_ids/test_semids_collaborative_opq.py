@@ -1,4 +1,5 @@
 """Long identifiers from collaborative signal: OPQ over training co-occurrence vectors (and text)."""
+
 import dataclasses
 
 import numpy as np
@@ -27,9 +28,10 @@ def codes(dataset, embed, standardize=True):
     return schemes.identifiers_from(dataset, raw)[0].codes
 
 
-@pytest.mark.parametrize("embed,standardize", [
-    (collaborative.cooccurrence_embeddings, True),
-    (collaborative.text_and_cooccurrence_embeddings, False)])
+@pytest.mark.parametrize(
+    "embed,standardize",
+    [(collaborative.cooccurrence_embeddings, True), (collaborative.text_and_cooccurrence_embeddings, False)],
+)
 def test_held_out_interactions_change_nothing(synthetic_small, embed, standardize):
     n = synthetic_small.num_items
     before = codes(synthetic_small, embed, standardize)
@@ -39,11 +41,16 @@ def test_held_out_interactions_change_nothing(synthetic_small, embed, standardiz
     np.testing.assert_array_equal(codes(moved, embed, standardize), before)
     # The control: a training interaction does move the vectors (the check above can fail).
     first = synthetic_small.users[0]
-    changed_train = [dataclasses.replace(first, items=np.r_[(first.items[0] + 1) % n, first.items[1:]].astype(np.int32))]
-    retrained = records.RecDataset(synthetic_small.name, synthetic_small.items,
-                                   tuple(changed_train) + synthetic_small.users[1:])
-    assert not np.array_equal(collaborative.cooccurrence_embeddings(retrained),
-                              collaborative.cooccurrence_embeddings(synthetic_small))
+    changed_train = [
+        dataclasses.replace(first, items=np.r_[(first.items[0] + 1) % n, first.items[1:]].astype(np.int32))
+    ]
+    retrained = records.RecDataset(
+        synthetic_small.name, synthetic_small.items, tuple(changed_train) + synthetic_small.users[1:]
+    )
+    assert not np.array_equal(
+        collaborative.cooccurrence_embeddings(retrained),
+        collaborative.cooccurrence_embeddings(synthetic_small),
+    )
 
 
 def test_cooccurrence_vectors_put_co_bought_items_together():
@@ -83,8 +90,15 @@ def test_gin_files_build_identifiers(synthetic_small, run_build_ids, monkeypatch
     from genrec.semantic_ids import artifact
 
     monkeypatch.setattr(datasets, "load", lambda **kw: synthetic_small)
-    out = run_build_ids(gin_name, ["OPQConfig.num_digits = 4", "OPQConfig.codebook_size = 8",
-                                   "OPQConfig.iters = 2", "build_ids.plots = False"])
+    out = run_build_ids(
+        gin_name,
+        [
+            "OPQConfig.num_digits = 4",
+            "OPQConfig.codebook_size = 8",
+            "OPQConfig.iters = 2",
+            "build_ids.plots = False",
+        ],
+    )
     ids = artifact.Identifiers.load(str(out))
     assert ids.scheme == "opq" and ids.level_sizes[:4] == (8, 8, 8, 8)
     assert ids.num_items == synthetic_small.num_items

@@ -1,4 +1,5 @@
 """The collision level: hand-worked example and uniqueness on random codes."""
+
 import numpy as np
 
 from genrec.semantic_ids import collisions
@@ -10,8 +11,7 @@ def test_collision_level_hand_example():
     np.testing.assert_array_equal(out[:, :2], codes)
     np.testing.assert_array_equal(out[:, 2], [0, 0, 1, 0, 2, 1])  # by item id within a group
     assert size == 3
-    assert report == collisions.CollisionReport(items_in_collisions=5, items_needing_code=3,
-                                                largest_group=3)
+    assert report == collisions.CollisionReport(items_in_collisions=5, items_needing_code=3, largest_group=3)
     d = report.as_dict(6)
     assert d["collision_rate"] == 5 / 6 and d["needing_collision_code_fraction"] == 0.5
 

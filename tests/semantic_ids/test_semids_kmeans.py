@@ -1,4 +1,5 @@
 """k-means: assignment against brute force, the balanced capacity, no NaN centers."""
+
 import jax
 import numpy as np
 
@@ -38,7 +39,7 @@ def test_kmeans_finds_separated_clusters():
     assert np.isfinite(np.asarray(centers)).all()
     a = np.asarray(a)
     for g in range(4):  # each true cluster is one k-means cluster
-        assert len(set(a[25 * g:25 * (g + 1)])) == 1
+        assert len(set(a[25 * g : 25 * (g + 1)])) == 1
     assert len(set(a)) == 4
     # Duplicated points (fewer distinct points than k) never give NaN centers.
     centers, _ = kmeans.kmeans(np.zeros((10, 2), np.float32), 4, jax.random.key(0), iters=3)

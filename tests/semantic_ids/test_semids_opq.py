@@ -1,5 +1,6 @@
 """OPQ (long semantic IDs): a hand example, the Procrustes step against a float64 reference,
 monotone distortion, fit rows, and the scheme through build_identifiers."""
+
 import dataclasses
 import json
 import os
@@ -89,7 +90,7 @@ def test_procrustes_matches_a_float64_reference():
     np.testing.assert_allclose(r.T @ r, np.eye(6), atol=1e-10)
     loss = lambda q: np.sum((x @ q - y) ** 2)
     # Closed form of the minimum: ||X||^2 + ||Y||^2 - 2 * (nuclear norm of X^T Y).
-    best = np.sum(x ** 2) + np.sum(y ** 2) - 2 * np.linalg.svd(x.T @ y, compute_uv=False).sum()
+    best = np.sum(x**2) + np.sum(y**2) - 2 * np.linalg.svd(x.T @ y, compute_uv=False).sum()
     assert loss(r) == pytest.approx(best, rel=1e-5)
     # No random orthogonal matrix (rotations and reflections) and no small rotation of R beats it.
     assert all(loss(random_orthogonal(rng, 6)) > loss(r) for _ in range(200))
@@ -116,8 +117,7 @@ def test_fit_rows_alone_shape_the_codebooks():
     assert (other.codes[210] != base.codes[210]).any()
     np.testing.assert_array_equal(other.codes[210], base.encode(moved[210:211])[0])
     moved[10] += 3.0  # a fit row does move them
-    assert not np.array_equal(opq.fit(moved, cfg, fit_rows=rows, progress=False).codebooks,
-                              base.codebooks)
+    assert not np.array_equal(opq.fit(moved, cfg, fit_rows=rows, progress=False).codebooks, base.codebooks)
     with pytest.raises(ValueError, match="OPQ fit rows: 5 items are fewer than the 8 codes"):
         opq.fit(x, cfg, fit_rows=np.arange(5), progress=False)
 
@@ -177,7 +177,8 @@ def test_opq_scheme_through_build_identifiers(synthetic_small, tmp_path):
 
 def test_gin_file_binds_opq():
     gin.parse_config_files_and_bindings(
-        [os.path.join(CONFIGS, "opq.gin"), os.path.join(CONFIGS, "minilm.gin")], [])
+        [os.path.join(CONFIGS, "opq.gin"), os.path.join(CONFIGS, "minilm.gin")], []
+    )
     assert gin.query_parameter("build_ids.scheme").selector.endswith("opq_scheme")
     assert gin.query_parameter("OPQConfig.num_digits") == 32
     assert gin.query_parameter("OPQConfig.codebook_size") == 256

@@ -1,4 +1,5 @@
 """Real data (../shared/data) and the full run mode through TFDS loading: slow, run with -m slow."""
+
 import dataclasses
 import json
 import os
@@ -30,15 +31,22 @@ def test_musical_instruments_review_texts(raw_data_dir):
     assert len(texts) == 900 and all(texts)
     assert sum(t == "no reviews" for t in texts) == 9  # every review of these is a held-out target
     # Mark each user's validation and test summaries: no identifier text may contain them.
-    marked = dataclasses.replace(ds, users=tuple(dataclasses.replace(
-        u, summaries=u.summaries[:-2] + (f"HELD-OUT {u.user_id}",) * 2) for u in ds.users))
+    marked = dataclasses.replace(
+        ds,
+        users=tuple(
+            dataclasses.replace(u, summaries=u.summaries[:-2] + (f"HELD-OUT {u.user_id}",) * 2)
+            for u in ds.users
+        ),
+    )
     assert not any("HELD-OUT" in t for t in text.review_texts(marked))
     assert text.review_texts(marked) == texts
 
 
 @pytest.mark.slow
 def test_build_ids_run_mode_through_tfds(run_build_ids, tmp_path):
-    out = run_build_ids("rqkmeans.gin", ["load_dataset.name = 'synthetic'", "RQKMeansConfig.codebook_size = 32"])
+    out = run_build_ids(
+        "rqkmeans.gin", ["load_dataset.name = 'synthetic'", "RQKMeansConfig.codebook_size = 32"]
+    )
     ids = artifact.Identifiers.load(str(out))
     stats = json.loads((out / "stats.json").read_text())
     assert ids.scheme == "rqkmeans" and ids.num_items == stats["num_items"]

@@ -1,4 +1,5 @@
 """RQ-VAE: quantizer and loss against float64 numpy references, training behaviour, errors."""
+
 import dataclasses
 
 import jax
@@ -8,6 +9,7 @@ import optax
 import pytest
 
 from genrec.semantic_ids import inputs, rqvae, stats
+
 
 def _data(n=300, d=24, seed=0):
     rng = np.random.default_rng(seed)
@@ -45,8 +47,9 @@ def _np_mlp(layers, x):
 def test_quantize_and_loss_match_float64_reference(small_rqvae_config):
     params = rqvae.init_params(jax.random.key(1), 24, small_rqvae_config)
     x = _data(40)
-    codes, quantized, residuals = jax.jit(rqvae.quantize)(params["codebooks"],
-                                                          jax.jit(rqvae.encode)(params, x))
+    codes, quantized, residuals = jax.jit(rqvae.quantize)(
+        params["codebooks"], jax.jit(rqvae.encode)(params, x)
+    )
     z = _np_mlp(params["encoder"], np.float64(x))
     ref_codes, ref_q, ref_r = _np_residual_quantize(params["codebooks"], z)
     np.testing.assert_array_equal(np.asarray(codes), ref_codes)

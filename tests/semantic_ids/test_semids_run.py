@@ -1,4 +1,5 @@
 """build_ids: artifact files, stats, plots; gin files; the run mode through genrec.main."""
+
 import json
 import math
 import os
@@ -25,14 +26,22 @@ def test_level_stats_hand_example():
 
 def test_build_identifiers_writes_artifact_stats_and_plots(synthetic_small, tmp_path):
     scheme = lambda ds, cache_dir: schemes.rqkmeans_scheme(
-        ds, cache_dir, rqkmeans.RQKMeansConfig(num_levels=2, codebook_size=16, iters=5))
+        ds, cache_dir, rqkmeans.RQKMeansConfig(num_levels=2, codebook_size=16, iters=5)
+    )
     out = tmp_path / "semantic_ids"
     info = run.build_identifiers(synthetic_small, scheme, str(out), cache_dir=str(tmp_path / "emb"))
     ids = artifact.Identifiers.load(str(out))
     assert ids.scheme == "rqkmeans" and ids.num_levels == 3
     saved = json.loads((out / "stats.json").read_text())
-    for key in ("levels", "collision_rate", "items_needing_collision_code", "largest_group",
-                "reconstruction_error", "level_sizes", "wall_s"):
+    for key in (
+        "levels",
+        "collision_rate",
+        "items_needing_collision_code",
+        "largest_group",
+        "reconstruction_error",
+        "level_sizes",
+        "wall_s",
+    ):
         assert key in saved, key
     assert saved["largest_group"] == ids.level_sizes[-1]
     assert [l["usage"] for l in saved["levels"]] == [l["usage"] for l in info["levels"]]
@@ -65,19 +74,29 @@ def test_build_ids_run_mode(synthetic_small, run_build_ids, monkeypatch):
     assert ids.num_items == synthetic_small.num_items
 
 
-def test_build_ids_embeds_review_texts_when_gin_says_so(synthetic_small, run_build_ids, monkeypatch, tmp_path):
+def test_build_ids_embeds_review_texts_when_gin_says_so(
+    synthetic_small, run_build_ids, monkeypatch, tmp_path
+):
     """`item_embeddings.recipe = @review_texts` reaches the encoder: the embedding cache holds the
     review texts' embedding, not the metadata one."""
     from genrec import datasets
     from genrec.semantic_ids import embeddings, encoders, text
 
     monkeypatch.setattr(datasets, "load", lambda **kw: synthetic_small)
-    out = run_build_ids("rqkmeans.gin", ["RQKMeansConfig.codebook_size = 8", "build_ids.plots = False",
-                                         "item_embeddings.recipe = @review_texts"])
+    out = run_build_ids(
+        "rqkmeans.gin",
+        [
+            "RQKMeansConfig.codebook_size = 8",
+            "build_ids.plots = False",
+            "item_embeddings.recipe = @review_texts",
+        ],
+    )
     assert artifact.Identifiers.load(str(out)).num_items == synthetic_small.num_items
     name = encoders.TfidfSvdEncoder().name
     cache = str(tmp_path / "embeddings")
-    assert os.path.exists(embeddings.cache_path(cache, synthetic_small.name, name,
-                                                text.review_texts(synthetic_small)))
-    assert not os.path.exists(embeddings.cache_path(cache, synthetic_small.name, name,
-                                                    text.metadata_texts(synthetic_small)))
+    assert os.path.exists(
+        embeddings.cache_path(cache, synthetic_small.name, name, text.review_texts(synthetic_small))
+    )
+    assert not os.path.exists(
+        embeddings.cache_path(cache, synthetic_small.name, name, text.metadata_texts(synthetic_small))
+    )

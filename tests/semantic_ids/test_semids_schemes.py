@@ -1,4 +1,5 @@
 """Every identifier scheme: valid artifact, item ↔ tokens round trip, training-split-only input."""
+
 import dataclasses
 
 import numpy as np
@@ -9,13 +10,14 @@ from genrec.semantic_ids import artifact, collaborative, kmeans, rqkmeans, schem
 
 SCHEMES = {  # (dataset, cache_dir, small RQ-VAE config) -> SchemeCodes
     "atomic": lambda ds, cache_dir, _: schemes.atomic_scheme(ds, cache_dir),
-    "random": lambda ds, cache_dir, _: schemes.random_scheme(ds, cache_dir, num_levels=3,
-                                                             codebook_size=8),
+    "random": lambda ds, cache_dir, _: schemes.random_scheme(ds, cache_dir, num_levels=3, codebook_size=8),
     "rqvae": lambda ds, cache_dir, vae: schemes.rqvae_scheme(ds, cache_dir, vae),
     "rqkmeans": lambda ds, cache_dir, _: schemes.rqkmeans_scheme(
-        ds, cache_dir, rqkmeans.RQKMeansConfig(num_levels=2, codebook_size=16, iters=5)),
+        ds, cache_dir, rqkmeans.RQKMeansConfig(num_levels=2, codebook_size=16, iters=5)
+    ),
     "rqkmeans-balanced": lambda ds, cache_dir, _: schemes.rqkmeans_scheme(
-        ds, cache_dir, rqkmeans.RQKMeansConfig(num_levels=2, codebook_size=16, iters=5, balanced=True)),
+        ds, cache_dir, rqkmeans.RQKMeansConfig(num_levels=2, codebook_size=16, iters=5, balanced=True)
+    ),
     "collaborative": lambda ds, cache_dir, _: schemes.collaborative_scheme(ds, cache_dir, 2, 8),
 }
 
@@ -33,7 +35,7 @@ def test_scheme_round_trips_item_tokens(name, synthetic_small, small_rqvae_confi
     for item in range(n):
         tokens = loaded.tokens(item)
         assert set(tokens) <= vocab
-        assert loaded.item_for_codes([int(t[1:-1].split('_')[1]) for t in tokens]) == item
+        assert loaded.item_for_codes([int(t[1:-1].split("_")[1]) for t in tokens]) == item
     if name != "atomic":
         assert ids.num_levels == len(raw.level_sizes) + 1  # the collision level
         assert info["largest_group"] == ids.level_sizes[-1]
@@ -55,8 +57,9 @@ def test_rqkmeans_balanced_caps_code_sizes(synthetic_small):
 def test_rqkmeans_reconstruction_matches_codebooks(pca_dim):
     x = np.random.default_rng(1).normal(size=(200, 6)).astype(np.float32)
     x[:, 3:] *= 0.1
-    fit = rqkmeans.fit(x, rqkmeans.RQKMeansConfig(num_levels=2, codebook_size=16, iters=5,
-                                                  pca_dim=pca_dim), progress=False)
+    fit = rqkmeans.fit(
+        x, rqkmeans.RQKMeansConfig(num_levels=2, codebook_size=16, iters=5, pca_dim=pca_dim), progress=False
+    )
     z = fit.space(x)
     assert z.shape == (200, pca_dim or 6)
     np.testing.assert_allclose(z.std(0), 1.0, rtol=1e-3)
@@ -71,8 +74,10 @@ def test_collaborative_reads_only_training_interactions():
     ds = synthetic.generate(num_items=120, num_users=200, seed=3)
     codes = collaborative.collaborative_codes(ds, 2, 6, seed=0)
     # Change every user's last two (validation / test) items: the codes must not move.
-    users = tuple(dataclasses.replace(u, items=np.concatenate([u.items[:-2], (u.items[-2:] + 7) % 120]))
-                  for u in ds.users)
+    users = tuple(
+        dataclasses.replace(u, items=np.concatenate([u.items[:-2], (u.items[-2:] + 7) % 120]))
+        for u in ds.users
+    )
     changed = records.RecDataset(ds.name, ds.items, users)
     np.testing.assert_array_equal(collaborative.collaborative_codes(changed, 2, 6, seed=0), codes)
     # ... while the training interactions do shape them.

@@ -1,4 +1,5 @@
 """Item-text recipe, the TF-IDF fallback encoder and the embedding cache."""
+
 import numpy as np
 import pytest
 
@@ -12,14 +13,20 @@ def _items(**fields):
 
 
 def test_recipe_skips_empty_fields_and_reads_category_paths():
-    items = _items(title=("Red Lipstick", "", "Soap"), brand=("Ace", "Bo", ""),
-                   categories=("Makeup|Lips", "Bath", "Bath|Soap  Bars"))
+    items = _items(
+        title=("Red Lipstick", "", "Soap"),
+        brand=("Ace", "Bo", ""),
+        categories=("Makeup|Lips", "Bath", "Bath|Soap  Bars"),
+    )
     assert text.item_texts(items) == [
         "title: Red Lipstick; brand: Ace; categories: Makeup, Lips",
         "brand: Bo; categories: Bath",
-        "title: Soap; categories: Bath, Soap Bars"]
-    assert text.item_texts(items, fields=("brand", "title"), field_template="{value}",
-                           separator=" | ")[0] == "Ace | Red Lipstick"
+        "title: Soap; categories: Bath, Soap Bars",
+    ]
+    assert (
+        text.item_texts(items, fields=("brand", "title"), field_template="{value}", separator=" | ")[0]
+        == "Ace | Red Lipstick"
+    )
 
 
 def test_recipe_errors_name_the_item_and_the_field():
@@ -32,38 +39,60 @@ def test_recipe_errors_name_the_item_and_the_field():
 
 def _reviewed(histories):
     """A 3-item dataset from [(user, [(item, time, summary), ...])], reviews = summaries upper-cased."""
-    users = tuple(records.UserHistory(
-        user, np.array([i for i, _, _ in rows], np.int32), np.array([t for _, t, _ in rows], np.int64),
-        ratings=np.ones(len(rows), np.float32), reviews=tuple(s.upper() for _, _, s in rows),
-        summaries=tuple(s for _, _, s in rows)) for user, rows in histories)
+    users = tuple(
+        records.UserHistory(
+            user,
+            np.array([i for i, _, _ in rows], np.int32),
+            np.array([t for _, t, _ in rows], np.int64),
+            ratings=np.ones(len(rows), np.float32),
+            reviews=tuple(s.upper() for _, _, s in rows),
+            summaries=tuple(s for _, _, s in rows),
+        )
+        for user, rows in histories
+    )
     return records.RecDataset("reviewed", _items(title=("", "", "")), users)
 
 
 def test_review_texts_read_only_the_training_split_oldest_first():
-    ds = _reviewed([
-        ("u1", [(0, 20, "great  strings"), (1, 5, "ok cable"), (2, 30, "VALIDATION"), (0, 40, "TEST")]),
-        ("u2", [(0, 10, "bright tone"), (1, 11, " "), (2, 50, "VALIDATION"), (1, 60, "TEST")]),
-        ("u3", [(1, 12, "stiff"), (0, 13, "VALIDATION"), (2, 14, "TEST")]),
-    ])
+    ds = _reviewed(
+        [
+            ("u1", [(0, 20, "great  strings"), (1, 5, "ok cable"), (2, 30, "VALIDATION"), (0, 40, "TEST")]),
+            ("u2", [(0, 10, "bright tone"), (1, 11, " "), (2, 50, "VALIDATION"), (1, 60, "TEST")]),
+            ("u3", [(1, 12, "stiff"), (0, 13, "VALIDATION"), (2, 14, "TEST")]),
+        ]
+    )
     assert text.review_texts(ds) == ["bright tone. great strings", "ok cable. stiff", "no reviews"]
-    assert text.review_texts(ds, field="reviews", max_per_item=1, separator=" | ",
-                             no_reviews="-") == ["BRIGHT TONE", "OK CABLE", "-"]
+    assert text.review_texts(ds, field="reviews", max_per_item=1, separator=" | ", no_reviews="-") == [
+        "BRIGHT TONE",
+        "OK CABLE",
+        "-",
+    ]
 
 
 def test_review_texts_errors_name_the_field_and_the_dataset():
     ds = _reviewed([("u1", [(0, 1, "a"), (1, 2, "b"), (2, 3, "c")])])
     with pytest.raises(ValueError, match="review_texts.field: 'review' is not one of"):
         text.review_texts(ds, field="review")
-    bare = records.RecDataset("bare", ds.items, tuple(
-        records.UserHistory(u.user_id, u.items, u.timestamps) for u in ds.users))
+    bare = records.RecDataset(
+        "bare", ds.items, tuple(records.UserHistory(u.user_id, u.items, u.timestamps) for u in ds.users)
+    )
     with pytest.raises(ValueError, match="dataset 'bare' has no review summaries"):
         text.review_texts(bare)
 
 
 def test_tfidf_svd_is_deterministic_normalised_and_semantic():
-    texts = ["red lipstick matte", "red lipstick glossy", "matte red lipstick bold",
-             "hair shampoo dry", "shampoo for dry hair", "hair conditioner dry",
-             "nail polish red", "nail polish clear", "soap bar lavender", "lavender soap"]
+    texts = [
+        "red lipstick matte",
+        "red lipstick glossy",
+        "matte red lipstick bold",
+        "hair shampoo dry",
+        "shampoo for dry hair",
+        "hair conditioner dry",
+        "nail polish red",
+        "nail polish clear",
+        "soap bar lavender",
+        "lavender soap",
+    ]
     enc = encoders.TfidfSvdEncoder(dim=6, seed=0)
     x = enc.encode(texts)
     assert x.shape == (10, 6) and x.dtype == np.float32
@@ -132,7 +161,7 @@ def test_split_zip_parts_unpack_once_into_the_model_cache(tmp_path, monkeypatch)
     blob, parts = buf.getvalue(), []
     for k, start in enumerate(range(0, len(buf.getvalue()), 12_345)):
         parts.append(tmp_path / f"part.{k:03d}")
-        parts[-1].write_bytes(blob[start:start + 12_345])
+        parts[-1].write_bytes(blob[start : start + 12_345])
     assert len(parts) >= 4
     monkeypatch.setattr(encoders, "mpnet_part_paths", lambda: [str(p) for p in parts])
     folder = encoders.mpnet_model_dir(str(tmp_path / "cache"))
@@ -161,7 +190,9 @@ def test_split_zip_view_reads_across_part_boundaries(tmp_path):
 
 
 def test_sentence_encoder_rejects_unknown_models():
-    with pytest.raises(ValueError, match=r"SentenceEncoder.model: 'bert' is not one of \['minilm', 'mpnet'\]"):
+    with pytest.raises(
+        ValueError, match=r"SentenceEncoder.model: 'bert' is not one of \['minilm', 'mpnet'\]"
+    ):
         encoders.SentenceEncoder(model="bert")
 
 

@@ -1,5 +1,6 @@
 """Array snapshots: the .npz codec, seqio-equivalent features, the resumable batch stream, and a
 snapshot trained and evaluated in a process where TensorFlow and seqio cannot be imported."""
+
 import json
 import os
 import subprocess
@@ -7,9 +8,9 @@ import sys
 
 import numpy as np
 import pytest
+from tiny_run import tiny_sequential_config
 
 from genrec.snapshot import arrays
-from tiny_run import tiny_sequential_config
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -37,10 +38,22 @@ runpy.run_module(sys.argv[0], run_name='__main__', alter_sys=True)
 
 
 def test_examples_round_trip_through_npz_without_pickle(tmp_path):
-    examples = [{"inputs": np.array([5, 6, 7], np.int32), "history_items": np.array([], np.int32),
-                 "target_item": 3, "target_rating": 4.5, "template_id": b"seq-1"},
-                {"inputs": np.array([9], np.int32), "history_items": np.array([1, 2], np.int32),
-                 "target_item": 0, "target_rating": 0.0, "template_id": b"seq-2"}]
+    examples = [
+        {
+            "inputs": np.array([5, 6, 7], np.int32),
+            "history_items": np.array([], np.int32),
+            "target_item": 3,
+            "target_rating": 4.5,
+            "template_id": b"seq-1",
+        },
+        {
+            "inputs": np.array([9], np.int32),
+            "history_items": np.array([1, 2], np.int32),
+            "target_item": 0,
+            "target_rating": 0.0,
+            "template_id": b"seq-2",
+        },
+    ]
     path = str(tmp_path / "x.npz")
     arrays.save_examples(path, examples)
     back = arrays.load_examples(path)
@@ -121,8 +134,13 @@ def test_snapshot_records_what_gin_resolved(snapshot_dir):
     meta = json.load(open(os.path.join(snapshot_dir, "meta.json")))
     assert meta["model_config"]["d_model"] == 16 and meta["optimizer"]["learning_rate"] == 0.01
     assert meta["loop"]["batch_size"] == 16 and meta["eval_config"]["beam_size"] == 5
-    assert meta["loop"]["keep_checkpoints"] == 3 and meta["optimizer"]["name"] == "adamw"  # defaults, resolved
-    assert meta["eval_tasks"] == ["genrec_synthetic_snapshot_sequential", "genrec_synthetic_snapshot_sequential_heldout"]
+    assert (
+        meta["loop"]["keep_checkpoints"] == 3 and meta["optimizer"]["name"] == "adamw"
+    )  # defaults, resolved
+    assert meta["eval_tasks"] == [
+        "genrec_synthetic_snapshot_sequential",
+        "genrec_synthetic_snapshot_sequential_heldout",
+    ]
     items = np.load(os.path.join(snapshot_dir, "item_tokens.npy"))
     assert items.shape[0] == 40 and len(np.unique(items, axis=0)) == 40
     for split in ("validation", "test"):
@@ -132,8 +150,15 @@ def test_snapshot_records_what_gin_resolved(snapshot_dir):
 @pytest.mark.slow
 def test_snapshot_trains_and_evaluates_without_tensorflow(snapshot_dir, tmp_path):
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2")
-    cmd = [sys.executable, "-c", NO_TF, "genrec.snapshot.run", f"--snapshot={snapshot_dir}",
-           f"--workdir={tmp_path}", "--max_eval_examples=32"]
+    cmd = [
+        sys.executable,
+        "-c",
+        NO_TF,
+        "genrec.snapshot.run",
+        f"--snapshot={snapshot_dir}",
+        f"--workdir={tmp_path}",
+        "--max_eval_examples=32",
+    ]
     out = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     summary = json.load(open(tmp_path / "train_summary.json"))
@@ -143,8 +168,14 @@ def test_snapshot_trains_and_evaluates_without_tensorflow(snapshot_dir, tmp_path
     assert seq["examples"] == 32 and seq["invalid_rate"] == 0.0
     assert os.listdir(tmp_path / "tensorboard")
     # resuming with more steps continues from the checkpoint instead of starting over
-    out = subprocess.run(cmd[:-1] + ["--num_steps=40", "--stage=train"], cwd=REPO, env=env,
-                         capture_output=True, text=True, timeout=600)
+    out = subprocess.run(
+        cmd[:-1] + ["--num_steps=40", "--stage=train"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     assert "resumed from" in out.stderr
     resumed = json.load(open(tmp_path / "train_summary.json"))

@@ -1,10 +1,10 @@
 """Bad snapshot requests fail before any work, saying what is wrong (a module of its own: it binds
 gin differently from test_snapshot.py's module-wide configuration)."""
+
 import json
 import os
 
 import pytest
-
 from tiny_run import tiny_sequential_config
 
 
@@ -18,9 +18,18 @@ def test_a_folder_without_meta_is_not_a_snapshot(tmp_path):
 def test_unknown_tasks_are_named_before_a_checkpoint_is_read(tmp_path):
     from genrec.snapshot import run
 
-    (tmp_path / "meta.json").write_text(json.dumps(
-        {"eval_config": {}, "eval_tasks": ["genrec_x_sequential"], "counts": {"test": {"genrec_x_sequential": 3}}}))
-    with pytest.raises(ValueError, match=r"no test examples of \['genrec_nope'\]; it holds \['genrec_x_sequential'\]"):
+    (tmp_path / "meta.json").write_text(
+        json.dumps(
+            {
+                "eval_config": {},
+                "eval_tasks": ["genrec_x_sequential"],
+                "counts": {"test": {"genrec_x_sequential": 3}},
+            }
+        )
+    )
+    with pytest.raises(
+        ValueError, match=r"no test examples of \['genrec_nope'\]; it holds \['genrec_x_sequential'\]"
+    ):
         run.evaluate(str(tmp_path), str(tmp_path / "no_checkpoints_here"), tasks=["genrec_nope"])
 
 

@@ -1,6 +1,7 @@
 """The 2 x 2 smoke sweep on the synthetic dataset, every stage for real (build_ids, train, eval as
 `genrec.main` subprocesses on 8 simulated devices): the table, the figures and REPORT.md hold the
 numbers the runs wrote, and a second invocation skips every finished run."""
+
 import csv
 import json
 import os
@@ -43,8 +44,10 @@ def test_two_by_two_synthetic_sweep_end_to_end(tmp_path):
         assert float(row["decode ms/user"]) == pytest.approx(results["cost"]["decode_ms_per_user"])
         assert seq["invalid_rate"] == 0.0
         assert f"| {p.name} | finished | cpu | 8 | 40 |" in report
-        assert f"| {p.name} | {p.values['identifier_scheme']} | {p.values['seed']} | finished | " \
-               f"{seq['recall@10']:.4f} |" in report
+        assert (
+            f"| {p.name} | {p.values['identifier_scheme']} | {p.values['seed']} | finished | "
+            f"{seq['recall@10']:.4f} |" in report
+        )
     for fig in ("frontier_flops.png", "frontier_latency.png", "seen_heldout.png"):
         assert (sweep_dir / "figures" / fig).stat().st_size > 5000 and f"figures/{fig}" in report
 

@@ -1,4 +1,5 @@
 """Collection, tables, plots and REPORT.md on results.json files this test writes (shared format)."""
+
 import csv
 import os
 import textwrap
@@ -14,12 +15,14 @@ BASE = "configs/sweeps/train_fraction.gin"
 
 def make_sweep(tmp_path, grid_text: str):
     path = tmp_path / "sweep.gin"
-    path.write_text(textwrap.dedent(f"""
+    path.write_text(
+        textwrap.dedent(f"""
         sweep.name = 'fake'
         sweep.base_gin_files = ['{BASE}']
         sweep.run_modes = ['train', 'eval']
         sweep.grid = {grid_text}
-    """))
+    """)
+    )
     s = spec.load_spec(str(path))
     sweep_dir = str(tmp_path / "sweep")
     run.write_sweep(sweep_dir, s, grid.expand(s))
@@ -31,19 +34,36 @@ def fake_results(sweep_dir, point, recall10, flops, ms, heldout_scale=0.5, famil
     workdir = run.run_dir(sweep_dir, point)
     metrics = {}
     for fam in families:
-        seen = {"recall@5": recall10 / 2, "recall@10": recall10, "ndcg@5": recall10 / 4,
-                "ndcg@10": recall10 / 3, "mrr": recall10 / 5}
+        seen = {
+            "recall@5": recall10 / 2,
+            "recall@10": recall10,
+            "ndcg@5": recall10 / 4,
+            "ndcg@10": recall10 / 3,
+            "mrr": recall10 / 5,
+        }
         if fam == "rating":
             seen = {"rmse": 1.0 + recall10, "mae": 0.8}
         metrics[f"genrec_synthetic_{fam}"] = seen
         metrics[f"genrec_synthetic_{fam}_heldout"] = {k: v * heldout_scale for k, v in seen.items()}
-    cost = {"device_kind": "cpu", "num_devices": 8, "train_steps": 100, "train_wall_s": 12.5,
-            "train_flops": flops, "num_params": 12345, "decode_users_per_s": 1000.0 / ms,
-            "decode_ms_per_user": ms}
+    cost = {
+        "device_kind": "cpu",
+        "num_devices": 8,
+        "train_steps": 100,
+        "train_wall_s": 12.5,
+        "train_flops": flops,
+        "num_params": 12345,
+        "decode_users_per_s": 1000.0 / ms,
+        "decode_ms_per_user": ms,
+    }
     write_results(os.path.join(workdir, "eval"), {"dataset": "synthetic"}, metrics, cost)
-    run.write_point(workdir, {"name": point.name, "values": point.values,
-                              "stages": {"train": {"rc": 0, "wall_s": 30.0},
-                                         "eval": {"rc": 0, "wall_s": 5.0}}})
+    run.write_point(
+        workdir,
+        {
+            "name": point.name,
+            "values": point.values,
+            "stages": {"train": {"rc": 0, "wall_s": 30.0}, "eval": {"rc": 0, "wall_s": 5.0}},
+        },
+    )
 
 
 def test_two_by_two_report_holds_every_number(tmp_path):
@@ -67,7 +87,8 @@ def test_two_by_two_report_holds_every_number(tmp_path):
     with open(os.path.join(sweep_dir, "all_metrics.csv")) as f:
         full = list(csv.DictReader(f))
     assert float(full[3]["genrec_synthetic_sequential_heldout/recall@10"]) == pytest.approx(
-        numbers[points[3].name][0] * 0.5)
+        numbers[points[3].name][0] * 0.5
+    )
 
     text = open(path).read()
     for p in points:
@@ -88,9 +109,10 @@ def test_failed_and_missing_runs_are_reported(tmp_path):
     s, sweep_dir = make_sweep(tmp_path, "{'seed': [0, 1, 2]}")
     points = grid.expand(s)
     fake_results(sweep_dir, points[0], 0.2, 1e12, 3.0)
-    run.write_point(run.run_dir(sweep_dir, points[1]),
-                    {"name": points[1].name, "values": points[1].values,
-                     "stages": {"train": {"rc": 1, "wall_s": 2.0}}})
+    run.write_point(
+        run.run_dir(sweep_dir, points[1]),
+        {"name": points[1].name, "values": points[1].values, "stages": {"train": {"rc": 1, "wall_s": 2.0}}},
+    )
     _, records = collect.collect(sweep_dir)
     assert [r.status for r in records] == ["finished", "failed: train", "incomplete"]
     text = open(report.write_report(sweep_dir)).read()
@@ -98,8 +120,9 @@ def test_failed_and_missing_runs_are_reported(tmp_path):
 
 
 def test_sample_efficiency_and_multitask_figures(tmp_path):
-    s, sweep_dir = make_sweep(tmp_path, "{'train_fraction': [0.1, 0.25, 0.5, 1.0], "
-                                        "'seed': [0, 1], 'train.mix': ['seq', 'p5']}")
+    s, sweep_dir = make_sweep(
+        tmp_path, "{'train_fraction': [0.1, 0.25, 0.5, 1.0], 'seed': [0, 1], 'train.mix': ['seq', 'p5']}"
+    )
     for p in grid.expand(s):
         frac = p.values["train_fraction"]
         fams = ("sequential",) if p.values["train.mix"] == "seq" else ("sequential", "rating")
@@ -124,9 +147,12 @@ def test_pareto_frontier_against_brute_force():
         front = plots.pareto(costs, quality)
         # Brute force: the distinct (cost, quality) pairs that no run beats (as cheap or cheaper and
         # strictly better) and that no strictly cheaper run matches.
-        expected = {(c, q) for c, q in zip(costs, quality)
-                    if not any(c2 <= c and q2 > q for c2, q2 in zip(costs, quality))
-                    and not any(c2 < c and q2 == q for c2, q2 in zip(costs, quality))}
+        expected = {
+            (c, q)
+            for c, q in zip(costs, quality)
+            if not any(c2 <= c and q2 > q for c2, q2 in zip(costs, quality))
+            and not any(c2 < c and q2 == q for c2, q2 in zip(costs, quality))
+        }
         assert sorted((costs[i], quality[i]) for i in front) == sorted(expected)
         assert list(costs[front]) == sorted(costs[front])
 

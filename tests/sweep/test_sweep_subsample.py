@@ -1,4 +1,5 @@
 """The training-user fraction: only the 'train' split shrinks; validation/test keep every user."""
+
 import numpy as np
 import pytest
 
@@ -46,8 +47,14 @@ def test_full_fraction_is_the_dataset_itself_and_bad_fractions_fail(synthetic_sm
 
 
 def _key(s):
-    return (s.user_index, tuple(sorted(s.fields.items())), s.target_item, tuple(s.history_items),
-            tuple(s.candidates), s.target_rating)
+    return (
+        s.user_index,
+        tuple(sorted(s.fields.items())),
+        s.target_item,
+        tuple(s.history_items),
+        tuple(s.candidates),
+        s.target_rating,
+    )
 
 
 def test_task_samples_come_from_kept_users_only(synthetic_small):
@@ -61,13 +68,15 @@ def test_task_samples_come_from_kept_users_only(synthetic_small):
     ids = Identifiers.atomic(full.num_items)
     for family in examples.FAMILIES:
         got = [_key(s) for s in examples.samples(family, sub, ids, "train")]
-        want = [_key(s) for s in examples.samples(family, full, ids, "train")
-                if s.user_index in sub.train_users]
+        want = [
+            _key(s) for s in examples.samples(family, full, ids, "train") if s.user_index in sub.train_users
+        ]
         assert got == want and got, family
         assert {k[0] for k in got} <= sub.train_users
     for split in ("validation", "test"):
-        assert ([_key(s) for s in examples.samples("sequential", sub, ids, split)]
-                == [_key(s) for s in examples.samples("sequential", full, ids, split)])
+        assert [_key(s) for s in examples.samples("sequential", sub, ids, split)] == [
+            _key(s) for s in examples.samples("sequential", full, ids, split)
+        ]
 
 
 def test_train_fraction_gin_file_reaches_the_dataset_loader(tmp_path, monkeypatch):
@@ -80,7 +89,8 @@ def test_train_fraction_gin_file_reaches_the_dataset_loader(tmp_path, monkeypatc
     monkeypatch.setattr(loading, "prepare", lambda name, **kw: None)
     monkeypatch.setattr("genrec.datasets.tfds_format.read_dataset", lambda _: full)
     gin.parse_config_files_and_bindings(
-        ["configs/sweeps/train_fraction.gin"], ["subsample_train_users.fraction = 0.25"])
+        ["configs/sweeps/train_fraction.gin"], ["subsample_train_users.fraction = 0.25"]
+    )
     loaded = loading.load("synthetic")
     trained = sum(len(h) > 0 for h in loaded.split("train"))
     assert trained == round(0.25 * len(full.users))

@@ -1,4 +1,5 @@
 """Fixtures for the task tests: a small synthetic dataset, 2-level identifiers and their vocabulary."""
+
 import numpy as np
 import pytest
 
@@ -32,8 +33,9 @@ def small_ids(synthetic_small):
 def tiny_vocab(tiny_rec, tiny_ids, tmp_path_factory):
     from genrec.tasks import vocabulary
 
-    return vocabulary.build_vocabulary(tiny_rec, tiny_ids, str(tmp_path_factory.mktemp("vocab")),
-                                       text_vocab_size=400)
+    return vocabulary.build_vocabulary(
+        tiny_rec, tiny_ids, str(tmp_path_factory.mktemp("vocab")), text_vocab_size=400
+    )
 
 
 # only these: other suites' tasks stay registered

@@ -1,4 +1,5 @@
 """Samples: no leakage between splits, candidate lists, prefixes, explanation extraction."""
+
 import collections
 
 import numpy as np
@@ -59,8 +60,12 @@ def _codes(text):
 def test_direct_negatives_are_deterministic_per_user(tiny_rec, tiny_ids):
     first = [s.candidates.tolist() for s in examples.samples("direct", tiny_rec, tiny_ids, "test", CONFIG)]
     again = [s.candidates.tolist() for s in examples.samples("direct", tiny_rec, tiny_ids, "test", CONFIG)]
-    other_seed = [s.candidates.tolist() for s in examples.samples(
-        "direct", tiny_rec, tiny_ids, "test", ExampleConfig(num_candidates=20, seed=1))]
+    other_seed = [
+        s.candidates.tolist()
+        for s in examples.samples(
+            "direct", tiny_rec, tiny_ids, "test", ExampleConfig(num_candidates=20, seed=1)
+        )
+    ]
     assert first == again and first != other_seed
 
 
@@ -71,7 +76,7 @@ def test_sequential_uses_every_training_prefix_and_never_shows_its_target(tiny_r
         got = [(s.history_items.tolist(), s.target_item) for s in train.get(u, [])]
         assert got == [(part[:t], part[t]) for t in range(1, len(part))]
         for s in train.get(u, []):
-            shown = s.history_items[-CONFIG.max_history:]
+            shown = s.history_items[-CONFIG.max_history :]
             assert s.fields["history"] == "".join(tiny_ids.text(i) for i in shown)
             if s.target_item not in s.history_items:
                 assert s.fields["target"] not in s.fields["history"]
@@ -100,8 +105,11 @@ def test_explanation_sentence_and_feature_hand_example():
 def test_families_without_their_fields_say_why(tiny_rec, tiny_ids):
     from genrec.datasets.records import RecDataset, UserHistory
 
-    bare = RecDataset("no-text", tiny_rec.items, tuple(
-        UserHistory(u.user_id, u.items, u.timestamps) for u in tiny_rec.users))
+    bare = RecDataset(
+        "no-text",
+        tiny_rec.items,
+        tuple(UserHistory(u.user_id, u.items, u.timestamps) for u in tiny_rec.users),
+    )
     for family, word in (("rating", "rating"), ("explanation", "review"), ("review", "review")):
         reason = examples.unavailable_reason(family, bare)
         assert reason and word in reason and "no-text" in reason

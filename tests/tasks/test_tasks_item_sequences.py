@@ -1,5 +1,6 @@
 """The item-sequence Task and its converter: every training (history -> next item) pair is a target
 exactly once per epoch, windows keep the pair's history, packed rows carry the right digit codes."""
+
 import collections
 
 import numpy as np
@@ -16,7 +17,7 @@ def test_windows_make_every_pair_a_target_exactly_once(length, window):
     targets = collections.Counter(int(t) for p in pieces for t in p[1:])
     assert targets == collections.Counter(int(t) for t in items[1:])
     newest = pieces[-1]
-    np.testing.assert_array_equal(newest, items[-min(window, length):])  # the newest history is whole
+    np.testing.assert_array_equal(newest, items[-min(window, length) :])  # the newest history is whole
 
 
 def test_task_serves_each_users_training_items_and_converter_adds_their_codes(synthetic_small):
@@ -29,8 +30,12 @@ def test_task_serves_each_users_training_items_and_converter_adds_their_codes(sy
     codes = rng.integers(0, 16, (dataset.num_items, 3)).astype(np.int32)
     name = item_sequences.register(dataset, window=9)
     try:
-        served = [ex["targets"] for ex in seqio.get_mixture_or_task(name).get_dataset(
-            {"targets": 9}, split="train", shuffle=False, num_epochs=1).as_numpy_iterator()]
+        served = [
+            ex["targets"]
+            for ex in seqio.get_mixture_or_task(name)
+            .get_dataset({"targets": 9}, split="train", shuffle=False, num_epochs=1)
+            .as_numpy_iterator()
+        ]
         expected = item_sequences.training_sequences(dataset, 9)
         assert len(served) == len(expected)
         for got, want in zip(served, expected):

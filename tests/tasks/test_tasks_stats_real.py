@@ -1,4 +1,5 @@
 """Examples per family and split on the real datasets, checked against closed forms of the histories."""
+
 import pytest
 
 from genrec.datasets import loading
@@ -6,11 +7,14 @@ from genrec.tasks import stats
 
 
 @pytest.mark.shared_data
-@pytest.mark.parametrize("name, families", [
-    ("amazon-2014-beauty", {"sequential", "direct"}),  # no ratings, no reviews
-    ("amazon-2014-musical-instruments", {"rating", "sequential", "explanation", "review", "direct"}),
-    ("movielens-100k", {"rating", "sequential", "direct"}),  # ratings, no review text
-])
+@pytest.mark.parametrize(
+    "name, families",
+    [
+        ("amazon-2014-beauty", {"sequential", "direct"}),  # no ratings, no reviews
+        ("amazon-2014-musical-instruments", {"rating", "sequential", "explanation", "review", "direct"}),
+        ("movielens-100k", {"rating", "sequential", "direct"}),  # ratings, no review text
+    ],
+)
 def test_family_example_counts_on_real_data(raw_data_dir, name, families, capsys):
     dataset = loading.parse(name, raw_data_dir)
     counts = stats.family_example_counts(dataset)

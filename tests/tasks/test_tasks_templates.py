@@ -1,4 +1,5 @@
 """Templates: no prompt shows a field derived from its target; held-out prompts get no extra hint."""
+
 import pytest
 
 from genrec.tasks import examples
@@ -27,7 +28,9 @@ def test_heldout_prompt_shows_no_field_the_seen_prompts_do_not(name):
 
 def test_explanation_words_are_target_only_and_a_prompt_reading_one_is_refused():
     assert {"explanation", "feature"} <= set(explanation.TEMPLATES.target_only)
-    hinted = Template("hinted", "Explain {item} using \"{feature}\".", "{explanation}", "text")
+    hinted = Template("hinted", 'Explain {item} using "{feature}".', "{explanation}", "text")
     plain = Template("plain", "Explain {item}.", "{explanation}", "text")
-    with pytest.raises(ValueError, match=r"template hinted: inputs read target-only field\(s\) \['feature'\]"):
+    with pytest.raises(
+        ValueError, match=r"template hinted: inputs read target-only field\(s\) \['feature'\]"
+    ):
         FamilyTemplates(train=(plain,), seen=("plain",), heldout=hinted, target_only=("feature",))

@@ -1,7 +1,8 @@
 """The vocabulary: deterministic, identifier tokens are single pieces, users are spelled in digits."""
+
 import hashlib
-import string
 import os
+import string
 
 import numpy as np
 import pytest
@@ -67,12 +68,16 @@ def test_user_tokens_are_single_pieces_only_when_asked_for(tiny_rec, tiny_ids, t
     from genrec.tasks import examples
 
     assert vocabulary.user_token_count(tiny_vocab) == 0
-    vocab = vocabulary.build_vocabulary(tiny_rec, tiny_ids, str(tmp_path), text_vocab_size=400, num_user_tokens=30)
+    vocab = vocabulary.build_vocabulary(
+        tiny_rec, tiny_ids, str(tmp_path), text_vocab_size=400, num_user_tokens=30
+    )
     assert vocabulary.user_token_count(vocab) == 30 and vocab.vocab_size == tiny_vocab.vocab_size + 30
     text = examples.user_tokens(30)[29] + tiny_ids.text(5)
     assert vocab.tokenizer.encode(text, out_type=str) == ["<u_29>", *tiny_ids.tokens(5)]
-    assert vocabulary.item_token_ids(vocab, tiny_ids).tolist() == vocabulary.item_token_ids(
-        tiny_vocab, tiny_ids).tolist()  # identifier tokens keep their ids
+    assert (
+        vocabulary.item_token_ids(vocab, tiny_ids).tolist()
+        == vocabulary.item_token_ids(tiny_vocab, tiny_ids).tolist()
+    )  # identifier tokens keep their ids
 
 
 def _literals(text):
@@ -86,9 +91,13 @@ def test_corpus_holds_only_training_text_and_training_templates():
 
     users, items = ["A"] * 4 + ["B"] * 3, ["x0", "x1", "x2", "x3", "x4", "x2", "x0"]
     raw = prepare.RawInteractions(
-        users=users, items=items, timestamps=[1, 2, 3, 4, 1, 2, 3], ratings=[5, 4, 2, 5, 1, 3, 4],
+        users=users,
+        items=items,
+        timestamps=[1, 2, 3, 4, 1, 2, 3],
+        ratings=[5, 4, 2, 5, 1, 3, 4],
         reviews=[f"review{k} zq{u}{i}" for k, (u, i) in enumerate(zip(users, items))],
-        summaries=[f"summary{k}" for k in range(7)])
+        summaries=[f"summary{k}" for k in range(7)],
+    )
     dataset = prepare.build_dataset("corpus", raw, {f"x{i}": {"title": f"Item {i}"} for i in range(5)})
     text = "\n".join(vocabulary.corpus(dataset))
     train, held_out = {0, 1, 4}, {2, 3, 5, 6}  # A's last two and B's last two are validation/test

@@ -1,5 +1,6 @@
 """The loop with orbax checkpoints: exact resume after a kill, SIGTERM save, keep-K, corrupt latest
 skipped, restore into another mesh, NaN stops without saving, load_for_inference."""
+
 import dataclasses
 import functools
 import json
@@ -11,11 +12,11 @@ import signal
 import jax
 import numpy as np
 import pytest
+from train_helpers import factory_for, random_source, standard_setup
 
 from genrec.runtime import checkpoints, partitioning
 from genrec.runtime.meta import CheckpointMeta
 from genrec.train import optimizers, trainer
-from train_helpers import factory_for, random_source, standard_setup
 
 NUM_STEPS = 6
 
@@ -27,18 +28,34 @@ def _train(workdir, *, source=None, mesh=None, num_steps=NUM_STEPS, model_overri
     if model_overrides:
         config = dataclasses.replace(config, **model_overrides)
         factory = factory_for(config)
-    loop = trainer.LoopConfig(num_steps=num_steps, batch_size=8, log_every=3, checkpoint_every=2,
-                              keep_checkpoints=2)
-    meta = CheckpointMeta(model="encoder_decoder", model_config=config.to_dict(), dataset="random", mixture="none",
-                          task_feature_lengths={"inputs": 10, "targets": 5})
-    return trainer.train_loop(factory=factory, tx=tx, batch_source=source or random_source(),
-                              mesh=mesh or partitioning.make_mesh(data=2, fsdp=2, tensor=2),
-                              workdir=str(workdir), config=loop, meta=meta, flops_per_step=1e6)
+    loop = trainer.LoopConfig(
+        num_steps=num_steps, batch_size=8, log_every=3, checkpoint_every=2, keep_checkpoints=2
+    )
+    meta = CheckpointMeta(
+        model="encoder_decoder",
+        model_config=config.to_dict(),
+        dataset="random",
+        mixture="none",
+        task_feature_lengths={"inputs": 10, "targets": 5},
+    )
+    return trainer.train_loop(
+        factory=factory,
+        tx=tx,
+        batch_source=source or random_source(),
+        mesh=mesh or partitioning.make_mesh(data=2, fsdp=2, tensor=2),
+        workdir=str(workdir),
+        config=loop,
+        meta=meta,
+        flops_per_step=1e6,
+    )
 
 
 def _assert_same_params(a, b, exact=True):
-    check = np.testing.assert_array_equal if exact else \
-        (lambda x, y: np.testing.assert_allclose(x, y, rtol=1e-4, atol=1e-6))
+    check = (
+        np.testing.assert_array_equal
+        if exact
+        else (lambda x, y: np.testing.assert_allclose(x, y, rtol=1e-4, atol=1e-6))
+    )
     jax.tree.map(lambda x, y: check(np.asarray(x), np.asarray(y)), a, b)
 
 
@@ -58,8 +75,17 @@ def test_run_writes_summary_model_info_curve_and_keeps_last_k(uninterrupted):
     assert summary["steps"] == NUM_STEPS and summary["preempted"] is False
     assert np.isfinite(summary["final_loss"]) and summary["total_flops"] == NUM_STEPS * 1e6
     on_disk = json.load(open(workdir / "train_summary.json"))
-    for key in ("steps", "wall_s", "examples_per_s", "flops_per_step", "total_flops", "num_params",
-                "device_kind", "num_devices", "final_loss"):
+    for key in (
+        "steps",
+        "wall_s",
+        "examples_per_s",
+        "flops_per_step",
+        "total_flops",
+        "num_params",
+        "device_kind",
+        "num_devices",
+        "final_loss",
+    ):
         assert key in on_disk, key
     assert on_disk["num_params"] == sum(np.size(x) for x in jax.tree.leaves(params))
     info = (workdir / "model-info.txt").read_text()
@@ -95,8 +121,9 @@ def test_sigterm_saves_and_stops_then_resumes_exactly(uninterrupted, tmp_path):
     _, summary = _train(tmp_path, source=random_source(hook=sigterm_at_2))
     assert summary["preempted"] is True and summary["steps"] == 3  # the step in flight finishes, then saves
     assert 3 in checkpoints.Checkpointer(str(tmp_path / "checkpoints")).all_steps()
-    assert signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, signal.default_int_handler) or \
-        not isinstance(signal.getsignal(signal.SIGTERM), type(sigterm_at_2))
+    assert signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, signal.default_int_handler) or not isinstance(
+        signal.getsignal(signal.SIGTERM), type(sigterm_at_2)
+    )
     state, summary = _train(tmp_path)
     _assert_same_params(jax.device_get(state["params"]), uninterrupted[1])
 
@@ -116,11 +143,20 @@ def test_corrupt_latest_checkpoint_is_skipped_with_a_warning(uninterrupted, tmp_
     _assert_same_params(jax.device_get(state["params"]), uninterrupted[1])
 
 
-@pytest.mark.parametrize("change, expected", [
-    ({"scan_layers": True}, r"(?s)first ones:\n  params/decoder_layers/0/.*: in the checkpoint.*checkpoint is unrolled, "
-                         r"so resume with --gin.ModelConfig.scan_layers=False"),
-    ({"mlp_dim": 48}, r"params/encoder_layers/0/mlp/wo: checkpoint shape \(32, 16\), this run \(48, 16\)"),
-])
+@pytest.mark.parametrize(
+    "change, expected",
+    [
+        (
+            {"scan_layers": True},
+            r"(?s)first ones:\n  params/decoder_layers/0/.*: in the checkpoint.*checkpoint is unrolled, "
+            r"so resume with --gin.ModelConfig.scan_layers=False",
+        ),
+        (
+            {"mlp_dim": 48},
+            r"params/encoder_layers/0/mlp/wo: checkpoint shape \(32, 16\), this run \(48, 16\)",
+        ),
+    ],
+)
 def test_a_checkpoint_of_another_model_is_refused_and_kept(uninterrupted, tmp_path, change, expected):
     workdir = tmp_path / "run"
     shutil.copytree(uninterrupted[0], workdir)
@@ -141,11 +177,14 @@ def test_scanned_layers_resume_exactly(tmp_path):
     _assert_same_params(jax.device_get(resumed["params"]), jax.device_get(state["params"]))
 
 
-@pytest.mark.parametrize("optimizer, sizes", [
-    ("adamw", {}),
-    # >= 128: factored statistics and placeholders (~35 s: the slow pass)
-    pytest.param("adafactor", {"d_model": 128, "mlp_dim": 256}, marks=pytest.mark.slow),
-])
+@pytest.mark.parametrize(
+    "optimizer, sizes",
+    [
+        ("adamw", {}),
+        # >= 128: factored statistics and placeholders (~35 s: the slow pass)
+        pytest.param("adafactor", {"d_model": 128, "mlp_dim": 256}, marks=pytest.mark.slow),
+    ],
+)
 def test_convert_layout_resumes_like_the_unrolled_run(tmp_path, optimizer, sizes):
     from genrec.model import layer_stack
     from genrec.train import convert_layout
@@ -153,25 +192,33 @@ def test_convert_layout_resumes_like_the_unrolled_run(tmp_path, optimizer, sizes
     plain = {"dropout_rate": 0.0, **sizes}  # the layouts draw different dropout masks: none here
     train = functools.partial(_train, optimizer=optimizer)
     train(tmp_path / "unrolled", model_overrides=plain, num_steps=4)
-    step, scanned = convert_layout.convert_checkpoint(str(tmp_path / "unrolled" / "checkpoints"),
-                                                      str(tmp_path / "scanned" / "checkpoints"))
+    step, scanned = convert_layout.convert_checkpoint(
+        str(tmp_path / "unrolled" / "checkpoints"), str(tmp_path / "scanned" / "checkpoints")
+    )
     assert (step, scanned) == (4, True)
     _, meta = checkpoints.read_meta(str(tmp_path / "scanned" / "checkpoints"))
     assert meta.model_config["scan_layers"] is True
     with pytest.raises(FileExistsError, match="already holds checkpoints"):
-        convert_layout.convert_checkpoint(str(tmp_path / "unrolled" / "checkpoints"),
-                                          str(tmp_path / "scanned" / "checkpoints"))
+        convert_layout.convert_checkpoint(
+            str(tmp_path / "unrolled" / "checkpoints"), str(tmp_path / "scanned" / "checkpoints")
+        )
     unrolled, _ = train(tmp_path / "unrolled", model_overrides=plain)  # steps 5, 6 in each layout
     resumed, summary = train(tmp_path / "scanned", model_overrides=dict(plain, scan_layers=True))
     assert summary["steps"] == NUM_STEPS and summary["final_loss"] is not None
-    _assert_same_params(layer_stack.unstack_layer_params(jax.device_get(resumed["params"])),
-                        jax.device_get(unrolled["params"]), exact=False)
+    _assert_same_params(
+        layer_stack.unstack_layer_params(jax.device_get(resumed["params"])),
+        jax.device_get(unrolled["params"]),
+        exact=False,
+    )
     # And back: the scanned checkpoint converts to one the unrolled run resumes from.
-    convert_layout.convert_checkpoint(str(tmp_path / "scanned" / "checkpoints"), str(tmp_path / "back" / "checkpoints"))
+    convert_layout.convert_checkpoint(
+        str(tmp_path / "scanned" / "checkpoints"), str(tmp_path / "back" / "checkpoints")
+    )
     back, summary = train(tmp_path / "back", model_overrides=plain, num_steps=NUM_STEPS)
     assert summary["steps"] == NUM_STEPS  # nothing left to train: restored as is
-    _assert_same_params(jax.device_get(back["params"]), layer_stack.unstack_layer_params(
-        jax.device_get(resumed["params"])))
+    _assert_same_params(
+        jax.device_get(back["params"]), layer_stack.unstack_layer_params(jax.device_get(resumed["params"]))
+    )
 
 
 def test_restore_into_a_different_mesh(uninterrupted, tmp_path):

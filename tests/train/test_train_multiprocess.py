@@ -1,13 +1,12 @@
 """Two local processes × 4 CPU devices (jax.distributed on localhost) train like one 8-device process
 and share one vocabulary built by process 0."""
+
 import json
 import os
 
 import numpy as np
 import pytest
-
 import two_processes
-
 from train_helpers import run_steps, standard_setup
 
 WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "train_multiprocess_worker.py")

@@ -1,5 +1,6 @@
 """Packing fill of a batch (examples per row, share of non-padding positions) and the hint that
 names the feature length limiting it."""
+
 import numpy as np
 
 from genrec.train import packing, trainer
@@ -7,14 +8,21 @@ from genrec.train import packing, trainer
 
 def packed_batch(input_segments, target_segments, input_len, target_len):
     """A packed batch from per-row lists of segment lengths (segment ids 1, 2, ...; 0 = padding)."""
+
     def row(lengths, size):
-        ids = np.concatenate([np.full(n, s + 1) for s, n in enumerate(lengths)] + [np.zeros(size - sum(lengths))])
+        ids = np.concatenate(
+            [np.full(n, s + 1) for s, n in enumerate(lengths)] + [np.zeros(size - sum(lengths))]
+        )
         return ids.astype(np.int32)
 
     enc = np.stack([row(r, input_len) for r in input_segments])
     dec = np.stack([row(r, target_len) for r in target_segments])
-    return {"encoder_input_tokens": np.where(enc > 0, 7, 0), "encoder_segment_ids": enc,
-            "decoder_target_tokens": np.where(dec > 0, 9, 0), "decoder_segment_ids": dec}
+    return {
+        "encoder_input_tokens": np.where(enc > 0, 7, 0),
+        "encoder_segment_ids": enc,
+        "decoder_target_tokens": np.where(dec > 0, 9, 0),
+        "decoder_segment_ids": dec,
+    }
 
 
 def test_fill_counts_segments_positions_and_room_by_hand():
@@ -42,7 +50,9 @@ def test_the_hint_names_the_feature_whose_padding_cannot_take_another_example():
 
 
 def test_unpacked_rows_count_one_example_each():
-    batch = {"encoder_input_tokens": np.array([[3, 4, 0], [5, 0, 0], [0, 0, 0]]),
-             "decoder_target_tokens": np.array([[2, 1], [2, 1], [0, 0]])}
+    batch = {
+        "encoder_input_tokens": np.array([[3, 4, 0], [5, 0, 0], [0, 0, 0]]),
+        "decoder_target_tokens": np.array([[2, 1], [2, 1], [0, 0]]),
+    }
     assert packing.fill(batch)["examples_per_row"] == 2 / 3
     assert trainer.count_examples(batch) == 2

@@ -1,6 +1,7 @@
 """The parallel-digit model through the one trainer, evaluator and bundle: sharded on a 2x2x2 mesh
 like one device, exact resume, validation curve, exact ranking equal to a per-user brute force,
 and `genrec recommend` from its bundle."""
+
 import dataclasses
 import json
 import os
@@ -11,9 +12,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from genrec.runtime import families
 from genrec.model import parallel_ids
-from genrec.runtime import checkpoints, partitioning
+from genrec.runtime import checkpoints, families, partitioning
 from genrec.train import run, trainer
 
 LEVELS = (8, 8, 4)
@@ -36,20 +36,32 @@ def _workdir(path, dataset):
     rng = np.random.default_rng(0)  # distinct random code tuples
     codes = np.array([[i % 8, (i // 8) % 8, i // 64] for i in rng.permutation(dataset.num_items)], np.int32)
     Identifiers("random", codes, LEVELS, dataset.items.source_ids, dataset.name).save(
-        os.path.join(path, run.SEMANTIC_IDS_DIR))
+        os.path.join(path, run.SEMANTIC_IDS_DIR)
+    )
     return str(path)
 
 
 def _train(workdir, dataset, mesh, steps, validate=False):
-    loop = trainer.LoopConfig(num_steps=steps, batch_size=8, log_every=2, checkpoint_every=4, keep_checkpoints=4)
-    return run.train_family(families.get("parallel_ids"), workdir, dataset, loop, mesh=mesh, model_config=_config(dataset),
-                                  validate=validate)
+    loop = trainer.LoopConfig(
+        num_steps=steps, batch_size=8, log_every=2, checkpoint_every=4, keep_checkpoints=4
+    )
+    return run.train_family(
+        families.get("parallel_ids"),
+        workdir,
+        dataset,
+        loop,
+        mesh=mesh,
+        model_config=_config(dataset),
+        validate=validate,
+    )
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, dataset):
     workdir = _workdir(tmp_path_factory.mktemp("parallel"), dataset)
-    state, summary = _train(workdir, dataset, partitioning.make_mesh(data=2, fsdp=2, tensor=2), 8, validate=True)
+    state, summary = _train(
+        workdir, dataset, partitioning.make_mesh(data=2, fsdp=2, tensor=2), 8, validate=True
+    )
     return workdir, jax.device_get(state["params"]), summary
 
 
@@ -66,15 +78,19 @@ def test_trains_sharded_with_a_validation_curve_and_the_shared_contract(trained,
 
 
 def test_one_device_trains_like_the_2x2x2_mesh_and_a_resumed_run_like_an_uninterrupted_one(
-        trained, dataset, tmp_path):
+    trained, dataset, tmp_path
+):
     _, params_8, summary_8 = trained
     workdir = _workdir(tmp_path, dataset)
     one = partitioning.make_mesh(devices=jax.devices()[:1])
     _train(workdir, dataset, one, 4)  # "killed" after the step-4 checkpoint
     state, summary = _train(workdir, dataset, one, 8)  # resumes at step 4: data position and state
     assert summary["steps"] == 8
-    jax.tree.map(lambda a, b: np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=2e-4, atol=2e-6),
-                 jax.device_get(state["params"]), params_8)
+    jax.tree.map(
+        lambda a, b: np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=2e-4, atol=2e-6),
+        jax.device_get(state["params"]),
+        params_8,
+    )
 
 
 def _brute_force_top10(model, codes, histories, exclude):
@@ -82,7 +98,7 @@ def _brute_force_top10(model, codes, histories, exclude):
     token_codes = np.concatenate([np.zeros((1, codes.shape[1]), np.int32), codes])
     out = []
     for history in histories:
-        tokens = jnp.asarray([[0] + [i + 1 for i in history[-model.config.max_len:]]], jnp.int32)
+        tokens = jnp.asarray([[0] + [i + 1 for i in history[-model.config.max_len :]]], jnp.int32)
         lp = np.asarray(model.next_item_log_probs(jnp.asarray(token_codes)[tokens], tokens))[0]
         scores = np.array([sum(lp[m, c[m]] for m in range(len(c))) for c in codes])
         if exclude:
@@ -95,15 +111,20 @@ def _brute_force_top10(model, codes, histories, exclude):
 @pytest.mark.parametrize("exclude", [False, True])
 def test_exact_evaluation_equals_a_per_user_brute_force(trained, dataset, tmp_path, exclude):
     from genrec.evaluate import full_ranking
-    from genrec.evaluate.run import evaluate_checkpoint
     from genrec.evaluate.evaluator import EvalConfig
     from genrec.evaluate.ranking import ranking_metrics
+    from genrec.evaluate.run import evaluate_checkpoint
     from genrec.semantic_ids.artifact import Identifiers
 
     workdir, _, _ = trained
     ckpt = os.path.join(workdir, "checkpoints")
-    out = evaluate_checkpoint(ckpt, dataset=dataset, mesh=partitioning.make_mesh(), out_dir=str(tmp_path),
-                              config=EvalConfig(drop_history=exclude))
+    out = evaluate_checkpoint(
+        ckpt,
+        dataset=dataset,
+        mesh=partitioning.make_mesh(),
+        out_dir=str(tmp_path),
+        config=EvalConfig(drop_history=exclude),
+    )
     task, floor = sorted(out["metrics"])  # the model's task, then most-popular on the same users
     metrics = out["metrics"][task]
     assert task.endswith("_item_sequences") and floor.startswith("most_popular")
@@ -125,7 +146,9 @@ def test_bundle_serves_recommend_with_exact_ranking(trained, dataset, tmp_path):
     from genrec.export.run import export_checkpoint
 
     workdir, _, _ = trained
-    bundle = export_checkpoint(os.path.join(workdir, "checkpoints"), str(tmp_path / "bundle"), dataset=dataset)
+    bundle = export_checkpoint(
+        os.path.join(workdir, "checkpoints"), str(tmp_path / "bundle"), dataset=dataset
+    )
     assert not os.path.exists(os.path.join(bundle, "trie.npz"))  # nothing to constrain: items are ranked
     rec = recommender_lib.load(bundle)
     assert isinstance(rec, ExactRecommender)
@@ -152,13 +175,18 @@ def test_catalogue_loss_trains_sharded_like_one_device_and_restores_for_ranking(
         config = dataclasses.replace(_config(dataset), catalogue_loss_weight=1.0)
         loop = trainer.LoopConfig(num_steps=3, batch_size=8, log_every=1, checkpoint_every=3)
         workdir = _workdir(tmp_path / name, dataset)
-        state, summary = run.train_family(families.get("parallel_ids"), workdir, dataset, loop, mesh=mesh, model_config=config)
+        state, summary = run.train_family(
+            families.get("parallel_ids"), workdir, dataset, loop, mesh=mesh, model_config=config
+        )
         return workdir, jax.device_get(state["params"]), summary
 
     workdir, params_8, summary_8 = train("eight", partitioning.make_mesh(data=2, fsdp=2, tensor=2))
     _, params_1, _ = train("one", partitioning.make_mesh(devices=jax.devices()[:1]))
-    jax.tree.map(lambda a, b: np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=2e-4, atol=2e-6),
-                 params_1, params_8)
+    jax.tree.map(
+        lambda a, b: np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=2e-4, atol=2e-6),
+        params_1,
+        params_8,
+    )
     # three steps in, the digit term is still near uniform (Σ log level sizes); the item term adds
     # about log(60 items) per position, which a digit-only loss cannot reach
     uniform_digits = float(np.sum(np.log(LEVELS)))
@@ -179,7 +207,9 @@ def test_training_without_history_items_validates_with_history_excluded(dataset,
     config = dataclasses.replace(_config(dataset), catalogue_loss_weight=1.0, catalogue_exclude_history=True)
     loop = trainer.LoopConfig(num_steps=3, batch_size=8, log_every=1, checkpoint_every=3)
     workdir, mesh = _workdir(tmp_path, dataset), partitioning.make_mesh()
-    _, summary = run.train_family(families.get("parallel_ids"), workdir, dataset, loop, mesh=mesh, model_config=config, validate=True)
+    _, summary = run.train_family(
+        families.get("parallel_ids"), workdir, dataset, loop, mesh=mesh, model_config=config, validate=True
+    )
     model, meta = checkpoints.load_for_inference(os.path.join(workdir, "checkpoints"))
     codes = Identifiers.load(meta.identifiers_dir).codes
     with jax.set_mesh(mesh):

@@ -1,4 +1,5 @@
 """Mesh construction, the logical-axis rule table, golden parameter PartitionSpecs, batch assembly."""
+
 import os
 
 import gin
@@ -7,9 +8,10 @@ import numpy as np
 import optax
 import pytest
 from jax.sharding import PartitionSpec as P
-
-from genrec.runtime import partitioning, state as state_lib
 from train_helpers import factory_for, tiny_config
+
+from genrec.runtime import partitioning
+from genrec.runtime import state as state_lib
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -73,8 +75,9 @@ def test_golden_parameter_specs_of_the_model():
 
 
 def test_golden_specs_of_scanned_layers_replicate_the_layer_axis():
-    model = state_lib.FunctionalModel.from_factory(factory_for(tiny_config(num_encoder_layers=3,
-                                                                           scan_layers=True)))
+    model = state_lib.FunctionalModel.from_factory(
+        factory_for(tiny_config(num_encoder_layers=3, scan_layers=True))
+    )
     specs = partitioning.param_specs(model.abstract_params, partitioning.make_mesh(data=2, fsdp=2, tensor=2))
     enc = specs["encoder_layers"]  # one stacked module: [layers, ...] per parameter
     assert enc["attention"]["query"] == P(None, "fsdp", "tensor")  # [layers, embed, heads, kv]
@@ -92,8 +95,11 @@ def test_optimizer_state_specs_follow_params_and_replicate_the_rest():
     assert mu == specs and got[1][0].nu == specs and got[1][0].count == P()
     ada = jax.eval_shape(optax.adafactor(1e-3).init, params)
     flat = jax.tree_util.tree_flatten_with_path(ada)[0]
-    got = dict(jax.tree_util.tree_flatten_with_path(partitioning.optimizer_specs(ada, params, specs),
-                                                    is_leaf=lambda x: isinstance(x, P))[0])
+    got = dict(
+        jax.tree_util.tree_flatten_with_path(
+            partitioning.optimizer_specs(ada, params, specs), is_leaf=lambda x: isinstance(x, P)
+        )[0]
+    )
     for path, leaf in flat:  # factored statistics have other shapes: replicated
         if leaf.shape != (16, 32) and leaf.shape != (32,):
             assert got[path] == P(), path

@@ -1,17 +1,16 @@
 """The train run mode end to end on a small synthetic dataset: seqio tasks → packed batches → loop;
 plus the data position (skip to step × batch) of the deterministic input pipeline."""
+
 import json
 import os
 
 import jax
 import numpy as np
 import pytest
-
-from genrec.runtime import families
-from genrec.runtime import checkpoints, partitioning
-from genrec.train import data, packing, run, trainer
 from tiny_run import tiny_sequential_config
 
+from genrec.runtime import checkpoints, families, partitioning
+from genrec.train import data, packing, run, trainer
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +22,9 @@ def trained(tmp_path_factory):
     loop = trainer.LoopConfig(num_steps=40, batch_size=16, log_every=10, checkpoint_every=20)
     with tiny_sequential_config():
         one_device = partitioning.make_mesh(devices=jax.devices()[:1])  # cheapest compile
-        state, summary = run.train_family(families.get("encoder_decoder"), str(workdir), dataset, loop, mesh=one_device)
+        state, summary = run.train_family(
+            families.get("encoder_decoder"), str(workdir), dataset, loop, mesh=one_device
+        )
         yield workdir, summary, dataset
 
 

@@ -1,4 +1,5 @@
 """The one best-step rule, and the train loop's settings bound once in gin (RL under its own scope)."""
+
 import json
 import os
 
@@ -29,7 +30,9 @@ def test_chosen_step_reads_the_runs_curve_and_needs_the_checkpoint(tmp_path):
 
 def test_rl_reads_its_loop_from_its_scope_and_nothing_leaks_from_the_experiment():
     genrec_main.import_stages()  # every configurable the experiment binds
-    genrec_main.parse_gin([os.path.join(genrec_main.REPO_ROOT, "configs", "experiments", "rl_beauty.gin")], [])
+    genrec_main.parse_gin(
+        [os.path.join(genrec_main.REPO_ROOT, "configs", "experiments", "rl_beauty.gin")], []
+    )
     supervised = trainer.LoopConfig()
     with gin.config_scope("rl"):
         rl = trainer.LoopConfig()

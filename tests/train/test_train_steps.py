@@ -1,12 +1,14 @@
 """The train step: microbatching is exact, sharding does not change the numbers, schedules, bf16/remat."""
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-
-from genrec.runtime import partitioning, state as state_lib
-from genrec.train import optimizers, steps
 from train_helpers import factory_for, random_batch, run_steps, standard_setup, tiny_config
+
+from genrec.runtime import partitioning
+from genrec.runtime import state as state_lib
+from genrec.train import optimizers, steps
 
 
 def _reference_mean_loss(model, params, batch):
@@ -27,8 +29,16 @@ def test_microbatched_gradients_equal_full_batch_gradients():
 
     @jax.jit
     def both(params, batch):
-        loss, _, weight, grads = steps.loss_and_grads(model, params, batch, jax.random.key(0), z_loss=0.0,
-                                                      num_microbatches=4, loss_fn=loss_fn, deterministic=True)
+        loss, _, weight, grads = steps.loss_and_grads(
+            model,
+            params,
+            batch,
+            jax.random.key(0),
+            z_loss=0.0,
+            num_microbatches=4,
+            loss_fn=loss_fn,
+            deterministic=True,
+        )
         ref = jax.value_and_grad(_reference_mean_loss, argnums=1)(model, params, batch)
         return (loss / weight, jax.tree.map(lambda g: g / weight, grads)), ref
 
@@ -45,8 +55,9 @@ def test_microbatched_gradients_equal_full_batch_gradients():
 def test_one_device_and_a_2x2x2_mesh_give_the_same_training(scan_layers):
     factory, tx, _ = standard_setup()  # dropout on: the masks must not depend on the mesh
     if scan_layers:
-        factory = factory_for(tiny_config(dropout_rate=0.1, num_encoder_layers=2, num_decoder_layers=2,
-                                          scan_layers=True))
+        factory = factory_for(
+            tiny_config(dropout_rate=0.1, num_encoder_layers=2, num_decoder_layers=2, scan_layers=True)
+        )
     one = partitioning.make_mesh(data=1, fsdp=1, tensor=1, devices=jax.devices()[:1])
     three_d = partitioning.make_mesh(data=2, fsdp=2, tensor=2)
     losses_1, state_1 = run_steps(one, factory, tx)
@@ -91,8 +102,17 @@ def test_bf16_compute_with_remat_tracks_float32():
         factory = factory_for(tiny_config(**overrides))
         model = state_lib.FunctionalModel.from_factory(factory)
         params = state_lib.init_params(factory, seed=0)
-        fn = jax.jit(lambda p, b: steps.loss_and_grads(model, p, b, jax.random.key(0), z_loss=0.0,
-                                                       num_microbatches=1, loss_fn=steps.default_loss_fn()))
+        fn = jax.jit(
+            lambda p, b: steps.loss_and_grads(
+                model,
+                p,
+                b,
+                jax.random.key(0),
+                z_loss=0.0,
+                num_microbatches=1,
+                loss_fn=steps.default_loss_fn(),
+            )
+        )
         loss, _, weight, grads = fn(params, batch)
         assert all(g.dtype == jnp.float32 for g in jax.tree.leaves(grads))  # params/grads stay float32
         losses.append(float(loss / weight))

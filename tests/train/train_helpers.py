@@ -1,4 +1,5 @@
 """Tiny model + deterministic random batches shared by the trainer tests."""
+
 import helpers
 import numpy as np
 
@@ -23,14 +24,19 @@ def random_batch(step: int, batch_size: int = 8, seed: int = 0) -> dict:
     weights = (np.arange(DEC_LEN)[None, :] < dec_len[:, None]).astype(np.float32)
     targets = rng.integers(3, VOCAB, (batch_size, DEC_LEN)).astype(np.int32) * weights.astype(np.int32)
     inputs = np.concatenate([np.zeros((batch_size, 1), np.int32), targets[:, :-1]], axis=1)
-    return {"encoder_input_tokens": rng.integers(3, VOCAB, (batch_size, ENC_LEN)).astype(np.int32),
-            "decoder_input_tokens": inputs, "decoder_target_tokens": targets, "decoder_loss_weights": weights}
+    return {
+        "encoder_input_tokens": rng.integers(3, VOCAB, (batch_size, ENC_LEN)).astype(np.int32),
+        "decoder_input_tokens": inputs,
+        "decoder_target_tokens": targets,
+        "decoder_loss_weights": weights,
+    }
 
 
 def random_source(batch_size: int = 8, seed: int = 0, hook=None, poison=()):
     """BatchSource: start_step -> iterator of random_batch(start_step), random_batch(start_step+1), ...
     `hook(step)` runs before batch `step` is handed out (to inject failures); batches in `poison`
     get NaN loss weights."""
+
     def source(start):
         step = start
         while True:
@@ -43,7 +49,6 @@ def random_source(batch_size: int = 8, seed: int = 0, hook=None, poison=()):
             step += 1
 
     return source
-
 
 
 def standard_setup(dropout_rate: float = 0.1):
@@ -61,7 +66,8 @@ def run_steps(mesh, factory, tx, num_steps: int = 3, local_batch=random_batch):
     `local_batch(i)`. Returns (per-step losses, final state)."""
     import jax
 
-    from genrec.runtime import partitioning, state as state_lib
+    from genrec.runtime import partitioning
+    from genrec.runtime import state as state_lib
     from genrec.train import steps
 
     model = state_lib.FunctionalModel.from_factory(factory)
@@ -69,8 +75,12 @@ def run_steps(mesh, factory, tx, num_steps: int = 3, local_batch=random_batch):
     shardings = partitioning.named(mesh, state_lib.state_specs(model, abstract, mesh))
     state = state_lib.create_sharded_state(factory, tx, 0, shardings)
     batch_sharding = jax.sharding.NamedSharding(mesh, partitioning.batch_spec(mesh))
-    step = jax.jit(steps.make_train_step(model, tx, z_loss=1e-4), in_shardings=(shardings, batch_sharding),
-                   out_shardings=(shardings, None), donate_argnums=(0,))
+    step = jax.jit(
+        steps.make_train_step(model, tx, z_loss=1e-4),
+        in_shardings=(shardings, batch_sharding),
+        out_shardings=(shardings, None),
+        donate_argnums=(0,),
+    )
     losses = []
     for i in range(num_steps):
         state, metrics = step(state, partitioning.global_batch(local_batch(i), mesh))

@@ -6,6 +6,7 @@ score it: 'rating' (a number), 'item' (an identifier), 'text', 'yes_no' or 'like
 `needs` lists optional dataset fields the template reads ('title', 'rating', 'summary'); a dataset
 without them simply does not use the template.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -74,7 +75,9 @@ class FamilyTemplates:
         return FamilyTemplates(
             train=tuple(t for t in self.train if keep(t)),
             seen=tuple(i for i in self.seen if any(t.id == i and keep(t) for t in self.train)),
-            heldout=self.heldout, target_only=self.target_only)
+            heldout=self.heldout,
+            target_only=self.target_only,
+        )
 
     def by_id(self, template_id: str) -> Template:
         for t in self.train + (self.heldout,):
@@ -86,5 +89,10 @@ class FamilyTemplates:
 def all_families() -> dict[str, FamilyTemplates]:
     from genrec.tasks.templates import direct, explanation, rating, review, sequential
 
-    return {"rating": rating.TEMPLATES, "sequential": sequential.TEMPLATES,
-            "explanation": explanation.TEMPLATES, "review": review.TEMPLATES, "direct": direct.TEMPLATES}
+    return {
+        "rating": rating.TEMPLATES,
+        "sequential": sequential.TEMPLATES,
+        "explanation": explanation.TEMPLATES,
+        "review": review.TEMPLATES,
+        "direct": direct.TEMPLATES,
+    }
