@@ -31,7 +31,7 @@ from genrec.sweep import axes, grid, report, stage
 from genrec.sweep.layout import (
     RESULTS,
     data_dir,
-    read_point,  # noqa: F401
+    read_point,
     run_dir,
     write_point,
     write_sweep,

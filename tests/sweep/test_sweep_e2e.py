@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from genrec.sweep import axes, grid, run, spec
+from genrec.sweep import axes, grid, layout, spec
 
 SWEEP = "configs/sweeps/smoke_synthetic.gin"
 
@@ -28,8 +28,8 @@ def test_two_by_two_synthetic_sweep_end_to_end(tmp_path):
         rows = {r["run"]: r for r in csv.DictReader(f)}
     report = (sweep_dir / "REPORT.md").read_text()
     for p in points:
-        workdir = run.run_dir(str(sweep_dir), p)
-        results = json.load(open(os.path.join(workdir, run.RESULTS)))
+        workdir = layout.run_dir(str(sweep_dir), p)
+        results = json.load(open(os.path.join(workdir, layout.RESULTS)))
         summary = json.load(open(os.path.join(workdir, "train_summary.json")))
         seq = results["metrics"]["genrec_synthetic_sequential"]
         row = rows[p.name]
@@ -52,7 +52,7 @@ def test_two_by_two_synthetic_sweep_end_to_end(tmp_path):
         assert (sweep_dir / "figures" / fig).stat().st_size > 5000 and f"figures/{fig}" in report
 
     # Resumable: every point has results.json, so nothing runs again.
-    before = {p.name: run.read_point(run.run_dir(str(sweep_dir), p)) for p in points}
+    before = {p.name: layout.read_point(layout.run_dir(str(sweep_dir), p)) for p in points}
     again = subprocess.run(cmd, cwd=axes.REPO_ROOT, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0 and "'skipped': 4" in again.stderr
-    assert before == {p.name: run.read_point(run.run_dir(str(sweep_dir), p)) for p in points}
+    assert before == {p.name: layout.read_point(layout.run_dir(str(sweep_dir), p)) for p in points}

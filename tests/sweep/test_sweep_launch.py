@@ -11,7 +11,7 @@ import textwrap
 
 import pytest
 
-from genrec.sweep import axes, grid, run, spec
+from genrec.sweep import axes, grid, layout, run, spec
 
 REPO = axes.REPO_ROOT
 BASE = "configs/sweeps/train_fraction.gin"
@@ -240,7 +240,7 @@ def test_emitted_slurm_commands(tmp_path, slurm_env):
     assert f"--workdir={sweep_dir}/runs/{point.name}" in srun
     assert f"--data_dir={sweep_dir}/tfds" in srun
     # A finished point is not emitted again.
-    results = os.path.join(run.run_dir(sweep_dir, point), run.RESULTS)
+    results = os.path.join(layout.run_dir(sweep_dir, point), layout.RESULTS)
     os.makedirs(os.path.dirname(results))
     open(results, "w").write("{}")
     assert len(run.launch_commands(s, sweep_dir, "slurm")) == 1
@@ -279,16 +279,16 @@ def test_local_runner_resumes_skips_and_records_failures(tmp_path, monkeypatch):
         f"{p1.name} build_ids",
         f"{p1.name} train",
     ]
-    record = json.load(open(os.path.join(run.run_dir(sweep_dir, p1), run.POINT_FILE)))
+    record = json.load(open(os.path.join(layout.run_dir(sweep_dir, p1), layout.POINT_FILE)))
     assert record["stages"]["build_ids"]["rc"] == 0 and record["stages"]["train"]["rc"] == 3
-    log = open(os.path.join(run.run_dir(sweep_dir, p1), "logs", "train.log")).read()
+    log = open(os.path.join(layout.run_dir(sweep_dir, p1), "logs", "train.log")).read()
     assert log.startswith("$ ") and "--run_mode=train" in log and "boom" in log
 
     # Resume: p0 is finished (results.json), p1 restarts at the run mode that failed.
     monkeypatch.delenv("FAIL_ON")
     assert run.run_local(s, sweep_dir, python=str(fake)) == {p0.name: "skipped", p1.name: "done"}
     assert calls()[5:] == [f"{p1.name} train", f"{p1.name} eval"]
-    sweep = json.load(open(os.path.join(sweep_dir, run.SWEEP_FILE)))
+    sweep = json.load(open(os.path.join(sweep_dir, layout.SWEEP_FILE)))
     assert [p["name"] for p in sweep["points"]] == [p0.name, p1.name]
     assert sweep["points"][1]["genrec_args"] == p1.genrec_args()
 

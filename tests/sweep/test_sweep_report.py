@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from genrec.evaluate.results import write_results
-from genrec.sweep import collect, grid, plots, report, run, spec, tables
+from genrec.sweep import collect, grid, layout, plots, report, spec, tables
 
 BASE = "configs/sweeps/train_fraction.gin"
 
@@ -25,13 +25,13 @@ def make_sweep(tmp_path, grid_text: str):
     )
     s = spec.load_spec(str(path))
     sweep_dir = str(tmp_path / "sweep")
-    run.write_sweep(sweep_dir, s, grid.expand(s))
+    layout.write_sweep(sweep_dir, s, grid.expand(s))
     return s, sweep_dir
 
 
 def fake_results(sweep_dir, point, recall10, flops, ms, heldout_scale=0.5, families=("sequential",)):
     """What the evaluator writes: metrics per task (seen + held-out), cost; plus point.json stages."""
-    workdir = run.run_dir(sweep_dir, point)
+    workdir = layout.run_dir(sweep_dir, point)
     metrics = {}
     for fam in families:
         seen = {
@@ -56,7 +56,7 @@ def fake_results(sweep_dir, point, recall10, flops, ms, heldout_scale=0.5, famil
         "decode_ms_per_user": ms,
     }
     write_results(os.path.join(workdir, "eval"), {"dataset": "synthetic"}, metrics, cost)
-    run.write_point(
+    layout.write_point(
         workdir,
         {
             "name": point.name,
@@ -109,8 +109,8 @@ def test_failed_and_missing_runs_are_reported(tmp_path):
     s, sweep_dir = make_sweep(tmp_path, "{'seed': [0, 1, 2]}")
     points = grid.expand(s)
     fake_results(sweep_dir, points[0], 0.2, 1e12, 3.0)
-    run.write_point(
-        run.run_dir(sweep_dir, points[1]),
+    layout.write_point(
+        layout.run_dir(sweep_dir, points[1]),
         {"name": points[1].name, "values": points[1].values, "stages": {"train": {"rc": 1, "wall_s": 2.0}}},
     )
     _, records = collect.collect(sweep_dir)

@@ -249,4 +249,4 @@ def test_load_for_inference_returns_the_trained_model(uninterrupted):
     from flax import nnx
 
     _assert_same_params(nnx.to_pure_dict(nnx.state(model, nnx.Param)), params)
-    assert not [k for k in meta if k.startswith("opt")]  # parameters only, no optimizer state
+    assert not [k for k in meta.to_dict() if k.startswith("opt")]  # parameters only, no optimizer state
