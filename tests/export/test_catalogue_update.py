@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 
+import helpers
 import numpy as np
 import pytest
 
@@ -292,7 +293,6 @@ def test_encoder_decoder_bundle_gets_new_items_in_its_trie(dataset, tmp_path):
     import seqio
     from flax import nnx
 
-    from genrec.model.config import ModelConfig
     from genrec.model.network import EncoderDecoder
     from genrec.semantic_ids import rqkmeans
     from genrec.tasks.vocabulary import build_vocabulary, item_token_ids
@@ -312,18 +312,7 @@ def test_encoder_decoder_bundle_gets_new_items_in_its_trie(dataset, tmp_path):
     vocabulary = build_vocabulary(
         records.RecDataset("synthetic", old_items, ()), ids, str(tmp_path / "vocab"), text_vocab_size=200
     )
-    config = ModelConfig(
-        vocab_size=vocabulary.vocab_size,
-        d_model=16,
-        num_heads=2,
-        head_dim=8,
-        mlp_dim=32,
-        num_encoder_layers=1,
-        num_decoder_layers=1,
-        dropout_rate=0.0,
-        relative_attention_num_buckets=8,
-        relative_attention_max_distance=16,
-    )
+    config = helpers.tiny_t5_config(vocabulary.vocab_size)
     bundle = bundle_lib.write_bundle(
         str(tmp_path / "bundle"),
         model=EncoderDecoder(config, rngs=nnx.Rngs(0)),

@@ -5,6 +5,7 @@ trains and is a different loss."""
 
 import os
 
+import helpers
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -22,23 +23,9 @@ NUM_ITEMS = 45  # divides neither the 8 devices nor the chunk
 
 
 def config(**overrides):
-    kw = dict(
-        level_sizes=LEVELS,
-        num_items=NUM_ITEMS,
-        d_model=16,
-        num_layers=1,
-        num_heads=2,
-        head_dim=8,
-        mlp_dim=32,
-        dropout_rate=0.0,
-        max_len=8,
-        relative_attention_num_buckets=8,
-        relative_attention_max_distance=16,
-        catalogue_loss_weight=2.0,
-        catalogue_chunk=4,
+    return helpers.tiny_parallel_ids_config(
+        LEVELS, NUM_ITEMS, **{"catalogue_loss_weight": 2.0, "catalogue_chunk": 4, **overrides}
     )
-    kw.update(overrides)
-    return parallel_ids.ParallelIdConfig(**kw)
 
 
 def codes():
