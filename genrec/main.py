@@ -40,7 +40,6 @@ RUN_MODES = {
 }
 # `genrec <subcommand> --items=FILE` → run mode and the gin binding that names the file.
 CATALOGUE_SUBCOMMANDS = {"add-items": "add_items", "remove-items": "remove_items"}
-CATALOGUE_MODES = tuple(CATALOGUE_SUBCOMMANDS.values())
 
 FLAGS = flags.FLAGS
 flags.DEFINE_multi_string("gin_file", [], "Gin files, applied in order.")
@@ -125,7 +124,7 @@ def import_stages() -> None:
             importlib.import_module(info.name)
 
 
-def parse_gin(files: list[str], bindings: list[str], *, skip_unknown: bool = False) -> None:
+def parse_gin(files: list[str], bindings: list[str]) -> None:
     """Parses gin files then bindings. `include 'configs/...'` lines, and a relative --gin_file that is
     not found from the working directory, resolve under RESOURCE_ROOT (the checkout, or the installed
     package's copy of configs/), so an experiment runs from any directory."""
@@ -138,7 +137,7 @@ def parse_gin(files: list[str], bindings: list[str], *, skip_unknown: bool = Fal
         # relative 'configs/...' outside the checkout before it would reach a later prefix.
         prefixes.insert(0, RESOURCE_ROOT)
     try:
-        gin.parse_config_files_and_bindings(files, bindings, finalize_config=False, skip_unknown=skip_unknown)
+        gin.parse_config_files_and_bindings(files, bindings, finalize_config=False)
     # A missing include raises OSError or TypeError in gin.
     except (ValueError, KeyError, SyntaxError, OSError, TypeError) as e:
         where = ", ".join(files + [repr(b) for b in bindings])
@@ -190,18 +189,10 @@ def main(argv: list[str]) -> None:
 
     from genrec.datasets import loading
 
-    if FLAGS.run_mode in CATALOGUE_MODES:
-        # Catalogue updates read a bundle and never touch TensorFlow: only their own module is
-        # imported, and gin files may bind other stages' settings (those are skipped; the command
-        # line's bindings are still checked), so the command starts in seconds.
-        resolve(FLAGS.run_mode)
-        parse_gin(FLAGS.gin_file, [], skip_unknown=True)
-        parse_gin([], FLAGS.gin_bindings)
-    else:
-        hide_accelerators_from_tensorflow()
-        initialize_distributed()
-        import_stages()
-        parse_gin(FLAGS.gin_file, FLAGS.gin_bindings)
+    hide_accelerators_from_tensorflow()
+    initialize_distributed()
+    import_stages()
+    parse_gin(FLAGS.gin_file, FLAGS.gin_bindings)
     workdir = os.path.abspath(FLAGS.workdir)
     os.makedirs(workdir, exist_ok=True)
     ctx = RunContext(
