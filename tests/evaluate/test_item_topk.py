@@ -1,6 +1,7 @@
 """Chunked, sharded top-k over items (genrec/evaluate/item_topk.py) against the dense ranking, and
 the parallel-digit model's matmul path against its digit gather (genrec/evaluate/exact.py)."""
 
+import helpers
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -64,18 +65,17 @@ def test_placed_items_are_split_over_the_mesh():
 
 def _model(head="tied", digit_blocks=False, num_items=300, seed=0):
     levels = (16, 16, 16, 4)
-    config = parallel_ids.ParallelIdConfig(
-        level_sizes=levels,
-        num_items=num_items,
-        catalogue_loss_weight=0.0,
+    config = helpers.tiny_parallel_ids_config(
+        levels,
+        num_items,
         d_model=32,
-        num_layers=1,
-        num_heads=2,
         head_dim=16,
         mlp_dim=64,
         head=head,
         digit_blocks=digit_blocks,
         max_len=10,
+        relative_attention_num_buckets=32,
+        relative_attention_max_distance=64,
     )
     model = parallel_ids.ParallelIdDecoder(config, rngs=nnx.Rngs(seed))
     rng = np.random.default_rng(seed)

@@ -4,6 +4,7 @@ save/load round trip, and ExactRecommender serving through it."""
 import json
 import os
 
+import helpers
 import numpy as np
 import pytest
 from flax import nnx
@@ -60,15 +61,8 @@ def test_save_load_round_trip(kind, tmp_path):
 
 def _ranker(num_items=400, seed=0):
     levels = (16, 16, 4)
-    config = parallel_ids.ParallelIdConfig(
-        level_sizes=levels,
-        num_items=num_items,
-        d_model=16,
-        num_layers=1,
-        num_heads=2,
-        head_dim=8,
-        mlp_dim=32,
-        max_len=8,
+    config = helpers.tiny_parallel_ids_config(
+        levels, num_items, relative_attention_num_buckets=32, relative_attention_max_distance=64
     )
     rng = np.random.default_rng(seed)
     codes = np.stack([rng.integers(0, s, num_items) for s in levels], 1).astype(np.int32)
