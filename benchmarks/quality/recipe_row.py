@@ -1,0 +1,122 @@
+"""One result row (PROTOCOL.md section 6) from a finished `genrec.main` run of the recipe.
+
+  python -m benchmarks.quality.recipe_row --workdir=/work/runs/beauty_excl_s0 --name=recipe_minilm \
+      --protocol=excluded --out_dir=benchmarks/quality/recipe_search_beauty/excluded \
+      --command="benchmarks/quality/recipe_stages.sh beauty_excl_s0 ..."
+
+The run's stages were timed by `/usr/bin/time -v -o <workdir>/time_<stage>.txt` (recipe_stages.sh).
+The row carries: the validation curve and the chosen step (train_summary.json), the validation or
+test metrics of the chosen checkpoint (<workdir>/eval/results.json, whichever split eval scored), the
+per-user arrays copied beside the row, every stage's wall and CPU seconds, the gin config the train
+stage ran with, and `uptime` before and after. Nothing is rounded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+
+from genrec.train.selection import best_point
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+STAGES = ("data", "build_ids", "train", "eval")
+
+
+def stage_time(path: str) -> dict:
+    """Wall, user + system CPU seconds and peak memory from a `/usr/bin/time -v` report."""
+    with open(path) as f:
+        text = f.read()
+
+    def field(label: str) -> str:
+        match = re.search(rf"{re.escape(label)}: (.+)", text)
+        if not match:
+            raise ValueError(f"{path}: no '{label}' line (expected /usr/bin/time -v output)")
+        return match.group(1).strip()
+
+    wall = 0.0
+    for part in field("Elapsed (wall clock) time (h:mm:ss or m:ss)").split(":"):
+        wall = wall * 60 + float(part)
+    return {
+        "wall_s": wall,
+        "cpu_s": float(field("User time (seconds)")) + float(field("System time (seconds)")),
+        "max_rss_kb": int(field("Maximum resident set size (kbytes)")),
+        "exit_status": int(field("Exit status")),
+    }
+
+
+def read(path: str) -> str:
+    with open(path) as f:
+        return f.read().strip()
+
+
+def row(workdir: str, name: str, protocol: str, seed: int, command: str) -> dict:
+    with open(os.path.join(workdir, "train_summary.json")) as f:
+        summary = json.load(f)
+    chosen = best_point(summary["validation"])
+    stages = {s: stage_time(os.path.join(workdir, f"time_{s}.txt")) for s in STAGES}
+    failed = [s for s, t in stages.items() if t["exit_status"] != 0]
+    if failed:
+        raise ValueError(f"{workdir}: stage(s) {failed} exited non-zero; no row from a failed run")
+    with open(os.path.join(workdir, "eval", "results.json")) as f:
+        results = json.load(f)
+    split = results["run"]["split"]
+    model_rows = [k for k in results["metrics"] if not k.startswith("most_popular")]
+    main_row = min(model_rows, key=len)  # the model's row; cold-start groups add " [group]" rows
+    return {
+        "name": name,
+        "arm": "recipe",
+        "dataset": results["run"]["dataset"],
+        "protocol": protocol,
+        "seed": seed,
+        "command": command,
+        "commit": subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True
+        ).stdout.strip(),
+        "checkpoint_step": results["run"]["checkpoint_step"],
+        "chosen_on_validation": chosen,
+        "metrics": {split: results["metrics"][main_row]},
+        "groups": {k: v for k, v in results["metrics"].items() if k != main_row},
+        "ranking": results["run"]["ranking"],
+        "users_scored": results["run"]["users"],
+        "num_params": summary["num_params"],
+        "train_steps": summary["steps"],
+        "stages": stages,
+        "wall_s_total": sum(t["wall_s"] for t in stages.values()),
+        "cpu_s_total": sum(t["cpu_s"] for t in stages.values()),
+        "uptime_before": read(os.path.join(workdir, "uptime_before.txt")),
+        "uptime_after": read(os.path.join(workdir, "uptime_after.txt")),
+        "validation_history": summary["validation"],
+        "operative_config": read(os.path.join(workdir, "operative_config.train.gin")),
+        "per_user_files": {split: results["run"]["per_user_files"][0]},
+    }
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--workdir", required=True)
+    parser.add_argument("--name", required=True)
+    parser.add_argument("--protocol", choices=("kept", "excluded"), required=True)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out_dir", required=True)
+    parser.add_argument("--command", required=True, help="the command that ran the stages")
+    args = parser.parse_args(argv)
+    result = row(args.workdir, args.name, args.protocol, args.seed, args.command)
+    os.makedirs(args.out_dir, exist_ok=True)
+    per_user = result["per_user_files"]
+    for split, file in per_user.items():
+        target = os.path.join(args.out_dir, f"{args.name}_seed{args.seed}_{file}")
+        shutil.copyfile(os.path.join(args.workdir, "eval", file), target)
+        per_user[split] = os.path.relpath(target, REPO)
+    path = os.path.join(args.out_dir, f"{args.name}_seed{args.seed}.json")
+    with open(path, "w") as f:
+        json.dump(result, f, indent=1)
+    print(path)
+    return result
+
+
+if __name__ == "__main__":
+    main()
