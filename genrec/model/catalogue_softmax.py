@@ -13,7 +13,10 @@ Full softmax (`catalogue_nll`), never materialising [positions, N]:
     log-sum-exp is combined with an all-reduce of the max and one of the rescaled sums, and the target
     logit with one all-reduce of the shard that holds it (the scheme of Megatron-LM's vocabulary-
     parallel cross entropy; positions are all-gathered first, [positions, d] is small).
-  - history exclusion masks each chunk's columns of the position's history items (not its target).
+  - history exclusion masks each chunk's columns of the position's history items (not its target);
+  - items left out of the catalogue (`make_catalogue(live=...)`: e.g. items with no training
+    interaction, which training must not push down as never-chosen negatives) have code rows of -1
+    and score -inf, like padding.
 
 Sampled softmax (`sampled_nll`, for catalogues too large to score every step): each position's softmax
 runs over its target and a shared candidate set, the batch's targets (in-batch negatives, distributed
@@ -67,6 +70,7 @@ def make_catalogue(
     mesh: jax.sharding.Mesh | None = None,
     chunk: int = 1,
     popularity=None,
+    live=None,
     split: bool = True,
     rules=partitioning.LOGICAL_AXIS_RULES,
 ) -> Catalogue:
@@ -75,11 +79,18 @@ def make_catalogue(
     axes (`split`; else whole on every device; popularity always whole). Without a mesh the arrays
     stay numpy (constants of a trace). With the default rules the items take every device and each
     device scores all positions; a table whose 'items' rule names fewer axes (say 'tensor' of a
-    data x tensor pod mesh) leaves the positions split over the batch rule's remaining axes."""
-    codes = np.asarray(codes, np.int32)
+    data x tensor pod mesh) leaves the positions split over the batch rule's remaining axes. `live`
+    ([N] bool): only these items take part in the softmax (as targets or negatives); the others'
+    rows become -1 (never a candidate, never in a log-sum-exp)."""
+    codes = np.array(codes, np.int32)
     if codes.ndim != 2 or not len(codes):
         raise ValueError(f"catalogue codes must be a non-empty [items, digits] table, got {codes.shape}")
     n = len(codes)
+    if live is not None:
+        live = np.asarray(live, bool).reshape(-1)
+        if live.shape != (n,) or not live.any():
+            raise ValueError(f"catalogue live mask must be {n} booleans with at least one True")
+        codes[~live] = -1
     shards = 1
     axes: tuple[str, ...] = ()
     if mesh is not None and split:
@@ -119,10 +130,11 @@ def _round_up(n: int, multiple: int) -> int:
 
 
 def item_vectors(table: jax.Array, codes: jax.Array) -> jax.Array:
-    """table [d, M, K], codes [n, M] → e [n, d], e_n = Σ_m table[:, m, codes[n, m]]."""
+    """table [d, M, K], codes [n, M] → e [n, d], e_n = Σ_m table[:, m, codes[n, m]] (rows of -1, items
+    left out of the catalogue, give the vector of code 0: callers mask their scores)."""
     d, m, k = table.shape
     rows = table.reshape(d, m * k).T  # [M*K, d]
-    flat = codes + (jnp.arange(m) * k)[None, :]
+    flat = jnp.maximum(codes, 0) + (jnp.arange(m) * k)[None, :]
     return jnp.take(rows, flat, axis=0).sum(axis=1)
 
 
@@ -152,7 +164,8 @@ def _columns_mask(items: jax.Array, start, width: int) -> jax.Array:
 
 def _chunk_stats(h, table, codes, first, num_items: int, chunk: int, exclude, axes=()):
     """Online (max, Σ exp(score - max)) over `codes` rows (global indices first, first + 1, ...) in
-    chunks of `chunk`; padding rows (index >= num_items) and excluded items do not count. The max is a
+    chunks of `chunk`; padding rows (index >= num_items), rows left out (code -1) and excluded items do
+    not count. The max is a
     constant for autodiff (the log-sum-exp does not depend on it); each chunk is recomputed in the
     backward pass, so nothing of size [P, chunk] is kept per chunk."""
     n = codes.shape[0]
@@ -166,7 +179,7 @@ def _chunk_stats(h, table, codes, first, num_items: int, chunk: int, exclude, ax
         top, total = carry
         block, start = xs
         scores = (h @ item_vectors(table, block).T).astype(_acc(h))  # [P, chunk]
-        drop = (start + jnp.arange(chunk) >= num_items)[None, :]
+        drop = ((start + jnp.arange(chunk) >= num_items) | (block[:, 0] < 0))[None, :]
         if exclude is not None:
             drop = drop | _columns_mask(exclude, start, chunk)
         scores = jnp.where(drop, -jnp.inf, scores)
@@ -247,11 +260,13 @@ def _axis_spec(axes: tuple[str, ...]):
     return None if not axes else axes[0] if len(axes) == 1 else axes
 
 
-def dense_nll(h, table, codes, targets, exclude=None):
+def dense_nll(h, table, codes, targets, exclude=None, live=None):
     """The reference: every item's score materialised, [..., N]; same arguments as catalogue_nll with
-    unpadded codes [N, M]."""
+    unpadded codes [N, M] and the `live` mask of make_catalogue."""
     scores = (h @ item_vectors(table, jnp.asarray(codes)).T).astype(_acc(h))
     target = jnp.take_along_axis(scores, jnp.maximum(targets, 0)[..., None], axis=-1)[..., 0]
+    if live is not None:
+        scores = jnp.where(jnp.asarray(live), scores, -jnp.inf)
     if exclude is not None:
         n = scores.shape[-1]
         mask = _columns_mask(exclude.reshape(-1, exclude.shape[-1]), 0, n).reshape(scores.shape)
@@ -321,7 +336,7 @@ def sampled_nll(
     tp = targets.reshape(-1)
     cand = jnp.maximum(items, 0)
     scores = (hp @ item_vectors(table, codes[cand]).T).astype(_acc(h)) - log_count[None, :]  # [P, C]
-    drop = cand[None, :] == tp[:, None]
+    drop = (cand[None, :] == tp[:, None]) | (codes[cand][:, 0] < 0)[None, :]  # the target; left-out items
     if exclude is not None:  # is candidate c in position p's history: a binary search of its sorted row
         history = jnp.sort(exclude.reshape(tp.shape[0], -1), axis=-1)  # [P, H]
         at = jax.vmap(lambda row: jnp.searchsorted(row, cand))(history)  # [P, C]

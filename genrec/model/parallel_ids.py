@@ -105,6 +105,11 @@ class ParallelIdConfig:
     catalogue_negatives: int = 1024
     catalogue_sampler: str = "uniform"
     catalogue_in_batch_negatives: bool = True
+    # The catalogue softmax runs over the items with training interactions only: an item never seen in
+    # training (a new or cold-start item) is not pushed down as a negative it could never win against,
+    # so its score comes from its digits alone (the remedy for the generative model's bias against
+    # unseen items, LIGER, arXiv 2411.18814). No effect on a catalogue whose every item was trained on.
+    catalogue_trained_items_only: bool = False
     relative_attention_num_buckets: int = 32
     relative_attention_max_distance: int = 64
     dtype: str = "float32"
@@ -146,6 +151,8 @@ class ParallelIdConfig:
                 "ParallelIdConfig.catalogue_softmax='sampled' needs catalogue_negatives > 0 or "
                 "catalogue_in_batch_negatives"
             )
+        if self.catalogue_trained_items_only and not self.catalogue_loss_weight > 0:
+            raise ValueError("ParallelIdConfig.catalogue_trained_items_only needs catalogue_loss_weight > 0")
         if self.catalogue_exclude_history and not self.catalogue_loss_weight > 0:
             raise ValueError("ParallelIdConfig.catalogue_exclude_history needs catalogue_loss_weight > 0")
         if self.item_input_embedding and self.num_items <= 0:
@@ -417,12 +424,19 @@ def training_catalogue(
     """The catalogue input of training (`trainer.train_loop(constants={'catalogue': ...})`): the code
     table padded to the config's chunk and split over the mesh's 'items' axes for the full softmax;
     whole on every device for the sampled one (it gathers its candidates' rows); with the item
-    popularity (training-target counts) the sampled softmax's in-batch / popularity negatives need."""
+    popularity (training-target counts) the sampled softmax's in-batch / popularity negatives need, and
+    which `catalogue_trained_items_only` keeps (count > 0)."""
     full = config.catalogue_softmax == "full"
+    live = None
+    if config.catalogue_trained_items_only:
+        if item_popularity is None:
+            raise ValueError("ParallelIdConfig.catalogue_trained_items_only needs the items' training counts")
+        live = np.asarray(item_popularity) > 0
     return catalogue_softmax.make_catalogue(
         item_codes,
         mesh=mesh,
         popularity=item_popularity,
+        live=live,
         split=full,
         chunk=config.catalogue_chunk if full else 1,
     )

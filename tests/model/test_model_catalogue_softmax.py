@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from genrec.model import catalogue_softmax as cs
+from genrec.model import parallel_ids
 from genrec.runtime import partitioning
 
 D, M, K = 6, 3, 5
@@ -210,4 +211,59 @@ def test_bad_catalogues_are_refused():
             num=2,
             sampler="uniform",
             in_batch=True,
+        )
+
+
+def test_left_out_items_never_count_sharded_chunked_and_sampled():
+    """make_catalogue(live=...): the items outside the mask (say, never trained on) drop out of the
+    softmax on every path: sharded + chunked == the dense softmax over the live items (loss and
+    gradients), and the sampled softmax never counts a left-out candidate."""
+    with jax.enable_x64(True):
+        n, chunk = 29, 4
+        h, table, codes, targets = problem(n)
+        live = np.ones(n, bool)
+        live[[0, 5, 6, 28]] = False
+        targets = jnp.where(jnp.isin(targets, jnp.asarray([0, 5, 6, 28])), 1, targets)  # targets are live
+        catalogue = cs.make_catalogue(codes, mesh=mesh8(), chunk=chunk, live=live)
+
+        def total(fn):
+            return lambda h, t: jnp.sum(jnp.where(targets >= 0, fn(h, t), 0.0))
+
+        dense = total(lambda h, t: cs.dense_nll(h, t, codes, targets, live=live))
+        sharded = total(lambda h, t: cs.catalogue_nll(h, t, catalogue, targets, chunk=chunk))
+        want, want_grads = jax.value_and_grad(dense, argnums=(0, 1))(h, table)
+        got, got_grads = jax.jit(jax.value_and_grad(sharded, argnums=(0, 1)))(h, table)
+        np.testing.assert_allclose(float(got), float(want), rtol=1e-12)
+        for g, w in zip(got_grads, want_grads):
+            np.testing.assert_allclose(np.asarray(g), np.asarray(w), rtol=1e-10, atol=1e-12)
+        # the whole-table dense softmax differs: the mask matters
+        assert (
+            abs(float(total(lambda h, t: cs.dense_nll(h, t, codes, targets))(h, table)) - float(want)) > 1e-3
+        )
+
+        local = cs.make_catalogue(codes, live=live)
+        items, log_count = jnp.arange(n), jnp.zeros(n)  # every item once: the full softmax over live items
+        got = cs.sampled_nll(h, table, jnp.asarray(local.codes), targets, items, log_count)
+        valid = np.asarray(targets) >= 0
+        want = cs.dense_nll(h, table, codes, targets, live=live)
+        np.testing.assert_allclose(np.asarray(got)[valid], np.asarray(want)[valid], rtol=1e-12)
+    with pytest.raises(ValueError, match="live mask"):
+        cs.make_catalogue(codes, live=np.zeros(n, bool))
+
+
+def test_trained_items_only_leaves_out_the_items_without_training_targets():
+    codes = np.arange(12, dtype=np.int32).reshape(4, 3) % K
+    counts = np.asarray([3.0, 0.0, 2.0, 0.0])
+    base = dict(level_sizes=(K,) * 3, num_items=4, catalogue_loss_weight=1.0)
+    kept = parallel_ids.training_catalogue(codes, parallel_ids.ParallelIdConfig(**base), None, counts)
+    only = parallel_ids.training_catalogue(
+        codes, parallel_ids.ParallelIdConfig(**base, catalogue_trained_items_only=True), None, counts
+    )
+    np.testing.assert_array_equal(np.asarray(kept.codes)[:4], codes)
+    np.testing.assert_array_equal(
+        np.asarray(only.codes)[:4] < 0, [[False] * 3, [True] * 3, [False] * 3, [True] * 3]
+    )
+    with pytest.raises(ValueError, match="catalogue_loss_weight"):
+        parallel_ids.ParallelIdConfig(
+            level_sizes=(K,), num_items=4, catalogue_loss_weight=0.0, catalogue_trained_items_only=True
         )
