@@ -4,9 +4,10 @@
       --protocol=excluded --out_dir=benchmarks/quality/recipe_search_beauty/excluded \
       --command="benchmarks/quality/recipe_stages.sh beauty_excl_s0 ..."
 
-The run's stages were timed by `/usr/bin/time -v -o <workdir>/time_<stage>.txt` (recipe_stages.sh).
+The run's stages were timed by `/usr/bin/time -v -o <workdir>/time_<stage>.txt` (recipe_stages.sh; every
+such file counts, e.g. a later `time_eval_validation.txt`).
 The row carries: the validation curve and the chosen step (train_summary.json), the validation or
-test metrics of the chosen checkpoint (<workdir>/eval/results.json, whichever split eval scored), the
+test metrics of the chosen checkpoint (<workdir>/<eval dir>/results.json, one per split scored), the
 per-user arrays copied beside the row, every stage's wall and CPU seconds, the gin config the train
 stage ran with, and `uptime` before and after. Nothing is rounded.
 """
@@ -14,6 +15,7 @@ stage ran with, and `uptime` before and after. Nothing is rounded.
 from __future__ import annotations
 
 import argparse
+import glob
 import json
 import os
 import re
@@ -23,7 +25,6 @@ import subprocess
 from genrec.train.selection import best_point
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-STAGES = ("data", "build_ids", "train", "eval")
 
 
 def stage_time(path: str) -> dict:
@@ -53,35 +54,45 @@ def read(path: str) -> str:
         return f.read().strip()
 
 
-def row(workdir: str, name: str, protocol: str, seed: int, command: str) -> dict:
+def row(workdir: str, name: str, protocol: str, seed: int, command: str, eval_dirs=("eval",)) -> dict:
+    """The row of the run in `workdir`; `eval_dirs`: its eval outputs (one per split scored)."""
     with open(os.path.join(workdir, "train_summary.json")) as f:
         summary = json.load(f)
     chosen = best_point(summary["validation"])
-    stages = {s: stage_time(os.path.join(workdir, f"time_{s}.txt")) for s in STAGES}
+    stages = {
+        os.path.basename(p)[len("time_") : -len(".txt")]: stage_time(p)
+        for p in sorted(glob.glob(os.path.join(workdir, "time_*.txt")))
+    }
     failed = [s for s, t in stages.items() if t["exit_status"] != 0]
     if failed:
         raise ValueError(f"{workdir}: stage(s) {failed} exited non-zero; no row from a failed run")
-    with open(os.path.join(workdir, "eval", "results.json")) as f:
-        results = json.load(f)
-    split = results["run"]["split"]
-    model_rows = [k for k in results["metrics"] if not k.startswith("most_popular")]
-    main_row = min(model_rows, key=len)  # the model's row; cold-start groups add " [group]" rows
+    metrics, groups, per_user, evaluated = {}, {}, {}, None
+    for eval_dir in eval_dirs:
+        with open(os.path.join(workdir, eval_dir, "results.json")) as f:
+            results = json.load(f)
+        split = results["run"]["split"]
+        model_rows = [k for k in results["metrics"] if not k.startswith("most_popular")]
+        main_row = min(model_rows, key=len)  # the model's row; cold-start groups add " [group]" rows
+        metrics[split] = results["metrics"][main_row]
+        groups[split] = {k: v for k, v in results["metrics"].items() if k != main_row}
+        per_user[split] = os.path.join(eval_dir, results["run"]["per_user_files"][0])
+        evaluated = results
     return {
         "name": name,
         "arm": "recipe",
-        "dataset": results["run"]["dataset"],
+        "dataset": evaluated["run"]["dataset"],
         "protocol": protocol,
         "seed": seed,
         "command": command,
         "commit": subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True
         ).stdout.strip(),
-        "checkpoint_step": results["run"]["checkpoint_step"],
+        "checkpoint_step": evaluated["run"]["checkpoint_step"],
         "chosen_on_validation": chosen,
-        "metrics": {split: results["metrics"][main_row]},
-        "groups": {k: v for k, v in results["metrics"].items() if k != main_row},
-        "ranking": results["run"]["ranking"],
-        "users_scored": results["run"]["users"],
+        "metrics": metrics,
+        "groups": groups,
+        "ranking": evaluated["run"]["ranking"],
+        "users_scored": evaluated["run"]["users"],
         "num_params": summary["num_params"],
         "train_steps": summary["steps"],
         "stages": stages,
@@ -91,7 +102,7 @@ def row(workdir: str, name: str, protocol: str, seed: int, command: str) -> dict
         "uptime_after": read(os.path.join(workdir, "uptime_after.txt")),
         "validation_history": summary["validation"],
         "operative_config": read(os.path.join(workdir, "operative_config.train.gin")),
-        "per_user_files": {split: results["run"]["per_user_files"][0]},
+        "per_user_files": per_user,
     }
 
 
@@ -103,13 +114,14 @@ def main(argv=None) -> dict:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out_dir", required=True)
     parser.add_argument("--command", required=True, help="the command that ran the stages")
+    parser.add_argument("--eval_dir", action="append", help="eval output folder(s) under the workdir")
     args = parser.parse_args(argv)
-    result = row(args.workdir, args.name, args.protocol, args.seed, args.command)
+    result = row(args.workdir, args.name, args.protocol, args.seed, args.command, args.eval_dir or ["eval"])
     os.makedirs(args.out_dir, exist_ok=True)
     per_user = result["per_user_files"]
     for split, file in per_user.items():
-        target = os.path.join(args.out_dir, f"{args.name}_seed{args.seed}_{file}")
-        shutil.copyfile(os.path.join(args.workdir, "eval", file), target)
+        target = os.path.join(args.out_dir, f"{args.name}_seed{args.seed}_{os.path.basename(file)}")
+        shutil.copyfile(os.path.join(args.workdir, file), target)
         per_user[split] = os.path.relpath(target, REPO)
     path = os.path.join(args.out_dir, f"{args.name}_seed{args.seed}.json")
     with open(path, "w") as f:
