@@ -6,6 +6,7 @@ import gin
 import pytest
 
 from genrec import main
+from genrec.model.parallel_ids import ParallelIdConfig
 
 
 def test_rewrite_gin_args_turns_dotted_flags_into_bindings():
@@ -56,13 +57,24 @@ def test_gin_typo_is_an_error_that_names_it(tmp_path):
     assert _knob() == 3
 
 
+def test_a_block_setting_bound_on_parallel_id_config_is_an_error_that_names_it():
+    """The parallel-digit model's block settings are BlockConfig's (ParallelIdConfig.block): the old
+    binding, e.g. in an experiment file written before, is gin's error naming it."""
+    with pytest.raises(
+        main.GinConfigError, match="'ParallelIdConfig' doesn't have a parameter named 'd_model'"
+    ):
+        main.parse_gin([], ["ParallelIdConfig.d_model = 64"])
+    gin.clear_config()
+    main.parse_gin([], ["BlockConfig.d_model = 64", "ParallelIdConfig.num_layers = 3"])
+    config = ParallelIdConfig()
+    assert (config.block.d_model, config.block.num_heads, config.num_layers) == (64, 4, 3)
+
+
 def test_experiment_files_parse_from_outside_the_checkout(tmp_path, monkeypatch):
     """Experiment files include 'configs/...' relative to the checkout; any directory may run them."""
     main.import_stages()
     monkeypatch.chdir(tmp_path)
     main.parse_gin([os.path.join(main.REPO_ROOT, "configs", "experiments", "parallel_ids_beauty.gin")], [])
-    from genrec.model.parallel_ids import ParallelIdConfig
-
     assert ParallelIdConfig().catalogue_loss_weight == 30.0  # the recipe's, the code's one default
     gin.clear_config()
     # the history-excluded protocol is one more file after any parallel-digit experiment

@@ -16,6 +16,7 @@ import numpy as np
 from flax import nnx
 
 from genrec.model import parallel_ids
+from genrec.model.config import BlockConfig
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BEAUTY = os.path.join(REPO, "..", "shared", "data", "amazon-2014-beauty", "interactions.tsv")
@@ -26,11 +27,8 @@ def model_and_codes(num_items: int, seed: int = 0):
     config = parallel_ids.ParallelIdConfig(
         level_sizes=LEVELS,
         num_items=num_items,
-        d_model=128,
+        block=BlockConfig(d_model=128, num_heads=4, head_dim=32, mlp_dim=512),
         num_layers=2,
-        num_heads=4,
-        head_dim=32,
-        mlp_dim=512,
         max_len=50,
         head="tied",
     )

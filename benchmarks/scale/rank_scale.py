@@ -122,7 +122,7 @@ def main():
             "devices": args.devices,
             "chunk": args.chunk,
             "digits": len(codes[0]),
-            "d_model": model.config.d_model,
+            "d_model": model.config.block.d_model,
             "command": " ".join(["nice -n 5 .venv/bin/python"] + sys.argv),
             "load_before": before,
             "load_after": rank_common.load_info(),

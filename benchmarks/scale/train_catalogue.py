@@ -52,6 +52,7 @@ def measure(items: int, path: str, steps: int, chunk: int, batch: int = 64, leng
     import optax
 
     from genrec.model import catalogue_softmax, losses, parallel_ids
+    from genrec.model.config import BlockConfig
     from genrec.model.layers import matmul
     from genrec.runtime import partitioning
     from genrec.runtime import state as state_lib
@@ -73,12 +74,8 @@ def measure(items: int, path: str, steps: int, chunk: int, batch: int = 64, leng
     config = parallel_ids.ParallelIdConfig(
         level_sizes=(256,) * 33,
         num_items=items,
-        d_model=128,
+        block=BlockConfig(d_model=128, num_heads=4, head_dim=32, mlp_dim=512, dropout_rate=0.3),
         num_layers=2,
-        num_heads=4,
-        head_dim=32,
-        mlp_dim=512,
-        dropout_rate=0.3,
         max_len=length - 1,
         catalogue_loss_weight=30.0,
         catalogue_chunk=chunk,

@@ -42,8 +42,8 @@ class ParallelIdFamily(item_scorer.ItemScorerFamily):
         return model_lib.ParallelIdDecoder(config, rngs=rngs, item_codes=catalogue)
 
     def size_name(self, model_config) -> str:
-        c = model_config
-        return f"d{c['d_model']}-layers{c['num_layers']}-digits{len(c['level_sizes'])}"
+        c = self.config_from_dict(model_config)
+        return f"d{c.block.d_model}-layers{c.num_layers}-digits{c.num_digits}"
 
     def scorer(self, model, identifiers):
         return exact.scorer(model, identifiers.codes)

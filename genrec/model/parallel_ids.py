@@ -34,7 +34,7 @@ from flax import nnx
 
 from genrec.model import catalogue_softmax, layer_stack
 from genrec.model import config as config_lib
-from genrec.model.config import ModelConfig
+from genrec.model.config import BlockConfig, ModelConfig
 from genrec.model.layers import (
     NEG_INF,
     Dropout,
@@ -56,17 +56,14 @@ CATALOGUE_SOFTMAXES = ("full", "sampled")
 @gin.configurable
 @dataclasses.dataclass(frozen=True)
 class ParallelIdConfig:
-    """Hyperparameters; `level_sizes` (codes per digit) and `num_items` come from the identifiers."""
+    """Hyperparameters; `level_sizes` (codes per digit) and `num_items` come from the identifiers. The
+    settings of each of the `num_layers` causal blocks are `block` (gin: `BlockConfig.d_model = ...`)."""
 
     level_sizes: tuple[int, ...] = ()
     num_items: int = 0
-    d_model: int = 128
+    # a factory, so gin's BlockConfig bindings apply to the block of every config built
+    block: BlockConfig = dataclasses.field(default_factory=BlockConfig)
     num_layers: int = 2
-    num_heads: int = 4
-    head_dim: int = 32
-    mlp_dim: int = 512
-    mlp_activations: tuple[str, ...] = ("gelu",)
-    dropout_rate: float = 0.2
     max_len: int = 50  # history items a user's sequence keeps (the newest)
     # 'tied': digit m's logits are <W_m h, E_m[c]> / sqrt(d) with E_m the input code embeddings;
     # 'cosine': cos(W_m h, E_m[c]) / temperature, tied the same way (RPG's head);
@@ -110,14 +107,11 @@ class ParallelIdConfig:
     # so its score comes from its digits alone (the remedy for the generative model's bias against
     # unseen items, LIGER, arXiv 2411.18814). No effect on a catalogue whose every item was trained on.
     catalogue_trained_items_only: bool = False
-    relative_attention_num_buckets: int = 32
-    relative_attention_max_distance: int = 64
-    dtype: str = "float32"
-    dropout_rng_impl: str = "hash"
 
     def __post_init__(self):
         object.__setattr__(self, "level_sizes", tuple(int(s) for s in self.level_sizes))
-        object.__setattr__(self, "mlp_activations", tuple(self.mlp_activations))
+        if not isinstance(self.block, BlockConfig):
+            raise TypeError(f"ParallelIdConfig.block must be a BlockConfig, got {type(self.block).__name__}")
         if self.head not in HEADS:
             raise ValueError(f"ParallelIdConfig.head={self.head!r}; expected one of {HEADS}")
         if self.head == "cosine" and not self.temperature > 0:
@@ -168,30 +162,31 @@ class ParallelIdConfig:
         return max(self.level_sizes)
 
     def layer_config(self) -> ModelConfig:
-        """The T5 block settings (genrec/model/layers.py) this model's layers are built from."""
+        """`block` as the ModelConfig that genrec/model/layers.py builds T5 layers from."""
         return ModelConfig(
             vocab_size=self.codebook_size,
-            d_model=self.d_model,
-            num_heads=self.num_heads,
-            head_dim=self.head_dim,
-            mlp_dim=self.mlp_dim,
             num_encoder_layers=self.num_layers,
             num_decoder_layers=1,
-            dropout_rate=self.dropout_rate,
-            mlp_activations=self.mlp_activations,
-            dtype=self.dtype,
-            relative_attention_num_buckets=self.relative_attention_num_buckets,
-            relative_attention_max_distance=self.relative_attention_max_distance,
-            dropout_rng_impl=self.dropout_rng_impl,
+            **dataclasses.asdict(self.block),
         )
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-ready (checkpoint meta), the block nested under 'block'."""
         d = dataclasses.asdict(self)
-        d["level_sizes"], d["mlp_activations"] = list(self.level_sizes), list(self.mlp_activations)
+        d["level_sizes"], d["block"] = list(self.level_sizes), self.block.to_dict()
         return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "ParallelIdConfig":
+        """Reads `to_dict`'s form and the flat one of checkpoints and bundles written before `block`
+        existed (the block's fields at the top level)."""
+        d = dict(d)
+        flat = {f.name: d.pop(f.name) for f in dataclasses.fields(BlockConfig) if f.name in d}
+        if flat and "block" in d:
+            raise ValueError(
+                f"ParallelIdConfig: both 'block' and block fields {sorted(flat)} at the top level"
+            )
+        d["block"] = BlockConfig.from_dict(d.get("block", flat))
         return config_lib.from_dict(cls, d)
 
 
@@ -211,7 +206,7 @@ class ParallelIdDecoder(nnx.Module):
             raise ValueError("ParallelIdConfig.level_sizes is empty: build identifiers first")
         self.config = config
         layer_config = config.layer_config()
-        m, k, d = config.num_digits, config.codebook_size, config.d_model
+        m, k, d = config.num_digits, config.codebook_size, config.block.d_model
         self.codes = param(rngs, nnx.initializers.normal(1.0), (m, k, d), ("digits", "vocab", "embed"))
         self.bos = param(rngs, nnx.initializers.normal(1.0), (d,), ("embed",))
         self.items = (
@@ -293,7 +288,8 @@ class ParallelIdDecoder(nnx.Module):
         if self.config.head == "cosine":
             table = jnp.einsum("dme,mke->dmk", self.project[...], _unit(codes)) / self.config.temperature
         else:
-            table = jnp.einsum("dme,mke->dmk", self.project[...], codes) / math.sqrt(self.config.d_model)
+            scale = math.sqrt(self.config.block.d_model)
+            table = jnp.einsum("dme,mke->dmk", self.project[...], codes) / scale
         return table.astype(self.dtype)
 
     def digit_logits(self, h: jax.Array) -> jax.Array:
@@ -464,8 +460,8 @@ def item_scores(log_probs: jax.Array, item_codes: jax.Array) -> jax.Array:
 
 
 def num_params(config: ParallelIdConfig) -> int:
-    lc = config.layer_config()
-    d, a, f, n = lc.d_model, lc.num_heads * lc.head_dim, lc.mlp_dim, len(lc.mlp_activations)
+    b = config.block
+    d, a, f, n = b.d_model, b.num_heads * b.head_dim, b.mlp_dim, len(b.mlp_activations)
     layer = 4 * d * a + (n + 1) * d * f + 2 * d
     m, k = config.num_digits, config.codebook_size
     return (
@@ -473,7 +469,7 @@ def num_params(config: ParallelIdConfig) -> int:
         + d
         + (config.num_items * d if config.item_input_embedding else 0)
         + (d if config.input_norm else 0)
-        + lc.relative_attention_num_buckets * lc.num_heads
+        + b.relative_attention_num_buckets * b.num_heads
         + config.num_layers * layer
         + d
         + (d * m * k if config.head == "untied" else d * m * d)
@@ -484,8 +480,8 @@ def num_params(config: ParallelIdConfig) -> int:
 def forward_flops(config: ParallelIdConfig, length: int, head_positions: int | None = None) -> int:
     """Forward FLOPs of one row of `length` positions (model FLOPs: layer matmuls, attention over the
     full masked matrix, and the per-digit head at `head_positions` of them, default all)."""
-    lc = config.layer_config()
-    d, a, f, n = lc.d_model, lc.num_heads * lc.head_dim, lc.mlp_dim, len(lc.mlp_activations)
+    b = config.block
+    d, a, f, n = b.d_model, b.num_heads * b.head_dim, b.mlp_dim, len(b.mlp_activations)
     m, k = config.num_digits, config.codebook_size
     head = d * m * k  # the head: one matmul
     head += d * m * d if config.head == "cosine" else 0  # and |P_m h| for the cosine head
@@ -498,7 +494,8 @@ def forward_flops(config: ParallelIdConfig, length: int, head_positions: int | N
 def train_flops_per_row(config: ParallelIdConfig, length: int) -> int:
     """Training FLOPs (forward + backward) of one packed row of `length` positions, every position
     supervised (with the catalogue loss, also its [positions, items] matmul)."""
-    catalogue = 2 * config.d_model * config.num_items * length if config.catalogue_loss_weight > 0 else 0
+    d = config.block.d_model
+    catalogue = 2 * d * config.num_items * length if config.catalogue_loss_weight > 0 else 0
     return 3 * (forward_flops(config, length) + catalogue)
 
 

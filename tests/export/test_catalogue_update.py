@@ -37,6 +37,7 @@ def write_parallel_bundle(directory: str, items: records.ItemTable, *, seed: int
     from flax import nnx
 
     from genrec.model import parallel_ids
+    from genrec.model.config import BlockConfig
 
     x, frozen = encoders.TfidfSvdEncoder(dim=32).fit(text.item_texts(items))
     result = opq.fit(x, opq.OPQConfig(num_digits=4, codebook_size=16, iters=3, seed=seed), progress=False)
@@ -52,12 +53,8 @@ def write_parallel_bundle(directory: str, items: records.ItemTable, *, seed: int
     config = parallel_ids.ParallelIdConfig(
         level_sizes=ids.level_sizes,
         num_items=items.num_items,
-        d_model=32,
+        block=BlockConfig(d_model=32, num_heads=2, head_dim=16, mlp_dim=64, dropout_rate=0.0),
         num_layers=1,
-        num_heads=2,
-        head_dim=16,
-        mlp_dim=64,
-        dropout_rate=0.0,
         max_len=20,
     )
     model = parallel_ids.ParallelIdDecoder(config, rngs=nnx.Rngs(seed))

@@ -188,6 +188,37 @@ def test_bad_config_is_refused():
     assert parallel_ids.ParallelIdConfig.from_dict(tiny().to_dict()) == tiny()
     with pytest.raises(ValueError, match="level_sizes is empty"):
         parallel_ids.ParallelIdDecoder(tiny(level_sizes=()), rngs=nnx.Rngs(0))
+    with pytest.raises(ValueError, match="BlockConfig.num_heads must be positive, got 0"):
+        tiny(num_heads=0)
+    with pytest.raises(ValueError, match=r"BlockConfig.mlp_activations \('swish',\)"):
+        tiny(mlp_activations=("swish",))
+    with pytest.raises(ValueError, match=r"BlockConfig.dropout_rate must be in \[0, 1\)"):
+        tiny(dropout_rate=1.0)
+    with pytest.raises(TypeError, match="ParallelIdConfig.block must be a BlockConfig, got dict"):
+        parallel_ids.ParallelIdConfig(block={"d_model": 8})
+
+
+def test_the_default_block_is_the_parallel_digit_models_and_builds_its_layers():
+    """ParallelIdConfig() keeps the block it had when these settings were its own fields, and its T5
+    layers are built from exactly the block's settings."""
+    config = parallel_ids.ParallelIdConfig(level_sizes=(8, 3), num_layers=3)
+    assert dataclasses.asdict(config.block) == dict(
+        d_model=128,
+        num_heads=4,
+        head_dim=32,
+        mlp_dim=512,
+        mlp_activations=("gelu",),
+        dropout_rate=0.2,
+        relative_attention_num_buckets=32,
+        relative_attention_max_distance=64,
+        dtype="float32",
+        dropout_rng_impl="hash",
+    )
+    layers = config.layer_config()
+    assert (layers.vocab_size, layers.num_encoder_layers) == (8, 3)
+    assert {k: getattr(layers, k) for k in dataclasses.asdict(config.block)} == dataclasses.asdict(
+        config.block
+    )
 
 
 def test_top_digit_tuples_equal_brute_force():
