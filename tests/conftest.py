@@ -6,6 +6,7 @@ import os
 os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=8")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
+os.environ.setdefault("GENREC_COMPILATION_CACHE", "")  # `genrec recommend` in tests: no cache in ~/.cache
 
 import pytest  # noqa: E402
 

@@ -28,6 +28,7 @@ from genrec.model import parallel_ids
 
 EVAL_BATCH = 128  # users per call
 SERVE_BATCH = 256  # users per serving call (benchmarks/scale/RESULTS.md, "Ranking")
+SERVE_SMALLEST_WINDOW = 4  # serving's shortest history bucket (Amazon users: a third have 4 items)
 
 
 def bos_first(tokens: jax.Array) -> jax.Array:
@@ -82,19 +83,45 @@ def _item_vectors(graphdef, state, codes):
     return out
 
 
-def queries(model, token_codes: jax.Array, tokens: jax.Array, *, vectors: bool):
+def input_table(model, codes) -> jax.Array:
+    """[N, M] item codes → the model's input vector of every token [N + 1, d] (row 0 the
+    begin-of-sequence): ParallelIdDecoder.input_table, computed once per catalogue."""
+    graphdef, state = nnx.split(model)
+    return _input_table(graphdef, state, parallel_ids.token_code_table(codes))
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _input_table(graphdef, state, token_codes):
+    return nnx.merge(graphdef, state).input_table(token_codes)
+
+
+def history_hidden(model, inputs: jax.Array, tokens: jax.Array) -> jax.Array:
+    """Left-padded histories [B, T] → the final hidden state [B, d] after each history's last item, by
+    the model's ranking forward pass (ParallelIdDecoder.last_hidden: left-padded, the last layer at
+    the last position only; equal to `last_hidden`'s). inputs: `input_table`."""
+    tokens = jnp.pad(tokens, ((0, 0), (1, 0)))  # a slot for the begin-of-sequence
+    t = tokens.shape[1]
+    first = t - 1 - (tokens > 0).sum(axis=1)  # the begin-of-sequence's slot
+    valid = jnp.arange(t)[None] >= first[:, None]
+    return model.last_hidden(jnp.take(inputs, tokens, axis=0), valid)
+
+
+def queries(model, inputs: jax.Array, tokens: jax.Array, *, vectors: bool, head=None):
     """Histories → the chunk scorer's query: (h [B, d], sum_m logZ_m [B]) for `item_topk.vector_scores`,
-    else per-digit log-probabilities [B, M, K] for `item_topk.digit_scores`."""
-    h = last_hidden(model, token_codes, tokens)
-    logits = model.digit_logits(h)
+    else per-digit log-probabilities [B, M, K] for `item_topk.digit_scores`. inputs: `input_table`;
+    head: the model's output_table(), when computed once for many calls."""
+    h = history_hidden(model, inputs, tokens)
+    logits = model.digit_logits(h, head)
     if vectors:
         return h.astype(jnp.float32), jax.nn.logsumexp(logits, axis=-1).sum(axis=-1)
     return jax.nn.log_softmax(logits, axis=-1)
 
 
 class Ranker:
-    """A model and its catalogue made ready to rank: the item table (vectors e_n for a linear head,
-    unless `matmul=False`, else the codes) computed once and split over the mesh's item axes."""
+    """A model and its catalogue made ready to rank: the input vector of every token and the item table
+    (vectors e_n for a linear head, unless `matmul=False`, else the codes) computed once, the item
+    table split over the mesh's item axes, and the ranking programs bound to this model (a call
+    hashes no graph and flattens no module)."""
 
     def __init__(
         self,
@@ -108,53 +135,63 @@ class Ranker:
         self.vectors = linear_head(model.config) if matmul is None else matmul
         self.max_len = model.config.max_len  # history items the model reads
         self.num_items, self.chunk, self.mesh = len(codes), chunk, item_topk.resolve_mesh(mesh)
-        self.graphdef, self.state = nnx.split(model)
-        self.token_codes = parallel_ids.token_code_table(codes)
+        graphdef, state = nnx.split(model)
+        self.params, treedef = jax.tree.flatten(state)
+        self.inputs = input_table(model, codes)
+        self.head = model.output_table()
         table = item_vectors(model, codes) if self.vectors else jnp.asarray(codes, jnp.int32)
         self.items = item_topk.place_items(table, num_items=self.num_items, chunk=chunk, mesh=self.mesh)
-
-    def _static(self, **kw):
-        return dict(
-            graphdef=self.graphdef,
-            vectors=self.vectors,
-            num_items=self.num_items,
-            chunk=self.chunk,
-            mesh=self.mesh,
-            **kw,
-        )
+        bound = dict(graphdef=graphdef, treedef=treedef, vectors=self.vectors)
+        sweep = dict(num_items=self.num_items, chunk=chunk, mesh=self.mesh)
+        self._queries = jax.jit(functools.partial(_queries, **bound))
+        self._top_k = jax.jit(functools.partial(_top_k, **bound, **sweep), static_argnames=("k", "approx"))
+        self._rank = jax.jit(functools.partial(_rank, **bound, **sweep), static_argnames=("k",))
 
     def queries(self, tokens: np.ndarray):
         """Left-padded history tokens [B, T] → the chunk scorer's query (see `queries`)."""
-        return _queries(self.state, self.token_codes, tokens, graphdef=self.graphdef, vectors=self.vectors)
+        return self._queries(self.params, self.inputs, self.head, tokens)
 
     def top_k(
         self, tokens: np.ndarray, history: np.ndarray | None, k: int, *, approx: float | None = None
     ) -> tuple[jax.Array, jax.Array]:
         """(scores [B, k], item ids [B, k]) best first, items of `history` [B, H] excluded."""
-        return _top_k(
-            self.state, self.token_codes, self.items, tokens, history, **self._static(k=k, approx=approx)
+        return self._top_k(
+            self.params, self.inputs, self.head, self.items, tokens, history, k=k, approx=approx
         )
 
     def rank(
         self, tokens: np.ndarray, history: np.ndarray | None, targets: np.ndarray, k: int
     ) -> tuple[jax.Array, jax.Array]:
         """(top-k ids [B, k], each target's rank over the catalogue [B], ties against it)."""
-        return _rank(self.state, self.token_codes, self.items, tokens, history, targets, **self._static(k=k))
+        return self._rank(self.params, self.inputs, self.head, self.items, tokens, history, targets, k=k)
 
 
-_STATIC = ("graphdef", "vectors", "num_items", "chunk", "mesh", "k")
+def _model(params, graphdef, treedef):
+    return nnx.merge(graphdef, jax.tree.unflatten(treedef, params))
 
 
-@functools.partial(jax.jit, static_argnames=("graphdef", "vectors"))
-def _queries(state, token_codes, tokens, *, graphdef, vectors):
-    return queries(nnx.merge(graphdef, state), token_codes, tokens, vectors=vectors)
+def _queries(params, inputs, head, tokens, *, graphdef, treedef, vectors):
+    return queries(_model(params, graphdef, treedef), inputs, tokens, vectors=vectors, head=head)
 
 
-@functools.partial(jax.jit, static_argnames=_STATIC + ("approx",))
 def _top_k(
-    state, token_codes, items, tokens, history, *, graphdef, vectors, num_items, chunk, mesh, k, approx
+    params,
+    inputs,
+    head,
+    items,
+    tokens,
+    history,
+    *,
+    graphdef,
+    treedef,
+    vectors,
+    num_items,
+    chunk,
+    mesh,
+    k,
+    approx,
 ):
-    query = queries(nnx.merge(graphdef, state), token_codes, tokens, vectors=vectors)
+    query = queries(_model(params, graphdef, treedef), inputs, tokens, vectors=vectors, head=head)
     score_fn = item_topk.vector_scores if vectors else item_topk.digit_scores
     scores, ids, _, _ = item_topk.sweep(
         score_fn,
@@ -170,11 +207,24 @@ def _top_k(
     return scores, ids
 
 
-@functools.partial(jax.jit, static_argnames=_STATIC)
 def _rank(
-    state, token_codes, items, tokens, history, targets, *, graphdef, vectors, num_items, chunk, mesh, k
+    params,
+    inputs,
+    head,
+    items,
+    tokens,
+    history,
+    targets,
+    *,
+    graphdef,
+    treedef,
+    vectors,
+    num_items,
+    chunk,
+    mesh,
+    k,
 ):
-    query = queries(nnx.merge(graphdef, state), token_codes, tokens, vectors=vectors)
+    query = queries(_model(params, graphdef, treedef), inputs, tokens, vectors=vectors, head=head)
     score_fn = item_topk.vector_scores if vectors else item_topk.digit_scores
     return item_topk.ranks(
         score_fn, query, items, targets, num_items=num_items, k=k, chunk=chunk, history=history, mesh=mesh
@@ -262,34 +312,46 @@ def serve_top_k(
     """The top lists of many users, for serving: ([U, W] item ids best first, NO_ITEM-padded; [U, W]
     their scores). `ranker`: a `Ranker` (or anything with its `top_k`); with `index` (anything with
     `search(h [B, d], k) -> (inner products, ids)`, e.g. genrec/export/mips_index.py) the ranker
-    only computes each user's (h, offset) and the index ranks; W is then k plus the batch's longest
-    history when history is dropped (history items are dropped afterwards, in postprocess), else k.
-    Users are grouped by history-length bucket (in order within one) and every call has `batch_size`
-    rows and, when history is dropped on the device, one excluded-history width: one compile per bucket."""
+    only computes each user's (h, offset) and the index ranks; W is then k plus the longest history
+    when history is dropped (history items are dropped afterwards, in postprocess), else k.
+    Users are ranked in order of history length, `batch_size` per call: a call's window is the length
+    bucket (sequences.window_for) of its longest history and, when history is dropped on the device,
+    its excluded-history width the power of two at least that window and that history. So a run
+    compiles one program per bucket (and per width past max_len), only its last call has padding
+    rows, and each call is dispatched before the previous one's results are read back."""
     from tqdm import tqdm
 
-    lengths = np.array([len(h) for h in histories])
-    windows = np.array([sequences.window_for(n, max_len) for n in lengths], np.int64)
-    order = np.argsort(windows, kind="stable")
-    excluded_width = 1 << (max(1, int(lengths.max(initial=1))) - 1).bit_length()
+    lengths = np.fromiter(map(len, histories), np.int64, len(histories))
+    order = np.argsort(lengths, kind="stable")
     extra = int(lengths.max(initial=0)) if index is not None and drop_history else 0
     ids = np.full((len(histories), k + extra), NO_ITEM, np.int64)
     scores = np.full((len(histories), k + extra), -np.inf, np.float32)
+    pending = []
+
+    def read_back(rows, result):
+        best, found = result
+        ids[rows], scores[rows] = np.asarray(found)[: len(rows)], np.asarray(best)[: len(rows)]
+
     for start in tqdm(range(0, len(order), batch_size), desc="recommend", unit="batch", disable=not progress):
         rows = order[start : start + batch_size]
-        chunk = [np.asarray(histories[r], np.int32) for r in rows]
-        tokens = np.zeros((batch_size, windows[rows].max()), np.int32)
+        longest = int(lengths[rows[-1]])
+        chunk = [histories[r] for r in rows]
+        tokens = np.zeros(
+            (batch_size, sequences.window_for(longest, max_len, SERVE_SMALLEST_WINDOW)), np.int32
+        )
         tokens[: len(rows)] = sequences.left_pad(chunk, tokens.shape[1])
         if index is not None:
             h, offset = (np.asarray(x)[: len(rows)] for x in ranker.queries(tokens))
-            best, found = index.search(h, k + (int(lengths[rows].max()) if drop_history else 0))
+            best, found = index.search(h, k + (longest if drop_history else 0))
             ids[rows, : found.shape[1]], scores[rows, : found.shape[1]] = found, best - offset[:, None]
             continue
-        excluded = (
-            protocol.padded_histories(chunk + [()] * (batch_size - len(rows)), excluded_width)
-            if drop_history
-            else None
-        )
-        best, found = ranker.top_k(tokens, excluded, k)
-        ids[rows], scores[rows] = np.asarray(found)[: len(rows)], np.asarray(best)[: len(rows)]
+        excluded = None
+        if drop_history:
+            width = 1 << (max(longest, tokens.shape[1]) - 1).bit_length()
+            excluded = protocol.padded_histories(chunk + [()] * (batch_size - len(rows)), width)
+        pending.append((rows, ranker.top_k(tokens, excluded, k)))
+        if len(pending) > 1:
+            read_back(*pending.pop(0))
+    for rows, result in pending:
+        read_back(rows, result)
     return ids, scores

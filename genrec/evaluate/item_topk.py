@@ -37,6 +37,7 @@ from genrec.model import parallel_ids
 from genrec.runtime import partitioning
 
 DEFAULT_CHUNK = 16384  # items per chunk: 128 users x 16k float32 scores = 8 MB
+LAYOUT_GRANULE = 1024  # a chunk narrower than DEFAULT_CHUNK is a multiple of this (or a power of two)
 ChunkScorer = Callable[..., jax.Array]  # (query, items chunk) → [B, chunk] scores
 
 
@@ -86,10 +87,12 @@ def _sweep(
     targets,
     threshold,
     approx: float | None,
+    with_targets: bool = True,
+    with_count: bool = True,
 ):
     """One device's items (leaves [n, ...], n a multiple of chunk, global ids first_id + row) →
-    (top scores [B, k], ids [B, k], target scores [B] (-inf where not here), counts [B] of scores
-    >= threshold)."""
+    (top scores [B, k], ids [B, k], target scores [B] (-inf where not here, or without
+    `with_targets`), counts [B] of scores >= threshold (0 without `with_count`))."""
     n = jax.tree.leaves(items)[0].shape[0]
     batch = jax.tree.leaves(query)[0].shape[0]
     rows = jnp.arange(batch)[:, None]
@@ -106,12 +109,13 @@ def _sweep(
             local = history - base
             local = jnp.where((history != protocol.NO_HISTORY) & (local >= 0) & (local < chunk), local, chunk)
             scores = scores.at[rows, local].set(-jnp.inf, mode="drop")
-        if targets is not None:
+        if with_targets:
             local = targets - base
             here = (local >= 0) & (local < chunk)
             got = jnp.take_along_axis(scores, jnp.clip(local, 0, chunk - 1)[:, None], axis=1)[:, 0]
             target_score = jnp.maximum(target_score, jnp.where(here, got, -jnp.inf))
-        count = count + (scores >= threshold[:, None]).sum(axis=1, dtype=jnp.int32)
+        if with_count:
+            count = count + (scores >= threshold[:, None]).sum(axis=1, dtype=jnp.int32)
         top, where = _chunk_top(scores, min(k, chunk), approx)
         return (_merge(best, (top, jnp.take(ids, where)), k), target_score, count), None
 
@@ -126,10 +130,12 @@ def _sweep(
 
 def _layout(num_items: int, shards: int, chunk: int) -> tuple[int, int]:
     """(chunk, padded item count): every shard a whole number of chunks; a chunk no wider than the
-    shard's items rounded up to a power of two, so a catalogue that grows or shrinks a little keeps
-    its matmul shapes (and an item's score its bits)."""
+    shard's items rounded up to a power of two or to a multiple of LAYOUT_GRANULE, whichever is
+    smaller, so a catalogue that grows or shrinks a little keeps its matmul shapes (and an item's
+    score its bits) and little of a chunk is padding (12,101 items: 12,288 rows, not 16,384)."""
     per_shard = -(-num_items // shards)
-    chunk = max(1, min(chunk, 1 << (per_shard - 1).bit_length()))
+    rounded = min(1 << (per_shard - 1).bit_length(), -(-per_shard // LAYOUT_GRANULE) * LAYOUT_GRANULE)
+    chunk = max(1, min(chunk, rounded))
     per_shard = -(-per_shard // chunk) * chunk
     return chunk, per_shard * shards
 
@@ -195,12 +201,15 @@ def sweep(
     chunk, rows = _layout(num_items, shards, chunk)
     items = pad_items(items, rows)
     batch = jax.tree.leaves(query)[0].shape[0]
+    wanted = dict(with_targets=targets is not None, with_count=threshold is not None)
     threshold = jnp.full((batch,), jnp.inf, jnp.float32) if threshold is None else threshold
     if history is None:  # arrays either way: one program shape under shard_map
         history = jnp.full((batch, 1), protocol.NO_HISTORY, jnp.int32)
     if targets is None:  # no item has id -1: every target score stays -inf
         targets = jnp.full((batch,), -1, jnp.int32)
-    local = functools.partial(_sweep, score_fn, num_items=num_items, k=k, chunk=chunk, approx=approx)
+    local = functools.partial(
+        _sweep, score_fn, num_items=num_items, k=k, chunk=chunk, approx=approx, **wanted
+    )
     if not axes:
         return local(query, items, 0, history=history, targets=targets, threshold=threshold)
 

@@ -26,9 +26,9 @@ def bucket_lengths(max_len: int, smallest: int = 8) -> list[int]:
     return out + [max_len]
 
 
-def window_for(length: int, max_len: int) -> int:
+def window_for(length: int, max_len: int, smallest: int = 8) -> int:
     """The bucket window (`bucket_lengths`) that holds the last `length` items, at most max_len."""
-    windows = bucket_lengths(max_len)
+    windows = bucket_lengths(max_len, smallest)
     return windows[int(np.searchsorted(windows, min(max_len, max(1, length))))]
 
 

@@ -17,6 +17,7 @@ model): same interface, no beam.
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Optional, Sequence, Union
 
 import jax
@@ -66,6 +67,10 @@ class Catalogue:
 
     def item_ids(self, history: Sequence[Union[str, int]]) -> list[int]:
         """Source ids (str) or our ids (int) → our ids; unknown ones are named in the error."""
+        try:  # the common case, exact source ids: one dict look-up per item
+            return [self._index[h] for h in history]
+        except (KeyError, TypeError):
+            pass
         out, unknown = [], []
         for h in history:
             if isinstance(h, (int, np.integer)):
@@ -252,11 +257,12 @@ class ExactRecommender(Catalogue):
             # Exact lists already hold distinct items with the history at -inf: what postprocess would
             # keep is each list's first top_k finite scores (its per-user numpy work, skipped, was a
             # third of the Python time per user: benchmarks/scale/RESULTS.md, "Ranking").
+            source_ids, titles, excluded = self.source_ids, self.titles, -math.inf
             return [
                 [
-                    Recommendation(int(i), self.source_ids[i], self.titles[i], float(s))
+                    Recommendation(i, source_ids[i], titles[i], s)
                     for i, s in zip(row, row_scores)
-                    if s > -np.inf
+                    if s > excluded
                 ]
                 for row, row_scores in zip(ranked[:, :top_k].tolist(), scores[:, :top_k].tolist())
             ]

@@ -19,8 +19,8 @@ import seqio
 from genrec import datasets
 from genrec.evaluate import protocol
 from genrec.export import bundle as bundle_lib
+from genrec.export import compilation_cache, requests
 from genrec.export import recommender as recommender_lib
-from genrec.export import requests
 from genrec.runtime import checkpoints, families, partitioning
 from genrec.runtime.meta import CheckpointMeta
 from genrec.semantic_ids.artifact import Identifiers
@@ -148,11 +148,15 @@ def infer(
     drop_history: bool = protocol.SERVING_DROP_HISTORY,
     item_filter=None,
     batch_size: Optional[int] = None,
+    compilation_cache_dir: Optional[str] = None,
 ):
     """Prints the top --top_k items (with titles) for --history (comma-separated source item ids);
     or, for --histories (a JSON-lines file, one user per line), writes one JSON line of
     recommendations per user to --output, `batch_size` users per call (default: the recommender's:
     64 for beam search, 256 for exact ranking).
+
+    compilation_cache_dir: where compiled programs persist between runs (genrec/export/
+      compilation_cache.py; default ~/.cache/genrec/jax or $GENREC_COMPILATION_CACHE; '' for none).
 
     drop_history: serving drops the user's whole history by default; offline evaluation keeps it
       (genrec/evaluate/protocol.py). The beam is max(beam_size, --top_k) either way.
@@ -162,6 +166,7 @@ def infer(
         raise ValueError("--bundle is required: the folder written by --run_mode=export")
     if ctx.history and ctx.histories:
         raise ValueError("give --history (one user) or --histories (a file of users), not both")
+    compilation_cache.enable(compilation_cache_dir)
     if ctx.histories:
         return infer_file(
             recommender_lib.load(ctx.bundle, beam_size=beam_size),

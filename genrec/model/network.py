@@ -49,9 +49,14 @@ class EncoderLayer(nnx.Module):
         self.mlp = Mlp(config, rngs=rngs)
         self.dropout = Dropout(config, rngs=rngs)
 
-    def __call__(self, x, bias, deterministic=True):
+    def __call__(self, x, bias, deterministic=True, *, last_only: bool = False):
+        """x [B, T, D], bias [B or 1, H or 1, T, T] → [B, T, D]; `last_only`: the last position's output
+        alone, [B, 1, D] (every position still a key and a value)."""
         h = self.attention_norm(x)
-        x = x + self.dropout(self.attention(h, h, bias, deterministic), deterministic=deterministic)
+        q = h
+        if last_only:
+            q, x, bias = h[:, -1:], x[:, -1:], bias[..., -1:, :]
+        x = x + self.dropout(self.attention(q, h, bias, deterministic), deterministic=deterministic)
         h = self.mlp(self.mlp_norm(x), deterministic)
         return x + self.dropout(h, deterministic=deterministic)
 

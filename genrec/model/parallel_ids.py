@@ -292,10 +292,11 @@ class ParallelIdDecoder(nnx.Module):
             table = jnp.einsum("dme,mke->dmk", self.project[...], codes) / scale
         return table.astype(self.dtype)
 
-    def digit_logits(self, h: jax.Array) -> jax.Array:
-        """Hidden states [..., d] → float32 logits [..., M, K]; codes a narrower digit lacks are masked."""
+    def digit_logits(self, h: jax.Array, table: jax.Array | None = None) -> jax.Array:
+        """Hidden states [..., d] → float32 logits [..., M, K]; codes a narrower digit lacks are masked.
+        table: `output_table()`, when the caller computed it once (ranking many users)."""
         c = self.config
-        table = self.output_table()
+        table = self.output_table() if table is None else table
         if self.blocks is None:
             logits = matmul(h, table)
             states = h
@@ -358,6 +359,33 @@ class ParallelIdDecoder(nnx.Module):
         )
 
     # --- ranking ----------------------------------------------------------------------------------
+
+    def input_table(self, token_codes: jax.Array, block: int = 4096) -> jax.Array:
+        """[N + 1, M] codes of every input token (`token_code_table`) → [N + 1, d]: each token's `embed`
+        (row 0 the begin-of-sequence), `block` tokens at a time. Ranking gathers these rows instead of
+        averaging M code vectors at every position of every history."""
+        n, m = token_codes.shape
+        block = min(block, 1 << (n - 1).bit_length())  # a catalogue that grows a little keeps its shapes
+        pad = -n % block
+        codes = jnp.pad(token_codes, ((0, pad), (0, 0))).reshape(-1, 1, block, m)
+        tokens = jnp.arange(n + pad, dtype=jnp.int32).reshape(-1, 1, block)
+        rows = jax.lax.map(lambda x: self.embed(*x), (codes, tokens))  # [blocks, 1, block, d]
+        return rows.reshape(-1, rows.shape[-1])[:n]
+
+    def last_hidden(self, inputs: jax.Array, valid: jax.Array) -> jax.Array:
+        """Left-padded histories → the final hidden state [B, d] at their last position. inputs
+        [B, T, d]: `input_table` rows of each row's begin-of-sequence and items, the newest item at
+        T - 1; valid [B, T]: False at padding. Padding is masked as a key and relative position biases
+        see only distances, so the result does not depend on how much padding a row has (`hidden`'s
+        at the row's last item); the last layer computes the last position alone."""
+        t = inputs.shape[1]
+        index = token_index(t)
+        causal = jnp.tril(jnp.ones((t, t), bool))[None]
+        bias = self.relpos(index, index) + mask_to_bias(causal & _pair_mask(valid, valid))
+        x = inputs
+        for i, layer in enumerate(self.layers):
+            x = layer(x, bias, last_only=i == len(self.layers) - 1)
+        return self.norm(x)[:, 0]
 
     def next_item_log_probs(self, codes: jax.Array, tokens: jax.Array) -> jax.Array:
         """Histories as [B, T] tokens (begin-of-sequence 0 first, then items, then padding) and their

@@ -90,9 +90,8 @@ def _model(head="tied", digit_blocks=False, num_items=300, seed=0):
 @pytest.mark.parametrize("head", ["tied", "untied"])
 def test_matmul_scores_equal_the_digit_gather_for_linear_heads(head):
     model, codes, tokens = _model(head)
-    token_codes = parallel_ids.token_code_table(codes)
     gathered = exact.scorer(model, codes)(jnp.asarray(tokens))  # [B, N] by the digit gather
-    query = exact.queries(model, token_codes, jnp.asarray(tokens), vectors=True)
+    query = exact.queries(model, exact.input_table(model, codes), jnp.asarray(tokens), vectors=True)
     by_matmul = item_topk.vector_scores(query, exact.item_vectors(model, codes))
     np.testing.assert_allclose(by_matmul, gathered, rtol=1e-5, atol=1e-4)
     ranker = exact.Ranker(model, codes, chunk=64)

@@ -76,13 +76,12 @@ def test_build_index_measures_recall_against_exact_and_prints_it(capsys):
     index = mips_index.build_index(ranker, histories, kind="hnsw", batch_size=40)  # h as below
     assert "top-10 recall against exact" in capsys.readouterr().out
     # the same recall by brute force: per-digit log-probabilities summed over each item's digits
-    token_codes = parallel_ids.token_code_table(codes)
     from genrec.evaluate import sequences
 
     tokens = sequences.left_pad([np.asarray(h) for h in histories], 8)
     scores = np.asarray(exact.scorer(model, codes)(tokens))
     brute = np.argsort(-scores, axis=1, kind="stable")[:, :10]
-    h, _ = exact.queries(model, token_codes, tokens, vectors=True)
+    h, _ = exact.queries(model, exact.input_table(model, codes), tokens, vectors=True)
     assert index.recall["top10"] == pytest.approx(mips_index.recall_at_k(index, np.asarray(h), brute))
     assert index.recall["users"] == len(histories)
 
