@@ -50,9 +50,7 @@ def write_requests(path: str, users: int, seed: int) -> int:
         col = {name: header.index(name) for name in ("user_id", "seq_pos", "asin")}
         for line in f:
             row = line.rstrip("\n").split("\t")
-            sequences.setdefault(row[col["user_id"]], []).append(
-                (int(row[col["seq_pos"]]), row[col["asin"]])
-            )
+            sequences.setdefault(row[col["user_id"]], []).append((int(row[col["seq_pos"]]), row[col["asin"]]))
     names = sorted(sequences)
     chosen = np.random.default_rng(seed).choice(len(names), size=min(users, len(names)), replace=False)
     with open(path, "w") as f:
@@ -114,12 +112,16 @@ def main(argv=None):
         name, checkout = spec.split("=", 1)
         cache = os.path.join(scratch, f"cache_{name}")
         output = os.path.join(scratch, f"recs_{name}.jsonl")
-        calls = [call(checkout, args.bundle, requests, output, cache, args.extra) for _ in range(args.repeats)]
+        calls = [
+            call(checkout, args.bundle, requests, output, cache, args.extra) for _ in range(args.repeats)
+        ]
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=checkout, capture_output=True, text=True)
         lists = recommended(output)
         reference = reference or lists
         same = float(np.mean([a == b for a, b in zip(lists, reference)]))
-        report["runs"].append({"name": name, "commit": commit.stdout.strip(), "calls": calls, "same_items": same})
+        report["runs"].append(
+            {"name": name, "commit": commit.stdout.strip(), "calls": calls, "same_items": same}
+        )
         print(name, [round(c["users_per_s"], 1) for c in calls], "same items", same, flush=True)
     with open(args.out, "w") as f:
         json.dump(report, f, indent=1)
