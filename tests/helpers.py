@@ -1,10 +1,13 @@
-"""The tiny model configs the tests share (tests/ is on sys.path: `import helpers` from any test folder).
+"""The tiny model configs the tests share (tests/ is on sys.path: `import helpers` from any test folder),
+and the comparison of two prepared datasets.
 
 Small enough to compile in seconds on 8 simulated CPU devices; every field a test cares about is an
 override, so a change to a config class is made here once.
 """
 
 import dataclasses
+
+import numpy as np
 
 from genrec.model import parallel_ids
 from genrec.model.config import BlockConfig, ModelConfig
@@ -44,3 +47,15 @@ def tiny_parallel_ids_config(level_sizes, num_items: int, **overrides) -> parall
     )
     kw.update({k: v for k, v in overrides.items() if k not in BLOCK_FIELDS})
     return parallel_ids.ParallelIdConfig(**kw)
+
+
+def assert_same_dataset(a, b):
+    """Two RecDatasets hold the same name, item table, users and every per-interaction column."""
+    assert a.name == b.name and a.items == b.items
+    assert len(a.users) == len(b.users)
+    for ua, ub in zip(a.users, b.users):
+        assert ua.user_id == ub.user_id
+        for column in ("items", "timestamps", "ratings"):
+            x, y = getattr(ua, column), getattr(ub, column)
+            assert (x is None and y is None) or (np.array_equal(x, y) and x.dtype == y.dtype), column
+        assert ua.reviews == ub.reviews and ua.summaries == ub.summaries

@@ -1,8 +1,12 @@
-"""Dataset name → TFDS builder + config + raw folder; prepares once, then reads with TFDS.
+"""Dataset name → TFDS builder + config + raw folder; prepares once, then reads it back.
 
   ds = genrec.datasets.load("amazon-2014-beauty")   # gin: load_dataset.name = 'amazon-2014-beauty'
 
-The builders live in data/<builder>/<builder>_dataset_builder.py (the `tfds build` layout).
+The builders live in data/<builder>/<builder>_dataset_builder.py (the `tfds build` layout). A
+prepared dataset is stored as TFDS splits, or (`storage='arrays'`, the default of the synthetic
+catalogues of 100k and 1M items, whose TFDS preparation writes 600k / 6M examples) as numpy
+columns (genrec/datasets/arrays.py) made by the same builder's parser; either way every stage reads
+the same RecDataset. `load_dataset.storage` picks one for any named dataset.
 
 Your own interaction log, by path, with no code edit (read straight from the files at each stage):
 
@@ -21,7 +25,7 @@ from typing import Callable, Optional
 import gin
 
 from genrec import REPO_ROOT, resource_path
-from genrec.datasets import amazon, plain_tsv, records, textio
+from genrec.datasets import amazon, arrays, plain_tsv, records, textio
 
 # data/ of the checkout, or its copy inside the installed package (genrec.resource_path).
 BUILDERS_DIR = resource_path("data")
@@ -32,13 +36,18 @@ class Source:
     builder: str  # folder under data/
     config: str
     raw_subdir: Optional[str] = None  # folder under the raw data dir; None: generated
+    storage: str = "tfds"  # how `prepare` stores it by default (STORAGES)
 
+
+# How a prepared dataset is kept: TFDS splits, or numpy columns (genrec/datasets/arrays.py).
+STORAGES = ("tfds", "arrays")
+ARRAYS_DIR = "genrec_arrays"  # <data_dir>/genrec_arrays/<dataset name>/
 
 DATASETS = {
     "synthetic": Source("synthetic", "1k"),
     "synthetic-10k": Source("synthetic", "10k"),
-    "synthetic-100k": Source("synthetic", "100k"),
-    "synthetic-1m": Source("synthetic", "1m"),
+    "synthetic-100k": Source("synthetic", "100k", storage="arrays"),
+    "synthetic-1m": Source("synthetic", "1m", storage="arrays"),
     "amazon-2014-beauty": Source("amazon", "beauty_2014", "amazon-2014-beauty"),
     "amazon-2014-musical-instruments": Source(
         "amazon", "musical_instruments_2014", "amazon-2014-musical-instruments"
@@ -132,10 +141,39 @@ def builder(name: str, data_dir: Optional[str] = None):
     return builder_class(src.builder)(config=src.config, data_dir=data_dir)
 
 
-def prepare(name: str, *, data_dir: Optional[str] = None, raw_data_dir: Optional[str] = None):
-    """Builds the TFDS dataset unless already prepared (TFDS shows progress); returns the builder."""
+def storage_of(name: str, storage: Optional[str] = None) -> str:
+    """`storage` if given (checked), else the dataset's default."""
+    if storage is not None and storage not in STORAGES:
+        raise ValueError(f"load_dataset.storage={storage!r}; expected one of {STORAGES}")
+    return storage or source(name).storage
+
+
+def arrays_dir(name: str, data_dir: Optional[str]) -> str:
+    """Where the arrays storage of `name` lives: <data_dir>/genrec_arrays/<name> (data_dir defaults
+    to TFDS's: $TFDS_DATA_DIR or ~/tensorflow_datasets)."""
+    root = data_dir or os.environ.get("TFDS_DATA_DIR") or os.path.join("~", "tensorflow_datasets")
+    return os.path.join(os.path.expanduser(root), ARRAYS_DIR, name)
+
+
+def prepare(
+    name: str,
+    *,
+    data_dir: Optional[str] = None,
+    raw_data_dir: Optional[str] = None,
+    storage: Optional[str] = None,
+):
+    """Prepares the dataset unless already prepared; returns the TFDS builder (TFDS shows progress),
+    or for `storage='arrays'` the folder of its columns."""
     import tensorflow_datasets as tfds
 
+    if storage_of(name, storage) == "arrays":
+        directory = arrays_dir(name, data_dir)
+        if not arrays.is_saved(directory):
+            logging.info("preparing %s into %s (numpy columns)", name, directory)
+            dataset = parse(name, raw_data_dir)
+            records.check_users(dataset.users, dataset.num_items)
+            arrays.save(dataset, directory)
+        return directory
     b = builder(name, data_dir)
     if not b.is_prepared():
         raw = manual_dir(name, raw_data_dir)
@@ -152,10 +190,12 @@ def load(
     format: Optional[str] = None,
     data_dir: Optional[str] = None,
     raw_data_dir: Optional[str] = None,
+    storage: Optional[str] = None,
     transform: Optional[Callable[[records.RecDataset], records.RecDataset]] = None,
 ) -> records.RecDataset:
-    """The prepared dataset `name` (prepared first if needed), read back through TFDS; or, with
-    `path`, the interaction log there in `format` (PATH_FORMATS), named `name` or after the path.
+    """The prepared dataset `name` (prepared first if needed), read back from its `storage`
+    (STORAGES; default the dataset's own); or, with `path`, the interaction log there in `format`
+    (PATH_FORMATS), named `name` or after the path.
     `transform` rewrites it after loading (gin: `load_dataset.transform = @subsample_train_users`)."""
     from genrec.datasets import tfds_format
 
@@ -166,8 +206,11 @@ def load(
         raise ValueError(
             f"load_dataset.format={format!r} needs load_dataset.path (a named dataset knows its format)"
         )
-    source(name)
-    dataset = tfds_format.read_dataset(prepare(name, data_dir=data_dir, raw_data_dir=raw_data_dir))
+    prepared = prepare(name, data_dir=data_dir, raw_data_dir=raw_data_dir, storage=storage)
+    if storage_of(name, storage) == "arrays":
+        dataset = arrays.load(prepared)
+    else:
+        dataset = tfds_format.read_dataset(prepared)
     return transform(dataset) if transform is not None else dataset
 
 

@@ -99,11 +99,13 @@ class RecDataset:
     def has_reviews(self) -> bool:
         return bool(self.users) and self.users[0].reviews is not None
 
-    def split(self, split: str) -> list[UserHistory]:
-        """Per-user sequences visible in `split`; for validation/test the last item is the target."""
+    def split(self, split: str, users: Optional[Sequence[int]] = None) -> list[UserHistory]:
+        """Per-user sequences visible in `split` (of the users at indices `users`, default all); for
+        validation/test the last item is the target."""
         if split not in _HIDDEN:
             raise ValueError(f"unknown split {split!r}; expected one of {SPLITS}")
-        return [u.truncated(_HIDDEN[split]) for u in self.users]
+        chosen = self.users if users is None else [self.users[i] for i in users]
+        return [u.truncated(_HIDDEN[split]) for u in chosen]
 
     def train_matrix_pairs(self) -> tuple[np.ndarray, np.ndarray]:
         """(user index, item id) pairs of the training split, for co-occurrence and popularity."""

@@ -34,7 +34,8 @@ def dataset_stats(dataset: records.RecDataset) -> dict:
 
 
 def prepare_data(ctx) -> None:
-    """Builds the TFDS dataset named by `load_dataset.name` into ctx.data_dir (once). A log read by
+    """Prepares the dataset named by `load_dataset.name` into ctx.data_dir (once), stored as
+    `load_dataset.storage` says (default: the dataset's own, genrec/datasets/loading.py). A log read by
     path (`load_dataset.path`) has nothing to prepare: it is parsed and checked, and read at each stage."""
     if _bound("load_dataset.path") and gin.query_parameter("load_dataset.path"):
         ds = loading.load(data_dir=ctx.data_dir, raw_data_dir=ctx.raw_data_dir)
@@ -44,9 +45,11 @@ def prepare_data(ctx) -> None:
         )
         return
     name = _dataset_name()
-    builder = loading.prepare(name, data_dir=ctx.data_dir, raw_data_dir=ctx.raw_data_dir)
-    logging.info("%s is prepared in %s", name, builder.data_dir)
-    print(f"{name}: prepared in {builder.data_dir}")
+    storage = gin.query_parameter("load_dataset.storage") if _bound("load_dataset.storage") else None
+    prepared = loading.prepare(name, data_dir=ctx.data_dir, raw_data_dir=ctx.raw_data_dir, storage=storage)
+    where = prepared if isinstance(prepared, str) else prepared.data_dir
+    logging.info("%s is prepared in %s", name, where)
+    print(f"{name}: prepared in {where}")
 
 
 def print_stats(ctx) -> dict:

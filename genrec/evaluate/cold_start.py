@@ -90,10 +90,12 @@ def configured_rows(
     split: str,
     per_user: dict[str, np.ndarray],
     max_history: Optional[int] = DEFAULT_MAX_HISTORY,
+    users: Optional[np.ndarray] = None,
 ) -> dict[str, dict[str, float]]:
     """Results rows per cold-start group ('cold_items', 'warm_items', 'cold_users') from per-user
-    NDCG@10 / hit@10 arrays, when a cold-start protocol is configured (`cold_start_split.protocol`);
-    {} otherwise. Cold items are the targets in no training part."""
+    NDCG@10 / hit@10 arrays (of the users at indices `users`, default all), when a cold-start
+    protocol is configured (`cold_start_split.protocol`); {} otherwise. Cold items are the targets
+    in no training part."""
     try:
         configured = gin.query_parameter("cold_start_split.protocol")
     except ValueError:
@@ -101,6 +103,8 @@ def configured_rows(
     if configured is None:
         return {}
     masks = group_masks(dataset, split, cold_start.unseen_target_items(dataset), max_history)
+    if users is not None:
+        masks = {group: mask[users] for group, mask in masks.items()}
     return {
         group: {
             "ndcg@10": float(per_user["ndcg@10"][mask].mean()) if mask.any() else 0.0,

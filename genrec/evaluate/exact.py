@@ -257,15 +257,15 @@ def rank(
 ) -> tuple[np.ndarray, np.ndarray]:
     """full_ranking.rank by a `Ranker`: ([len(histories), k] item ids best first, equal scores lower
     id first; [len] each target's 0-based rank over the whole catalogue, ties counted against it)."""
-    targets = np.asarray(targets, np.int32)
-    topk, ranks = np.zeros((len(histories), k), np.int32), np.zeros(len(histories), np.int64)
-    for index, tokens in sequences.batches(histories, batch_size, max_len):
-        real = index >= 0
-        rows = np.where(real, index, 0)  # padding rows repeat user 0; dropped below
-        excluded = protocol.excluded_histories([histories[r] for r in rows], exclude_history)
-        best, rank_ = ranker.rank(tokens, excluded, targets[rows], k)
-        topk[index[real]], ranks[index[real]] = np.asarray(best)[real], np.asarray(rank_)[real]
-    return topk, ranks
+    return full_ranking.rank(
+        ranker,
+        histories,
+        targets,
+        k=k,
+        max_len=max_len,
+        batch_size=batch_size,
+        exclude_history=exclude_history,
+    )
 
 
 def evaluate(

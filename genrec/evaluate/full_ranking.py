@@ -13,7 +13,7 @@ them (benchmarks/quality/RESULTS.md).
 from __future__ import annotations
 
 import functools
-from typing import Callable
+from typing import Callable, Optional
 
 import jax
 import jax.numpy as jnp
@@ -28,12 +28,25 @@ Scorer = Callable[[jax.Array], jax.Array]
 KS = SEQUENTIAL_KS
 
 
-def leave_one_out(dataset: RecDataset, split: str) -> tuple[list[np.ndarray], np.ndarray]:
-    """(histories, targets) of the validation or test split: the last item is the target."""
+def leave_one_out(
+    dataset: RecDataset, split: str, users: Optional[np.ndarray] = None
+) -> tuple[list[np.ndarray], np.ndarray]:
+    """(histories, targets) of the validation or test split (of the users at indices `users`,
+    default all): the last item is the target."""
     if split not in ("validation", "test"):
         raise ValueError(f"split {split!r} has no held-out target; use 'validation' or 'test'")
-    users = dataset.split(split)
-    return [u.items[:-1] for u in users], np.array([u.items[-1] for u in users], np.int32)
+    chosen = dataset.split(split, users)
+    return [u.items[:-1] for u in chosen], np.array([u.items[-1] for u in chosen], np.int32)
+
+
+def user_sample(num_users: int, size: Optional[int], seed: int = 0) -> Optional[np.ndarray]:
+    """Sorted indices of `size` users drawn without replacement from `num_users` by `seed` (the same
+    users at every call); None (every user) when `size` is None or covers them all."""
+    if size is None or size >= num_users:
+        return None
+    if size < 1:
+        raise ValueError(f"a user sample needs at least 1 user, got {size}")
+    return np.sort(np.random.default_rng(seed).choice(num_users, size, replace=False))
 
 
 @functools.partial(jax.jit, static_argnames=("k",))
@@ -62,8 +75,12 @@ def rank(
     exclude_history: bool = protocol.OFFLINE_DROP_HISTORY,
 ) -> tuple[np.ndarray, np.ndarray]:
     """([len(histories), k] item ids best first (equal scores: lower item id first), [len] each
-    target's 0-based rank over the whole catalogue, ties counted against it)."""
+    target's 0-based rank over the whole catalogue, ties counted against it). `scorer`: a Scorer, or
+    a ranker that ranks the catalogue itself, `rank(tokens, excluded, targets, k) -> (top-k ids,
+    ranks)` (genrec/evaluate/exact.py:Ranker: chunked over the items, no [B, N] scores)."""
     targets = np.asarray(targets, np.int32)
+    if hasattr(scorer, "rank"):
+        return _rank_by_ranker(scorer, histories, targets, k, max_len, batch_size, exclude_history)
     split = isinstance(scorer, data_parallel.Bound)  # users split over the mesh's batch axes
     batch_size = data_parallel.rows_per_call(batch_size) if split else batch_size
     topk, ranks = np.zeros((len(histories), k), np.int32), np.zeros(len(histories), np.int64)
@@ -76,6 +93,17 @@ def rank(
             best, rank_ = data_parallel.run(_bound_rank_batch, scorer.args, batch, fn=scorer.fn, k=k)
         else:
             best, rank_ = rank_batch(scorer(jnp.asarray(tokens)), *map(jnp.asarray, batch[1:]), k)
+        topk[index[real]], ranks[index[real]] = np.asarray(best)[real], np.asarray(rank_)[real]
+    return topk, ranks
+
+
+def _rank_by_ranker(ranker, histories, targets, k, max_len, batch_size, exclude_history):
+    topk, ranks = np.zeros((len(histories), k), np.int32), np.zeros(len(histories), np.int64)
+    for index, tokens in sequences.batches(histories, batch_size, max_len):
+        real = index >= 0
+        rows = np.where(real, index, 0)  # padding rows repeat user 0; dropped below
+        excluded = protocol.excluded_histories([histories[r] for r in rows], exclude_history)
+        best, rank_ = ranker.rank(tokens, excluded, targets[rows], k)
         topk[index[real]], ranks[index[real]] = np.asarray(best)[real], np.asarray(rank_)[real]
     return topk, ranks
 
@@ -100,9 +128,11 @@ def evaluate_per_user(
     batch_size: int = 512,
     exclude_history: bool = protocol.OFFLINE_DROP_HISTORY,
     beyond: bool = False,
+    users: Optional[np.ndarray] = None,
 ) -> tuple[dict[str, float], dict[str, np.ndarray]]:
-    """`evaluate`'s metrics and, per user of `split` in its order, NDCG@10 and hit@10 arrays."""
-    histories, targets = leave_one_out(dataset, split)
+    """`evaluate`'s metrics and, per user of `split` in its order, NDCG@10 and hit@10 arrays
+    (of the users at indices `users` only, e.g. `user_sample`'s; default all)."""
+    histories, targets = leave_one_out(dataset, split, users)
     k = min(max(KS), dataset.num_items)
     topk, ranks = rank(
         scorer,
@@ -128,9 +158,11 @@ def evaluate(
     batch_size: int = 512,
     exclude_history: bool = protocol.OFFLINE_DROP_HISTORY,
     beyond: bool = False,
+    users: Optional[np.ndarray] = None,
 ) -> dict[str, float]:
-    """Ranking metrics of every user of `split`; with `beyond`, also coverage@10 and the mean
-    training popularity of the recommended items (genrec/evaluate/beyond_accuracy.py)."""
+    """Ranking metrics of every user of `split` (or of the users at indices `users`); with `beyond`,
+    also coverage@10 and the mean training popularity of the recommended items
+    (genrec/evaluate/beyond_accuracy.py)."""
     return evaluate_per_user(
         scorer,
         dataset,
@@ -139,6 +171,7 @@ def evaluate(
         batch_size=batch_size,
         exclude_history=exclude_history,
         beyond=beyond,
+        users=users,
     )[0]
 
 

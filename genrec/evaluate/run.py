@@ -52,6 +52,8 @@ def evaluate(
     split: str = "test",
     tasks: Optional[Sequence[str]] = None,
     max_eval_examples: Optional[int] = None,
+    user_sample: Optional[int] = None,
+    user_sample_seed: int = 0,
     config: Optional[evaluator.EvalConfig] = None,
     step: Optional[int] = None,
 ) -> dict:
@@ -59,6 +61,9 @@ def evaluate(
 
     tasks: task names to evaluate (default: the trained mixture's tasks + held-out twins).
     max_eval_examples: cap per task for quick runs (default: all users).
+    user_sample: for models that rank every item (parallel_ids, SASRec-like scorers): rank only this
+      many users of the split, drawn without replacement by `user_sample_seed` (the same users at
+      every run); results.json's run says how many were scored. Default: every user.
     """
     checkpoint_dir = ctx.checkpoint_dir or os.path.join(ctx.workdir, "checkpoints")
     _, meta = checkpoints.read_meta(checkpoint_dir, step)
@@ -71,6 +76,8 @@ def evaluate(
         split=split,
         tasks=tasks,
         max_eval_examples=max_eval_examples,
+        user_sample=user_sample,
+        user_sample_seed=user_sample_seed,
         config=config or EvalConfig(),
         step=step,
     )
@@ -87,6 +94,8 @@ def evaluate_checkpoint(
     split: str = "test",
     tasks: Optional[Sequence[str]] = None,
     max_eval_examples: Optional[int] = None,
+    user_sample: Optional[int] = None,
+    user_sample_seed: int = 0,
     config: evaluator.EvalConfig = evaluator.EvalConfig(),
     step: Optional[int] = None,
 ) -> dict:
@@ -104,6 +113,8 @@ def evaluate_checkpoint(
             config=config,
             tasks=tuple(tasks) if tasks else None,
             max_eval_examples=max_eval_examples,
+            user_sample=user_sample,
+            user_sample_seed=user_sample_seed,
         ),
     )
 
@@ -111,6 +122,11 @@ def evaluate_checkpoint(
 def score_trained_tasks(model, meta: CheckpointMeta, inputs: families.EvalInputs) -> dict:
     """Text-to-text models: every task of the trained mixture (and held-out twins), decoded and scored
     as training built them (candidates, history length, seed: vocab/tasks.json)."""
+    if inputs.user_sample is not None:
+        raise ValueError(
+            "evaluate.user_sample applies to models that rank every item; a text-to-text model's "
+            "tasks are capped with evaluate.max_eval_examples"
+        )
     identifiers = Identifiers.load(meta.identifiers_dir)
     vocabulary, registered = pipeline.register_as_trained(
         meta.vocabulary, inputs.dataset, identifiers, meta.dataset

@@ -108,9 +108,11 @@ def rank_all_items(
     `max_len` items -> [B, N] scores): every user of the split ranked over every item, beside
     most-popular on the same users, results written like the beam-search evaluator's (the model's
     row named `name`; `batch_size` users per scoring call), and each user's NDCG@10 and hit@10 in
-    per_user_<split>_<kept|excluded>.npz beside them."""
+    per_user_<split>_<kept|excluded>.npz beside them. With `inputs.user_sample`, only that many
+    users (drawn by `inputs.user_sample_seed`) are ranked, by the model and the floor alike."""
     dataset, split, mesh = inputs.dataset, inputs.split, inputs.mesh
     exclude_history = inputs.config.drop_history
+    sample = full_ranking.user_sample(len(dataset.users), inputs.user_sample, inputs.user_sample_seed)
     start = time.time()
     with jax.set_mesh(mesh):
         metrics, per_user = full_ranking.evaluate_per_user(
@@ -121,16 +123,19 @@ def rank_all_items(
             batch_size=batch_size,
             exclude_history=exclude_history,
             beyond=True,
+            users=sample,
         )
     seconds = time.time() - start
-    users = len(dataset.split(split))
+    users = len(dataset.users) if sample is None else len(sample)
     # The floor on the same users, ranked the same way: the training split's most popular items.
     floor = full_ranking.evaluate(
         popularity.popularity_scorer(popularity.item_counts(dataset)),
         dataset,
         split,
         max_len=max_len,
+        batch_size=batch_size,
         exclude_history=exclude_history,
+        users=sample,
     )
     run = {
         "dataset": meta.dataset,
@@ -140,6 +145,9 @@ def rank_all_items(
         "checkpoint_step": meta.step,
         "split": split,
         "users": users,
+        "user_sample": None
+        if sample is None
+        else {"users": users, "of": len(dataset.users), "seed": inputs.user_sample_seed},
         "ranking": f"exact: all {dataset.num_items} items scored",
         "drop_history": exclude_history,
         **protocol.describe(exclude_history),
@@ -152,6 +160,6 @@ def rank_all_items(
     run["per_user_files"] = [per_user_file]
     run_cost = cost(inputs.checkpoint_dir, mesh, users / seconds)
     table = {name: dict(metrics, examples=users), "most_popular (same users)": dict(floor, examples=users)}
-    for group, row in cold_start.configured_rows(dataset, split, per_user).items():
+    for group, row in cold_start.configured_rows(dataset, split, per_user, users=sample).items():
         table[f"{name} [{group}]"] = row
     return results.write_results(inputs.out_dir, run, table, run_cost)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import abc
 
+import jax
+
 from genrec.evaluate import scoring
 from genrec.export import recommender as recommender_lib
 from genrec.runtime import families
@@ -25,7 +27,9 @@ class ItemScorerFamily(families.ModelFamily):
 
     @abc.abstractmethod
     def scorer(self, model, identifiers: Identifiers):
-        """The full_ranking Scorer of `model` over the catalogue `identifiers` name."""
+        """The full_ranking Scorer of `model` over the catalogue `identifiers` name, or a ranker
+        (`rank(tokens, excluded, targets, k)`, full_ranking.rank) that sweeps the catalogue itself;
+        made under the evaluation mesh (jax.set_mesh)."""
 
     @abc.abstractmethod
     def history_length(self, model) -> int:
@@ -36,7 +40,8 @@ class ItemScorerFamily(families.ModelFamily):
         return meta.task or meta.model
 
     def evaluate(self, model, meta: CheckpointMeta, inputs: families.EvalInputs) -> dict:
-        scorer = self.scorer(model, Identifiers.load(meta.identifiers_dir))
+        with jax.set_mesh(inputs.mesh):
+            scorer = self.scorer(model, Identifiers.load(meta.identifiers_dir))
         return scoring.rank_all_items(
             scorer,
             self.history_length(model),

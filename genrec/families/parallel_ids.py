@@ -46,7 +46,9 @@ class ParallelIdFamily(item_scorer.ItemScorerFamily):
         return f"d{c.block.d_model}-layers{c.num_layers}-digits{c.num_digits}"
 
     def scorer(self, model, identifiers):
-        return exact.scorer(model, identifiers.codes)
+        """Exact ranking swept over the catalogue in chunks, split over the mesh's item axes
+        (exact.Ranker: no [users, N] score matrix, so it scales to millions of items)."""
+        return exact.Ranker(model, identifiers.codes)
 
     def history_length(self, model) -> int:
         return model.config.max_len

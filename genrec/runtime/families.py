@@ -68,6 +68,9 @@ class EvalInputs:
     config: Any  # genrec.evaluate.evaluator.EvalConfig
     tasks: Optional[tuple[str, ...]] = None
     max_eval_examples: Optional[int] = None
+    # rank only this many users of the split, drawn by user_sample_seed (families that rank every item)
+    user_sample: Optional[int] = None
+    user_sample_seed: int = 0
 
 
 class ModelFamily(abc.ABC):

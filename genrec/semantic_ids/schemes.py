@@ -128,12 +128,17 @@ def opq_scheme(
     cache_dir: Optional[str] = None,
     config: Optional[opq.OPQConfig] = None,
     embed: Embed = embeddings.item_embeddings,
+    max_fit_items: Optional[int] = None,
 ) -> SchemeCodes:
     """Long semantic IDs (RPG): optimized product quantisation of item text embeddings. The
-    rotation, codebooks and standardisation are fitted on the items of the training split only;
-    every item is then encoded."""
+    rotation, codebooks and standardisation are fitted on the items of the training split only
+    (at most `max_fit_items` of them, drawn by `config.seed`: a million-item catalogue is fitted on
+    a sample, as FAISS trains its quantisers); every item is then encoded."""
     config = config or opq.OPQConfig()
     train_items = np.unique(dataset.train_matrix_pairs()[1])
+    if max_fit_items is not None and len(train_items) > max_fit_items:
+        rng = np.random.default_rng(config.seed)
+        train_items = np.sort(rng.choice(train_items, max_fit_items, replace=False))
     fit_rows = None if len(train_items) == dataset.num_items else train_items
     x, text_encoder = _embed(embed, dataset, cache_dir)
     result = opq.fit(x, config, fit_rows)

@@ -6,23 +6,12 @@ import subprocess
 import sys
 
 import gin
-import numpy as np
 import pytest
+from helpers import assert_same_dataset
 
 from genrec.datasets import loading, run, tfds_format
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def assert_same_dataset(a, b):
-    assert a.name == b.name and a.items == b.items
-    assert len(a.users) == len(b.users)
-    for ua, ub in zip(a.users, b.users):
-        assert ua.user_id == ub.user_id
-        for column in ("items", "timestamps", "ratings"):
-            x, y = getattr(ua, column), getattr(ub, column)
-            assert (x is None and y is None) or (np.array_equal(x, y) and x.dtype == y.dtype), column
-        assert ua.reviews == ub.reviews and ua.summaries == ub.summaries
 
 
 def build(builder_name, config, data_dir, manual_dir=None):
