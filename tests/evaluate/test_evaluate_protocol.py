@@ -101,3 +101,15 @@ def test_sequential_metrics_count_beam_ties_against_the_target():
     metrics, _ = _stub_evaluator(False, []).evaluate_task("genrec_x_sequential", examples)
     # targets 1, 1, 2 each tie with the other of items 1 and 2: rank 2 for everyone
     assert metrics["recall@1"] == 0.0 and metrics["mrr"] == pytest.approx(1 / 3)
+
+
+def test_user_sample_is_seeded_sorted_and_distinct():
+    from genrec.evaluate import full_ranking
+
+    first = full_ranking.user_sample(1000, 50, seed=7)
+    np.testing.assert_array_equal(first, full_ranking.user_sample(1000, 50, seed=7))  # same at every call
+    assert len(np.unique(first)) == 50 and (np.diff(first) > 0).all() and first.max() < 1000
+    assert not np.array_equal(first, full_ranking.user_sample(1000, 50, seed=8))
+    assert full_ranking.user_sample(1000, None) is None and full_ranking.user_sample(50, 50) is None
+    with pytest.raises(ValueError, match="at least 1 user"):
+        full_ranking.user_sample(1000, 0)

@@ -182,3 +182,21 @@ def test_gin_file_binds_opq():
     assert gin.query_parameter("build_ids.scheme").selector.endswith("opq_scheme")
     assert gin.query_parameter("OPQConfig.num_digits") == 32
     assert gin.query_parameter("OPQConfig.codebook_size") == 256
+
+
+def test_scheme_fits_on_a_seeded_sample_of_training_items(monkeypatch):
+    ds = _train_items_only_dataset()
+    seen = []
+    real_fit = opq.fit
+
+    def spy(x, config, fit_rows=None):
+        seen.append(fit_rows)
+        return real_fit(x, config, fit_rows, progress=False)
+
+    monkeypatch.setattr(opq, "fit", spy)
+    embed = lambda ds, cache_dir=None: np.random.default_rng(0).normal(size=(220, 10)).astype(np.float32)
+    raw = schemes.opq_scheme(ds, None, SMALL, embed, max_fit_items=64)
+    schemes.opq_scheme(ds, None, SMALL, embed, max_fit_items=64)
+    assert len(seen[0]) == 64 and (np.diff(seen[0]) > 0).all() and seen[0].max() < 200  # training items
+    np.testing.assert_array_equal(seen[0], seen[1])  # seeded by OPQConfig.seed
+    assert raw.codes.shape == (220, 4) and raw.info["fit_items"] == 64  # every item encoded

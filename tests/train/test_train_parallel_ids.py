@@ -217,3 +217,31 @@ def test_training_without_history_items_validates_with_history_excluded(dataset,
         kept = exact.evaluate(model, codes, dataset, "validation")
     assert summary["validation"][-1]["ndcg@10"] == pytest.approx(excluded["ndcg@10"], rel=1e-6)
     assert summary["validation"][-1]["history@10"] == 0.0 < kept["history@10"]
+
+
+def test_evaluation_of_a_seeded_user_sample_ranks_those_users_exactly(trained, dataset, tmp_path):
+    """evaluate.user_sample: the same users at every run, counted in results.json, and their metrics
+    those of the dense digit-gather scorer on exactly those users (the Ranker's chunked sweep)."""
+    from genrec.evaluate import exact, full_ranking
+    from genrec.evaluate.evaluator import EvalConfig
+    from genrec.evaluate.ranking import metrics_from_ranks
+    from genrec.evaluate.run import evaluate_checkpoint
+    from genrec.semantic_ids.artifact import Identifiers
+
+    ckpt = os.path.join(trained[0], "checkpoints")
+    kw = dict(dataset=dataset, mesh=partitioning.make_mesh(), config=EvalConfig(), user_sample=30)
+    first = evaluate_checkpoint(ckpt, out_dir=str(tmp_path / "a"), user_sample_seed=3, **kw)
+    again = evaluate_checkpoint(ckpt, out_dir=str(tmp_path / "b"), user_sample_seed=3, **kw)
+    assert first["metrics"] == again["metrics"]
+    assert first["run"]["users"] == 30
+    assert first["run"]["user_sample"] == {"users": 30, "of": len(dataset.users), "seed": 3}
+    task = next(name for name in first["metrics"] if name.endswith("_item_sequences"))
+    assert {row["examples"] for row in first["metrics"].values()} == {30}
+    model, meta = checkpoints.load_for_inference(ckpt)
+    codes = Identifiers.load(meta.identifiers_dir).codes
+    users = full_ranking.user_sample(len(dataset.users), 30, 3)
+    histories, targets = full_ranking.leave_one_out(dataset, "test", users)
+    _, ranks = full_ranking.rank(exact.scorer(model, codes), histories, targets, k=20, max_len=8)
+    dense = metrics_from_ranks(ranks, 20, ks=full_ranking.KS)
+    assert first["metrics"][task]["recall@10"] == pytest.approx(dense["recall@10"], abs=1e-9)
+    assert first["metrics"][task]["ndcg@10"] == pytest.approx(dense["ndcg@10"], rel=1e-5)
