@@ -229,7 +229,8 @@ def test_evaluation_of_a_seeded_user_sample_ranks_those_users_exactly(trained, d
     from genrec.semantic_ids.artifact import Identifiers
 
     ckpt = os.path.join(trained[0], "checkpoints")
-    kw = dict(dataset=dataset, mesh=partitioning.make_mesh(), config=EvalConfig(), user_sample=30)
+    mesh = partitioning.make_mesh()
+    kw = dict(dataset=dataset, mesh=mesh, config=EvalConfig(), user_sample=30)
     first = evaluate_checkpoint(ckpt, out_dir=str(tmp_path / "a"), user_sample_seed=3, **kw)
     again = evaluate_checkpoint(ckpt, out_dir=str(tmp_path / "b"), user_sample_seed=3, **kw)
     assert first["metrics"] == again["metrics"]
@@ -241,7 +242,8 @@ def test_evaluation_of_a_seeded_user_sample_ranks_those_users_exactly(trained, d
     codes = Identifiers.load(meta.identifiers_dir).codes
     users = full_ranking.user_sample(len(dataset.users), 30, 3)
     histories, targets = full_ranking.leave_one_out(dataset, "test", users)
-    _, ranks = full_ranking.rank(exact.scorer(model, codes), histories, targets, k=20, max_len=8)
+    with jax.set_mesh(mesh):
+        _, ranks = full_ranking.rank(exact.scorer(model, codes), histories, targets, k=20, max_len=8)
     dense = metrics_from_ranks(ranks, 20, ks=full_ranking.KS)
     assert first["metrics"][task]["recall@10"] == pytest.approx(dense["recall@10"], abs=1e-9)
     assert first["metrics"][task]["ndcg@10"] == pytest.approx(dense["ndcg@10"], rel=1e-5)
