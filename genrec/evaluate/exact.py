@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 
+import gin
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -83,6 +84,18 @@ def _item_vectors(graphdef, state, codes):
     return out
 
 
+def item_table(model, codes, item_bonus: np.ndarray | None = None) -> np.ndarray:
+    """float32 [N, d] item vectors (`item_vectors`), or [N, d + 1] with `item_bonus` [N] as the last
+    coordinate: the rows `Ranker` ranks and a MIPS index holds (queries end in a 1)."""
+    vectors = np.asarray(item_vectors(model, codes), np.float32)
+    if item_bonus is None:
+        return np.ascontiguousarray(vectors)
+    item_bonus = np.asarray(item_bonus, np.float32).reshape(-1, 1)
+    if len(item_bonus) != len(vectors):
+        raise ValueError(f"item_bonus: {len(vectors)} items, got {len(item_bonus)} values")
+    return np.ascontiguousarray(np.concatenate([vectors, item_bonus], axis=1))
+
+
 def input_table(model, codes) -> jax.Array:
     """[N, M] item codes → the model's input vector of every token [N + 1, d] (row 0 the
     begin-of-sequence): ParallelIdDecoder.input_table, computed once per catalogue."""
@@ -106,22 +119,44 @@ def history_hidden(model, inputs: jax.Array, tokens: jax.Array) -> jax.Array:
     return model.last_hidden(jnp.take(inputs, tokens, axis=0), valid)
 
 
-def queries(model, inputs: jax.Array, tokens: jax.Array, *, vectors: bool, head=None):
+def queries(model, inputs: jax.Array, tokens: jax.Array, *, vectors: bool, head=None, bonus: bool = False):
     """Histories → the chunk scorer's query: (h [B, d], sum_m logZ_m [B]) for `item_topk.vector_scores`,
     else per-digit log-probabilities [B, M, K] for `item_topk.digit_scores`. inputs: `input_table`;
-    head: the model's output_table(), when computed once for many calls."""
+    head: the model's output_table(), when computed once for many calls; bonus: h gets a last
+    coordinate 1, which meets each item vector's bonus coordinate (`Ranker(item_bonus=...)`)."""
     h = history_hidden(model, inputs, tokens)
     logits = model.digit_logits(h, head)
     if vectors:
-        return h.astype(jnp.float32), jax.nn.logsumexp(logits, axis=-1).sum(axis=-1)
+        h = h.astype(jnp.float32)
+        if bonus:
+            h = jnp.concatenate([h, jnp.ones((h.shape[0], 1), h.dtype)], axis=1)
+        return h, jax.nn.logsumexp(logits, axis=-1).sum(axis=-1)
     return jax.nn.log_softmax(logits, axis=-1)
+
+
+@gin.configurable
+def unseen_item_bonus(bonus: float = 0.0) -> float:
+    """The popularity-free prior on items the model never saw in training (LIGER: a generative model
+    scores such items below the ones it trained on): `bonus` is added to the score of every item with
+    no training interaction (cold-start items, items added by `genrec add-items`), the same for all
+    of them; 0: no prior. Chosen on validation (benchmarks/quality/RESULTS.md, "Cold start");
+    configs/runs/unseen_item_prior.gin binds it. Export writes it into the bundle's manifest."""
+    return float(bonus)
+
+
+def item_bonus(trained: np.ndarray, bonus: float) -> np.ndarray | None:
+    """float32 [N]: `bonus` where `trained` [N] is False, else 0; None when the bonus is 0."""
+    if not bonus:
+        return None
+    return np.where(np.asarray(trained, bool), 0.0, float(bonus)).astype(np.float32)
 
 
 class Ranker:
     """A model and its catalogue made ready to rank: the input vector of every token and the item table
     (vectors e_n for a linear head, unless `matmul=False`, else the codes) computed once, the item
     table split over the mesh's item axes, and the ranking programs bound to this model (a call
-    hashes no graph and flattens no module)."""
+    hashes no graph and flattens no module). `item_bonus` [N]: added to each item's score (a last
+    coordinate of e_n met by a 1 in h; `unseen_item_bonus`), linear heads only."""
 
     def __init__(
         self,
@@ -131,6 +166,7 @@ class Ranker:
         matmul: bool | None = None,
         chunk: int = item_topk.DEFAULT_CHUNK,
         mesh=None,
+        item_bonus: np.ndarray | None = None,
     ):
         self.vectors = linear_head(model.config) if matmul is None else matmul
         self.max_len = model.config.max_len  # history items the model reads
@@ -139,9 +175,12 @@ class Ranker:
         self.params, treedef = jax.tree.flatten(state)
         self.inputs = input_table(model, codes)
         self.head = model.output_table()
-        table = item_vectors(model, codes) if self.vectors else jnp.asarray(codes, jnp.int32)
+        self.bonus = item_bonus is not None  # h . e_n + bonus_n as one inner product (`item_table`)
+        if self.bonus and not self.vectors:
+            raise ValueError("item_bonus needs a linear head's item vectors (exact.Ranker with matmul)")
+        table = item_table(model, codes, item_bonus) if self.vectors else jnp.asarray(codes, jnp.int32)
         self.items = item_topk.place_items(table, num_items=self.num_items, chunk=chunk, mesh=self.mesh)
-        bound = dict(graphdef=graphdef, treedef=treedef, vectors=self.vectors)
+        bound = dict(graphdef=graphdef, treedef=treedef, vectors=self.vectors, bonus=self.bonus)
         sweep = dict(num_items=self.num_items, chunk=chunk, mesh=self.mesh)
         self._queries = jax.jit(functools.partial(_queries, **bound))
         self._top_k = jax.jit(functools.partial(_top_k, **bound, **sweep), static_argnames=("k", "approx"))
@@ -170,8 +209,8 @@ def _model(params, graphdef, treedef):
     return nnx.merge(graphdef, jax.tree.unflatten(treedef, params))
 
 
-def _queries(params, inputs, head, tokens, *, graphdef, treedef, vectors):
-    return queries(_model(params, graphdef, treedef), inputs, tokens, vectors=vectors, head=head)
+def _queries(params, inputs, head, tokens, *, graphdef, treedef, vectors, bonus):
+    return queries(_model(params, graphdef, treedef), inputs, tokens, vectors=vectors, head=head, bonus=bonus)
 
 
 def _top_k(
@@ -185,13 +224,16 @@ def _top_k(
     graphdef,
     treedef,
     vectors,
+    bonus,
     num_items,
     chunk,
     mesh,
     k,
     approx,
 ):
-    query = queries(_model(params, graphdef, treedef), inputs, tokens, vectors=vectors, head=head)
+    query = queries(
+        _model(params, graphdef, treedef), inputs, tokens, vectors=vectors, head=head, bonus=bonus
+    )
     score_fn = item_topk.vector_scores if vectors else item_topk.digit_scores
     scores, ids, _, _ = item_topk.sweep(
         score_fn,
@@ -219,12 +261,15 @@ def _rank(
     graphdef,
     treedef,
     vectors,
+    bonus,
     num_items,
     chunk,
     mesh,
     k,
 ):
-    query = queries(_model(params, graphdef, treedef), inputs, tokens, vectors=vectors, head=head)
+    query = queries(
+        _model(params, graphdef, treedef), inputs, tokens, vectors=vectors, head=head, bonus=bonus
+    )
     score_fn = item_topk.vector_scores if vectors else item_topk.digit_scores
     return item_topk.ranks(
         score_fn, query, items, targets, num_items=num_items, k=k, chunk=chunk, history=history, mesh=mesh

@@ -24,6 +24,7 @@ from typing import Optional, Sequence
 import jax.numpy as jnp
 import numpy as np
 
+from genrec.evaluate import exact
 from genrec.export import params_io
 from genrec.model import trie as trie_lib
 from genrec.runtime.meta import DEFAULT_MODEL
@@ -70,6 +71,8 @@ class Bundle:
     trie: Optional["trie_lib.Trie"]
     source_ids: tuple[str, ...]
     titles: tuple[str, ...]
+    # per item: whether the model trained on it (None: bundles written before this was recorded)
+    trained: Optional[tuple[bool, ...]] = None
 
     @property
     def model(self) -> str:
@@ -88,6 +91,13 @@ class Bundle:
     def prompt(self) -> Prompt:
         return Prompt(**self.manifest["prompt"])
 
+    @property
+    def item_bonus(self) -> Optional[np.ndarray]:
+        """float32 [N]: the manifest's `unseen_item_bonus` on every item the model never trained on (new
+        items added since export included), 0 elsewhere; None without a bonus or a `trained` record."""
+        bonus = float(self.manifest.get("unseen_item_bonus") or 0.0)
+        return None if self.trained is None else exact.item_bonus(np.asarray(self.trained), bonus)
+
 
 def write_bundle(
     directory: str,
@@ -102,14 +112,20 @@ def write_bundle(
     item_tokens: Optional[np.ndarray] = None,
     prompt: Optional[Prompt] = None,
     model_kind: str = DEFAULT_MODEL,
+    trained: Optional[Sequence[bool]] = None,
+    serving: Optional[dict] = None,
 ) -> str:
     """Writes a bundle (replacing one already there); returns its directory. A prompted model gives
-    its vocabulary, item tokens and prompt together; a model ranked from item positions none of them."""
+    its vocabulary, item tokens and prompt together; a model ranked from item positions none of them.
+    trained: per item, whether it had a training interaction (items.json); serving: manifest settings
+    the recommender reads (e.g. `unseen_item_bonus`)."""
     n = identifiers.num_items
     text_parts = (vocabulary_path, item_tokens, prompt)
     text_model = prompt is not None
     if any(p is not None for p in text_parts) and not all(p is not None for p in text_parts):
         raise ValueError("bundle: a prompted model needs vocabulary_path, item_tokens and prompt together")
+    if trained is not None and len(trained) != n:
+        raise ValueError(f"bundle: {n} identifiers but {len(trained)} trained flags")
     if (text_model and len(item_tokens) != n) or len(source_ids) != n or len(titles) != n:
         raise ValueError(
             f"bundle: {n} identifiers but {len(item_tokens) if text_model else n} token "
@@ -121,19 +137,30 @@ def write_bundle(
     if text_model:
         shutil.copyfile(vocabulary_path, os.path.join(directory, VOCABULARY))
         write_trie(directory, item_tokens)
-    with open(os.path.join(directory, ITEMS), "w") as f:
-        json.dump({"source_ids": list(source_ids), "titles": list(titles)}, f)
+    write_items(directory, source_ids, titles, trained)
     manifest = {
         "format": FORMAT,
         "model": model_kind,
         "model_config": model_config,
         "param_dtypes": dtypes,
         "prompt": dataclasses.asdict(prompt) if prompt else None,
+        **(serving or {}),
         **provenance,
     }
     with open(os.path.join(directory, MANIFEST), "w") as f:
         json.dump(manifest, f, indent=2)
     return directory
+
+
+def write_items(
+    directory: str, source_ids: Sequence[str], titles: Sequence[str], trained: Optional[Sequence[bool]]
+) -> None:
+    """<directory>/items.json: source ids, titles and (when known) whether each item was trained on."""
+    items = {"source_ids": list(source_ids), "titles": list(titles)}
+    if trained is not None:
+        items["trained"] = [bool(t) for t in trained]
+    with open(os.path.join(directory, ITEMS), "w") as f:
+        json.dump(items, f)
 
 
 def write_trie(directory: str, item_tokens: np.ndarray) -> None:
@@ -177,6 +204,11 @@ def read_bundle(directory: str) -> Bundle:
         items = json.load(f)
     identifiers = Identifiers.load(os.path.join(directory, IDENTIFIERS))
     rows = len(item_tokens) if text_model else identifiers.num_items
+    trained = items.get("trained")
+    if trained is not None and len(trained) != identifiers.num_items:
+        raise ValueError(
+            f"{directory}/{ITEMS}: {len(trained)} trained flags for {identifiers.num_items} items"
+        )
     if not (rows == len(items["source_ids"]) == len(items["titles"]) == identifiers.num_items):
         raise ValueError(f"{directory}: item table, trie and identifiers disagree on the number of items")
     if text_model and trie.num_items != len(item_tokens):
@@ -191,4 +223,5 @@ def read_bundle(directory: str) -> Bundle:
         trie,
         tuple(items["source_ids"]),
         tuple(items["titles"]),
+        None if trained is None else tuple(bool(t) for t in trained),
     )

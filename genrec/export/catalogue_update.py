@@ -151,6 +151,10 @@ def new_identifiers(b: bundle_lib.Bundle, items: list[NewItem], path: str) -> np
     return codes
 
 
+def _rows(values: Optional[np.ndarray], rows: slice) -> Optional[np.ndarray]:
+    return None if values is None else values[rows]
+
+
 def _model_reads_item_ids(b: bundle_lib.Bundle) -> bool:
     """A model with a learned vector per item id cannot take new items or renumbered ones."""
     return bool(b.manifest.get("model_config", {}).get("item_input_embedding"))
@@ -195,14 +199,17 @@ def token_ids(vocabulary_path: str, identifiers: Identifiers) -> np.ndarray:
 MIPS_INDEX = "index"  # <bundle>/index/: genrec/export/mips_index.py's index.faiss + index.json
 
 
-def update_mips_index(staging: str, b: bundle_lib.Bundle, identifiers: Identifiers) -> Optional[str]:
+def update_mips_index(
+    staging: str, b: bundle_lib.Bundle, identifiers: Identifiers, item_bonus: Optional[np.ndarray] = None
+) -> Optional[str]:
     """Brings the bundle's MIPS index, where it has one, to the new catalogue (its ids are row
     numbers: an index of the old catalogue would miss new items, and misname rows after a removal).
     Rows only appended (add-items): the new items' vectors (exact.item_vectors) are added to the
     index, O(new items). Otherwise (remove-items): rebuilt over every item's vector with the old
-    index's kind and settings. Its recall against exact ranking is not re-measured (a bundle holds no
-    histories): index.json keeps the build-time figure under `recall_before_update`. Returns None (no
-    index), 'extended' or 'rebuilt'."""
+    index's kind and settings. `item_bonus` (the new catalogue's, Bundle.item_bonus) is each vector's
+    last coordinate, as in exact.Ranker. Its recall against exact ranking is not re-measured (a bundle
+    holds no histories): index.json keeps the build-time figure under `recall_before_update`. Returns
+    None (no index), 'extended' or 'rebuilt'."""
     if not os.path.isdir(os.path.join(b.directory, MIPS_INDEX)):
         return None
     index = mips_index.MipsIndex.load(os.path.join(b.directory, MIPS_INDEX))
@@ -214,11 +221,12 @@ def update_mips_index(staging: str, b: bundle_lib.Bundle, identifiers: Identifie
     )
     model = recommender_lib.load_model(b)
     if appended:
-        index.index.add(np.ascontiguousarray(exact.item_vectors(model, identifiers.codes[n:]), np.float32))
+        added = slice(n, None)
+        index.index.add(exact.item_table(model, identifiers.codes[added], _rows(item_bonus, added)))
         index.num_items = identifiers.num_items
         outcome = "extended"
     else:
-        vectors = np.asarray(exact.item_vectors(model, identifiers.codes))
+        vectors = exact.item_table(model, identifiers.codes, item_bonus)
         settings = mips_index.default_params(index.kind, len(vectors))
         index = mips_index.build(
             vectors, kind=index.kind, **{k: v for k, v in index.params.items() if k in settings}
@@ -245,6 +253,7 @@ def _write_version(
     item_tokens: Optional[np.ndarray],
     entry: dict,
     keep_versions: int,
+    trained: Optional[tuple[bool, ...]],
 ) -> dict:
     """Writes the bundle's next version beside it and swaps it in; returns the catalogue log."""
     directory = b.directory
@@ -264,11 +273,11 @@ def _write_version(
     try:
         _link_tree(directory, staging, rewritten)
         dataclasses.replace(identifiers, coder=None).save(os.path.join(staging, ids_dir))  # coder: linked
-        with open(os.path.join(staging, bundle_lib.ITEMS), "w") as f:
-            json.dump({"source_ids": list(identifiers.source_ids), "titles": list(titles)}, f)
+        bundle_lib.write_items(staging, identifiers.source_ids, titles, trained)
         if item_tokens is not None:
             bundle_lib.write_trie(staging, item_tokens)
-        log["updates"][-1]["mips_index"] = update_mips_index(staging, b, identifiers)
+        new = dataclasses.replace(b, identifiers=identifiers, trained=trained)
+        log["updates"][-1]["mips_index"] = update_mips_index(staging, b, identifiers, new.item_bonus)
         with open(os.path.join(staging, CATALOGUE), "w") as f:
             json.dump(log, f, indent=1)
         bundle_lib.read_bundle(staging)  # the new version reads back before it goes live
@@ -371,7 +380,8 @@ def add_items(directory: str, items_path: str, *, keep_versions: int = 1) -> dic
             "num_items": identifiers.num_items,
             "time": _now(),
         }
-        log = _write_version(b, identifiers, titles, item_tokens, entry, keep_versions)
+        trained = None if b.trained is None else b.trained + (False,) * len(items)  # new: never trained on
+        log = _write_version(b, identifiers, titles, item_tokens, entry, keep_versions, trained)
     logging.info(
         "add-items: %d items into %s (now %d, version %d) in %.2f s",
         len(items),
@@ -420,7 +430,8 @@ def remove_items(directory: str, ids_path: str, *, keep_versions: int = 1) -> di
             "num_items": identifiers.num_items,
             "time": _now(),
         }
-        log = _write_version(b, identifiers, titles, item_tokens, entry, keep_versions)
+        trained = None if b.trained is None else tuple(b.trained[i] for i in keep)
+        log = _write_version(b, identifiers, titles, item_tokens, entry, keep_versions, trained)
     logging.info(
         "remove-items: %d items from %s (now %d, version %d)",
         len(gone),

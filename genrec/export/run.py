@@ -14,9 +14,11 @@ from typing import Optional
 
 import gin
 import jax
+import numpy as np
 import seqio
 
 from genrec import datasets
+from genrec.datasets import cold_start
 from genrec.evaluate import protocol
 from genrec.export import bundle as bundle_lib
 from genrec.export import compilation_cache, requests
@@ -89,9 +91,14 @@ def export_checkpoint(
     return out
 
 
-def write_scorer_bundle(model, meta: CheckpointMeta, *, dataset, out_dir: str) -> str:
-    """The bundle of a model that scores every item from its history (no vocabulary, prompt or trie)."""
+def write_scorer_bundle(
+    model, meta: CheckpointMeta, *, dataset, out_dir: str, serving: Optional[dict] = None
+) -> str:
+    """The bundle of a model that scores every item from its history (no vocabulary, prompt or trie),
+    with which items had a training interaction and the family's `serving` settings."""
     identifiers = Identifiers.load(meta.identifiers_dir)
+    trained = np.zeros(dataset.num_items, bool)
+    trained[cold_start.training_items(dataset)] = True
     return bundle_lib.write_bundle(
         out_dir,
         model=model,
@@ -101,6 +108,8 @@ def write_scorer_bundle(model, meta: CheckpointMeta, *, dataset, out_dir: str) -
         titles=dataset.items.field("title"),
         model_kind=meta.model,
         provenance=meta.provenance(),
+        trained=trained,
+        serving=serving,
     )
 
 

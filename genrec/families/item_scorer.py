@@ -39,9 +39,18 @@ class ItemScorerFamily(families.ModelFamily):
         """The name of the model's row in results.json."""
         return meta.task or meta.model
 
+    def ranking_options(self, dataset) -> dict:
+        """Extra keyword arguments of `scorer` for evaluating on `dataset` (none by default)."""
+        return {}
+
+    def serving_settings(self) -> dict:
+        """Manifest entries the bundle's recommender reads (none by default)."""
+        return {}
+
     def evaluate(self, model, meta: CheckpointMeta, inputs: families.EvalInputs) -> dict:
         with jax.set_mesh(inputs.mesh):
-            scorer = self.scorer(model, Identifiers.load(meta.identifiers_dir))
+            options = self.ranking_options(inputs.dataset)
+            scorer = self.scorer(model, Identifiers.load(meta.identifiers_dir), **options)
         return scoring.rank_all_items(
             scorer,
             self.history_length(model),
@@ -54,7 +63,9 @@ class ItemScorerFamily(families.ModelFamily):
     def export(self, model, meta: CheckpointMeta, *, dataset, out_dir: str, options: dict) -> str:
         from genrec.export import run as export_run  # seqio-backed: see genrec/families/__init__.py
 
-        return export_run.write_scorer_bundle(model, meta, dataset=dataset, out_dir=out_dir)
+        return export_run.write_scorer_bundle(
+            model, meta, dataset=dataset, out_dir=out_dir, serving=self.serving_settings()
+        )
 
     def recommender(self, bundle, model, **options):
         options.pop("beam_size", None)  # exact: no beam

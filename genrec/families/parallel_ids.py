@@ -15,8 +15,11 @@ import logging
 import os
 
 import jax
+import numpy as np
 
+from genrec.datasets import cold_start
 from genrec.evaluate import exact, full_ranking, popularity
+from genrec.export import bundle as bundle_lib
 from genrec.export import mips_index
 from genrec.export import recommender as recommender_lib
 from genrec.families import item_scorer
@@ -25,7 +28,6 @@ from genrec.model import parallel_ids as model_lib
 from genrec.runtime import families, partitioning
 from genrec.runtime.meta import CheckpointMeta
 from genrec.runtime.state import FunctionalModel
-from genrec.semantic_ids.artifact import Identifiers
 from genrec.train import data, rl, rl_data, rl_policies
 
 INDEX_DIR = "index"  # <bundle>/index: the optional MIPS index over the item vectors
@@ -45,10 +47,19 @@ class ParallelIdFamily(item_scorer.ItemScorerFamily):
         c = self.config_from_dict(model_config)
         return f"d{c.block.d_model}-layers{c.num_layers}-digits{c.num_digits}"
 
-    def scorer(self, model, identifiers):
+    def scorer(self, model, identifiers, item_bonus=None):
         """Exact ranking swept over the catalogue in chunks, split over the mesh's item axes
         (exact.Ranker: no [users, N] score matrix, so it scales to millions of items)."""
-        return exact.Ranker(model, identifiers.codes)
+        return exact.Ranker(model, identifiers.codes, item_bonus=item_bonus)
+
+    def ranking_options(self, dataset) -> dict:
+        """The unseen-item prior (exact.unseen_item_bonus) on the items with no training interaction."""
+        trained = np.zeros(dataset.num_items, bool)
+        trained[cold_start.training_items(dataset)] = True
+        return {"item_bonus": exact.item_bonus(trained, exact.unseen_item_bonus())}
+
+    def serving_settings(self) -> dict:
+        return {"unseen_item_bonus": exact.unseen_item_bonus()}
 
     def history_length(self, model) -> int:
         return model.config.max_len
@@ -60,7 +71,8 @@ class ParallelIdFamily(item_scorer.ItemScorerFamily):
         out = super().export(model, meta, dataset=dataset, out_dir=out_dir, options=options)
         if options.get("mips_index"):
             histories, _ = full_ranking.leave_one_out(dataset, "validation")
-            ranker = exact.Ranker(model, Identifiers.load(meta.identifiers_dir).codes)
+            bundle = bundle_lib.read_bundle(out)
+            ranker = exact.Ranker(model, bundle.identifiers.codes, item_bonus=bundle.item_bonus)
             mips_index.build_index(ranker, histories, kind=options["mips_index"]).save(
                 os.path.join(out, INDEX_DIR)
             )
@@ -73,7 +85,7 @@ class ParallelIdFamily(item_scorer.ItemScorerFamily):
         index_dir = os.path.join(bundle.directory, INDEX_DIR)
         index = mips_index.MipsIndex.load(index_dir) if os.path.isdir(index_dir) else None
         return recommender_lib.ExactRecommender(
-            exact.Ranker(model, bundle.identifiers.codes),
+            exact.Ranker(model, bundle.identifiers.codes, item_bonus=bundle.item_bonus),
             max_len=model.config.max_len,
             source_ids=bundle.source_ids,
             titles=bundle.titles,

@@ -103,6 +103,39 @@ def test_matmul_scores_equal_the_digit_gather_for_linear_heads(head):
     np.testing.assert_allclose(scores, dense_scores, rtol=1e-5, atol=1e-4)
 
 
+def test_an_item_bonus_adds_to_exactly_its_items_scores_in_top_k_and_ranks():
+    """exact.Ranker(item_bonus=): the unseen-item prior is the dense digit-gather score plus the bonus
+    of each item (a last coordinate of e_n met by a 1 in h), in top-k and in the targets' ranks."""
+    model, codes, tokens = _model("tied")
+    trained = np.ones(len(codes), bool)
+    trained[::7] = False  # every seventh item never trained on
+    bonus = exact.item_bonus(trained, 3.0)
+    assert exact.item_bonus(trained, 0.0) is None and bonus[0] == 3.0 and bonus[1] == 0.0
+    dense = exact.scorer(model, codes)(jnp.asarray(tokens)) + bonus[None]
+    ranker = exact.Ranker(model, codes, chunk=64, item_bonus=bonus)
+    history = protocol.padded_histories([[1, 2], [], [3], [4, 5, 6], [7]])
+    scores, ids = ranker.top_k(tokens, history, 10)
+    dense_scores, dense_ids = jax.lax.top_k(protocol.exclude_history(dense, jnp.asarray(history)), 10)
+    np.testing.assert_array_equal(ids, dense_ids)
+    np.testing.assert_allclose(scores, dense_scores, rtol=1e-5, atol=1e-4)
+    assert (np.asarray(ids) % 7 == 0).mean() > (
+        np.asarray(exact.Ranker(model, codes).top_k(tokens, history, 10)[1]) % 7 == 0
+    ).mean()
+    targets = np.array([0, 7, 8, 14, 20], np.int32)
+    _, ranks = ranker.rank(tokens, history, targets, 10)
+    excluded = protocol.exclude_history(dense, jnp.asarray(history))
+    np.testing.assert_array_equal(
+        ranks, protocol.pessimistic_ranks(excluded, excluded[jnp.arange(5), targets])
+    )
+    gather_only = helpers.tiny_parallel_ids_config((4, 4), 10, head="cosine")
+    with pytest.raises(ValueError, match="linear head"):
+        exact.Ranker(
+            parallel_ids.ParallelIdDecoder(gather_only, rngs=nnx.Rngs(0)),
+            codes[:10, :2],
+            item_bonus=bonus[:10],
+        )
+
+
 @pytest.mark.parametrize("head,digit_blocks", [("cosine", False), ("tied", True)])
 def test_nonlinear_heads_rank_by_the_gather(head, digit_blocks):
     model, codes, tokens = _model(head, digit_blocks)

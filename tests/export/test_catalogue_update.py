@@ -32,8 +32,9 @@ def _subset(items: records.ItemTable, rows) -> records.ItemTable:
     )
 
 
-def write_parallel_bundle(directory: str, items: records.ItemTable, *, seed: int = 0) -> str:
-    """A parallel-digit bundle whose identifiers (OPQ over frozen TF-IDF+SVD) carry their coder."""
+def write_parallel_bundle(directory: str, items: records.ItemTable, *, seed: int = 0, **written) -> str:
+    """A parallel-digit bundle whose identifiers (OPQ over frozen TF-IDF+SVD) carry their coder;
+    `written`: write_bundle's `trained` and `serving`."""
     from flax import nnx
 
     from genrec.model import parallel_ids
@@ -67,6 +68,7 @@ def write_parallel_bundle(directory: str, items: records.ItemTable, *, seed: int
         titles=items.field("title"),
         provenance={"dataset": "synthetic"},
         model_kind="parallel_ids",
+        **written,
     )
 
 
@@ -161,6 +163,43 @@ def test_add_items_keeps_identifiers_and_recommendations_and_serves_the_new_item
     # and can be in a history
     new_id = dataset.items.source_ids[N_OLD + 3]
     assert len(rec.recommend([histories[0][0], new_id], top_k=5)) == 5
+
+
+def test_items_never_trained_on_get_the_unseen_item_prior_new_ones_included(dataset, tmp_path):
+    """A bundle exported with `unseen_item_bonus` (configs/runs/unseen_item_prior.gin) adds it to the
+    score of every item it did not train on, and to every item `add-items` brings in; the flags follow
+    add-items and remove-items; the other items' scores are those of a bundle without the prior."""
+    items, bonus = _subset(dataset.items, range(N_OLD)), 4.0
+    trained = [i % 5 != 0 for i in range(N_OLD)]
+    plain = write_parallel_bundle(str(tmp_path / "plain"), items, trained=trained)
+    prior = write_parallel_bundle(
+        str(tmp_path / "prior"), items, trained=trained, serving={"unseen_item_bonus": bonus}
+    )
+    new_items = write_item_file(str(tmp_path / "new.jsonl"), _subset(dataset.items, range(N_OLD, 300)))
+    for bundle in (plain, prior):
+        catalogue_update.add_items(bundle, new_items)
+    b = bundle_lib.read_bundle(prior)
+    assert b.trained == tuple(trained) + (False,) * (300 - N_OLD)
+    np.testing.assert_array_equal(b.item_bonus, np.where(b.trained, 0.0, bonus).astype(np.float32))
+    assert bundle_lib.read_bundle(plain).item_bonus is None  # no bonus in its manifest
+    histories = _histories(dataset, 6)
+    by_bundle = [
+        [
+            {r.item: r.score for r in recs}
+            for recs in load_recommender(x).recommend_batch(histories, top_k=300)
+        ]
+        for x in (plain, prior)
+    ]
+    for without, with_prior in zip(*by_bundle):
+        assert without.keys() == with_prior.keys() and len(without) > 250  # every item but the history
+        for item, score in without.items():
+            np.testing.assert_allclose(
+                with_prior[item], score + (0.0 if b.trained[item] else bonus), atol=1e-4
+            )
+    gone = tmp_path / "gone.txt"
+    gone.write_text(f"{b.source_ids[0]}\n{b.source_ids[1]}\n{b.source_ids[-1]}\n")
+    catalogue_update.remove_items(prior, str(gone))
+    assert bundle_lib.read_bundle(prior).trained == b.trained[2:-1]
 
 
 def test_remove_items_takes_them_out_of_every_list(dataset, catalogue, tmp_path):
