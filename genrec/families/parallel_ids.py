@@ -165,7 +165,8 @@ class ParallelIdFamily(item_scorer.ItemScorerFamily):
             batch_source=lambda start: data.batches(
                 task, lengths, local_batch, start_step=start, seed=loop.seed, converter=converter
             ),
-            flops_per_step=loop.batch_size * model_lib.train_flops_per_row(config, lengths["targets"]),
+            flops_per_step=loop.batch_size
+            * model_lib.train_flops_per_row(config, lengths["targets"], loop.batch_size),
             loss_fn=losses.digit_and_catalogue_loss(config.catalogue_loss_weight) if with_catalogue else None,
             validate=validation if inputs.validate else None,
             constants=constants,

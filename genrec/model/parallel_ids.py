@@ -519,11 +519,17 @@ def forward_flops(config: ParallelIdConfig, length: int, head_positions: int | N
     return 2 * (layers * length + head * heads) + 4 * a * config.num_layers * length * length
 
 
-def train_flops_per_row(config: ParallelIdConfig, length: int) -> int:
+def train_flops_per_row(config: ParallelIdConfig, length: int, batch_size: int = 1) -> int:
     """Training FLOPs (forward + backward) of one packed row of `length` positions, every position
-    supervised (with the catalogue loss, also its [positions, items] matmul)."""
+    supervised (with the catalogue loss, also its [positions, candidates] matmul: every item for the
+    full softmax; the shared negatives and, in-batch, the batch's `batch_size` x `length` targets for
+    the sampled one)."""
     d = config.block.d_model
-    catalogue = 2 * d * config.num_items * length if config.catalogue_loss_weight > 0 else 0
+    candidates = config.num_items
+    if config.catalogue_softmax == "sampled":
+        in_batch = batch_size * length if config.catalogue_in_batch_negatives else 0
+        candidates = min(config.num_items, config.catalogue_negatives + in_batch)
+    catalogue = 2 * d * candidates * length if config.catalogue_loss_weight > 0 else 0
     return 3 * (forward_flops(config, length) + catalogue)
 
 

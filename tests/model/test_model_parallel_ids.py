@@ -323,3 +323,18 @@ def test_catalogue_loss_without_history_items_against_brute_force():
         assert (float(item_nll[b, t]) < float(full_nll[b, t])) == bool(seen)
     with pytest.raises(ValueError, match="catalogue_exclude_history needs catalogue_loss_weight"):
         tiny(catalogue_exclude_history=True)
+
+
+def test_training_flops_count_the_candidates_the_catalogue_softmax_scores():
+    """Per row of 10 positions, the catalogue term is 3 x 2 x d x candidates x 10: every item for the
+    full softmax; the shared negatives plus the batch's targets (in-batch) for the sampled one."""
+    digits_only = helpers.tiny_parallel_ids_config((4, 4), 1000)
+    full = dataclasses.replace(digits_only, catalogue_loss_weight=1.0)
+    sampled = dataclasses.replace(full, catalogue_softmax="sampled", catalogue_negatives=16)
+    extra = lambda c, batch=1: (  # noqa: E731
+        parallel_ids.train_flops_per_row(c, 10, batch) - parallel_ids.train_flops_per_row(digits_only, 10)
+    )
+    assert extra(full) == extra(full, 4) == 3 * 2 * 16 * 1000 * 10
+    assert extra(sampled, 4) == 3 * 2 * 16 * (16 + 4 * 10) * 10
+    no_in_batch = dataclasses.replace(sampled, catalogue_in_batch_negatives=False)
+    assert extra(no_in_batch, 4) == 3 * 2 * 16 * 16 * 10
