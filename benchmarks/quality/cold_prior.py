@@ -6,6 +6,7 @@ group (all / cold_items / warm_items / cold_users, genrec/evaluate/cold_start.py
 
   python -m benchmarks.quality.cold_prior --checkpoint_dir=W/checkpoints --data_dir=D \
       --bonuses=0,1,2,3,4,6 --split=validation --out=OUT.json
+  python -m benchmarks.quality.cold_prior --table OUT.json ...      # the markdown table of records
 
 Selection rule (fixed before any run): on validation, the bonus with the highest cold_items
 recall@10 among those whose warm_items recall@10 is at least 0.97 x the bonus-0 value (issue 32: warm
@@ -21,11 +22,34 @@ import os
 import subprocess
 
 
+def table(paths: list[str]) -> str:
+    """The markdown table of cold_prior JSON records: one row per (split, bonus), Recall@10 / NDCG@10
+    per group and the users of each group."""
+    groups = ("all", "cold_items", "warm_items", "cold_users")
+    lines = [
+        "| split | bonus | " + " | ".join(f"{g} R@10 / N@10 (users)" for g in groups) + " |",
+        "|---|---|" + "---|" * len(groups),
+    ]
+    for path in paths:
+        with open(path) as f:
+            record = json.load(f)
+        for row in record["rows"]:
+            cells = [
+                f"{m['recall@10']:.4f} / {m['ndcg@10']:.4f} ({m['users']:,})"
+                for m in (row["groups"][g] for g in groups)
+            ]
+            lines.append(f"| {record['split']} | {row['bonus']:g} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--checkpoint_dir", required=True)
+    p.add_argument(
+        "--table", nargs="+", default=None, help="print the table of these JSON records, then exit"
+    )
+    p.add_argument("--checkpoint_dir")
     p.add_argument("--step", type=int, default=None)
-    p.add_argument("--data_dir", required=True)
+    p.add_argument("--data_dir")
     p.add_argument(
         "--raw_data_dir", default=os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "data")
     )
@@ -33,8 +57,13 @@ def main():
     p.add_argument("--bonuses", default="0,1,2,3,4,6")
     p.add_argument("--split", default="validation")
     p.add_argument("--exclude_history", action="store_true", help="drop each user's history from the ranking")
-    p.add_argument("--out", required=True)
+    p.add_argument("--out")
     args = p.parse_args()
+    if args.table:
+        print(table(args.table))
+        return
+    if not (args.checkpoint_dir and args.data_dir and args.out):
+        p.error("--checkpoint_dir, --data_dir and --out are required (or --table)")
     import jax
     import jax.numpy as jnp
     import numpy as np
