@@ -23,8 +23,7 @@ import numpy as np
 from flax import nnx
 
 from genrec.evaluate import data_parallel, full_ranking, item_topk, protocol, sequences
-from genrec.evaluate.beyond_accuracy import NO_ITEM, beyond_accuracy, history_repeats, train_popularity
-from genrec.evaluate.ranking import metrics_from_ranks
+from genrec.evaluate.beyond_accuracy import NO_ITEM
 from genrec.model import parallel_ids
 
 EVAL_BATCH = 128  # users per call
@@ -213,6 +212,14 @@ def _queries(params, inputs, head, tokens, *, graphdef, treedef, vectors, bonus)
     return queries(_model(params, graphdef, treedef), inputs, tokens, vectors=vectors, head=head, bonus=bonus)
 
 
+def _query_and_scores(params, inputs, head, tokens, graphdef, treedef, vectors, bonus):
+    """The chunk scorer's query for these histories and the item_topk score function that takes it."""
+    query = queries(
+        _model(params, graphdef, treedef), inputs, tokens, vectors=vectors, head=head, bonus=bonus
+    )
+    return query, item_topk.vector_scores if vectors else item_topk.digit_scores
+
+
 def _top_k(
     params,
     inputs,
@@ -231,10 +238,7 @@ def _top_k(
     k,
     approx,
 ):
-    query = queries(
-        _model(params, graphdef, treedef), inputs, tokens, vectors=vectors, head=head, bonus=bonus
-    )
-    score_fn = item_topk.vector_scores if vectors else item_topk.digit_scores
+    query, score_fn = _query_and_scores(params, inputs, head, tokens, graphdef, treedef, vectors, bonus)
     scores, ids, _, _ = item_topk.sweep(
         score_fn,
         query,
@@ -267,10 +271,7 @@ def _rank(
     mesh,
     k,
 ):
-    query = queries(
-        _model(params, graphdef, treedef), inputs, tokens, vectors=vectors, head=head, bonus=bonus
-    )
-    score_fn = item_topk.vector_scores if vectors else item_topk.digit_scores
+    query, score_fn = _query_and_scores(params, inputs, head, tokens, graphdef, treedef, vectors, bonus)
     return item_topk.ranks(
         score_fn, query, items, targets, num_items=num_items, k=k, chunk=chunk, history=history, mesh=mesh
     )
@@ -290,29 +291,6 @@ def scorer(model: parallel_ids.ParallelIdDecoder, codes: np.ndarray) -> full_ran
     )
 
 
-def rank(
-    ranker: Ranker,
-    histories,
-    targets,
-    *,
-    k: int,
-    max_len: int,
-    batch_size: int = EVAL_BATCH,
-    exclude_history: bool = protocol.OFFLINE_DROP_HISTORY,
-) -> tuple[np.ndarray, np.ndarray]:
-    """full_ranking.rank by a `Ranker`: ([len(histories), k] item ids best first, equal scores lower
-    id first; [len] each target's 0-based rank over the whole catalogue, ties counted against it)."""
-    return full_ranking.rank(
-        ranker,
-        histories,
-        targets,
-        k=k,
-        max_len=max_len,
-        batch_size=batch_size,
-        exclude_history=exclude_history,
-    )
-
-
 def evaluate(
     model: parallel_ids.ParallelIdDecoder,
     codes: np.ndarray,
@@ -325,22 +303,16 @@ def evaluate(
     chunk: int = item_topk.DEFAULT_CHUNK,
 ) -> dict[str, float]:
     """Ranking metrics of every user of `split`, every item scored exactly (`beyond`: and the
-    coverage and popularity of the top 10); the metrics of full_ranking.evaluate."""
-    histories, targets = full_ranking.leave_one_out(dataset, split)
-    k = min(max(full_ranking.KS), dataset.num_items)
-    topk, ranks = rank(
+    coverage and popularity of the top 10): full_ranking.evaluate by a chunked `Ranker`."""
+    return full_ranking.evaluate(
         Ranker(model, codes, chunk=chunk),
-        histories,
-        targets,
-        k=k,
+        dataset,
+        split,
         max_len=model.config.max_len,
         batch_size=batch_size,
         exclude_history=exclude_history,
+        beyond=beyond,
     )
-    out = {**metrics_from_ranks(ranks, k, ks=full_ranking.KS), **history_repeats(topk, histories, targets)}
-    if beyond:
-        out.update(beyond_accuracy(topk, targets, train_popularity(dataset)))
-    return out
 
 
 def serve_top_k(
