@@ -8,9 +8,11 @@ override, so a change to a config class is made here once.
 import dataclasses
 
 import numpy as np
+from flax import nnx
 
 from genrec.model import parallel_ids
 from genrec.model.config import BlockConfig, ModelConfig
+from genrec.model.network import EncoderDecoder
 
 # The transformer-block sizes both tiny models share: d_model 16, 2 heads of 8, MLP 32, no dropout.
 TINY_BLOCK = dict(
@@ -30,6 +32,28 @@ def tiny_t5_config(vocab_size: int, **overrides) -> ModelConfig:
     kw = dict(TINY_BLOCK, vocab_size=vocab_size, num_encoder_layers=1, num_decoder_layers=1)
     kw.update(overrides)
     return ModelConfig(**kw)
+
+
+# The model tests' encoder-decoder: 2 + 2 layers of d_model 32, a gated GELU MLP.
+TINY_T5 = tiny_t5_config(
+    40,
+    d_model=32,
+    head_dim=16,
+    mlp_dim=64,
+    num_encoder_layers=2,
+    num_decoder_layers=2,
+    mlp_activations=("gelu", "linear"),
+)
+
+
+def tiny_t5_model(seed=0, **overrides) -> EncoderDecoder:
+    return EncoderDecoder(dataclasses.replace(TINY_T5, **overrides), rngs=nnx.Rngs(seed))
+
+
+@nnx.jit(static_argnames=("deterministic",))
+def t5_forward(model, encoder_input_tokens, decoder_input_tokens, deterministic=True, **packing):
+    """A jitted `model(...)`: op-by-op eager execution is far slower on a busy CPU."""
+    return model(encoder_input_tokens, decoder_input_tokens, deterministic=deterministic, **packing)
 
 
 def tiny_parallel_ids_config(level_sizes, num_items: int, **overrides) -> parallel_ids.ParallelIdConfig:

@@ -1,5 +1,6 @@
 import dataclasses
 
+import helpers
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -9,22 +10,21 @@ from flax import nnx
 from genrec.model import decoding
 from genrec.model.network import EncoderDecoder
 from genrec.model.trie import build_trie
-from tests.model.model_testing import TINY, forward, tiny_model
 
 ENC = jnp.array([[5, 6, 7, 8, 0, 0], [9, 3, 0, 0, 0, 0], [4, 4, 4, 4, 4, 4]], jnp.int32)
-ITEM_TOKENS = range(2, TINY.vocab_size)  # everything but pad and eos
+ITEM_TOKENS = range(2, helpers.TINY_T5.vocab_size)  # everything but pad and eos
 
 
 @pytest.fixture(scope="module")
 def model():
-    return tiny_model(seed=1)
+    return helpers.tiny_t5_model(seed=1)
 
 
 def teacher_forced_log_probs(model, enc, sequences):
     """Reference without a cache: log p(sequence | enc) from full forward passes. [B, M] scores."""
     b, m, length = sequences.shape
     dec_in = np.concatenate([np.zeros((b, m, 1), np.int32), sequences[..., :-1]], axis=-1)
-    logits = forward(model, jnp.repeat(enc, m, axis=0), jnp.asarray(dec_in.reshape(b * m, length)))
+    logits = helpers.t5_forward(model, jnp.repeat(enc, m, axis=0), jnp.asarray(dec_in.reshape(b * m, length)))
     log_probs = np.asarray(jax.nn.log_softmax(logits, axis=-1))
     picked = np.take_along_axis(log_probs, sequences.reshape(b * m, length, 1), axis=-1)[..., 0]
     return picked.reshape(b, m, length)
@@ -68,11 +68,11 @@ def test_constrained_decoding_only_returns_catalogue_items():
         rng = np.random.default_rng(seed)
         ids = random_catalogue(rng, int(rng.integers(5, 40)), 3)
         trie = build_trie(ids).padded(num_nodes=1 + 3 * 40, width=8)
-        model = tiny_model(seed=seed)
+        model = helpers.tiny_t5_model(seed=seed)
         if seed % 3 == 0:  # adversarial: huge logits for every token not in the catalogue
-            outside = np.setdiff1d(np.arange(TINY.vocab_size), ids)
+            outside = np.setdiff1d(np.arange(helpers.TINY_T5.vocab_size), ids)
             model.output.kernel[...] = model.output.kernel[...].at[:, outside].multiply(100.0)
-        enc = jnp.asarray(rng.integers(2, TINY.vocab_size, size=(3, 6)), jnp.int32)
+        enc = jnp.asarray(rng.integers(2, helpers.TINY_T5.vocab_size, size=(3, 6)), jnp.int32)
         items, scores = decoding.constrained_beam_search(model, enc, trie, beam_size=6, top_k=5)
         items, scores = np.asarray(items), np.asarray(scores)
         assert ((items >= 0) & (items < len(ids))).all(), (seed, items)
@@ -90,7 +90,7 @@ def test_incremental_decoding_matches_full_forward(model):
     seqs = jnp.array(
         [[[0, 11, 12, 13, 14], [0, 15, 16, 17, 18]], [[0, 21, 22, 23, 24], [0, 25, 26, 27, 28]]], jnp.int32
     )
-    full = forward(model, jnp.repeat(enc, 2, axis=0), seqs.reshape(4, 5)).reshape(2, 2, 5, -1)
+    full = helpers.t5_forward(model, jnp.repeat(enc, 2, axis=0), seqs.reshape(4, 5)).reshape(2, 2, 5, -1)
 
     @nnx.jit
     def incremental(model):
@@ -106,7 +106,7 @@ def test_incremental_decoding_matches_full_forward(model):
 
 
 def test_beam_one_equals_greedy_and_greedy_matches_uncached_reference():
-    model = tiny_model(seed=2)
+    model = helpers.tiny_t5_model(seed=2)
     # Make EOS likely so that sequences terminate at different steps.
     model.output.kernel[...] = model.output.kernel[...].at[:, 1].multiply(3.0)
     greedy_tokens, greedy_scores = decoding.greedy_decode(model, ENC, max_length=6)
@@ -117,7 +117,7 @@ def test_beam_one_equals_greedy_and_greedy_matches_uncached_reference():
     # The decoder is causal, so a fixed-length input (one compilation) can grow in place.
     prefix = np.zeros((3, 7), np.int32)
     for t in range(6):
-        prefix[:, t + 1] = np.asarray(forward(model, ENC, jnp.asarray(prefix))[:, t].argmax(-1))
+        prefix[:, t + 1] = np.asarray(helpers.t5_forward(model, ENC, jnp.asarray(prefix))[:, t].argmax(-1))
     expected = prefix[:, 1:].copy()
     for row in expected:  # after EOS, padding
         eos = np.flatnonzero(row == 1)
@@ -138,7 +138,7 @@ def test_text_beam_search_scores_are_sequence_log_probs(model):
 
 
 def test_decode_memory_formula_matches_arrays():
-    config = dataclasses.replace(TINY, dtype="bfloat16")
+    config = dataclasses.replace(helpers.TINY_T5, dtype="bfloat16")
     model = EncoderDecoder(config, rngs=nnx.Rngs(0))
     mem = decoding.decode_memory_bytes(config, encoder_len=6, decode_len=4)
     cache = jax.eval_shape(lambda: model.init_cache(3, 5, 4))
@@ -201,12 +201,12 @@ def test_free_samples_follow_the_models_full_distribution_and_report_its_entropy
         logp[:, :40], teacher_forced_log_probs(model, enc, tokens[:, :40]), rtol=1e-4, atol=1e-5
     )
     first = np.asarray(
-        jax.nn.log_softmax(forward(model, enc, jnp.zeros((1, 1), jnp.int32))[0, 0]), np.float64
+        jax.nn.log_softmax(helpers.t5_forward(model, enc, jnp.zeros((1, 1), jnp.int32))[0, 0]), np.float64
     )
     freq = np.bincount(tokens[0, :, 0], minlength=first.shape[0]) / tokens.shape[1]
     np.testing.assert_allclose(freq, np.exp(first), atol=0.02)
     # entropy of sample 0: mean over its two steps of the teacher-forced next-token entropies
     dec = jnp.asarray([[decoding.PAD_ID, tokens[0, 0, 0]]])
-    steps = np.asarray(jax.nn.log_softmax(forward(model, enc, dec)[0]), np.float64)
+    steps = np.asarray(jax.nn.log_softmax(helpers.t5_forward(model, enc, dec)[0]), np.float64)
     want = np.mean([-(np.exp(s) * s).sum() for s in steps])
     np.testing.assert_allclose(float(out.entropy[0, 0]), want, rtol=1e-4)

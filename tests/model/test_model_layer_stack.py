@@ -2,6 +2,7 @@
 
 import dataclasses
 
+import helpers
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -12,11 +13,10 @@ from genrec.model import decoding, layer_stack
 from genrec.model.network import EncoderDecoder
 from genrec.model.trie import build_trie
 from genrec.runtime.state import FunctionalModel
-from tests.model.model_testing import TINY, forward, tiny_model
 
 ENC = jnp.array([[5, 6, 7, 8, 0, 0], [9, 3, 0, 0, 0, 0], [4, 4, 4, 4, 4, 4]], jnp.int32)
 DEC = jnp.array([[0, 11, 12, 13], [0, 14, 15, 16], [0, 2, 3, 4]], jnp.int32)
-CONFIG = dataclasses.replace(TINY, num_encoder_layers=3, num_decoder_layers=2)
+CONFIG = dataclasses.replace(helpers.TINY_T5, num_encoder_layers=3, num_decoder_layers=2)
 
 
 def _params(model):
@@ -33,13 +33,21 @@ def pair():
 
 
 def test_scanned_parameters_are_stacked_and_annotated():
-    model = tiny_model(scan_layers=True, num_encoder_layers=3)
+    model = helpers.tiny_t5_model(scan_layers=True, num_encoder_layers=3)
     state = dict(nnx.to_flat_state(nnx.state(model, nnx.Param)))
     query = state[("encoder_layers", "attention", "query")]
-    assert query.value.shape == (3, TINY.d_model, TINY.num_heads, TINY.head_dim)
+    assert query.value.shape == (
+        3,
+        helpers.TINY_T5.d_model,
+        helpers.TINY_T5.num_heads,
+        helpers.TINY_T5.head_dim,
+    )
     assert query.get_metadata()["out_sharding"] == ("layers", "embed", "heads", "kv")
     wo = state[("decoder_layers", "mlp", "wo")]
-    assert wo.value.shape[0] == TINY.num_decoder_layers and wo.get_metadata()["out_sharding"][0] == "layers"
+    assert (
+        wo.value.shape[0] == helpers.TINY_T5.num_decoder_layers
+        and wo.get_metadata()["out_sharding"][0] == "layers"
+    )
     # Layers are initialised independently (each gets its own split of the params stream).
     assert float(jnp.abs(query.value[0] - query.value[1]).max()) > 1e-3
 
@@ -57,13 +65,17 @@ def test_stack_and_unstack_are_inverse_and_check_the_layout(pair):
 
 def test_scanned_forward_equals_unrolled(pair):
     unrolled, scanned = pair
-    np.testing.assert_allclose(forward(scanned, ENC, DEC), forward(unrolled, ENC, DEC), atol=1e-5)
+    np.testing.assert_allclose(
+        helpers.t5_forward(scanned, ENC, DEC), helpers.t5_forward(unrolled, ENC, DEC), atol=1e-5
+    )
     packing = dict(
         encoder_segment_ids=jnp.array([[1, 1, 2, 2, 0, 0]] * 3),
         decoder_segment_ids=jnp.array([[1, 1, 2, 2]] * 3),
     )
     np.testing.assert_allclose(
-        forward(scanned, ENC, DEC, **packing), forward(unrolled, ENC, DEC, **packing), atol=1e-5
+        helpers.t5_forward(scanned, ENC, DEC, **packing),
+        helpers.t5_forward(unrolled, ENC, DEC, **packing),
+        atol=1e-5,
     )
 
 
@@ -124,7 +136,11 @@ def test_scanned_program_does_not_grow_with_depth():
     def size(layers, scan):
         return _program_size(
             dataclasses.replace(
-                TINY, num_encoder_layers=layers, dropout_rate=0.1, num_decoder_layers=layers, scan_layers=scan
+                helpers.TINY_T5,
+                num_encoder_layers=layers,
+                dropout_rate=0.1,
+                num_decoder_layers=layers,
+                scan_layers=scan,
             )
         )
 

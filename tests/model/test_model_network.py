@@ -1,6 +1,7 @@
 import dataclasses
 
 import gin
+import helpers
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -12,16 +13,15 @@ from genrec.model.config import ModelConfig
 from genrec.model.layers import Dropout, relative_position_bucket
 from genrec.model.losses import cross_entropy_with_z_loss
 from genrec.model.network import EncoderDecoder
-from tests.model.model_testing import TINY, forward, tiny_model
 
 ENC = jnp.array([[5, 6, 7, 8, 0], [9, 3, 0, 0, 0]], jnp.int32)
 DEC = jnp.array([[0, 11, 12, 13], [0, 14, 15, 16]], jnp.int32)
 
 
 def test_shapes_dtypes_and_logical_axes():
-    model = tiny_model()
-    logits = forward(model, ENC, DEC)
-    assert logits.shape == (2, 4, TINY.vocab_size) and logits.dtype == jnp.float32
+    model = helpers.tiny_t5_model()
+    logits = helpers.t5_forward(model, ENC, DEC)
+    assert logits.shape == (2, 4, helpers.TINY_T5.vocab_size) and logits.dtype == jnp.float32
     assert bool(jnp.all(jnp.isfinite(logits)))
     allowed = {"vocab", "embed", "mlp", "heads", "kv", "relpos_buckets"}
     for path, p in nnx.to_flat_state(nnx.state(model, nnx.Param)):
@@ -31,31 +31,33 @@ def test_shapes_dtypes_and_logical_axes():
 
 
 def test_bfloat16_compute_keeps_float32_params_and_logits():
-    ref, model = tiny_model(), tiny_model(dtype="bfloat16")
-    logits = forward(model, ENC, DEC)
+    ref, model = helpers.tiny_t5_model(), helpers.tiny_t5_model(dtype="bfloat16")
+    logits = helpers.t5_forward(model, ENC, DEC)
     assert logits.dtype == jnp.float32
-    np.testing.assert_allclose(logits, forward(ref, ENC, DEC), atol=0.15, rtol=0.05)
+    np.testing.assert_allclose(logits, helpers.t5_forward(ref, ENC, DEC), atol=0.15, rtol=0.05)
 
 
 def test_future_decoder_tokens_do_not_change_earlier_logits():
-    model = tiny_model()
+    model = helpers.tiny_t5_model()
     changed = DEC.at[:, 2:].set(jnp.array([[21, 22], [23, 24]]))
-    a, b = forward(model, ENC, DEC), forward(model, ENC, changed)
+    a, b = helpers.t5_forward(model, ENC, DEC), helpers.t5_forward(model, ENC, changed)
     np.testing.assert_allclose(a[:, :2], b[:, :2], atol=1e-5)
     assert float(jnp.abs(a[:, 2:] - b[:, 2:]).max()) > 1e-3  # the mask is not hiding everything
 
 
 def test_encoder_padding_is_ignored():
-    model = tiny_model()
+    model = helpers.tiny_t5_model()
     padded = jnp.pad(ENC, ((0, 0), (0, 3)))
-    np.testing.assert_allclose(forward(model, ENC, DEC), forward(model, padded, DEC), atol=1e-5)
+    np.testing.assert_allclose(
+        helpers.t5_forward(model, ENC, DEC), helpers.t5_forward(model, padded, DEC), atol=1e-5
+    )
 
 
 def test_packed_segments_equal_separate_examples():
-    model = tiny_model()
+    model = helpers.tiny_t5_model()
     enc_a, dec_a = jnp.array([[5, 6, 7]]), jnp.array([[0, 11, 12]])
     enc_b, dec_b = jnp.array([[9, 3]]), jnp.array([[0, 14]])
-    packed = forward(
+    packed = helpers.t5_forward(
         model,
         jnp.array([[5, 6, 7, 9, 3, 0]]),
         jnp.array([[0, 11, 12, 0, 14, 0]]),
@@ -64,13 +66,13 @@ def test_packed_segments_equal_separate_examples():
         encoder_positions=jnp.array([[0, 1, 2, 0, 1, 0]]),
         decoder_positions=jnp.array([[0, 1, 2, 0, 1, 0]]),
     )
-    np.testing.assert_allclose(packed[:, :3], forward(model, enc_a, dec_a), atol=1e-5)
-    np.testing.assert_allclose(packed[:, 3:5], forward(model, enc_b, dec_b), atol=1e-5)
+    np.testing.assert_allclose(packed[:, :3], helpers.t5_forward(model, enc_a, dec_a), atol=1e-5)
+    np.testing.assert_allclose(packed[:, 3:5], helpers.t5_forward(model, enc_b, dec_b), atol=1e-5)
 
 
 @pytest.mark.parametrize("tie", [True, False])
 def test_tied_and_untied_output(tie):
-    model = tiny_model(tie_embeddings=tie)
+    model = helpers.tiny_t5_model(tie_embeddings=tie)
     params = dict(nnx.to_flat_state(nnx.state(model, nnx.Param)))
     assert (("output", "kernel") in params) != tie
     # Zeroing token 7's output vector (the embedding row when tied) zeroes its logit everywhere.
@@ -78,7 +80,7 @@ def test_tied_and_untied_output(tie):
         model.embed.embedding[...] = model.embed.embedding[...].at[7].set(0.0)
     else:
         model.output.kernel[...] = model.output.kernel[...].at[:, 7].set(0.0)
-    logits = forward(model, ENC, jnp.array([[0, 1, 2, 3], [0, 4, 5, 6]]))
+    logits = helpers.t5_forward(model, ENC, jnp.array([[0, 1, 2, 3], [0, 4, 5, 6]]))
     np.testing.assert_allclose(logits[..., 7], 0.0, atol=1e-6)
     assert float(jnp.abs(logits[..., 8]).min()) > 0
 
@@ -96,8 +98,8 @@ def test_relative_position_buckets_hand_worked():
 
 @pytest.mark.parametrize("overrides", [{}, {"tie_embeddings": True, "mlp_activations": ("relu",)}])
 def test_num_params_matches_model(overrides):
-    config = dataclasses.replace(TINY, **overrides)
-    model = tiny_model(**overrides)
+    config = dataclasses.replace(helpers.TINY_T5, **overrides)
+    model = helpers.tiny_t5_model(**overrides)
     actual = sum(p.value.size for _, p in nnx.to_flat_state(nnx.state(model, nnx.Param)))
     assert flops.num_params(config) == actual
 
@@ -118,8 +120,8 @@ def _dot_flops(jaxpr) -> int:
 
 
 def test_train_flops_match_counted_matmuls():
-    config = dataclasses.replace(TINY, embedding_lookup="take", num_decoder_layers=3)
-    model = tiny_model(embedding_lookup="take", num_decoder_layers=3)
+    config = dataclasses.replace(helpers.TINY_T5, embedding_lookup="take", num_decoder_layers=3)
+    model = helpers.tiny_t5_model(embedding_lookup="take", num_decoder_layers=3)
     graphdef, state = nnx.split(model)
     enc, dec = jnp.ones((1, 7), jnp.int32), jnp.ones((1, 5), jnp.int32)
     jaxpr = jax.make_jaxpr(lambda s: nnx.merge(graphdef, s)(enc, dec))(state).jaxpr
@@ -135,25 +137,30 @@ def test_remat_gives_same_logits_and_grads():
 
     one_layer = dict(num_encoder_layers=1, num_decoder_layers=1)
     (l1, g1), (l2, g2) = (
-        loss_and_grads(tiny_model(**one_layer)),
-        loss_and_grads(tiny_model(remat=True, **one_layer)),
+        loss_and_grads(helpers.tiny_t5_model(**one_layer)),
+        loss_and_grads(helpers.tiny_t5_model(remat=True, **one_layer)),
     )
     np.testing.assert_allclose(l1, l2, rtol=1e-6)
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6), g1, g2)
 
 
 def test_dropout_only_in_training_mode():
-    config = dataclasses.replace(TINY, dropout_rate=0.3, num_encoder_layers=1, num_decoder_layers=1)
+    config = dataclasses.replace(
+        helpers.TINY_T5, dropout_rate=0.3, num_encoder_layers=1, num_decoder_layers=1
+    )
     # unsafe_rbg dropout keys: same semantics, far quicker to compile on CPU than threefry.
     model = EncoderDecoder(config, rngs=nnx.Rngs(params=0, dropout=jax.random.key(1, impl="unsafe_rbg")))
-    np.testing.assert_array_equal(forward(model, ENC, DEC), forward(model, ENC, DEC))
-    a, b = forward(model, ENC, DEC, deterministic=False), forward(model, ENC, DEC, deterministic=False)
+    np.testing.assert_array_equal(helpers.t5_forward(model, ENC, DEC), helpers.t5_forward(model, ENC, DEC))
+    a, b = (
+        helpers.t5_forward(model, ENC, DEC, deterministic=False),
+        helpers.t5_forward(model, ENC, DEC, deterministic=False),
+    )
     assert float(jnp.abs(a - b).max()) > 1e-3  # fresh masks each call
 
 
 @pytest.mark.parametrize("impl", ["hash", "rbg", "threefry2x32"])
 def test_dropout_keeps_one_minus_rate_and_rescales(impl):
-    config = dataclasses.replace(TINY, dropout_rate=0.25, dropout_rng_impl=impl)
+    config = dataclasses.replace(helpers.TINY_T5, dropout_rate=0.25, dropout_rng_impl=impl)
     dropout = Dropout(config, rngs=nnx.Rngs(dropout=3))
     x = jnp.ones((64, 1000))
     y = nnx.jit(lambda d, x: d(x, deterministic=False))(dropout, x)
@@ -161,7 +168,7 @@ def test_dropout_keeps_one_minus_rate_and_rescales(impl):
     assert abs(float(jnp.mean(y > 0)) - 0.75) < 0.01
     assert dropout(x, deterministic=True) is x
     with pytest.raises(ValueError, match="dropout_rng_impl"):
-        dataclasses.replace(TINY, dropout_rng_impl="philox")
+        dataclasses.replace(helpers.TINY_T5, dropout_rng_impl="philox")
 
 
 def test_cross_entropy_with_z_loss_matches_float64():
@@ -197,10 +204,10 @@ def test_gin_size_files(tmp_path):
 
 
 def test_config_round_trips_and_rejects_bad_values():
-    assert ModelConfig.from_dict(TINY.to_dict()) == TINY
+    assert ModelConfig.from_dict(helpers.TINY_T5.to_dict()) == helpers.TINY_T5
     with pytest.raises(ValueError, match="mlp_activations"):
-        dataclasses.replace(TINY, mlp_activations=("swish",))
+        dataclasses.replace(helpers.TINY_T5, mlp_activations=("swish",))
     with pytest.raises(ValueError, match="remat_policy must be one of .*got 'weights'"):
-        dataclasses.replace(TINY, remat_policy="weights")
+        dataclasses.replace(helpers.TINY_T5, remat_policy="weights")
     with pytest.raises(ValueError, match="unknown ModelConfig fields"):
         ModelConfig.from_dict({"d_modle": 3})

@@ -7,6 +7,7 @@ any other."""
 import dataclasses
 import os
 
+import helpers
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -20,7 +21,6 @@ from genrec.model.trie import build_trie
 from genrec.runtime import families, partitioning
 from genrec.runtime.state import FunctionalModel
 from genrec.train import rl, rl_data, rl_policies, run, trainer
-from tests.model.model_testing import TINY
 
 LEVELS = (8, 8, 4)
 TIGER_TASK = """
@@ -60,7 +60,7 @@ def _catalogue_log_prob(model, params, encoder_tokens, item_tokens, item):
 
 def test_token_log_probs_are_the_full_forward_passes():
     """The policy's cached, encoder-once teacher forcing against the plain forward pass per sample."""
-    model = EncoderDecoder(dataclasses.replace(TINY, vocab_size=12), rngs=nnx.Rngs(0))
+    model = EncoderDecoder(dataclasses.replace(helpers.TINY_T5, vocab_size=12), rngs=nnx.Rngs(0))
     item_tokens = _catalogue(30)
     rng = np.random.default_rng(1)
     encoder_tokens = jnp.asarray(
@@ -78,7 +78,7 @@ def test_token_log_probs_are_the_full_forward_passes():
 @pytest.mark.parametrize("constrained", [True, False])
 def test_a_reward_only_one_item_earns_raises_that_items_probability(constrained):
     item_tokens, rewarded = _catalogue(30), 4
-    factory = lambda rngs: EncoderDecoder(dataclasses.replace(TINY, vocab_size=12), rngs=rngs)  # noqa: E731
+    factory = lambda rngs: EncoderDecoder(dataclasses.replace(helpers.TINY_T5, vocab_size=12), rngs=rngs)  # noqa: E731
     model = FunctionalModel.from_factory(factory)
     params = nnx.to_pure_dict(nnx.state(factory(nnx.Rngs(0)), nnx.Param))
     rng = np.random.default_rng(0)
