@@ -40,6 +40,9 @@ RUN_MODES = {
 }
 # `genrec <subcommand> --items=FILE` → run mode and the gin binding that names the file.
 CATALOGUE_SUBCOMMANDS = {"add-items": "add_items", "remove-items": "remove_items"}
+# Run modes that never start TensorFlow: they import their own module only (seconds less start-up),
+# and every stage only when the gin config names a configurable from outside it.
+LIGHT_RUN_MODES = ("add_items", "remove_items")
 
 FLAGS = flags.FLAGS
 flags.DEFINE_multi_string("gin_file", [], "Gin files, applied in order.")
@@ -124,6 +127,24 @@ def import_stages() -> None:
             importlib.import_module(info.name)
 
 
+def load_config(run_mode: str, files: list[str], bindings: list[str]) -> None:
+    """Registers the gin configurables the run needs, then parses its config strictly. Every stage is
+    imported (TensorFlow kept off accelerators first) unless the run mode is light and the config names
+    nothing outside its module; a light run's unknown name is therefore still an error, as in any run."""
+    if run_mode in LIGHT_RUN_MODES:
+        resolve(run_mode)
+        try:
+            parse_gin(files, bindings)
+            return
+        except GinConfigError:
+            import gin
+
+            gin.clear_config()
+    hide_accelerators_from_tensorflow()
+    import_stages()
+    parse_gin(files, bindings)
+
+
 def parse_gin(files: list[str], bindings: list[str]) -> None:
     """Parses gin files then bindings. `include 'configs/...'` lines, and a relative --gin_file that is
     not found from the working directory, resolve under RESOURCE_ROOT (the checkout, or the installed
@@ -189,10 +210,8 @@ def main(argv: list[str]) -> None:
 
     from genrec.datasets import loading
 
-    hide_accelerators_from_tensorflow()
     initialize_distributed()
-    import_stages()
-    parse_gin(FLAGS.gin_file, FLAGS.gin_bindings)
+    load_config(FLAGS.run_mode, FLAGS.gin_file, FLAGS.gin_bindings)
     workdir = os.path.abspath(FLAGS.workdir)
     os.makedirs(workdir, exist_ok=True)
     ctx = RunContext(

@@ -1,6 +1,8 @@
 """The entry point: gin flag rewriting, gin typos named, run-mode dispatch."""
 
 import os
+import subprocess
+import sys
 
 import gin
 import pytest
@@ -89,6 +91,30 @@ def test_experiment_files_parse_from_outside_the_checkout(tmp_path, monkeypatch)
         assert gin.query_parameter("ParallelIdConfig.catalogue_exclude_history") is True, name
         assert gin.query_parameter("EvalConfig.drop_history") is True, name
         gin.clear_config()
+
+
+def test_a_catalogue_update_starts_without_tensorflow_yet_checks_its_config_strictly():
+    """add-items / remove-items import their own module only (no TensorFlow: seconds of start-up); a
+    binding from another stage still parses (every stage is imported then), and a typo is an error."""
+    script = """
+import sys
+from genrec import main
+main.load_config("add_items", [], ["add_items_run.items_file = 'new.tsv'", "add_items_run.keep_versions = 2"])
+assert "tensorflow" not in sys.modules and "seqio" not in sys.modules, "a light run imported TensorFlow"
+main.load_config("remove_items", [], ["remove_items_run.items_file = 'gone.txt'", "LoopConfig.num_steps = 3"])
+import gin
+assert gin.query_parameter("LoopConfig.num_steps") == 3 and "seqio" in sys.modules
+gin.clear_config()
+try:
+    main.load_config("add_items", [], ["add_items_run.itemz_file = 'new.tsv'"])
+except main.GinConfigError as e:
+    assert "itemz_file" in str(e), e
+else:
+    raise AssertionError("a typo in a light run's config parsed")
+"""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
 
 
 def test_every_run_mode_names_an_existing_function():

@@ -8,14 +8,20 @@ of zero n-gram counts). ROUGE: Google's rouge-score, F1 per example
 
 from __future__ import annotations
 
+import functools
 from typing import Sequence
 
-from rouge_score import rouge_scorer
-from sacrebleu.metrics import BLEU
-
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL")
-_BLEU = BLEU()  # max_ngram_order=4
-_ROUGE = rouge_scorer.RougeScorer(list(ROUGE_TYPES), use_stemmer=False)
+
+
+@functools.cache
+def _scorers():
+    """sacrebleu's BLEU (max_ngram_order 4) and rouge-score's scorer, imported on first use: rouge-score
+    pulls in nltk and scipy.stats (about a second), which ranking and serving never need."""
+    from rouge_score import rouge_scorer
+    from sacrebleu.metrics import BLEU
+
+    return BLEU(), rouge_scorer.RougeScorer(list(ROUGE_TYPES), use_stemmer=False)
 
 
 def text_metrics(predictions: Sequence[str], references: Sequence[str]) -> dict[str, float]:
@@ -24,8 +30,9 @@ def text_metrics(predictions: Sequence[str], references: Sequence[str]) -> dict[
         raise ValueError(f"{len(predictions)} predictions but {len(references)} references")
     if not predictions:
         return {}
-    out = {"bleu4": float(_BLEU.corpus_score(list(predictions), [list(references)]).score)}
-    scores = [_ROUGE.score(ref, pred) for pred, ref in zip(predictions, references)]
+    bleu, rouge = _scorers()
+    out = {"bleu4": float(bleu.corpus_score(list(predictions), [list(references)]).score)}
+    scores = [rouge.score(ref, pred) for pred, ref in zip(predictions, references)]
     for kind in ROUGE_TYPES:
         out[kind] = 100.0 * sum(s[kind].fmeasure for s in scores) / len(scores)
     return out
