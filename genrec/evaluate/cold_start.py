@@ -102,7 +102,22 @@ def configured_rows(
         configured = None
     if configured is None:
         return {}
-    masks = group_masks(dataset, split, cold_start.unseen_target_items(dataset), max_history)
+    return rows_from_per_user(
+        dataset, split, per_user, cold_start.unseen_target_items(dataset), max_history, users
+    )
+
+
+def rows_from_per_user(
+    dataset: records.RecDataset,
+    split: str,
+    per_user: dict[str, np.ndarray],
+    cold_items: np.ndarray,
+    max_history: Optional[int] = DEFAULT_MAX_HISTORY,
+    users: Optional[np.ndarray] = None,
+) -> dict[str, dict[str, float]]:
+    """{group: NDCG@10, Recall@10 and `examples`} but 'all', from per-user NDCG@10 / hit@10 arrays of
+    the users of `split` (or of its users at indices `users`)."""
+    masks = group_masks(dataset, split, cold_items, max_history)
     if users is not None:
         masks = {group: mask[users] for group, mask in masks.items()}
     return {
