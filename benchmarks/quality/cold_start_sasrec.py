@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -41,6 +42,7 @@ def main() -> None:
     parser.add_argument("--raw_data_dir", default=loading.default_raw_data_dir())
     parser.add_argument("--gin", action="append", default=[], help="an extra gin binding (a smoke run)")
     args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")  # the trainer's epoch lines
     per_user_dir = os.path.splitext(args.out)[0] + "_per_user"
     gin.parse_config_files_and_bindings(
         [os.path.join(RESOURCE_ROOT, "configs", "baselines", name) for name in GIN_FILES],
