@@ -78,14 +78,7 @@ def main():
             run = lambda ranker=ranker, batch=batch, approx=approx: ranker.top_k(  # noqa: E731
                 batch, None, 10, approx=approx
             )
-            compiled = exact._top_k.lower(
-                ranker.state,
-                ranker.token_codes,
-                ranker.items,
-                batch,
-                None,
-                **ranker._static(k=10, approx=approx),
-            ).compile()
+            compiled = ranker.lowered(batch, None, 10, approx=approx).compile()
         prepared = time.perf_counter() - start
         jax.block_until_ready(run())  # warm-up
         start = time.perf_counter()

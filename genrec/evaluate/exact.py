@@ -197,6 +197,22 @@ class Ranker:
             self.params, self.inputs, self.head, self.items, tokens, history, k=k, approx=approx
         )
 
+    def lowered(self, tokens: np.ndarray, history: np.ndarray | None = None, k: int | None = None, **options):
+        """The program `top_k` (given k; `options`: its approx) or, without k, `queries` runs on
+        inputs of these shapes, lowered: `.compile()` gives XLA's cost and memory analyses."""
+        if k is None:
+            return self._queries.lower(self.params, self.inputs, self.head, tokens)
+        return self._top_k.lower(
+            self.params,
+            self.inputs,
+            self.head,
+            self.items,
+            tokens,
+            history,
+            k=k,
+            approx=options.get("approx"),
+        )
+
     def rank(
         self, tokens: np.ndarray, history: np.ndarray | None, targets: np.ndarray, k: int
     ) -> tuple[jax.Array, jax.Array]:

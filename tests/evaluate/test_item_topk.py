@@ -103,6 +103,23 @@ def test_matmul_scores_equal_the_digit_gather_for_linear_heads(head):
     np.testing.assert_allclose(scores, dense_scores, rtol=1e-5, atol=1e-4)
 
 
+def test_the_lowered_ranking_program_counts_the_item_matmul_beyond_the_queries():
+    """Ranker.lowered (benchmarks read XLA's cost analysis from it): top_k's program does the queries'
+    work plus at least the [B, d] x [d, N] item matmul, and its memory analysis is available. One chunk
+    holds the catalogue: XLA counts a loop body once, so a multi-chunk sweep shows one chunk's work."""
+    model, codes, tokens = _model("tied")
+    ranker = exact.Ranker(model, codes, chunk=512)
+
+    def cost(compiled):
+        analysis = compiled.cost_analysis()
+        return (analysis[0] if isinstance(analysis, list) else analysis)["flops"]
+
+    queries, top_k = ranker.lowered(tokens).compile(), ranker.lowered(tokens, None, 10).compile()
+    batch, d = tokens.shape[0], model.config.block.d_model
+    assert cost(top_k) - cost(queries) >= 2 * batch * d * len(codes)
+    assert top_k.memory_analysis().argument_size_in_bytes > 0
+
+
 def test_an_item_bonus_adds_to_exactly_its_items_scores_in_top_k_and_ranks():
     """exact.Ranker(item_bonus=): the unseen-item prior is the dense digit-gather score plus the bonus
     of each item (a last coordinate of e_n met by a 1 in h), in top-k and in the targets' ranks."""
