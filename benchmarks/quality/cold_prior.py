@@ -21,24 +21,27 @@ import json
 import os
 import subprocess
 
+GROUPS = ("all", "cold_items", "warm_items", "cold_users")
+GROUP_HEADER = " | ".join(f"{g} R@10 / N@10 (users)" for g in GROUPS)
+
+
+def group_cells(groups: dict) -> str:
+    """'Recall@10 / NDCG@10 (users)' of each cold-start group, as markdown cells."""
+    return " | ".join(
+        f"{m['recall@10']:.4f} / {m['ndcg@10']:.4f} ({m.get('users', m.get('examples')):,})"
+        for m in (groups[g] for g in GROUPS)
+    )
+
 
 def table(paths: list[str]) -> str:
     """The markdown table of cold_prior JSON records: one row per (split, bonus), Recall@10 / NDCG@10
     per group and the users of each group."""
-    groups = ("all", "cold_items", "warm_items", "cold_users")
-    lines = [
-        "| split | bonus | " + " | ".join(f"{g} R@10 / N@10 (users)" for g in groups) + " |",
-        "|---|---|" + "---|" * len(groups),
-    ]
+    lines = [f"| split | bonus | {GROUP_HEADER} |", "|---|---|" + "---|" * len(GROUPS)]
     for path in paths:
         with open(path) as f:
             record = json.load(f)
         for row in record["rows"]:
-            cells = [
-                f"{m['recall@10']:.4f} / {m['ndcg@10']:.4f} ({m['users']:,})"
-                for m in (row["groups"][g] for g in groups)
-            ]
-            lines.append(f"| {record['split']} | {row['bonus']:g} | " + " | ".join(cells) + " |")
+            lines.append(f"| {record['split']} | {row['bonus']:g} | {group_cells(row['groups'])} |")
     return "\n".join(lines)
 
 

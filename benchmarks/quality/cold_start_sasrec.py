@@ -24,6 +24,7 @@ import sys
 import gin
 import numpy as np
 
+from benchmarks.quality import cold_prior
 from genrec import RESOURCE_ROOT
 from genrec.baselines import registry
 from genrec.datasets import amazon, cold_start, loading
@@ -32,16 +33,30 @@ from genrec.evaluate import cold_start as cold_eval
 GIN_FILES = ("sequential.gin", "budget_cpu.gin")
 
 
+def table(path: str) -> str:
+    """The markdown rows of a cold_start_sasrec JSON record: validation and test, by group."""
+    with open(path) as f:
+        record = json.load(f)
+    epoch = record["sasrec"]["cost"]["best_epoch"]
+    lines = [f"| model | split | {cold_prior.GROUP_HEADER} |", "|---|---|" + "---|" * len(cold_prior.GROUPS)]
+    for split, groups in record["groups"].items():
+        lines.append(f"| SASRec-CE (epoch {epoch}) | {split} | {cold_prior.group_cells(groups)} |")
+    return "\n".join(lines)
+
+
 def uptime() -> str:
     return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--out", required=True)
+    parser.add_argument("--out", required=True, help="the JSON record (with --table: the one to print)")
+    parser.add_argument("--table", action="store_true", help="print the markdown table of --out, then exit")
     parser.add_argument("--raw_data_dir", default=loading.default_raw_data_dir())
     parser.add_argument("--gin", action="append", default=[], help="an extra gin binding (a smoke run)")
     args = parser.parse_args()
+    if args.table:
+        return print(table(args.out))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")  # the trainer's epoch lines
     per_user_dir = os.path.splitext(args.out)[0] + "_per_user"
     gin.parse_config_files_and_bindings(
