@@ -32,6 +32,7 @@ import time
 
 import numpy as np
 
+from benchmarks.machine import uptime
 from genrec.datasets import amazon, records
 from genrec.evaluate import exact
 from genrec.export import bundle as bundle_lib
@@ -182,10 +183,6 @@ def time_command(name: str, bundle: str, items_file: str, scratch: str, repeats:
         seconds.append(time.perf_counter() - start)
         shutil.rmtree(fresh)
     return seconds
-
-
-def uptime() -> str:
-    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
 
 
 def main() -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import time
 
 import gin
@@ -235,11 +234,6 @@ def main():
             }
         )
     report(results, args.out)
-
-
-def uptime() -> str:
-    """`uptime`'s line: the load a measurement ran under, recorded beside it."""
-    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
 
 
 def report(results: dict, out: str | None) -> None:

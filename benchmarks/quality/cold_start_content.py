@@ -16,12 +16,12 @@ import argparse
 import itertools
 import json
 import os
-import subprocess
 import sys
 import time
 
 import numpy as np
 
+from benchmarks.machine import uptime
 from genrec.baselines import content
 from genrec.datasets import amazon, cold_start
 from genrec.evaluate import cold_start as cold_eval
@@ -39,10 +39,6 @@ def embeddings(split: cold_start.ColdStartSplit, dim: int) -> np.ndarray:
     warm = np.setdiff1d(np.arange(split.dataset.num_items), split.cold_items)
     _, frozen = encoders.TfidfSvdEncoder(dim=dim).fit([texts[i] for i in warm])
     return frozen.encode(texts)
-
-
-def uptime() -> str:
-    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
 
 
 def main() -> None:

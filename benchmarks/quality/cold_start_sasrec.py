@@ -18,12 +18,12 @@ import argparse
 import json
 import logging
 import os
-import subprocess
 import sys
 
 import gin
 import numpy as np
 
+from benchmarks.machine import uptime
 from benchmarks.quality import cold_prior
 from genrec import RESOURCE_ROOT
 from genrec.baselines import registry
@@ -42,10 +42,6 @@ def table(path: str) -> str:
     for split, groups in record["groups"].items():
         lines.append(f"| SASRec-CE (epoch {epoch}) | {split} | {cold_prior.group_cells(groups)} |")
     return "\n".join(lines)
-
-
-def uptime() -> str:
-    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
 
 
 def main() -> None:

@@ -30,6 +30,7 @@ import time
 
 import numpy as np
 
+from benchmarks.machine import uptime
 from genrec.baselines import trainer
 from genrec.evaluate import significance
 
@@ -151,10 +152,6 @@ def headline_row(result: dict, dataset: str, protocol: str, seed: int, selection
         "wall_s_total": result["cost"]["wall_s"],
         "selected_from": selection,
     }
-
-
-def uptime() -> str:
-    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
 
 
 def load(dataset: str, raw_data_dir: str):

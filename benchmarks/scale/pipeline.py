@@ -24,6 +24,7 @@ import time
 
 import numpy as np
 
+from benchmarks.machine import uptime
 from genrec import datasets
 
 EXPERIMENT = "configs/experiments/parallel_ids_synthetic_1m.gin"
@@ -42,10 +43,6 @@ def parse_args(argv=None):
     p.add_argument("--seed", type=int, default=0, help="seed of the request users")
     p.add_argument("--out", default=None, help="default benchmarks/scale/pipeline_<dataset>.json")
     return p.parse_args(argv)
-
-
-def uptime() -> str:
-    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
 
 
 def write_requests(dataset_name: str, data_dir: str, path: str, users: int, seed: int) -> dict:

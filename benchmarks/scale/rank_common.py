@@ -9,12 +9,12 @@ import csv
 import json
 import os
 import resource
-import subprocess
 
 import jax
 import numpy as np
 from flax import nnx
 
+from benchmarks.machine import uptime
 from genrec.model import parallel_ids
 from genrec.model.config import BlockConfig
 
@@ -54,7 +54,7 @@ def beauty_histories(num_users: int, num_items: int, seed: int = 0, path: str = 
 
 def load_info() -> dict:
     return {
-        "uptime": subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip(),
+        "uptime": uptime(),
         "device": jax.devices()[0].device_kind,
         "num_devices": jax.device_count(),
         "cpus": os.cpu_count(),

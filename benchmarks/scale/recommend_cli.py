@@ -25,6 +25,7 @@ import time
 
 import numpy as np
 
+from benchmarks.machine import uptime
 from benchmarks.scale.rank_common import BEAUTY
 
 LOGGED = re.compile(r"recommended for (\d+) users in ([\d.]+) s")
@@ -58,10 +59,6 @@ def write_requests(path: str, users: int, seed: int) -> int:
             history = [item for _, item in sorted(sequences[names[u]])][:-1]
             f.write(json.dumps({"user": names[u], "history": history}) + "\n")
     return len(chosen)
-
-
-def uptime() -> str:
-    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
 
 
 def call(checkout: str, bundle: str, requests: str, output: str, cache: str, extra: list[str]) -> dict:

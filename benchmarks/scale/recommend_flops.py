@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,13 +28,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from benchmarks.machine import uptime
 from benchmarks.scale.recommend_cli import write_requests
 from genrec.evaluate import exact, sequences
 from genrec.export import recommender as recommender_lib
-
-
-def uptime() -> str:
-    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
 
 
 def flops(compiled) -> float:
@@ -87,7 +83,9 @@ def main(argv=None):
     per_window: dict[int, dict] = {}
     total = {"queries": 0.0, "top_k": 0.0}
     for start in range(0, users, batch):
-        window = sequences.window_for(int(lengths[start : start + batch][-1]), ranker.max_len, 4)
+        window = sequences.window_for(
+            int(lengths[start : start + batch][-1]), ranker.max_len, exact.SERVE_SMALLEST_WINDOW
+        )
         if window not in per_window:
             tokens = np.ones((batch, window), np.int32)
             per_window[window] = {
@@ -98,7 +96,7 @@ def main(argv=None):
         per_window[window]["calls"] += 1
         for name in total:
             total[name] += per_window[window][name]
-    d = int(np.asarray(ranker.items).shape[-1])
+    d = ranker.items.shape[-1]  # d, plus the bonus coordinate where the bundle has one
     rates = {
         "ranking_shape": matmul_rate(batch, d, ranker.num_items),
         "square_1024": matmul_rate(1024, 1024, 1024),

@@ -197,20 +197,15 @@ class Ranker:
             self.params, self.inputs, self.head, self.items, tokens, history, k=k, approx=approx
         )
 
-    def lowered(self, tokens: np.ndarray, history: np.ndarray | None = None, k: int | None = None, **options):
-        """The program `top_k` (given k; `options`: its approx) or, without k, `queries` runs on
-        inputs of these shapes, lowered: `.compile()` gives XLA's cost and memory analyses."""
+    def lowered(
+        self, tokens: np.ndarray, history: np.ndarray | None = None, k: int | None = None, *, approx=None
+    ):
+        """The program `top_k` (given k) or, without k, `queries` runs on inputs of these shapes,
+        lowered: `.compile()` gives XLA's cost and memory analyses."""
         if k is None:
             return self._queries.lower(self.params, self.inputs, self.head, tokens)
         return self._top_k.lower(
-            self.params,
-            self.inputs,
-            self.head,
-            self.items,
-            tokens,
-            history,
-            k=k,
-            approx=options.get("approx"),
+            self.params, self.inputs, self.head, self.items, tokens, history, k=k, approx=approx
         )
 
     def rank(

@@ -17,11 +17,15 @@ def _areas():
         for d in os.listdir(BENCHMARKS)
         if d not in PENDING
         and not d.startswith((".", "_"))
+        and os.path.isdir(os.path.join(BENCHMARKS, d))  # an area is a folder; modules beside them are shared
         and any(f.endswith(".py") for f in os.listdir(os.path.join(BENCHMARKS, d)))
     )
 
 
 def _sources():
+    for name in sorted(os.listdir(BENCHMARKS)):  # the shared modules beside the areas
+        if name.endswith(".py"):
+            yield "", os.path.join(BENCHMARKS, name)
     for area in _areas():
         folder = os.path.join(BENCHMARKS, area)
         for name in sorted(os.listdir(folder)):
