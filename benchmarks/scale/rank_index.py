@@ -32,6 +32,8 @@ def parse_args():
     p.add_argument("--users", type=int, default=1024)
     p.add_argument("--hnsw_ef", default="16,32,64,128,256")
     p.add_argument("--ivf_nprobe", default="8,32,128")
+    p.add_argument("--ivf_pq_nprobe", default="32,64,128")
+    p.add_argument("--rerank", default="4,16", help="ivf_pq: candidates re-scored exactly, x k")
     p.add_argument("--kinds", default="hnsw,ivf")
     p.add_argument(
         "--bundle",
@@ -41,6 +43,16 @@ def parse_args():
     )
     p.add_argument("--out", default=None)
     return p.parse_args()
+
+
+def search_settings(kind: str, args) -> list[dict]:
+    """The search-time settings swept for `kind`."""
+    ints = lambda text: [int(v) for v in text.split(",")]
+    if kind == "hnsw":
+        return [{"ef_search": ef} for ef in ints(args.hnsw_ef)]
+    if kind == "ivf":
+        return [{"nprobe": nprobe} for nprobe in ints(args.ivf_nprobe)]
+    return [{"nprobe": p, "rerank": r} for p in ints(args.ivf_pq_nprobe) for r in ints(args.rerank)]
 
 
 def timed(fn, repeats=1):
@@ -86,11 +98,9 @@ def main():
         with tempfile.TemporaryDirectory() as tmp:
             index.save(tmp)
             size_gb = folder_gb(tmp)
-        settings = args.hnsw_ef.split(",") if kind == "hnsw" else args.ivf_nprobe.split(",")
-        for value in map(int, settings):
-            index.params["ef_search" if kind == "hnsw" else "nprobe"] = value
-            index._apply_search_params()
-            (_, found), search_s = timed(lambda index=index: index.search(h, 10))
+        for setting in search_settings(kind, args):
+            index.set_search_params(**setting)
+            (_, found), search_s = timed(lambda index=index: index.search(h, 10), repeats=3)
             row = {
                 "method": f"{kind}",
                 "params": dict(index.params),

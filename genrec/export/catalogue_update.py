@@ -222,8 +222,7 @@ def update_mips_index(
     model = recommender_lib.load_model(b)
     if appended:
         added = slice(n, None)
-        index.index.add(exact.item_table(model, identifiers.codes[added], _rows(item_bonus, added)))
-        index.num_items = identifiers.num_items
+        index.add(exact.item_table(model, identifiers.codes[added], _rows(item_bonus, added)))
         outcome = "extended"
     else:
         vectors = exact.item_table(model, identifiers.codes, item_bonus)

@@ -25,7 +25,7 @@ def _brute_force(vectors, queries, k=10):
     return np.argsort(-scores, axis=1, kind="stable")[:, :k]
 
 
-@pytest.mark.parametrize("kind,least", [("flat", 1.0), ("ivf", 0.3), ("hnsw", 0.8)])
+@pytest.mark.parametrize("kind,least", [("flat", 1.0), ("ivf", 0.3), ("hnsw", 0.8), ("ivf_pq", 0.3)])
 def test_recall_against_brute_force(kind, least):
     vectors, queries = _vectors()
     exact_ids = _brute_force(vectors, queries)
@@ -39,10 +39,37 @@ def test_recall_against_brute_force(kind, least):
         assert mips_index.recall_at_k(wider, queries, exact_ids) == 1.0 >= recall
 
 
-@pytest.mark.parametrize("kind", ["ivf", "hnsw"])
+def test_ivf_pq_reranks_exactly_and_pads_odd_widths():
+    """Every cell searched and every item re-scored: the quantised index is brute force, with exact
+    scores, also for an odd width (a zero column pads it to pairs of dimensions)."""
+    vectors, queries = _vectors(n=2000, d=17)
+    exact_ids = _brute_force(vectors, queries)
+    index = mips_index.build(vectors, kind="ivf_pq")
+    narrow = mips_index.recall_at_k(index, queries, exact_ids)
+    index.set_search_params(nprobe=index.params["nlist"], rerank=len(vectors) / 10)
+    scores, found = index.search(queries, 10)
+    np.testing.assert_array_equal(found, exact_ids)
+    np.testing.assert_allclose(scores, np.take_along_axis(queries @ vectors.T, found, 1), rtol=1e-5)
+    assert narrow < 1.0
+    with pytest.raises(ValueError, match="17-d"):
+        index.search(queries[:, :16], 10)
+
+
+@pytest.mark.parametrize("kind", ["ivf", "ivf_pq"])
+def test_added_vectors_get_the_next_ids(kind):
+    vectors, queries = _vectors(n=2000, d=17)
+    index = mips_index.build(vectors[:1500], kind=kind, nprobe=1000)
+    index.add(vectors[1500:])
+    if kind == "ivf_pq":
+        index.set_search_params(rerank=200)
+    assert index.num_items == 2000 == index.index.ntotal
+    assert mips_index.recall_at_k(index, queries, _brute_force(vectors, queries)) == 1.0
+
+
+@pytest.mark.parametrize("kind", ["ivf", "hnsw", "ivf_pq"])
 def test_save_load_round_trip(kind, tmp_path):
     vectors, queries = _vectors()
-    index = mips_index.build(vectors, kind=kind, **({"nprobe": 3} if kind == "ivf" else {}))
+    index = mips_index.build(vectors, kind=kind, **({"nprobe": 3} if kind.startswith("ivf") else {}))
     index.recall = {"top10": 0.5}
     index.save(str(tmp_path / "index"))
     assert sorted(os.listdir(tmp_path / "index")) == ["index.faiss", "index.json"]
