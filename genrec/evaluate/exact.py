@@ -25,6 +25,7 @@ from flax import nnx
 from genrec.evaluate import data_parallel, full_ranking, item_topk, protocol, sequences
 from genrec.evaluate.beyond_accuracy import NO_ITEM
 from genrec.model import parallel_ids
+from genrec.runtime import program_cache
 
 EVAL_BATCH = 128  # users per call
 SERVE_BATCH = 256  # users per serving call (benchmarks/scale/RESULTS.md, "Ranking")
@@ -181,9 +182,12 @@ class Ranker:
         self.items = item_topk.place_items(table, num_items=self.num_items, chunk=chunk, mesh=self.mesh)
         bound = dict(graphdef=graphdef, treedef=treedef, vectors=self.vectors, bonus=self.bonus)
         sweep = dict(num_items=self.num_items, chunk=chunk, mesh=self.mesh)
-        self._queries = jax.jit(functools.partial(_queries, **bound))
-        self._top_k = jax.jit(functools.partial(_top_k, **bound, **sweep), static_argnames=("k", "approx"))
-        self._rank = jax.jit(functools.partial(_rank, **bound, **sweep), static_argnames=("k",))
+        # what the programs close over, for program_cache (the graphdef follows from the config)
+        salt = repr((type(model).__qualname__, model.config, treedef, self.vectors, self.bonus, sweep))
+        program = functools.partial(program_cache.Program, salt=salt)
+        self._queries = program(functools.partial(_queries, **bound))
+        self._top_k = program(functools.partial(_top_k, **bound, **sweep), static_argnames=("k", "approx"))
+        self._rank = program(functools.partial(_rank, **bound, **sweep), static_argnames=("k",))
 
     def queries(self, tokens: np.ndarray):
         """Left-padded history tokens [B, T] → the chunk scorer's query (see `queries`)."""

@@ -16,9 +16,8 @@ model): same interface, no beam.
 
 from __future__ import annotations
 
-import dataclasses
 import math
-from typing import Optional, Sequence, Union
+from typing import NamedTuple, Optional, Sequence, Union
 
 import jax
 import numpy as np
@@ -32,8 +31,7 @@ from genrec.runtime.state import FunctionalModel
 from genrec.semantic_ids.artifact import Identifiers
 
 
-@dataclasses.dataclass(frozen=True)
-class Recommendation:
+class Recommendation(NamedTuple):  # a tuple: cheap to build, top_k of them per user served
     item: int  # our item id
     source_id: str
     title: str

@@ -46,8 +46,8 @@ def export(
       model trained on TIGER's task prompts with TIGER's template (its only one).
     anonymous_user: the {user} text of the prompt when the caller names no user.
     mips_index: for families ranked by item vectors, also build a MIPS index of this kind
-      (genrec/export/mips_index.py: 'hnsw', 'ivf', 'flat'; needs the [mips] extra) into <bundle>/index;
-      `recommend` then searches it. Its top-10 recall against exact ranking is printed.
+      (genrec/export/mips_index.py: 'hnsw', 'ivf', 'ivf_pq', 'flat'; needs the [mips] extra) into
+      <bundle>/index; `recommend` then searches it. Its top-10 recall against exact ranking is printed.
     """
     checkpoint_dir = ctx.checkpoint_dir or os.path.join(ctx.workdir, "checkpoints")
     _, meta = checkpoints.read_meta(checkpoint_dir, step)
@@ -225,7 +225,7 @@ def infer_file(
     seconds = time.time() - start
     requests.write_recommendations(output, todo, recs)
     logging.info(
-        "recommended for %d users in %.1f s (%.1f users/s, batch %s; history %s)",
+        "recommended for %d users in %.2f s (%.1f users/s, batch %s; history %s)",
         len(todo),
         seconds,
         len(todo) / seconds,
