@@ -7,8 +7,8 @@ extra); chosen over ScaNN by measurement (benchmarks/scale/RESULTS.md, "Ranking"
   flat   brute force (exact; the reference)
   ivf    an inverted file: k-means cells of the vectors, `nprobe` cells searched per query
   hnsw   a graph (HNSW), `ef_search` candidates kept per query
-  ivf_pq the same cells, scanned as 4-bit product-quantised codes (FAISS fast-scan: 2 dimensions a
-         code, 1/16 of the float vectors' bytes), and the best `rerank` x k candidates re-scored
+  ivf_pq the same cells, scanned as 4-bit product-quantised codes (FAISS fast-scan, one code per
+         dimension: 1/8 of the float vectors' bytes), and the best `rerank` x k candidates re-scored
          exactly with the float vectors
 Its top-10 recall against exact ranking is measured on users' histories when it is built, printed,
 and kept with it. On disk: a folder with `index.faiss` (FAISS's own format: write_index/read_index,
@@ -64,25 +64,21 @@ class MipsIndex:
         self.params.update(params)
         self._apply_search_params()
 
-    def _padded(self, x: np.ndarray) -> np.ndarray:
-        """x [B, dim], zero-padded to the index's width (ivf_pq codes 2 dimensions each)."""
-        return _pad(np.ascontiguousarray(x, np.float32), self.index.d)
-
     def add(self, vectors: np.ndarray) -> None:
         """Appends item vectors [B, dim]; they get ids num_items, num_items + 1, ..."""
         vectors = np.asarray(vectors, np.float32)
         if vectors.ndim != 2 or vectors.shape[1] != self.dim:
             raise ValueError(f"vectors of shape {vectors.shape}; this index holds {self.dim}-d vectors")
-        self.index.add(self._padded(vectors))
+        self.index.add(np.ascontiguousarray(vectors))
         self.num_items += len(vectors)
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """queries [B, d] → (inner products [B, k] float32, item ids [B, k] int64) best first; -1
         (genrec's NO_ITEM) fills a list the index cannot."""
-        queries = np.asarray(queries, np.float32)
+        queries = np.ascontiguousarray(queries, np.float32)
         if queries.ndim != 2 or queries.shape[1] != self.dim:
             raise ValueError(f"queries of shape {queries.shape}; this index holds {self.dim}-d vectors")
-        scores, ids = self.index.search(self._padded(queries), min(k, self.num_items))
+        scores, ids = self.index.search(queries, min(k, self.num_items))
         return scores, ids.astype(np.int64)
 
     def describe(self) -> dict:
@@ -122,7 +118,7 @@ class MipsIndex:
                 f"missing {missing or 'nothing'}, kind {meta.get('kind')!r}"
             )
         index = _faiss().read_index(index_path)
-        if index.ntotal != meta["num_items"] or index.d != _width(meta["kind"], meta["dim"]):
+        if index.ntotal != meta["num_items"] or index.d != meta["dim"]:
             raise ValueError(
                 f"{index_path}: {index.ntotal} vectors of dimension {index.d}, but {meta_path} "
                 f"says {meta['num_items']} of {meta['dim']}"
@@ -138,20 +134,16 @@ class MipsIndex:
 
 
 def default_params(kind: str, num_items: int) -> dict:
-    """Parameters chosen on the synthetic catalogues of benchmarks/scale/rank_index.py."""
+    """Parameters chosen on the catalogues of benchmarks/scale/rank_index.py (ivf_pq: on the trained
+    synthetic-1m bundle, rank_index_1m_trained_pq.json)."""
     if kind in ("ivf", "ivf_pq"):
         nlist = max(1, min(num_items // 39, int(4 * math.sqrt(num_items))))
         if kind == "ivf_pq":
-            return {"nlist": nlist, "nprobe": max(1, nlist // 16), "rerank": 16}
+            return {"nlist": nlist, "nprobe": max(1, nlist // 32), "rerank": 4}
         return {"nlist": nlist, "nprobe": max(1, nlist // 16)}
     if kind == "hnsw":
         return {"m": 32, "ef_construction": 80, "ef_search": 128}
     return {}
-
-
-def _width(kind: str, dim: int) -> int:
-    """The index's own width: ivf_pq codes pairs of dimensions, so an odd `dim` gets a zero column."""
-    return dim + dim % 2 if kind == "ivf_pq" else dim
 
 
 def build(vectors: np.ndarray, *, kind: str = "hnsw", seed: int = 0, **params) -> MipsIndex:
@@ -162,7 +154,6 @@ def build(vectors: np.ndarray, *, kind: str = "hnsw", seed: int = 0, **params) -
     vectors = np.ascontiguousarray(vectors, np.float32)
     n, d = vectors.shape
     params = {**default_params(kind, n), **params}
-    width = _width(kind, d)
     if kind == "flat":
         index = faiss.IndexFlatIP(d)
     elif kind in ("ivf", "ivf_pq"):
@@ -170,21 +161,16 @@ def build(vectors: np.ndarray, *, kind: str = "hnsw", seed: int = 0, **params) -
         if kind == "ivf":
             index = faiss.IndexIVFFlat(faiss.IndexFlatIP(d), d, cells, faiss.METRIC_INNER_PRODUCT)
         else:
-            spec = f"IVF{cells},PQ{width // 2}x4fs,RFlat"
-            index = faiss.index_factory(width, spec, faiss.METRIC_INNER_PRODUCT)
+            index = faiss.index_factory(d, f"IVF{cells},PQ{d}x4fs,RFlat", faiss.METRIC_INNER_PRODUCT)
         ivf = faiss.extract_index_ivf(index)
         ivf.cp.seed = seed
         sample = np.random.default_rng(seed).permutation(n)[: min(n, 64 * cells)]
-        index.train(_pad(vectors[sample], width))
+        index.train(vectors[sample])
     else:
         index = faiss.IndexHNSWFlat(d, int(params["m"]), faiss.METRIC_INNER_PRODUCT)
         index.hnsw.efConstruction = int(params["ef_construction"])
-    index.add(_pad(vectors, width))
+    index.add(vectors)
     return MipsIndex(index, kind=kind, params=params, num_items=n, dim=d)
-
-
-def _pad(x: np.ndarray, width: int) -> np.ndarray:
-    return x if x.shape[1] == width else np.pad(x, ((0, 0), (0, width - x.shape[1])))
 
 
 def recall_at_k(index: MipsIndex, queries: np.ndarray, exact_ids: np.ndarray, k: int = 10) -> float:
