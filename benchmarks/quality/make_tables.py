@@ -70,10 +70,35 @@ def mean_sd(values: list[float]) -> str:
     return f"{values.mean():.4f} ± {sd:.4f}" if len(values) > 1 else f"{values.mean():.4f} (1 seed)"
 
 
-def per_user(row: dict, metric: str, root: str) -> np.ndarray:
-    path = row["per_user_files"]["test"]
+def per_user(row: dict, metric: str, root: str, split: str = "test") -> np.ndarray:
+    path = row["per_user_files"][split]
     with np.load(path if os.path.isabs(path) else os.path.join(root, path)) as f:
         return f[PER_USER[metric]]
+
+
+def comparison_line(a: str, b: str, va: np.ndarray, vb: np.ndarray, metric: str) -> str:
+    """One table line: the paired test of per-user values `va` against `vb` (the same users)."""
+    c = significance.compare(va, vb)
+    boot, sign = c["bootstrap"], c["sign_test"]
+    verdict = {
+        significance.WIN: f"{a} wins",
+        significance.LOSS: f"{b} wins",
+        significance.NONE: "no significant difference",
+    }[c["verdict"]]
+    return (
+        f"| {a} vs {b} | {HEADERS[metric]} | {boot['mean_difference']:+.5f} "
+        f"[{boot['low']:+.5f}, {boot['high']:+.5f}] | {sign['positive']:,} / "
+        f"{sign['negative']:,} | {sign['p_value']:.3g} | **{verdict}** |"
+    )
+
+
+def comparison_header(users: str) -> list[str]:
+    return [
+        "",
+        f"| comparison ({users}) | metric | mean difference [95 % bootstrap] "
+        "| users better / worse | sign-test p | verdict |",
+        "|---|---|---|---|---|---|",
+    ]
 
 
 def comparison_lines(arms: dict[str, list[dict]], root: str) -> list[str]:
@@ -84,26 +109,37 @@ def comparison_lines(arms: dict[str, list[dict]], root: str) -> list[str]:
         for metric in METRICS:
             va = significance.seed_mean([per_user(r, metric, root) for r in arms[a]])
             vb = significance.seed_mean([per_user(r, metric, root) for r in arms[b]])
-            c = significance.compare(va, vb)
-            boot, sign = c["bootstrap"], c["sign_test"]
-            verdict = {
-                significance.WIN: f"{a} wins",
-                significance.LOSS: f"{b} wins",
-                significance.NONE: "no significant difference",
-            }[c["verdict"]]
-            out.append(
-                f"| {a} vs {b} | {HEADERS[metric]} | {boot['mean_difference']:+.5f} "
-                f"[{boot['low']:+.5f}, {boot['high']:+.5f}] | {sign['positive']:,} / "
-                f"{sign['negative']:,} | {sign['p_value']:.3g} | **{verdict}** |"
-            )
-    if out:
-        out = [
-            "",
-            "| comparison (test users, seed-averaged) | metric | mean difference [95 % bootstrap] "
-            "| users better / worse | sign-test p | verdict |",
-            "|---|---|---|---|---|---|",
-        ] + out
-    return out
+            out.append(comparison_line(a, b, va, vb, metric))
+    return comparison_header("test users, seed-averaged") + out if out else out
+
+
+def validation_table(rows: list[dict], reference: str, root: str = REPO) -> list[str]:
+    """Validation-only rows of one dataset and protocol (e.g. identifier variants of the recipe): the
+    checkpoint each chose on validation, its metrics relative to the `reference` row's, and the paired
+    test of each against the reference on the validation users' per-user values."""
+    by_name = {r["name"]: r for r in rows}
+    if reference not in by_name:
+        raise ValueError(f"--reference {reference!r}: no such row among {sorted(by_name)}")
+    ref = by_name[reference]["chosen_on_validation"]
+    out = [
+        "| row | dataset | seed | chosen step | validation Recall@10 | validation NDCG@10 "
+        f"| Recall@10 vs {reference} | wall-min (with identifiers) | CPU-min |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    tests = []
+    for r in rows:
+        chosen = r["chosen_on_validation"]
+        ratio = chosen["recall@10"] / ref["recall@10"] - 1.0
+        out.append(
+            f"| {r['name']} | {r['dataset']} | {r['seed']} | {chosen['step']} | {chosen['recall@10']:.4f} "
+            f"| {chosen['ndcg@10']:.4f} | {ratio:+.1%} | {r['wall_s_total'] / 60:.1f} "
+            f"| {r['cpu_s_total'] / 60:.1f} |"
+        )
+        if r["name"] != reference:
+            for metric in METRICS:
+                va, vb = (per_user(x, metric, root, "validation") for x in (r, by_name[reference]))
+                tests.append(comparison_line(r["name"], reference, va, vb, metric))
+    return out + (comparison_header("validation users, last checkpoint's per-user values") + tests)
 
 
 def headline_tables(rows: list[dict], root: str = REPO) -> list[str]:
@@ -183,11 +219,15 @@ def main(argv=None) -> str:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", action="append", default=[], help="glob of headline row JSON files")
     parser.add_argument("--grid", action="append", default=[], help="a sasrec_grid.py output folder")
+    parser.add_argument("--validation", default=None, help="glob of validation-only recipe row JSON files")
+    parser.add_argument("--reference", default=None, help="with --validation: the row compared against")
     parser.add_argument("--out", default=None, help="write the markdown here (default: stdout)")
     args = parser.parse_args(argv)
     rows = read_rows(p for pattern in args.rows for p in glob.glob(pattern, recursive=True))
     command = "python -m benchmarks.quality.make_tables " + " ".join(
-        [f"--rows '{r}'" for r in args.rows] + [f"--grid {g}" for g in args.grid]
+        [f"--rows '{r}'" for r in args.rows]
+        + [f"--grid {g}" for g in args.grid]
+        + ([f"--validation '{args.validation}' --reference {args.reference}"] if args.validation else [])
     )
     lines = [
         "<!-- generated by benchmarks/quality/make_tables.py from committed JSON; do not edit -->",
@@ -198,6 +238,8 @@ def main(argv=None) -> str:
         lines += ["## Headline rows (PROTOCOL.md)", ""] + headline_tables(rows)
     for folder in args.grid:
         lines += grid_table(folder)
+    if args.validation:
+        lines += validation_table(read_rows(glob.glob(args.validation)), args.reference) + [""]
     text = "\n".join(lines) + "\n"
     if args.out:
         with open(args.out, "w") as f:

@@ -49,6 +49,14 @@ def stage_time(path: str) -> dict:
     }
 
 
+def history_items_read(operative_config: str) -> int:
+    """The history length the model reads (`ParallelIdConfig.max_len` in the train stage's config)."""
+    match = re.search(r"^ParallelIdConfig\.max_len = (\d+)$", operative_config, re.MULTILINE)
+    if not match:
+        raise ValueError("the train stage's operative config sets no ParallelIdConfig.max_len")
+    return int(match.group(1))
+
+
 def read(path: str) -> str:
     with open(path) as f:
         return f.read().strip()
@@ -66,6 +74,7 @@ def row(workdir: str, name: str, protocol: str, seed: int, command: str, eval_di
     failed = [s for s, t in stages.items() if t["exit_status"] != 0]
     if failed:
         raise ValueError(f"{workdir}: stage(s) {failed} exited non-zero; no row from a failed run")
+    operative_config = read(os.path.join(workdir, "operative_config.train.gin"))
     metrics, groups, per_user, evaluated = {}, {}, {}, None
     for eval_dir in eval_dirs:
         with open(os.path.join(workdir, eval_dir, "results.json")) as f:
@@ -93,6 +102,7 @@ def row(workdir: str, name: str, protocol: str, seed: int, command: str, eval_di
         "groups": groups,
         "ranking": evaluated["run"]["ranking"],
         "users_scored": evaluated["run"]["users"],
+        "history_items_read": history_items_read(operative_config),
         "num_params": summary["num_params"],
         "train_steps": summary["steps"],
         "stages": stages,
@@ -101,7 +111,7 @@ def row(workdir: str, name: str, protocol: str, seed: int, command: str, eval_di
         "uptime_before": read(os.path.join(workdir, "uptime_before.txt")),
         "uptime_after": read(os.path.join(workdir, "uptime_after.txt")),
         "validation_history": summary["validation"],
-        "operative_config": read(os.path.join(workdir, "operative_config.train.gin")),
+        "operative_config": operative_config,
         "per_user_files": per_user,
     }
 

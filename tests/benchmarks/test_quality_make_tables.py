@@ -92,3 +92,26 @@ def test_grid_table_bolds_the_run_the_selection_rule_picks(tmp_path):
     # The better run's edge is not significant, so the cheaper run is the selected one.
     assert "| 1 | **ce_lr0.003_p0.5_d64_h1_len50_all** | 0.2000 | 0.1000 | 10 / 30 | 5.0 | 5.0 |" in text
     assert "2 runs, 0.33 CPU-hours" in text and "(25 declared runs of the current stage missing)" in text
+
+
+def test_validation_table_compares_each_row_with_the_reference(tmp_path):
+    rng = np.random.default_rng(0)
+    hits = {"text": (rng.random(500) < 0.3).astype(float), "collab": np.zeros(500)}
+    hits["collab"][:50] = 1.0  # far fewer hits than the reference
+    for name, recall, step in (("text", 0.12, 1980), ("collab", 0.10, 2200)):
+        row = write_row(str(tmp_path), name, 0, hits[name])
+        npz = row["per_user_files"].pop("test")
+        row.update(
+            name=name,
+            per_user_files={"validation": npz},
+            chosen_on_validation={"step": step, "recall@10": recall, "ndcg@10": recall / 2},
+            cpu_s_total=1200.0,
+        )
+        with open(tmp_path / f"{name}_0.json", "w") as f:
+            json.dump(row, f)
+    text = make_tables.main(["--validation", str(tmp_path / "*.json"), "--reference", "text"])
+    assert "| collab | toy | 0 | 2200 | 0.1000 | 0.0500 | -16.7% | 10.0 | 20.0 |" in text
+    assert "| text | toy | 0 | 1980 | 0.1200 | 0.0600 | +0.0% |" in text
+    assert "collab vs text | Recall@10" in text and "**text wins**" in text
+    with pytest.raises(ValueError, match="--reference 'mpnet'"):
+        make_tables.main(["--validation", str(tmp_path / "*.json"), "--reference", "mpnet"])

@@ -48,7 +48,9 @@ def fake_run(root, *, eval_status=0):
     np.savez(
         workdir / "eval" / "per_user_validation_excluded.npz", **{"ndcg@10": np.ones(3), "hit@10": np.ones(3)}
     )
-    (workdir / "operative_config.train.gin").write_text("LoopConfig.seed = 0\n")
+    (workdir / "operative_config.train.gin").write_text(
+        "LoopConfig.seed = 0\nParallelIdConfig.max_len = 50\n"
+    )
     (workdir / "uptime_before.txt").write_text("load average: 0.5\n")
     (workdir / "uptime_after.txt").write_text("load average: 1.5\n")
     return workdir
@@ -66,6 +68,7 @@ def test_row_reads_every_field_at_full_precision(tmp_path):
         "most_popular (same users)",
     }
     assert result["chosen_on_validation"]["step"] == 440  # the earlier step of a tie
+    assert result["history_items_read"] == 50
     assert result["stages"]["train"]["wall_s"] == pytest.approx(3723.0)
     assert result["stages"]["data"]["wall_s"] == pytest.approx(35.14)
     assert result["wall_s_total"] == pytest.approx(35.14 + 721.5 + 3723.0 + 40.0)
@@ -75,6 +78,13 @@ def test_row_reads_every_field_at_full_precision(tmp_path):
     copied = written["per_user_files"]["validation"]
     assert copied.endswith("recipe_seed0_per_user_validation_excluded.npz")
     assert os.path.exists(out / "recipe_seed0_per_user_validation_excluded.npz")
+
+
+def test_a_config_without_the_history_length_gives_no_row(tmp_path):
+    workdir = fake_run(tmp_path)
+    (workdir / "operative_config.train.gin").write_text("LoopConfig.seed = 0\n")
+    with pytest.raises(ValueError, match="max_len"):
+        recipe_row.row(str(workdir), "recipe", "excluded", 0, "x")
 
 
 def test_a_failed_stage_gives_no_row(tmp_path):

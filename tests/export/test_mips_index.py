@@ -39,9 +39,9 @@ def test_recall_against_brute_force(kind, least):
         assert mips_index.recall_at_k(wider, queries, exact_ids) == 1.0 >= recall
 
 
-def test_ivf_pq_reranks_exactly_and_pads_odd_widths():
+def test_ivf_pq_searching_everything_is_brute_force():
     """Every cell searched and every item re-scored: the quantised index is brute force, with exact
-    scores, also for an odd width (a zero column pads it to pairs of dimensions)."""
+    scores (an odd width: one code per dimension)."""
     vectors, queries = _vectors(n=2000, d=17)
     exact_ids = _brute_force(vectors, queries)
     index = mips_index.build(vectors, kind="ivf_pq")
