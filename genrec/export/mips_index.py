@@ -64,21 +64,23 @@ class MipsIndex:
         self.params.update(params)
         self._apply_search_params()
 
+    def _rows(self, x: np.ndarray, what: str) -> np.ndarray:
+        """x as the contiguous float32 [B, dim] rows FAISS takes; any other shape is refused."""
+        x = np.ascontiguousarray(x, np.float32)
+        if x.ndim != 2 or x.shape[1] != self.dim:
+            raise ValueError(f"{what} of shape {x.shape}; this index holds {self.dim}-d vectors")
+        return x
+
     def add(self, vectors: np.ndarray) -> None:
         """Appends item vectors [B, dim]; they get ids num_items, num_items + 1, ..."""
-        vectors = np.asarray(vectors, np.float32)
-        if vectors.ndim != 2 or vectors.shape[1] != self.dim:
-            raise ValueError(f"vectors of shape {vectors.shape}; this index holds {self.dim}-d vectors")
-        self.index.add(np.ascontiguousarray(vectors))
+        vectors = self._rows(vectors, "vectors")
+        self.index.add(vectors)
         self.num_items += len(vectors)
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """queries [B, d] → (inner products [B, k] float32, item ids [B, k] int64) best first; -1
         (genrec's NO_ITEM) fills a list the index cannot."""
-        queries = np.ascontiguousarray(queries, np.float32)
-        if queries.ndim != 2 or queries.shape[1] != self.dim:
-            raise ValueError(f"queries of shape {queries.shape}; this index holds {self.dim}-d vectors")
-        scores, ids = self.index.search(queries, min(k, self.num_items))
+        scores, ids = self.index.search(self._rows(queries, "queries"), min(k, self.num_items))
         return scores, ids.astype(np.int64)
 
     def describe(self) -> dict:

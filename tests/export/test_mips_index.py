@@ -63,6 +63,9 @@ def test_added_vectors_get_the_next_ids(kind):
     if kind == "ivf_pq":
         index.set_search_params(rerank=200)
     assert index.num_items == 2000 == index.index.ntotal
+    with pytest.raises(ValueError, match=r"vectors of shape \(3, 16\); this index holds 17-d"):
+        index.add(vectors[:3, :16])
+    assert index.num_items == 2000 == index.index.ntotal  # nothing added
     assert mips_index.recall_at_k(index, queries, _brute_force(vectors, queries)) == 1.0
 
 
