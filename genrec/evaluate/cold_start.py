@@ -96,15 +96,44 @@ def configured_rows(
     NDCG@10 / hit@10 arrays (of the users at indices `users`, default all), when a cold-start
     protocol is configured (`cold_start_split.protocol`); {} otherwise. Cold items are the targets
     in no training part."""
-    try:
-        configured = gin.query_parameter("cold_start_split.protocol")
-    except ValueError:
-        configured = None
-    if configured is None:
+    if not protocol_configured():
         return {}
     return rows_from_per_user(
         dataset, split, per_user, cold_start.unseen_target_items(dataset), max_history, users
     )
+
+
+def protocol_configured() -> bool:
+    """Whether gin names a cold-start protocol (configs/runs/cold_start_*.gin)."""
+    try:
+        return gin.query_parameter("cold_start_split.protocol") is not None
+    except ValueError:
+        return False
+
+
+def example_groups(
+    dataset: records.RecDataset,
+    split: str,
+    examples: list[dict],
+    max_history: Optional[int] = DEFAULT_MAX_HISTORY,
+) -> dict[str, np.ndarray]:
+    """The groups but 'all' as boolean masks over next-item examples of `split`, one per user
+    (`user_index`, `target_item`: the beam-search evaluator's sequential tasks), when a cold-start
+    protocol is configured; {} otherwise. Cold items are the targets in no training part."""
+    if not protocol_configured():
+        return {}
+    masks = group_masks(dataset, split, cold_start.unseen_target_items(dataset), max_history)
+    users = np.array([int(e["user_index"]) for e in examples], np.int64)
+    split_targets = np.array([u.items[-1] for u in dataset.split(split)], np.int64)
+    example_targets = np.array([int(e["target_item"]) for e in examples], np.int64)
+    wrong = np.flatnonzero(split_targets[users] != example_targets)
+    if len(wrong):
+        i = wrong[0]
+        raise ValueError(
+            f"example {i} (user {users[i]}): target item {example_targets[i]} is not the user's "
+            f"{split} target {split_targets[users[i]]}; cold-start groups need the split's next-item examples"
+        )
+    return {group: mask[users] for group, mask in masks.items() if group != "all"}
 
 
 def rows_from_per_user(

@@ -229,11 +229,15 @@ class Evaluator:
         return texts[: len(examples)]
 
     # --- one task ----------------------------------------------------------------------------
-    def evaluate_task(self, task_name: str, examples: Sequence[Example]) -> tuple[dict, dict]:
-        """(metrics over all examples, {template_id: metrics}) for one task.
+    def evaluate_task(
+        self, task_name: str, examples: Sequence[Example], groups: Optional[dict[str, np.ndarray]] = None
+    ) -> tuple[dict, dict, dict]:
+        """(metrics over all examples, {template_id: metrics}, {group: metrics}) for one task.
 
         Examples are grouped by what their template answers: items (ranked), ratings, text, or a
         choice (yes/no, like/dislike: accuracy); a task whose templates differ gets each group's metrics.
+        groups: named boolean masks over `examples` (e.g. the cold-start groups of
+        genrec/evaluate/cold_start.py), each scored from the same decoded outputs as the whole task.
         """
         if not examples:
             raise ValueError(f"task {task_name}: no examples to evaluate")
@@ -256,10 +260,17 @@ class Evaluator:
         everything = summarize(np.arange(len(examples)))
         ids = np.array([_text(e.get("template_id", "")) for e in examples])
         templates = {tid: summarize(np.flatnonzero(ids == tid)) for tid in sorted(set(ids))}
+        by_group = {}
+        for name, mask in (groups or {}).items():
+            if len(mask) != len(examples):
+                raise ValueError(
+                    f"group {name!r} masks {len(mask)} examples, task {task_name} has {len(examples)}"
+                )
+            by_group[name] = summarize(np.flatnonzero(mask))
         logging.info(
             "%s: %d examples in %.1fs: %s", task_name, len(examples), time.perf_counter() - t0, everything
         )
-        return everything, templates
+        return everything, templates, by_group
 
     def _scorer(self, family: str, kind: str, examples: list[Example]) -> Callable[[np.ndarray], dict]:
         """Runs the model on one answer-kind group; returns metrics of any subset of the group."""

@@ -16,7 +16,7 @@ import gin
 import seqio
 
 from genrec import datasets
-from genrec.evaluate import beyond_accuracy, evaluator, results, scoring
+from genrec.evaluate import beyond_accuracy, cold_start, evaluator, results, scoring
 from genrec.runtime import checkpoints, families, partitioning
 from genrec.runtime.meta import CheckpointMeta
 from genrec.semantic_ids.artifact import Identifiers
@@ -149,4 +149,9 @@ def score_trained_tasks(model, meta: CheckpointMeta, inputs: families.EvalInputs
         split=inputs.split,
         max_eval_examples=inputs.max_eval_examples,
         config=inputs.config,
+        groups_of=lambda name, examples: (
+            cold_start.example_groups(inputs.dataset, inputs.split, examples)
+            if evaluator.task_family(name) == "sequential"
+            else {}
+        ),
     )

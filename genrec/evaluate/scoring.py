@@ -61,8 +61,11 @@ def score_tasks(
     split: str,
     max_eval_examples: Optional[int],
     config: evaluator.EvalConfig,
+    groups_of: Optional[Callable[[str, list[dict]], dict[str, np.ndarray]]] = None,
 ) -> dict:
-    """Every task in `names` (examples_of(name) → its examples), then <out_dir>/results.{json,md}."""
+    """Every task in `names` (examples_of(name) → its examples), then <out_dir>/results.{json,md}.
+    groups_of(name, examples) → named masks over the examples, each written as the row
+    '<name> [<group>]' beside the task's (the cold-start groups: cold_start.example_groups)."""
     ev = evaluator.Evaluator(
         model,
         trie=trie_lib.build_trie(item_tokens),
@@ -79,7 +82,10 @@ def score_tasks(
             if not examples:
                 logging.warning("%s: no %s examples; skipped", name, split)
                 continue
-            metrics[name], templates[name] = ev.evaluate_task(name, examples)
+            groups = groups_of(name, examples) if groups_of else None
+            metrics[name], templates[name], by_group = ev.evaluate_task(name, examples, groups)
+            for group, row in by_group.items():
+                metrics[f"{name} [{group}]"] = row
     run = {
         "dataset": meta.dataset,
         "mixture": meta.mixture,

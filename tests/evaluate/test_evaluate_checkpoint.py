@@ -42,7 +42,7 @@ def test_beam_search_ranking_is_exact_for_two_level_ids(eval_setup):
     np.testing.assert_allclose(scores, np.take_along_axis(exact, topk, axis=1), atol=1e-5)
     rescored = ev.candidate_scores([dict(e, candidates=row) for e, row in zip(examples, topk)])
     np.testing.assert_allclose(scores, rescored, atol=1e-5)
-    metrics, _ = ev.evaluate_task(SEQ, examples)
+    metrics, _, _ = ev.evaluate_task(SEQ, examples)
     targets = np.array([e["target_item"] for e in examples])
     rank = (exact >= exact[np.arange(4), targets][:, None]).sum(1) - 1  # ties against the target
     assert metrics["recall@10"] == pytest.approx(np.mean(rank < 10))

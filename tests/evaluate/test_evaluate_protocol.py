@@ -98,7 +98,7 @@ def test_kept_and_excluded_history_share_one_search():
 
 def test_sequential_metrics_count_beam_ties_against_the_target():
     examples = [_example([0, 3], 1), _example([], 1), _example([1], 2)]
-    metrics, _ = _stub_evaluator(False, []).evaluate_task("genrec_x_sequential", examples)
+    metrics, _, _ = _stub_evaluator(False, []).evaluate_task("genrec_x_sequential", examples)
     # targets 1, 1, 2 each tie with the other of items 1 and 2: rank 2 for everyone
     assert metrics["recall@1"] == 0.0 and metrics["mrr"] == pytest.approx(1 / 3)
 
@@ -113,3 +113,21 @@ def test_user_sample_is_seeded_sorted_and_distinct():
     assert full_ranking.user_sample(1000, None) is None and full_ranking.user_sample(50, 50) is None
     with pytest.raises(ValueError, match="at least 1 user"):
         full_ranking.user_sample(1000, 0)
+
+
+def test_groups_are_scored_from_the_task_search():
+    """A group's row is the metrics of its examples alone, from the one search over the whole task."""
+    examples = [_example([0, 3], 1), _example([], 1), _example([1], 2), _example([], 0)]
+    widths = []
+    ev = _stub_evaluator(False, widths)
+    masks = {"odd": np.array([False, True, False, True]), "none": np.zeros(4, bool)}
+    everything, _, groups = ev.evaluate_task("genrec_x_sequential", examples, masks)
+    calls = len(widths)
+    alone, _, _ = _stub_evaluator(False, []).evaluate_task("genrec_x_sequential", examples[1::2])
+    assert groups["odd"] == alone and groups["odd"]["examples"] == 2
+    assert groups["none"] == {"examples": 0}  # no metric invented for an empty group
+    assert everything["recall@1"] != alone["recall@1"]  # the groups are not the whole task
+    _stub_evaluator(False, widths).evaluate_task("genrec_x_sequential", examples)
+    assert len(widths) == 2 * calls  # groups cost no extra search
+    with pytest.raises(ValueError, match="masks 3 examples"):
+        ev.evaluate_task("genrec_x_sequential", examples, {"short": np.ones(3, bool)})

@@ -60,7 +60,7 @@ def test_direct_task_metrics_from_scores(eval_setup):
 
     ev = _evaluator(eval_setup)
     examples = eval_helpers.examples(f"genrec_{eval_helpers.DATASET}_direct", limit=6)
-    metrics, templates = ev.evaluate_task(f"genrec_{eval_helpers.DATASET}_direct", examples)
+    metrics, templates, _ = ev.evaluate_task(f"genrec_{eval_helpers.DATASET}_direct", examples)
     scores = ev.candidate_scores(examples)
     ranks = [
         int((s >= s[list(e["candidates"]).index(e["target_item"])]).sum()) - 1  # ties against
@@ -88,7 +88,7 @@ def test_generated_answers_scored_by_kind(eval_setup):
     ev.greedy = greedy
     task = f"genrec_{eval_helpers.DATASET}_review"
     examples = eval_helpers.examples(task, limit=8)
-    metrics, templates = ev.evaluate_task(task, examples)
+    metrics, templates, _ = ev.evaluate_task(task, examples)
     kinds = [e["answer_kind"].decode() for e in examples]
     assert set(kinds) == {"rating", "text"}
     stars = [float(e["target_rating"]) for e, k in zip(examples, kinds) if k == "rating"]
