@@ -37,3 +37,31 @@ def sampled_softmax(hidden, item_emb, targets, negatives, weights) -> jax.Array:
     neg = jnp.where(negatives == targets[..., None], -jnp.inf, neg)
     log_z = jax.nn.logsumexp(jnp.concatenate([pos[..., None], neg], axis=-1), axis=-1)
     return _weighted_mean(log_z - pos, weights)
+
+
+def position_capacity(real_positions: int, all_positions: int, smallest: int = 256) -> int:
+    """The static number of positions a compacted batch keeps: the next power of two (at least
+    `smallest`) that holds every real position, at most all of them. Few distinct values, so the
+    training step compiles a handful of times."""
+    capacity = smallest
+    while capacity < real_positions:
+        capacity *= 2
+    return min(capacity, all_positions)
+
+
+def compact_positions(hidden, targets, negatives, weights, capacity: int):
+    """The real positions (weight > 0) of a padded batch, flattened into `capacity` slots: hidden
+    [C, d], targets [C], per-position negatives [C] (shared ones [K] pass through), weights [C] (0 on
+    the unused slots). Every loss above is then the same weighted mean over fewer rows, so the full
+    softmax scores only real positions; `capacity` must be at least the number of real positions."""
+    real = weights.reshape(-1) > 0
+    idx = jnp.nonzero(real, size=capacity, fill_value=0)[0]
+    used = jnp.arange(capacity) < real.sum()
+    if negatives.shape == targets.shape:
+        negatives = negatives.reshape(-1)[idx]
+    return (
+        hidden.reshape(-1, hidden.shape[-1])[idx],
+        targets.reshape(-1)[idx],
+        negatives,
+        jnp.where(used, weights.reshape(-1)[idx], 0.0),
+    )

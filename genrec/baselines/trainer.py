@@ -104,12 +104,26 @@ def draw_negatives(
     return np.zeros((1, 1), np.int32)
 
 
-def next_item_loss(model: SasRec, tokens, negatives, dropout_key, loss: str):
-    """tokens [B, T + 1]: inputs are tokens[:, :-1], targets the next tokens."""
-    inputs, targets = tokens[:, :-1], tokens[:, 1:]
-    weights = ((inputs != sequences.PAD) & (targets != sequences.PAD)).astype(jnp.float32)
-    hidden = model(inputs, dropout_key=dropout_key)
-    target_items = jnp.maximum(targets - 1, 0)
+def real_positions(tokens):
+    """bool [B, T] (numpy or jax, as given): where tokens[:, :-1] is a real item with a real next one."""
+    return (tokens[:, :-1] != sequences.PAD) & (tokens[:, 1:] != sequences.PAD)
+
+
+def batch_capacity(tokens: np.ndarray) -> int:
+    """The compacted positions of a training batch (losses.position_capacity of its real ones)."""
+    return losses.position_capacity(int(real_positions(tokens).sum()), tokens[:, :-1].size)
+
+
+def next_item_loss(model: SasRec, tokens, negatives, dropout_key, loss: str, capacity: Optional[int] = None):
+    """tokens [B, T + 1]: inputs are tokens[:, :-1], targets the next tokens. capacity: score only
+    the real positions, compacted into this many slots (losses.compact_positions; the same value)."""
+    weights = real_positions(tokens).astype(jnp.float32)
+    hidden = model(tokens[:, :-1], dropout_key=dropout_key)
+    target_items = jnp.maximum(tokens[:, 1:] - 1, 0)
+    if capacity is not None:
+        hidden, target_items, negatives, weights = losses.compact_positions(
+            hidden, target_items, negatives, weights, capacity
+        )
     if loss == "ce":
         return losses.softmax_cross_entropy(hidden, model.item_embeddings(), target_items, weights)
     if loss == "sampled_softmax":
@@ -129,13 +143,13 @@ def make_scorer(graphdef, params) -> full_ranking.Scorer:
 
 
 def make_step(graphdef, tx: optax.GradientTransformation, loss: str):
-    """The jitted training step (params, opt_state, tokens, negatives, dropout key) →
-    (params, opt_state, loss)."""
+    """The jitted training step (params, opt_state, tokens, negatives, dropout key, capacity) →
+    (params, opt_state, loss); capacity (static) as in next_item_loss."""
 
-    @jax.jit
-    def step(params, opt_state, tokens, negatives, key):
+    @functools.partial(jax.jit, static_argnames="capacity")
+    def step(params, opt_state, tokens, negatives, key, capacity=None):
         def loss_fn(p):
-            return next_item_loss(nnx.merge(graphdef, p), tokens, negatives, key, loss)
+            return next_item_loss(nnx.merge(graphdef, p), tokens, negatives, key, loss, capacity)
 
         value, grads = jax.value_and_grad(loss_fn)(params)
         updates, opt_state = tx.update(grads, opt_state, params)
@@ -174,7 +188,8 @@ def train_sequential(
         for _, tokens in sequences.batches(train_seqs, config.batch_size, max_len, extra=1, rng=rng):
             negatives = draw_negatives(config, tokens, dataset.num_items, rng)
             key, sub = jax.random.split(key)
-            params, opt_state, loss = step(params, opt_state, tokens, negatives, sub)
+            capacity = batch_capacity(tokens)
+            params, opt_state, loss = step(params, opt_state, tokens, negatives, sub, capacity=capacity)
             total, count, steps = total + float(loss), count + 1, steps + 1
         if not np.isfinite(total):
             raise FloatingPointError(f"{name}: non-finite loss in epoch {epoch}")

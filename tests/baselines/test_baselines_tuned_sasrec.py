@@ -76,3 +76,45 @@ def test_sampled_softmax_all_positions_learns_and_skips_test(tmp_path):
 def test_unknown_windows_setting_is_refused():
     with pytest.raises(ValueError, match="training_windows"):
         trainer.TrainConfig(training_windows="some")
+
+
+@pytest.mark.parametrize("loss", trainer.LOSSES)
+def test_compacted_positions_give_the_padded_batchs_loss_and_gradients(loss):
+    """Scoring only the real positions (the trainer's default) is the same loss, with the same
+    gradients, as scoring every padded position; a capacity with spare slots changes nothing."""
+    import jax
+    from flax import nnx
+
+    from genrec.evaluate import sequences
+
+    data = synthetic.generate(num_items=50, num_users=40, seed=1)
+    model = trainer.SasRec(
+        data.num_items, trainer.SasRecConfig(d_model=16, num_blocks=1, max_len=12), rngs=nnx.Rngs(0)
+    )
+    graphdef, params = nnx.split(model)
+    seqs = [u.items for u in data.split("train")][:16]
+    (_, tokens), *_ = sequences.batches(seqs, 16, 12, extra=1, rng=np.random.default_rng(0))
+    config = trainer.TrainConfig(loss=loss, num_negatives=8)
+    negatives = trainer.draw_negatives(config, tokens, data.num_items, np.random.default_rng(1))
+    real = int(trainer.real_positions(tokens).sum())
+    assert 0 < real < tokens[:, :-1].size  # the batch has padding to skip
+    capacity = trainer.batch_capacity(tokens)
+    assert capacity >= real and capacity == losses.position_capacity(real, tokens[:, :-1].size)
+
+    def value_and_grad(capacity):
+        fn = lambda p: trainer.next_item_loss(nnx.merge(graphdef, p), tokens, negatives, None, loss, capacity)  # noqa: E731
+        return jax.value_and_grad(fn)(params)
+
+    padded_loss, padded_grads = value_and_grad(None)
+    for c in (real, capacity, tokens[:, :-1].size):
+        compact_loss, compact_grads = value_and_grad(c)
+        assert float(compact_loss) == pytest.approx(float(padded_loss), rel=1e-5)
+        for a, b in zip(jax.tree.leaves(compact_grads), jax.tree.leaves(padded_grads)):
+            np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-6)
+
+
+def test_position_capacity_is_a_power_of_two_that_holds_every_real_position():
+    assert losses.position_capacity(1, 6400) == 256
+    assert losses.position_capacity(257, 6400) == 512
+    assert losses.position_capacity(1024, 6400) == 1024
+    assert losses.position_capacity(5000, 6400) == 6400  # never more than the batch holds
