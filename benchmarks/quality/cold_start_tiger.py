@@ -4,7 +4,8 @@ search) trained on the split, its checkpoint chosen on validation, test scored o
     W=/work/runs/tiger_cold_liger_s0   # trained by recipe_stages.sh, see RESULTS.md "Cold start"
     nice -n 5 python -m benchmarks.quality.cold_start_tiger --workdir=$W \
         --out benchmarks/quality/cold_start_tiger_beauty.json
-    python -m benchmarks.quality.cold_start_tiger --out benchmarks/quality/cold_start_tiger_beauty.json --table
+    python -m benchmarks.quality.cold_start_tiger --table \
+        --out benchmarks/quality/cold_start_tiger_beauty.json
 
 Every checkpoint of the run is decoded for the first `--validation_users` validation users (beam 20,
 history kept, as TIGER and LIGER report); the best all-users NDCG@10 (the earlier step on a tie) is
