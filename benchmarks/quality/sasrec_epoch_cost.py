@@ -50,9 +50,11 @@ def epoch_cost(dataset, config: dict, compact: bool = True) -> dict:
     plan = list(sequences.batches(seqs, train_config.batch_size, model_config.max_len, extra=1, rng=rng))
     capacities = [trainer.batch_capacity(tokens) if compact else None for _, tokens in plan]
     cpu, wall = time.process_time(), time.time()
-    for shape in sorted({(tokens.shape, c or 0) for (_, tokens), c in zip(plan, capacities)}):
-        i = next(i for i, ((_, t), c) in enumerate(zip(plan, capacities)) if (t.shape, c or 0) == shape)
-        tokens = plan[i][1]  # compile every batch shape and capacity once
+    first = {}  # (batch shape, capacity) → the first batch that has it: each compiles once
+    for i, ((_, tokens), capacity) in enumerate(zip(plan, capacities)):
+        first.setdefault((tokens.shape, capacity), i)
+    for i in first.values():
+        tokens = plan[i][1]
         negatives = trainer.draw_negatives(train_config, tokens, dataset.num_items, rng)
         jax.block_until_ready(step(params, opt_state, tokens, negatives, key, capacity=capacities[i]))
     compile_cpu, compile_wall = time.process_time() - cpu, time.time() - wall

@@ -124,14 +124,14 @@ def example_groups(
         return {}
     masks = group_masks(dataset, split, cold_start.unseen_target_items(dataset), max_history)
     users = np.array([int(e["user_index"]) for e in examples], np.int64)
-    split_targets = np.array([u.items[-1] for u in dataset.split(split)], np.int64)
+    _, split_targets = full_ranking.leave_one_out(dataset, split, users)
     example_targets = np.array([int(e["target_item"]) for e in examples], np.int64)
-    wrong = np.flatnonzero(split_targets[users] != example_targets)
+    wrong = np.flatnonzero(split_targets != example_targets)
     if len(wrong):
         i = wrong[0]
         raise ValueError(
             f"example {i} (user {users[i]}): target item {example_targets[i]} is not the user's "
-            f"{split} target {split_targets[users[i]]}; cold-start groups need the split's next-item examples"
+            f"{split} target {split_targets[i]}; cold-start groups need the split's next-item examples"
         )
     return {group: mask[users] for group, mask in masks.items() if group != "all"}
 
